@@ -1,0 +1,3 @@
+from skctl.cli import main
+
+raise SystemExit(main())

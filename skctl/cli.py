@@ -1,0 +1,107 @@
+"""The `skctl` entry point: build the parsers, dispatch, apply the error policy.
+
+This module only parses and dispatches. Each subcommand lives in `skctl.commands.<name>`
+and exposes `build_parser(subparsers)` and `run(args) -> int | None`. The error policy
+of SPEC section 7 is applied here, once: one line on stderr, exit 2 for input errors,
+1 for operational failures, 130 for Ctrl-C, a traceback only at `-v debug`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from skctl import __version__, messages
+from skctl.commands import COMMANDS
+from skctl.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, SkctlError
+
+VERBOSITY_LEVELS = ("error", "warn", "info", "debug")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (plus where to look), never the usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, messages.USAGE_ERROR.format(prog=self.prog, message=message) + "\n")
+
+
+def _verbosity_parent(default: str | None) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-v",
+        "--verbosity",
+        choices=VERBOSITY_LEVELS,
+        default=default if default is not None else argparse.SUPPRESS,
+        help="log level (default: warn); 'debug' also shows tracebacks",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="skctl",
+        description=messages.CLI_DESCRIPTION,
+        parents=[_verbosity_parent("warn")],
+    )
+    parser.add_argument("--version", action="version", version=f"skctl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    sub_parent = _verbosity_parent(None)
+    for name in COMMANDS:
+        module = importlib.import_module(f"skctl.commands.{name}")
+        cmd_parser = module.build_parser(sub, sub_parent)
+        cmd_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def configure_logging(level: str) -> None:
+    numeric = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+    logging.basicConfig(
+        level=numeric[level],
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if level != "debug":
+        # The cloud SDKs and urllib3 are chatty at INFO; keep them to warnings unless debugging.
+        for noisy in ("urllib3", "botocore", "aiobotocore", "azure", "gcsfs", "s3fs", "kubernetes"):
+            logging.getLogger(noisy).setLevel(max(numeric[level], logging.WARNING))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    configure_logging(args.verbosity)
+    debug = args.verbosity == "debug"
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print(messages.INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SkctlError as exc:
+        if debug:
+            traceback.print_exc()
+        print(messages.ERROR_LINE.format(message=_one_line(str(exc))), file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        # `skctl xray --json t | head`: the reader went away; not our failure.
+        return 0
+    except Exception as exc:  # noqa: BLE001 - last line of defence of the error policy
+        if debug:
+            traceback.print_exc()
+        detail = _one_line(f"{type(exc).__name__}: {exc}")
+        print(messages.INTERNAL_ERROR.format(detail=detail), file=sys.stderr)
+        return EXIT_OPERATIONAL
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""`skctl convert IN OUT`: translate between skctl CBOR traces and SimKube msgpack traces."""
+
+from __future__ import annotations
+
+import argparse
+
+from skctl import messages
+
+
+def add_storage_option_flag(parser: argparse.ArgumentParser) -> None:
+    """`--storage-option key=value`, shared by every command that reads or writes URLs."""
+    parser.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fsspec storage option for the backend (repeatable), e.g. anon=true",
+    )
+
+
+def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from skctl.trace.codec import COMPRESSIONS, DEFAULT_COMPRESSION
+
+    p = sub.add_parser(
+        "convert",
+        parents=[parent],
+        help="convert a trace between skctl CBOR and SimKube msgpack",
+        description="Convert a trace between skctl's CBOR format and SimKube's msgpack format. "
+        "The input format is sniffed from its content; by default the output is the other format.",
+    )
+    p.add_argument("input", metavar="IN", help="trace path or URL (file://, s3://, gs://, az://, memory://)")
+    p.add_argument("output", metavar="OUT", help="destination path or URL")
+    p.add_argument("--to", choices=("cbor", "msgpack"), help="output format (default: the other one)")
+    p.add_argument(
+        "--compression",
+        choices=COMPRESSIONS,
+        default=DEFAULT_COMPRESSION,
+        help=f"compression for CBOR output (default: {DEFAULT_COMPRESSION})",
+    )
+    add_storage_option_flag(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from skctl import storage
+    from skctl.trace import load
+
+    options = storage.parse_storage_options(args.storage_option)
+    storage.protocol_of(args.output)  # reject a bad destination before reading anything
+    trace, fmt = load.decode_any(storage.read_bytes(args.input, options), args.input)
+    target = args.to or ("cbor" if fmt != "cbor" else "msgpack")
+    data = load.encode_as(trace, target, args.compression)
+    storage.write_bytes(args.output, data, options)
+    print(messages.CONVERT_DONE.format(fmt=target, url=args.output, size=len(data), events=len(trace.events)))
+    return 0

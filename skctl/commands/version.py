@@ -1,0 +1,16 @@
+"""`skctl version`: print the version (same as `skctl --version`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from skctl import __version__
+
+
+def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    return sub.add_parser("version", parents=[parent], help="print the skctl version")
+
+
+def run(args: argparse.Namespace) -> int:
+    print(f"skctl {__version__}")
+    return 0

@@ -1,0 +1,73 @@
+"""`skctl xray TRACE`: show what a trace contains (rich tables, or --json for scripts)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from skctl.commands.convert import add_storage_option_flag
+
+
+def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "xray",
+        parents=[parent],
+        help="summarise what a trace contains",
+        description="Summarise a trace (skctl CBOR or SimKube msgpack): time range, events, objects per kind, "
+        "namespaces and pod-lifecycle owners.",
+    )
+    p.add_argument("trace", metavar="PATH_OR_URL", help="trace path or URL")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_storage_option_flag(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from skctl import storage
+    from skctl.trace import load
+    from skctl.trace.summary import summarize
+
+    trace, fmt = load.decode_any(storage.read_bytes(args.trace, storage.parse_storage_options(args.storage_option)), args.trace)
+    summary = summarize(trace)
+    summary["format"] = fmt
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        render(summary, args.trace)
+    return 0
+
+
+def render(summary: dict[str, Any], url: str) -> None:
+    from rich.table import Table
+
+    from skctl.output import console
+
+    out = console()
+    out.print(f"[bold]{url}[/bold]  ({summary['format']}, format version {summary['version']})")
+    if summary["events"]:
+        out.print(f"time range  {summary['start']} → {summary['end']}  ({summary['duration_seconds']} s)")
+    out.print(f"events      {summary['events']}  (applied {summary['applied']}, deleted {summary['deleted']})")
+    out.print(f"tracked     {', '.join(summary['tracked_objects']) or '-'}")
+
+    objects = Table(title="objects per kind", title_justify="left")
+    for column in ("GVK", "objects", "applied", "deleted"):
+        objects.add_column(column, justify="left" if column == "GVK" else "right")
+    for gvk, row in summary["objects"].items():
+        objects.add_row(gvk, str(row["objects"]), str(row["applied"]), str(row["deleted"]))
+    out.print(objects)
+
+    namespaces = Table(title="namespaces", title_justify="left")
+    namespaces.add_column("namespace")
+    namespaces.add_column("object mentions", justify="right")
+    for ns, count in summary["namespaces"].items():
+        namespaces.add_row(ns, str(count))
+    out.print(namespaces)
+
+    owners = Table(title="pod lifecycle owners", title_justify="left")
+    for column in ("owner GVK", "owner", "pod specs", "lifecycles", "running"):
+        owners.add_column(column, justify="right" if column in ("pod specs", "lifecycles", "running") else "left")
+    for row in summary["pod_lifecycle_owners"]:
+        owners.add_row(row["gvk"], row["owner"], str(row["pod_specs"]), str(row["lifecycles"]), str(row["running"]))
+    out.print(owners)

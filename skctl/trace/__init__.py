@@ -1,0 +1,1 @@
+"""The trace: in-memory model, its CBOR codec, SimKube msgpack interop, and format sniffing."""

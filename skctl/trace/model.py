@@ -1,0 +1,92 @@
+"""The logical trace document (SPEC section 3), shared by every encoding.
+
+Objects stay plain dicts as the API server returns them: the tracer, the export window
+and the driver all work on raw JSON, and no typed model sits on the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# The logical schema version. skctl's CBOR traces and SimKube's msgpack traces share
+# the same logical schema (SimKube v2), so both carry the same number.
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (2,)
+
+Obj = dict[str, Any]
+# (owner GVK, "ns/name") → pod spec hash → lifecycles, each {"start_ts": int|None, "end_ts": int|None}
+PodLifecycles = dict[tuple[str, str], dict[int, list[dict[str, int | None]]]]
+
+
+@dataclass
+class Trace:
+    """A recorded timeline of object changes plus the lifecycles of the pods they own."""
+
+    config: dict[str, Any] = field(default_factory=lambda: {"trackedObjects": {}})
+    events: list[dict[str, Any]] = field(default_factory=list)
+    index: dict[str, dict[str, int]] = field(default_factory=dict)
+    pod_lifecycles: PodLifecycles = field(default_factory=dict)
+    version: int = FORMAT_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tracked_objects(self) -> dict[str, dict[str, Any]]:
+        return self.config.get("trackedObjects") or {}
+
+    def time_range(self) -> tuple[int, int] | None:
+        if not self.events:
+            return None
+        return self.events[0]["ts"], self.events[-1]["ts"]
+
+    def iter_objects(self) -> Iterator[tuple[int, str, Obj]]:
+        """Every object mention in time order as (ts, "applied"|"deleted", obj)."""
+        for event in self.events:
+            for obj in event.get("applied_objs", ()):
+                yield event["ts"], "applied", obj
+            for obj in event.get("deleted_objs", ()):
+                yield event["ts"], "deleted", obj
+
+    def to_document(self) -> dict[str, Any]:
+        """The logical document, in SimKube's key order; extra keys ride along at the end."""
+        doc: dict[str, Any] = {
+            "version": self.version,
+            "config": self.config,
+            "events": self.events,
+            "index": self.index,
+            "pod_lifecycles": self.pod_lifecycles,
+        }
+        for key, value in self.extra.items():
+            doc.setdefault(key, value)
+        return doc
+
+
+def new_event(ts: int, applied: list[Obj] | None = None, deleted: list[Obj] | None = None) -> dict[str, Any]:
+    return {"ts": ts, "applied_objs": applied or [], "deleted_objs": deleted or []}
+
+
+# --- GVK helpers: "group/version.Kind", core group "v1.Pod" ---------------------------
+
+
+def gvk_of(obj: Obj) -> str:
+    return f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}"
+
+
+def split_gvk(gvk: str) -> tuple[str, str, str]:
+    """'apps/v1.Deployment' → ('apps', 'v1', 'Deployment'); 'v1.Pod' → ('', 'v1', 'Pod')."""
+    api_version, _, kind = gvk.rpartition(".")
+    group, _, version = api_version.rpartition("/")
+    return group, version, kind
+
+
+def api_version_of(gvk: str) -> str:
+    return gvk.rpartition(".")[0]
+
+
+def ns_name(obj: Obj) -> str:
+    """The "ns/name" key SimKube uses in the index and pod_lifecycles (cluster-scoped: "name")."""
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    name = meta.get("name", "")
+    return f"{ns}/{name}" if ns else name

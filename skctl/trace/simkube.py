@@ -1,0 +1,86 @@
+"""SimKube v2 msgpack traces: read and write, losslessly.
+
+SimKube (Rust, rmp-serde) writes the same logical document as skctl, with two quirks:
+`pod_lifecycles` keys are 2-element arrays `[GVK, "ns/name"]`, and each lifecycle is a
+serde externally-tagged enum: `"Empty"`, `{"Running": start}` or `{"Finished": [start, end]}`.
+skctl's model holds lifecycles as `{"start_ts", "end_ts"}` maps; the mapping is one-to-one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skctl import messages
+from skctl.errors import InputError
+from skctl.trace.codec import from_document
+from skctl.trace.model import Trace
+
+SIMKUBE_VERSION = 2
+
+
+def looks_like_msgpack_map(data: bytes) -> bool:
+    """A SimKube trace is a msgpack map: fixmap (0x80-0x8f), map16 (0xde) or map32 (0xdf)."""
+    return bool(data) and (0x80 <= data[0] <= 0x8F or data[0] in (0xDE, 0xDF))
+
+
+def decode(data: bytes, url: str = "<trace>") -> Trace:
+    import msgpack
+
+    try:
+        doc = msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=False)
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
+        detail = "unexpected end of data" if isinstance(exc, msgpack.OutOfData) else (str(exc) or type(exc).__name__)
+        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=detail)) from None
+    doc = _lists(doc)
+    if isinstance(doc, dict) and isinstance(doc.get("pod_lifecycles"), dict):
+        try:
+            doc["pod_lifecycles"] = {
+                tuple(owner): {int(h): [_from_tagged(lc) for lc in lcs] for h, lcs in pods.items()}
+                for owner, pods in doc["pod_lifecycles"].items()
+            }
+        except (TypeError, ValueError, KeyError) as exc:
+            raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail=f"pod_lifecycles: {exc}")) from None
+    return from_document(doc, url, "SimKube msgpack")
+
+
+def encode(trace: Trace) -> bytes:
+    import msgpack
+
+    doc = trace.to_document()
+    doc["version"] = SIMKUBE_VERSION
+    doc["pod_lifecycles"] = {
+        tuple(owner): {h: [_to_tagged(lc) for lc in lcs] for h, lcs in pods.items()}
+        for owner, pods in trace.pod_lifecycles.items()
+    }
+    return msgpack.packb(doc, use_bin_type=True)
+
+
+def _lists(value: Any) -> Any:
+    """Tuples back to lists (msgpack needs use_list=False to read array map keys), keys kept."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_lists(v) for v in value]
+    return value
+
+
+def _from_tagged(lifecycle: Any) -> dict[str, int | None]:
+    if lifecycle == "Empty":
+        return {"start_ts": None, "end_ts": None}
+    if isinstance(lifecycle, dict) and len(lifecycle) == 1:
+        (tag, value), = lifecycle.items()
+        if tag == "Running":
+            return {"start_ts": int(value), "end_ts": None}
+        if tag == "Finished":
+            start, end = value
+            return {"start_ts": int(start), "end_ts": int(end)}
+    raise ValueError(f"unknown lifecycle value {lifecycle!r}")
+
+
+def _to_tagged(lifecycle: dict[str, int | None]) -> Any:
+    start, end = lifecycle.get("start_ts"), lifecycle.get("end_ts")
+    if start is None:
+        return "Empty"
+    if end is None:
+        return {"Running": start}
+    return {"Finished": [start, end]}

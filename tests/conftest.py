@@ -1,0 +1,34 @@
+"""Shared fixtures. Real-server fixtures live in tests/fixtures/ and are loaded as plugins."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.storage_servers",
+    "tests.fixtures.sandbox",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_DIR = ROOT.parent / "shared" / "reference" / "simkube"
+REFERENCE_TRACES = ["cronjob.sktrace", "bare-pods.sktrace", "dsb-scaling.sktrace"]
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    """../shared/reference/simkube, or skip: a plain clone has no ../shared."""
+    if not REFERENCE_DIR.is_dir():
+        pytest.skip(f"reference traces not found at {REFERENCE_DIR} (../shared is absent)")
+    return REFERENCE_DIR
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep tests away from the developer's real kubeconfig and cloud credentials."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    for var in list(os.environ):
+        if var.startswith(("AWS_", "AZURE_STORAGE_")) or var in ("STORAGE_EMULATOR_HOST",):
+            monkeypatch.delenv(var, raising=False)
