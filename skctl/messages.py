@@ -46,3 +46,42 @@ STORAGE_MISSING_BACKEND = "the {scheme}:// backend needs the '{package}' package
 
 # --- convert / xray ------------------------------------------------------------------
 CONVERT_DONE = "wrote {fmt} trace to {url} ({size} bytes, {events} events)"
+
+# --- run/drive -----------------------------------------------------------------------
+CONFIG_BAD_YAML = "tracer config {source} is not valid YAML: {detail}"
+CONFIG_BAD = "bad tracer config {source}: {detail}"
+CONFIG_PATH_DISAGREES = (
+    "bad tracer config {source}: podSpecTemplatePaths {paths} for {gvk} disagrees with the built-in "
+    "path {builtin}; remove the entry or fix the path"
+)
+RUN_BAD_NAME = (
+    "invalid simulation name '{name}': use a DNS-1123 label (lowercase letters, digits and '-', "
+    "starting and ending with a letter or digit, at most {max} characters)"
+)
+RUN_BAD_TRACE_PATH = "cannot mount --trace-path {url}: {detail}"
+RUN_BAD_PYZ_PATH = "cannot mount --skctl-pyz {url}: {detail}"
+RUN_BAD_SPEED = "--speed must be a number greater than 0, not '{value}'"
+RUN_BAD_DURATION = "bad duration '{value}': use e.g. 90s, 10m, 1h30m or a number of seconds"
+RUN_BAD_REPETITIONS = "--repetitions must be a whole number of at least 1, not '{value}'"
+RUN_BAD_SECRET = "invalid secret name '{name}' in --driver-secrets; use DNS-1123 subdomain names separated by commas"
+RUN_BAD_NAMESPACE = "invalid {flag} '{value}': use a DNS-1123 label"
+RUN_APPLIED = "simulation {name}: applied {count} objects; driver Job {namespace}/{job}"
+RUN_WAITING = "waiting for driver Job {namespace}/{job} ({completions} run(s))"
+RUN_PROGRESS = "driver Job {namespace}/{job}: {succeeded}/{completions} succeeded, {active} running, {failed} failed"
+RUN_JOB_SUCCEEDED = "simulation {name} finished: {succeeded}/{completions} run(s) succeeded"
+RUN_JOB_FAILED = "simulation {name} failed: driver Job {namespace}/{job} reports {reason}; see the log lines above"
+RUN_LOG_HEADER = "last driver log lines ({pod}):"
+KUBE_UNREACHABLE = "cannot reach the Kubernetes API server at {host}: {detail}; check --kubeconfig/--context and that the cluster is up"
+KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
+KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"
+KUBE_UNKNOWN_KIND = "the cluster does not serve {gvk}; install its CRD or leave it out of the trace"
+DRIVE_START = "simulation {name}: replaying {events} events over {span}s of trace time at speed {speed} ({wall:.1f}s)"
+DRIVE_DONE = "simulation {name}: replayed {events} events, {applied} applies, {deleted} deletes; cleaned up"
+DRIVE_STOPPED = "simulation {name}: stopped by {signal} after {events} events; cleaned up"
+DRIVE_CLEANUP_TIMEOUT = "simulation {name}: namespaces {namespaces} still exist after {timeout}s of cleanup; delete them by hand"
+DRIVE_EMPTY_TRACE = "{url} holds no events; nothing to replay"
+DELETE_DONE = "simulation {name}: deleted {what}"
+DELETE_MISSING = (
+    "no simulation named {name} (no driver Job in namespace {namespace} and no virtual namespaces); "
+    "check the name and --driver-namespace"
+)

@@ -1,0 +1,278 @@
+"""Tracer config: which kinds are tracked, where their pod templates are, and lifecycles.
+
+The file is SimKube's tracer config, unchanged:
+
+    trackedObjects:
+      apps/v1.Deployment: {}
+      batch/v1.CronJob:
+        trackLifecycle: true
+      batch.volcano.sh/v1alpha1.Job:
+        podSpecTemplatePaths: ["/spec/tasks/*/template"]
+
+`podSpecTemplatePaths` are JSON pointers (RFC 6901) in which a `*` segment stands for
+every element of an array, so one path can name all the templates of a multi-task
+custom resource. The built-in kinds have known paths; a config value for one of them
+that disagrees is rejected (it could only be a typo, and would silently send pods to
+real nodes in a simulation).
+
+The same config travels inside every trace (`trace.config`) and is what the driver uses
+to find the pod templates it must mutate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from skctl import messages
+from skctl.errors import InputError
+
+# SPEC section 4. apps/v1.ReplicaSet is listed as "/spec": a path may name either the
+# pod template itself or the object that holds it under `template` (see find_pod_templates),
+# so "/spec" and "/spec/template" both reach the ReplicaSet's real template.
+BUILTIN_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "batch/v1.CronJob": ("/spec/jobTemplate/spec/template",),
+    "apps/v1.DaemonSet": ("/spec/template",),
+    "apps/v1.Deployment": ("/spec/template",),
+    "batch/v1.Job": ("/spec/template",),
+    "apps/v1.StatefulSet": ("/spec/template",),
+    "apps/v1.ReplicaSet": ("/spec",),
+    "v1.Pod": ("",),
+}
+
+_KEYS = {"podSpecTemplatePaths", "trackLifecycle", "skipOwned"}
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """How one GVK is tracked (SimKube's TrackConfig)."""
+
+    pod_spec_template_paths: tuple[str, ...] = ()
+    track_lifecycle: bool = False
+    skip_owned: bool = False
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        if self.pod_spec_template_paths:
+            doc["podSpecTemplatePaths"] = list(self.pod_spec_template_paths)
+        if self.track_lifecycle:
+            doc["trackLifecycle"] = True
+        if self.skip_owned:
+            doc["skipOwned"] = True
+        return doc
+
+
+@dataclass
+class TracerConfig:
+    """The tracked objects, keyed by GVK string ("apps/v1.Deployment", "v1.Pod")."""
+
+    tracked_objects: dict[str, TrackConfig] = field(default_factory=dict)
+
+    def template_paths(self, gvk: str) -> tuple[str, ...]:
+        """The pod template paths for a GVK: the configured ones, else the built-in ones."""
+        tc = self.tracked_objects.get(gvk)
+        if tc is not None and tc.pod_spec_template_paths:
+            return tc.pod_spec_template_paths
+        return BUILTIN_TEMPLATE_PATHS.get(gvk, ())
+
+    def track_lifecycle(self, gvk: str) -> bool:
+        tc = self.tracked_objects.get(gvk)
+        return bool(tc and tc.track_lifecycle)
+
+    def skip_owned(self, gvk: str) -> bool:
+        tc = self.tracked_objects.get(gvk)
+        return bool(tc and tc.skip_owned)
+
+    def to_document(self) -> dict[str, Any]:
+        """The `config` entry of a trace (same shape SimKube writes)."""
+        return {"trackedObjects": {gvk: tc.to_document() for gvk, tc in self.tracked_objects.items()}}
+
+
+def default_template_paths(gvk: str) -> tuple[str, ...]:
+    return BUILTIN_TEMPLATE_PATHS.get(gvk, ())
+
+
+def load_config(url: str, storage_options: dict[str, Any] | None = None) -> TracerConfig:
+    """Read and validate a tracer config file (path or URL)."""
+    import yaml
+
+    from skctl import storage
+
+    data = storage.read_bytes(url, storage_options, progress=False)
+    try:
+        doc = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise InputError(messages.CONFIG_BAD_YAML.format(source=url, detail=detail)) from None
+    return parse_config(doc, url)
+
+
+def parse_config(doc: Any, source: str = "<config>", strict: bool = True) -> TracerConfig:
+    """Validate a config document. `strict=False` (configs embedded in traces) tolerates
+    unknown keys, so traces from a newer SimKube still replay."""
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, Mapping):
+        raise InputError(messages.CONFIG_BAD.format(source=source, detail="expected a mapping with trackedObjects"))
+    if strict:
+        unknown = set(doc) - {"trackedObjects"}
+        if unknown:
+            raise InputError(
+                messages.CONFIG_BAD.format(source=source, detail=f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+            )
+    tracked = doc.get("trackedObjects") or {}
+    if not isinstance(tracked, Mapping):
+        raise InputError(messages.CONFIG_BAD.format(source=source, detail="trackedObjects must be a mapping of GVK to settings"))
+    result: dict[str, TrackConfig] = {}
+    for gvk, settings in tracked.items():
+        result[str(gvk)] = _parse_track_config(str(gvk), settings, source, strict)
+    return TracerConfig(result)
+
+
+def config_of_trace(trace: Any) -> TracerConfig:
+    """The tracer config carried by a trace, read leniently."""
+    return parse_config(getattr(trace, "config", None) or {}, "trace config", strict=False)
+
+
+def _parse_track_config(gvk: str, settings: Any, source: str, strict: bool) -> TrackConfig:
+    where = f"trackedObjects.{gvk}"
+    if not _valid_gvk(gvk):
+        raise InputError(
+            messages.CONFIG_BAD.format(
+                source=source, detail=f"'{gvk}' is not a GVK; write group/version.Kind, e.g. apps/v1.Deployment or v1.Pod"
+            )
+        )
+    if settings is None:
+        settings = {}
+    if not isinstance(settings, Mapping):
+        raise InputError(messages.CONFIG_BAD.format(source=source, detail=f"{where} must be a mapping"))
+    if strict:
+        unknown = set(settings) - _KEYS
+        if unknown:
+            raise InputError(
+                messages.CONFIG_BAD.format(
+                    source=source,
+                    detail=f"{where} has unknown key(s) {', '.join(sorted(map(str, unknown)))} "
+                    f"(known: {', '.join(sorted(_KEYS))})",
+                )
+            )
+    paths = settings.get("podSpecTemplatePaths")
+    if paths is None:
+        paths = []
+    if isinstance(paths, str) or not isinstance(paths, (list, tuple)) or not all(isinstance(p, str) for p in paths):
+        raise InputError(messages.CONFIG_BAD.format(source=source, detail=f"{where}.podSpecTemplatePaths must be a list of strings"))
+    for p in paths:
+        if p and not p.startswith("/"):
+            raise InputError(
+                messages.CONFIG_BAD.format(
+                    source=source, detail=f"{where}.podSpecTemplatePaths entry '{p}' is not a JSON pointer (must start with '/' or be empty)"
+                )
+            )
+    builtin = BUILTIN_TEMPLATE_PATHS.get(gvk)
+    if builtin is not None and paths and not _agrees(tuple(paths), builtin):
+        raise InputError(
+            messages.CONFIG_PATH_DISAGREES.format(source=source, gvk=gvk, paths=list(paths), builtin=list(builtin))
+        )
+    for key in ("trackLifecycle", "skipOwned"):
+        if key in settings and not isinstance(settings[key], bool):
+            raise InputError(messages.CONFIG_BAD.format(source=source, detail=f"{where}.{key} must be true or false"))
+    return TrackConfig(
+        pod_spec_template_paths=tuple(paths),
+        track_lifecycle=bool(settings.get("trackLifecycle", False)),
+        skip_owned=bool(settings.get("skipOwned", False)),
+    )
+
+
+def _valid_gvk(gvk: str) -> bool:
+    api_version, dot, kind = gvk.rpartition(".")
+    if not dot or not kind or not api_version or not kind[:1].isalpha():
+        return False
+    group, _, version = api_version.rpartition("/")
+    return bool(version) and "/" not in group
+
+
+def _canonical(path: str) -> str:
+    return path[: -len("/template")] if path.endswith("/template") else path
+
+
+def _agrees(paths: tuple[str, ...], builtin: tuple[str, ...]) -> bool:
+    """Same templates as the built-in paths ("/spec" and "/spec/template" name the same one)."""
+    return sorted(_canonical(p) for p in paths) == sorted(_canonical(p) for p in builtin) or sorted(paths) == sorted(
+        builtin
+    )
+
+
+# --- JSON pointers with `*` ---------------------------------------------------------
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def split_pointer(pointer: str) -> list[str]:
+    """'/spec/tasks/*/template' → ['spec', 'tasks', '*', 'template']; '' → []."""
+    if pointer == "":
+        return []
+    if not pointer.startswith("/"):
+        raise ValueError(f"not a JSON pointer: {pointer!r}")
+    return [_unescape(t) for t in pointer[1:].split("/")]
+
+
+def resolve_pointer(doc: Any, pointer: str) -> list[tuple[str, Any]]:
+    """Every (concrete pointer, value) the pointer reaches; `*` fans out over arrays.
+
+    Missing members are simply not matched: an object without a template has none.
+    """
+    results: list[tuple[str, Any]] = []
+
+    def walk(node: Any, tokens: list[str], at: str) -> None:
+        if not tokens:
+            results.append((at, node))
+            return
+        head, rest = tokens[0], tokens[1:]
+        if isinstance(node, list):
+            if head == "*":
+                for i, item in enumerate(node):
+                    walk(item, rest, f"{at}/{i}")
+            elif head.isdigit() and int(head) < len(node):
+                walk(node[int(head)], rest, f"{at}/{head}")
+        elif isinstance(node, dict) and head in node:
+            walk(node[head], rest, f"{at}/{_escape(head)}")
+
+    walk(doc, split_pointer(pointer), "")
+    return results
+
+
+def iter_pod_templates(obj: dict[str, Any], paths: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The pod templates (dicts with metadata/spec, mutable in place) at `paths` in `obj`.
+
+    A path may name the template itself or an object holding it under `template`
+    (the ReplicaSet's "/spec" in SPEC section 4).
+    """
+    seen: set[int] = set()
+    for path in paths:
+        for at, node in resolve_pointer(obj, path):
+            if not isinstance(node, dict):
+                continue
+            if "containers" not in (node.get("spec") or {}) and isinstance(node.get("template"), dict):
+                at, node = f"{at}/template", node["template"]
+            if id(node) not in seen:
+                seen.add(id(node))
+                yield at, node
+
+
+def find_pod_templates(
+    obj: dict[str, Any], gvk: str | None = None, config: TracerConfig | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """All pod templates of an object, as (pointer, template) pairs, through the config's
+    podSpecTemplatePaths (or the built-in defaults for the kind)."""
+    from skctl.trace.model import gvk_of
+
+    gvk = gvk or gvk_of(obj)
+    paths = (config or TracerConfig()).template_paths(gvk)
+    return list(iter_pod_templates(obj, paths))
