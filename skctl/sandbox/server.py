@@ -1,0 +1,430 @@
+"""The sandbox API server: Kubernetes REST and watch over HTTP/1.1 on loopback.
+
+`SandboxServer` runs a ThreadingHTTPServer in a background thread (tests) or in the
+foreground (`skctl sandbox`). Each request is routed to the discovery documents, a
+fault-injection endpoint, or a resource handler in `skctl.sandbox.handlers`. Watches
+stream chunked JSON lines. Everything is standard library except the optional TLS
+certificate generation (see `skctl.sandbox.tls`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from skctl.sandbox import errors
+from skctl.sandbox.discovery import SERVER_VERSION, Registry
+from skctl.sandbox.errors import ApiError
+from skctl.sandbox.faults import Faults
+from skctl.sandbox.handlers import ResourceRequest, handle_resource
+from skctl.sandbox.kubeconfig import write_kubeconfig
+from skctl.sandbox.store import Store, dumps
+from skctl.sandbox.watch import WatchStream
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MAX_BODY = 64 * 1024 * 1024
+
+
+class Response:
+    """A finished (non-streaming) response."""
+
+    __slots__ = ("code", "body", "content_type", "headers")
+
+    def __init__(self, code: int, body: bytes, content_type: str = "application/json",
+                 headers: dict[str, str] | None = None) -> None:
+        self.code = code
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers or {}
+
+
+def json_response(obj: Any, code: int = 200) -> Response:
+    return Response(code, obj if isinstance(obj, bytes) else dumps(obj))
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr: tuple[str, int], sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+        self.ssl_context = None
+        self.connections: set[socket.socket] = set()
+        self.conn_lock = threading.Lock()
+        super().__init__(addr, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        if self.ssl_context is not None:
+            # Handshake later, in the handler thread, so a slow client cannot stall accept().
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection error from %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "skctl-sandbox"
+    sys_version = ""
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        if self.server.ssl_context is not None:
+            self.request.settimeout(10)
+            self.request.do_handshake()
+            self.request.settimeout(None)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.conn_lock:
+            self.server.connections.add(self.request)
+        super().setup()
+
+    def finish(self) -> None:
+        with self.server.conn_lock:
+            self.server.connections.discard(self.request)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_HEAD(self) -> None:
+        self._dispatch("HEAD")
+
+    # --- plumbing ------------------------------------------------------------------------
+    def _read_body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._read_chunked()
+        if not length:
+            return b""
+        try:
+            n = int(length)
+        except ValueError:
+            self.close_connection = True
+            raise errors.bad_request("invalid Content-Length") from None
+        if n < 0 or n > MAX_BODY:
+            self.close_connection = True
+            raise ApiError(413, "RequestEntityTooLarge", "the request body is too large")
+        return self.rfile.read(n)
+
+    def _read_chunked(self) -> bytes:
+        parts = []
+        total = 0
+        while True:
+            size_line = self.rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";")[0].strip(), 16)
+            except ValueError:
+                self.close_connection = True
+                raise errors.bad_request("malformed chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > MAX_BODY:
+                self.close_connection = True
+                raise ApiError(413, "RequestEntityTooLarge", "the request body is too large")
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _send(self, resp: Response, head_only: bool = False) -> None:
+        self.send_response(resp.code)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(len(resp.body)))
+        self.send_header("Cache-Control", "no-cache, private")
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if not head_only:
+            self.wfile.write(resp.body)
+
+    def _dispatch(self, method: str) -> None:
+        sandbox = self.server.sandbox
+        try:
+            try:
+                body = self._read_body()
+            except ApiError as exc:
+                self._send(Response(exc.code, dumps(exc.status()), headers=exc.headers))
+                return
+            url = urlsplit(self.path)
+            query = dict(parse_qsl(url.query, keep_blank_values=True))
+            try:
+                result = sandbox.handle(method, url.path, query, self.headers, body)
+            except ApiError as exc:
+                result = Response(exc.code, dumps(exc.status()), headers=exc.headers)
+            except Exception as exc:  # noqa: BLE001 - a bug must not take the server down
+                log.exception("sandbox: unhandled error for %s %s", method, self.path)
+                err = ApiError(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc}")
+                result = Response(500, dumps(err.status()))
+            if isinstance(result, WatchStream):
+                self._stream(result)
+            else:
+                self._send(result, head_only=method == "HEAD")
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+            self.close_connection = True
+        except OSError:
+            self.close_connection = True
+
+    def _stream(self, stream: WatchStream) -> None:
+        sandbox = self.server.sandbox
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        sock = self.request
+
+        def write(data: bytes) -> None:
+            sock.sendall(b"%x\r\n%b\r\n" % (len(data), data))
+
+        sandbox._register_watch(stream)
+        try:
+            stream.run(write)
+            sock.sendall(b"0\r\n\r\n")
+        finally:
+            sandbox._unregister_watch(stream)
+        if stream.dropped:
+            self.close_connection = True
+
+
+class SandboxServer:
+    """A loopback Kubernetes API server with fault injection, in a background thread.
+
+    Use as a context manager or call `start()`/`stop()`. `store` is the in-process API
+    (create/update/delete/list) that generators write through; `faults` injects failures.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: bool = False,
+        token: str | None = None,
+        bookmark_interval: float = 1.0,
+        max_history: int | None = None,
+        store: Store | None = None,
+    ) -> None:
+        if host not in LOOPBACK_HOSTS and not host.startswith("127."):
+            raise ValueError(f"the sandbox binds to loopback only, not {host!r}")
+        self.host = host
+        self.token = token
+        self.tls = tls
+        self.bookmark_interval = bookmark_interval
+        self.store = store or (Store(Registry.with_builtins(), max_history) if max_history else Store())
+        self.registry = self.store.registry
+        self.faults = Faults()
+        self.faults.on_drop(self.drop_watches)
+        self.faults.on_compact(self.store.compact)
+        self._watches: set[WatchStream] = set()
+        self._watch_lock = threading.Lock()
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="skctl-sandbox-")
+        self.ca_pem: bytes | None = None
+        self.ca_path: Path | None = None
+        self._httpd = _HTTPServer((host if host != "localhost" else "127.0.0.1", port), self)
+        if tls:
+            from skctl.sandbox.tls import generate_self_signed, server_context
+
+            cert, key = generate_self_signed(host)
+            self.ca_pem = cert
+            self.ca_path = Path(self._tmpdir.name) / "ca.crt"
+            key_path = Path(self._tmpdir.name) / "tls.key"
+            self.ca_path.write_bytes(cert)
+            key_path.write_bytes(key)
+            self._httpd.ssl_context = server_context(self.ca_path, key_path)
+        self.port = self._httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def start(self) -> SandboxServer:
+        """Serve in a daemon thread; returns self once the socket is accepting."""
+        self._thread = threading.Thread(target=self.serve_forever, name="skctl-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever(poll_interval=0.1)
+
+    def stop(self) -> None:
+        """Stop accepting, end watches, close open connections, release the port."""
+        self.store.close()
+        self.drop_watches()
+        self._httpd.shutdown()
+        with self._httpd.conn_lock:
+            conns = list(self._httpd.connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._tmpdir.cleanup()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- watches -------------------------------------------------------------------------
+    def _register_watch(self, stream: WatchStream) -> None:
+        with self._watch_lock:
+            self._watches.add(stream)
+
+    def _unregister_watch(self, stream: WatchStream) -> None:
+        with self._watch_lock:
+            self._watches.discard(stream)
+
+    @property
+    def open_watches(self) -> int:
+        return len(self._watches)
+
+    def drop_watches(self) -> int:
+        """End every open watch stream (clients see the stream end and must resume)."""
+        with self._watch_lock:
+            streams = list(self._watches)
+        for stream in streams:
+            stream.stop()
+        return len(streams)
+
+    # --- clients -------------------------------------------------------------------------
+    def write_kubeconfig(self, path: str | Path) -> Path:
+        """Write a kubeconfig for this server (context `skctl-sandbox`) and return its path."""
+        return write_kubeconfig(path, self.url, ca_pem=self.ca_pem, token=self.token)
+
+    def configuration(self) -> Any:
+        """A `kubernetes.client.Configuration` for this server (imports kubernetes lazily)."""
+        from kubernetes import client
+
+        cfg = client.Configuration()
+        cfg.host = self.url
+        if self.tls:
+            cfg.ssl_ca_cert = str(self.ca_path)
+            cfg.verify_ssl = True
+        if self.token:
+            cfg.api_key = {"authorization": self.token}
+            cfg.api_key_prefix = {"authorization": "Bearer"}
+        return cfg
+
+    def api_client(self) -> Any:
+        """A fresh `kubernetes.client.ApiClient` talking to this server."""
+        from kubernetes import client
+
+        return client.ApiClient(self.configuration())
+
+    # --- request handling ----------------------------------------------------------------
+    def handle(self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes) -> Any:
+        """Route one request; returns a Response or a WatchStream. Raises ApiError."""
+        if self.token:
+            auth = headers.get("Authorization", "")
+            if auth != f"Bearer {self.token}" and path not in ("/healthz", "/livez", "/readyz"):
+                raise ApiError(401, "Unauthorized", "Unauthorized")
+        if path.startswith("/sandbox/"):
+            return self._handle_sandbox(method, path, body)
+        self.faults.check(method, path)
+        path = path.rstrip("/") or "/"
+        if method in ("GET", "HEAD"):
+            doc = self._discovery(path)
+            if doc is not None:
+                return doc
+        parts = path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) >= 3 and parts[1] == "v1":
+            group, version, rest = "", "v1", parts[2:]
+        elif parts[0] == "apis" and len(parts) >= 4:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise _path_not_found()
+        req = ResourceRequest.parse(self.registry, method, group, version, rest, query, headers, body)
+        if req is None:
+            raise _path_not_found()
+        return handle_resource(self, req)
+
+    def _discovery(self, path: str) -> Response | None:
+        if path in ("/healthz", "/livez", "/readyz"):
+            return Response(200, b"ok", "text/plain; charset=utf-8")
+        if path == "/version":
+            return json_response(SERVER_VERSION)
+        if path == "/api":
+            return json_response(self.registry.api_versions(f"{self.host}:{self.port}"))
+        if path == "/apis":
+            return json_response(self.registry.api_group_list())
+        parts = path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            doc = self.registry.resource_list("", parts[1])
+            if doc is None:
+                raise _path_not_found()
+            return json_response(doc)
+        if parts[0] == "apis" and len(parts) == 2:
+            doc = self.registry.api_group(parts[1])
+            if doc is None:
+                raise _path_not_found()
+            return json_response(doc)
+        if parts[0] == "apis" and len(parts) == 3:
+            doc = self.registry.resource_list(parts[1], parts[2])
+            if doc is None:
+                raise _path_not_found()
+            return json_response(doc)
+        if parts[0] == "openapi":
+            raise _path_not_found()
+        return None
+
+    def _handle_sandbox(self, method: str, path: str, body: bytes) -> Response:
+        if path.rstrip("/") == "/sandbox/faults" and method == "POST":
+            try:
+                spec = json.loads(body or b"{}")
+                if not isinstance(spec, dict):
+                    raise ValueError("the body must be a JSON object")
+                return json_response(self.faults.apply(spec))
+            except (ValueError, TypeError) as exc:
+                raise errors.bad_request(f"bad fault request: {exc}") from None
+        if path.rstrip("/") == "/sandbox/state" and method == "GET":
+            return json_response({
+                "resourceVersion": str(self.store.resource_version),
+                "oldestResumableResourceVersion": str(self.store.oldest_resumable_rv),
+                "openWatches": self.open_watches,
+                "injectedFailures": self.faults.injected,
+            })
+        raise _path_not_found()
+
+
+def _path_not_found() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})

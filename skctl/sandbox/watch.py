@@ -1,0 +1,136 @@
+"""One watch stream: initial state or history replay, then live events, bookmarks and timeout.
+
+Semantics follow the real server: resourceVersion unset or "0" starts with a synthetic
+ADDED per current object; a number replays every event after it (ERROR 410 Expired when
+it was compacted away); label/field selectors turn an object that stops matching into
+DELETED and one that starts matching into ADDED. Events are taken from the store in
+batches and written as one chunk per batch, using the event lines serialised at write
+time, so a fast client sees tens of thousands of events per second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from skctl.sandbox.discovery import ResourceType
+from skctl.sandbox.errors import gone
+from skctl.sandbox.store import Store, dumps, event_line
+
+BATCH = 4096
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+class WatchStream:
+    """Produces the byte chunks of one watch response; `stop()` ends it from another thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        rtype: ResourceType,
+        namespace: str | None,
+        match: Callable[[dict], bool] | None,
+        resource_version: str | None,
+        *,
+        bookmarks: bool = False,
+        bookmark_interval: float = 1.0,
+        timeout: float | None = None,
+        send_initial_events: bool | None = None,
+    ) -> None:
+        self.store = store
+        self.rtype = rtype
+        self.namespace = namespace or None
+        self.match = match
+        self.resource_version = resource_version or ""
+        self.bookmarks = bookmarks
+        self.bookmark_interval = max(0.01, bookmark_interval)
+        self.timeout = timeout
+        self.send_initial_events = send_initial_events
+        self.dropped = False
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """End the stream (used to drop watches); wakes the stream if it is waiting."""
+        self.dropped = True
+        self._stopped.set()
+        with self.store.cond:
+            self.store.cond.notify_all()
+
+    def _bookmark(self, rv: int, initial_end: bool = False) -> bytes:
+        meta: dict = {"resourceVersion": str(rv)}
+        if initial_end:
+            meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+        obj = {"kind": self.rtype.kind, "apiVersion": self.rtype.api_version, "metadata": meta}
+        return event_line("BOOKMARK", dumps(obj))
+
+    def _expired(self, rv: int) -> bytes:
+        status = gone(f"too old resource version: {rv} ({self.store.oldest_resumable_rv + 1})").status()
+        return event_line("ERROR", dumps(status))
+
+    def _filter(self, events: list) -> list[bytes]:
+        key, ns, match = self.rtype.key, self.namespace, self.match
+        out: list[bytes] = []
+        for ev in events:
+            if ev.key != key or (ns is not None and ev.namespace != ns):
+                continue
+            if match is None:
+                out.append(ev.line)
+                continue
+            now = match(ev.obj)
+            if ev.type == "ADDED":
+                if now:
+                    out.append(ev.line)
+            elif ev.type == "DELETED":
+                if now or (ev.prev is not None and match(ev.prev)):
+                    out.append(ev.line)
+            else:
+                before = ev.prev is not None and match(ev.prev)
+                if now and before:
+                    out.append(ev.line)
+                elif now:
+                    out.append(event_line("ADDED", ev.raw))
+                elif before:
+                    out.append(event_line("DELETED", ev.raw))
+        return out
+
+    def run(self, write: Callable[[bytes], None]) -> None:
+        """Write the stream through `write` (one call per chunk) until it ends."""
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        rv_text = self.resource_version
+        initial = rv_text in ("", "0") if self.send_initial_events is None else self.send_initial_events
+        if initial:
+            with self.store.cond:
+                pos, items = self.store.list(self.rtype, self.namespace, self.match)
+            lines = [event_line("ADDED", raw) for _, _, raw in items]
+            for i in range(0, len(lines), BATCH):
+                write(b"".join(lines[i : i + BATCH]))
+            if self.bookmarks:
+                write(self._bookmark(pos, initial_end=True))
+        else:
+            pos = int(rv_text)
+            if pos < self.store.oldest_resumable_rv:
+                write(self._expired(pos))
+                return
+        next_bookmark = time.monotonic() + self.bookmark_interval
+        while not self._stopped.is_set() and not self.store.closed:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return
+            if self.bookmarks and now >= next_bookmark:
+                write(self._bookmark(pos))
+                next_bookmark = now + self.bookmark_interval
+            events = self.store.events_after(pos, BATCH)
+            if events is None:
+                write(self._expired(pos))
+                return
+            if events:
+                lines = self._filter(events)
+                pos = events[-1].rv
+                if lines:
+                    write(b"".join(lines))
+                continue
+            wake = next_bookmark if self.bookmarks else now + 1.0
+            if deadline is not None:
+                wake = min(wake, deadline)
+            self.store.wait(pos, max(0.0, wake - now))
