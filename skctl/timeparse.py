@@ -1,0 +1,105 @@
+"""Time and duration strings for `--start-time`/`--end-time`, resolved to unix seconds.
+
+Accepted forms (docs/export.md):
+
+- `now`
+- a duration relative to a reference time: `-30m`, `-1h30m`, `+5m`, `90s`, `2d`, `1.5h`
+  (units w, d, h, m, s; an unsigned duration means *before* the reference, like
+  kubectl's `--since`); the start's reference is the end time, the end's is now
+- ISO 8601: `2024-05-01T12:00:00Z`, `2024-05-01T14:00:00+02:00`, `2024-05-01 12:00`;
+  without an offset the time is local time (the machine's TZ); `Z` means UTC
+- a bare date `2024-05-01`: midnight, local time
+- unix seconds, integer or fractional: `1714564800`, `1714564800.5`
+
+Trace timestamps are whole seconds, so a resolved window is rounded up to whole
+seconds: `[ceil(start), ceil(end))` holds exactly the events at or after `start`
+and before `end`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from datetime import date, datetime, timezone
+
+from skctl import messages
+from skctl.errors import InputError
+
+UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION_RE = re.compile(r"^([+-]?)((?:\d+(?:\.\d+)?[wdhms])+)$")
+_PART_RE = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+_UNIX_RE = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+def parse_duration(text: str) -> float | None:
+    """Signed seconds for `-1h30m`-style text (unsigned = negative), or None if it isn't one."""
+    m = _DURATION_RE.match(text.strip().lower())
+    if not m:
+        return None
+    sign, body = m.groups()
+    seconds = sum(float(n) * UNITS[u] for n, u in _PART_RE.findall(body))
+    return seconds if sign == "+" else -seconds
+
+
+def is_relative(text: str) -> bool:
+    return parse_duration(text) is not None
+
+
+def parse_time(text: str, reference: float, flag: str = "time", now: float | None = None) -> float:
+    """Unix seconds for `text`; relative durations are added to `reference`.
+
+    Raises InputError naming `flag` and listing the accepted forms.
+    """
+    value = text.strip()
+    if not value:
+        raise InputError(messages.EXPORT_BAD_TIME.format(flag=flag, value=text))
+    if value.lower() == "now":
+        return time.time() if now is None else now
+    duration = parse_duration(value)
+    if duration is not None:
+        return reference + duration
+    if _UNIX_RE.match(value):
+        return float(value)
+    parsed = _parse_iso(value)
+    if parsed is None:
+        raise InputError(messages.EXPORT_BAD_TIME.format(flag=flag, value=text))
+    return parsed
+
+
+def _parse_iso(value: str) -> float | None:
+    text = value
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day).timestamp()  # local midnight
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.timestamp()  # naive = local time
+    return moment.astimezone(timezone.utc).timestamp()
+
+
+def resolve_window(start: str, end: str, now: float | None = None) -> tuple[int, int]:
+    """`(start_ts, end_ts)` in whole seconds for `--start-time`/`--end-time`.
+
+    The end is resolved first (relative to now), then the start (relative to the end).
+    An empty or inverted window is an InputError.
+    """
+    now = time.time() if now is None else now
+    end_value = parse_time(end, now, "--end-time", now)
+    start_value = parse_time(start, end_value, "--start-time", now)
+    start_ts, end_ts = math.ceil(start_value), math.ceil(end_value)
+    if start_ts >= end_ts:
+        raise InputError(
+            messages.EXPORT_EMPTY_WINDOW.format(start=start, end=end, start_iso=iso(start_value), end_iso=iso(end_value))
+        )
+    return start_ts, end_ts
+
+
+def iso(ts: float) -> str:
+    """UTC ISO 8601 with a Z, to whole seconds: how windows are shown back to the user."""
+    return datetime.fromtimestamp(math.floor(ts), tz=timezone.utc).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,318 @@
+"""Export semantics: cut the window `[start, end)` out of a trace and filter it.
+
+This is the one definition of "export" in skctl: `skctl export --from` applies it to a
+trace file and the tracer's `POST /export` applies it to its store, so both give the
+same answer. The rules (docs/export.md has the reasoning):
+
+1. Objects alive at `start` (applied before it, not deleted before or at it) are
+   flattened into ONE event at `start` holding each object's latest state before
+   `start`: the starting configuration. Bare pods whose recorded lifecycles all ended
+   before `start` are not flattened. The start event is kept even when empty, so the
+   exported trace's clock starts at `start` and replay keeps the window's timing.
+2. Events with `start <= ts < end` are kept with their own ts; events at or after `end`
+   are not. Events left empty by the filters are dropped.
+3. An object (a key: GVK + "ns/name") is left out entirely when its namespace is
+   excluded, or when any of its exported states matches one of the excluded label
+   selectors (several selectors are OR-ed).
+4. An object whose owner chain (ownerReferences as recorded in the trace, through
+   intermediate objects such as ReplicaSets) reaches an exported object is left out:
+   the owner recreates it in the simulation.
+5. Pod lifecycles are kept only for exported owners, and only those that overlap the
+   window: a lifecycle that ended before `start` or started at or after `end` drops.
+6. The index is rebuilt for the exported objects, keeping the input's hash when it
+   has one, otherwise `spec_hash` of the object's last exported state.
+
+The result shares object dicts with the input (no copies): treat both as read-only.
+One pass over the events, dict lookups only, so a million events take seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from skctl.trace.model import Obj, Trace, new_event
+from skctl.trace.selectors import Selector, SelectorError, parse_selector, selector_from_json
+
+DEFAULT_EXCLUDED_NAMESPACES = (
+    "cert-manager",
+    "default",
+    "kube-public",
+    "kube-node-lease",
+    "kube-system",
+    "local-path-storage",
+    "monitoring",
+    "simkube",
+)
+_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+Key = tuple[str, str]  # (GVK, "ns/name")
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """What to leave out of an export. `ExportFilters()` applies the default namespaces."""
+
+    excluded_namespaces: frozenset[str] = frozenset(DEFAULT_EXCLUDED_NAMESPACES)
+    excluded_labels: tuple[Selector, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_strings(cls, namespaces: Iterable[str], labels: Iterable[str]) -> ExportFilters:
+        """From CLI-style strings; raises ValueError (SelectorError) on a bad name or selector."""
+        names = frozenset(n.strip() for n in namespaces if n.strip())
+        for name in names:
+            if not _NAMESPACE_RE.match(name):
+                raise ValueError(f"'{name}' is not a valid namespace name")
+        # An empty selector would match every object; as an exclusion that is never what
+        # was meant, so blank strings are ignored instead.
+        selectors = tuple(parse_selector(text) for text in labels if text.strip())
+        return cls(names, selectors)
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any] | None) -> ExportFilters:
+        """The `filters` object of a `POST /export` request (strings or LabelSelector objects)."""
+        doc = doc or {}
+        namespaces = doc.get("excluded_namespaces")
+        if namespaces is None:
+            namespaces = DEFAULT_EXCLUDED_NAMESPACES
+        if not isinstance(namespaces, (list, tuple)) or not all(isinstance(n, str) for n in namespaces):
+            raise SelectorError("excluded_namespaces must be a list of strings")
+        labels = doc.get("excluded_labels") or []
+        if not isinstance(labels, (list, tuple)):
+            raise SelectorError("excluded_labels must be a list")
+        return cls(
+            frozenset(namespaces),
+            tuple(selector_from_json(s) for s in labels if not (isinstance(s, str) and not s.strip())),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "excluded_namespaces": sorted(self.excluded_namespaces),
+            "excluded_labels": [s.text or str(s) for s in self.excluded_labels],
+        }
+
+
+NO_FILTERS = ExportFilters(frozenset(), ())
+
+
+def spec_hash(obj: Mapping[str, Any]) -> int:
+    """A stable unsigned 64-bit hash of an object's `spec`.
+
+    First 8 bytes (big-endian) of SHA-256 over the canonical JSON of `spec` (sorted keys,
+    no whitespace, UTF-8). Stable across runs, machines and Python versions, which
+    Python's `hash()` is not. Used only when the input index has no hash for an object.
+    """
+    canonical = json.dumps(obj.get("spec"), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return int.from_bytes(hashlib.sha256(canonical.encode("utf-8")).digest()[:8], "big")
+
+
+def _key(obj: Obj) -> Key:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    name = meta.get("name", "")
+    return f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}", (f"{ns}/{name}" if ns else name)
+
+
+def lifecycle_overlaps(lifecycle: Mapping[str, Any], start_ts: int, end_ts: int) -> bool:
+    """False for a lifecycle that ended before `start` or began at or after `end`."""
+    begin, finish = lifecycle.get("start_ts"), lifecycle.get("end_ts")
+    if finish is not None and finish < start_ts:
+        return False
+    return not (begin is not None and begin >= end_ts)
+
+
+def export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None = None) -> Trace:
+    """The trace a simulation of `[start_ts, end_ts)` needs, filtered; see the module doc."""
+    filters = ExportFilters() if filters is None else filters
+    events = trace.events
+    if any(events[i]["ts"] > events[i + 1]["ts"] for i in range(len(events) - 1)):
+        events = sorted(events, key=lambda e: e["ts"])  # stable: same-ts order is kept
+
+    state: dict[Key, Obj] = {}  # alive before start: latest state
+    owner_refs: dict[Key, list[tuple[str, str, str]]] = {}  # key → [(gvk, ns, name)] of its owners
+    last_refs: dict[Key, Any] = {}
+    # In-window events with each object's key computed once: (event, applied, deleted).
+    window: list[tuple[dict[str, Any], list[tuple[Key, Obj]], list[tuple[Key, Obj]]]] = []
+    deleted_at_start: set[Key] = set()
+
+    def note_owners(key: Key, obj: Obj) -> None:
+        refs = (obj.get("metadata") or {}).get("ownerReferences")
+        if not refs or last_refs.get(key) is refs:
+            return
+        last_refs[key] = refs
+        ns = obj["metadata"].get("namespace") or ""
+        known = owner_refs.setdefault(key, [])
+        for ref in refs:
+            if isinstance(ref, Mapping):
+                owner = (f"{ref.get('apiVersion', '')}.{ref.get('kind', '')}", ns, ref.get("name", ""))
+                if owner not in known:
+                    known.append(owner)
+
+    for event in events:
+        ts = event["ts"]
+        if ts >= end_ts:
+            break
+        applied = event.get("applied_objs") or ()
+        deleted = event.get("deleted_objs") or ()
+        if ts < start_ts:
+            for obj in applied:
+                key = _key(obj)
+                state[key] = obj
+                note_owners(key, obj)
+            for obj in deleted:
+                key = _key(obj)
+                state.pop(key, None)
+                note_owners(key, obj)
+        else:
+            apairs = [(_key(obj), obj) for obj in applied]
+            dpairs = [(_key(obj), obj) for obj in deleted]
+            for key, obj in apairs:
+                note_owners(key, obj)
+            for key, obj in dpairs:
+                note_owners(key, obj)
+            if ts == start_ts:
+                deleted_at_start.update(key for key, _ in dpairs)
+            window.append((event, apairs, dpairs))
+
+    # The starting configuration: alive at start, not deleted at start, not a finished pod.
+    initial = [
+        (key, obj)
+        for key, obj in state.items()
+        if key not in deleted_at_start and not _finished_pod(trace, key, start_ts)
+    ]
+
+    # Which keys are candidates, and which are excluded by namespace or labels.
+    excluded: set[Key] = set()
+    candidates: set[Key] = set()
+    namespaces = filters.excluded_namespaces
+    selectors = filters.excluded_labels
+
+    def consider(key: Key, obj: Obj) -> None:
+        candidates.add(key)
+        if key in excluded:
+            return
+        meta = obj.get("metadata") or {}
+        if namespaces and meta.get("namespace") in namespaces:
+            excluded.add(key)
+        elif selectors:
+            labels = meta.get("labels") or {}
+            if any(s.matches(labels) for s in selectors):
+                excluded.add(key)
+
+    for key, obj in initial:
+        consider(key, obj)
+    for _event, apairs, dpairs in window:
+        for key, obj in apairs:
+            consider(key, obj)
+        for key, obj in dpairs:
+            consider(key, obj)
+
+    exported = _resolve_exported(candidates, excluded, owner_refs, set(owner_refs) | candidates | set(state))
+
+    # Build the output, remembering each exported key's last state for the index.
+    last: dict[Key, Obj] = {}
+    start_objs = []
+    for key, obj in initial:
+        if key in exported:
+            start_objs.append(obj)
+            last[key] = obj
+    out_events = [new_event(start_ts, start_objs, [])]
+    for event, apairs, dpairs in window:
+        keep_a = [obj for key, obj in apairs if key in exported]
+        keep_d = [obj for key, obj in dpairs if key in exported]
+        for key, obj in apairs:
+            if key in exported:
+                last[key] = obj
+        for key, obj in dpairs:
+            if key in exported:
+                last[key] = obj
+        if not keep_a and not keep_d:
+            continue
+        if len(keep_a) == len(apairs) and len(keep_d) == len(dpairs) and "applied_objs" in event and "deleted_objs" in event:
+            out_events.append(event)  # nothing filtered out: share the input event
+        else:
+            out = dict(event)
+            out["applied_objs"], out["deleted_objs"] = keep_a, keep_d
+            out_events.append(out)
+
+    index: dict[str, dict[str, int]] = {}
+    for (gvk, name), obj in last.items():
+        known = trace.index.get(gvk)
+        value = known.get(name) if known else None
+        index.setdefault(gvk, {})[name] = value if isinstance(value, int) else spec_hash(obj)
+
+    lifecycles: dict[tuple[str, str], dict[int, list[dict[str, int | None]]]] = {}
+    for owner, pods in trace.pod_lifecycles.items():
+        if tuple(owner) not in exported:
+            continue
+        kept_pods = {}
+        for pod_hash, lcs in pods.items():
+            kept = [lc for lc in lcs if lifecycle_overlaps(lc, start_ts, end_ts)]
+            if kept:
+                kept_pods[pod_hash] = kept
+        if kept_pods:
+            lifecycles[owner] = kept_pods
+
+    return Trace(
+        config=trace.config,
+        events=out_events,
+        index=index,
+        pod_lifecycles=lifecycles,
+        version=trace.version,
+        extra=dict(trace.extra),
+    )
+
+
+def _finished_pod(trace: Trace, key: Key, start_ts: int) -> bool:
+    """A bare pod whose every recorded lifecycle ended before `start` (SPEC: not flattened)."""
+    if key[0] != "v1.Pod":
+        return False
+    pods = trace.pod_lifecycles.get(key)
+    if not pods:
+        return False
+    lifecycles = [lc for lcs in pods.values() for lc in lcs]
+    return bool(lifecycles) and all(
+        lc.get("end_ts") is not None and lc["end_ts"] < start_ts for lc in lifecycles
+    )
+
+
+def _resolve_exported(
+    candidates: set[Key],
+    excluded: set[Key],
+    owner_refs: dict[Key, list[tuple[str, str, str]]],
+    known: set[Key],
+) -> set[Key]:
+    """Candidates not excluded and with no exported ancestor (memoised; cycles stop the walk)."""
+    # reach[k]: some strict ancestor of k is exported.
+    reach: dict[Key, bool] = {}
+    in_progress: set[Key] = set()
+
+    def owners_of(key: Key) -> list[Key]:
+        result = []
+        for gvk, ns, name in owner_refs.get(key, ()):
+            namespaced = (gvk, f"{ns}/{name}") if ns else (gvk, name)
+            if namespaced in known:
+                result.append(namespaced)
+            elif ns and (gvk, name) in known:  # a cluster-scoped owner of a namespaced object
+                result.append((gvk, name))
+        return result
+
+    def is_exported(key: Key) -> bool:
+        return key in candidates and key not in excluded and not reaches(key)
+
+    def reaches(key: Key) -> bool:
+        if key in reach:
+            return reach[key]
+        if key in in_progress:  # an ownership cycle: do not follow it again
+            return False
+        in_progress.add(key)
+        result = any(is_exported(owner) or reaches(owner) for owner in owners_of(key))
+        in_progress.discard(key)
+        reach[key] = result
+        return result
+
+    return {key for key in candidates if key not in excluded and (key not in owner_refs or not reaches(key))}
