@@ -85,3 +85,34 @@ DELETE_MISSING = (
     "no simulation named {name} (no driver Job in namespace {namespace} and no virtual namespaces); "
     "check the name and --driver-namespace"
 )
+
+# --- export --------------------------------------------------------------------------
+EXPORT_TIME_FORMS = (
+    "now, a duration such as -30m, -1h30m or +5m (start: relative to the end time; end: relative to now), "
+    "an ISO 8601 time such as 2024-05-01T12:00:00Z (no offset = local time), a date such as 2024-05-01, "
+    "or unix seconds"
+)
+EXPORT_BAD_TIME = "{flag}: cannot understand '{value}'; use " + EXPORT_TIME_FORMS
+EXPORT_EMPTY_WINDOW = (
+    "the export window is empty: --start-time {start} ({start_iso}) is not before --end-time {end} ({end_iso}); "
+    "give a start earlier than the end"
+)
+EXPORT_BAD_SELECTOR = "--excluded-labels: bad label selector '{selector}': {detail}"
+EXPORT_BAD_NAMESPACE = "--excluded-namespaces: '{name}' is not a valid namespace name; give a comma-separated list"
+EXPORT_BAD_FILTERS = "bad export filters: {detail}"
+EXPORT_BAD_TRACER_URL = "--tracer-address: '{url}' is not an http(s) URL; use e.g. http://localhost:7777"
+EXPORT_TRACER_UNREACHABLE = (
+    "cannot reach the tracer at {url} ({detail}); start `skctl trace`, check --tracer-address, "
+    "or cut the window from a trace file with --from"
+)
+EXPORT_TRACER_TIMEOUT = "the tracer at {url} did not answer within {timeout}s; retry, or raise --tracer-timeout"
+EXPORT_TRACER_REJECTED = "the tracer at {url} rejected the export request: HTTP {status}: {body}"
+EXPORT_TRACER_FAILED = "the tracer at {url} failed to export: HTTP {status}: {body}; check the tracer's logs"
+EXPORT_TRACER_NOT_CBOR = (
+    "the tracer at {url} answered something that is not a CBOR trace ({detail}); check --tracer-address"
+)
+EXPORT_TRACER_BROKEN = "the tracer at {url} sent an unusable trace: {detail}"
+EXPORT_DONE = (
+    "exported {events} events, {objects} objects, {owners} pod-lifecycle owners for [{start}, {end}) "
+    "to {url} ({size} bytes, {fmt})"
+)
