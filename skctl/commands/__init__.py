@@ -10,4 +10,5 @@ COMMANDS = [
     "version",
     "convert",
     "xray",
+    "export",
 ]

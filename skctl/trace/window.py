@@ -48,7 +48,7 @@ DEFAULT_EXCLUDED_NAMESPACES = (
     "monitoring",
     "simkube",
 )
-_NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 Key = tuple[str, str]  # (GVK, "ns/name")
 
@@ -65,7 +65,7 @@ class ExportFilters:
         """From CLI-style strings; raises ValueError (SelectorError) on a bad name or selector."""
         names = frozenset(n.strip() for n in namespaces if n.strip())
         for name in names:
-            if not _NAMESPACE_RE.match(name):
+            if not NAMESPACE_RE.match(name):
                 raise ValueError(f"'{name}' is not a valid namespace name")
         # An empty selector would match every object; as an exclusion that is never what
         # was meant, so blank strings are ignored instead.

@@ -1,0 +1,105 @@
+"""`skctl export`: cut a time window out of a recording, filter it, write it to any storage."""
+
+from __future__ import annotations
+
+import argparse
+
+from skctl import messages
+from skctl.commands.convert import add_storage_option_flag
+
+DEFAULT_TRACER_ADDRESS = "http://localhost:7777"  # mirrors skctl.exporter (kept light to import)
+DEFAULT_OUTPUT = "output.sktrace"
+
+
+def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "export",
+        parents=[parent],
+        help="export a time window of a recording as a trace file",
+        description="Cut the window [start, end) out of a running tracer's recording (or out of a trace "
+        "file with --from), drop excluded namespaces, labels and owned objects, and write the trace to a "
+        "path or URL (file://, s3://, gs://, az://, memory://). Objects alive at the start are flattened "
+        "into one starting event. See docs/export.md.",
+    )
+    p.add_argument(
+        "-s",
+        "--start-time",
+        default="-30m",
+        metavar="TIME",
+        help="window start (default: -30m, relative to the end time); " + messages.EXPORT_TIME_FORMS,
+    )
+    p.add_argument("-t", "--end-time", default="now", metavar="TIME", help="window end, exclusive (default: now)")
+    p.add_argument(
+        "--excluded-namespaces",
+        action="append",
+        metavar="LIST",
+        help="comma-separated namespaces to leave out (repeatable; '' excludes none; default: "
+        "cert-manager,default,kube-public,kube-node-lease,kube-system,local-path-storage,monitoring,simkube)",
+    )
+    p.add_argument(
+        "--excluded-labels",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="leave out objects matching this label selector, e.g. 'app=web,tier in (db,cache)'; "
+        "repeat for OR",
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--from", dest="source", metavar="URL", help="cut the window from this trace file instead of a tracer")
+    source.add_argument(
+        "--tracer-address",
+        metavar="URL",
+        help=f"the running tracer to export from (default: {DEFAULT_TRACER_ADDRESS})",
+    )
+    p.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="URL", help=f"destination (default: {DEFAULT_OUTPUT})")
+    p.add_argument("--format", choices=("cbor", "msgpack"), default="cbor", help="cbor (skctl, default) or msgpack (SimKube)")
+    p.add_argument(
+        "--compression",
+        choices=("zlib", "lzma", "none"),
+        help="compression of a CBOR trace (default: zlib, or as the tracer sent it)",
+    )
+    p.add_argument(
+        "--tracer-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for the tracer's answer (default: 60)",
+    )
+    add_storage_option_flag(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from skctl import exporter, storage, timeparse
+    from skctl.errors import InputError
+
+    start_ts, end_ts = timeparse.resolve_window(args.start_time, args.end_time)
+    filters = exporter.filters_from_flags(args.excluded_namespaces, args.excluded_labels)
+    if args.tracer_timeout <= 0:
+        raise InputError("--tracer-timeout must be a positive number of seconds")
+    request = exporter.ExportRequest(
+        start_ts=start_ts,
+        end_ts=end_ts,
+        filters=filters,
+        output=args.output,
+        source_url=args.source,
+        tracer_address=args.tracer_address or DEFAULT_TRACER_ADDRESS,
+        storage_options=storage.parse_storage_options(args.storage_option),
+        fmt=args.format,
+        compression=args.compression,
+        tracer_timeout=args.tracer_timeout,
+    )
+    result = exporter.export(request)
+    print(
+        messages.EXPORT_DONE.format(
+            events=result.events,
+            objects=result.objects,
+            owners=result.owners,
+            start=timeparse.iso(result.start_ts),
+            end=timeparse.iso(result.end_ts),
+            url=result.destination,
+            size=result.size,
+            fmt=result.fmt,
+        )
+    )
+    return 0

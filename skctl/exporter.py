@@ -1,0 +1,260 @@
+"""`skctl export` as a library: source → window → codec → storage.
+
+The source is either a trace file (`--from URL`, any format `skctl.trace.load` reads;
+the window is cut here by `skctl.trace.window.export_window`) or a running tracer,
+which cuts the same window itself and answers CBOR bytes over HTTP. Either way the
+result is written to the destination URL atomically through `skctl.storage`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from skctl import messages
+from skctl.errors import InputError, OperationalError
+from skctl.trace.model import Trace
+from skctl.trace.selectors import SelectorError, parse_selector
+from skctl.trace.window import DEFAULT_EXCLUDED_NAMESPACES, NAMESPACE_RE, ExportFilters, export_window
+
+DEFAULT_TRACER_ADDRESS = "http://localhost:7777"
+DEFAULT_OUTPUT = "output.sktrace"
+DEFAULT_TRACER_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 10.0
+DOWNLOAD_CHUNK = 1024 * 1024
+_BODY_LIMIT = 300
+
+
+@dataclass
+class ExportRequest:
+    """Everything one export needs; the CLI fills it from flags."""
+
+    start_ts: int
+    end_ts: int
+    filters: ExportFilters = field(default_factory=ExportFilters)
+    output: str = DEFAULT_OUTPUT
+    source_url: str | None = None  # --from; None means ask the tracer
+    tracer_address: str = DEFAULT_TRACER_ADDRESS
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    fmt: str = "cbor"  # "cbor" or "msgpack"
+    compression: str | None = None  # None: the codec's default (or as the tracer sent it)
+    tracer_timeout: float = DEFAULT_TRACER_TIMEOUT
+    progress: bool | None = None
+
+
+@dataclass
+class ExportResult:
+    """What was written, for the summary line and for scripts/benchmarks."""
+
+    destination: str
+    fmt: str
+    size: int
+    events: int
+    objects: int
+    owners: int
+    start_ts: int
+    end_ts: int
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+def filters_from_flags(namespaces: list[str] | None, labels: list[str]) -> ExportFilters:
+    """`--excluded-namespaces` values (comma lists; None = the defaults, '' = none) and
+    `--excluded-labels` selectors → ExportFilters; bad input is an InputError naming the flag."""
+    if namespaces is None:
+        names = list(DEFAULT_EXCLUDED_NAMESPACES)
+    else:
+        names = [n.strip() for value in namespaces for n in value.split(",") if n.strip()]
+    for name in names:
+        if not NAMESPACE_RE.match(name):
+            raise InputError(messages.EXPORT_BAD_NAMESPACE.format(name=name))
+    for text in labels:
+        try:
+            parse_selector(text)
+        except SelectorError as exc:
+            raise InputError(messages.EXPORT_BAD_SELECTOR.format(selector=text, detail=exc)) from None
+    return ExportFilters.from_strings(names, labels)
+
+
+def export(request: ExportRequest) -> ExportResult:
+    """Run one export end to end; raises InputError/OperationalError with a message."""
+    from skctl import storage
+
+    storage.protocol_of(request.output)  # reject a bad destination before any work
+    timings: dict[str, float] = {}
+    if request.source_url is not None:
+        data, trace = _from_trace_file(request, timings)
+    else:
+        data, trace = _from_tracer(request, timings)
+    t0 = time.perf_counter()
+    storage.write_bytes(request.output, data, request.storage_options, progress=request.progress)
+    timings["write"] = time.perf_counter() - t0
+    return ExportResult(
+        destination=request.output,
+        fmt=request.fmt,
+        size=len(data),
+        events=len(trace.events),
+        objects=sum(len(names) for names in trace.index.values()),
+        owners=len(trace.pod_lifecycles),
+        start_ts=request.start_ts,
+        end_ts=request.end_ts,
+        timings=timings,
+    )
+
+
+def _from_trace_file(request: ExportRequest, timings: dict[str, float]) -> tuple[bytes, Trace]:
+    from skctl import storage
+    from skctl.trace import load
+
+    assert request.source_url is not None
+    t0 = time.perf_counter()
+    raw = storage.read_bytes(request.source_url, request.storage_options, progress=request.progress)
+    t1 = time.perf_counter()
+    trace, _fmt = load.decode_any(raw, request.source_url)
+    del raw
+    t2 = time.perf_counter()
+    window = export_window(trace, request.start_ts, request.end_ts, request.filters)
+    t3 = time.perf_counter()
+    data = encode(window, request.fmt, request.compression)
+    t4 = time.perf_counter()
+    timings.update(read=t1 - t0, decode=t2 - t1, window=t3 - t2, encode=t4 - t3)
+    return data, window
+
+
+def encode(trace: Trace, fmt: str = "cbor", compression: str | None = None) -> bytes:
+    from skctl.trace import codec, load
+
+    return load.encode_as(trace, fmt, compression or codec.DEFAULT_COMPRESSION)
+
+
+def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[bytes, Trace]:
+    from skctl.trace import codec
+
+    t0 = time.perf_counter()
+    data = fetch_from_tracer(
+        request.tracer_address,
+        request.start_ts,
+        request.end_ts,
+        request.filters,
+        timeout=request.tracer_timeout,
+        progress=request.progress,
+    )
+    t1 = time.perf_counter()
+    url = tracer_export_url(request.tracer_address)
+    try:
+        trace = codec.decode(data, url)  # verify before writing anything
+    except InputError as exc:
+        raise OperationalError(messages.EXPORT_TRACER_BROKEN.format(url=url, detail=exc)) from None
+    t2 = time.perf_counter()
+    timings.update(download=t1 - t0, decode=t2 - t1)
+    if request.fmt != "cbor" or request.compression is not None:
+        data = encode(trace, request.fmt, request.compression)
+        timings["encode"] = time.perf_counter() - t2
+    return data, trace
+
+
+def tracer_export_url(address: str) -> str:
+    """`{address}/export`; a bare `host:port` means http://host:port."""
+    address = address.strip()
+    if "://" not in address:
+        address = "http://" + address
+    parts = urlsplit(address)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address))
+    return address.rstrip("/") + "/export"
+
+
+def fetch_from_tracer(
+    address: str,
+    start_ts: int,
+    end_ts: int,
+    filters: ExportFilters,
+    timeout: float = DEFAULT_TRACER_TIMEOUT,
+    progress: bool | None = None,
+) -> bytes:
+    """POST the window to a running tracer and stream back its CBOR trace bytes.
+
+    Unreachable tracer, timeouts and 5xx are OperationalErrors (exit 1); a 4xx means the
+    request itself was bad and is an InputError (exit 2). The tracer's error body is
+    shown in the message, on one line.
+    """
+    import requests
+
+    from skctl.output import transfer_progress
+    from skctl.trace.codec import SELF_DESCRIBE
+
+    url = tracer_export_url(address)
+    body = {"start_ts": int(start_ts), "end_ts": int(end_ts), "filters": filters.to_json()}
+    try:
+        response = requests.post(url, json=body, stream=True, timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
+    except requests.exceptions.Timeout:
+        raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from None
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+        raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address)) from None
+    except requests.exceptions.RequestException as exc:
+        raise OperationalError(messages.EXPORT_TRACER_UNREACHABLE.format(url=url, detail=_reason(exc))) from None
+    with response:
+        if response.status_code >= 400:
+            text = _body(response)
+            template = messages.EXPORT_TRACER_REJECTED if response.status_code < 500 else messages.EXPORT_TRACER_FAILED
+            error = InputError if response.status_code < 500 else OperationalError
+            raise error(template.format(url=url, status=response.status_code, body=text))
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        chunks: list[bytes] = []
+        head = b""
+        try:
+            with transfer_progress(f"downloading from {url}", total, enabled=progress) as advance:
+                for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                    if len(head) < len(SELF_DESCRIBE):
+                        head += chunk[: len(SELF_DESCRIBE)]
+                        if len(head) >= len(SELF_DESCRIBE) and not head.startswith(SELF_DESCRIBE):
+                            raise OperationalError(
+                                messages.EXPORT_TRACER_NOT_CBOR.format(url=url, detail=_describe_head(chunk, response))
+                            )
+                    chunks.append(chunk)
+                    advance(len(chunk))
+        except requests.exceptions.Timeout:
+            raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from None
+        except requests.exceptions.RequestException as exc:
+            raise OperationalError(
+                messages.EXPORT_TRACER_BROKEN.format(url=url, detail=f"the download broke off: {_reason(exc)}")
+            ) from None
+    data = b"".join(chunks)
+    if not data.startswith(SELF_DESCRIBE):
+        raise OperationalError(messages.EXPORT_TRACER_NOT_CBOR.format(url=url, detail=_describe_head(data, response)))
+    if total is not None and len(data) != total:
+        raise OperationalError(
+            messages.EXPORT_TRACER_BROKEN.format(url=url, detail=f"got {len(data)} of {total} bytes")
+        )
+    return data
+
+
+def _body(response: Any) -> str:
+    try:
+        text = response.content.decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 - the body is only decoration for the message
+        text = ""
+    text = " ".join(text.split()) or (response.reason or "no body")
+    return text if len(text) <= _BODY_LIMIT else text[: _BODY_LIMIT - 3] + "..."
+
+
+def _describe_head(data: bytes, response: Any) -> str:
+    kind = response.headers.get("Content-Type") or "no content type"
+    if not data:
+        return f"an empty body, {kind}"
+    return f"{kind}, starting with {data[:16]!r}"
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful reason from requests' nested exceptions (e.g. 'Connection refused')."""
+    text = " ".join(str(exc).split())
+    for marker in ("Connection refused", "Name or service not known", "No route to host", "Temporary failure"):
+        if marker in text:
+            return marker.lower()
+    return text if len(text) <= _BODY_LIMIT else text[: _BODY_LIMIT - 3] + "..."
+
+
+def _secs(value: float) -> str:
+    return f"{value:g}"
