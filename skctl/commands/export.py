@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from skctl import messages
 from skctl.commands.convert import add_storage_option_flag
@@ -66,6 +67,9 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help="how long to wait for the tracer's answer (default: 60)",
     )
     add_storage_option_flag(p)
+    # Let `-s -1h30m` work like `-s=-1h30m`: argparse takes a value that starts with '-'
+    # only when it looks like a negative number, so teach this parser that durations do.
+    p._negative_number_matcher = re.compile(r"^-(?:\d+|\d*\.\d+|(?:\d+(?:\.\d+)?[wdhmsWDHMS])+)$")
     return p
 
 
