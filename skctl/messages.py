@@ -116,3 +116,20 @@ EXPORT_DONE = (
     "exported {events} events, {objects} objects, {owners} pod-lifecycle owners for [{start}, {end}) "
     "to {url} ({size} bytes, {fmt})"
 )
+
+# --- sandbox API server --------------------------------------------------------------
+SANDBOX_DESCRIPTION = (
+    "Run a loopback Kubernetes API server (discovery, CRUD, patch, server-side apply, watch with "
+    "bookmarks and 410 Gone, fault injection) for tests and demos. Serves until Ctrl-C or SIGTERM."
+)
+SANDBOX_LISTENING = "sandbox API server listening on {url}"
+SANDBOX_KUBECONFIG_WRITTEN = "kubeconfig written to {path} (context skctl-sandbox); use KUBECONFIG={path}"
+SANDBOX_KUBECONFIG_FAILED = "could not write the kubeconfig {path}: {detail}; choose a writable path"
+SANDBOX_WORKLOAD = "workload '{name}' running at {rate} actions/s (seed {seed})"
+SANDBOX_STOPPED = "sandbox stopped"
+SANDBOX_NOT_LOOPBACK = "--host {host} is not a loopback address; the sandbox only binds to 127.0.0.1, ::1 or localhost"
+SANDBOX_LISTEN_FAILED = "cannot listen on {host}:{port}: {detail}; pick another --port, or --port 0 for a free one"
+SANDBOX_BAD_PORT = "--port {port} is out of range; use 0-65535 (0 picks a free port)"
+SANDBOX_BAD_RATE = "--workload-rate {rate} must be greater than 0"
+SANDBOX_BAD_HISTORY = "--max-history {n} must be at least 1"
+SANDBOX_TLS_UNAVAILABLE = "--tls needs the 'cryptography' package, which is not installed; install it or drop --tls"

@@ -11,4 +11,5 @@ COMMANDS = [
     "convert",
     "xray",
     "export",
+    "sandbox",
 ]

@@ -102,4 +102,7 @@ def method_not_allowed(message: str = "the server does not allow this method on 
 
 
 def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format: "{content_type}"')
+    message = f'the body of the request was in an unknown format: "{content_type}"'
+    if "protobuf" in content_type:
+        message += " (the skctl sandbox speaks JSON only; use kubectl apply/create -f instead of generators)"
+    return ApiError(415, "UnsupportedMediaType", message)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from skctl.sandbox import errors
+from skctl.sandbox import errors, openapi
 from skctl.sandbox.discovery import SERVER_VERSION, Registry
 from skctl.sandbox.errors import ApiError
 from skctl.sandbox.faults import Faults
@@ -400,6 +400,19 @@ class SandboxServer:
             return json_response(doc)
         if parts[0] == "apis" and len(parts) == 3:
             doc = self.registry.resource_list(parts[1], parts[2])
+            if doc is None:
+                raise _path_not_found()
+            return json_response(doc)
+        if parts[0] == "openapi" and len(parts) >= 2 and parts[1] == "v3":
+            if len(parts) == 2:
+                return json_response(openapi.index_doc(self.registry))
+            rest = parts[2:]
+            if rest[0] == "api" and len(rest) == 2:
+                doc = openapi.group_version_doc(self.registry, "", rest[1])
+            elif rest[0] == "apis" and len(rest) == 3:
+                doc = openapi.group_version_doc(self.registry, rest[1], rest[2])
+            else:
+                doc = None
             if doc is None:
                 raise _path_not_found()
             return json_response(doc)

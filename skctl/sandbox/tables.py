@@ -21,6 +21,11 @@ _COLUMNS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+def _builtin_kind(rtype: ResourceType) -> str:
+    """The kind, for built-in groups only (a custom `Job` must not get batch/v1 Job columns)."""
+    return rtype.kind if rtype.group in ("", "apps", "batch") else ""
+
+
 def wants_table(accept: str) -> bool:
     return "as=Table" in accept
 
@@ -65,13 +70,13 @@ def _cells(kind: str, obj: dict) -> list[Any]:
 
 def table_row(rtype: ResourceType, obj: dict) -> dict:
     meta = obj.get("metadata") or {}
-    cells = [meta.get("name", ""), *_cells(rtype.kind, obj), _age(meta.get("creationTimestamp"))]
+    cells = [meta.get("name", ""), *_cells(_builtin_kind(rtype), obj), _age(meta.get("creationTimestamp"))]
     return {"cells": cells, "object": obj}
 
 
 def table_for(rtype: ResourceType, objs: list[dict], resource_version: str) -> dict:
     """A Table of `objs` with full objects embedded (includeObject=Object)."""
-    cols = [("Name", "string"), *_COLUMNS.get(rtype.kind, []), ("Age", "string")]
+    cols = [("Name", "string"), *_COLUMNS.get(_builtin_kind(rtype), []), ("Age", "string")]
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",

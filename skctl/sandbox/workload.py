@@ -1,0 +1,531 @@
+"""A scripted, seeded workload: object churn that looks like controllers at work.
+
+Writes straight into the sandbox store (no HTTP), so every watcher sees the events a real
+cluster would produce: Deployments with ReplicaSets and Pods (ownerReferences
+Deployment→ReplicaSet→Pod, rollouts on image change, scaling, cascading delete),
+CronJobs spawning Jobs spawning Pods that run to completion, bare Pods, and a custom
+resource (a Volcano-like `batch.volcano.sh/v1alpha1 Job`) that owns Pods.
+
+Time advances in ticks. Each tick first moves pods along their lifecycle (Pending →
+Running → Succeeded, with startTime and container start/finish times) and then performs
+one scenario action chosen by a `random.Random(seed)`, so the sequence of actions and
+names is the same for a given seed. `step()` runs one tick synchronously (tests);
+`start(rate)` runs `rate` ticks per second in a background thread (CLI, demo).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from skctl.sandbox.discovery import ResourceType
+from skctl.sandbox.errors import ApiError
+from skctl.sandbox.store import Store, now_rfc3339
+
+VOLCANO_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "jobs.batch.volcano.sh"},
+    "spec": {
+        "group": "batch.volcano.sh",
+        "scope": "Namespaced",
+        "names": {"plural": "jobs", "singular": "job", "kind": "Job", "shortNames": ["vcjob", "vj"],
+                  "listKind": "JobList"},
+        "versions": [{
+            "name": "v1alpha1", "served": True, "storage": True, "subresources": {"status": {}},
+            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        }],
+    },
+}
+
+SCENARIOS: dict[str, dict[str, int]] = {
+    "mixed": {"create_deployment": 3, "scale_deployment": 4, "rollout_deployment": 2, "delete_deployment": 1,
+              "cronjob_tick": 3, "create_bare_pod": 2, "delete_bare_pod": 2, "create_vcjob": 2},
+    "deployments": {"create_deployment": 3, "scale_deployment": 5, "rollout_deployment": 2,
+                    "delete_deployment": 1},
+    "cronjobs": {"cronjob_tick": 1},
+    "pods": {"create_bare_pod": 1, "delete_bare_pod": 1},
+    "volcano": {"create_vcjob": 1},
+}
+IMAGES = ("nginx:1.25", "nginx:1.26", "redis:7.2", "busybox:1.36", "python:3.12-slim")
+_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+@dataclass
+class _PodState:
+    ns: str
+    name: str
+    phase: str = "Pending"
+    since: int = 0
+    run_for: int | None = None  # ticks Running before Succeeded; None runs until deleted
+    owner: tuple[str, str] | None = None  # ("job"|"vcjob", name) for run-to-completion owners
+
+
+@dataclass
+class _Counters:
+    deployments: int = 0
+    cronjobs: int = 0
+    jobs: int = 0
+    bare: int = 0
+    vcjobs: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+
+
+def _owner_ref(obj: dict, block: bool = True) -> dict:
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": obj["metadata"]["name"],
+            "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": block}
+
+
+class WorkloadGenerator:
+    """Deterministic object churn in one namespace of a sandbox store (see module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        seed: int = 0,
+        scenario: str = "mixed",
+        namespace: str = "default",
+        clock: Callable[[], float] | None = None,
+        max_deployments: int = 4,
+        max_replicas: int = 4,
+        max_bare_pods: int = 6,
+        nodes: int = 3,
+    ) -> None:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+        import random
+
+        self.store = store
+        self.rng = random.Random(seed)
+        self.scenario = scenario
+        self.ns = namespace
+        self.clock = clock or time.time
+        self.max_deployments = max_deployments
+        self.max_replicas = max_replicas
+        self.max_bare_pods = max_bare_pods
+        self.tick = 0
+        self.counters = _Counters()
+        self._pods: dict[tuple[str, str], _PodState] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.errors: list[str] = []
+        r = store.registry
+        self.t_pod = self._builtin(r, "v1", "Pod")
+        self.t_node = self._builtin(r, "v1", "Node")
+        self.t_ns = self._builtin(r, "v1", "Namespace")
+        self.t_deploy = self._builtin(r, "apps/v1", "Deployment")
+        self.t_rs = self._builtin(r, "apps/v1", "ReplicaSet")
+        self.t_job = self._builtin(r, "batch/v1", "Job")
+        self.t_cj = self._builtin(r, "batch/v1", "CronJob")
+        self._setup(nodes)
+
+    @staticmethod
+    def _builtin(registry: object, api_version: str, kind: str) -> ResourceType:
+        rtype = registry.by_kind(api_version, kind)  # type: ignore[attr-defined]
+        assert rtype is not None
+        return rtype
+
+    # --- helpers -----------------------------------------------------------------------
+    def _ts(self) -> str:
+        return now_rfc3339(self.clock)
+
+    def _uid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def _suffix(self, n: int = 5) -> str:
+        return "".join(self.rng.choice(_ALPHABET) for _ in range(n))
+
+    def _meta(self, name: str, labels: dict | None = None, owner: dict | None = None, ns: bool = True) -> dict:
+        meta: dict = {"name": name, "uid": self._uid(), "creationTimestamp": self._ts()}
+        if ns:
+            meta["namespace"] = self.ns
+        if labels:
+            meta["labels"] = dict(labels)
+        if owner is not None:
+            meta["ownerReferences"] = [_owner_ref(owner)]
+        return meta
+
+    def _setup(self, nodes: int) -> None:
+        with self.store.cond:
+            if not self.store.namespace_exists(self.ns):
+                self.store.create(self.t_ns, {"metadata": self._meta(self.ns, ns=False), "status": {"phase": "Active"}})
+            for i in range(nodes):
+                name = f"sandbox-node-{i}"
+                if self.store.get_raw(self.t_node, "", name) is None:
+                    self.store.create(self.t_node, {
+                        "metadata": self._meta(name, {"type": "kwok", "kubernetes.io/hostname": name}, ns=False),
+                        "spec": {},
+                        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                                   "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                                   "conditions": [{"type": "Ready", "status": "True"}]},
+                    })
+            if self.scenario in ("mixed", "volcano") and self.store.registry.by_kind(
+                    "batch.volcano.sh/v1alpha1", "Job") is None:
+                import json
+
+                self.store.create(self.store.registry.by_kind("apiextensions.k8s.io/v1",
+                                                              "CustomResourceDefinition"),
+                                  json.loads(json.dumps(VOLCANO_CRD)))
+        self.t_vcjob = self.store.registry.by_kind("batch.volcano.sh/v1alpha1", "Job")
+
+    def _new_pod(self, name: str, labels: dict, image: str, owner: dict | None, restart: str,
+                 run_for: int | None, owned_by: tuple[str, str] | None = None) -> None:
+        pod = {
+            "metadata": self._meta(name, labels, owner),
+            "spec": {
+                "containers": [{"name": "main", "image": image,
+                                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}],
+                "restartPolicy": restart,
+                "schedulerName": "default-scheduler",
+                "terminationGracePeriodSeconds": 30,
+            },
+            "status": {"phase": "Pending", "qosClass": "Burstable"},
+        }
+        self.store.create(self.t_pod, pod)
+        self._pods[(self.ns, name)] = _PodState(self.ns, name, since=self.tick, run_for=run_for, owner=owned_by)
+
+    def _delete(self, rtype: ResourceType, name: str) -> None:
+        try:
+            self.store.delete(rtype, self.ns, name, propagation="Background")
+        except ApiError:
+            pass
+
+    def _forget_missing_pods(self) -> None:
+        for key in [k for k in self._pods if self.store.get_raw(self.t_pod, *k) is None]:
+            del self._pods[key]
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def _advance_pods(self) -> None:
+        self._forget_missing_pods()
+        for key, st in sorted(self._pods.items()):
+            age = self.tick - st.since
+            if st.phase == "Pending" and age >= 1:
+                node = f"sandbox-node-{self.rng.randrange(3)}"
+                ts = self._ts()
+
+                def run(pod: dict, node: str = node, ts: str = ts) -> dict:
+                    pod["spec"]["nodeName"] = node
+                    pod["status"] = {
+                        "phase": "Running", "qosClass": "Burstable", "startTime": ts, "hostIP": "10.0.0.1",
+                        "podIP": f"10.244.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
+                        "conditions": [{"type": t, "status": "True", "lastTransitionTime": ts}
+                                       for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
+                        "containerStatuses": [{
+                            "name": "main", "image": pod["spec"]["containers"][0]["image"], "ready": True,
+                            "started": True, "restartCount": 0, "state": {"running": {"startedAt": ts}},
+                        }],
+                    }
+                    return pod
+
+                self.store.update(self.t_pod, *key, run)
+                st.phase, st.since = "Running", self.tick
+            elif st.phase == "Running" and st.run_for is not None and age >= st.run_for:
+                ts = self._ts()
+
+                def finish(pod: dict, ts: str = ts) -> dict:
+                    status = pod["status"]
+                    status["phase"] = "Succeeded"
+                    for cond in status.get("conditions", []):
+                        if cond["type"] in ("Ready", "ContainersReady"):
+                            cond.update(status="False", reason="PodCompleted", lastTransitionTime=ts)
+                    for cs in status.get("containerStatuses", []):
+                        started = cs["state"].get("running", {}).get("startedAt", ts)
+                        cs.update(ready=False, started=False, state={"terminated": {
+                            "exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": ts}})
+                    return pod
+
+                self.store.update(self.t_pod, *key, finish)
+                st.phase, st.since = "Succeeded", self.tick
+                if st.owner is not None:
+                    self._owner_pod_done(*st.owner, ts)
+        self._refresh_deployment_status()
+
+    def _owner_pod_done(self, kind: str, name: str, ts: str) -> None:
+        rtype = self.t_job if kind == "job" else self.t_vcjob
+        if rtype is None or self.store.get_raw(rtype, self.ns, name) is None:
+            return
+
+        def done(obj: dict) -> dict:
+            status = obj.setdefault("status", {})
+            status["succeeded"] = status.get("succeeded", 0) + 1
+            status["active"] = max(0, status.get("active", 1) - 1)
+            want = (obj.get("spec") or {}).get("completions") or (obj.get("spec") or {}).get("minAvailable", 1)
+            if status["succeeded"] >= want:
+                if kind == "job":
+                    status["completionTime"] = ts
+                    status["conditions"] = [{"type": "Complete", "status": "True", "lastTransitionTime": ts}]
+                else:
+                    status["state"] = {"phase": "Completed", "lastTransitionTime": ts}
+            return obj
+
+        self.store.update(rtype, self.ns, name, done)
+
+    def _refresh_deployment_status(self) -> None:
+        running = {k for k, st in self._pods.items() if st.phase == "Running"}
+        pods_by_rs: dict[str, list[tuple[str, str]]] = {}
+        for pod in self.store.list(self.t_pod, self.ns)[1]:
+            obj = pod[1]
+            for ref in obj["metadata"].get("ownerReferences") or ():
+                if ref.get("kind") == "ReplicaSet":
+                    pods_by_rs.setdefault(ref["name"], []).append(pod[0])
+        for (_, rs_name), rs, _ in self.store.list(self.t_rs, self.ns)[1]:
+            pods = pods_by_rs.get(rs_name, [])
+            ready = sum(1 for p in pods if p in running)
+            want = {"replicas": len(pods), "readyReplicas": ready, "availableReplicas": ready,
+                    "fullyLabeledReplicas": len(pods), "observedGeneration": rs["metadata"]["generation"]}
+            if {k: rs.get("status", {}).get(k) for k in want} != want:
+                self.store.update(self.t_rs, self.ns, rs_name, lambda o, w=want: {**o, "status": w})
+        for (_, dep_name), dep, _ in self.store.list(self.t_deploy, self.ns)[1]:
+            rs_list = [obj for _, obj, _ in self.store.list(self.t_rs, self.ns)[1]
+                       if any(r.get("uid") == dep["metadata"]["uid"]
+                              for r in obj["metadata"].get("ownerReferences") or ())]
+            current = self._template_hash(dep)
+            total = sum(rs.get("status", {}).get("replicas", 0) for rs in rs_list)
+            ready = sum(rs.get("status", {}).get("readyReplicas", 0) for rs in rs_list)
+            updated = sum(rs.get("status", {}).get("replicas", 0) for rs in rs_list
+                          if rs["metadata"]["labels"].get("pod-template-hash") == current)
+            want = {"observedGeneration": dep["metadata"]["generation"], "replicas": total,
+                    "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
+                    "unavailableReplicas": max(0, dep["spec"].get("replicas", 1) - ready)}
+            if {k: dep.get("status", {}).get(k) for k in want} != want:
+                self.store.update(self.t_deploy, self.ns, dep_name, lambda o, w=want: {**o, "status": w})
+
+    # --- deployments -------------------------------------------------------------------
+    @staticmethod
+    def _template_hash(dep: dict) -> str:
+        import json
+
+        digest = hashlib.sha256(json.dumps(dep["spec"]["template"], sort_keys=True).encode()).digest()
+        return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:10])
+
+    def _reconcile_deployment(self, name: str) -> None:
+        dep = self.store.get(self.t_deploy, self.ns, name)
+        if dep is None:
+            return
+        tmpl_hash = self._template_hash(dep)
+        owned = [obj for _, obj, _ in self.store.list(self.t_rs, self.ns)[1]
+                 if any(r.get("uid") == dep["metadata"]["uid"] for r in obj["metadata"].get("ownerReferences") or ())]
+        rs_name = f"{name}-{tmpl_hash}"
+        if not any(rs["metadata"]["name"] == rs_name for rs in owned):
+            template = dep["spec"]["template"]
+            labels = {**template["metadata"].get("labels", {}), "pod-template-hash": tmpl_hash}
+            rs = {
+                "metadata": self._meta(rs_name, labels, dep),
+                "spec": {"replicas": 0, "selector": {"matchLabels": labels},
+                         "template": {"metadata": {"labels": labels}, "spec": template["spec"]}},
+                "status": {"replicas": 0},
+            }
+            rs["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": str(len(owned) + 1)}
+            owned.append(self.store.create(self.t_rs, rs))
+        for rs in owned:
+            want = dep["spec"].get("replicas", 1) if rs["metadata"]["name"] == rs_name else 0
+            if rs["spec"].get("replicas") != want:
+                rs = self.store.update(self.t_rs, self.ns, rs["metadata"]["name"],
+                                       lambda o, w=want: {**o, "spec": {**o["spec"], "replicas": w}})
+            self._reconcile_replicaset(rs["metadata"]["name"])
+
+    def _reconcile_replicaset(self, name: str) -> None:
+        rs = self.store.get(self.t_rs, self.ns, name)
+        if rs is None:
+            return
+        pods = sorted(k[1] for k, obj, _ in self.store.list(self.t_pod, self.ns)[1]
+                      if any(r.get("uid") == rs["metadata"]["uid"] for r in obj["metadata"].get("ownerReferences") or ()))
+        want = rs["spec"].get("replicas", 0)
+        for pod_name in pods[want:]:
+            self._delete(self.t_pod, pod_name)
+        image = rs["spec"]["template"]["spec"]["containers"][0]["image"]
+        for _ in range(want - len(pods)):
+            self._new_pod(f"{name}-{self._suffix()}", rs["spec"]["template"]["metadata"]["labels"], image, rs,
+                          "Always", None)
+
+    def _deployments(self) -> list[str]:
+        return [k[1] for k, _, _ in self.store.list(self.t_deploy, self.ns)[1]]
+
+    def create_deployment(self) -> str:
+        if len(self._deployments()) >= self.max_deployments:
+            return self.scale_deployment()
+        self.counters.deployments += 1
+        name = f"web-{self.counters.deployments}"
+        labels = {"app": name, "skctl.dev/workload": "sandbox"}
+        dep = {
+            "metadata": self._meta(name, labels),
+            "spec": {
+                "replicas": self.rng.randint(1, self.max_replicas),
+                "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}},
+                             "spec": {"containers": [{"name": "main", "image": self.rng.choice(IMAGES)}]}},
+            },
+            "status": {},
+        }
+        self.store.create(self.t_deploy, dep)
+        self._reconcile_deployment(name)
+        return f"create deployment {name}"
+
+    def scale_deployment(self) -> str:
+        deps = self._deployments()
+        if not deps:
+            return self.create_deployment()
+        name = self.rng.choice(deps)
+        replicas = self.rng.randint(0, self.max_replicas)
+        self.store.update(self.t_deploy, self.ns, name,
+                          lambda o: {**o, "spec": {**o["spec"], "replicas": replicas}})
+        self._reconcile_deployment(name)
+        return f"scale deployment {name} to {replicas}"
+
+    def rollout_deployment(self) -> str:
+        deps = self._deployments()
+        if not deps:
+            return self.create_deployment()
+        name = self.rng.choice(deps)
+        image = self.rng.choice(IMAGES)
+
+        def set_image(o: dict) -> dict:
+            o["spec"]["template"]["spec"]["containers"][0]["image"] = image
+            return o
+
+        self.store.update(self.t_deploy, self.ns, name, set_image)
+        self._reconcile_deployment(name)
+        return f"roll out deployment {name} with {image}"
+
+    def delete_deployment(self) -> str:
+        deps = self._deployments()
+        if not deps:
+            return self.create_deployment()
+        name = self.rng.choice(deps)
+        self._delete(self.t_deploy, name)
+        self._forget_missing_pods()
+        return f"delete deployment {name}"
+
+    # --- cronjobs / jobs ---------------------------------------------------------------
+    def cronjob_tick(self) -> str:
+        cjs = [k[1] for k, _, _ in self.store.list(self.t_cj, self.ns)[1]]
+        if not cjs:
+            self.counters.cronjobs += 1
+            name = f"cron-{self.counters.cronjobs}"
+            self.store.create(self.t_cj, {
+                "metadata": self._meta(name, {"app": name}),
+                "spec": {"schedule": "*/1 * * * *", "concurrencyPolicy": "Allow",
+                         "successfulJobsHistoryLimit": 2,
+                         "jobTemplate": {"spec": {"completions": 1, "template": {"spec": {
+                             "restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox:1.36"}]}}}}},
+                "status": {},
+            })
+            return f"create cronjob {name}"
+        name = cjs[0]
+        cj = self.store.get(self.t_cj, self.ns, name)
+        assert cj is not None
+        self.counters.jobs += 1
+        job_name = f"{name}-{28000000 + self.counters.jobs}"
+        ts = self._ts()
+        job = self.store.create(self.t_job, {
+            "metadata": self._meta(job_name, {"app": name, "job-name": job_name}, cj),
+            "spec": {"completions": 1, "parallelism": 1, "backoffLimit": 6,
+                     "template": {"metadata": {"labels": {"job-name": job_name}},
+                                  "spec": cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]}},
+            "status": {"active": 1, "startTime": ts},
+        })
+        self.store.update(self.t_cj, self.ns, name, lambda o: {**o, "status": {
+            "lastScheduleTime": ts, "active": [{"kind": "Job", "name": job_name, "namespace": self.ns,
+                                                "uid": job["metadata"]["uid"], "apiVersion": "batch/v1"}]}})
+        self._new_pod(f"{job_name}-{self._suffix()}", {"job-name": job_name}, "busybox:1.36", job, "Never",
+                      self.rng.randint(1, 3), ("job", job_name))
+        finished = sorted(k[1] for k, obj, _ in self.store.list(self.t_job, self.ns)[1]
+                          if obj.get("status", {}).get("completionTime"))
+        keep = cj["spec"].get("successfulJobsHistoryLimit", 2)
+        for old in finished[:-keep] if keep else finished:
+            self._delete(self.t_job, old)
+        self._forget_missing_pods()
+        return f"cronjob {name} starts job {job_name}"
+
+    # --- bare pods ---------------------------------------------------------------------
+    def _bare_pods(self) -> list[str]:
+        return [k[1] for k, obj, _ in self.store.list(self.t_pod, self.ns)[1]
+                if not obj["metadata"].get("ownerReferences")]
+
+    def create_bare_pod(self) -> str:
+        if len(self._bare_pods()) >= self.max_bare_pods:
+            return self.delete_bare_pod()
+        self.counters.bare += 1
+        name = f"bare-{self.counters.bare}"
+        run_for = self.rng.choice([None, 2, 4])
+        self._new_pod(name, {"app": "bare"}, self.rng.choice(IMAGES), None,
+                      "Never" if run_for else "Always", run_for)
+        return f"create pod {name}"
+
+    def delete_bare_pod(self) -> str:
+        pods = self._bare_pods()
+        if not pods:
+            return self.create_bare_pod()
+        name = self.rng.choice(pods)
+        self._delete(self.t_pod, name)
+        self._forget_missing_pods()
+        return f"delete pod {name}"
+
+    # --- custom resource ---------------------------------------------------------------
+    def create_vcjob(self) -> str:
+        rtype = self.t_vcjob
+        if rtype is None:
+            return "skip vcjob (CRD absent)"
+        existing = sorted(k[1] for k, obj, _ in self.store.list(rtype, self.ns)[1]
+                          if obj.get("status", {}).get("state", {}).get("phase") == "Completed")
+        for old in existing[:-2]:
+            self._delete(rtype, old)
+        self.counters.vcjobs += 1
+        name = f"vcjob-{self.counters.vcjobs}"
+        replicas = self.rng.randint(1, 3)
+        vcjob = self.store.create(rtype, {
+            "metadata": self._meta(name, {"app": name}),
+            "spec": {"minAvailable": replicas, "schedulerName": "volcano", "queue": "default",
+                     "tasks": [{"name": "worker", "replicas": replicas, "template": {"spec": {
+                         "restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox:1.36"}]}}}]},
+            "status": {"state": {"phase": "Running"}, "running": replicas},
+        })
+        for i in range(replicas):
+            self._new_pod(f"{name}-worker-{i}", {"volcano.sh/job-name": name}, "busybox:1.36", vcjob, "Never",
+                          self.rng.randint(1, 4), ("vcjob", name))
+        self._forget_missing_pods()
+        return f"create vcjob {name} with {replicas} pods"
+
+    # --- driving -----------------------------------------------------------------------
+    def step(self) -> str:
+        """One tick: advance pod lifecycles, then one scenario action. Returns what it did."""
+        with self.store.cond:
+            self.tick += 1
+            self._advance_pods()
+            weights = SCENARIOS[self.scenario]
+            action = self.rng.choices(list(weights), weights=list(weights.values()))[0]
+            what = getattr(self, action)()
+            self.counters.actions[action] = self.counters.actions.get(action, 0) + 1
+            self._refresh_deployment_status()
+            return what
+
+    def run(self, steps: int) -> list[str]:
+        return [self.step() for _ in range(steps)]
+
+    def start(self, rate: float = 5.0) -> WorkloadGenerator:
+        """Run `rate` ticks per second in a daemon thread until `stop()`."""
+        interval = 1.0 / max(rate, 0.001)
+
+        def loop() -> None:
+            next_at = time.monotonic()
+            while not self._stop.is_set() and not self.store.closed:
+                try:
+                    self.step()
+                except ApiError as exc:  # e.g. a test deleted the namespace under us
+                    self.errors.append(exc.message)
+                next_at += interval
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+        self._thread = threading.Thread(target=loop, name="skctl-sandbox-workload", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
