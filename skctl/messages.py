@@ -71,6 +71,12 @@ RUN_PROGRESS = "driver Job {namespace}/{job}: {succeeded}/{completions} succeede
 RUN_JOB_SUCCEEDED = "simulation {name} finished: {succeeded}/{completions} run(s) succeeded"
 RUN_JOB_FAILED = "simulation {name} failed: driver Job {namespace}/{job} reports {reason}; see the log lines above"
 RUN_LOG_HEADER = "last driver log lines ({pod}):"
+RUN_JOB_CONFLICT = (
+    "simulation {name} already exists in namespace {namespace} with different settings (a Job's pod template "
+    "cannot change); run `skctl delete {name}` first or pick another name"
+)
+RUN_JOB_VANISHED = "driver Job {namespace}/{job} disappeared while waiting for it (deleted by someone?)"
+RUN_WAIT_TIMEOUT = "driver Job {namespace}/{job} did not finish in time; it keeps running, check it with kubectl"
 KUBE_UNREACHABLE = "cannot reach the Kubernetes API server at {host}: {detail}; check --kubeconfig/--context and that the cluster is up"
 KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
 KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"
@@ -80,6 +86,7 @@ DRIVE_DONE = "simulation {name}: replayed {events} events, {applied} applies, {d
 DRIVE_STOPPED = "simulation {name}: stopped by {signal} after {events} events; cleaned up"
 DRIVE_CLEANUP_TIMEOUT = "simulation {name}: namespaces {namespaces} still exist after {timeout}s of cleanup; delete them by hand"
 DRIVE_EMPTY_TRACE = "{url} holds no events; nothing to replay"
+DRIVE_FAILURES = "simulation {name}: {count} apply/delete call(s) failed (first: {first}); cleaned up"
 DELETE_DONE = "simulation {name}: deleted {what}"
 DELETE_MISSING = (
     "no simulation named {name} (no driver Job in namespace {namespace} and no virtual namespaces); "

@@ -12,4 +12,7 @@ COMMANDS = [
     "xray",
     "export",
     "sandbox",
+    "run",
+    "drive",
+    "delete",
 ]

@@ -1,0 +1,37 @@
+"""`skctl delete NAME`: remove a simulation's driver Job and its virtual namespaces."""
+
+from __future__ import annotations
+
+import argparse
+
+from skctl import messages
+
+
+def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from skctl.kube.client import add_cluster_flags
+
+    p = sub.add_parser(
+        "delete",
+        parents=[parent],
+        help="delete a simulation: its driver Job and virtual namespaces",
+        description="Delete the simulation's driver Job (propagation Background, so its pods go too) and every "
+        "namespace labelled with the simulation. The driver namespace, ServiceAccount and RBAC are shared by "
+        "all simulations and stay.",
+    )
+    p.add_argument("name", metavar="NAME", help="simulation name")
+    p.add_argument("--driver-namespace", default="simkube", metavar="NS", help="namespace of the driver Job (default: simkube)")
+    add_cluster_flags(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from skctl.sim import manifests, runner
+
+    manifests.validate_name(args.name)
+    kube = runner.connect(args.kubeconfig, args.context)
+    try:
+        deleted = runner.delete_simulation(kube, args.name, args.driver_namespace)
+    finally:
+        kube.close()
+    print(messages.DELETE_DONE.format(name=args.name, what=", ".join(deleted)))
+    return 0

@@ -1,0 +1,122 @@
+"""`skctl run NAME`: launch a simulation (driver namespace, RBAC and the driver Job)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from skctl.commands.convert import add_storage_option_flag
+
+
+def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    from skctl.kube.client import add_cluster_flags
+
+    add_cluster_flags(p)
+
+
+def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from skctl.sim import manifests as m
+
+    p = sub.add_parser(
+        "run",
+        parents=[parent],
+        help="launch a simulation: apply the driver Job that replays a trace",
+        description="Create or update (server-side apply, idempotent) the driver namespace, its ServiceAccount "
+        "and RBAC, and a batch/v1 Job whose pod runs `skctl drive NAME`, which replays the trace against this "
+        "cluster's KWOK nodes. A file:// trace path is a path on the node: the Job mounts it read-only.",
+    )
+    p.add_argument("name", metavar="NAME", help="simulation name (a DNS-1123 label); also the driver Job's name")
+    p.add_argument(
+        "--trace-path",
+        default=m.DEFAULT_TRACE_PATH,
+        metavar="URL",
+        help=f"trace URL as the driver sees it: file:///abs/node/path, s3://, gs://, az:// (default: {m.DEFAULT_TRACE_PATH})",
+    )
+    p.add_argument("--duration", metavar="D", help="replay only this much trace time, e.g. 10m, 1h30m (default: all)")
+    p.add_argument("--speed", default="1", metavar="X", help="replay speed-up factor (default: 1)")
+    p.add_argument(
+        "-N", "--repetitions", default="1", metavar="N", help="run the whole replay N times, one after another (default: 1)"
+    )
+    p.add_argument(
+        "--driver-image",
+        metavar="IMG",
+        help=f"driver container image (default: {m.DEFAULT_PYZ_IMAGE} running the zipapp; "
+        f"{m.DEFAULT_SKCTL_IMAGE} with --skctl-pyz none)",
+    )
+    p.add_argument("--driver-namespace", default=m.DEFAULT_DRIVER_NAMESPACE, metavar="NS", help="namespace of the driver Job (default: simkube)")
+    p.add_argument(
+        "--driver-secrets",
+        default="",
+        metavar="A,B",
+        help="secrets exposed to the driver as environment variables (envFrom), e.g. cloud credentials",
+    )
+    p.add_argument(
+        "--skip-local-volume-mount",
+        action="store_true",
+        help="do not mount a file:// trace path from the node (the image already has it)",
+    )
+    p.add_argument(
+        "--virtual-ns-prefix", default="virtual", metavar="P", help="virtual namespaces are named P-<original> (default: virtual)"
+    )
+    p.add_argument("--driver-verbosity", default="info", choices=m.VERBOSITIES, help="driver log level (default: info)")
+    p.add_argument(
+        "--skctl-pyz",
+        default=m.DEFAULT_PYZ,
+        metavar="URL|none",
+        help=f"node path of skctl.pyz, run with python3 in a stock image (default: {m.DEFAULT_PYZ}); "
+        "'none' runs the skctl installed in --driver-image",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the manifests instead of applying them")
+    p.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="--dry-run format (default: yaml)")
+    p.add_argument("--wait", action="store_true", help="follow the driver Job to completion; exit 1 if it fails")
+    add_storage_option_flag(p)
+    _add_cluster_flags(p)
+    return p
+
+
+def _int(value: str) -> int | str:
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def options_from_args(args: argparse.Namespace):  # -> RunOptions
+    from skctl.sim.manifests import RunOptions
+
+    pyz = args.skctl_pyz
+    return RunOptions(
+        name=args.name,
+        trace_path=args.trace_path,
+        duration=args.duration,
+        speed=args.speed,
+        repetitions=_int(args.repetitions),  # type: ignore[arg-type]  # validated in manifests
+        driver_image=args.driver_image,
+        driver_namespace=args.driver_namespace,
+        driver_secrets=[s.strip() for s in args.driver_secrets.split(",") if s.strip()],
+        skip_local_volume_mount=args.skip_local_volume_mount,
+        virtual_ns_prefix=args.virtual_ns_prefix,
+        driver_verbosity=args.driver_verbosity,
+        skctl_pyz=None if pyz is None or pyz.strip().lower() in ("", "none") else pyz,
+        storage_options=list(args.storage_option),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from skctl.sim import manifests
+
+    opts = options_from_args(args)
+    objects = manifests.build_manifests(opts)
+    if args.dry_run:
+        sys.stdout.write(manifests.render(objects, args.output))
+        return 0
+    from skctl.sim import runner
+
+    kube = runner.connect(args.kubeconfig, args.context)
+    try:
+        runner.apply_simulation(kube, opts, objects, out=sys.stdout)
+        if args.wait:
+            return runner.wait_for_job(kube, opts, out=sys.stdout)
+    finally:
+        kube.close()
+    return 0

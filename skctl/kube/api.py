@@ -1,0 +1,256 @@
+"""Raw-JSON access to the API server: discovery, server-side apply, get/list/delete.
+
+Everything goes through the official client's ApiClient (auth, TLS, proxies, token
+refresh) but skips its typed models: objects stay plain dicts, as in the trace, and
+the driver's hot path does no model (de)serialisation.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from skctl import messages
+from skctl.errors import InputError, OperationalError
+
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"  # JSON is YAML: the body is JSON
+MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_DELAYS = (0.1, 0.3, 1.0)
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One REST resource as discovery describes it."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{quote(name, safe='')}"
+        return base
+
+
+class ApiError(OperationalError):
+    """A non-2xx answer; `status` and `reason` say which."""
+
+    def __init__(self, message: str, status: int, reason: str = "", body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.body = body
+
+
+class Kube:
+    """A thin, thread-safe layer over one ApiClient."""
+
+    def __init__(self, api_client: Any, field_manager: str = "skctl", timeout: float = 30.0) -> None:
+        self.api_client = api_client
+        self.field_manager = field_manager
+        self.timeout = timeout
+        self._resources: dict[str, dict[str, Resource]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def host(self) -> str:
+        return str(self.api_client.configuration.host)
+
+    # --- HTTP ---------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        what: str | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """One call with retries on 429/5xx/connection errors; returns the decoded JSON (or
+        text with raw=True). Non-2xx raises ApiError; unreachable raises OperationalError."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        url_path = path
+        if query:
+            url_path += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        headers = {"Accept": "application/json" if not raw else "*/*"}
+        data: str | None = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+        attempt = 0
+        while True:
+            try:
+                req = self.api_client.param_serialize(
+                    method=method, resource_path=url_path, header_params=dict(headers), body=data, auth_settings=["BearerToken"]
+                )
+                resp = self.api_client.call_api(*req, _request_timeout=self.timeout)
+                payload = resp.read()
+                status = resp.status
+            except (HTTPError, ApiException, OSError) as exc:
+                if attempt < len(RETRY_DELAYS):
+                    time.sleep(RETRY_DELAYS[attempt])
+                    attempt += 1
+                    continue
+                detail = getattr(exc, "reason", None) or exc
+                raise OperationalError(
+                    messages.KUBE_UNREACHABLE.format(host=self.host, detail=_short(str(detail)))
+                ) from None
+            if status in RETRY_STATUSES and attempt < len(RETRY_DELAYS):
+                delay = RETRY_DELAYS[attempt]
+                retry_after = resp.headers.get("Retry-After") if resp.headers else None
+                if retry_after and retry_after.isdigit():
+                    delay = min(float(retry_after), 5.0)
+                time.sleep(delay)
+                attempt += 1
+                continue
+            if 200 <= status < 300:
+                if raw:
+                    return payload.decode("utf-8", "replace")
+                return json.loads(payload) if payload else None
+            try:
+                decoded = json.loads(payload)
+            except ValueError:
+                decoded = None
+            reason = decoded.get("reason", "") if isinstance(decoded, dict) else ""
+            detail = decoded.get("message", "") if isinstance(decoded, dict) else payload[:200].decode("utf-8", "replace")
+            raise ApiError(
+                messages.KUBE_API_ERROR.format(what=what or f"{method} {path}", status=status, detail=_short(detail)),
+                status,
+                reason,
+                decoded,
+            )
+
+    # --- discovery ------------------------------------------------------------------
+
+    def resource(self, api_version: str, kind: str) -> Resource:
+        """The resource serving `kind` in `api_version`, via (cached) discovery."""
+        found = self._resources.get(api_version, {}).get(kind)
+        if found is None:
+            self._discover(api_version)
+            found = self._resources.get(api_version, {}).get(kind)
+        if found is None:
+            raise InputError(messages.KUBE_UNKNOWN_KIND.format(gvk=f"{api_version}.{kind}"))
+        return found
+
+    def _discover(self, api_version: str) -> None:
+        group, _, version = api_version.rpartition("/")
+        path = f"/apis/{api_version}" if group else f"/api/{version}"
+        try:
+            doc = self.request("GET", path, what=f"discovery of {api_version}")
+        except ApiError as exc:
+            if exc.status == 404:
+                doc = {"resources": []}
+            else:
+                raise
+        table: dict[str, Resource] = {}
+        for r in (doc or {}).get("resources", []):
+            name = r.get("name", "")
+            if "/" in name or not r.get("kind"):
+                continue  # subresources (status, scale, log)
+            table.setdefault(r["kind"], Resource(group, version, r["kind"], name, bool(r.get("namespaced"))))
+        with self._lock:
+            self._resources[api_version] = table
+
+    def forget(self, api_version: str | None = None) -> None:
+        """Drop cached discovery (after installing a CRD)."""
+        with self._lock:
+            if api_version is None:
+                self._resources.clear()
+            else:
+                self._resources.pop(api_version, None)
+
+    # --- verbs ---------------------------------------------------------------------
+
+    def apply(self, obj: dict[str, Any], *, force: bool = True, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply of a raw object (field manager `skctl`, force by default)."""
+        api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+        meta = obj.get("metadata") or {}
+        res = self.resource(api_version, kind)
+        query: dict[str, Any] = {"fieldManager": self.field_manager, "force": "true" if force else None}
+        if dry_run:
+            query["dryRun"] = "All"
+        namespace = meta.get("namespace") if res.namespaced else None
+        return self.request(
+            "PATCH",
+            res.path(namespace or ("default" if res.namespaced else None), meta["name"]),
+            query=query,
+            body=obj,
+            content_type=APPLY_CONTENT_TYPE,
+            what=f"apply of {kind} {_ns_name(namespace, meta.get('name'))}",
+        )
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        res = self.resource(api_version, kind)
+        try:
+            return self.request("GET", res.path(namespace, name), what=f"get of {kind} {_ns_name(namespace, name)}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        res = self.resource(api_version, kind)
+        doc = self.request(
+            "GET", res.path(namespace), query={"labelSelector": label_selector}, what=f"list of {res.plural}"
+        )
+        return list((doc or {}).get("items") or [])
+
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        propagation: str = "Background",
+    ) -> bool:
+        """Delete; False when it was already gone (404 is not an error here)."""
+        res = self.resource(api_version, kind)
+        try:
+            self.request(
+                "DELETE",
+                res.path(namespace, name),
+                body={"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation},
+                what=f"delete of {kind} {_ns_name(namespace, name)}",
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def close(self) -> None:
+        try:
+            self.api_client.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+
+
+def _ns_name(namespace: str | None, name: str | None) -> str:
+    return f"{namespace}/{name}" if namespace else str(name)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    one = " ".join(str(text).split())
+    return one if len(one) <= limit else one[: limit - 3] + "..."

@@ -1,0 +1,62 @@
+"""Client configuration: --kubeconfig/--context, $KUBECONFIG, ~/.kube/config, in-cluster.
+
+The order follows kubectl: an explicit --kubeconfig, then $KUBECONFIG or the default
+file, then the pod's service account when running inside a cluster (the driver Job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from skctl import messages
+from skctl.errors import InputError
+
+
+def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
+    """`--kubeconfig` and `--context`, shared by every command that talks to a cluster."""
+    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context to use (default: the current context)")
+
+
+def _kubeconfig_files() -> list[str]:
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return [p for p in env.split(os.pathsep) if p]
+    return [os.path.expanduser("~/.kube/config")]
+
+
+def _in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(
+        "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    )
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
+    """A kubernetes.client.ApiClient for the chosen cluster. Bad config is an InputError."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    configuration = client.Configuration()
+    try:
+        if kubeconfig:
+            if not os.path.isfile(kubeconfig):
+                raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig file at {kubeconfig}"))
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+        elif any(os.path.isfile(p) for p in _kubeconfig_files()):
+            files = [p for p in _kubeconfig_files() if os.path.isfile(p)]
+            config.load_kube_config(
+                config_file=files[0] if len(files) == 1 else None, context=context, client_configuration=configuration
+            )
+        elif _in_cluster() and not context:
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            looked = ", ".join(_kubeconfig_files())
+            raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig at {looked} and not running in a cluster"))
+    except ConfigException as exc:
+        raise InputError(messages.KUBE_NO_CONFIG.format(detail=" ".join(str(exc).split()))) from None
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # unreadable or malformed YAML
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from None
+    return client.ApiClient(configuration)

@@ -1,0 +1,14 @@
+"""Simulations: the manifests `skctl run` applies, virtual-object mutation, the drive loop."""
+
+# Labels and annotations shared by run, drive and delete (and the KWOK stages in config/kwok/).
+SIMULATION_LABEL = "simkube.io/simulation"
+VIRTUAL_LABEL = "simkube.io/virtual"
+DRIVER_LABEL = "simkube.io/driver"
+ORIGINAL_NAMESPACE_ANNOTATION = "simkube.io/original-namespace"
+# Recorded pod lifetime, trace seconds (informational), and the same lifetime scaled by
+# --speed as a Go duration, which the KWOK Stage reads with delay.durationFrom.
+LIFETIME_SECONDS_ANNOTATION = "simkube.io/lifetime-seconds"
+LIFETIME_ANNOTATION = "simkube.io/pod-lifetime"
+FIELD_MANAGER = "skctl"
+DEFAULT_DRIVER_NAMESPACE = "simkube"
+DEFAULT_VIRTUAL_NS_PREFIX = "virtual"

@@ -1,0 +1,286 @@
+"""The drive loop: replay a trace's events against the simulation cluster, then clean up.
+
+Timing. Event i is due at `start + (ts_i - ts_0) / speed` on the monotonic clock, so
+lateness never accumulates: a slow apply makes the next event late only if it overruns
+that event's own due time. Trace timestamps are whole seconds, so a burst of k events
+recorded in the same second would otherwise all be due at one instant and queue up; the
+k events of a second are spread evenly across it (`ts + j/k`), keeping their order. With
+`--duration D`, only events with `ts - ts_0 < D` are replayed, and the simulation lasts
+D/speed before cleanup (without it, cleanup follows the last event).
+
+Cleanup. At the end, on stop() (SIGTERM/SIGINT from the command) or on an error, every
+namespace labelled `simkube.io/simulation=<name>` is deleted (which takes the namespaced
+virtual objects with it), then the cluster-scoped objects this run created, and the
+driver waits until the namespaces are gone so the next repetition starts clean. A run
+also starts with that cleanup, in case an earlier driver was killed before it finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from skctl import messages
+from skctl.errors import OperationalError
+from skctl.kube.api import ApiError, Kube
+from skctl.sim import SIMULATION_LABEL, VIRTUAL_LABEL
+from skctl.sim.mutate import lifetimes_by_owner, virtual_namespace, virtual_namespace_object, virtual_object
+from skctl.trace.config import TracerConfig, config_of_trace
+from skctl.trace.model import Trace, gvk_of, ns_name
+
+log = logging.getLogger("skctl.sim.driver")
+CLEANUP_TIMEOUT = 300.0
+CLEANUP_POLL = 0.25
+
+
+@dataclass
+class DriveOptions:
+    name: str
+    speed: float = 1.0
+    duration: float | None = None  # trace seconds
+    virtual_ns_prefix: str = "virtual"
+    spread: bool = True
+    cleanup_timeout: float = CLEANUP_TIMEOUT
+
+
+@dataclass
+class Step:
+    """One trace event with its due time (seconds after the replay starts, wall clock)."""
+
+    index: int
+    ts: int
+    offset: float
+    applied: list[dict[str, Any]]
+    deleted: list[dict[str, Any]]
+
+
+@dataclass
+class StepRecord:
+    """What happened to one step: handed to the on_step hook (tests, bench)."""
+
+    index: int
+    ts: int
+    due: float  # monotonic
+    started: float  # monotonic
+    finished: float  # monotonic
+    applied: list[tuple[str, str, str]]  # (gvk, namespace, name) as applied (virtual namespace)
+    deleted: list[tuple[str, str, str]]
+
+    @property
+    def lateness(self) -> float:
+        return self.started - self.due
+
+
+@dataclass
+class DriveResult:
+    events: int = 0
+    applies: int = 0
+    deletes: int = 0
+    failures: list[str] = field(default_factory=list)
+    stopped_by: str | None = None
+    started: float = 0.0
+    finished: float = 0.0
+    records: list[StepRecord] = field(default_factory=list)
+
+
+def schedule(trace: Trace, speed: float, duration: float | None = None, spread: bool = True) -> list[Step]:
+    """The replay plan: events cut to `duration` (trace seconds) and their wall-clock offsets."""
+    events = [e for e in trace.events]
+    if not events:
+        return []
+    t0 = events[0]["ts"]
+    if duration is not None:
+        events = [e for e in events if e["ts"] - t0 < duration]
+    counts: dict[int, int] = {}
+    for e in events:
+        counts[e["ts"]] = counts.get(e["ts"], 0) + 1
+    seen: dict[int, int] = {}
+    steps = []
+    for i, e in enumerate(events):
+        ts = e["ts"]
+        j = seen.get(ts, 0)
+        seen[ts] = j + 1
+        frac = j / counts[ts] if spread else 0.0
+        steps.append(Step(i, ts, (ts - t0 + frac) / speed, list(e.get("applied_objs") or []), list(e.get("deleted_objs") or [])))
+    return steps
+
+
+class Driver:
+    """Replays one trace once. Thread-safe stop(); everything else runs on the caller's thread."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        trace: Trace,
+        opts: DriveOptions,
+        on_step: Callable[[StepRecord], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kube = kube
+        self.trace = trace
+        self.opts = opts
+        self.on_step = on_step
+        self.clock = clock
+        self.config: TracerConfig = config_of_trace(trace)
+        self.lifetimes = lifetimes_by_owner(trace.pod_lifecycles or {})
+        self._stop = threading.Event()
+        self._stop_reason: str | None = None
+        self._namespaces: set[str] = set()
+        self._cluster_objects: dict[tuple[str, str, str], None] = {}
+
+    # --- control --------------------------------------------------------------------
+
+    def stop(self, reason: str = "stop") -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    # --- the loop -------------------------------------------------------------------
+
+    def run(self) -> DriveResult:
+        steps = schedule(self.trace, self.opts.speed, self.opts.duration, self.opts.spread)
+        result = DriveResult()
+        try:
+            self.cleanup(leftovers=True)
+            start = self.clock()
+            result.started = start
+            for step in steps:
+                due = start + step.offset
+                if self._wait_until(due):
+                    break
+                result.records.append(self._run_step(step, due, result))
+                result.events += 1
+            if self.opts.duration is not None and not self.stopped:
+                self._wait_until(start + self.opts.duration / self.opts.speed)
+        except BaseException:
+            try:
+                self.cleanup()
+            except Exception as exc:  # noqa: BLE001 - the original error is the one to report
+                log.warning("cleanup after an error failed too: %s", exc)
+            raise
+        result.stopped_by = self._stop_reason
+        self.cleanup()
+        result.finished = self.clock()
+        return result
+
+    def _wait_until(self, due: float) -> bool:
+        """Sleep until `due` (monotonic); True if stop() was called meanwhile."""
+        while True:
+            remaining = due - self.clock()
+            if self._stop.is_set():
+                return True
+            if remaining <= 0:
+                return False
+            # wake up now and then so a signal handler's stop() is seen promptly
+            self._stop.wait(min(remaining, 0.5))
+
+    def _run_step(self, step: Step, due: float, result: DriveResult) -> StepRecord:
+        started = self.clock()
+        applied: list[tuple[str, str, str]] = []
+        deleted: list[tuple[str, str, str]] = []
+        for obj in step.applied:
+            ref = self._apply(obj, result)
+            if ref is not None:
+                applied.append(ref)
+        for obj in step.deleted:
+            ref = self._delete(obj, result)
+            if ref is not None:
+                deleted.append(ref)
+        record = StepRecord(step.index, step.ts, due, started, self.clock(), applied, deleted)
+        if self.on_step is not None:
+            self.on_step(record)
+        return record
+
+    def _apply(self, obj: dict[str, Any], result: DriveResult) -> tuple[str, str, str] | None:
+        gvk = gvk_of(obj)
+        res = self.kube.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
+        lifetime = self.lifetimes.get((gvk, ns_name(obj)))
+        vobj = virtual_object(
+            obj,
+            sim_name=self.opts.name,
+            ns_prefix=self.opts.virtual_ns_prefix,
+            template_paths=self.config.template_paths(gvk),
+            namespaced=res.namespaced,
+            lifetime=lifetime,
+            speed=self.opts.speed,
+        )
+        meta = vobj["metadata"]
+        ns = meta.get("namespace") or ""
+        if res.namespaced:
+            self._ensure_namespace(ns)
+        else:
+            self._cluster_objects[(vobj["apiVersion"], vobj["kind"], meta["name"])] = None
+        try:
+            self.kube.apply(vobj)
+        except ApiError as exc:
+            log.warning("apply of %s %s/%s failed: %s", gvk, ns, meta.get("name"), exc)
+            result.failures.append(str(exc))
+            return None
+        result.applies += 1
+        log.debug("applied %s %s/%s", gvk, ns, meta.get("name"))
+        return gvk, ns, meta["name"]
+
+    def _delete(self, obj: dict[str, Any], result: DriveResult) -> tuple[str, str, str] | None:
+        gvk = gvk_of(obj)
+        res = self.kube.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
+        meta = obj.get("metadata") or {}
+        ns = virtual_namespace(self.opts.virtual_ns_prefix, meta.get("namespace") or "default") if res.namespaced else ""
+        try:
+            self.kube.delete(obj["apiVersion"], obj["kind"], meta["name"], ns or None)
+        except ApiError as exc:
+            log.warning("delete of %s %s/%s failed: %s", gvk, ns, meta.get("name"), exc)
+            result.failures.append(str(exc))
+            return None
+        result.deletes += 1
+        log.debug("deleted %s %s/%s", gvk, ns, meta.get("name"))
+        return gvk, ns, meta["name"]
+
+    def _ensure_namespace(self, ns: str) -> None:
+        if ns in self._namespaces:
+            return
+        self.kube.apply(virtual_namespace_object(ns, self.opts.name))
+        self._namespaces.add(ns)
+        log.info("created virtual namespace %s", ns)
+
+    # --- cleanup --------------------------------------------------------------------
+
+    def _labelled_namespaces(self) -> list[str]:
+        selector = f"{SIMULATION_LABEL}={self.opts.name},{VIRTUAL_LABEL}=true"
+        return [n["metadata"]["name"] for n in self.kube.list("v1", "Namespace", label_selector=selector)]
+
+    def cleanup(self, leftovers: bool = False) -> None:
+        """Delete every namespace and cluster-scoped object of the simulation; wait until gone."""
+        names = set(self._labelled_namespaces()) | self._namespaces
+        if leftovers and not names:
+            return
+        for ns in sorted(names):
+            self.kube.delete("v1", "Namespace", ns, propagation="Background")
+        for api_version, kind, name in list(self._cluster_objects):
+            try:
+                self.kube.delete(api_version, kind, name, propagation="Background")
+            except ApiError as exc:
+                log.warning("delete of %s %s failed: %s", kind, name, exc)
+        self._cluster_objects.clear()
+        self._namespaces.clear()
+        if names:
+            log.info("deleted virtual namespaces %s", ", ".join(sorted(names)))
+        deadline = self.clock() + self.opts.cleanup_timeout
+        while True:
+            remaining = self._labelled_namespaces()
+            if not remaining:
+                return
+            if self.clock() > deadline:
+                raise OperationalError(
+                    messages.DRIVE_CLEANUP_TIMEOUT.format(
+                        name=self.opts.name, namespaces=", ".join(remaining), timeout=int(self.opts.cleanup_timeout)
+                    )
+                )
+            time.sleep(CLEANUP_POLL)

@@ -1,0 +1,303 @@
+"""The objects `skctl run` applies: driver namespace, ServiceAccount, RBAC and the driver Job.
+
+Pure functions from options to plain dicts, so `--dry-run`, the cluster path and the
+tests all see the same manifests.
+
+RBAC choice (docs/run.md): the driver gets exactly what a replay of the built-in
+workload kinds needs — namespaces (create/patch/get/list/delete) and pods, deployments,
+replicasets, statefulsets, daemonsets, jobs, cronjobs (create/patch/get/list/delete) —
+in a ClusterRole `skctl-driver-workloads` labelled for aggregation. The role bound to
+the driver, `skctl-driver`, aggregates every ClusterRole labelled
+`simkube.io/aggregate-to-driver: "true"`, so a trace with custom resources (Volcano
+Jobs, ...) is replayed by applying one small labelled ClusterRole for those kinds
+instead of the driver holding a wildcard over every API group. `skctl run` does not read
+the trace (it may live on a node or in a bucket), so it cannot compute the kinds itself.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from skctl import messages
+from skctl.errors import InputError
+from skctl.sim import (
+    DEFAULT_DRIVER_NAMESPACE,
+    DEFAULT_VIRTUAL_NS_PREFIX,
+    DRIVER_LABEL,
+    SIMULATION_LABEL,
+)
+from skctl.sim.timing import format_number, parse_duration, parse_speed
+
+DEFAULT_TRACE_PATH = "file:///data/trace"
+DEFAULT_PYZ = "file:///data/skctl.pyz"
+# A stock image for the zipapp. The pyz carries compiled wheels for the Python that built
+# it, so this must be the same minor version (scripts/build_zipapp.py uses the venv's).
+DEFAULT_PYZ_IMAGE = "python:3.11-slim"
+# The image built from images/Dockerfile (`--skctl-pyz none`).
+DEFAULT_SKCTL_IMAGE = "skctl:latest"
+SERVICE_ACCOUNT = "skctl-driver"
+CLUSTER_ROLE = "skctl-driver"
+WORKLOADS_ROLE = "skctl-driver-workloads"
+AGGREGATE_LABEL = "simkube.io/aggregate-to-driver"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "skctl"}
+VERBOSITIES = ("error", "warn", "info", "debug")
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_NO_MOUNT_SCHEMES = ("memory",)
+
+# (apiGroup, resources) the driver may create/patch/get/list/delete.
+WORKLOAD_RESOURCES: list[tuple[str, list[str]]] = [
+    ("", ["pods"]),
+    ("apps", ["deployments", "replicasets", "statefulsets", "daemonsets"]),
+    ("batch", ["jobs", "cronjobs"]),
+]
+OBJECT_VERBS = ["create", "patch", "get", "list", "delete"]
+NAMESPACE_VERBS = ["create", "patch", "get", "list", "delete"]
+
+
+@dataclass
+class RunOptions:
+    """Everything `skctl run` turns into manifests; see `skctl run --help`."""
+
+    name: str
+    trace_path: str = DEFAULT_TRACE_PATH
+    duration: str | None = None
+    speed: float = 1.0
+    repetitions: int = 1
+    driver_image: str | None = None
+    driver_namespace: str = DEFAULT_DRIVER_NAMESPACE
+    driver_secrets: list[str] = field(default_factory=list)
+    skip_local_volume_mount: bool = False
+    virtual_ns_prefix: str = DEFAULT_VIRTUAL_NS_PREFIX
+    driver_verbosity: str = "info"
+    skctl_pyz: str | None = DEFAULT_PYZ
+    storage_options: list[str] = field(default_factory=list)
+
+    @property
+    def image(self) -> str:
+        if self.driver_image:
+            return self.driver_image
+        return DEFAULT_PYZ_IMAGE if self.skctl_pyz else DEFAULT_SKCTL_IMAGE
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or len(name) > 63 or not _DNS1123_LABEL.match(name):
+        raise InputError(messages.RUN_BAD_NAME.format(name=name, max=63))
+    return name
+
+
+def validate_label(value: str, flag: str, max_len: int = 63) -> None:
+    if len(value) > max_len or not _DNS1123_LABEL.match(value):
+        raise InputError(messages.RUN_BAD_NAMESPACE.format(flag=flag, value=value))
+
+
+def node_file_path(url: str, error: str = messages.RUN_BAD_TRACE_PATH) -> str | None:
+    """The absolute node path a hostPath mount should expose for `url`, or None when the
+    URL is not local (cloud storage: no mount). Unsafe or ambiguous paths are InputErrors."""
+    from skctl import storage
+
+    protocol = storage.protocol_of(url)  # unknown schemes are InputErrors here
+    if protocol in _NO_MOUNT_SCHEMES:
+        raise InputError(error.format(url=url, detail="memory:// lives inside one process; the driver pod cannot read it"))
+    if protocol != "file":
+        return None
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise InputError(error.format(url=url, detail="file:// URLs take an absolute node path, e.g. file:///data/trace"))
+        if parts.query or parts.fragment:
+            raise InputError(error.format(url=url, detail="a file:// URL cannot carry ?query or #fragment parts"))
+        path = parts.path
+    else:
+        path = url
+    return _check_node_path(url, path, error)
+
+
+def _check_node_path(url: str, path: str, error: str) -> str:
+    if not path:
+        raise InputError(error.format(url=url, detail="the path is empty; use e.g. file:///data/trace"))
+    if not path.startswith("/"):
+        raise InputError(error.format(url=url, detail="the path is relative; give an absolute node path, e.g. file:///data/trace"))
+    if path.endswith("/"):
+        raise InputError(error.format(url=url, detail="the path ends in '/', a directory; give the path of the file"))
+    segments = path.split("/")[1:]
+    if ".." in segments:
+        raise InputError(error.format(url=url, detail="the path has '..' segments; give a plain absolute path"))
+    if posixpath.normpath(path) != path or "." in segments:
+        raise InputError(error.format(url=url, detail=f"the path is not normalised; write it as {posixpath.normpath(path)}"))
+    if any(ch in path for ch in ("\0", "\n", "\r")):
+        raise InputError(error.format(url=url, detail="the path contains control characters"))
+    return path
+
+
+def validate_options(opts: RunOptions) -> None:
+    """Reject bad input before anything is built or sent (exit 2)."""
+    validate_name(opts.name)
+    validate_label(opts.driver_namespace, "--driver-namespace")
+    # virtual namespaces are "<prefix>-<original ns>": the prefix must leave room for a name
+    validate_label(opts.virtual_ns_prefix, "--virtual-ns-prefix", max_len=40)
+    parse_speed(opts.speed)
+    if opts.duration is not None:
+        parse_duration(opts.duration)
+    if not isinstance(opts.repetitions, int) or opts.repetitions < 1:
+        raise InputError(messages.RUN_BAD_REPETITIONS.format(value=opts.repetitions))
+    for secret in opts.driver_secrets:
+        if len(secret) > 253 or not _DNS1123_SUBDOMAIN.match(secret):
+            raise InputError(messages.RUN_BAD_SECRET.format(name=secret))
+    if opts.driver_verbosity not in VERBOSITIES:
+        raise InputError(messages.RUN_BAD_NAMESPACE.format(flag="--driver-verbosity", value=opts.driver_verbosity))
+    # checked even with --skip-local-volume-mount: the driver reads the same path
+    node_file_path(opts.trace_path)
+    if opts.skctl_pyz:
+        if node_file_path(opts.skctl_pyz, messages.RUN_BAD_PYZ_PATH) is None:
+            raise InputError(
+                messages.RUN_BAD_PYZ_PATH.format(
+                    url=opts.skctl_pyz, detail="the zipapp must be a file:// path on the node (or 'none' to use --driver-image)"
+                )
+            )
+
+
+def sim_labels(name: str) -> dict[str, str]:
+    return {SIMULATION_LABEL: name, **MANAGED_BY}
+
+
+def driver_args(opts: RunOptions) -> list[str]:
+    """`skctl drive ...` as the driver container runs it."""
+    args = [
+        "drive",
+        opts.name,
+        "--trace-path",
+        opts.trace_path,
+        "--speed",
+        format_number(parse_speed(opts.speed)),
+        "--virtual-ns-prefix",
+        opts.virtual_ns_prefix,
+        "-v",
+        opts.driver_verbosity,
+    ]
+    if opts.duration is not None:
+        args += ["--duration", str(opts.duration)]
+    for option in opts.storage_options:
+        args += ["--storage-option", option]
+    return args
+
+
+def namespace(opts: RunOptions) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": opts.driver_namespace, "labels": dict(MANAGED_BY)}}
+
+
+def service_account(opts: RunOptions) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": SERVICE_ACCOUNT, "namespace": opts.driver_namespace, "labels": dict(MANAGED_BY)},
+    }
+
+
+def workloads_role() -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [{"apiGroups": [""], "resources": ["namespaces"], "verbs": list(NAMESPACE_VERBS)}]
+    for group, resources in WORKLOAD_RESOURCES:
+        rules.append({"apiGroups": [group], "resources": list(resources), "verbs": list(OBJECT_VERBS)})
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": WORKLOADS_ROLE, "labels": {AGGREGATE_LABEL: "true", **MANAGED_BY}},
+        "rules": rules,
+    }
+
+
+def driver_role() -> dict[str, Any]:
+    # rules are filled in by the cluster's aggregation controller from the labelled roles
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": CLUSTER_ROLE, "labels": dict(MANAGED_BY)},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {AGGREGATE_LABEL: "true"}}]},
+    }
+
+
+def role_binding(opts: RunOptions) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": f"{CLUSTER_ROLE}-{opts.driver_namespace}", "labels": dict(MANAGED_BY)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": opts.driver_namespace}],
+    }
+
+
+def job(opts: RunOptions) -> dict[str, Any]:
+    """The driver Job: one pod per repetition, one at a time, never retried."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    if not opts.skip_local_volume_mount:
+        trace_node_path = node_file_path(opts.trace_path)
+        if trace_node_path is not None:
+            volumes.append({"name": "trace", "hostPath": {"path": trace_node_path, "type": "File"}})
+            mounts.append({"name": "trace", "mountPath": trace_node_path, "readOnly": True})
+    if opts.skctl_pyz:
+        pyz_path = node_file_path(opts.skctl_pyz, messages.RUN_BAD_PYZ_PATH)
+        assert pyz_path is not None  # validate_options guarantees a local path
+        volumes.append({"name": "skctl-pyz", "hostPath": {"path": pyz_path, "type": "File"}})
+        mounts.append({"name": "skctl-pyz", "mountPath": pyz_path, "readOnly": True})
+        command = ["python3", pyz_path]
+    else:
+        command = ["skctl"]
+    container: dict[str, Any] = {
+        "name": "driver",
+        "image": opts.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "args": driver_args(opts),
+        "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}],
+    }
+    if opts.driver_secrets:
+        container["envFrom"] = [{"secretRef": {"name": s}} for s in opts.driver_secrets]
+    if mounts:
+        container["volumeMounts"] = mounts
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": SERVICE_ACCOUNT,
+        "restartPolicy": "Never",
+        # cleanup of the virtual namespaces runs on SIGTERM; give it time before SIGKILL
+        "terminationGracePeriodSeconds": 120,
+        "containers": [container],
+    }
+    if volumes:
+        pod_spec["volumes"] = volumes
+    labels = sim_labels(opts.name)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": opts.name, "namespace": opts.driver_namespace, "labels": labels},
+        "spec": {
+            "backoffLimit": 0,
+            "completions": opts.repetitions,
+            "parallelism": 1,
+            "template": {
+                "metadata": {"labels": {**labels, DRIVER_LABEL: "true"}},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def build_manifests(opts: RunOptions) -> list[dict[str, Any]]:
+    """All objects of a simulation, in the order they must be applied."""
+    validate_options(opts)
+    return [namespace(opts), service_account(opts), workloads_role(), driver_role(), role_binding(opts), job(opts)]
+
+
+def render(manifests: list[dict[str, Any]], fmt: str = "yaml") -> str:
+    """Multi-document YAML, or JSON as a v1 List (what `kubectl apply -f` accepts)."""
+    if fmt == "json":
+        import json
+
+        return json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}, indent=2) + "\n"
+    import yaml
+
+    return yaml.safe_dump_all(manifests, sort_keys=False, default_flow_style=False)

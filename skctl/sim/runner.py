@@ -1,0 +1,140 @@
+"""The cluster side of `skctl run` and `skctl delete`: apply, follow and remove simulations."""
+
+from __future__ import annotations
+
+import time
+from typing import IO, Any
+
+from skctl import messages
+from skctl.errors import InputError, OperationalError
+from skctl.kube.api import ApiError, Kube
+from skctl.sim import FIELD_MANAGER, SIMULATION_LABEL, VIRTUAL_LABEL
+from skctl.sim.manifests import RunOptions
+
+POLL_SECONDS = 2.0
+LOG_LINES = 20
+
+
+def connect(kubeconfig: str | None, context: str | None) -> Kube:
+    """A Kube for the chosen cluster, checked to be reachable (one cheap GET /version)."""
+    from skctl.kube.client import connect as client_connect
+
+    kube = Kube(client_connect(kubeconfig, context), field_manager=FIELD_MANAGER)
+    try:
+        kube.request("GET", "/version", what="version request")
+    except ApiError as exc:
+        if exc.status not in (401, 403, 404):
+            raise
+    except BaseException:
+        kube.close()
+        raise
+    return kube
+
+
+def apply_simulation(kube: Kube, opts: RunOptions, objects: list[dict[str, Any]], out: IO[str] | None = None) -> list[dict[str, Any]]:
+    """Server-side apply every manifest in order; a rerun with the same options changes nothing."""
+    applied = []
+    for obj in objects:
+        try:
+            applied.append(kube.apply(obj))
+        except ApiError as exc:
+            if obj["kind"] == "Job" and exc.status == 422:
+                # a Job's pod template is immutable: same name, different settings
+                raise InputError(messages.RUN_JOB_CONFLICT.format(name=opts.name, namespace=opts.driver_namespace)) from None
+            raise
+    if out is not None:
+        print(
+            messages.RUN_APPLIED.format(name=opts.name, count=len(applied), namespace=opts.driver_namespace, job=opts.name),
+            file=out,
+        )
+    return applied
+
+
+def _job_state(job: dict[str, Any]) -> tuple[str | None, str]:
+    """('Complete'|'Failed'|None, reason)."""
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"):
+            kind = "Complete" if cond["type"] in ("Complete", "SuccessCriteriaMet") else "Failed"
+            return kind, cond.get("reason") or cond.get("message") or cond["type"]
+    return None, ""
+
+
+def driver_log_tail(kube: Kube, namespace: str, name: str, lines: int = LOG_LINES) -> tuple[str | None, str]:
+    """(pod name, last log lines) of the simulation's most recent driver pod, best effort."""
+    try:
+        pods = kube.list("v1", "Pod", namespace, label_selector=f"{SIMULATION_LABEL}={name}")
+    except (ApiError, InputError):
+        return None, ""
+    if not pods:
+        return None, ""
+    pods.sort(key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")
+    pod = pods[-1]["metadata"]["name"]
+    try:
+        text = kube.request(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
+            query={"tailLines": lines},
+            raw=True,
+            what=f"logs of {pod}",
+        )
+    except ApiError:
+        return pod, ""
+    return pod, text or ""
+
+
+def wait_for_job(kube: Kube, opts: RunOptions, out: IO[str], poll: float = POLL_SECONDS, timeout: float | None = None) -> int:
+    """Follow the driver Job until it completes (0) or fails (1), printing progress."""
+    ns, name = opts.driver_namespace, opts.name
+    print(messages.RUN_WAITING.format(namespace=ns, job=name, completions=opts.repetitions), file=out, flush=True)
+    last = None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        job = kube.get("batch/v1", "Job", name, ns)
+        if job is None:
+            raise OperationalError(messages.RUN_JOB_VANISHED.format(namespace=ns, job=name))
+        status = job.get("status") or {}
+        progress = (status.get("succeeded", 0), status.get("active", 0), status.get("failed", 0))
+        if progress != last:
+            last = progress
+            print(
+                messages.RUN_PROGRESS.format(
+                    namespace=ns, job=name, succeeded=progress[0], active=progress[1], failed=progress[2], completions=opts.repetitions
+                ),
+                file=out,
+                flush=True,
+            )
+        state, reason = _job_state(job)
+        if state is not None:
+            pod, logs = driver_log_tail(kube, ns, name)
+            if pod and logs.strip():
+                print(messages.RUN_LOG_HEADER.format(pod=pod), file=out)
+                for line in logs.rstrip("\n").splitlines()[-LOG_LINES:]:
+                    print(f"  {line}", file=out)
+            if state == "Complete":
+                print(messages.RUN_JOB_SUCCEEDED.format(name=name, succeeded=progress[0], completions=opts.repetitions), file=out)
+                return 0
+            raise OperationalError(messages.RUN_JOB_FAILED.format(name=name, namespace=ns, job=name, reason=reason))
+        if deadline is not None and time.monotonic() > deadline:
+            raise OperationalError(messages.RUN_WAIT_TIMEOUT.format(namespace=ns, job=name))
+        time.sleep(poll)
+
+
+def virtual_namespaces(kube: Kube, name: str) -> list[str]:
+    items = kube.list("v1", "Namespace", label_selector=f"{SIMULATION_LABEL}={name},{VIRTUAL_LABEL}=true")
+    return sorted(item["metadata"]["name"] for item in items)
+
+
+def delete_simulation(kube: Kube, name: str, driver_namespace: str) -> list[str]:
+    """Delete the driver Job (its pods go with it) and every virtual namespace of `name`.
+
+    Returns what was deleted; a simulation with nothing left is an OperationalError.
+    """
+    deleted: list[str] = []
+    if kube.delete("batch/v1", "Job", name, driver_namespace, propagation="Background"):
+        deleted.append(f"Job {driver_namespace}/{name}")
+    for ns in virtual_namespaces(kube, name):
+        if kube.delete("v1", "Namespace", ns, propagation="Background"):
+            deleted.append(f"namespace {ns}")
+    if not deleted:
+        raise OperationalError(messages.DELETE_MISSING.format(name=name, namespace=driver_namespace))
+    return deleted
