@@ -93,10 +93,15 @@ class Kube:
         if query:
             url_path += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         headers = {"Accept": "application/json" if not raw else "*/*"}
-        data: str | None = None
+        data: Any = None
         if body is not None:
             headers["Content-Type"] = content_type
-            data = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+            # the client JSON-encodes bodies of JSON content types itself; for apply
+            # (YAML content type) it sends a string as is, which skips its model walker
+            if "json" in content_type or isinstance(body, str):
+                data = body
+            else:
+                data = json.dumps(body, separators=(",", ":"))
         attempt = 0
         while True:
             try:

@@ -1,0 +1,188 @@
+"""Drive logic without a cluster: scheduling, virtual-object mutation, lifecycle annotations."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from skctl.errors import InputError
+from skctl.sim import mutate, timing
+from skctl.sim.driver import schedule
+from skctl.trace.config import TracerConfig, config_of_trace, parse_config
+from skctl.trace.load import read_trace
+from skctl.trace.model import Trace, new_event
+
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {
+        "name": "web",
+        "namespace": "prod",
+        "uid": "1234",
+        "resourceVersion": "99",
+        "generation": 3,
+        "creationTimestamp": "2024-01-01T00:00:00Z",
+        "managedFields": [{"manager": "kubectl"}],
+        "ownerReferences": [{"apiVersion": "x/v1", "kind": "Owner", "name": "o", "uid": "u"}],
+        "labels": {"app": "web"},
+    },
+    "spec": {
+        "replicas": 3,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}, "creationTimestamp": None},
+            "spec": {
+                "nodeSelector": {"zone": "a"},
+                "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "web", "effect": "NoSchedule"}],
+                "containers": [
+                    {"name": "app", "image": "nginx", "ports": [{"containerPort": 80}, {"containerPort": 80}]},
+                    {"name": "side", "image": "envoy"},
+                ],
+                "initContainers": [{"name": "init", "image": "busybox", "ports": [{"containerPort": 9}]}],
+            },
+        },
+    },
+    "status": {"replicas": 3},
+}
+
+
+def vobj(obj: dict, **kw) -> dict:
+    args = {"sim_name": "sim1", "ns_prefix": "virtual", "template_paths": ("/spec/template",)}
+    args.update(kw)
+    return mutate.virtual_object(obj, **args)
+
+
+def test_virtual_deployment() -> None:
+    original = copy.deepcopy(DEPLOYMENT)
+    v = vobj(DEPLOYMENT)
+    assert DEPLOYMENT == original  # the trace's object is untouched
+    assert "status" not in v
+    meta = v["metadata"]
+    assert meta["namespace"] == "virtual-prod"
+    for key in ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "ownerReferences"):
+        assert key not in meta
+    assert meta["labels"] == {"app": "web", "simkube.io/simulation": "sim1", "simkube.io/virtual": "true"}
+    template = v["spec"]["template"]
+    assert template["metadata"]["labels"]["simkube.io/simulation"] == "sim1"
+    assert template["metadata"]["annotations"]["simkube.io/original-namespace"] == "prod"
+    assert "creationTimestamp" not in template["metadata"]
+    spec = template["spec"]
+    assert spec["nodeSelector"] == {"type": "virtual"}
+    assert {"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    assert spec["tolerations"][0]["key"] == "dedicated"  # existing tolerations kept
+    assert all("ports" not in c for c in spec["containers"] + spec["initContainers"])
+    assert v["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    # idempotent: mutating twice gives the same object (one kwok toleration)
+    again = vobj(v | {"metadata": v["metadata"] | {"namespace": "prod"}})
+    assert again["spec"]["template"]["spec"]["tolerations"] == spec["tolerations"]
+
+
+def test_virtual_bare_pod_from_reference(reference_dir: Path) -> None:
+    trace = read_trace(str(reference_dir / "bare-pods.sktrace"))
+    pod = trace.events[0]["applied_objs"][0]
+    v = mutate.virtual_object(
+        dict(pod, spec=dict(pod["spec"], nodeName="node-7")),
+        sim_name="s",
+        ns_prefix="virtual",
+        template_paths=config_of_trace(trace).template_paths("v1.Pod"),
+        lifetime=12,
+        speed=4,
+    )
+    assert v["metadata"]["namespace"] == "virtual-testing"
+    assert v["spec"]["nodeSelector"] == {"type": "virtual"}
+    assert "nodeName" not in v["spec"]
+    # the recorded service-account token volume belongs to the traced cluster
+    assert "volumes" not in v["spec"]
+    assert "volumeMounts" not in v["spec"]["containers"][0]
+    assert v["metadata"]["annotations"]["simkube.io/lifetime-seconds"] == "12"
+    assert v["metadata"]["annotations"]["simkube.io/pod-lifetime"] == "3s"
+
+
+def test_cronjob_template_and_wildcards() -> None:
+    cron = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "c", "namespace": "default"},
+        "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "x", "ports": [{"containerPort": 1}]}]}}}}},
+    }
+    v = vobj(cron, template_paths=("/spec/jobTemplate/spec/template",))
+    spec = v["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"type": "virtual"} and "ports" not in spec["containers"][0]
+    vj = {
+        "apiVersion": "batch.volcano.sh/v1alpha1",
+        "kind": "Job",
+        "metadata": {"name": "v"},
+        "spec": {"tasks": [{"template": {"spec": {"containers": [{"name": n}]}}} for n in "ab"]},
+    }
+    conf = parse_config({"trackedObjects": {"batch.volcano.sh/v1alpha1.Job": {"podSpecTemplatePaths": ["/spec/tasks/*/template"]}}})
+    v = vobj(vj, template_paths=conf.template_paths("batch.volcano.sh/v1alpha1.Job"))
+    assert v["metadata"]["namespace"] == "virtual-default"
+    for task in v["spec"]["tasks"]:
+        assert task["template"]["spec"]["nodeSelector"] == {"type": "virtual"}
+        assert task["template"]["metadata"]["labels"]["simkube.io/virtual"] == "true"
+
+
+def test_cluster_scoped_objects_keep_no_namespace() -> None:
+    pc = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "hi", "namespace": "x"}, "value": 1}
+    v = vobj(pc, template_paths=(), namespaced=False)
+    assert "namespace" not in v["metadata"]
+    assert v["metadata"]["labels"]["simkube.io/simulation"] == "sim1"
+
+
+def test_lifetimes_by_owner(reference_dir: Path) -> None:
+    cron = read_trace(str(reference_dir / "cronjob.sktrace"))
+    assert mutate.lifetimes_by_owner(cron.pod_lifecycles) == {("batch/v1.CronJob", "default/hello-simkube"): 30.0}
+    bare = mutate.lifetimes_by_owner(read_trace(str(reference_dir / "bare-pods.sktrace")).pod_lifecycles)
+    assert bare[("v1.Pod", "testing/bare-pod-1781282449")] == 12.0
+    assert ("v1.Pod", "testing/bare-pod-1781282630") not in bare  # still running at the end of the trace
+    lc = {("v1.Pod", "a/b"): {1: [{"start_ts": 0, "end_ts": 10}, {"start_ts": 5, "end_ts": 100}], 2: [{"start_ts": 0, "end_ts": 20}]}}
+    assert mutate.lifetimes_by_owner(lc) == {("v1.Pod", "a/b"): 20.0}
+
+
+def test_go_duration() -> None:
+    assert timing.go_duration(30) == "30s"
+    assert timing.go_duration(0.03) == "30ms"
+    assert timing.go_duration(1.5) == "1500ms"
+    assert timing.go_duration(0) == "0s"
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400), ("45", 45), ("250ms", 0.25), ("2d", 172800)])
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert timing.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "-5m", "10 m", "m", "0", "1x", "inf"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(InputError):
+        timing.parse_duration(text)
+
+
+def _trace(*ts: int) -> Trace:
+    return Trace(events=[new_event(t, [{"i": i}]) for i, t in enumerate(ts)])
+
+
+def test_schedule_scales_and_spreads() -> None:
+    steps = schedule(_trace(100, 100, 100, 101, 110), speed=2)
+    assert [s.index for s in steps] == [0, 1, 2, 3, 4]
+    offsets = [round(s.offset, 6) for s in steps]
+    # three events in second 100 are spread over it: 0, 1/3, 2/3 trace seconds
+    assert offsets == [0.0, round(1 / 6, 6), round(2 / 6, 6), 0.5, 5.0]
+    assert offsets == sorted(offsets)
+    flat = schedule(_trace(100, 100, 101), speed=1, spread=False)
+    assert [s.offset for s in flat] == [0, 0, 1]
+
+
+def test_schedule_duration_cuts_trace_time() -> None:
+    steps = schedule(_trace(100, 150, 159, 160, 500), speed=10, duration=60)
+    assert [s.ts for s in steps] == [100, 150, 159]
+    assert schedule(Trace(), speed=1) == []
+
+
+def test_reference_schedules(reference_dir: Path) -> None:
+    trace = read_trace(str(reference_dir / "dsb-scaling.sktrace"))
+    steps = schedule(trace, speed=1000)
+    assert len(steps) == len(trace.events)
+    assert steps[-1].offset == pytest.approx((trace.events[-1]["ts"] - trace.events[0]["ts"]) / 1000, abs=0.001)
+    assert isinstance(config_of_trace(trace), TracerConfig)
