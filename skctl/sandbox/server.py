@@ -249,6 +249,7 @@ class SandboxServer:
         self.faults.on_drop(self.drop_watches)
         self.faults.on_compact(self.store.compact)
         self._watches: set[WatchStream] = set()
+        self.watches_started = 0  # watch requests served so far (tests check reconnects)
         self._watch_lock = threading.Lock()
         self._tmpdir = tempfile.TemporaryDirectory(prefix="skctl-sandbox-")
         self.ca_pem: bytes | None = None
@@ -309,6 +310,7 @@ class SandboxServer:
     def _register_watch(self, stream: WatchStream) -> None:
         with self._watch_lock:
             self._watches.add(stream)
+            self.watches_started += 1
 
     def _unregister_watch(self, stream: WatchStream) -> None:
         with self._watch_lock:

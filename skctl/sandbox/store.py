@@ -33,6 +33,18 @@ INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 DEFAULT_MAX_HISTORY = 200_000
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _GEN_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+FRESH_STATUS: dict[str, dict] = {
+    "Pod": {"phase": "Pending", "qosClass": "BestEffort"},
+    "Namespace": {"phase": "Active"},
+    "ReplicaSet": {"replicas": 0},
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                  "numberReady": 0},
+    "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
+    "PersistentVolume": {"phase": "Pending"},
+    "PersistentVolumeClaim": {"phase": "Pending"},
+    "Service": {"loadBalancer": {}},
+}
 
 
 def dumps(obj: Any) -> bytes:
@@ -254,14 +266,12 @@ class Store:
             ],
         }
 
-    def _fresh_status(self, rtype: ResourceType) -> dict | None:
-        if rtype.kind == "Pod" and not rtype.group:
-            return {"phase": "Pending", "qosClass": "BestEffort"}
-        if rtype.kind == "Namespace" and not rtype.group:
-            return {"phase": "Active"}
-        if rtype.group in ("", "apps", "batch", "policy", "apiextensions.k8s.io"):
-            return {}
-        return None
+    @staticmethod
+    def _fresh_status(rtype: ResourceType) -> dict | None:
+        """The status a real server gives a new object (Go zero values of required fields)."""
+        if rtype.group not in ("", "apps", "batch", "policy", "apiextensions.k8s.io"):
+            return None
+        return json.loads(json.dumps(FRESH_STATUS.get(rtype.kind, {})))
 
     def create(self, rtype: ResourceType, obj: dict, *, namespace: str | None = None, from_api: bool = False) -> dict:
         """Store a new object and emit ADDED; returns the stored object (do not mutate it).
