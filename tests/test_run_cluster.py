@@ -1,0 +1,163 @@
+"""`skctl run` and `skctl delete` against the sandbox API server (real HTTP, official client)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skctl.cli import main
+from skctl.kube.api import MERGE_PATCH_CONTENT_TYPE, Kube
+from skctl.sim import manifests
+
+
+@pytest.fixture
+def kube(sandbox) -> Kube:
+    k = Kube(sandbox.api_client())
+    yield k
+    k.close()
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snapshot(kube: Kube, ns: str = "simkube", name: str = "sim1") -> dict[str, dict]:
+    objs = {
+        "ns": kube.get("v1", "Namespace", ns),
+        "sa": kube.get("v1", "ServiceAccount", manifests.SERVICE_ACCOUNT, ns),
+        "role": kube.get("rbac.authorization.k8s.io/v1", "ClusterRole", manifests.CLUSTER_ROLE),
+        "workloads": kube.get("rbac.authorization.k8s.io/v1", "ClusterRole", manifests.WORKLOADS_ROLE),
+        "binding": kube.get("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", f"{manifests.CLUSTER_ROLE}-{ns}"),
+        "job": kube.get("batch/v1", "Job", name, ns),
+    }
+    assert all(objs.values()), {k: v is not None for k, v in objs.items()}
+    return objs
+
+
+def test_run_creates_then_noop_update(capsys, sandbox_kubeconfig: Path, kube: Kube) -> None:
+    args = ["run", "sim1", "--kubeconfig", str(sandbox_kubeconfig), "--trace-path", "file:///data/t.sktrace", "-N", "2"]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert "sim1" in out and "simkube/sim1" in out
+    first = snapshot(kube)
+    job = first["job"]
+    assert job["spec"]["completions"] == 2 and job["spec"]["backoffLimit"] == 0 and job["spec"]["parallelism"] == 1
+    assert job["metadata"]["labels"]["simkube.io/simulation"] == "sim1"
+    pod = job["spec"]["template"]["spec"]
+    assert {"name": "trace", "hostPath": {"path": "/data/t.sktrace", "type": "File"}} in pod["volumes"]
+    assert any(m.get("manager") == "skctl" for m in job["metadata"].get("managedFields", [{"manager": "skctl"}]))
+    assert first["binding"]["subjects"][0]["name"] == manifests.SERVICE_ACCOUNT
+
+    code, _out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    second = snapshot(kube)
+    for key in first:
+        assert second[key]["metadata"]["uid"] == first[key]["metadata"]["uid"], key
+        assert second[key]["metadata"].get("labels") == first[key]["metadata"].get("labels"), key
+        for field in ("spec", "rules", "subjects", "roleRef", "aggregationRule"):
+            assert second[key].get(field) == first[key].get(field), (key, field)
+    # (a real API server also keeps resourceVersion on a no-op apply; the sandbox bumps it)
+
+
+def _set_job_condition(kube: Kube, condition: str, name: str = "sim1", ns: str = "simkube") -> None:
+    status = {"conditions": [{"type": condition, "status": "True", "reason": f"Test{condition}"}]}
+    if condition == "Complete":
+        status["succeeded"] = 1
+    else:
+        status["failed"] = 1
+    kube.request(
+        "PATCH",
+        f"/apis/batch/v1/namespaces/{ns}/jobs/{name}/status",
+        body={"status": status},
+        content_type=MERGE_PATCH_CONTENT_TYPE,
+    )
+
+
+def test_run_wait_success_and_failure(capsys, sandbox_kubeconfig: Path, kube: Kube) -> None:
+    base = ["run", "sim1", "--kubeconfig", str(sandbox_kubeconfig)]
+    assert run_cli(capsys, *base)[0] == 0
+    _set_job_condition(kube, "Complete")  # the sandbox has no Job controller: play its part
+    code, out, err = run_cli(capsys, *base, "--wait")
+    assert code == 0, err
+    assert "1/1 succeeded" in out and "finished" in out
+
+    assert run_cli(capsys, "delete", "sim1", "--kubeconfig", str(sandbox_kubeconfig))[0] == 0
+    assert run_cli(capsys, *base)[0] == 0
+    _set_job_condition(kube, "Failed")
+    code, out, err = run_cli(capsys, *base, "--wait")
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "failed" in err and "TestFailed" in err
+
+
+def test_delete_removes_job_and_virtual_namespaces(capsys, sandbox_kubeconfig: Path, kube: Kube) -> None:
+    kc = str(sandbox_kubeconfig)
+    assert run_cli(capsys, "run", "sim1", "--kubeconfig", kc)[0] == 0
+    assert run_cli(capsys, "run", "sim2", "--kubeconfig", kc)[0] == 0
+    for ns, sim in (("virtual-a", "sim1"), ("virtual-b", "sim1"), ("virtual-c", "sim2")):
+        kube.apply({"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": ns, "labels": {"simkube.io/simulation": sim, "simkube.io/virtual": "true"}}})
+    code, out, err = run_cli(capsys, "delete", "sim1", "--kubeconfig", kc)
+    assert code == 0, err
+    assert "Job simkube/sim1" in out and "virtual-a" in out and "virtual-b" in out
+    assert kube.get("batch/v1", "Job", "sim1", "simkube") is None
+    assert kube.get("v1", "Namespace", "virtual-a") is None and kube.get("v1", "Namespace", "virtual-b") is None
+    # another simulation and the shared driver objects stay
+    assert kube.get("v1", "Namespace", "virtual-c") is not None
+    assert kube.get("batch/v1", "Job", "sim2", "simkube") is not None
+    assert kube.get("v1", "ServiceAccount", manifests.SERVICE_ACCOUNT, "simkube") is not None
+
+    code, out, err = run_cli(capsys, "delete", "sim1", "--kubeconfig", kc)
+    assert code == 1
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and "no simulation named sim1" in err
+
+
+def test_delete_other_driver_namespace(capsys, sandbox_kubeconfig: Path, kube: Kube) -> None:
+    kc = str(sandbox_kubeconfig)
+    assert run_cli(capsys, "run", "sim1", "--kubeconfig", kc, "--driver-namespace", "sims")[0] == 0
+    assert run_cli(capsys, "delete", "sim1", "--kubeconfig", kc)[0] == 1  # wrong namespace: nothing there
+    assert run_cli(capsys, "delete", "sim1", "--kubeconfig", kc, "--driver-namespace", "sims")[0] == 0
+    assert kube.get("batch/v1", "Job", "sim1", "sims") is None
+
+
+def test_run_retries_transient_server_errors(capsys, sandbox, sandbox_kubeconfig: Path) -> None:
+    sandbox.faults.fail_next(2, 500, path_contains="/jobs")
+    code, _out, err = run_cli(capsys, "run", "sim1", "--kubeconfig", str(sandbox_kubeconfig))
+    assert code == 0, err
+    assert sandbox.faults.injected == 2
+
+
+def test_unreachable_cluster(capsys, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "kubeconfig"
+    cfg.write_text(
+        f"apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\n"
+        "users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+    )
+    for args in (["run", "sim1"], ["delete", "sim1"], ["drive", "sim1", "--trace-path", str(cfg)]):
+        code, out, err = run_cli(capsys, *args, "--kubeconfig", str(cfg))
+        if args[0] == "drive":
+            assert code == 2  # the "trace" is not a trace: input is checked before the cluster
+            continue
+        assert code == 1, err
+        assert len(err.strip().splitlines()) == 1
+        assert "cannot reach the Kubernetes API server" in err and "Traceback" not in err
+
+
+def test_no_kubeconfig(capsys) -> None:
+    code, _out, err = run_cli(capsys, "run", "sim1")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "no Kubernetes client configuration" in err
+
+
+def test_bad_context(capsys, sandbox_kubeconfig: Path) -> None:
+    code, _out, err = run_cli(capsys, "delete", "sim1", "--kubeconfig", str(sandbox_kubeconfig), "--context", "nope")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "nope" in err
