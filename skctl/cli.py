@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
-import traceback
 from collections.abc import Sequence
 
 from skctl import __version__, messages
@@ -58,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: str) -> None:
+    import logging
+
     numeric = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
     logging.basicConfig(
         level=numeric[level],
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except SkctlError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         print(messages.ERROR_LINE.format(message=_one_line(str(exc))), file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
@@ -93,10 +93,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence of the error policy
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         detail = _one_line(f"{type(exc).__name__}: {exc}")
         print(messages.INTERNAL_ERROR.format(detail=detail), file=sys.stderr)
         return EXIT_OPERATIONAL
+
+
+def _print_traceback() -> None:
+    import traceback
+
+    traceback.print_exc()
 
 
 def _one_line(text: str) -> str:

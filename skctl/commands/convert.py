@@ -19,7 +19,7 @@ def add_storage_option_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from skctl.trace.codec import COMPRESSIONS, DEFAULT_COMPRESSION
+    from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION
 
     p = sub.add_parser(
         "convert",

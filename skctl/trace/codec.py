@@ -15,11 +15,10 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION
 from skctl.trace.model import SUPPORTED_VERSIONS, Trace
 
 SELF_DESCRIBE = b"\xd9\xd9\xf7"  # tag 55799
-COMPRESSIONS = ("zlib", "lzma", "none")
-DEFAULT_COMPRESSION = "zlib"
 
 _COMPRESS = {
     "zlib": lambda data: zlib.compress(data, 6),

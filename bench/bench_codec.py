@@ -1,0 +1,64 @@
+"""Trace codec and distribution figures (issue: foundation).
+
+- skctl trace bytes ÷ SimKube msgpack bytes for the same content (target ≤ 0.10)
+- skctl encode/decode seconds ÷ plain cbor2.dumps/loads of the same document (decode ≤ 1.5)
+- warm `python3 dist/skctl.pyz --version` ÷ `python3 -c pass` (target ≤ 4)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import _common
+from _common import REFERENCE, ROOT, best_of, report
+
+import cbor2  # noqa: E402
+
+from skctl.trace import codec, load, simkube, synth  # noqa: E402
+
+
+def codec_figures(label: str, trace, msgpack_bytes: int) -> None:
+    doc = trace.to_document()
+    encoded = codec.encode(trace)
+    plain = cbor2.dumps(doc)
+    repeat = 5 if len(plain) < 10_000_000 else 2
+    enc = best_of(lambda: codec.encode(trace), repeat)
+    enc_base = best_of(lambda: cbor2.dumps(doc), repeat)
+    dec = best_of(lambda: codec.decode(encoded), repeat)
+    dec_base = best_of(lambda: cbor2.loads(plain), repeat)
+    print(f"{label}: {len(trace.events)} events")
+    report("size: skctl bytes / SimKube msgpack bytes", len(encoded) / msgpack_bytes, "<= 0.10",
+           detail=f"{len(encoded)} vs {msgpack_bytes} bytes")
+    report("encode: skctl / cbor2.dumps", enc / enc_base, detail=f"{enc:.3f}s vs {enc_base:.3f}s")
+    report("decode: skctl / cbor2.loads", dec / dec_base, "<= 1.5", detail=f"{dec:.3f}s vs {dec_base:.3f}s")
+
+
+def startup_figure() -> None:
+    pyz = ROOT / "dist" / "skctl.pyz"
+    if not pyz.exists():
+        print("  dist/skctl.pyz missing: run `make pyz` (make bench does)")
+        return
+    run = lambda *cmd: subprocess.run([sys.executable, *cmd], check=True, capture_output=True)  # noqa: E731
+    run(str(pyz), "--version")  # warm the extraction cache
+    t_pyz = best_of(lambda: run(str(pyz), "--version"), 7)
+    t_py = best_of(lambda: run("-c", "pass"), 7)
+    report("startup: pyz --version (warm) / python -c pass", t_pyz / t_py, "<= 4",
+           detail=f"{t_pyz * 1000:.0f} ms vs {t_py * 1000:.0f} ms")
+
+
+def main() -> None:
+    ref = REFERENCE / "dsb-scaling.sktrace"
+    if ref.exists():
+        raw = ref.read_bytes()
+        codec_figures("dsb-scaling.sktrace (reference)", load.decode_any(raw)[0], len(raw))
+    else:
+        print("dsb-scaling.sktrace: skipped, ../shared/reference is absent")
+    trace = synth.generate(100_000, objects=400)
+    codec_figures("generated trace", trace, len(simkube.encode(trace)))
+    startup_figure()
+
+
+if __name__ == "__main__":
+    _common  # noqa: B018 - imported for its sys.path setup
+    main()
