@@ -75,6 +75,11 @@ class _Counters:
     actions: dict[str, int] = field(default_factory=dict)
 
 
+def _image_id(image: str) -> str:
+    repo = image.split(":")[0]
+    return f"docker.io/library/{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
 def _owner_ref(obj: dict, block: bool = True) -> dict:
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": obj["metadata"]["name"],
             "uid": obj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": block}
@@ -168,9 +173,10 @@ class WorkloadGenerator:
                     "batch.volcano.sh/v1alpha1", "Job") is None:
                 import json
 
+                crd = json.loads(json.dumps(VOLCANO_CRD))
+                crd["metadata"].update(uid=self._uid(), creationTimestamp=self._ts())
                 self.store.create(self.store.registry.by_kind("apiextensions.k8s.io/v1",
-                                                              "CustomResourceDefinition"),
-                                  json.loads(json.dumps(VOLCANO_CRD)))
+                                                              "CustomResourceDefinition"), crd)
         self.t_vcjob = self.store.registry.by_kind("batch.volcano.sh/v1alpha1", "Job")
 
     def _new_pod(self, name: str, labels: dict, image: str, owner: dict | None, restart: str,
@@ -217,6 +223,8 @@ class WorkloadGenerator:
                                        for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
                         "containerStatuses": [{
                             "name": "main", "image": pod["spec"]["containers"][0]["image"], "ready": True,
+                            "imageID": _image_id(pod["spec"]["containers"][0]["image"]),
+                            "containerID": f"containerd://{self._uid().replace('-', '')}",
                             "started": True, "restartCount": 0, "state": {"running": {"startedAt": ts}},
                         }],
                     }

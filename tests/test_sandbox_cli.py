@@ -1,0 +1,74 @@
+"""`skctl sandbox` as a command: argument errors, signals, TLS + token + workload end to end."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from skctl.cli import main
+from tests.fixtures.sandbox import start_sandbox_process
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--host", "10.1.2.3"], "not a loopback address"),
+        (["--port", "70000"], "out of range"),
+        (["--workload-rate", "0"], "must be greater than 0"),
+        (["--workload", "chaos"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) if "--workload" in args and "chaos" in args else _nullcontext():
+        code = main(["sandbox", *args])
+        assert code == 2
+    assert needle in capsys.readouterr().err
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_signals(tmp_path: Path, sig: int, code: int) -> None:
+    sp = start_sandbox_process(tmp_path)
+    assert sp.url.startswith("http://127.0.0.1:")
+    assert "skctl-sandbox" in sp.kubeconfig.read_text()
+    sp.proc.send_signal(sig)
+    _, err = sp.proc.communicate(timeout=20)
+    assert sp.proc.returncode == code, err
+    assert "Traceback" not in err
+
+
+def test_tls_token_and_workload_end_to_end(tmp_path: Path) -> None:
+    sp = start_sandbox_process(tmp_path, "--tls", "--token", "tok", "--workload", "mixed",
+                               "--workload-rate", "100", "--workload-seed", "4")
+    try:
+        assert sp.url.startswith("https://")
+        api = config.new_client_from_config(config_file=str(sp.kubeconfig))
+        core = client.CoreV1Api(api)
+        w_rv = core.list_namespaced_pod("default").metadata.resource_version
+        from kubernetes import watch
+
+        w = watch.Watch()
+        for event in w.stream(core.list_namespaced_pod, "default", resource_version=w_rv, timeout_seconds=30):
+            if event["type"] == "ADDED":
+                w.stop()
+        assert w.resource_version is not None
+    finally:
+        sp.proc.terminate()
+        try:
+            sp.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            sp.proc.kill()
+    assert sp.proc.returncode == 0
