@@ -7,14 +7,12 @@ machines here are shared and noisy; absolute numbers are shown alongside for con
 from __future__ import annotations
 
 import resource
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT.parent / "shared" / "reference" / "simkube"
-sys.path.insert(0, str(ROOT))
 
 
 def best_of(fn: Callable[[], object], repeat: int = 3) -> float:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import _common
+import cbor2
 from _common import REFERENCE, ROOT, best_of, report
 
-import cbor2  # noqa: E402
-
-from skctl.trace import codec, load, simkube, synth  # noqa: E402
+from skctl.trace import codec, load, simkube, synth
 
 
 def codec_figures(label: str, trace, msgpack_bytes: int) -> None:
@@ -60,5 +58,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    _common  # noqa: B018 - imported for its sys.path setup
     main()

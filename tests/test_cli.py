@@ -1,0 +1,166 @@
+"""The CLI shell and the error policy: one line on stderr, the documented exit status, no traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from skctl import __version__
+from skctl.trace import codec, synth
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def skctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "skctl", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int, *words: str) -> None:
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def good_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("traces") / "good.sktrace"
+    path.write_bytes(codec.encode(synth.generate(events=50, objects=10)))
+    return path
+
+
+def test_version_flag_and_command() -> None:
+    assert skctl("--version").stdout.strip() == f"skctl {__version__}"
+    assert skctl("version").stdout.strip() == f"skctl {__version__}"
+
+
+def test_help_lists_commands_without_importing_heavy_libraries() -> None:
+    probe = (
+        "import sys; from skctl.cli import build_parser; build_parser().format_help();"
+        "heavy = [m for m in ('kubernetes', 'fsspec', 'rich', 'cbor2', 'requests', 'botocore') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
+    assert "convert" in skctl("--help").stdout
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["bogus"], ["invalid choice"]),
+        (["convert", "only-one-arg"], ["required"]),
+        (["-v", "loud", "version"], ["invalid choice"]),
+        (["convert", "a", "b", "--to", "yaml"], ["--to"]),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args: list[str], words: list[str]) -> None:
+    assert_one_line_error(skctl(*args), 2, *words)
+
+
+def _write(tmp: Path, name: str, data: bytes) -> Path:
+    path = tmp / name
+    path.write_bytes(data)
+    return path
+
+
+BAD_INPUTS = {
+    "empty": (b"", "empty"),
+    "truncated": (None, "truncated"),
+    "corrupt": (None, "corrupt"),
+    "not-a-trace": (b"apiVersion: v1\nkind: Pod\n", "not a trace"),
+    "wrong-version": (codec.encode(synth.generate(events=3, objects=2).__class__(version=7)), "version 7"),
+    "wrong-version-msgpack": (
+        msgpack.packb({"version": 9, "config": {}, "events": [], "index": {}, "pod_lifecycles": {}}),
+        "version 9",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_INPUTS))
+@pytest.mark.parametrize("command", ["convert", "xray"])
+def test_bad_trace_files(kind: str, command: str, tmp_path: Path, good_trace: Path) -> None:
+    data, word = BAD_INPUTS[kind]
+    good = good_trace.read_bytes()
+    if kind == "truncated":
+        data = good[: len(good) // 2]
+    if kind == "corrupt":
+        data = good[:20] + bytes(b ^ 0x5A for b in good[20:])
+    src = _write(tmp_path, "in.sktrace", data)
+    dest = tmp_path / "out.sktrace"
+    args = ["convert", str(src), str(dest)] if command == "convert" else ["xray", str(src)]
+    assert_one_line_error(skctl(*args), 2, word)
+    assert not dest.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.sktrace"], "no partial files left behind"
+
+
+@pytest.mark.parametrize(
+    "url, word",
+    [
+        ("ftp://host/trace", "unsupported URL scheme 'ftp'"),
+        ("s3://bucket-only", "malformed URL"),
+        ("file://remotehost/x", "malformed URL"),
+    ],
+)
+def test_bad_urls(url: str, word: str, good_trace: Path) -> None:
+    assert_one_line_error(skctl("xray", url), 2, word)
+    assert_one_line_error(skctl("convert", str(good_trace), url), 2, word)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    assert_one_line_error(skctl("xray", str(tmp_path / "nope.sktrace")), 2, "no file at")
+    assert_one_line_error(skctl("convert", str(tmp_path / "nope"), str(tmp_path / "out")), 2, "no file at")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_destinations_leave_nothing(tmp_path: Path, good_trace: Path) -> None:
+    blocker = _write(tmp_path, "plain-file", b"keep me")
+    assert_one_line_error(skctl("convert", str(good_trace), str(blocker / "sub" / "out")), 2, "could not write")
+    assert blocker.read_bytes() == b"keep me"
+    assert_one_line_error(skctl("convert", str(good_trace), str(tmp_path)), 2, "directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain-file"]
+
+
+def test_failed_convert_does_not_clobber_existing_destination(tmp_path: Path) -> None:
+    dest = _write(tmp_path, "existing.sktrace", b"precious")
+    src = _write(tmp_path, "bad.sktrace", b"\xd9\xd9\xf7\xa1")
+    assert_one_line_error(skctl("convert", str(src), str(dest)), 2, "truncated")
+    assert dest.read_bytes() == b"precious"
+
+
+def test_convert_overwrites_atomically_on_success(tmp_path: Path, good_trace: Path) -> None:
+    dest = _write(tmp_path, "existing.msgpack", b"old")
+    result = skctl("convert", str(good_trace), str(dest))
+    assert result.returncode == 0, result.stderr
+    assert "wrote msgpack trace" in result.stdout
+    assert msgpack.unpackb(dest.read_bytes(), strict_map_key=False, use_list=False)["version"] == 2
+
+
+def test_debug_verbosity_shows_the_traceback(tmp_path: Path) -> None:
+    result = skctl("-v", "debug", "xray", str(tmp_path / "missing"))
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr and "no file at" in result.stderr
+
+
+def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it for reading blocks until a writer comes: a command stuck mid-read
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skctl", "xray", str(fifo)], stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.strip() == "skctl: interrupted"

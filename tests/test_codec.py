@@ -1,0 +1,102 @@
+"""The CBOR trace codec: every variant the writer produces is read back, and rejected input is reported."""
+
+from __future__ import annotations
+
+import cbor2
+import pytest
+
+from skctl.errors import InputError
+from skctl.trace import COMPRESSIONS, codec, load, simkube, synth
+from skctl.trace.model import Trace, new_event
+
+
+@pytest.fixture(scope="module")
+def trace() -> Trace:
+    return synth.generate(events=300, objects=30, seed=3)
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_every_variant_round_trips(trace: Trace, compression: str) -> None:
+    data = codec.encode(trace, compression)
+    assert data.startswith(b"\xd9\xd9\xf7"), "self-describe tag 55799 must lead the file"
+    back = codec.decode(data)
+    assert back.to_document() == trace.to_document()
+    assert load.sniff(data) == "cbor"
+
+
+def test_uncompressed_variant_uses_string_references(trace: Trace) -> None:
+    data = codec.encode(trace, "none")
+    plain = cbor2.dumps(trace.to_document())
+    assert data[3:5] == b"\xd9\x01", "expected tag 256 (stringref namespace) after the self-describe tag"
+    assert len(data) < len(plain) / 2
+
+
+def test_compressed_trace_is_far_smaller_than_simkube_msgpack(trace: Trace) -> None:
+    assert len(codec.encode(trace)) < 0.1 * len(simkube.encode(trace))
+
+
+def test_lifecycle_keys_and_u64_hashes_survive(trace: Trace) -> None:
+    big = 2**64 - 1
+    trace.pod_lifecycles[("v1.Pod", "ns/p")] = {big: [{"start_ts": 1, "end_ts": None}]}
+    trace.index["v1.Pod"] = {"ns/p": big}
+    back = codec.decode(codec.encode(trace))
+    assert back.pod_lifecycles[("v1.Pod", "ns/p")] == {big: [{"start_ts": 1, "end_ts": None}]}
+    assert back.index["v1.Pod"]["ns/p"] == big
+
+
+def test_extra_metadata_keys_are_kept_and_ignored() -> None:
+    t = Trace(events=[new_event(5)], extra={"recorded_by": "tracer-a"})
+    back = codec.decode(codec.encode(t))
+    assert back.extra == {"recorded_by": "tracer-a"}
+    assert back.events == [new_event(5)]
+
+
+@pytest.mark.parametrize("compression", ["zlib", "none"])
+def test_unknown_version_is_rejected_with_the_version_named(compression: str) -> None:
+    data = codec.encode(Trace(version=99), compression)
+    with pytest.raises(InputError, match="version 99"):
+        codec.decode(data, "t.sktrace")
+
+
+def test_unknown_compression_is_rejected() -> None:
+    data = codec.SELF_DESCRIBE + cbor2.dumps({"version": 2, "compression": "zstd", "payload": b"x"})
+    with pytest.raises(InputError, match="compression 'zstd'"):
+        codec.decode(data)
+
+
+@pytest.mark.parametrize("cut", [4, 10, 50, -1])
+def test_truncated_traces_are_corrupt(trace: Trace, cut: int) -> None:
+    for compression in COMPRESSIONS:
+        data = codec.encode(trace, compression)
+        with pytest.raises(InputError, match="corrupt or truncated"):
+            codec.decode(data[:cut])
+
+
+def test_damaged_payload_is_corrupt(trace: Trace) -> None:
+    data = bytearray(codec.encode(trace))
+    data[len(data) // 2] ^= 0xFF
+    with pytest.raises(InputError):
+        codec.decode(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "doc, detail",
+    [
+        ([1, 2], "not a map"),
+        ({"version": 2, "config": {}, "events": [], "index": {}}, "pod_lifecycles"),
+        ({"version": 2, "config": {}, "events": [{"ts": "x"}], "index": {}, "pod_lifecycles": {}}, "event 0"),
+    ],
+)
+def test_wrong_shape_is_reported(doc: object, detail: str) -> None:
+    with pytest.raises(InputError, match=detail):
+        codec.decode(codec.SELF_DESCRIBE + cbor2.dumps(doc))
+
+
+def test_sniff_tells_formats_apart(trace: Trace) -> None:
+    assert load.sniff(simkube.encode(trace)) == "msgpack"
+    assert load.sniff(b'{"version": 2}') == "json"
+    assert load.sniff(b"hello") is None
+    with pytest.raises(InputError, match="empty"):
+        load.decode_any(b"", "e")
+    with pytest.raises(InputError, match="not a trace"):
+        load.decode_any(b"PK\x03\x04 not a trace", "z")
