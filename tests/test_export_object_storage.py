@@ -83,7 +83,6 @@ def _interrupting_progress(description: str, total: int | None, enabled: bool | 
 
 def test_interrupted_upload_leaves_nothing_and_keeps_the_old_object(
     object_store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
 ) -> None:
     # ~20 MB of incompressible objects so the upload takes several chunks.
     big = Trace(events=[new_event(T0 + i, [deployment(i, os.urandom(600).hex())]) for i in range(16_000)])
