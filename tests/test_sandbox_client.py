@@ -160,6 +160,23 @@ def test_namespace_delete_removes_contents(core: client.CoreV1Api) -> None:
     assert "team-a" not in {n.metadata.name for n in core.list_namespace().items}
 
 
+def test_finalizers_delay_deletion_and_delete_collection(core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map("default", {**_cm("fin"), "metadata": {"name": "fin",
+                                                                             "finalizers": ["example.com/hold"]}})
+    core.delete_namespaced_config_map("fin", "default")
+    held = core.read_namespaced_config_map("fin", "default")
+    assert held.metadata.deletion_timestamp is not None
+    core.patch_namespaced_config_map("fin", "default", {"metadata": {"finalizers": None}})
+    with pytest.raises(ApiException) as exc:
+        core.read_namespaced_config_map("fin", "default")
+    assert exc.value.status == 404
+
+    for name, team in (("a", "x"), ("b", "x"), ("c", "y")):
+        core.create_namespaced_config_map("default", _cm(name, {"team": team}))
+    core.delete_collection_namespaced_config_map("default", label_selector="team=x")
+    assert [c.metadata.name for c in core.list_namespaced_config_map("default").items] == ["c"]
+
+
 def test_list_paging_and_expired_continue(sandbox: SandboxServer, core: client.CoreV1Api) -> None:
     for i in range(25):
         core.create_namespaced_config_map("default", _cm(f"c{i:02d}"))

@@ -397,8 +397,8 @@ class Store:
                 meta.pop("deletionTimestamp", None)
             gen = cmeta.get("generation", 1)
             meta["generation"] = gen + 1 if _spec_part(new) != _spec_part(cur) else gen
-            if rtype.key == CRD_TYPE.key:
-                self._check_crd(new) if subresource != "status" else None
+            if rtype.key == CRD_TYPE.key and subresource != "status":
+                self._check_crd(new)
             if "deletionTimestamp" in meta and not meta.get("finalizers"):
                 return self._remove(rtype, cur, final=new)
             meta["resourceVersion"] = str(self._next_rv())
