@@ -10,6 +10,7 @@ COMMANDS = [
     "version",
     "convert",
     "xray",
+    "example",
     "export",
     "sandbox",
     "run",

@@ -12,6 +12,7 @@ import random
 from typing import Any
 
 from skctl.trace.model import Obj, Trace, new_event, ns_name
+from skctl.trace.window import spec_hash
 
 EXAMPLE_START_TS = 1_750_000_000
 NAMESPACES = ("shop", "payments", "search", "batch")
@@ -154,7 +155,8 @@ def generate(events: int = 200, objects: int = 24, seed: int = 7, start_ts: int 
             else:
                 obj["metadata"]["annotations"]["example.com/touched"] = str(ts)
             trace.events.append(new_event(ts, applied=[copy.deepcopy(obj)]))
-            _lifecycle(rng, trace, obj, ts)
+            if obj["kind"] == "CronJob":  # another scheduled run; a bare pod runs once
+                _lifecycle(rng, trace, obj, ts)
     _index(trace, live)
     return trace
 
@@ -163,17 +165,13 @@ def _lifecycle(rng: random.Random, trace: Trace, obj: Obj, ts: int) -> None:
     if obj["kind"] not in ("CronJob", "Pod"):
         return
     key = (f"{obj['apiVersion']}.{obj['kind']}", ns_name(obj))
-    pod_hash = rng.getrandbits(64)
+    template = obj["spec"]["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else obj
+    pod_hash = spec_hash(template)  # one hash per pod spec, as the tracer keys lifecycles
     runs = trace.pod_lifecycles.setdefault(key, {}).setdefault(pod_hash, [])
     start = ts + rng.randint(1, 30)
     runs.append({"start_ts": start, "end_ts": start + rng.randint(5, 300) if rng.random() < 0.9 else None})
 
 
 def _index(trace: Trace, live: dict[str, Obj]) -> None:
-    import hashlib
-    import json
-
     for obj in live.values():
-        gvk = f"{obj['apiVersion']}.{obj['kind']}"
-        digest = hashlib.sha256(json.dumps(obj["spec"], sort_keys=True).encode()).digest()
-        trace.index.setdefault(gvk, {})[ns_name(obj)] = int.from_bytes(digest[:8], "big")
+        trace.index.setdefault(f"{obj['apiVersion']}.{obj['kind']}", {})[ns_name(obj)] = spec_hash(obj)
