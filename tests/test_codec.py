@@ -100,3 +100,16 @@ def test_sniff_tells_formats_apart(trace: Trace) -> None:
         load.decode_any(b"", "e")
     with pytest.raises(InputError, match="not a trace"):
         load.decode_any(b"PK\x03\x04 not a trace", "z")
+
+
+def test_example_command_writes_a_deterministic_trace(tmp_path) -> None:  # noqa: ANN001
+    from skctl.cli import main
+
+    a, b = tmp_path / "a.sktrace", tmp_path / "b.sktrace"
+    assert main(["example", "-o", str(a), "--events", "120", "--seed", "5"]) == 0
+    assert main(["example", "-o", str(b), "--events", "120", "--seed", "5"]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    trace = codec.decode(a.read_bytes())
+    assert len(trace.events) == 120
+    assert [e["ts"] for e in trace.events] == sorted(e["ts"] for e in trace.events)
+    assert trace.pod_lifecycles, "CronJobs and bare Pods in the example carry lifecycles"
