@@ -218,9 +218,15 @@ def test_dynamic_client_crud_apply_and_json_patch(dyn: dynamic.DynamicClient) ->
         cms.patch(name="d2", namespace="default", body=_cm("d2"), content_type="application/apply-patch+yaml")
     assert exc.value.status == 422
 
+    rv = cms.get(namespace="default").metadata.resourceVersion
     cms.delete(name="d1", namespace="default")
     with pytest.raises(dynamic.exceptions.NotFoundError):
         cms.get(name="d1", namespace="default")
+    events = []
+    for event in cms.watch(namespace="default", resource_version=rv, timeout=5):
+        events.append((event["type"], event["object"].metadata.name))
+        break
+    assert events == [("DELETED", "d1")]
 
 
 def test_crd_shows_up_in_discovery(sandbox: SandboxServer, dyn: dynamic.DynamicClient) -> None:

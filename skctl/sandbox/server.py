@@ -281,7 +281,7 @@ class SandboxServer:
         return self
 
     def serve_forever(self) -> None:
-        self._httpd.serve_forever(poll_interval=0.1)
+        self._httpd.serve_forever(poll_interval=0.05)
 
     def stop(self) -> None:
         """Stop accepting, end watches, close open connections, release the port."""
