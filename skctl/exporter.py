@@ -17,7 +17,13 @@ from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.trace.model import Trace
 from skctl.trace.selectors import SelectorError, parse_selector
-from skctl.trace.window import DEFAULT_EXCLUDED_NAMESPACES, NAMESPACE_RE, ExportFilters, export_window
+from skctl.trace.window import (
+    DEFAULT_EXCLUDED_NAMESPACES,
+    NAMESPACE_RE,
+    ExportFilters,
+    export_window,
+    gc_paused,
+)
 
 DEFAULT_TRACER_ADDRESS = "http://localhost:7777"
 DEFAULT_OUTPUT = "output.sktrace"
@@ -111,13 +117,14 @@ def _from_trace_file(request: ExportRequest, timings: dict[str, float]) -> tuple
     t0 = time.perf_counter()
     raw = storage.read_bytes(request.source_url, request.storage_options, progress=request.progress)
     t1 = time.perf_counter()
-    trace, _fmt = load.decode_any(raw, request.source_url)
-    del raw
-    t2 = time.perf_counter()
-    window = export_window(trace, request.start_ts, request.end_ts, request.filters)
-    t3 = time.perf_counter()
-    data = encode(window, request.fmt, request.compression)
-    t4 = time.perf_counter()
+    with gc_paused():
+        trace, _fmt = load.decode_any(raw, request.source_url)
+        del raw
+        t2 = time.perf_counter()
+        window = export_window(trace, request.start_ts, request.end_ts, request.filters)
+        t3 = time.perf_counter()
+        data = encode(window, request.fmt, request.compression)
+        t4 = time.perf_counter()
     timings.update(read=t1 - t0, decode=t2 - t1, window=t3 - t2, encode=t4 - t3)
     return data, window
 
@@ -143,7 +150,8 @@ def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[byt
     t1 = time.perf_counter()
     url = tracer_export_url(request.tracer_address)
     try:
-        trace = codec.decode(data, url)  # verify before writing anything
+        with gc_paused():
+            trace = codec.decode(data, url)  # verify before writing anything
     except InputError as exc:
         raise OperationalError(messages.EXPORT_TRACER_BROKEN.format(url=url, detail=exc)) from None
     t2 = time.perf_counter()

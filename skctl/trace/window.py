@@ -28,10 +28,12 @@ One pass over the events, dict lookups only, so a million events take seconds.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,7 @@ DEFAULT_EXCLUDED_NAMESPACES = (
 NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 Key = tuple[str, str]  # (GVK, "ns/name")
+_EMPTY: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,30 @@ def lifecycle_overlaps(lifecycle: Mapping[str, Any], start_ts: int, end_ts: int)
     return not (begin is not None and begin >= end_ts)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around bulk work on a big trace.
+
+    Decoding or windowing a million events allocates millions of containers, and every
+    few thousand allocations the collector would walk the whole (acyclic) object graph
+    again: that alone made decode and window 3-5x slower. Nothing here creates cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None = None) -> Trace:
     """The trace a simulation of `[start_ts, end_ts)` needs, filtered; see the module doc."""
+    with gc_paused():
+        return _export_window(trace, start_ts, end_ts, filters)
+
+
+def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None) -> Trace:
     filters = ExportFilters() if filters is None else filters
     events = trace.events
     if any(events[i]["ts"] > events[i + 1]["ts"] for i in range(len(events) - 1)):
@@ -138,42 +163,54 @@ def export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilte
     # In-window events with each object's key computed once: (event, applied, deleted).
     window: list[tuple[dict[str, Any], list[tuple[Key, Obj]], list[tuple[Key, Obj]]]] = []
     deleted_at_start: set[Key] = set()
+    candidates: set[Key] = set()  # every key the output could mention
+    excluded: set[Key] = set()  # by namespace or labels
+    excluded_ns = filters.excluded_namespaces
+    labels_match = _labels_matcher(filters.excluded_labels)
 
-    def note_owners(key: Key, obj: Obj) -> None:
-        refs = (obj.get("metadata") or {}).get("ownerReferences")
-        if not refs or last_refs.get(key) is refs:
+    def note_owners(key: Key, ns: str, refs: Any) -> None:
+        if last_refs.get(key) is refs:
             return
         last_refs[key] = refs
-        ns = obj["metadata"].get("namespace") or ""
         known = owner_refs.setdefault(key, [])
         for ref in refs:
             if isinstance(ref, Mapping):
-                owner = (f"{ref.get('apiVersion', '')}.{ref.get('kind', '')}", ns, ref.get("name", ""))
+                owner = (f"{ref.get('apiVersion', '')}.{ref.get('kind', '')}", ns or "", ref.get("name", ""))
                 if owner not in known:
                     known.append(owner)
+
+    def keyed(objs: Any, in_window: bool) -> list[tuple[Key, Obj]]:
+        # The hot loop (once per object mention): everything inline, dict lookups only.
+        pairs = []
+        for obj in objs:
+            meta = obj.get("metadata") or _EMPTY
+            ns = meta.get("namespace")
+            name = meta.get("name", "")
+            key = (f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}", f"{ns}/{name}" if ns else name)
+            pairs.append((key, obj))
+            refs = meta.get("ownerReferences")
+            if refs:
+                note_owners(key, ns, refs)
+            if in_window:
+                candidates.add(key)
+                if key not in excluded and (
+                    ns in excluded_ns or (labels_match is not None and labels_match(meta.get("labels") or _EMPTY))
+                ):
+                    excluded.add(key)
+        return pairs
 
     for event in events:
         ts = event["ts"]
         if ts >= end_ts:
             break
-        applied = event.get("applied_objs") or ()
-        deleted = event.get("deleted_objs") or ()
         if ts < start_ts:
-            for obj in applied:
-                key = _key(obj)
+            for key, obj in keyed(event.get("applied_objs") or (), False):
                 state[key] = obj
-                note_owners(key, obj)
-            for obj in deleted:
-                key = _key(obj)
+            for key, _obj in keyed(event.get("deleted_objs") or (), False):
                 state.pop(key, None)
-                note_owners(key, obj)
         else:
-            apairs = [(_key(obj), obj) for obj in applied]
-            dpairs = [(_key(obj), obj) for obj in deleted]
-            for key, obj in apairs:
-                note_owners(key, obj)
-            for key, obj in dpairs:
-                note_owners(key, obj)
+            apairs = keyed(event.get("applied_objs") or (), True)
+            dpairs = keyed(event.get("deleted_objs") or (), True)
             if ts == start_ts:
                 deleted_at_start.update(key for key, _ in dpairs)
             window.append((event, apairs, dpairs))
@@ -184,32 +221,14 @@ def export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilte
         for key, obj in state.items()
         if key not in deleted_at_start and not _finished_pod(trace, key, start_ts)
     ]
-
-    # Which keys are candidates, and which are excluded by namespace or labels.
-    excluded: set[Key] = set()
-    candidates: set[Key] = set()
-    namespaces = filters.excluded_namespaces
-    selectors = filters.excluded_labels
-
-    def consider(key: Key, obj: Obj) -> None:
-        candidates.add(key)
-        if key in excluded:
-            return
-        meta = obj.get("metadata") or {}
-        if namespaces and meta.get("namespace") in namespaces:
-            excluded.add(key)
-        elif selectors:
-            labels = meta.get("labels") or {}
-            if any(s.matches(labels) for s in selectors):
-                excluded.add(key)
-
     for key, obj in initial:
-        consider(key, obj)
-    for _event, apairs, dpairs in window:
-        for key, obj in apairs:
-            consider(key, obj)
-        for key, obj in dpairs:
-            consider(key, obj)
+        candidates.add(key)
+        meta = obj.get("metadata") or _EMPTY
+        if key not in excluded and (
+            meta.get("namespace") in excluded_ns
+            or (labels_match is not None and labels_match(meta.get("labels") or _EMPTY))
+        ):
+            excluded.add(key)
 
     exported = _resolve_exported(candidates, excluded, owner_refs, set(owner_refs) | candidates | set(state))
 
@@ -222,13 +241,15 @@ def export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilte
             last[key] = obj
     out_events = [new_event(start_ts, start_objs, [])]
     for event, apairs, dpairs in window:
-        keep_a = [obj for key, obj in apairs if key in exported]
-        keep_d = [obj for key, obj in dpairs if key in exported]
+        keep_a = []
         for key, obj in apairs:
             if key in exported:
+                keep_a.append(obj)
                 last[key] = obj
+        keep_d = []
         for key, obj in dpairs:
             if key in exported:
+                keep_d.append(obj)
                 last[key] = obj
         if not keep_a and not keep_d:
             continue
@@ -265,6 +286,24 @@ def export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilte
         version=trace.version,
         extra=dict(trace.extra),
     )
+
+
+def _labels_matcher(selectors: tuple[Selector, ...]) -> Callable[[Mapping[str, Any]], bool] | None:
+    """One predicate for "matches any of the selectors" (None when there are none)."""
+    if not selectors:
+        return None
+    compiled = [s.requirements for s in selectors]
+
+    def match(labels: Mapping[str, Any]) -> bool:
+        for requirements in compiled:
+            for req in requirements:
+                if not req.matches(labels):
+                    break
+            else:
+                return True
+        return False
+
+    return match
 
 
 def _finished_pod(trace: Trace, key: Key, start_ts: int) -> bool:
