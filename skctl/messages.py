@@ -43,6 +43,11 @@ STORAGE_READ_FAILED = "could not read {url}: {detail}"
 STORAGE_WRITE_FAILED = "could not write {url}: {detail}; nothing was written there"
 STORAGE_BAD_OPTION = "bad --storage-option '{option}': expected key=value"
 STORAGE_MISSING_BACKEND = "the {scheme}:// backend needs the '{package}' package, which is not installed"
+STORAGE_UNREACHABLE = (
+    "cannot reach the storage service for {url} ({detail}); check the endpoint "
+    "(e.g. AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, the connection string) and the network, then retry"
+)
+STORAGE_BAD_OPTIONS = "bad storage options for {url}: {detail}; check the --storage-option flags"
 
 # --- convert / xray ------------------------------------------------------------------
 CONVERT_DONE = "wrote {fmt} trace to {url} ({size} bytes, {events} events)"

@@ -19,15 +19,27 @@ def console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
+def progress_enabled(total: int | None, enabled: bool | None = None, stream: Any = None) -> bool:
+    """Whether a transfer of `total` bytes gets a progress bar.
+
+    True/False force it (tests, a future --progress flag). Otherwise only on a terminal
+    (a bar in a log file or a pipe is noise) and only for transfers of at least
+    PROGRESS_MIN_BYTES, or of unknown size, so small traces stay quiet.
+    """
+    if enabled is not None:
+        return enabled
+    stream = sys.stderr if stream is None else stream
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        tty = False
+    return tty and (total is None or total >= PROGRESS_MIN_BYTES)
+
+
 @contextmanager
 def transfer_progress(description: str, total: int | None, enabled: bool | None = None) -> Iterator[Callable[[int], None]]:
-    """Yield `advance(nbytes)`. The bar shows only for transfers over a few MB on a TTY.
-
-    `enabled=None` decides automatically; True/False force it (tests, --no-progress).
-    """
-    if enabled is None:
-        enabled = sys.stderr.isatty() and (total is None or total >= PROGRESS_MIN_BYTES)
-    if not enabled:
+    """Yield `advance(nbytes)`; draws a transient rich bar on stderr when progress_enabled()."""
+    if not progress_enabled(total, enabled):
         yield lambda n: None
         return
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
