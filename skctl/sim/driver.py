@@ -17,6 +17,8 @@ also starts with that cleanup, in case an earlier driver was killed before it fi
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
 import time
@@ -35,6 +37,12 @@ from skctl.trace.model import Trace, gvk_of, ns_name
 log = logging.getLogger("skctl.sim.driver")
 CLEANUP_TIMEOUT = 300.0
 CLEANUP_POLL = 0.25
+# Full (generation 2) garbage collections walk every live object and stall the loop for
+# tens of milliseconds once the heap is big; they run only when the next event is at
+# least IDLE_GC_SLACK seconds away, or unconditionally after FORCED_GC_WRITES writes.
+IDLE_GC_SLACK = 0.5
+IDLE_GC_WRITES = 1000
+FORCED_GC_WRITES = 200_000
 
 
 @dataclass
@@ -131,6 +139,7 @@ class Driver:
         self._stop_reason: str | None = None
         self._namespaces: set[str] = set()
         self._cluster_objects: dict[tuple[str, str, str], None] = {}
+        self._writes_since_gc = 0
 
     # --- control --------------------------------------------------------------------
 
@@ -150,14 +159,15 @@ class Driver:
         result = DriveResult()
         try:
             self.cleanup(leftovers=True)
-            start = self.clock()
-            result.started = start
-            for step in steps:
-                due = start + step.offset
-                if self._wait_until(due):
-                    break
-                result.records.append(self._run_step(step, due, result))
-                result.events += 1
+            with _quiet_gc():
+                start = self.clock()
+                result.started = start
+                for step in steps:
+                    due = start + step.offset
+                    if self._wait_until(due):
+                        break
+                    result.records.append(self._run_step(step, due, result))
+                    result.events += 1
             if self.opts.duration is not None and not self.stopped:
                 self._wait_until(start + self.opts.duration / self.opts.speed)
         except BaseException:
@@ -173,6 +183,12 @@ class Driver:
 
     def _wait_until(self, due: float) -> bool:
         """Sleep until `due` (monotonic); True if stop() was called meanwhile."""
+        remaining = due - self.clock()
+        if self._writes_since_gc >= FORCED_GC_WRITES or (
+            remaining > IDLE_GC_SLACK and self._writes_since_gc >= IDLE_GC_WRITES
+        ):
+            gc.collect()
+            self._writes_since_gc = 0
         while True:
             remaining = due - self.clock()
             if self._stop.is_set():
@@ -194,6 +210,7 @@ class Driver:
             ref = self._delete(obj, result)
             if ref is not None:
                 deleted.append(ref)
+        self._writes_since_gc += len(step.applied) + len(step.deleted)
         record = StepRecord(step.index, step.ts, due, started, self.clock(), applied, deleted)
         if self.on_step is not None:
             self.on_step(record)
@@ -284,3 +301,18 @@ class Driver:
                     )
                 )
             time.sleep(CLEANUP_POLL)
+
+
+@contextlib.contextmanager
+def _quiet_gc():  # type: ignore[no-untyped-def]
+    """Freeze what exists (the trace: never garbage during the replay) out of the
+    collector's sight, and leave full collections to _wait_until's idle moments."""
+    gc.collect()
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], 1_000_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()

@@ -22,7 +22,6 @@ What changes, and why (docs/run.md):
 
 from __future__ import annotations
 
-import copy
 import statistics
 from typing import Any
 
@@ -50,6 +49,16 @@ DROPPED_METADATA = (
 VIRTUAL_NODE_SELECTOR = {"type": "virtual"}
 KWOK_TOLERATION = {"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}
 _TOKEN_VOLUME_PREFIX = "kube-api-access-"
+
+
+def clone_json(value: Any) -> Any:
+    """Deep copy of JSON-shaped data (dicts, lists, scalars); several times faster than
+    copy.deepcopy, which matters at hundreds of applies per second."""
+    if isinstance(value, dict):
+        return {k: clone_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone_json(v) for v in value]
+    return value
 
 
 def virtual_namespace(prefix: str, namespace: str) -> str:
@@ -140,7 +149,7 @@ def virtual_object(
     speed: float = 1.0,
 ) -> dict[str, Any]:
     """A mutated deep copy of `obj`, ready for server-side apply (see the module docstring)."""
-    vobj = copy.deepcopy(obj)
+    vobj = clone_json(obj)
     vobj.pop("status", None)
     meta = vobj.get("metadata") or {}
     vobj["metadata"] = meta
