@@ -25,6 +25,7 @@ from skctl.sandbox.store import dumps  # noqa: E402
 
 N_EVENTS = 100_000
 N_WATCH_CLIENT = 20_000
+N_LIVE = 50_000
 N_LIST = 10_000
 TARGET = 20_000
 
@@ -41,10 +42,10 @@ def _pod(i: int) -> dict:
     }
 
 
-def _serve(ready: mp.Queue, n_events: int, n_list: int) -> None:
+def _serve(ready: mp.Queue, go: mp.Queue, n_events: int, n_list: int) -> None:
     from skctl.sandbox import SandboxServer
 
-    server = SandboxServer(max_history=n_events + n_list + 1_000)
+    server = SandboxServer(max_history=n_events + n_list + 10 * N_LIVE)
     store = server.store
     ns_type = store.resource("v1", "Namespace")
     store.create(ns_type, {"metadata": {"name": "bench"}})
@@ -56,10 +57,17 @@ def _serve(ready: mp.Queue, n_events: int, n_list: int) -> None:
     store.create_many(cms, ({"metadata": {"name": f"cm-{i:05d}", "namespace": "listing",
                                           "labels": {"app": "list"}}, "data": {"key": "v" * 64}}
                             for i in range(n_list)))
+    store.create(ns_type, {"metadata": {"name": "live"}})
     server.start()
     ready.put((server.port, start_rv))
     while True:
-        time.sleep(3600)
+        n_live = go.get()  # write n_live objects as fast as possible while a client watches
+        t0 = time.perf_counter()
+        for i in range(n_live):
+            pod = _pod(i)
+            pod["metadata"].update(name=f"live-{time.time_ns()}-{i}", namespace="live")
+            store.create(pods, pod)
+        ready.put(time.perf_counter() - t0)
 
 
 def _raw_watch(port: int, path: str, want: int) -> tuple[int, float, int]:
@@ -97,6 +105,27 @@ def _raw_watch(port: int, path: str, want: int) -> tuple[int, float, int]:
     elapsed = time.perf_counter() - t0
     sock.close()
     return count, elapsed, total
+
+
+def _live_watch(port: int, go: mp.Queue, ready: mp.Queue) -> tuple[float, float]:
+    """(events/s delivered, objects/s written) while the server creates N_LIVE objects."""
+    import http.client
+    import threading
+
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request("GET", "/api/v1/namespaces/live/pods?limit=1")
+    rv = json.loads(conn.getresponse().read())["metadata"]["resourceVersion"]
+    conn.close()
+    result: list = []
+    reader = threading.Thread(target=lambda: result.append(
+        _raw_watch(port, f"/api/v1/namespaces/live/pods?watch=1&resourceVersion={rv}", N_LIVE)))
+    reader.start()
+    time.sleep(0.2)  # let the watch connect before the writes start
+    go.put(N_LIVE)
+    write_secs = ready.get(timeout=300)
+    reader.join(timeout=300)
+    count, elapsed, _ = result[0]
+    return count / elapsed, N_LIVE / write_secs
 
 
 def _baseline_loads(lines: list[bytes]) -> float:
@@ -147,8 +176,9 @@ def _list(port: int, path: str) -> tuple[float, float, bytes]:
 def main() -> None:
     ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
     ready: mp.Queue = ctx.Queue()
+    go: mp.Queue = ctx.Queue()
     t0 = time.perf_counter()
-    proc = ctx.Process(target=_serve, args=(ready, N_EVENTS, N_LIST), daemon=True)
+    proc = ctx.Process(target=_serve, args=(ready, go, N_EVENTS, N_LIST), daemon=True)
     proc.start()
     port, start_rv = ready.get(timeout=300)
     print(f"server preloaded with {N_EVENTS} pod events + {N_LIST} configmaps in {time.perf_counter() - t0:.1f}s")
@@ -166,6 +196,10 @@ def main() -> None:
               f" ratio {rate / base_rate:.2f}")
         print(f"  target >= {TARGET:,} events/s: {'met' if rate >= TARGET else 'NOT met'}"
               f" ({rate / TARGET:.1f}x target)")
+
+        live = _live_watch(port, go, ready)
+        print(f"watch, live events (server writing while the client reads): {live[0]:,.0f} events/s delivered;"
+              f" server wrote {live[1]:,.0f} objects/s; ratio to json.loads baseline {live[0] / base_rate:.2f}")
 
         n, secs = _client_watch(port, start_rv, N_WATCH_CLIENT)
         crate = n / secs

@@ -52,8 +52,17 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+_ts_cache: tuple[int, str] = (-1, "")
+
+
 def now_rfc3339(clock: Callable[[], float] = time.time) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock()))
+    """RFC 3339 UTC timestamp with second precision, as Kubernetes metadata uses."""
+    global _ts_cache
+    sec = int(clock())
+    cached = _ts_cache
+    if cached[0] != sec:
+        cached = _ts_cache = (sec, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec)))
+    return cached[1]
 
 
 @dataclass(slots=True)
