@@ -186,3 +186,34 @@ def test_reference_schedules(reference_dir: Path) -> None:
     assert len(steps) == len(trace.events)
     assert steps[-1].offset == pytest.approx((trace.events[-1]["ts"] - trace.events[0]["ts"]) / 1000, abs=0.001)
     assert isinstance(config_of_trace(trace), TracerConfig)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_kwok_stage_reads_the_driver_annotation() -> None:
+    import yaml
+
+    from skctl.sim import LIFETIME_ANNOTATION
+
+    (stage,) = [d for d in yaml.safe_load_all((ROOT / "config" / "kwok" / "pod-complete.yaml").read_text()) if d]
+    assert stage["apiVersion"] == "kwok.x-k8s.io/v1alpha1" and stage["kind"] == "Stage"
+    spec = stage["spec"]
+    assert spec["resourceRef"] == {"apiGroup": "v1", "kind": "Pod"}
+    jq = f'.metadata.annotations["{LIFETIME_ANNOTATION}"]'
+    assert spec["delay"]["durationFrom"] == {"expressionFrom": jq}
+    keys = {e["key"]: e for e in spec["selector"]["matchExpressions"]}
+    assert keys[jq]["operator"] == "Exists"
+    assert keys[".status.phase"] == {"key": ".status.phase", "operator": "In", "values": ["Running"]}
+    (patch,) = spec["next"]["patches"]
+    assert patch["subresource"] == "status" and patch["root"] == "status"
+    assert "phase: Succeeded" in patch["template"]
+    kustomization = yaml.safe_load((ROOT / "config" / "kwok" / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["pod-complete.yaml"]
+
+
+def test_dockerfile_copies_what_pip_needs() -> None:
+    text = (ROOT / "images" / "Dockerfile").read_text()
+    assert "pip install" in text and 'ENTRYPOINT ["skctl"]' in text
+    for path in ("pyproject.toml", "README.md", "skctl"):
+        assert (ROOT / path).exists() and path in text
