@@ -209,7 +209,9 @@ def fetch_from_tracer(
             error = InputError if response.status_code < 500 else OperationalError
             raise error(template.format(url=url, status=response.status_code, body=text))
         length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
+        # With a Content-Encoding, Content-Length counts the encoded bytes, not what we read.
+        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+        total = int(length) if length and length.isdigit() and not encoded else None
         chunks: list[bytes] = []
         head = b""
         try:
