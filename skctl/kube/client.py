@@ -45,10 +45,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
                 raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig file at {kubeconfig}"))
             config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
         elif any(os.path.isfile(p) for p in _kubeconfig_files()):
+            # several $KUBECONFIG files are merged by the client, as kubectl does
             files = [p for p in _kubeconfig_files() if os.path.isfile(p)]
-            config.load_kube_config(
-                config_file=files[0] if len(files) == 1 else None, context=context, client_configuration=configuration
-            )
+            config.load_kube_config(config_file=os.pathsep.join(files), context=context, client_configuration=configuration)
         elif _in_cluster() and not context:
             config.load_incluster_config(client_configuration=configuration)
         else:
