@@ -93,6 +93,18 @@ def test_create_in_missing_namespace_and_duplicates(core: client.CoreV1Api) -> N
     assert exc.value.status == 422 and "Invalid" in exc.value.body
 
 
+def test_noop_writes_keep_the_resource_version(sandbox: SandboxServer, dyn: dynamic.DynamicClient) -> None:
+    cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    first = cms.server_side_apply(body=_cm("same"), namespace="default", field_manager="me")
+    assert [m["manager"] for m in first.metadata.managedFields] == ["me"]
+    before = sandbox.store.resource_version
+    again = cms.server_side_apply(body=_cm("same"), namespace="default", field_manager="me")
+    patched = cms.patch(name="same", namespace="default", body={"data": {"k": "v"}},
+                        content_type="application/merge-patch+json")
+    assert again.metadata.resourceVersion == patched.metadata.resourceVersion == first.metadata.resourceVersion
+    assert sandbox.store.resource_version == before  # no events either
+
+
 def test_generation_bumps_only_on_spec_change(apps: client.AppsV1Api) -> None:
     dep = apps.create_namespaced_deployment("default", _deployment("web", 2))
     assert dep.metadata.generation == 1

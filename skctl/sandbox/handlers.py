@@ -336,9 +336,13 @@ def _apply(server: SandboxServer, req: ResourceRequest) -> Any:
         raise errors.bad_request(
             f"the name of the object ({meta.get('name')}) does not match the name on the URL ({req.name})"
         )
+    manager = req.query["fieldManager"]
+    if isinstance(obj.get("metadata"), dict):
+        obj["metadata"].pop("managedFields", None)
     with store.cond:
         if req.subresource is None and store.get_raw(rtype, req.namespace or "", req.name or "") is None:
             obj.setdefault("metadata", {})["name"] = req.name
+            _record_manager(obj, manager, rtype.api_version, store.clock)
             return json_response(store.create(rtype, obj, namespace=req.namespace, from_api=True), 201)
 
         def mutate(cur: dict) -> dict:
@@ -346,11 +350,28 @@ def _apply(server: SandboxServer, req: ResourceRequest) -> Any:
             new = patches.strategic_merge(cur, obj)
             if not new["metadata"].get("resourceVersion"):
                 new["metadata"]["resourceVersion"] = cur_rv
+            if new != cur:
+                _record_manager(new, manager, rtype.api_version, store.clock,
+                                subresource=req.subresource)
             return new
 
         updated = store.update(rtype, req.namespace, req.name or "", mutate,
                                subresource=req.subresource, from_api=True)
     return json_response(updated)
+
+
+def _record_manager(obj: dict, manager: str, api_version: str, clock: Any, subresource: str | None = None) -> None:
+    """Note the applier in managedFields (who applied, when; no per-field ownership)."""
+    from skctl.sandbox.store import now_rfc3339
+
+    meta = obj.setdefault("metadata", {})
+    entries = [e for e in meta.get("managedFields") or [] if not (
+        isinstance(e, dict) and e.get("manager") == manager and e.get("operation") == "Apply")]
+    entry = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": now_rfc3339(clock),
+             "fieldsType": "FieldsV1", "fieldsV1": {}}
+    if subresource:
+        entry["subresource"] = subresource
+    meta["managedFields"] = [*entries, entry]
 
 
 # --- scale ---------------------------------------------------------------------------------

@@ -410,6 +410,9 @@ class Store:
                 self._check_crd(new)
             if "deletionTimestamp" in meta and not meta.get("finalizers"):
                 return self._remove(rtype, cur, final=new)
+            meta["resourceVersion"] = cmeta["resourceVersion"]
+            if new == cur:  # a no-op write: no new resourceVersion, no event (as etcd-backed servers)
+                return cur
             meta["resourceVersion"] = str(self._next_rv())
             self._index_owners(rtype, cur, add=False)
             raw = self._put(rtype, new)
