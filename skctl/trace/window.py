@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import json
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -154,7 +156,8 @@ def export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilte
 def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None) -> Trace:
     filters = ExportFilters() if filters is None else filters
     events = trace.events
-    if any(events[i]["ts"] > events[i + 1]["ts"] for i in range(len(events) - 1)):
+    stamps = [event["ts"] for event in events]
+    if any(map(operator.gt, stamps, itertools.islice(stamps, 1, None))):
         events = sorted(events, key=lambda e: e["ts"])  # stable: same-ts order is kept
 
     state: dict[Key, Obj] = {}  # alive before start: latest state
