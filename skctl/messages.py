@@ -35,10 +35,7 @@ STORAGE_BAD_URL = "malformed URL {url}: {detail}"
 STORAGE_NOT_FOUND = "no file at {url}; check the path or URL"
 STORAGE_IS_DIRECTORY = "{url} is a directory; give the path of a trace file"
 STORAGE_PERMISSION = "permission denied for {url}: {detail}"
-STORAGE_NO_CREDENTIALS = (
-    "no credentials for {url} ({detail}); set the backend's standard environment variables "
-    "or pass --storage-option"
-)
+STORAGE_NO_CREDENTIALS = "no credentials for {url} ({detail}); set {hint}, or pass them with --storage-option"
 STORAGE_READ_FAILED = "could not read {url}: {detail}"
 STORAGE_WRITE_FAILED = "could not write {url}: {detail}; nothing was written there"
 STORAGE_BAD_OPTION = "bad --storage-option '{option}': expected key=value"
@@ -48,6 +45,10 @@ STORAGE_UNREACHABLE = (
     "(e.g. AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, the connection string) and the network, then retry"
 )
 STORAGE_BAD_OPTIONS = "bad storage options for {url}: {detail}; check the --storage-option flags"
+STORAGE_NO_BUCKET = (
+    "cannot write {url}: the bucket or container '{bucket}' does not exist; create it first or fix the URL "
+    "(nothing was written)"
+)
 
 # --- convert / xray ------------------------------------------------------------------
 CONVERT_DONE = "wrote {fmt} trace to {url} ({size} bytes, {events} events)"

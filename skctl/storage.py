@@ -229,12 +229,14 @@ def _s3(opts: dict[str, Any], retries: int | None) -> Any:
     import s3fs
 
     if retries is not None:
-        # Two layers retry: botocore (per request) and s3fs (around it). Bound both.
-        opts["retries"] = retries + 1
+        # botocore retries each request; bound it (s3fs's own retry loop is bounded below).
         config = dict(opts.get("config_kwargs") or {})
         config["retries"] = {"max_attempts": retries + 1, "mode": "standard"}
         opts["config_kwargs"] = config
-    return s3fs.S3FileSystem(skip_instance_cache=True, **opts)
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **opts)
+    if retries is not None:
+        fs.retries = retries + 1  # a class attribute in s3fs, not a constructor argument
+    return fs
 
 
 _GCS_CLASSES: dict[tuple[type, int | None], type] = {}
@@ -258,11 +260,7 @@ def _gcs(opts: dict[str, Any], retries: int | None, url: str) -> Any:
         creds = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
         if "token" not in opts and creds and not os.path.isfile(creds):
             # google-auth would fail and gcsfs would silently fall back to anonymous access.
-            raise InputError(
-                messages.STORAGE_NO_CREDENTIALS.format(
-                    url=url, detail=f"GOOGLE_APPLICATION_CREDENTIALS names {creds}, which does not exist"
-                )
-            )
+            raise _no_credentials(url, f"GOOGLE_APPLICATION_CREDENTIALS names {creds}, which does not exist")
     return _gcs_class(base, retries)(skip_instance_cache=True, **opts)
 
 
@@ -476,9 +474,14 @@ def _map_error(exc: BaseException, url: str, writing: bool) -> Exception:
     chain = list(_chain(exc))
     names = {cls.__name__ for e in chain for cls in type(e).__mro__}
     detail = _short(exc)
-    if names & set(_NO_CREDENTIALS) or "must provide either a connection_string or account_name" in detail.lower():
-        return InputError(messages.STORAGE_NO_CREDENTIALS.format(url=url, detail=detail))
-    if names & set(_DENIED) or any(isinstance(e, PermissionError) for e in chain):
+    if "must provide either a connection_string or account_name" in detail.lower():
+        return _no_credentials(url, "no storage account configured")
+    if names & set(_NO_CREDENTIALS):
+        return _no_credentials(url, detail)
+    if isinstance(exc, TypeError) and "unexpected keyword argument" in detail:
+        return InputError(messages.STORAGE_BAD_OPTIONS.format(url=url, detail=detail))
+    denied = any(isinstance(e, PermissionError) or _http_status(e) in (401, 403) for e in chain)
+    if denied or names & set(_DENIED):
         return InputError(messages.STORAGE_PERMISSION.format(url=url, detail=detail))
     if isinstance(exc, IsADirectoryError):
         return InputError(messages.STORAGE_IS_DIRECTORY.format(url=url))
@@ -487,11 +490,36 @@ def _map_error(exc: BaseException, url: str, writing: bool) -> Exception:
     missing = any(isinstance(e, FileNotFoundError) for e in chain) or "ResourceNotFoundError" in names
     if missing and not writing:
         return InputError(messages.STORAGE_NOT_FOUND.format(url=url))
-    if missing or isinstance(exc, NotADirectoryError):  # writing: the bucket or directory is missing
+    if missing and _scheme(url) not in ("", "file"):  # writing: the bucket is missing
+        bucket = url.split("://", 1)[1].split("/", 1)[0]
+        return InputError(messages.STORAGE_NO_BUCKET.format(url=url, bucket=bucket))
+    if missing or isinstance(exc, NotADirectoryError):
         return InputError(messages.STORAGE_WRITE_FAILED.format(url=url, detail=detail))
     if writing:
         return OperationalError(messages.STORAGE_WRITE_FAILED.format(url=url, detail=detail))
     return OperationalError(messages.STORAGE_READ_FAILED.format(url=url, detail=detail))
+
+
+_CREDENTIAL_HINTS = {
+    "s3": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
+    "gcs": "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file (or STORAGE_EMULATOR_HOST)",
+    "abfs": "AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY "
+    "or AZURE_STORAGE_SAS_TOKEN",
+}
+
+
+def _no_credentials(url: str, detail: str) -> InputError:
+    hint = _CREDENTIAL_HINTS.get(SCHEMES.get(_scheme(url), ""), "the backend's standard environment variables")
+    return InputError(messages.STORAGE_NO_CREDENTIALS.format(url=url, detail=detail, hint=hint))
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status an SDK exception carries (azure: status_code, gcsfs: code), if any."""
+    for attr in ("status_code", "code", "status"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int) and 100 <= value < 600:
+            return value
+    return None
 
 
 def _short(exc: BaseException) -> str:
