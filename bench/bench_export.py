@@ -122,14 +122,14 @@ def generate(events: int, objects: int, seed: int = 4) -> Trace:
         ]
         return obj
 
-    trace.events.append(new_event(T0, [add(T0) for _ in range(objects // 2)]))
+    trace.events.append(new_event(T0, [add(T0) for _ in range(objects * 4 // 5)]))
     per_second = events / SPAN
     for n in range(1, events):
         ts = T0 + int(n / per_second)
         roll = rng.random()
-        if roll < 0.06 and len(live) < objects:
+        if roll < 0.005 and len(live) < objects:
             trace.events.append(new_event(ts, [add(ts)]))
-        elif roll < 0.10 and len(live) > objects // 4:
+        elif roll < 0.009 and len(live) > objects // 4:
             slot = rng.randrange(len(keys))
             keys[slot], keys[-1] = keys[-1], keys[slot]
             trace.events.append(new_event(ts, [], [live.pop(keys.pop())]))
