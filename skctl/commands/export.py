@@ -7,9 +7,12 @@ import re
 
 from skctl import messages
 from skctl.commands.convert import add_storage_option_flag
-
-DEFAULT_TRACER_ADDRESS = "http://localhost:7777"  # mirrors skctl.exporter (kept light to import)
-DEFAULT_OUTPUT = "output.sktrace"
+from skctl.exporter import (  # light: stdlib only
+    DEFAULT_OUTPUT,
+    DEFAULT_TRACER_ADDRESS,
+    DEFAULT_TRACER_TIMEOUT,
+)
+from skctl.trace.window import DEFAULT_EXCLUDED_NAMESPACES
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -35,7 +38,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         action="append",
         metavar="LIST",
         help="comma-separated namespaces to leave out (repeatable; '' excludes none; default: "
-        "cert-manager,default,kube-public,kube-node-lease,kube-system,local-path-storage,monitoring,simkube)",
+        f"{','.join(DEFAULT_EXCLUDED_NAMESPACES)})",
     )
     p.add_argument(
         "--excluded-labels",
@@ -62,9 +65,9 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument(
         "--tracer-timeout",
         type=float,
-        default=60.0,
+        default=DEFAULT_TRACER_TIMEOUT,
         metavar="SECONDS",
-        help="how long to wait for the tracer's answer (default: 60)",
+        help=f"how long to wait for the tracer's answer (default: {DEFAULT_TRACER_TIMEOUT:g})",
     )
     add_storage_option_flag(p)
     # Let `-s -1h30m` work like `-s=-1h30m`: argparse takes a value that starts with '-'
