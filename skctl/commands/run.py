@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from skctl.commands.convert import add_storage_option_flag
 
-
-def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
-    from skctl.kube.client import add_cluster_flags
-
-    add_cluster_flags(p)
+if TYPE_CHECKING:
+    from skctl.sim.manifests import RunOptions
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from skctl.kube.client import add_cluster_flags
     from skctl.sim import manifests as m
 
     p = sub.add_parser(
@@ -70,7 +69,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="--dry-run format (default: yaml)")
     p.add_argument("--wait", action="store_true", help="follow the driver Job to completion; exit 1 if it fails")
     add_storage_option_flag(p)
-    _add_cluster_flags(p)
+    add_cluster_flags(p)
     return p
 
 
@@ -81,7 +80,8 @@ def _int(value: str) -> int | str:
         return value
 
 
-def options_from_args(args: argparse.Namespace):  # -> RunOptions
+def options_from_args(args: argparse.Namespace) -> RunOptions:
+    """The parsed flags as RunOptions; validation happens in skctl.sim.manifests."""
     from skctl.sim.manifests import RunOptions
 
     pyz = args.skctl_pyz

@@ -60,7 +60,7 @@ class ApiError(OperationalError):
 class Kube:
     """A thin, thread-safe layer over one ApiClient."""
 
-    def __init__(self, api_client: Any, field_manager: str = "skctl", timeout: float = 30.0) -> None:
+    def __init__(self, api_client: Any, field_manager: str = "skctl", timeout: tuple[float, float] = (5.0, 30.0)) -> None:
         self.api_client = api_client
         self.field_manager = field_manager
         self.timeout = timeout
