@@ -80,6 +80,10 @@ def test_run_wait_success_and_failure(capsys, sandbox_kubeconfig: Path, kube: Ku
     base = ["run", "sim1", "--kubeconfig", str(sandbox_kubeconfig)]
     assert run_cli(capsys, *base)[0] == 0
     _set_job_condition(kube, "Complete")  # the sandbox has no Job controller: play its part
+    # ... nor pods/log: the driver pod is found, its log tail is skipped without failing
+    kube.apply({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "sim1-abcde", "namespace": "simkube", "labels": {"simkube.io/simulation": "sim1"}},
+                "spec": {"containers": [{"name": "driver", "image": "python:3.11-slim"}]}})
     code, out, err = run_cli(capsys, *base, "--wait")
     assert code == 0, err
     assert "1/1 succeeded" in out and "finished" in out
