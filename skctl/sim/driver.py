@@ -43,6 +43,8 @@ CLEANUP_POLL = 0.25
 IDLE_GC_SLACK = 0.5
 IDLE_GC_WRITES = 1000
 FORCED_GC_WRITES = 200_000
+SA_RETRIES = 25
+SA_RETRY_DELAY = 0.2
 
 
 @dataclass
@@ -236,7 +238,7 @@ class Driver:
         else:
             self._cluster_objects[(vobj["apiVersion"], vobj["kind"], meta["name"])] = None
         try:
-            self.kube.apply(vobj)
+            self._apply_with_patience(vobj)
         except ApiError as exc:
             log.warning("apply of %s %s/%s failed: %s", gvk, ns, meta.get("name"), exc)
             result.failures.append(str(exc))
@@ -244,6 +246,19 @@ class Driver:
         result.applies += 1
         log.debug("applied %s %s/%s", gvk, ns, meta.get("name"))
         return gvk, ns, meta["name"]
+
+    def _apply_with_patience(self, vobj: dict[str, Any]) -> None:
+        """Apply; in a namespace created a moment ago, a pod can be refused until the
+        service-account controller has made the namespace's `default` account: wait for it."""
+        for attempt in range(SA_RETRIES + 1):
+            try:
+                self.kube.apply(vobj)
+                return
+            except ApiError as exc:
+                if exc.status != 403 or "service account" not in str(exc).lower() or attempt == SA_RETRIES:
+                    raise
+                if self._stop.wait(SA_RETRY_DELAY):
+                    raise
 
     def _delete(self, obj: dict[str, Any], result: DriveResult) -> tuple[str, str, str] | None:
         gvk = gvk_of(obj)
