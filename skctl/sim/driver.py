@@ -94,7 +94,6 @@ class DriveResult:
     stopped_by: str | None = None
     started: float = 0.0
     finished: float = 0.0
-    records: list[StepRecord] = field(default_factory=list)
 
 
 def schedule(trace: Trace, speed: float, duration: float | None = None, spread: bool = True) -> list[Step]:
@@ -168,7 +167,7 @@ class Driver:
                     due = start + step.offset
                     if self._wait_until(due):
                         break
-                    result.records.append(self._run_step(step, due, result))
+                    self._run_step(step, due, result)
                     result.events += 1
             if self.opts.duration is not None and not self.stopped:
                 self._wait_until(start + self.opts.duration / self.opts.speed)
