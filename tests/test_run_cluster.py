@@ -56,10 +56,11 @@ def test_run_creates_then_noop_update(capsys, sandbox_kubeconfig: Path, kube: Ku
     second = snapshot(kube)
     for key in first:
         assert second[key]["metadata"]["uid"] == first[key]["metadata"]["uid"], key
+        # a no-op server-side apply changes nothing, not even the resourceVersion
+        assert second[key]["metadata"]["resourceVersion"] == first[key]["metadata"]["resourceVersion"], key
         assert second[key]["metadata"].get("labels") == first[key]["metadata"].get("labels"), key
         for field in ("spec", "rules", "subjects", "roleRef", "aggregationRule"):
             assert second[key].get(field) == first[key].get(field), (key, field)
-    # (a real API server also keeps resourceVersion on a no-op apply; the sandbox bumps it)
 
 
 def _set_job_condition(kube: Kube, condition: str, name: str = "sim1", ns: str = "simkube") -> None:
