@@ -42,7 +42,7 @@ SCHEMES = {
 }
 _BACKEND_PACKAGE = {"s3": "s3fs", "gcs": "gcsfs", "abfs": "adlfs"}
 CHUNK = 4 * 1024 * 1024
-DISCARD_TIMEOUT = 10.0  # seconds to wait for an abandoned upload to be cleaned up
+DISCARD_TIMEOUT = 5.0  # seconds to wait for an abandoned upload to be cleaned up
 
 # Options skctl understands itself, for every backend (the rest go to the fsspec backend).
 #   retries     how many times to retry a failed request (each backend's default otherwise)
