@@ -493,7 +493,7 @@ def _map_error(exc: BaseException, url: str, writing: bool) -> Exception:
     if missing and _scheme(url) not in ("", "file"):  # writing: the bucket is missing
         bucket = url.split("://", 1)[1].split("/", 1)[0]
         return InputError(messages.STORAGE_NO_BUCKET.format(url=url, bucket=bucket))
-    if missing or isinstance(exc, NotADirectoryError):
+    if missing or isinstance(exc, (NotADirectoryError, FileExistsError)):  # e.g. a parent "directory" is a file
         return InputError(messages.STORAGE_WRITE_FAILED.format(url=url, detail=detail))
     if writing:
         return OperationalError(messages.STORAGE_WRITE_FAILED.format(url=url, detail=detail))
