@@ -114,7 +114,7 @@ def write_bytes(url: str, data: Data, options: dict[str, Any] | None = None, pro
     the write is abandoned like any other failure, which is also how tests inject one).
     """
     target = _open_target(url, options)
-    total = len(data) if isinstance(data, (bytes, bytearray, memoryview)) else None
+    total = memoryview(data).nbytes if isinstance(data, (bytes, bytearray, memoryview)) else None
     try:
         if target.fs is None:
             _write_local(target.path, _chunks(data), total, url, progress)
@@ -292,13 +292,10 @@ def _azure(opts: dict[str, Any], retries: int | None) -> Any:
     import adlfs
 
     fs = adlfs.AzureBlobFileSystem(skip_instance_cache=True, **opts)
-    reconnect = False
     if "connection_string" not in opts and fs.connection_string and any(k in opts for k in _AZURE_ACCOUNT_OPTIONS):
         # adlfs always falls back to AZURE_STORAGE_CONNECTION_STRING and then prefers it;
         # account options given on the command line must win over the environment.
         fs.connection_string = None
-        reconnect = True
-    if reconnect:
         fs.do_connect()
     if retries is not None:
         # adlfs has no retry option; rebuild its service client with the SDK's retry_total.
@@ -329,7 +326,7 @@ def _chunks(data: Data) -> Iterator[bytes | memoryview]:
         except Exception as exc:  # the caller's failure, not storage's: hand it back as is
             raise _SourceFailed(exc) from exc
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
-            raise TypeError(f"write_bytes chunks must be bytes, not {type(chunk).__name__}")
+            raise _SourceFailed(TypeError(f"write_bytes chunks must be bytes, not {type(chunk).__name__}"))
         yield chunk
 
 

@@ -127,6 +127,12 @@ def test_write_accepts_chunks(base_url: str) -> None:
     assert storage.read_bytes(url) == b"a" * 10 + b"b" * 10 + b"c" * 10
 
 
+def test_write_rejects_non_bytes_chunks(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="must be bytes"):
+        storage.write_bytes(str(tmp_path / "t"), iter([b"ok", "text"]))
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("failure", [Boom("source died"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
 def test_failed_write_keeps_old_object(base_url: str, failure: BaseException) -> None:
     url = f"{base_url}/t.sktrace"
