@@ -121,6 +121,12 @@ def test_write_read_overwrite(base_url: str) -> None:
     assert listing(base_url) == ["traces/t.sktrace"]
 
 
+def test_empty_object(base_url: str) -> None:
+    storage.write_bytes(f"{base_url}/empty", b"")
+    assert storage.read_bytes(f"{base_url}/empty") == b""
+    assert storage.exists(f"{base_url}/empty")
+
+
 def test_write_accepts_chunks(base_url: str) -> None:
     url = f"{base_url}/chunked"
     storage.write_bytes(url, iter([b"a" * 10, bytearray(b"b" * 10), memoryview(b"c" * 10)]))
