@@ -65,7 +65,9 @@ def _marker_applies(marker: str) -> bool:
 # the credential chain may call STS and SSO. Every file in the zip costs start-up time
 # (shiv reads the zip's directory on each run), so what can never be used stays out.
 _BOTOCORE_SERVICES = {"s3", "sts", "sso", "sso-oidc"}
-_INSTALL_RECORDS = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+_INSTALL_RECORDS = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "WHEEL", "top_level.txt", "zip-safe"}
+# Build inputs and type-checker markers: never read by a running program.
+_BUILD_ONLY_SUFFIXES = (".pyi", ".proto", ".pyx", ".pxd", ".pxi", ".h", ".c", ".cc", "py.typed")
 # The kubernetes distribution also carries an asyncio client (~960 files); skctl uses the
 # synchronous client only.
 _UNUSED_SUBPACKAGES = {("kubernetes", "aio")}
@@ -75,7 +77,7 @@ def wanted(parts: tuple[str, ...]) -> bool:
     """False for files that are never used at run time."""
     if not parts or parts[0] == ".." or parts[0].endswith(".data") or "__pycache__" in parts:
         return False
-    if parts[-1].endswith(".pyi") or parts[0].endswith(".dist-info") and parts[-1] in _INSTALL_RECORDS:
+    if parts[-1].endswith(_BUILD_ONLY_SUFFIXES) or parts[0].endswith(".dist-info") and parts[-1] in _INSTALL_RECORDS:
         return False
     if parts[:2] in _UNUSED_SUBPACKAGES:
         return False

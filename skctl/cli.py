@@ -39,7 +39,13 @@ def _verbosity_parent(default: str | None) -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The root parser. Only the command named in `argv` gets its full parser.
+
+    Building every subcommand's arguments costs more than the rest of start-up, so the
+    other commands are one-line stubs: enough for `skctl --help` and for argparse's
+    "invalid choice" message. With `argv=None` every command is built in full.
+    """
     parser = OneLineParser(
         prog="skctl",
         description=messages.CLI_DESCRIPTION,
@@ -48,11 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"skctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub_parent = _verbosity_parent(None)
-    for name in COMMANDS:
+    wanted = requested_command(argv) if argv is not None else None
+    for name, help_text in COMMANDS.items():
+        if argv is not None and name != wanted:
+            sub.add_parser(name, help=help_text)
+            continue
         module = importlib.import_module(f"skctl.commands.{name}")
         cmd_parser = module.build_parser(sub, sub_parent)
         cmd_parser.set_defaults(_run=module.run)
     return parser
+
+
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in argv (skipping the root's own options), if any."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token in ("-v", "--verbosity"):
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return token if token in COMMANDS else None
+    return None
 
 
 def configure_logging(level: str) -> None:
@@ -71,7 +92,8 @@ def configure_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)

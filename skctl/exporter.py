@@ -15,14 +15,13 @@ from urllib.parse import urlsplit
 
 from skctl import messages
 from skctl.errors import InputError, OperationalError
-from skctl.trace.model import Trace
+from skctl.trace.model import Trace, gc_paused
 from skctl.trace.selectors import SelectorError, parse_selector
 from skctl.trace.window import (
     DEFAULT_EXCLUDED_NAMESPACES,
     NAMESPACE_RE,
     ExportFilters,
     export_window,
-    gc_paused,
 )
 
 DEFAULT_TRACER_ADDRESS = "http://localhost:7777"

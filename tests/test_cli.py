@@ -164,3 +164,43 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert err.strip() == "skctl: interrupted"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["xray", "t"], "xray"),
+        (["-v", "debug", "convert", "a", "b"], "convert"),
+        (["--verbosity", "info", "run", "x"], "run"),
+        (["--version"], None),
+        (["bogus", "xray"], None),
+        ([], None),
+    ],
+)
+def test_requested_command(argv: list[str], expected: str | None) -> None:
+    from skctl.cli import requested_command
+
+    assert requested_command(argv) == expected
+
+
+def test_only_the_requested_command_gets_its_full_parser() -> None:
+    from skctl.cli import build_parser
+    from skctl.commands import COMMANDS
+
+    parser = build_parser(["xray", "t"])
+    sub = next(a for a in parser._actions if a.dest == "command")
+    built = {name for name, p in sub.choices.items() if p.get_default("_run") is not None}
+    assert built == {"xray"}
+    assert set(sub.choices) == set(COMMANDS)
+    full = build_parser()
+    sub = next(a for a in full._actions if a.dest == "command")
+    assert all(p.get_default("_run") is not None for p in sub.choices.values())
+
+
+def test_root_help_lists_every_command_with_its_help() -> None:
+    from skctl.commands import COMMANDS
+
+    out = " ".join(skctl("--help").stdout.split())
+    for name, help_text in COMMANDS.items():
+        assert f"{name} {help_text}" in out
+    assert "--json" in skctl("xray", "--help").stdout

@@ -5,15 +5,15 @@ heavy libraries (kubernetes, fsspec backends, rich) are imported inside `run` so
 `skctl --version` and `--help` stay fast.
 """
 
-# Order is the order shown in `skctl --help`.
-COMMANDS = [
-    "version",
-    "convert",
-    "xray",
-    "example",
-    "export",
-    "sandbox",
-    "run",
-    "drive",
-    "delete",
-]
+# Name → the one-line help `skctl --help` shows. Order is the order shown there.
+COMMANDS = {
+    "version": "print the skctl version",
+    "convert": "convert a trace between skctl CBOR and SimKube msgpack",
+    "xray": "summarise what a trace contains",
+    "example": "write an example trace (no cluster needed)",
+    "export": "export a time window of a recording as a trace file",
+    "sandbox": "run a loopback Kubernetes API server for tests and demos",
+    "run": "launch a simulation: apply the driver Job that replays a trace",
+    "drive": "replay a trace against the cluster (the driver Job runs this)",
+    "delete": "delete a simulation: its driver Job and virtual namespaces",
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from skctl import messages
+from skctl.commands import COMMANDS
 
 
 def add_storage_option_flag(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +25,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p = sub.add_parser(
         "convert",
         parents=[parent],
-        help="convert a trace between skctl CBOR and SimKube msgpack",
+        help=COMMANDS["convert"],
         description="Convert a trace between skctl's CBOR format and SimKube's msgpack format. "
         "The input format is sniffed from its content; by default the output is the other format.",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from skctl import messages
+from skctl.commands import COMMANDS
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -13,7 +14,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p = sub.add_parser(
         "delete",
         parents=[parent],
-        help="delete a simulation: its driver Job and virtual namespaces",
+        help=COMMANDS["delete"],
         description="Delete the simulation's driver Job (propagation Background, so its pods go too) and every "
         "namespace labelled with the simulation. The driver namespace, ServiceAccount and RBAC are shared by "
         "all simulations and stay.",

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from collections.abc import Callable
-from typing import Any
 
 from skctl import messages
+from skctl.commands import COMMANDS
 from skctl.commands.convert import add_storage_option_flag
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: command modules load on every start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 EXIT_CODES = {"SIGTERM": 128 + 15, "SIGINT": 130}
 
@@ -20,7 +22,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p = sub.add_parser(
         "drive",
         parents=[parent],
-        help="replay a trace against the cluster (the driver Job runs this)",
+        help=COMMANDS["drive"],
         description="Replay a trace: apply each event's objects (server-side apply, mutated to run on KWOK nodes) "
         "into virtual namespaces <prefix>-<original>, delete what the trace deletes, on the trace's time scale "
         "divided by --speed; then delete everything the simulation created. SIGTERM stops early and cleans up.",
@@ -86,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _install_signal_handlers(driver: Any) -> Callable[[], None]:
     """SIGTERM (pod deletion) and SIGINT stop the replay gracefully so cleanup runs."""
+    import signal
+    import threading
+
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = {}

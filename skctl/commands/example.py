@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from skctl.commands import COMMANDS
 from skctl.commands.convert import add_storage_option_flag
 
 
@@ -13,7 +14,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p = sub.add_parser(
         "example",
         parents=[parent],
-        help="write an example trace (no cluster needed)",
+        help=COMMANDS["example"],
         description="Write a generated but realistic trace: Deployments being scaled and re-imaged, CronJobs and "
         "bare Pods with pod lifecycles, in a few namespaces. Deterministic for a given --seed.",
     )

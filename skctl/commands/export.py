@@ -6,6 +6,7 @@ import argparse
 import re
 
 from skctl import messages
+from skctl.commands import COMMANDS
 from skctl.commands.convert import add_storage_option_flag
 
 # Copies of skctl.exporter / skctl.trace.window defaults, so that building the parser (which
@@ -29,7 +30,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p = sub.add_parser(
         "export",
         parents=[parent],
-        help="export a time window of a recording as a trace file",
+        help=COMMANDS["export"],
         description="Cut the window [start, end) out of a running tracer's recording (or out of a trace "
         "file with --from), drop excluded namespaces, labels and owned objects, and write the trace to a "
         "path or URL (file://, s3://, gs://, az://, memory://). Objects alive at the start are flattened "

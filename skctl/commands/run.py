@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
+from skctl.commands import COMMANDS
 from skctl.commands.convert import add_storage_option_flag
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from skctl.sim.manifests import RunOptions
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from skctl import sim as m  # constants only: building the parser must stay cheap
     from skctl.kube.client import add_cluster_flags
-    from skctl.sim import manifests as m
 
     p = sub.add_parser(
         "run",
         parents=[parent],
-        help="launch a simulation: apply the driver Job that replays a trace",
+        help=COMMANDS["run"],
         description="Create or update (server-side apply, idempotent) the driver namespace, its ServiceAccount "
         "and RBAC, and a batch/v1 Job whose pod runs `skctl drive NAME`, which replays the trace against this "
         "cluster's KWOK nodes. A file:// trace path is a path on the node: the Job mounts it read-only.",

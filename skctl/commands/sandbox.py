@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from pathlib import Path
 
 from skctl import messages
+from skctl.commands import COMMANDS
 from skctl.errors import InputError, OperationalError
 
 SCENARIO_NAMES = ("none", "mixed", "deployments", "cronjobs", "pods", "volcano")
@@ -18,7 +16,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p = sub.add_parser(
         "sandbox",
         parents=[parent],
-        help="run a loopback Kubernetes API server for tests and demos",
+        help=COMMANDS["sandbox"],
         description=messages.SANDBOX_DESCRIPTION,
     )
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default: 127.0.0.1)")
@@ -44,6 +42,10 @@ class _Terminated(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+    from pathlib import Path
+
     from skctl.sandbox.server import SandboxServer
 
     if args.port < 0 or args.port > 65535:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from skctl import __version__
+from skctl.commands import COMMANDS
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    return sub.add_parser("version", parents=[parent], help="print the skctl version")
+    return sub.add_parser("version", parents=[parent], help=COMMANDS["version"])
 
 
 def run(args: argparse.Namespace) -> int:

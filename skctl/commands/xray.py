@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
+from skctl.commands import COMMANDS
 from skctl.commands.convert import add_storage_option_flag
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: command modules load on every start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "xray",
         parents=[parent],
-        help="summarise what a trace contains",
+        help=COMMANDS["xray"],
         description="Summarise a trace (skctl CBOR or SimKube msgpack): time range, events, objects per kind, "
         "namespaces and pod-lifecycle owners.",
     )

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: this module is imported while parsers are built
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def add_cluster_flags(parser: argparse.ArgumentParser) -> None:

@@ -12,3 +12,11 @@ LIFETIME_ANNOTATION = "simkube.io/pod-lifetime"
 FIELD_MANAGER = "skctl"
 DEFAULT_DRIVER_NAMESPACE = "simkube"
 DEFAULT_VIRTUAL_NS_PREFIX = "virtual"
+DEFAULT_TRACE_PATH = "file:///data/trace"
+DEFAULT_PYZ = "file:///data/skctl.pyz"
+# A stock image for the zipapp. The pyz carries compiled wheels for the Python that built
+# it, so this must be the same minor version (scripts/build_zipapp.py uses the venv's).
+DEFAULT_PYZ_IMAGE = "python:3.11-slim"
+# The image built from images/Dockerfile (`--skctl-pyz none`).
+DEFAULT_SKCTL_IMAGE = "skctl:latest"
+VERBOSITIES = ("error", "warn", "info", "debug")

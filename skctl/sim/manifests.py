@@ -24,27 +24,24 @@ from urllib.parse import urlsplit
 
 from skctl import messages
 from skctl.errors import InputError
-from skctl.sim import (
+from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers of this module
     DEFAULT_DRIVER_NAMESPACE,
+    DEFAULT_PYZ,
+    DEFAULT_PYZ_IMAGE,
+    DEFAULT_SKCTL_IMAGE,
+    DEFAULT_TRACE_PATH,
     DEFAULT_VIRTUAL_NS_PREFIX,
     DRIVER_LABEL,
     SIMULATION_LABEL,
+    VERBOSITIES,
 )
 from skctl.sim.timing import format_number, parse_duration, parse_speed
 
-DEFAULT_TRACE_PATH = "file:///data/trace"
-DEFAULT_PYZ = "file:///data/skctl.pyz"
-# A stock image for the zipapp. The pyz carries compiled wheels for the Python that built
-# it, so this must be the same minor version (scripts/build_zipapp.py uses the venv's).
-DEFAULT_PYZ_IMAGE = "python:3.11-slim"
-# The image built from images/Dockerfile (`--skctl-pyz none`).
-DEFAULT_SKCTL_IMAGE = "skctl:latest"
 SERVICE_ACCOUNT = "skctl-driver"
 CLUSTER_ROLE = "skctl-driver"
 WORKLOADS_ROLE = "skctl-driver-workloads"
 AGGREGATE_LABEL = "simkube.io/aggregate-to-driver"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "skctl"}
-VERBOSITIES = ("error", "warn", "info", "debug")
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -16,7 +16,7 @@ from typing import Any
 from skctl import messages
 from skctl.errors import InputError
 from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION
-from skctl.trace.model import SUPPORTED_VERSIONS, Trace
+from skctl.trace.model import SUPPORTED_VERSIONS, Trace, gc_paused
 
 SELF_DESCRIBE = b"\xd9\xd9\xf7"  # tag 55799
 
@@ -68,7 +68,8 @@ def _loads(data: bytes, url: str) -> Any:
     if data.startswith(SELF_DESCRIBE):
         data = data[len(SELF_DESCRIBE):]
     try:
-        return cbor2.loads(data)
+        with gc_paused():
+            return cbor2.loads(data)
     except cbor2.CBORDecodeEOF:
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail="unexpected end of data")) from None
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:

@@ -6,7 +6,9 @@ and the driver all work on raw JSON, and no typed model sits on the hot path.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +66,23 @@ class Trace:
 
 def new_event(ts: int, applied: list[Obj] | None = None, deleted: list[Obj] | None = None) -> dict[str, Any]:
     return {"ts": ts, "applied_objs": applied or [], "deleted_objs": deleted or []}
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around bulk work on a big trace.
+
+    Decoding, windowing or replaying a million events allocates millions of containers, and every
+    few thousand allocations the collector would walk the whole (acyclic) object graph
+    again: that alone made decode and window 3-5x slower. Nothing here creates cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # --- GVK helpers: "group/version.Kind", core group "v1.Pod" ---------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from skctl import messages
 from skctl.errors import InputError
 from skctl.trace.codec import from_document
-from skctl.trace.model import Trace
+from skctl.trace.model import Trace, gc_paused
 
 SIMKUBE_VERSION = 2
 
@@ -27,11 +27,13 @@ def decode(data: bytes, url: str = "<trace>") -> Trace:
     import msgpack
 
     try:
-        doc = msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=False)
+        with gc_paused():
+            doc = msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=False)
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
         detail = "unexpected end of data" if isinstance(exc, msgpack.OutOfData) else (str(exc) or type(exc).__name__)
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=detail)) from None
-    doc = _lists(doc)
+    with gc_paused():
+        doc = _lists(doc)
     if isinstance(doc, dict) and isinstance(doc.get("pod_lifecycles"), dict):
         try:
             doc["pod_lifecycles"] = {

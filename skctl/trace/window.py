@@ -28,18 +28,16 @@ One pass over the events, dict lookups only, so a million events take seconds.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import itertools
 import json
 import operator
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from skctl.trace.model import Obj, Trace, new_event
+from skctl.trace.model import Obj, Trace, gc_paused, new_event
 from skctl.trace.selectors import Selector, SelectorError, parse_selector, selector_from_json
 
 DEFAULT_EXCLUDED_NAMESPACES = (
@@ -128,23 +126,6 @@ def lifecycle_overlaps(lifecycle: Mapping[str, Any], start_ts: int, end_ts: int)
     if finish is not None and finish < start_ts:
         return False
     return not (begin is not None and begin >= end_ts)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector around bulk work on a big trace.
-
-    Decoding or windowing a million events allocates millions of containers, and every
-    few thousand allocations the collector would walk the whole (acyclic) object graph
-    again: that alone made decode and window 3-5x slower. Nothing here creates cycles.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None = None) -> Trace:
