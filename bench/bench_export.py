@@ -7,10 +7,12 @@ CLI uses (`skctl.exporter.export`). Prints:
 
 - export seconds, with the read / decode / window / encode / write breakdown
 - peak RSS of the process
-- (window + encode + write) ÷ encoding the exported document alone (target ≤ 2):
-  what cutting and writing the window costs on top of the unavoidable encode
-- the whole export (including reading and decoding the 1M-event source) ÷ that encode,
-  for context
+- the export of the window from a recording already in memory (window + encode + write,
+  which is what a tracer serving POST /export does) ÷ encoding the exported document
+  alone (target ≤ 2)
+- the whole `--from FILE` export (also reading and decoding the 1M-event source file)
+  ÷ that encode. Decoding a source file is a cost the in-memory path never pays, and this
+  figure does not meet the ≤ 2 target (it is about 3-4); it is printed so that is visible
 
 `BENCH_EXPORT_EVENTS=100000 python bench/bench_export.py` runs a smaller trace.
 """
@@ -187,10 +189,10 @@ def main() -> None:
     report("export seconds (read+decode+window+encode+write)", total, unit="s")
     report("peak RSS", peak, unit=" MB", detail=f"{rss_before:.0f} MB before the export, after generating")
     cut = tm["window"] + tm["encode"] + tm["write"]
-    report("(window + encode + write) / encode of the result", cut / encode_alone, "<= 2",
+    report("in-memory recording: (window+encode+write) / encode", cut / encode_alone, "<= 2",
            detail=f"{cut:.2f}s vs {encode_alone:.2f}s")
-    report("whole export incl. reading the 1M-event source / encode", total / encode_alone,
-           detail=f"{total:.2f}s vs {encode_alone:.2f}s")
+    report("--from file: (read+decode+window+encode+write) / encode", total / encode_alone, "<= 2",
+           detail=f"{total:.2f}s vs {encode_alone:.2f}s; decoding the source is {tm['decode']:.2f}s")
 
 
 if __name__ == "__main__":
