@@ -15,18 +15,16 @@ from urllib.parse import urlsplit
 
 from skctl import messages
 from skctl.errors import InputError, OperationalError
+from skctl.trace import (
+    DEFAULT_EXCLUDED_NAMESPACES,
+    DEFAULT_OUTPUT,
+    DEFAULT_TRACER_ADDRESS,
+    DEFAULT_TRACER_TIMEOUT,
+)
 from skctl.trace.model import Trace, gc_paused
 from skctl.trace.selectors import SelectorError, parse_selector
-from skctl.trace.window import (
-    DEFAULT_EXCLUDED_NAMESPACES,
-    NAMESPACE_RE,
-    ExportFilters,
-    export_window,
-)
+from skctl.trace.window import NAMESPACE_RE, ExportFilters, export_window
 
-DEFAULT_TRACER_ADDRESS = "http://localhost:7777"
-DEFAULT_OUTPUT = "output.sktrace"
-DEFAULT_TRACER_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
 DOWNLOAD_CHUNK = 1024 * 1024
 _BODY_LIMIT = 300

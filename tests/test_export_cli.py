@@ -228,14 +228,3 @@ def test_help_lists_the_flags(capsys: pytest.CaptureFixture) -> None:
     for flag in ("--start-time", "--end-time", "--excluded-namespaces", "--excluded-labels", "--from",
                  "--tracer-address", "--output", "--storage-option", "--compression", "--format"):
         assert flag in out
-
-
-def test_command_defaults_match_the_library() -> None:
-    from skctl import exporter
-    from skctl.commands import export as command
-    from skctl.trace import window
-
-    assert command.DEFAULT_OUTPUT == exporter.DEFAULT_OUTPUT
-    assert command.DEFAULT_TRACER_ADDRESS == exporter.DEFAULT_TRACER_ADDRESS
-    assert command.DEFAULT_TRACER_TIMEOUT == exporter.DEFAULT_TRACER_TIMEOUT
-    assert command.DEFAULT_EXCLUDED_NAMESPACES == window.DEFAULT_EXCLUDED_NAMESPACES

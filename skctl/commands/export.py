@@ -8,21 +8,11 @@ import re
 from skctl import messages
 from skctl.commands import COMMANDS
 from skctl.commands.convert import add_storage_option_flag
-
-# Copies of skctl.exporter / skctl.trace.window defaults, so that building the parser (which
-# `skctl --version` does) imports neither; tests/test_export_cli.py checks they agree.
-DEFAULT_OUTPUT = "output.sktrace"
-DEFAULT_TRACER_ADDRESS = "http://localhost:7777"
-DEFAULT_TRACER_TIMEOUT = 60.0
-DEFAULT_EXCLUDED_NAMESPACES = (
-    "cert-manager",
-    "default",
-    "kube-public",
-    "kube-node-lease",
-    "kube-system",
-    "local-path-storage",
-    "monitoring",
-    "simkube",
+from skctl.trace import (
+    DEFAULT_EXCLUDED_NAMESPACES,
+    DEFAULT_OUTPUT,
+    DEFAULT_TRACER_ADDRESS,
+    DEFAULT_TRACER_TIMEOUT,
 )
 
 

@@ -6,3 +6,18 @@ import the codec.
 
 COMPRESSIONS = ("zlib", "lzma", "none")
 DEFAULT_COMPRESSION = "zlib"
+
+# Export defaults (SPEC section 5), shared by `skctl export`'s parser and skctl.exporter.
+DEFAULT_EXCLUDED_NAMESPACES = (
+    "cert-manager",
+    "default",
+    "kube-public",
+    "kube-node-lease",
+    "kube-system",
+    "local-path-storage",
+    "monitoring",
+    "simkube",
+)
+DEFAULT_OUTPUT = "output.sktrace"
+DEFAULT_TRACER_ADDRESS = "http://localhost:7777"
+DEFAULT_TRACER_TIMEOUT = 60.0

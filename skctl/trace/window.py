@@ -37,19 +37,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from skctl.trace import DEFAULT_EXCLUDED_NAMESPACES
 from skctl.trace.model import Obj, Trace, gc_paused, new_event
 from skctl.trace.selectors import Selector, SelectorError, parse_selector, selector_from_json
 
-DEFAULT_EXCLUDED_NAMESPACES = (
-    "cert-manager",
-    "default",
-    "kube-public",
-    "kube-node-lease",
-    "kube-system",
-    "local-path-storage",
-    "monitoring",
-    "simkube",
-)
 NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 Key = tuple[str, str]  # (GVK, "ns/name")
