@@ -157,6 +157,7 @@ def test_installed_image_mode(capsys: pytest.CaptureFixture[str]) -> None:
     c = container(objects)
     assert c["command"] == ["skctl"] and c["image"] == "reg/skctl:1"
     assert [m["name"] for m in c["volumeMounts"]] == ["trace"]
+    assert "SHIV_ROOT" not in {e["name"] for e in c["env"]}
 
 
 def test_custom_pyz_path(capsys: pytest.CaptureFixture[str]) -> None:
@@ -164,6 +165,7 @@ def test_custom_pyz_path(capsys: pytest.CaptureFixture[str]) -> None:
     c = container(objects)
     assert c["command"] == ["python3", "/opt/sk/skctl.pyz"]
     assert {"name": "skctl-pyz", "mountPath": "/opt/sk/skctl.pyz", "readOnly": True} in c["volumeMounts"]
+    assert {"name": "SHIV_ROOT", "value": "/tmp/shiv"} in c["env"], "the zipapp unpacks somewhere writable"
 
 
 def test_dry_run_touches_no_cluster(capsys: pytest.CaptureFixture[str], tmp_path, monkeypatch) -> None:

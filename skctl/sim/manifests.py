@@ -237,12 +237,15 @@ def job(opts: RunOptions) -> dict[str, Any]:
         if trace_node_path is not None:
             volumes.append({"name": "trace", "hostPath": {"path": trace_node_path, "type": "File"}})
             mounts.append({"name": "trace", "mountPath": trace_node_path, "readOnly": True})
+    env = [{"name": "PYTHONUNBUFFERED", "value": "1"}]
     if opts.skctl_pyz:
         pyz_path = node_file_path(opts.skctl_pyz, messages.RUN_BAD_PYZ_PATH)
         assert pyz_path is not None  # validate_options guarantees a local path
         volumes.append({"name": "skctl-pyz", "hostPath": {"path": pyz_path, "type": "File"}})
         mounts.append({"name": "skctl-pyz", "mountPath": pyz_path, "readOnly": True})
         command = ["python3", pyz_path]
+        # shiv unpacks the zipapp under $HOME by default; /tmp is writable whoever the image runs as.
+        env.append({"name": "SHIV_ROOT", "value": "/tmp/shiv"})
     else:
         command = ["skctl"]
     container: dict[str, Any] = {
@@ -251,7 +254,7 @@ def job(opts: RunOptions) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "command": command,
         "args": driver_args(opts),
-        "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}],
+        "env": env,
     }
     if opts.driver_secrets:
         container["envFrom"] = [{"secretRef": {"name": s}} for s in opts.driver_secrets]
