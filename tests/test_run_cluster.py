@@ -81,13 +81,17 @@ def test_run_wait_success_and_failure(capsys, sandbox_kubeconfig: Path, kube: Ku
     base = ["run", "sim1", "--kubeconfig", str(sandbox_kubeconfig)]
     assert run_cli(capsys, *base)[0] == 0
     _set_job_condition(kube, "Complete")  # the sandbox has no Job controller: play its part
-    # ... nor pods/log: the driver pod is found, its log tail is skipped without failing
+    # ... nor containers: the sandbox serves a pod's log from an annotation
+    log = "".join(f"replayed event {i}\n" for i in range(30)) + "simulation sim1: cleaned up\n"
     kube.apply({"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": "sim1-abcde", "namespace": "simkube", "labels": {"simkube.io/simulation": "sim1"}},
+                "metadata": {"name": "sim1-abcde", "namespace": "simkube", "labels": {"simkube.io/simulation": "sim1"},
+                             "annotations": {"sandbox.skctl.io/log": log}},
                 "spec": {"containers": [{"name": "driver", "image": "python:3.11-slim"}]}})
     code, out, err = run_cli(capsys, *base, "--wait")
     assert code == 0, err
     assert "1/1 succeeded" in out and "finished" in out
+    assert "simulation sim1: cleaned up" in out and "replayed event 29" in out
+    assert "replayed event 0\n" not in out, "only the last lines of the driver's log are shown"
 
     assert run_cli(capsys, "delete", "sim1", "--kubeconfig", str(sandbox_kubeconfig))[0] == 0
     assert run_cli(capsys, *base)[0] == 0

@@ -388,3 +388,16 @@ def test_tls_and_token_via_kubeconfig(sandbox_secure: SandboxServer, tmp_path) -
     with pytest.raises(ApiException) as exc:
         client.CoreV1Api(client.ApiClient(cfg)).list_namespace()
     assert exc.value.status == 401
+
+
+def test_pod_log_is_served_from_the_log_annotation(core: client.CoreV1Api) -> None:
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="logger", annotations={"sandbox.skctl.io/log": "one\ntwo\nthree\n"}),
+        spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")]),
+    )
+    core.create_namespaced_pod("default", pod)
+    assert core.read_namespaced_pod_log("logger", "default") == "one\ntwo\nthree\n"
+    assert core.read_namespaced_pod_log("logger", "default", tail_lines=2) == "two\nthree\n"
+    with pytest.raises(ApiException) as missing:
+        core.read_namespaced_pod_log("nobody", "default")
+    assert missing.value.status == 404

@@ -99,7 +99,7 @@ def _r(
 
 
 BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
-    _r("", "Pod", "pods", short=("po",), sub=("status",), all_cat=True),
+    _r("", "Pod", "pods", short=("po",), sub=("status", "log"), all_cat=True),
     _r("", "Namespace", "namespaces", namespaced=False, short=("ns",), sub=("status",)),
     _r("", "Service", "services", short=("svc",), sub=("status",), all_cat=True),
     _r("", "ConfigMap", "configmaps", short=("cm",)),
@@ -275,7 +275,7 @@ class Registry:
                     entry.update(group="autoscaling", version="v1", kind="Scale")
                 else:
                     entry["kind"] = rtype.kind
-                entry["verbs"] = SUB_VERBS
+                entry["verbs"] = ["get"] if sub == "log" else SUB_VERBS
                 resources.append(entry)
         gv = f"{group}/{version}" if group else version
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}

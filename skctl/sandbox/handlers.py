@@ -146,6 +146,8 @@ def handle_resource(server: SandboxServer, req: ResourceRequest) -> Any:
     from skctl.sandbox.server import json_response
 
     m = req.method
+    if req.subresource == "log" and m not in ("GET", "HEAD"):
+        raise errors.method_not_allowed()
     if m in ("GET", "HEAD"):
         if req.watch:
             return _watch(server, req)
@@ -153,6 +155,8 @@ def handle_resource(server: SandboxServer, req: ResourceRequest) -> Any:
             return _list(server, req)
         if req.subresource == "scale":
             return json_response(_scale_of(server, req))
+        if req.subresource == "log":
+            return _pod_log(server, req)
         raw = server.store.get_raw(req.rtype, req.namespace or "", req.name)
         if raw is None:
             raise errors.not_found(req.rtype.group, req.rtype.plural, req.name)
@@ -358,6 +362,29 @@ def _apply(server: SandboxServer, req: ResourceRequest) -> Any:
         updated = store.update(rtype, req.namespace, req.name or "", mutate,
                                subresource=req.subresource, from_api=True)
     return json_response(updated)
+
+
+# No container runs in the sandbox, so a pod's "log" is whatever this annotation holds:
+# tests and demos set it to exercise clients that read logs (e.g. `skctl run --wait`).
+LOG_ANNOTATION = "sandbox.skctl.io/log"
+
+
+def _pod_log(server: SandboxServer, req: ResourceRequest) -> Any:
+    from skctl.sandbox.server import Response
+
+    raw = server.store.get_raw(req.rtype, req.namespace or "", req.name or "")
+    if raw is None:
+        raise errors.not_found(req.rtype.group, req.rtype.plural, req.name or "")
+    text = ((json.loads(raw).get("metadata") or {}).get("annotations") or {}).get(LOG_ANNOTATION, "")
+    lines = text.splitlines(keepends=True)
+    tail = req.query.get("tailLines")
+    if tail is not None:
+        try:
+            count = int(tail)
+        except ValueError:
+            raise errors.bad_request(f"tailLines must be an integer, got {tail!r}") from None
+        lines = lines[-count:] if count > 0 else []
+    return Response(200, "".join(lines).encode(), "text/plain")
 
 
 def _record_manager(obj: dict, manager: str, api_version: str, clock: Any, subresource: str | None = None) -> None:
