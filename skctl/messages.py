@@ -26,6 +26,7 @@ TRACE_UNKNOWN_VERSION = (
     "upgrade skctl or convert the trace"
 )
 TRACE_UNKNOWN_COMPRESSION = "{url} uses compression '{name}', which this skctl does not know; upgrade skctl"
+TRACE_BAD_COMPRESSION_CHOICE = "unknown compression '{name}'; use one of {choices}"
 
 # --- storage -------------------------------------------------------------------------
 STORAGE_UNKNOWN_SCHEME = (
@@ -100,6 +101,7 @@ DELETE_MISSING = (
 )
 
 # --- export --------------------------------------------------------------------------
+EXPORT_BAD_TIMEOUT = "--tracer-timeout must be a positive number of seconds, got {value:g}"
 EXPORT_TIME_FORMS = (
     "now, a duration such as -30m, -1h30m or +5m (start: relative to the end time; end: relative to now), "
     "an ISO 8601 time such as 2024-05-01T12:00:00Z (no offset = local time), a date such as 2024-05-01, "

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     start_ts, end_ts = timeparse.resolve_window(args.start_time, args.end_time)
     filters = exporter.filters_from_flags(args.excluded_namespaces, args.excluded_labels)
     if args.tracer_timeout <= 0:
-        raise InputError("--tracer-timeout must be a positive number of seconds")
+        raise InputError(messages.EXPORT_BAD_TIMEOUT.format(value=args.tracer_timeout))
     request = exporter.ExportRequest(
         start_ts=start_ts,
         end_ts=end_ts,

@@ -35,7 +35,7 @@ def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION) -> bytes:
     if compression == "none":
         return SELF_DESCRIBE + body
     if compression not in _COMPRESS:
-        raise InputError(f"unknown compression '{compression}'; use one of {', '.join(COMPRESSIONS)}")
+        raise InputError(messages.TRACE_BAD_COMPRESSION_CHOICE.format(name=compression, choices=", ".join(COMPRESSIONS)))
     envelope = {"version": trace.version, "compression": compression, "payload": _COMPRESS[compression](body)}
     return SELF_DESCRIBE + cbor2.dumps(envelope)
 
