@@ -32,7 +32,7 @@ TRACE_BAD_COMPRESSION_CHOICE = "unknown compression '{name}'; use one of {choice
 STORAGE_UNKNOWN_SCHEME = (
     "unsupported URL scheme '{scheme}' in {url}; use a path, file://, memory://, s3://, gs://, gcs://, az:// or abfs://"
 )
-STORAGE_BAD_URL = "malformed URL {url}: {detail}"
+STORAGE_BAD_URL = "malformed URL '{url}': {detail}"
 STORAGE_NOT_FOUND = "no file at {url}; check the path or URL"
 STORAGE_IS_DIRECTORY = "{url} is a directory; give the path of a trace file"
 STORAGE_PERMISSION = "permission denied for {url}: {detail}"
