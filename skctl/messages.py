@@ -101,6 +101,8 @@ DELETE_MISSING = (
 )
 
 # --- export --------------------------------------------------------------------------
+EXPORT_TIME_OUT_OF_RANGE = "{flag}: '{value}' is outside 1970-01-01 .. 9999-12-31{hint}"
+EXPORT_MILLISECONDS_HINT = "; unix times are in seconds, was it milliseconds?"
 EXPORT_BAD_TIMEOUT = "--tracer-timeout must be a positive number of seconds, got {value:g}"
 EXPORT_TIME_FORMS = (
     "now, a duration such as -30m, -1h30m or +5m (start: relative to the end time; end: relative to now), "

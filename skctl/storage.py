@@ -351,11 +351,22 @@ def _read_all(f: Any, size: int | None, url: str, progress: bool | None) -> byte
 
 def _write_local(path: str, chunks: Iterator[Any], total: int | None, url: str, progress: bool | None) -> None:
     """Write a temporary file beside `path`, fsync it, rename it over `path`; on any
-    failure (or Ctrl-C) remove the temporary file, so `path` is old or new, never partial."""
+    failure (or Ctrl-C) remove the temporary file, so `path` is old or new, never partial.
+
+    A symlink is followed (the file it points to is replaced, the link stays). A FIFO or
+    device (`-o /dev/stdout`) cannot be replaced by renaming, so it is written in place.
+    """
     from skctl.output import transfer_progress
 
     if os.path.isdir(path) or path.endswith(os.sep):
         raise InputError(messages.STORAGE_IS_DIRECTORY.format(url=url))
+    if os.path.exists(path) and not os.path.isfile(path):  # both follow symlinks, as open() does
+        with open(path, "wb") as stream, transfer_progress(f"writing {url}", total, enabled=progress) as advance:
+            for chunk in chunks:
+                stream.write(chunk)
+                advance(len(chunk))
+        return
+    path = os.path.realpath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".skctl-partial", dir=directory)

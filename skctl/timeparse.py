@@ -46,11 +46,24 @@ def is_relative(text: str) -> bool:
     return parse_duration(text) is not None
 
 
+# The range a trace timestamp can be shown in (datetime's): 1970-01-01 to 9999-12-31 UTC.
+MAX_TS = 253_402_300_799
+
+
 def parse_time(text: str, reference: float, flag: str = "time", now: float | None = None) -> float:
     """Unix seconds for `text`; relative durations are added to `reference`.
 
-    Raises InputError naming `flag` and listing the accepted forms.
+    Raises InputError naming `flag` and listing the accepted forms, or saying the time is
+    out of range (a common cause: milliseconds given where seconds are expected).
     """
+    result = _parse_time(text, reference, flag, now)
+    if not (math.isfinite(result) and 0 <= result <= MAX_TS):
+        hint = messages.EXPORT_MILLISECONDS_HINT if MAX_TS < result < MAX_TS * 1000 + 1000 else ""
+        raise InputError(messages.EXPORT_TIME_OUT_OF_RANGE.format(flag=flag, value=text, hint=hint))
+    return result
+
+
+def _parse_time(text: str, reference: float, flag: str, now: float | None) -> float:
     value = text.strip()
     if not value:
         raise InputError(messages.EXPORT_BAD_TIME.format(flag=flag, value=text))
@@ -101,5 +114,11 @@ def resolve_window(start: str, end: str, now: float | None = None) -> tuple[int,
 
 
 def iso(ts: float) -> str:
-    """UTC ISO 8601 with a Z, to whole seconds: how windows are shown back to the user."""
-    return datetime.fromtimestamp(math.floor(ts), tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    """UTC ISO 8601 with a Z, to whole seconds: how times are shown back to the user.
+
+    A time datetime cannot represent (a damaged or hand-made trace) is shown as the number.
+    """
+    try:
+        return datetime.fromtimestamp(math.floor(ts), tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):
+        return str(ts)

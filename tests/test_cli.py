@@ -204,3 +204,23 @@ def test_root_help_lists_every_command_with_its_help() -> None:
     for name, help_text in COMMANDS.items():
         assert f"{name} {help_text}" in out
     assert "--json" in skctl("xray", "--help").stdout
+
+
+def test_writing_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_path: Path, good_trace: Path) -> None:
+    target = _write(tmp_path, "target.sktrace", b"old")
+    link = tmp_path / "link.sktrace"
+    link.symlink_to(target.name)
+    assert skctl("convert", str(good_trace), str(link)).returncode == 0
+    assert link.is_symlink() and os.readlink(link) == target.name
+    assert target.read_bytes()[:1] != b"o" and len(target.read_bytes()) > 100
+
+
+def test_writing_to_a_fifo_streams_into_it(tmp_path: Path, good_trace: Path) -> None:
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    result = skctl("convert", str(good_trace), str(fifo), "--to", "cbor")
+    data, _ = reader.communicate(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert data.startswith(b"\xd9\xd9\xf7")
+    assert fifo.is_fifo(), "the FIFO must not be replaced by a regular file"

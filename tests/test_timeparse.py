@@ -9,6 +9,7 @@ import pytest
 
 from skctl import timeparse
 from skctl.errors import InputError
+from skctl.timeparse import iso, resolve_window
 
 NOW = 1_714_564_800.0  # 2024-05-01T12:00:00Z
 
@@ -98,3 +99,22 @@ def test_start_not_before_end_is_an_input_error(start: str, end: str) -> None:
 
 def test_iso_rendering() -> None:
     assert timeparse.iso(1_714_564_800.9) == "2024-05-01T12:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "start, end, words",
+    [
+        ("1750000000000", "1750000100000", ["outside", "milliseconds"]),
+        ("-99999999999999999w", "300", ["--start-time", "outside"]),
+        ("99999999999999999999", "now", ["--start-time", "outside"]),
+    ],
+)
+def test_out_of_range_times_are_input_errors(start: str, end: str, words: list[str]) -> None:
+    with pytest.raises(InputError) as err:
+        resolve_window(start, end, now=1_750_000_000)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_iso_shows_unrepresentable_times_as_numbers() -> None:
+    assert iso(10**15) == str(10**15)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
 from typing import Any
 
+from skctl.timeparse import iso
 from skctl.trace.model import Trace, gvk_of, ns_name
 
 
@@ -38,8 +38,8 @@ def summarize(trace: Trace) -> dict[str, Any]:
         "version": trace.version,
         "start_ts": time_range[0] if time_range else None,
         "end_ts": time_range[1] if time_range else None,
-        "start": _iso(time_range[0]) if time_range else None,
-        "end": _iso(time_range[1]) if time_range else None,
+        "start": iso(time_range[0]) if time_range else None,
+        "end": iso(time_range[1]) if time_range else None,
         "duration_seconds": (time_range[1] - time_range[0]) if time_range else 0,
         "events": len(trace.events),
         "applied": sum(applied.values()),
@@ -52,7 +52,3 @@ def summarize(trace: Trace) -> dict[str, Any]:
         "namespaces": dict(sorted(namespaces.items())),
         "pod_lifecycle_owners": owners,
     }
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
