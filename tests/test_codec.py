@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import cbor2
+import msgpack
 import pytest
 
 from skctl.errors import InputError
@@ -113,3 +114,61 @@ def test_example_command_writes_a_deterministic_trace(tmp_path) -> None:  # noqa
     assert len(trace.events) == 120
     assert [e["ts"] for e in trace.events] == sorted(e["ts"] for e in trace.events)
     assert trace.pod_lifecycles, "CronJobs and bare Pods in the example carry lifecycles"
+
+
+def _doc(**overrides: object) -> dict:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"}, "spec": {}}
+    doc = {"version": 2, "config": {}, "events": [{"ts": 1, "applied_objs": [pod], "deleted_objs": []}],
+           "index": {}, "pod_lifecycles": {}}
+    doc.update(overrides)
+    return doc
+
+
+MALFORMED = {
+    "object-not-a-map": (_doc(events=[{"ts": 1, "applied_objs": [1, "x"], "deleted_objs": []}]), "not an object"),
+    "namespace-a-list": (
+        _doc(events=[{"ts": 1, "applied_objs": [
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": ["a"]}}]}]),
+        "namespace",
+    ),
+    "no-name": (_doc(events=[{"ts": 1, "applied_objs": [{"apiVersion": "v1", "kind": "Pod", "metadata": {}}]}]),
+                "metadata.name"),
+    "labels-not-strings": (
+        _doc(events=[{"ts": 1, "deleted_objs": [
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": 1}}}]}]),
+        "labels",
+    ),
+    "index-a-list": (_doc(index={"v1.Pod": [1]}), "index entry"),
+    "lifecycles-a-list": (_doc(pod_lifecycles={("v1.Pod", "a/b"): [1]}), "pod_lifecycles"),
+    "lifecycle-key-3": (_doc(pod_lifecycles={("v1.Pod", "a/b", "c"): {}}), "pair"),
+    "lifecycle-bad-ts": (_doc(pod_lifecycles={("v1.Pod", "a/b"): {1: [{"start_ts": "x"}]}}), "lifecycle"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+@pytest.mark.parametrize("command", ["xray", "convert"])
+def test_decodable_but_malformed_traces_are_input_errors(case: str, command: str, tmp_path, capsys) -> None:  # noqa: ANN001
+    from skctl.cli import main
+
+    doc, word = MALFORMED[case]
+    src = tmp_path / "bad.sktrace"
+    src.write_bytes(codec.SELF_DESCRIBE + cbor2.dumps(doc))
+    out = tmp_path / "out"
+    args = ["xray", str(src)] if command == "xray" else ["convert", str(src), str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "is not a valid trace" in err and word in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_envelope_with_a_non_string_compression_is_rejected() -> None:
+    data = codec.SELF_DESCRIBE + cbor2.dumps({"version": 2, "compression": ["zlib"], "payload": b""})
+    with pytest.raises(InputError, match="compression"):
+        codec.decode(data)
+
+
+def test_malformed_simkube_lifecycles_are_input_errors() -> None:
+    raw = msgpack.packb({"version": 2, "config": {}, "events": [], "index": {},
+                         "pod_lifecycles": {("v1.Pod", "a/b"): [1]}})
+    with pytest.raises(InputError, match="pod_lifecycles"):
+        simkube.decode(raw)

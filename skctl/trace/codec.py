@@ -15,7 +15,7 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
-from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION
+from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION, shape
 from skctl.trace.model import SUPPORTED_VERSIONS, Trace, gc_paused
 
 SELF_DESCRIBE = b"\xd9\xd9\xf7"  # tag 55799
@@ -50,7 +50,7 @@ def decode(data: bytes, url: str = "<trace>") -> Trace:
     if isinstance(top, dict) and "compression" in top and "payload" in top:
         check_version(top.get("version"), url, "skctl")
         name = top["compression"]
-        if name not in _DECOMPRESS:
+        if not isinstance(name, str) or name not in _DECOMPRESS:
             raise InputError(messages.TRACE_UNKNOWN_COMPRESSION.format(url=url, name=name))
         try:
             body = _DECOMPRESS[name](top["payload"])
@@ -96,17 +96,16 @@ def from_document(doc: Any, url: str, kind: str) -> Trace:
     for key, typ in _REQUIRED.items():
         if not isinstance(doc.get(key), typ):
             raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail=f"'{key}' is missing or not a {typ.__name__}"))
-    for i, event in enumerate(doc["events"]):
-        if not isinstance(event, dict) or not isinstance(event.get("ts"), int):
-            raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail=f"event {i} has no integer 'ts'"))
-        event.setdefault("applied_objs", [])
-        event.setdefault("deleted_objs", [])
+    doc["pod_lifecycles"] = _lifecycle_keys(doc["pod_lifecycles"])
+    issue = shape.problem(doc)
+    if issue:
+        raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail=issue))
     extra = {k: v for k, v in doc.items() if k not in _REQUIRED and k != "version"}
     return Trace(
         config=doc["config"],
         events=doc["events"],
         index=doc["index"],
-        pod_lifecycles=_lifecycle_keys(doc["pod_lifecycles"]),
+        pod_lifecycles=doc["pod_lifecycles"],
         version=doc["version"],
         extra=extra,
     )

@@ -40,7 +40,7 @@ def decode(data: bytes, url: str = "<trace>") -> Trace:
                 tuple(owner): {int(h): [_from_tagged(lc) for lc in lcs] for h, lcs in pods.items()}
                 for owner, pods in doc["pod_lifecycles"].items()
             }
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail=f"pod_lifecycles: {exc}")) from None
     return from_document(doc, url, "SimKube msgpack")
 
