@@ -87,8 +87,10 @@ def configure_logging(level: str) -> None:
     )
     if level != "debug":
         # The cloud SDKs and urllib3 are chatty at INFO; keep them to warnings unless debugging.
-        for noisy in ("urllib3", "botocore", "aiobotocore", "azure", "gcsfs", "s3fs", "kubernetes"):
-            logging.getLogger(noisy).setLevel(max(numeric[level], logging.WARNING))
+        # At the default level they stay quiet too: a failure reaches the user as skctl's one line.
+        third_party = logging.ERROR if level in ("error", "warn") else logging.WARNING
+        for noisy in ("urllib3", "botocore", "aiobotocore", "azure", "gcsfs", "s3fs", "kubernetes", "google"):
+            logging.getLogger(noisy).setLevel(third_party)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,7 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(messages.ERROR_LINE.format(message=_one_line(str(exc))), file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
-        # `skctl xray --json t | head`: the reader went away; not our failure.
+        # `skctl xray t | head`: the reader went away; not our failure. Point stdout at
+        # /dev/null so the interpreter's final flush does not complain about it either.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence of the error policy
         if debug:

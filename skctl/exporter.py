@@ -86,13 +86,14 @@ def export(request: ExportRequest) -> ExportResult:
 
     storage.protocol_of(request.output)  # reject a bad destination before any work
     timings: dict[str, float] = {}
-    if request.source_url is not None:
-        data, trace = _from_trace_file(request, timings)
-    else:
-        data, trace = _from_tracer(request, timings)
-    t0 = time.perf_counter()
-    storage.write_bytes(request.output, data, request.storage_options, progress=request.progress)
-    timings["write"] = time.perf_counter() - t0
+    with gc_paused():  # the whole job: see gc_paused for why not just the decode
+        if request.source_url is not None:
+            data, trace = _from_trace_file(request, timings)
+        else:
+            data, trace = _from_tracer(request, timings)
+        t0 = time.perf_counter()
+        storage.write_bytes(request.output, data, request.storage_options, progress=request.progress)
+        timings["write"] = time.perf_counter() - t0
     return ExportResult(
         destination=request.output,
         fmt=request.fmt,
@@ -114,14 +115,13 @@ def _from_trace_file(request: ExportRequest, timings: dict[str, float]) -> tuple
     t0 = time.perf_counter()
     raw = storage.read_bytes(request.source_url, request.storage_options, progress=request.progress)
     t1 = time.perf_counter()
-    with gc_paused():
-        trace, _fmt = load.decode_any(raw, request.source_url)
-        del raw
-        t2 = time.perf_counter()
-        window = export_window(trace, request.start_ts, request.end_ts, request.filters)
-        t3 = time.perf_counter()
-        data = encode(window, request.fmt, request.compression)
-        t4 = time.perf_counter()
+    trace, _fmt = load.decode_any(raw, request.source_url)
+    del raw
+    t2 = time.perf_counter()
+    window = export_window(trace, request.start_ts, request.end_ts, request.filters)
+    t3 = time.perf_counter()
+    data = encode(window, request.fmt, request.compression)
+    t4 = time.perf_counter()
     timings.update(read=t1 - t0, decode=t2 - t1, window=t3 - t2, encode=t4 - t3)
     return data, window
 
@@ -147,8 +147,7 @@ def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[byt
     t1 = time.perf_counter()
     url = tracer_export_url(request.tracer_address)
     try:
-        with gc_paused():
-            trace = codec.decode(data, url)  # verify before writing anything
+        trace = codec.decode(data, url)  # verify before writing anything
     except InputError as exc:
         raise OperationalError(messages.EXPORT_TRACER_BROKEN.format(url=url, detail=exc)) from None
     t2 = time.perf_counter()
@@ -164,7 +163,10 @@ def tracer_export_url(address: str) -> str:
     address = address.strip()
     if "://" not in address:
         address = "http://" + address
-    parts = urlsplit(address)
+    try:
+        parts = urlsplit(address)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address)) from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address))
     return address.rstrip("/") + "/export"

@@ -16,7 +16,13 @@ PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1; `skctl xray t | head` is not a failure, and skctl.cli
+            # treats a closed pipe the same way for every command.
+            raise BrokenPipeError
+
+    return _Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
 def progress_enabled(total: int | None, enabled: bool | None = None, stream: Any = None) -> bool:

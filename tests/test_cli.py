@@ -224,3 +224,17 @@ def test_writing_to_a_fifo_streams_into_it(tmp_path: Path, good_trace: Path) -> 
     assert result.returncode == 0, result.stderr
     assert data.startswith(b"\xd9\xd9\xf7")
     assert fifo.is_fifo(), "the FIFO must not be replaced by a regular file"
+
+
+@pytest.mark.parametrize("flags", [[], ["--json"]])
+def test_a_closed_pipe_is_not_a_failure(flags: list[str], tmp_path: Path) -> None:
+    trace = tmp_path / "t.sktrace"
+    trace.write_bytes(codec.encode(synth.generate(events=50, objects=10)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skctl", "xray", str(trace), *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )
+    proc.stdout.close()  # type: ignore[union-attr]  # the reader is gone before the first write
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err and b"Exception ignored" not in err

@@ -40,6 +40,28 @@ local_noon = datetime(2024, 5, 1, 12, 0, 0).timestamp()
 local_midnight = datetime(2024, 5, 1).timestamp()
 
 
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """A local zone that is not UTC (CI machines usually are), restored afterwards."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-05-01T12:00:00", 1_714_579_200),  # 12:00 EDT = 16:00 UTC
+        ("2024-05-01", 1_714_536_000),  # local midnight = 04:00 UTC
+        ("2024-05-01T12:00:00Z", 1_714_564_800),  # an explicit offset ignores the local zone
+    ],
+)
+def test_times_without_offset_are_local(new_york: None, text: str, expected: float) -> None:
+    assert timeparse.parse_time(text, NOW, "--x", now=NOW) == expected
+
+
 @pytest.mark.parametrize(
     "text,expected",
     [

@@ -45,12 +45,14 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from skctl import storage
     from skctl.trace import load
+    from skctl.trace.model import gc_paused
 
     options = storage.parse_storage_options(args.storage_option)
     storage.protocol_of(args.output)  # reject a bad destination before reading anything
-    trace, fmt = load.decode_any(storage.read_bytes(args.input, options), args.input)
-    target = args.to or ("cbor" if fmt != "cbor" else "msgpack")
-    data = load.encode_as(trace, target, args.compression)
-    storage.write_bytes(args.output, data, options)
+    with gc_paused():
+        trace, fmt = load.decode_any(storage.read_bytes(args.input, options), args.input)
+        target = args.to or ("cbor" if fmt != "cbor" else "msgpack")
+        data = load.encode_as(trace, target, args.compression)
+        storage.write_bytes(args.output, data, options)
     print(messages.CONVERT_DONE.format(fmt=target, url=args.output, size=len(data), events=len(trace.events)))
     return 0

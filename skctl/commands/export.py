@@ -78,12 +78,14 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
     from skctl import exporter, storage, timeparse
     from skctl.errors import InputError
 
     start_ts, end_ts = timeparse.resolve_window(args.start_time, args.end_time)
     filters = exporter.filters_from_flags(args.excluded_namespaces, args.excluded_labels)
-    if args.tracer_timeout <= 0:
+    if not math.isfinite(args.tracer_timeout) or args.tracer_timeout <= 0:
         raise InputError(messages.EXPORT_BAD_TIMEOUT.format(value=args.tracer_timeout))
     request = exporter.ExportRequest(
         start_ts=start_ts,
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         filters=filters,
         output=args.output,
         source_url=args.source,
-        tracer_address=args.tracer_address or DEFAULT_TRACER_ADDRESS,
+        tracer_address=DEFAULT_TRACER_ADDRESS if args.tracer_address is None else args.tracer_address,
         storage_options=storage.parse_storage_options(args.storage_option),
         fmt=args.format,
         compression=args.compression,

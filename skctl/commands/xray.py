@@ -31,10 +31,13 @@ def run(args: argparse.Namespace) -> int:
 
     from skctl import storage
     from skctl.trace import load
+    from skctl.trace.model import gc_paused
     from skctl.trace.summary import summarize
 
-    trace, fmt = load.decode_any(storage.read_bytes(args.trace, storage.parse_storage_options(args.storage_option)), args.trace)
-    summary = summarize(trace)
+    with gc_paused():
+        trace, fmt = load.decode_any(storage.read_bytes(args.trace, storage.parse_storage_options(args.storage_option)), args.trace)
+        summary = summarize(trace)
+        del trace  # freed now, by reference counting, before the collector is back on
     summary["format"] = fmt
     if args.json:
         print(json.dumps(summary, indent=2))
