@@ -92,6 +92,14 @@ DRIVE_START = "simulation {name}: replaying {events} events over {span}s of trac
 DRIVE_DONE = "simulation {name}: replayed {events} events, {applied} applies, {deleted} deletes; cleaned up"
 DRIVE_STOPPED = "simulation {name}: stopped by {signal} after {events} events; cleaned up"
 DRIVE_CLEANUP_TIMEOUT = "simulation {name}: namespaces {namespaces} still exist after {timeout}s of cleanup; delete them by hand"
+DRIVE_NAMESPACE_TAKEN = (
+    "virtual namespace {namespace} already exists and belongs to {owner}; "
+    "give this simulation its own --virtual-ns-prefix"
+)
+DRIVE_BAD_VIRTUAL_NAMESPACE = (
+    "virtual namespace '{namespace}' is not a valid namespace name (a DNS-1123 label of at most 63 characters); "
+    "use a shorter --virtual-ns-prefix"
+)
 DRIVE_EMPTY_TRACE = "{url} holds no events; nothing to replay"
 DRIVE_FAILURES = "simulation {name}: {count} apply/delete call(s) failed (first: {first}); cleaned up"
 DELETE_DONE = "simulation {name}: deleted {what}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skctl import messages
-from skctl.errors import OperationalError
+from skctl.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
 from skctl.sim import SIMULATION_LABEL, VIRTUAL_LABEL
 from skctl.sim.mutate import lifetimes_by_owner, virtual_namespace, virtual_namespace_object, virtual_object
@@ -139,7 +140,8 @@ class Driver:
         self._stop = threading.Event()
         self._stop_reason: str | None = None
         self._namespaces: set[str] = set()
-        self._cluster_objects: dict[tuple[str, str, str], None] = {}
+        self._cluster_objects: dict[tuple[str, str, str], None] = {}  # created by this simulation
+        self._foreign: set[tuple[str, str, str]] = set()  # cluster-scoped, someone else's: left alone
         self._writes_since_gc = 0
 
     # --- control --------------------------------------------------------------------
@@ -158,6 +160,7 @@ class Driver:
     def run(self) -> DriveResult:
         steps = schedule(self.trace, self.opts.speed, self.opts.duration, self.opts.spread)
         result = DriveResult()
+        self.preflight()
         try:
             self.cleanup(leftovers=True)
             with _quiet_gc():
@@ -181,6 +184,22 @@ class Driver:
         self.cleanup()
         result.finished = self.clock()
         return result
+
+    def preflight(self) -> None:
+        """Fail before the first event, not hours in: every kind in the trace must be served by
+        the cluster, and every virtual namespace name must be a valid namespace name."""
+        kinds: set[tuple[str, str]] = set()
+        namespaces: set[str] = set()
+        for _ts, _action, obj in self.trace.iter_objects():
+            kinds.add((obj.get("apiVersion", ""), obj.get("kind", "")))
+            ns = (obj.get("metadata") or {}).get("namespace")
+            if ns:
+                namespaces.add(virtual_namespace(self.opts.virtual_ns_prefix, ns))
+        for api_version, kind in sorted(kinds):
+            self.kube.resource(api_version, kind)  # InputError naming the kind if it is not served
+        for ns in sorted(namespaces):
+            if not _DNS_LABEL.fullmatch(ns):
+                raise InputError(messages.DRIVE_BAD_VIRTUAL_NAMESPACE.format(namespace=ns))
 
     def _wait_until(self, due: float) -> bool:
         """Sleep until `due` (monotonic); True if stop() was called meanwhile."""
@@ -219,6 +238,8 @@ class Driver:
 
     def _apply(self, obj: dict[str, Any], result: DriveResult) -> tuple[str, str, str] | None:
         gvk = gvk_of(obj)
+        if gvk == "v1.Namespace":  # virtual namespaces stand in for the recorded ones
+            return None
         res = self.kube.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
         lifetime = self.lifetimes.get((gvk, ns_name(obj)))
         vobj = virtual_object(
@@ -234,8 +255,8 @@ class Driver:
         ns = meta.get("namespace") or ""
         if res.namespaced:
             self._ensure_namespace(ns)
-        else:
-            self._cluster_objects[(vobj["apiVersion"], vobj["kind"], meta["name"])] = None
+        elif not self._claim_cluster_object((vobj["apiVersion"], vobj["kind"], meta["name"])):
+            return None
         try:
             self._apply_with_patience(vobj)
         except ApiError as exc:
@@ -261,15 +282,21 @@ class Driver:
 
     def _delete(self, obj: dict[str, Any], result: DriveResult) -> tuple[str, str, str] | None:
         gvk = gvk_of(obj)
+        if gvk == "v1.Namespace":
+            return None
         res = self.kube.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
         meta = obj.get("metadata") or {}
         ns = virtual_namespace(self.opts.virtual_ns_prefix, meta.get("namespace") or "default") if res.namespaced else ""
+        key = (obj["apiVersion"], obj["kind"], meta["name"])
+        if not res.namespaced and key not in self._cluster_objects:
+            return None  # not created by this simulation: never delete the real cluster's objects
         try:
             self.kube.delete(obj["apiVersion"], obj["kind"], meta["name"], ns or None)
         except ApiError as exc:
             log.warning("delete of %s %s/%s failed: %s", gvk, ns, meta.get("name"), exc)
             result.failures.append(str(exc))
             return None
+        self._cluster_objects.pop(key, None)
         result.deletes += 1
         log.debug("deleted %s %s/%s", gvk, ns, meta.get("name"))
         return gvk, ns, meta["name"]
@@ -277,9 +304,34 @@ class Driver:
     def _ensure_namespace(self, ns: str) -> None:
         if ns in self._namespaces:
             return
+        existing = self.kube.get("v1", "Namespace", ns)
+        if existing is not None and not self._owned(existing):
+            owner = _labels(existing).get(SIMULATION_LABEL)
+            raise InputError(messages.DRIVE_NAMESPACE_TAKEN.format(
+                namespace=ns, owner=f"simulation {owner}" if owner else "the cluster (not a virtual namespace)"
+            ))
         self.kube.apply(virtual_namespace_object(ns, self.opts.name))
         self._namespaces.add(ns)
         log.info("created virtual namespace %s", ns)
+
+    def _claim_cluster_object(self, key: tuple[str, str, str]) -> bool:
+        """May this simulation apply the cluster-scoped object `key`? Only if it is absent or
+        already ours: an existing object of the real cluster is never adopted (and later deleted)."""
+        if key in self._cluster_objects:
+            return True
+        if key in self._foreign:
+            return False
+        existing = self.kube.get(key[0], key[1], key[2])
+        if existing is not None and not self._owned(existing):
+            self._foreign.add(key)
+            log.warning("not replaying %s %s: it exists in the cluster and is not part of simulation %s",
+                        key[1], key[2], self.opts.name)
+            return False
+        self._cluster_objects[key] = None
+        return True
+
+    def _owned(self, obj: dict[str, Any]) -> bool:
+        return _labels(obj).get(SIMULATION_LABEL) == self.opts.name
 
     # --- cleanup --------------------------------------------------------------------
 
@@ -289,14 +341,16 @@ class Driver:
 
     def cleanup(self, leftovers: bool = False) -> None:
         """Delete every namespace and cluster-scoped object of the simulation; wait until gone."""
-        names = set(self._labelled_namespaces()) | self._namespaces
+        names = set(self._labelled_namespaces())  # only what still carries this simulation's label
         if leftovers and not names:
             return
         for ns in sorted(names):
             self.kube.delete("v1", "Namespace", ns, propagation="Background")
         for api_version, kind, name in list(self._cluster_objects):
             try:
-                self.kube.delete(api_version, kind, name, propagation="Background")
+                current = self.kube.get(api_version, kind, name)
+                if current is not None and self._owned(current):
+                    self.kube.delete(api_version, kind, name, propagation="Background")
             except ApiError as exc:
                 log.warning("delete of %s %s failed: %s", kind, name, exc)
         self._cluster_objects.clear()
@@ -315,6 +369,13 @@ class Driver:
                     )
                 )
             time.sleep(CLEANUP_POLL)
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, Any]:
+    return (obj.get("metadata") or {}).get("labels") or {}
 
 
 @contextlib.contextmanager
