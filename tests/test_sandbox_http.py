@@ -163,3 +163,61 @@ def test_openapi_v3_advertises_field_validation(sandbox: SandboxServer) -> None:
     patch_ops = [p["patch"] for p in doc["paths"].values()]
     assert any(op["x-kubernetes-group-version-kind"]["kind"] == "Deployment" for op in patch_ops)
     assert all(any(q["name"] == "fieldValidation" for q in op["parameters"]) for op in patch_ops)
+
+
+@pytest.mark.parametrize(
+    "metadata, word",
+    [
+        ({"name": "ll", "labels": ["a"]}, "labels"),
+        ({"name": "ll", "labels": {"a": 1}}, "labels"),
+        ({"name": "ll", "annotations": {"a": None}}, "annotations"),
+        ({"name": "ll", "ownerReferences": "x"}, "ownerReferences"),
+        ([1], "metadata"),
+    ],
+)
+def test_malformed_metadata_is_a_400_and_selectors_keep_working(sandbox, metadata, word) -> None:  # noqa: ANN001
+    import json
+    import urllib.error
+    import urllib.request
+
+    base = f"{sandbox.url}/api/v1/namespaces/default/configmaps"
+    body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata}).encode()
+    for method, url, ctype in (
+        ("POST", base, "application/json"),
+        ("PATCH", f"{base}/ll?fieldManager=t", "application/apply-patch+yaml"),
+    ):
+        req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": ctype})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        status = json.loads(err.value.read())
+        assert err.value.code == 400 and word in status["message"], status
+    with urllib.request.urlopen(f"{base}?labelSelector=a%3D1", timeout=10) as resp:
+        assert json.load(resp)["items"] == []
+
+
+def test_percent_encoded_names_reach_their_object(sandbox) -> None:  # noqa: ANN001
+    import json
+    import urllib.request
+
+    url = f"{sandbox.url}/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Afoo?fieldManager=t"
+    body = json.dumps({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                       "metadata": {"name": "system:foo"}, "rules": []}).encode()
+    req = urllib.request.Request(url, data=body, method="PATCH", headers={"Content-Type": "application/apply-patch+yaml"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert json.load(resp)["metadata"]["name"] == "system:foo"
+    get = f"{sandbox.url}/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Afoo"
+    with urllib.request.urlopen(get, timeout=10) as resp:
+        assert json.load(resp)["metadata"]["name"] == "system:foo"
+
+
+@pytest.mark.parametrize("state", [{"rv": 1, "ns": 1, "name": 2}, {"rv": 1e999, "ns": "", "name": ""}])
+def test_crafted_continue_tokens_are_400(sandbox, state) -> None:  # noqa: ANN001
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    token = base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{sandbox.url}/api/v1/configmaps?limit=1&continue={token}", timeout=10)
+    assert err.value.code == 400

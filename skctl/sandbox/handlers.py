@@ -209,7 +209,9 @@ def _list(server: SandboxServer, req: ResourceRequest) -> Any:
         try:
             state = json.loads(base64.urlsafe_b64decode(token.encode()))
             token_rv, after = int(state["rv"]), (state["ns"], state["name"])
-        except (ValueError, KeyError, TypeError, binascii.Error):
+            if not all(isinstance(part, str) for part in after):
+                raise TypeError("continue position must be strings")
+        except (ValueError, KeyError, TypeError, OverflowError, binascii.Error):
             raise errors.bad_request("invalid continue token") from None
         if token_rv < store.oldest_resumable_rv:
             raise errors.gone(CONTINUE_EXPIRED)
@@ -335,7 +337,9 @@ def _apply(server: SandboxServer, req: ResourceRequest) -> Any:
     if not obj.get("apiVersion") or not obj.get("kind"):
         raise errors.bad_request("apiVersion and kind must be set in an apply patch")
     _check_kind(rtype, obj)
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    if "metadata" in obj and not isinstance(obj["metadata"], dict):
+        raise errors.bad_request("metadata must be an object")
+    meta = obj.get("metadata") or {}
     if meta.get("name") not in (None, req.name):
         raise errors.bad_request(
             f"the name of the object ({meta.get('name')}) does not match the name on the URL ({req.name})"

@@ -17,7 +17,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from skctl.sandbox import errors, openapi
 from skctl.sandbox.discovery import SERVER_VERSION, Registry
@@ -368,7 +368,8 @@ class SandboxServer:
             doc = self._discovery(path)
             if doc is not None:
                 return doc
-        parts = path.strip("/").split("/")
+        # Segments arrive percent-encoded (clients quote names such as system:foo).
+        parts = [unquote(p) for p in path.strip("/").split("/")]
         if parts[0] == "api" and len(parts) >= 3 and parts[1] == "v1":
             group, version, rest = "", "v1", parts[2:]
         elif parts[0] == "apis" and len(parts) >= 4:

@@ -31,6 +31,27 @@ ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DEFAULT_MAX_HISTORY = 200_000
+def _checked_metadata(obj: dict) -> dict:
+    """obj["metadata"] (created if absent), after the type checks the real server's decoding
+    does: a 400 here keeps malformed objects out of the store, where selectors would trip on them."""
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta, dict):
+        raise errors.bad_request("metadata must be an object")
+    for field in ("labels", "annotations"):
+        value = meta.get(field)
+        if value is not None and not (
+            isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            raise errors.bad_request(f"metadata.{field} must be a map of strings to strings")
+    owners = meta.get("ownerReferences")
+    if owners is not None and not (isinstance(owners, list) and all(isinstance(o, dict) for o in owners)):
+        raise errors.bad_request("metadata.ownerReferences must be a list of objects")
+    finalizers = meta.get("finalizers")
+    if finalizers is not None and not (isinstance(finalizers, list) and all(isinstance(f, str) for f in finalizers)):
+        raise errors.bad_request("metadata.finalizers must be a list of strings")
+    return meta
+
+
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _GEN_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 FRESH_STATUS: dict[str, dict] = {
@@ -291,9 +312,7 @@ class Store:
         """
         if not isinstance(obj, dict):
             raise errors.bad_request("the request body must be a JSON object")
-        meta = obj.get("metadata")
-        if not isinstance(meta, dict):
-            meta = obj["metadata"] = {}
+        meta = _checked_metadata(obj)
         with self.cond:
             ns = self._ns(rtype, namespace if namespace is not None else meta.get("namespace"))
             if rtype.namespaced:
@@ -365,9 +384,7 @@ class Store:
             new = mutate(json.loads(cur_raw))
             if not isinstance(new, dict):
                 raise errors.bad_request("the request body must be a JSON object")
-            meta = new.get("metadata")
-            if not isinstance(meta, dict):
-                meta = new["metadata"] = {}
+            meta = _checked_metadata(new)
             cmeta = cur["metadata"]
             if meta.get("name", name) != name:
                 raise errors.bad_request(
