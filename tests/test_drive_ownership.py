@@ -90,3 +90,11 @@ def test_unserved_kinds_and_bad_namespace_names_fail_before_the_first_event(kube
     trace = trace_of(new_event(100, applied=[deployment(long_ns, "web")]))
     with pytest.raises(InputError, match="not a valid namespace name"):
         Driver(kube, trace, DriveOptions(name="early", speed=SPEED)).run()
+
+
+def test_a_malformed_pod_template_is_an_input_error(kube: Kube) -> None:
+    bad = deployment("shop", "web")
+    bad["spec"]["template"]["spec"]["containers"] = ["x"]
+    with pytest.raises(InputError, match="pod template is malformed"):
+        Driver(kube, trace_of(new_event(100, applied=[bad])), DriveOptions(name="bad", speed=SPEED)).run()
+    assert kube.get("v1", "Namespace", "virtual-shop") is None, "cleaned up"

@@ -170,3 +170,11 @@ def test_bad_context(capsys, sandbox_kubeconfig: Path) -> None:
     code, _out, err = run_cli(capsys, "delete", "sim1", "--kubeconfig", str(sandbox_kubeconfig), "--context", "nope")
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "nope" in err
+
+
+def test_malformed_kubeconfig_is_an_input_error(capsys, tmp_path: Path) -> None:  # noqa: ANN001
+    bad = tmp_path / "kubeconfig"
+    bad.write_text("garbage: [\n")
+    code, _out, err = run_cli(capsys, "run", "sim1", "--kubeconfig", str(bad))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "no Kubernetes client configuration" in err

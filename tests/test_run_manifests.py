@@ -208,6 +208,11 @@ BAD = [
     (["--driver-secrets", "Bad_Secret"], "invalid secret name"),
     (["--driver-namespace", "Sim Kube"], "--driver-namespace"),
     (["--virtual-ns-prefix", "v_"], "--virtual-ns-prefix"),
+    (["--virtual-ns-prefix", "a" * 41], "longer than 40"),
+    (["--trace-path", "file:///data/t#"], "#fragment"),
+    (["--trace-path", "file:///data/t?"], "?query"),
+    (["-N", str(2**31)], "--repetitions"),
+    (["--storage-option", "foo"], "--storage-option"),
 ]
 
 

@@ -38,6 +38,7 @@ def _in_cluster() -> bool:
 
 def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
     """A kubernetes.client.ApiClient for the chosen cluster. Bad config is an InputError."""
+    import yaml
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
@@ -58,7 +59,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
             raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig at {looked} and not running in a cluster"))
     except ConfigException as exc:
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=" ".join(str(exc).split()))) from None
-    except (OSError, ValueError, TypeError, KeyError) as exc:  # unreadable or malformed YAML
+    except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:  # unreadable or malformed YAML
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from None
     return client.ApiClient(configuration)

@@ -242,15 +242,18 @@ class Driver:
             return None
         res = self.kube.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
         lifetime = self.lifetimes.get((gvk, ns_name(obj)))
-        vobj = virtual_object(
-            obj,
-            sim_name=self.opts.name,
-            ns_prefix=self.opts.virtual_ns_prefix,
-            template_paths=self.config.template_paths(gvk),
-            namespaced=res.namespaced,
-            lifetime=lifetime,
-            speed=self.opts.speed,
-        )
+        try:
+            vobj = virtual_object(
+                obj,
+                sim_name=self.opts.name,
+                ns_prefix=self.opts.virtual_ns_prefix,
+                template_paths=self.config.template_paths(gvk),
+                namespaced=res.namespaced,
+                lifetime=lifetime,
+                speed=self.opts.speed,
+            )
+        except (AttributeError, TypeError, KeyError) as exc:  # a pod template of the wrong shape
+            raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from None
         meta = vobj["metadata"]
         ns = meta.get("namespace") or ""
         if res.namespaced:

@@ -38,6 +38,7 @@ from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers
 from skctl.sim.timing import format_number, parse_duration, parse_speed
 
 SERVICE_ACCOUNT = "skctl-driver"
+MAX_COMPLETIONS = 2**31 - 1  # Job.spec.completions is an int32
 CLUSTER_ROLE = "skctl-driver"
 WORKLOADS_ROLE = "skctl-driver-workloads"
 AGGREGATE_LABEL = "simkube.io/aggregate-to-driver"
@@ -89,8 +90,10 @@ def validate_name(name: str) -> str:
 
 
 def validate_label(value: str, flag: str, max_len: int = 63) -> None:
-    if len(value) > max_len or not _DNS1123_LABEL.match(value):
+    if not _DNS1123_LABEL.match(value):
         raise InputError(messages.RUN_BAD_NAMESPACE.format(flag=flag, value=value))
+    if len(value) > max_len:
+        raise InputError(messages.RUN_LABEL_TOO_LONG.format(flag=flag, value=value, max_len=max_len))
 
 
 def node_file_path(url: str, error: str = messages.RUN_BAD_TRACE_PATH) -> str | None:
@@ -107,7 +110,7 @@ def node_file_path(url: str, error: str = messages.RUN_BAD_TRACE_PATH) -> str | 
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
             raise InputError(error.format(url=url, detail="file:// URLs take an absolute node path, e.g. file:///data/trace"))
-        if parts.query or parts.fragment:
+        if "?" in url or "#" in url:  # even empty ones: urlsplit drops them, the driver would not
             raise InputError(error.format(url=url, detail="a file:// URL cannot carry ?query or #fragment parts"))
         path = parts.path
     else:
@@ -134,6 +137,8 @@ def _check_node_path(url: str, path: str, error: str) -> str:
 
 def validate_options(opts: RunOptions) -> None:
     """Reject bad input before anything is built or sent (exit 2)."""
+    from skctl import storage
+
     validate_name(opts.name)
     validate_label(opts.driver_namespace, "--driver-namespace")
     # virtual namespaces are "<prefix>-<original ns>": the prefix must leave room for a name
@@ -141,8 +146,9 @@ def validate_options(opts: RunOptions) -> None:
     parse_speed(opts.speed)
     if opts.duration is not None:
         parse_duration(opts.duration)
-    if not isinstance(opts.repetitions, int) or opts.repetitions < 1:
+    if not isinstance(opts.repetitions, int) or not 1 <= opts.repetitions <= MAX_COMPLETIONS:
         raise InputError(messages.RUN_BAD_REPETITIONS.format(value=opts.repetitions))
+    storage.parse_storage_options(opts.storage_options)  # the driver would reject them only in the cluster
     for secret in opts.driver_secrets:
         if len(secret) > 253 or not _DNS1123_SUBDOMAIN.match(secret):
             raise InputError(messages.RUN_BAD_SECRET.format(name=secret))
