@@ -401,3 +401,10 @@ def test_pod_log_is_served_from_the_log_annotation(core: client.CoreV1Api) -> No
     with pytest.raises(ApiException) as missing:
         core.read_namespaced_pod_log("nobody", "default")
     assert missing.value.status == 404
+
+
+@pytest.mark.parametrize("name", ["a" * 64, "with.dot"])
+def test_namespace_names_are_dns_labels(core: client.CoreV1Api, name: str) -> None:
+    with pytest.raises(ApiException) as err:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    assert err.value.status == 422

@@ -52,6 +52,7 @@ def _checked_metadata(obj: dict) -> dict:
     return meta
 
 
+_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _GEN_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 FRESH_STATUS: dict[str, dict] = {
@@ -253,6 +254,8 @@ class Store:
             )
         if rtype.group == "rbac.authorization.k8s.io":
             ok = "/" not in name and "%" not in name and name not in (".", "..")
+        elif rtype.key == NAMESPACE_TYPE.key:  # a namespace name is a DNS label: no dots, 63 at most
+            ok = bool(_LABEL_RE.match(name))
         else:
             ok = bool(_NAME_RE.match(name))
         if not ok:
