@@ -94,17 +94,19 @@ def export(request: ExportRequest) -> ExportResult:
         t0 = time.perf_counter()
         storage.write_bytes(request.output, data, request.storage_options, progress=request.progress)
         timings["write"] = time.perf_counter() - t0
-    return ExportResult(
-        destination=request.output,
-        fmt=request.fmt,
-        size=len(data),
-        events=len(trace.events),
-        objects=sum(len(names) for names in trace.index.values()),
-        owners=len(trace.pod_lifecycles),
-        start_ts=request.start_ts,
-        end_ts=request.end_ts,
-        timings=timings,
-    )
+        result = ExportResult(
+            destination=request.output,
+            fmt=request.fmt,
+            size=len(data),
+            events=len(trace.events),
+            objects=sum(len(names) for names in trace.index.values()),
+            owners=len(trace.pod_lifecycles),
+            start_ts=request.start_ts,
+            end_ts=request.end_ts,
+            timings=timings,
+        )
+        del data, trace  # freed by reference counting while the collector is still off
+    return result
 
 
 def _from_trace_file(request: ExportRequest, timings: dict[str, float]) -> tuple[bytes, Trace]:
