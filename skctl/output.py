@@ -42,6 +42,24 @@ def progress_enabled(total: int | None, enabled: bool | None = None, stream: Any
     return tty and (total is None or total >= PROGRESS_MIN_BYTES)
 
 
+def report_written(line: str, destination: str) -> None:
+    """Print the summary line of a command that wrote `destination`: to stdout, as usual,
+    unless stdout is where the data went (`-o /dev/stdout`); then to stderr, so the line
+    does not end up inside the trace."""
+    import os
+
+    stream = sys.stdout
+    if "://" not in destination or destination.startswith("file://"):
+        path = destination.split("://", 1)[-1] if "://" in destination else destination
+        try:
+            same = os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+        except (OSError, ValueError):
+            same = False
+        if same:
+            stream = sys.stderr
+    print(line, file=stream)
+
+
 @contextmanager
 def transfer_progress(description: str, total: int | None, enabled: bool | None = None) -> Iterator[Callable[[int], None]]:
     """Yield `advance(nbytes)`; draws a transient rich bar on stderr when progress_enabled()."""

@@ -238,3 +238,15 @@ def test_a_closed_pipe_is_not_a_failure(flags: list[str], tmp_path: Path) -> Non
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert b"Traceback" not in err and b"Exception ignored" not in err
+
+
+def test_writing_to_stdout_keeps_the_summary_out_of_the_data(tmp_path: Path, good_trace: Path) -> None:
+    out = tmp_path / "captured.sktrace"
+    with out.open("wb") as stdout:
+        result = subprocess.run(
+            [sys.executable, "-m", "skctl", "convert", str(good_trace), "/dev/stdout", "--to", "cbor"],
+            stdout=stdout, stderr=subprocess.PIPE, text=False, cwd=ROOT, timeout=60,
+        )
+    assert result.returncode == 0, result.stderr
+    assert b"wrote cbor trace to /dev/stdout" in result.stderr
+    assert codec.decode(out.read_bytes()).to_document() == codec.decode(good_trace.read_bytes()).to_document()

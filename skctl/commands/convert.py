@@ -44,6 +44,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from skctl import storage
+    from skctl.output import report_written
     from skctl.trace import load
     from skctl.trace.model import gc_paused
 
@@ -54,5 +55,8 @@ def run(args: argparse.Namespace) -> int:
         target = args.to or ("cbor" if fmt != "cbor" else "msgpack")
         data = load.encode_as(trace, target, args.compression)
         storage.write_bytes(args.output, data, options)
-    print(messages.CONVERT_DONE.format(fmt=target, url=args.output, size=len(data), events=len(trace.events)))
+    report_written(
+        messages.CONVERT_DONE.format(fmt=target, url=args.output, size=len(data), events=len(trace.events)),
+        args.output,
+    )
     return 0

@@ -37,6 +37,7 @@ def _positive(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from skctl import messages, storage
+    from skctl.output import report_written
     from skctl.trace import codec, synth
 
     options = storage.parse_storage_options(args.storage_option)
@@ -44,5 +45,8 @@ def run(args: argparse.Namespace) -> int:
     trace = synth.generate(events=args.events, objects=args.objects, seed=args.seed, start_ts=start)
     data = codec.encode(trace, args.compression)
     storage.write_bytes(args.output, data, options)
-    print(messages.CONVERT_DONE.format(fmt="cbor", url=args.output, size=len(data), events=len(trace.events)))
+    report_written(
+        messages.CONVERT_DONE.format(fmt="cbor", url=args.output, size=len(data), events=len(trace.events)),
+        args.output,
+    )
     return 0

@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     from skctl import exporter, storage, timeparse
     from skctl.errors import InputError
+    from skctl.output import report_written
 
     start_ts, end_ts = timeparse.resolve_window(args.start_time, args.end_time)
     filters = exporter.filters_from_flags(args.excluded_namespaces, args.excluded_labels)
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         tracer_timeout=args.tracer_timeout,
     )
     result = exporter.export(request)
-    print(
+    report_written(
         messages.EXPORT_DONE.format(
             events=result.events,
             objects=result.objects,
@@ -110,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             url=result.destination,
             size=result.size,
             fmt=result.fmt,
-        )
+        ),
+        result.destination,
     )
     return 0
