@@ -48,15 +48,15 @@ def report_written(line: str, destination: str) -> None:
     does not end up inside the trace."""
     import os
 
+    from skctl import storage
+
     stream = sys.stdout
-    if "://" not in destination or destination.startswith("file://"):
-        path = destination.split("://", 1)[-1] if "://" in destination else destination
+    if storage.is_local(destination):
         try:
-            same = os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+            if os.path.samestat(os.stat(storage.local_path(destination)), os.fstat(sys.stdout.fileno())):
+                stream = sys.stderr
         except (OSError, ValueError):
-            same = False
-        if same:
-            stream = sys.stderr
+            pass
     print(line, file=stream)
 
 

@@ -42,10 +42,6 @@ def parse_duration(text: str) -> float | None:
     return seconds if sign == "+" else -seconds
 
 
-def is_relative(text: str) -> bool:
-    return parse_duration(text) is not None
-
-
 # The range a trace timestamp can be shown in (datetime's): 1970-01-01 to 9999-12-31 UTC.
 MAX_TS = 253_402_300_799
 

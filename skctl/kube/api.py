@@ -176,16 +176,6 @@ class Kube:
         with self._lock:
             self._resources[api_version] = table
 
-    def forget(self, api_version: str | None = None) -> None:
-        """Drop cached discovery (after installing a CRD)."""
-        with self._lock:
-            if api_version is None:
-                self._resources.clear()
-            else:
-                self._resources.pop(api_version, None)
-
-    # --- verbs ---------------------------------------------------------------------
-
     def apply(self, obj: dict[str, Any], *, force: bool = True, dry_run: bool = False) -> dict[str, Any]:
         """Server-side apply of a raw object (field manager `skctl`, force by default)."""
         api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")

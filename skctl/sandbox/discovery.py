@@ -44,10 +44,6 @@ class ResourceType:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
-    def group_version(self) -> str:
-        return self.api_version
-
-    @property
     def key(self) -> tuple[str, str]:
         return (self.group, self.plural)
 

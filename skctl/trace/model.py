@@ -104,10 +104,6 @@ def split_gvk(gvk: str) -> tuple[str, str, str]:
     return group, version, kind
 
 
-def api_version_of(gvk: str) -> str:
-    return gvk.rpartition(".")[0]
-
-
 def ns_name(obj: Obj) -> str:
     """The "ns/name" key SimKube uses in the index and pod_lifecycles (cluster-scoped: "name")."""
     meta = obj.get("metadata") or {}

@@ -72,9 +72,6 @@ class Selector:
         labels = labels or {}
         return all(req.matches(labels) for req in self.requirements)
 
-    def matches_object(self, obj: Mapping[str, Any]) -> bool:
-        return self.matches((obj.get("metadata") or {}).get("labels"))
-
     def __str__(self) -> str:
         return ",".join(str(r) for r in self.requirements)
 

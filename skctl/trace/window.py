@@ -104,13 +104,6 @@ def spec_hash(obj: Mapping[str, Any]) -> int:
     return int.from_bytes(hashlib.sha256(canonical.encode("utf-8")).digest()[:8], "big")
 
 
-def _key(obj: Obj) -> Key:
-    meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    name = meta.get("name", "")
-    return f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}", (f"{ns}/{name}" if ns else name)
-
-
 def lifecycle_overlaps(lifecycle: Mapping[str, Any], start_ts: int, end_ts: int) -> bool:
     """False for a lifecycle that ended before `start` or began at or after `end`."""
     begin, finish = lifecycle.get("start_ts"), lifecycle.get("end_ts")
