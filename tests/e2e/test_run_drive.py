@@ -207,7 +207,7 @@ def test_pods_land_on_kwok_nodes_only_and_stay_pending_without_room(real_cluster
 def test_cronjob_pods_complete_at_their_recorded_lifetimes(real_cluster: Cluster, reference_dir: Path) -> None:
     path = reference_dir / "cronjob.sktrace"
     sim = "e2e-cron"
-    proc = skctl_bg("drive", sim, "--trace-path", f"file://{path}", "--speed", "1",
+    proc = skctl_bg("drive", sim, "--trace-path", f"file://{path}", "--speed", "2",
                     "--kubeconfig", str(real_cluster.kubeconfig))
     succeeded: dict[str, dict[str, Any]] = {}
     try:
