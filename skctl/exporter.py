@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from skctl import messages
 from skctl.errors import InputError, OperationalError
+from skctl.kube.names import is_dns1123_label
 from skctl.trace import (
     DEFAULT_EXCLUDED_NAMESPACES,
     DEFAULT_OUTPUT,
@@ -23,7 +24,7 @@ from skctl.trace import (
 )
 from skctl.trace.model import Trace, gc_paused
 from skctl.trace.selectors import SelectorError, parse_selector
-from skctl.trace.window import NAMESPACE_RE, ExportFilters, export_window
+from skctl.trace.window import ExportFilters, export_window
 
 CONNECT_TIMEOUT = 10.0
 DOWNLOAD_CHUNK = 1024 * 1024
@@ -70,7 +71,7 @@ def filters_from_flags(namespaces: list[str] | None, labels: list[str]) -> Expor
     else:
         names = [n.strip() for value in namespaces for n in value.split(",") if n.strip()]
     for name in names:
-        if not NAMESPACE_RE.match(name):
+        if not is_dns1123_label(name):
             raise InputError(messages.EXPORT_BAD_NAMESPACE.format(name=name))
     for text in labels:
         try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from skctl.kube.names import is_dns1123_label, is_dns1123_subdomain
 from skctl.sandbox import errors
 from skctl.sandbox.discovery import CRD_TYPE, NAMESPACE_TYPE, Registry, ResourceType
 
@@ -52,8 +52,6 @@ def _checked_metadata(obj: dict) -> dict:
     return meta
 
 
-_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _GEN_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 FRESH_STATUS: dict[str, dict] = {
     "Pod": {"phase": "Pending", "qosClass": "BestEffort"},
@@ -255,9 +253,9 @@ class Store:
         if rtype.group == "rbac.authorization.k8s.io":
             ok = "/" not in name and "%" not in name and name not in (".", "..")
         elif rtype.key == NAMESPACE_TYPE.key:  # a namespace name is a DNS label: no dots, 63 at most
-            ok = bool(_LABEL_RE.match(name))
+            ok = is_dns1123_label(name)
         else:
-            ok = bool(_NAME_RE.match(name))
+            ok = is_dns1123_subdomain(name)
         if not ok:
             raise errors.invalid(
                 rtype.kind,

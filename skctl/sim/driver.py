@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from typing import Any
 from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
+from skctl.kube.names import is_dns1123_label
 from skctl.sim import SIMULATION_LABEL, VIRTUAL_LABEL
 from skctl.sim.mutate import lifetimes_by_owner, virtual_namespace, virtual_namespace_object, virtual_object
 from skctl.trace.config import TracerConfig, config_of_trace
@@ -198,7 +198,7 @@ class Driver:
         for api_version, kind in sorted(kinds):
             self.kube.resource(api_version, kind)  # InputError naming the kind if it is not served
         for ns in sorted(namespaces):
-            if not _DNS_LABEL.fullmatch(ns):
+            if not is_dns1123_label(ns):
                 raise InputError(messages.DRIVE_BAD_VIRTUAL_NAMESPACE.format(namespace=ns))
 
     def _wait_until(self, due: float) -> bool:
@@ -372,9 +372,6 @@ class Driver:
                     )
                 )
             time.sleep(CLEANUP_POLL)
-
-
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def _labels(obj: dict[str, Any]) -> dict[str, Any]:
