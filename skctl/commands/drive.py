@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from skctl.errors import OperationalError
     from skctl.sim import manifests, runner
     from skctl.sim.driver import DriveOptions, Driver, schedule
-    from skctl.sim.timing import parse_duration, parse_speed
+    from skctl.sim.timing import parse_speed
+    from skctl.timeparse import parse_duration
     from skctl.trace.load import read_trace
 
     manifests.validate_name(args.name)

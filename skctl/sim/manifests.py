@@ -17,13 +17,13 @@ the trace (it may live on a node or in a bucket), so it cannot compute the kinds
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.kube.names import DNS1123_LABEL_MAX, is_dns1123_label, is_dns1123_subdomain
 from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers of this module
     DEFAULT_DRIVER_NAMESPACE,
     DEFAULT_PYZ,
@@ -35,7 +35,8 @@ from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers
     SIMULATION_LABEL,
     VERBOSITIES,
 )
-from skctl.sim.timing import format_number, parse_duration, parse_speed
+from skctl.sim.timing import format_number, parse_speed
+from skctl.timeparse import parse_duration
 
 SERVICE_ACCOUNT = "skctl-driver"
 MAX_COMPLETIONS = 2**31 - 1  # Job.spec.completions is an int32
@@ -44,8 +45,6 @@ WORKLOADS_ROLE = "skctl-driver-workloads"
 AGGREGATE_LABEL = "simkube.io/aggregate-to-driver"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "skctl"}
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _NO_MOUNT_SCHEMES = ("memory",)
 
 # (apiGroup, resources) the driver may create/patch/get/list/delete.
@@ -84,16 +83,16 @@ class RunOptions:
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or len(name) > 63 or not _DNS1123_LABEL.match(name):
-        raise InputError(messages.RUN_BAD_NAME.format(name=name, max=63))
+    if not is_dns1123_label(name):
+        raise InputError(messages.RUN_BAD_NAME.format(name=name, max=DNS1123_LABEL_MAX))
     return name
 
 
-def validate_label(value: str, flag: str, max_len: int = 63) -> None:
-    if not _DNS1123_LABEL.match(value):
-        raise InputError(messages.RUN_BAD_NAMESPACE.format(flag=flag, value=value))
+def validate_label(value: str, flag: str, max_len: int = DNS1123_LABEL_MAX) -> None:
     if len(value) > max_len:
         raise InputError(messages.RUN_LABEL_TOO_LONG.format(flag=flag, value=value, max_len=max_len))
+    if not is_dns1123_label(value):
+        raise InputError(messages.RUN_BAD_NAMESPACE.format(flag=flag, value=value))
 
 
 def node_file_path(url: str, error: str = messages.RUN_BAD_TRACE_PATH) -> str | None:
@@ -150,7 +149,7 @@ def validate_options(opts: RunOptions) -> None:
         raise InputError(messages.RUN_BAD_REPETITIONS.format(value=opts.repetitions))
     storage.parse_storage_options(opts.storage_options)  # the driver would reject them only in the cluster
     for secret in opts.driver_secrets:
-        if len(secret) > 253 or not _DNS1123_SUBDOMAIN.match(secret):
+        if not is_dns1123_subdomain(secret):
             raise InputError(messages.RUN_BAD_SECRET.format(name=secret))
     if opts.driver_verbosity not in VERBOSITIES:
         raise InputError(messages.RUN_BAD_NAMESPACE.format(flag="--driver-verbosity", value=opts.driver_verbosity))
