@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.kube.names import is_dns1123_label
+from skctl.progress import Progress, no_progress
 from skctl.trace import (
     DEFAULT_EXCLUDED_NAMESPACES,
     DEFAULT_OUTPUT,
@@ -45,7 +46,7 @@ class ExportRequest:
     fmt: str = "cbor"  # "cbor" or "msgpack"
     compression: str | None = None  # None: the codec's default (or as the tracer sent it)
     tracer_timeout: float = DEFAULT_TRACER_TIMEOUT
-    progress: bool | None = None
+    progress: Progress = no_progress  # e.g. skctl.output.transfer_progress
 
 
 @dataclass
@@ -181,7 +182,7 @@ def fetch_from_tracer(
     end_ts: int,
     filters: ExportFilters,
     timeout: float = DEFAULT_TRACER_TIMEOUT,
-    progress: bool | None = None,
+    progress: Progress = no_progress,
 ) -> bytes:
     """POST the window to a running tracer and stream back its CBOR trace bytes.
 
@@ -191,7 +192,6 @@ def fetch_from_tracer(
     """
     import requests
 
-    from skctl.output import transfer_progress
     from skctl.trace.codec import SELF_DESCRIBE
 
     url = tracer_export_url(address)
@@ -217,7 +217,7 @@ def fetch_from_tracer(
         chunks: list[bytes] = []
         head = b""
         try:
-            with transfer_progress(f"downloading from {url}", total, enabled=progress) as advance:
+            with progress(f"downloading from {url}", total) as advance:
                 for chunk in response.iter_content(DOWNLOAD_CHUNK):
                     if len(head) < len(SELF_DESCRIBE):
                         head += chunk[: len(SELF_DESCRIBE)]

@@ -168,7 +168,7 @@ def test_connection_refused_for_real(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_fetch_from_tracer_library_call() -> None:
     body = trace_bytes()
     responses.post(EXPORT_URL, body=body, headers={"Content-Length": str(len(body))})
-    got = exporter.fetch_from_tracer(TRACER, 1, 2, ExportFilters.from_strings([], ["a"]), timeout=5, progress=False)
+    got = exporter.fetch_from_tracer(TRACER, 1, 2, ExportFilters.from_strings([], ["a"]), timeout=5)
     assert got == body
     responses.post(EXPORT_URL, status=502, body="bad gateway")
     with pytest.raises(OperationalError):

@@ -44,17 +44,17 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from skctl import storage
-    from skctl.output import report_written
+    from skctl.output import report_written, transfer_progress
     from skctl.trace import load
     from skctl.trace.model import gc_paused
 
     options = storage.parse_storage_options(args.storage_option)
     storage.protocol_of(args.output)  # reject a bad destination before reading anything
     with gc_paused():
-        trace, fmt = load.decode_any(storage.read_bytes(args.input, options), args.input)
+        trace, fmt = load.decode_any(storage.read_bytes(args.input, options, transfer_progress), args.input)
         target = args.to or ("cbor" if fmt != "cbor" else "msgpack")
         data = load.encode_as(trace, target, args.compression)
-        storage.write_bytes(args.output, data, options)
+        storage.write_bytes(args.output, data, options, transfer_progress)
     report_written(
         messages.CONVERT_DONE.format(fmt=target, url=args.output, size=len(data), events=len(trace.events)),
         args.output,

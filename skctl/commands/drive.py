@@ -40,6 +40,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from skctl import storage
     from skctl.errors import OperationalError
+    from skctl.output import transfer_progress
     from skctl.sim import manifests, runner
     from skctl.sim.driver import DriveOptions, Driver, schedule
     from skctl.sim.timing import parse_speed
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         duration=parse_duration(args.duration) if args.duration is not None else None,
         virtual_ns_prefix=args.virtual_ns_prefix,
     )
-    trace = read_trace(args.trace_path, storage.parse_storage_options(args.storage_option))
+    trace = read_trace(args.trace_path, storage.parse_storage_options(args.storage_option), transfer_progress)
     steps = schedule(trace, opts.speed, opts.duration)
     if not steps:
         raise OperationalError(messages.DRIVE_EMPTY_TRACE.format(url=args.trace_path))

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     from skctl import exporter, storage, timeparse
     from skctl.errors import InputError
-    from skctl.output import report_written
+    from skctl.output import report_written, transfer_progress
 
     start_ts, end_ts = timeparse.resolve_window(args.start_time, args.end_time)
     filters = exporter.filters_from_flags(args.excluded_namespaces, args.excluded_labels)
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         fmt=args.format,
         compression=args.compression,
         tracer_timeout=args.tracer_timeout,
+        progress=transfer_progress,
     )
     result = exporter.export(request)
     report_written(

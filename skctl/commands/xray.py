@@ -30,12 +30,13 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from skctl import storage
+    from skctl.output import transfer_progress
     from skctl.trace import load
     from skctl.trace.model import gc_paused
     from skctl.trace.summary import summarize
 
     with gc_paused():
-        trace, fmt = load.decode_any(storage.read_bytes(args.trace, storage.parse_storage_options(args.storage_option)), args.trace)
+        trace, fmt = load.decode_any(storage.read_bytes(args.trace, storage.parse_storage_options(args.storage_option), transfer_progress), args.trace)
         summary = summarize(trace)
         del trace  # freed now, by reference counting, before the collector is back on
     summary["format"] = fmt

@@ -25,6 +25,7 @@ from skctl.sandbox.errors import ApiError
 from skctl.sandbox.faults import Faults
 from skctl.sandbox.handlers import ResourceRequest, handle_resource
 from skctl.sandbox.kubeconfig import write_kubeconfig
+from skctl.sandbox.responses import Response, json_response
 from skctl.sandbox.store import Store, dumps
 from skctl.sandbox.watch import WatchStream
 
@@ -32,23 +33,6 @@ log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_BODY = 64 * 1024 * 1024
-
-
-class Response:
-    """A finished (non-streaming) response."""
-
-    __slots__ = ("code", "body", "content_type", "headers")
-
-    def __init__(self, code: int, body: bytes, content_type: str = "application/json",
-                 headers: dict[str, str] | None = None) -> None:
-        self.code = code
-        self.body = body
-        self.content_type = content_type
-        self.headers = headers or {}
-
-
-def json_response(obj: Any, code: int = 200) -> Response:
-    return Response(code, obj if isinstance(obj, bytes) else dumps(obj))
 
 
 class _HTTPServer(ThreadingHTTPServer):

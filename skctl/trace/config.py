@@ -101,7 +101,7 @@ def load_config(url: str, storage_options: dict[str, Any] | None = None) -> Trac
 
     from skctl import storage
 
-    data = storage.read_bytes(url, storage_options, progress=False)
+    data = storage.read_bytes(url, storage_options)
     try:
         doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:

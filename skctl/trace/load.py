@@ -7,6 +7,7 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.progress import Progress, no_progress
 from skctl.trace import codec, simkube
 from skctl.trace.model import Trace
 
@@ -50,11 +51,11 @@ def encode_as(trace: Trace, fmt: str, compression: str = codec.DEFAULT_COMPRESSI
     return codec.encode(trace, compression)
 
 
-def read_trace(url: str, storage_options: dict[str, Any] | None = None) -> Trace:
+def read_trace(url: str, storage_options: dict[str, Any] | None = None, progress: Progress = no_progress) -> Trace:
     """Fetch a trace by URL through the storage module and decode it."""
     from skctl import storage
 
-    return decode_any(storage.read_bytes(url, storage_options), url)[0]
+    return decode_any(storage.read_bytes(url, storage_options, progress), url)[0]
 
 
 def _json_owner_key(key: str) -> tuple[str, str]:
