@@ -18,6 +18,7 @@ from skctl.errors import InputError, OperationalError
 from skctl.kube.names import is_dns1123_label
 from skctl.progress import Progress, no_progress
 from skctl.trace import (
+    DEFAULT_COMPRESSION,
     DEFAULT_EXCLUDED_NAMESPACES,
     DEFAULT_OUTPUT,
     DEFAULT_TRACER_ADDRESS,
@@ -131,9 +132,9 @@ def _from_trace_file(request: ExportRequest, timings: dict[str, float]) -> tuple
 
 
 def encode(trace: Trace, fmt: str = "cbor", compression: str | None = None) -> bytes:
-    from skctl.trace import codec, load
+    from skctl.trace import load
 
-    return load.encode_as(trace, fmt, compression or codec.DEFAULT_COMPRESSION)
+    return load.encode_as(trace, fmt, compression or DEFAULT_COMPRESSION)
 
 
 def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[bytes, Trace]:

@@ -185,7 +185,7 @@ class Kube:
         if dry_run:
             query["dryRun"] = "All"
         namespace = meta.get("namespace") if res.namespaced else None
-        return self.request(
+        applied: dict[str, Any] = self.request(
             "PATCH",
             res.path(namespace or ("default" if res.namespaced else None), meta["name"]),
             query=query,
@@ -193,11 +193,15 @@ class Kube:
             content_type=APPLY_CONTENT_TYPE,
             what=f"apply of {kind} {_ns_name(namespace, meta.get('name'))}",
         )
+        return applied
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         res = self.resource(api_version, kind)
         try:
-            return self.request("GET", res.path(namespace, name), what=f"get of {kind} {_ns_name(namespace, name)}")
+            found: dict[str, Any] = self.request(
+                "GET", res.path(namespace, name), what=f"get of {kind} {_ns_name(namespace, name)}"
+            )
+            return found
         except ApiError as exc:
             if exc.status == 404:
                 return None

@@ -179,7 +179,9 @@ def handle_resource(server: ServerState, req: ResourceRequest) -> Any:
         obj = _object_body(req)
         if req.subresource == "scale":
             return json_response(_update_scale(server, req, lambda _cur: obj))
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = {}
         if meta.get("name") not in (None, req.name):
             raise errors.bad_request(
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL ({req.name})"

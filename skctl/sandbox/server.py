@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,7 +43,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, addr: tuple[str, int], sandbox: SandboxServer) -> None:
         self.sandbox = sandbox
-        self.ssl_context = None
+        self.ssl_context: ssl.SSLContext | None = None
         self.connections: set[socket.socket] = set()
         self.conn_lock = threading.Lock()
         super().__init__(addr, _Handler)
@@ -121,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n)
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         total = 0
         while True:
             size_line = self.rfile.readline(1024)

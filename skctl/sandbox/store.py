@@ -13,6 +13,7 @@ dropped on create, status only through the status subresource, names validated).
 
 from __future__ import annotations
 
+import builtins
 import json
 import random
 import threading
@@ -169,7 +170,7 @@ class Store:
         out = [(k, obj, raw) for k, (obj, raw) in items if match is None or match(obj)]
         return rv, out
 
-    def objects(self, rtype: ResourceType, namespace: str | None = None) -> list[dict]:
+    def objects(self, rtype: ResourceType, namespace: str | None = None) -> builtins.list[dict]:
         """Private copies of every object of a type (convenience for tests and generators)."""
         _, items = self.list(rtype, namespace)
         return [json.loads(raw) for _, _, raw in items]
@@ -178,7 +179,7 @@ class Store:
         return ("", name) in self._objects.get(NAMESPACE_TYPE.key, {})
 
     # --- history -----------------------------------------------------------------------
-    def events_after(self, rv: int, limit: int) -> list[Event] | None:
+    def events_after(self, rv: int, limit: int) -> builtins.list[Event] | None:
         """Up to `limit` events newer than `rv`; None when `rv` was compacted away."""
         with self.cond:
             start = rv + 1 - self._first_rv
@@ -516,7 +517,7 @@ class Store:
     def _type_for(self, key: Key) -> ResourceType | None:
         return self.registry.by_key(key)
 
-    def _dependent_refs(self, uid: str) -> list[tuple[Key, str, str]]:
+    def _dependent_refs(self, uid: str) -> builtins.list[tuple[Key, str, str]]:
         return sorted(self._dependents.get(uid, ()))
 
     def _delete_dependents(self, uid: str, propagation: str) -> None:

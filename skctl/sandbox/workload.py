@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from skctl.sandbox.discovery import ResourceType
 from skctl.sandbox.errors import ApiError
@@ -175,8 +176,9 @@ class WorkloadGenerator:
 
                 crd = json.loads(json.dumps(VOLCANO_CRD))
                 crd["metadata"].update(uid=self._uid(), creationTimestamp=self._ts())
-                self.store.create(self.store.registry.by_kind("apiextensions.k8s.io/v1",
-                                                              "CustomResourceDefinition"), crd)
+                crd_type = self.store.registry.by_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+                assert crd_type is not None  # a built-in type
+                self.store.create(crd_type, crd)
         self.t_vcjob = self.store.registry.by_kind("batch.volcano.sh/v1alpha1", "Job")
 
     def _new_pod(self, name: str, labels: dict, image: str, owner: dict | None, restart: str,
@@ -287,7 +289,7 @@ class WorkloadGenerator:
             want = {"replicas": len(pods), "readyReplicas": ready, "availableReplicas": ready,
                     "fullyLabeledReplicas": len(pods), "observedGeneration": rs["metadata"]["generation"]}
             if {k: rs.get("status", {}).get(k) for k in want} != want:
-                self.store.update(self.t_rs, self.ns, rs_name, lambda o, w=want: {**o, "status": w})
+                self.store.update(self.t_rs, self.ns, rs_name, _status_to(want))
         for (_, dep_name), dep, _ in self.store.list(self.t_deploy, self.ns)[1]:
             rs_list = [obj for _, obj, _ in self.store.list(self.t_rs, self.ns)[1]
                        if any(r.get("uid") == dep["metadata"]["uid"]
@@ -301,7 +303,7 @@ class WorkloadGenerator:
                     "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
                     "unavailableReplicas": max(0, dep["spec"].get("replicas", 1) - ready)}
             if {k: dep.get("status", {}).get(k) for k in want} != want:
-                self.store.update(self.t_deploy, self.ns, dep_name, lambda o, w=want: {**o, "status": w})
+                self.store.update(self.t_deploy, self.ns, dep_name, _status_to(want))
 
     # --- deployments -------------------------------------------------------------------
     @staticmethod
@@ -333,8 +335,7 @@ class WorkloadGenerator:
         for rs in owned:
             want = dep["spec"].get("replicas", 1) if rs["metadata"]["name"] == rs_name else 0
             if rs["spec"].get("replicas") != want:
-                rs = self.store.update(self.t_rs, self.ns, rs["metadata"]["name"],
-                                       lambda o, w=want: {**o, "spec": {**o["spec"], "replicas": w}})
+                rs = self.store.update(self.t_rs, self.ns, rs["metadata"]["name"], _replicas_to(want))
             self._reconcile_replicaset(rs["metadata"]["name"])
 
     def _reconcile_replicaset(self, name: str) -> None:
@@ -537,3 +538,13 @@ class WorkloadGenerator:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _status_to(want: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A store.update mutation that sets the status to `want`."""
+    return lambda obj: {**obj, "status": want}
+
+
+def _replicas_to(want: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A store.update mutation that sets spec.replicas to `want`."""
+    return lambda obj: {**obj, "spec": {**obj["spec"], "replicas": want}}

@@ -22,7 +22,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -379,7 +379,7 @@ def _labels(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _quiet_gc():  # type: ignore[no-untyped-def]
+def _quiet_gc() -> Iterator[None]:
     """Freeze what exists (the trace: never garbage during the replay) out of the
     collector's sight, and leave full collections to _wait_until's idle moments."""
     gc.collect()

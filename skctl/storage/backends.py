@@ -137,7 +137,7 @@ def _gcs_class(base: type, retries: int | None) -> type:
     if key not in _GCS_CLASSES:
         from gcsfs.retry import retry_request
 
-        request = getattr(base._request, "__wrapped__", None)
+        request = getattr(getattr(base, "_request", None), "__wrapped__", None)
         if request is None:  # a gcsfs we don't know: keep its own retries
             log.debug("gcsfs has no wrapped _request; ignoring retries=%s", retries)
             return base

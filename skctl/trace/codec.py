@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import lzma
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from skctl import messages
@@ -20,11 +21,11 @@ from skctl.trace.model import SUPPORTED_VERSIONS, Trace, gc_paused
 
 SELF_DESCRIBE = b"\xd9\xd9\xf7"  # tag 55799
 
-_COMPRESS = {
+_COMPRESS: dict[str, Callable[[bytes], bytes]] = {
     "zlib": lambda data: zlib.compress(data, 6),
     "lzma": lambda data: lzma.compress(data, preset=6),
 }
-_DECOMPRESS = {"zlib": zlib.decompress, "lzma": lzma.decompress}
+_DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {"zlib": zlib.decompress, "lzma": lzma.decompress}
 
 
 def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION) -> bytes:
@@ -111,6 +112,6 @@ def from_document(doc: Any, url: str, kind: str) -> Trace:
     )
 
 
-def _lifecycle_keys(lifecycles: dict) -> dict:
+def _lifecycle_keys(lifecycles: dict[Any, Any]) -> dict[Any, Any]:
     # cbor2 decodes array map keys as tuples already; lists can only come from JSON-ish input.
     return {tuple(k) if isinstance(k, list) else k: v for k, v in lifecycles.items()}

@@ -8,7 +8,7 @@ from typing import Any
 from skctl import messages
 from skctl.errors import InputError
 from skctl.progress import Progress, no_progress
-from skctl.trace import codec, simkube
+from skctl.trace import DEFAULT_COMPRESSION, codec, simkube
 from skctl.trace.model import Trace
 
 FORMATS = ("cbor", "msgpack")
@@ -45,7 +45,7 @@ def decode_any(data: bytes, url: str = "<trace>") -> tuple[Trace, str]:
     raise InputError(messages.TRACE_NOT_A_TRACE.format(url=url))
 
 
-def encode_as(trace: Trace, fmt: str, compression: str = codec.DEFAULT_COMPRESSION) -> bytes:
+def encode_as(trace: Trace, fmt: str, compression: str = DEFAULT_COMPRESSION) -> bytes:
     if fmt == "msgpack":
         return simkube.encode(trace)
     return codec.encode(trace, compression)

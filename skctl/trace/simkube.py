@@ -54,7 +54,8 @@ def encode(trace: Trace) -> bytes:
         tuple(owner): {h: [_to_tagged(lc) for lc in lcs] for h, lcs in pods.items()}
         for owner, pods in trace.pod_lifecycles.items()
     }
-    return msgpack.packb(doc, use_bin_type=True)
+    packed: bytes = msgpack.packb(doc, use_bin_type=True)
+    return packed
 
 
 def _lists(value: Any) -> Any:

@@ -134,7 +134,7 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
     excluded_ns = filters.excluded_namespaces
     labels_match = _labels_matcher(filters.excluded_labels)
 
-    def note_owners(key: Key, ns: str, refs: Any) -> None:
+    def note_owners(key: Key, ns: str | None, refs: Any) -> None:
         if last_refs.get(key) is refs:
             return
         last_refs[key] = refs
@@ -281,7 +281,7 @@ def _finished_pod(trace: Trace, key: Key, start_ts: int) -> bool:
         return False
     lifecycles = [lc for lcs in pods.values() for lc in lcs]
     return bool(lifecycles) and all(
-        lc.get("end_ts") is not None and lc["end_ts"] < start_ts for lc in lifecycles
+        (end := lc.get("end_ts")) is not None and end < start_ts for lc in lifecycles
     )
 
 
