@@ -93,10 +93,43 @@ def configure_logging(level: str) -> None:
             logging.getLogger(noisy).setLevel(third_party)
 
 
+def attach_dash_values(argv: list[str]) -> list[str]:
+    """`-s -1h30m` → `-s=-1h30m` for the flags a command lists in `DASH_VALUE_FLAGS`.
+
+    argparse reads a token that starts with '-' as an option unless it is a plain negative
+    number; relative times such as -1h30m are values, so they are attached to their flag.
+    """
+    name = requested_command(argv)
+    flags = getattr(importlib.import_module(f"skctl.commands.{name}"), "DASH_VALUE_FLAGS", ()) if name else ()
+    if not flags:
+        return argv
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            out.append(token)
+            out.extend(tokens)
+            break
+        if token in flags:
+            value = next(tokens, None)
+            if value is not None and value[:1] == "-" and value[1:2] in tuple("0123456789."):
+                out.append(f"{token}={value}")
+                continue
+            out.append(token)
+            if value is not None:
+                out.append(value)
+            continue
+        out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = attach_dash_values(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help/--version (0) or a usage error, already printed (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

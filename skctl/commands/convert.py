@@ -6,21 +6,11 @@ import argparse
 
 from skctl import messages
 from skctl.commands import COMMANDS
-
-
-def add_storage_option_flag(parser: argparse.ArgumentParser) -> None:
-    """`--storage-option key=value`, shared by every command that reads or writes URLs."""
-    parser.add_argument(
-        "--storage-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fsspec storage option for the backend (repeatable), e.g. anon=true",
-    )
+from skctl.commands.flags import add_storage_option_flag
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION
+    from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION, FORMATS
 
     p = sub.add_parser(
         "convert",
@@ -31,7 +21,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     )
     p.add_argument("input", metavar="IN", help="trace path or URL (file://, s3://, gs://, az://, memory://)")
     p.add_argument("output", metavar="OUT", help="destination path or URL")
-    p.add_argument("--to", choices=("cbor", "msgpack"), help="output format (default: the other one)")
+    p.add_argument("--to", choices=FORMATS, help="output format (default: the other one)")
     p.add_argument(
         "--compression",
         choices=COMPRESSIONS,

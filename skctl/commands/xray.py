@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from skctl.commands import COMMANDS
-from skctl.commands.convert import add_storage_option_flag
+from skctl.commands.flags import add_storage_option_flag
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: command modules load on every start-up
 if TYPE_CHECKING:

@@ -6,7 +6,6 @@ file, then the pod's service account when running inside a cluster (the driver J
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from skctl import messages
@@ -15,12 +14,6 @@ from skctl.errors import InputError
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: this module is imported while parsers are built
 if TYPE_CHECKING:
     from typing import Any
-
-
-def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
-    """`--kubeconfig` and `--context`, shared by every command that talks to a cluster."""
-    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context to use (default: the current context)")
 
 
 def _kubeconfig_files() -> list[str]:

@@ -33,6 +33,8 @@ from skctl.sandbox.watch import WatchStream
 log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_BOOKMARK_INTERVAL = 1.0  # seconds between watch BOOKMARK events
 MAX_BODY = 64 * 1024 * 1024
 
 
@@ -213,12 +215,12 @@ class SandboxServer:
 
     def __init__(
         self,
-        host: str = "127.0.0.1",
+        host: str = DEFAULT_HOST,
         port: int = 0,
         *,
         tls: bool = False,
         token: str | None = None,
-        bookmark_interval: float = 1.0,
+        bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         max_history: int | None = None,
         store: Store | None = None,
     ) -> None:

@@ -43,6 +43,7 @@ VOLCANO_CRD = {
     },
 }
 
+DEFAULT_RATE = 5.0  # workload actions per second
 SCENARIOS: dict[str, dict[str, int]] = {
     "mixed": {"create_deployment": 3, "scale_deployment": 4, "rollout_deployment": 2, "delete_deployment": 1,
               "cronjob_tick": 3, "create_bare_pod": 2, "delete_bare_pod": 2, "create_vcjob": 2},
@@ -516,7 +517,7 @@ class WorkloadGenerator:
     def run(self, steps: int) -> list[str]:
         return [self.step() for _ in range(steps)]
 
-    def start(self, rate: float = 5.0) -> WorkloadGenerator:
+    def start(self, rate: float = DEFAULT_RATE) -> WorkloadGenerator:
         """Run `rate` ticks per second in a daemon thread until `stop()`."""
         interval = 1.0 / max(rate, 0.001)
 

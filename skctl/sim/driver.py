@@ -30,7 +30,7 @@ from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
 from skctl.kube.names import is_dns1123_label
-from skctl.sim import SIMULATION_LABEL, VIRTUAL_LABEL
+from skctl.sim import DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL
 from skctl.sim.mutate import lifetimes_by_owner, virtual_namespace, virtual_namespace_object, virtual_object
 from skctl.trace.config import TracerConfig, config_of_trace
 from skctl.trace.model import Trace, gvk_of, ns_name
@@ -51,7 +51,7 @@ SA_RETRY_DELAY = 0.2
 @dataclass
 class DriveOptions:
     name: str
-    speed: float = 1.0
+    speed: float = DEFAULT_SPEED
     duration: float | None = None  # trace seconds
     virtual_ns_prefix: str = "virtual"
     spread: bool = True

@@ -29,9 +29,11 @@ from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers
     DEFAULT_PYZ,
     DEFAULT_PYZ_IMAGE,
     DEFAULT_SKCTL_IMAGE,
+    DEFAULT_SPEED,
     DEFAULT_TRACE_PATH,
     DEFAULT_VIRTUAL_NS_PREFIX,
     DRIVER_LABEL,
+    MAX_VIRTUAL_NS_PREFIX,
     SIMULATION_LABEL,
     VERBOSITIES,
 )
@@ -64,7 +66,7 @@ class RunOptions:
     name: str
     trace_path: str = DEFAULT_TRACE_PATH
     duration: str | None = None
-    speed: float = 1.0
+    speed: float = DEFAULT_SPEED
     repetitions: int = 1
     driver_image: str | None = None
     driver_namespace: str = DEFAULT_DRIVER_NAMESPACE
@@ -141,7 +143,7 @@ def validate_options(opts: RunOptions) -> None:
     validate_name(opts.name)
     validate_label(opts.driver_namespace, "--driver-namespace")
     # virtual namespaces are "<prefix>-<original ns>": the prefix must leave room for a name
-    validate_label(opts.virtual_ns_prefix, "--virtual-ns-prefix", max_len=40)
+    validate_label(opts.virtual_ns_prefix, "--virtual-ns-prefix", max_len=MAX_VIRTUAL_NS_PREFIX)
     parse_speed(opts.speed)
     if opts.duration is not None:
         parse_duration(opts.duration)

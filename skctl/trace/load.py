@@ -11,8 +11,6 @@ from skctl.progress import Progress, no_progress
 from skctl.trace import DEFAULT_COMPRESSION, codec, simkube
 from skctl.trace.model import Trace
 
-FORMATS = ("cbor", "msgpack")
-
 
 def sniff(data: bytes) -> str | None:
     """'cbor' (skctl), 'msgpack' (SimKube), 'json' (SimKube's JSON rendering) or None."""
