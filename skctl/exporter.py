@@ -79,7 +79,7 @@ def filters_from_flags(namespaces: list[str] | None, labels: list[str]) -> Expor
         try:
             parse_selector(text)
         except SelectorError as exc:
-            raise InputError(messages.EXPORT_BAD_SELECTOR.format(selector=text, detail=exc)) from None
+            raise InputError(messages.EXPORT_BAD_SELECTOR.format(selector=text, detail=exc)) from exc
     return ExportFilters.from_strings(names, labels)
 
 
@@ -154,7 +154,7 @@ def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[byt
     try:
         trace = codec.decode(data, url)  # verify before writing anything
     except InputError as exc:
-        raise OperationalError(messages.EXPORT_TRACER_BROKEN.format(url=url, detail=exc)) from None
+        raise OperationalError(messages.EXPORT_TRACER_BROKEN.format(url=url, detail=exc)) from exc
     t2 = time.perf_counter()
     timings.update(download=t1 - t0, decode=t2 - t1)
     if request.fmt != "cbor" or request.compression is not None:
@@ -199,12 +199,12 @@ def fetch_from_tracer(
     body = {"start_ts": int(start_ts), "end_ts": int(end_ts), "filters": filters.to_json()}
     try:
         response = requests.post(url, json=body, stream=True, timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
-    except requests.exceptions.Timeout:
-        raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from None
-    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
-        raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address)) from None
+    except requests.exceptions.Timeout as exc:
+        raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from exc
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema) as exc:
+        raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address)) from exc
     except requests.exceptions.RequestException as exc:
-        raise OperationalError(messages.EXPORT_TRACER_UNREACHABLE.format(url=url, detail=_reason(exc))) from None
+        raise OperationalError(messages.EXPORT_TRACER_UNREACHABLE.format(url=url, detail=_reason(exc))) from exc
     with response:
         if response.status_code >= 400:
             text = _body(response)
@@ -228,12 +228,12 @@ def fetch_from_tracer(
                             )
                     chunks.append(chunk)
                     advance(len(chunk))
-        except requests.exceptions.Timeout:
-            raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from None
+        except requests.exceptions.Timeout as exc:
+            raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from exc
         except requests.exceptions.RequestException as exc:
             raise OperationalError(
                 messages.EXPORT_TRACER_BROKEN.format(url=url, detail=f"the download broke off: {_reason(exc)}")
-            ) from None
+            ) from exc
     data = b"".join(chunks)
     if not data.startswith(SELF_DESCRIBE):
         raise OperationalError(messages.EXPORT_TRACER_NOT_CBOR.format(url=url, detail=_describe_head(data, response)))

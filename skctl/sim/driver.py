@@ -253,7 +253,7 @@ class Driver:
                 speed=self.opts.speed,
             )
         except (AttributeError, TypeError, KeyError) as exc:  # a pod template of the wrong shape
-            raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from None
+            raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from exc
         meta = vobj["metadata"]
         ns = meta.get("namespace") or ""
         if res.namespaced:
@@ -278,7 +278,7 @@ class Driver:
                 self.kube.apply(vobj)
                 return
             except ApiError as exc:
-                if exc.status != 403 or "service account" not in str(exc).lower() or attempt == SA_RETRIES:
+                if exc.code != 403 or "service account" not in str(exc).lower() or attempt == SA_RETRIES:
                     raise
                 if self._stop.wait(SA_RETRY_DELAY):
                     raise

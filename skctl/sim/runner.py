@@ -53,7 +53,7 @@ def connect(kubeconfig: str | None, context: str | None) -> Kube:
     try:
         kube.request("GET", "/version", what="version request")
     except ApiError as exc:
-        if exc.status not in (401, 403, 404):
+        if exc.code not in (401, 403, 404):
             raise
     except BaseException:
         kube.close()
@@ -68,9 +68,9 @@ def apply_simulation(kube: Kube, opts: RunOptions, objects: list[dict[str, Any]]
         try:
             applied.append(kube.apply(obj))
         except ApiError as exc:
-            if obj["kind"] == "Job" and exc.status == 422:
+            if obj["kind"] == "Job" and exc.code == 422:
                 # a Job's pod template is immutable: same name, different settings
-                raise InputError(messages.RUN_JOB_CONFLICT.format(name=opts.name, namespace=opts.driver_namespace)) from None
+                raise InputError(messages.RUN_JOB_CONFLICT.format(name=opts.name, namespace=opts.driver_namespace)) from exc
             raise
     if out is not None:
         print(

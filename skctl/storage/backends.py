@@ -62,11 +62,11 @@ def open_target(url: str, options: dict[str, Any] | None) -> Target:
             import fsspec
 
             fs = fsspec.filesystem(protocol, **opts)
-    except ImportError:
+    except ImportError as exc:
         scheme = scheme_of(url)
         raise InputError(
             messages.STORAGE_MISSING_BACKEND.format(scheme=scheme, package=BACKEND_PACKAGE.get(protocol, protocol))
-        ) from None
+        ) from exc
     except (InputError, OperationalError):
         raise
     except TypeError as exc:  # an option the backend does not take

@@ -56,7 +56,7 @@ def decode(data: bytes, url: str = "<trace>") -> Trace:
         try:
             body = _DECOMPRESS[name](top["payload"])
         except (zlib.error, lzma.LZMAError, TypeError) as exc:
-            raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{name}: {exc}")) from None
+            raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{name}: {exc}")) from exc
         top = _loads(body, url)
     return from_document(top, url, "skctl")
 
@@ -71,10 +71,10 @@ def _loads(data: bytes, url: str) -> Any:
     try:
         with gc_paused():
             return cbor2.loads(data)
-    except cbor2.CBORDecodeEOF:
-        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail="unexpected end of data")) from None
+    except cbor2.CBORDecodeEOF as exc:
+        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail="unexpected end of data")) from exc
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=str(exc) or type(exc).__name__)) from None
+        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=str(exc) or type(exc).__name__)) from exc
 
 
 def check_version(version: Any, url: str, kind: str) -> None:

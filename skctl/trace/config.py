@@ -106,7 +106,7 @@ def load_config(url: str, storage_options: dict[str, Any] | None = None) -> Trac
         doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
-        raise InputError(messages.CONFIG_BAD_YAML.format(source=url, detail=detail)) from None
+        raise InputError(messages.CONFIG_BAD_YAML.format(source=url, detail=detail)) from exc
     return parse_config(doc, url)
 
 
