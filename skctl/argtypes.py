@@ -14,21 +14,29 @@ import math
 from skctl import messages
 from skctl.errors import InputError
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: command modules load on every start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
 MAX_PORT = 65535
 
 
-def _usage_error(exc: InputError) -> argparse.ArgumentTypeError:
-    return argparse.ArgumentTypeError(str(exc))
+def _checked(check: Callable[[str], T], text: str) -> T:
+    """`check(text)`, its InputError turned into argparse's usage error (same message)."""
+    try:
+        return check(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def duration(text: str) -> float:
     """Positive seconds: `90s`, `1h30m`, `500ms`, `1w`, or a bare number (skctl.timeparse)."""
     from skctl.timeparse import parse_duration
 
-    try:
-        return parse_duration(text)
-    except InputError as exc:
-        raise _usage_error(exc) from exc
+    return _checked(parse_duration, text)
 
 
 def duration_text(text: str) -> str:
@@ -41,10 +49,7 @@ def speed(text: str) -> float:
     """A finite speed-up factor greater than 0."""
     from skctl.sim.timing import parse_speed
 
-    try:
-        return parse_speed(text)
-    except InputError as exc:
-        raise _usage_error(exc) from exc
+    return _checked(parse_speed, text)
 
 
 def speed_text(text: str) -> str:
@@ -57,10 +62,7 @@ def simulation_name(text: str) -> str:
     """A simulation name: a DNS-1123 label (it names the driver Job and labels namespaces)."""
     from skctl.sim.manifests import validate_name
 
-    try:
-        return validate_name(text)
-    except InputError as exc:
-        raise _usage_error(exc) from exc
+    return _checked(validate_name, text)
 
 
 def virtual_ns_prefix(text: str) -> str:
@@ -68,10 +70,7 @@ def virtual_ns_prefix(text: str) -> str:
     from skctl.sim import MAX_VIRTUAL_NS_PREFIX
     from skctl.sim.manifests import validate_label
 
-    try:
-        validate_label(text, "--virtual-ns-prefix", max_len=MAX_VIRTUAL_NS_PREFIX)
-    except InputError as exc:
-        raise _usage_error(exc) from exc
+    _checked(lambda value: validate_label(value, "--virtual-ns-prefix", max_len=MAX_VIRTUAL_NS_PREFIX), text)
     return text
 
 
