@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from skctl import argtypes
 from skctl.commands import COMMANDS
 from skctl.commands.flags import add_storage_option_flag
 
@@ -19,20 +20,13 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         "bare Pods with pod lifecycles, in a few namespaces. Deterministic for a given --seed.",
     )
     p.add_argument("-o", "--output", default="example.sktrace", help="destination path or URL (default: %(default)s)")
-    p.add_argument("--events", type=_positive, default=200, help="number of events (default: %(default)s)")
-    p.add_argument("--objects", type=_positive, default=24, help="live objects at most (default: %(default)s)")
+    p.add_argument("--events", type=argtypes.positive_int, default=200, help="number of events (default: %(default)s)")
+    p.add_argument("--objects", type=argtypes.positive_int, default=24, help="live objects at most (default: %(default)s)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
     p.add_argument("--start-ts", type=int, default=None, help="unix time of the first event (default: fixed)")
     p.add_argument("--compression", choices=COMPRESSIONS, default=DEFAULT_COMPRESSION)
     add_storage_option_flag(p)
     return p
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
