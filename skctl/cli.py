@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from skctl import __version__, messages
 from skctl.commands import COMMANDS
 from skctl.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, SkctlError
-
-VERBOSITY_LEVELS = ("error", "warn", "info", "debug")
+from skctl.logs import DEFAULT_VERBOSITY, VERBOSITY_LEVELS, configure_logging
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -34,7 +33,7 @@ def _verbosity_parent(default: str | None) -> argparse.ArgumentParser:
         "--verbosity",
         choices=VERBOSITY_LEVELS,
         default=default if default is not None else argparse.SUPPRESS,
-        help="log level (default: warn); 'debug' also shows tracebacks",
+        help=f"log level (default: {DEFAULT_VERBOSITY}); 'debug' also shows tracebacks",
     )
     return parent
 
@@ -49,7 +48,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="skctl",
         description=messages.CLI_DESCRIPTION,
-        parents=[_verbosity_parent("warn")],
+        parents=[_verbosity_parent(DEFAULT_VERBOSITY)],
     )
     parser.add_argument("--version", action="version", version=f"skctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -74,23 +73,6 @@ def requested_command(argv: Sequence[str]) -> str | None:
         elif not token.startswith("-"):
             return token if token in COMMANDS else None
     return None
-
-
-def configure_logging(level: str) -> None:
-    import logging
-
-    numeric = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
-    logging.basicConfig(
-        level=numeric[level],
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if level != "debug":
-        # The cloud SDKs and urllib3 are chatty at INFO; keep them to warnings unless debugging.
-        # At the default level they stay quiet too: a failure reaches the user as skctl's one line.
-        third_party = logging.ERROR if level in ("error", "warn") else logging.WARNING
-        for noisy in ("urllib3", "botocore", "aiobotocore", "azure", "gcsfs", "s3fs", "kubernetes", "google"):
-            logging.getLogger(noisy).setLevel(third_party)
 
 
 def attach_dash_values(argv: list[str]) -> list[str]:

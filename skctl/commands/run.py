@@ -8,6 +8,7 @@ import sys
 from skctl import argtypes
 from skctl.commands import COMMANDS
 from skctl.commands.flags import add_cluster_flags, add_storage_option_flag
+from skctl.logs import DEFAULT_DRIVER_VERBOSITY, VERBOSITY_LEVELS
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -63,7 +64,8 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         metavar="P",
         help=f"virtual namespaces are named P-<original> (default: {m.DEFAULT_VIRTUAL_NS_PREFIX})"
     )
-    p.add_argument("--driver-verbosity", default="info", choices=m.VERBOSITIES, help="driver log level (default: info)")
+    p.add_argument("--driver-verbosity", default=DEFAULT_DRIVER_VERBOSITY, choices=VERBOSITY_LEVELS,
+                   help=f"driver log level (default: {DEFAULT_DRIVER_VERBOSITY})")
     p.add_argument(
         "--skctl-pyz",
         default=m.DEFAULT_PYZ,

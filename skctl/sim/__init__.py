@@ -22,4 +22,3 @@ DEFAULT_PYZ = "file:///data/skctl.pyz"
 DEFAULT_PYZ_IMAGE = "python:3.11-slim"
 # The image built from images/Dockerfile (`--skctl-pyz none`).
 DEFAULT_SKCTL_IMAGE = "skctl:latest"
-VERBOSITIES = ("error", "warn", "info", "debug")

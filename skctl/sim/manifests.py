@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from skctl import messages
 from skctl.errors import InputError
 from skctl.kube.names import DNS1123_LABEL_MAX, is_dns1123_label, is_dns1123_subdomain
+from skctl.logs import DEFAULT_DRIVER_VERBOSITY, VERBOSITY_LEVELS
 from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers of this module
     DEFAULT_DRIVER_NAMESPACE,
     DEFAULT_PYZ,
@@ -35,7 +36,6 @@ from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers
     DRIVER_LABEL,
     MAX_VIRTUAL_NS_PREFIX,
     SIMULATION_LABEL,
-    VERBOSITIES,
 )
 from skctl.sim.timing import format_number, parse_speed
 from skctl.timeparse import parse_duration
@@ -73,7 +73,7 @@ class RunOptions:
     driver_secrets: list[str] = field(default_factory=list)
     skip_local_volume_mount: bool = False
     virtual_ns_prefix: str = DEFAULT_VIRTUAL_NS_PREFIX
-    driver_verbosity: str = "info"
+    driver_verbosity: str = DEFAULT_DRIVER_VERBOSITY
     skctl_pyz: str | None = DEFAULT_PYZ
     storage_options: list[str] = field(default_factory=list)
 
@@ -153,7 +153,7 @@ def validate_options(opts: RunOptions) -> None:
     for secret in opts.driver_secrets:
         if not is_dns1123_subdomain(secret):
             raise InputError(messages.RUN_BAD_SECRET.format(name=secret))
-    if opts.driver_verbosity not in VERBOSITIES:
+    if opts.driver_verbosity not in VERBOSITY_LEVELS:
         raise InputError(messages.RUN_BAD_NAMESPACE.format(flag="--driver-verbosity", value=opts.driver_verbosity))
     # checked even with --skip-local-volume-mount: the driver reads the same path
     node_file_path(opts.trace_path)
