@@ -17,6 +17,7 @@ from skctl import __version__, messages
 from skctl.commands import COMMANDS
 from skctl.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, SkctlError
 from skctl.logs import DEFAULT_VERBOSITY, VERBOSITY_LEVELS, configure_logging
+from skctl.signals import command_scope
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -118,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.verbosity)
     debug = args.verbosity == "debug"
     try:
-        return int(args._run(args) or 0)
+        with command_scope():
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print(messages.INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED

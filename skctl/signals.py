@@ -1,4 +1,5 @@
-"""Turning SIGTERM/SIGINT into a graceful stop, for long-running commands (drive, sandbox).
+"""Signals: SIGTERM/SIGINT as a graceful stop for long-running commands (drive, sandbox), and
+Ctrl-C that always ends a one-shot command with 130, unless its result is already in place.
 
 A pod is stopped with SIGTERM; a terminal with Ctrl-C. Either one calls `stop(name)` so
 the command's own loop ends and its cleanup runs, instead of dying mid-way.
@@ -7,10 +8,12 @@ the command's own loop ends and its cleanup runs, instead of dying mid-way.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 DEFAULT_SIGNALS = ("SIGTERM", "SIGINT")
 
@@ -33,3 +36,66 @@ def stop_on_signals(stop: Callable[[str], None], names: tuple[str, ...] = DEFAUL
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+# --- Ctrl-C that a library swallowed, and Ctrl-C after the work is done -------------------
+
+_swallowed = threading.local()
+
+
+@contextmanager
+def interrupts_kept() -> Iterator[None]:
+    """Within the block, a KeyboardInterrupt that compiled code swallows is re-raised at the end.
+
+    Python runs a signal handler at the next bytecode, which may be inside Python code that an
+    extension calls back into: cbor2's encoder asks `isinstance(value, Mapping)` for every
+    list, and PyO3 reports an exception from that check as "Exception ignored" and carries on.
+    The interrupt would be lost and the encoded trace written anyway. The interpreter hands
+    such exceptions to `sys.unraisablehook`; here that hook remembers a KeyboardInterrupt
+    (instead of printing it) and the block raises it as soon as the library returns.
+    """
+    previous = sys.unraisablehook
+    depth = getattr(_swallowed, "depth", 0)
+    if depth == 0:
+        _swallowed.hit = False
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            _swallowed.hit = True
+            return
+        previous(unraisable)
+
+    sys.unraisablehook = hook
+    _swallowed.depth = depth + 1
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+        _swallowed.depth = depth
+    if getattr(_swallowed, "hit", False):
+        _swallowed.hit = False
+        raise KeyboardInterrupt
+
+
+_scope = threading.local()
+
+
+@contextmanager
+def command_scope() -> Iterator[None]:
+    """The lifetime of one CLI command: what `work_committed` changes is undone at its end."""
+    _scope.active = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        if _scope.active and signal.getsignal(signal.SIGINT) is not previous:
+            signal.signal(signal.SIGINT, previous)
+        _scope.active = False
+
+
+def work_committed() -> None:
+    """The command's result is now in place (the destination was renamed over, the upload
+    committed): a Ctrl-C from here on must not report failure, so it is ignored for the rest
+    of the command. Outside a CLI command (library use, tests) this does nothing."""
+    if getattr(_scope, "active", False):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

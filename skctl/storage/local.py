@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from skctl import messages
 from skctl.errors import InputError
 from skctl.progress import Progress
+from skctl.signals import work_committed
 
 
 def write_local(path: str, chunks: Iterator[bytes | memoryview], total: int | None, url: str, progress: Progress) -> None:
@@ -38,6 +39,7 @@ def write_local(path: str, chunks: Iterator[bytes | memoryview], total: int | No
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
+        work_committed()  # the rename cannot half-happen: from here a Ctrl-C no longer fails the command
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from skctl.progress import Progress
+from skctl.signals import work_committed
 from skctl.storage.backends import Target
 
 log = logging.getLogger("skctl.storage")
@@ -19,6 +20,7 @@ def write_remote(target: Target, chunks: Iterator[bytes | memoryview], total: in
     protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
     if "memory" in protocols:  # in-process and committed in one step: already atomic
         data = b"".join(bytes(c) for c in chunks)
+        work_committed()
         fs.pipe_file(target.path, data)
         return
     f = fs.open(target.path, "wb", **target.open_kwargs)
@@ -28,6 +30,7 @@ def write_remote(target: Target, chunks: Iterator[bytes | memoryview], total: in
                 f.write(chunk)
                 advance(len(chunk))
         f.close()  # the commit: one-shot PUT, complete multipart, final chunk, block list
+        work_committed()
     except BaseException:
         _discard(f)
         raise

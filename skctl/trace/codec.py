@@ -16,6 +16,7 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.signals import interrupts_kept
 from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION, shape
 from skctl.trace.model import SUPPORTED_VERSIONS, Trace, gc_paused
 
@@ -32,7 +33,8 @@ def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION) -> bytes:
     """Serialise a trace; `compression` is one of COMPRESSIONS."""
     import cbor2
 
-    body = cbor2.dumps(trace.to_document(), string_referencing=True)
+    with interrupts_kept():  # cbor2 swallows a Ctrl-C that lands in its isinstance checks
+        body = cbor2.dumps(trace.to_document(), string_referencing=True)
     if compression == "none":
         return SELF_DESCRIBE + body
     if compression not in _COMPRESS:
@@ -69,7 +71,7 @@ def _loads(data: bytes, url: str) -> Any:
     if data.startswith(SELF_DESCRIBE):
         data = data[len(SELF_DESCRIBE):]
     try:
-        with gc_paused():
+        with gc_paused(), interrupts_kept():
             return cbor2.loads(data)
     except cbor2.CBORDecodeEOF as exc:
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail="unexpected end of data")) from exc

@@ -1,0 +1,125 @@
+"""Issue 12, class 1: Ctrl-C always wins, unless the result is already in place.
+
+Each row delivers a real SIGINT to this process at one moment of `skctl convert`/`example`
+(through a hook at that moment) and checks the exit status and the destination: an
+interrupt before the rename ends with 130 and the old file untouched; once the new file
+has replaced it, the command reports success.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skctl import cli
+from skctl.errors import EXIT_INTERRUPTED
+from skctl.trace import codec, synth
+from skctl.trace.model import Trace
+
+OLD = b"the previous trace"
+
+
+def _sigint() -> None:
+    signal.raise_signal(signal.SIGINT)
+
+
+class _Tripwire(list):  # type: ignore[type-arg]
+    """A list that sends SIGINT the first time anyone asks for its class: cbor2 does, inside
+    `isinstance(value, Mapping)`, a check whose exceptions it reports as "ignored"."""
+
+    fired = False
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # noqa: D105
+        if not _Tripwire.fired:
+            _Tripwire.fired = True
+            _sigint()
+        return list
+
+
+def _during_cbor_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Trace.to_document
+
+    def to_document(self: Trace) -> dict[str, Any]:
+        doc = original(self)
+        doc["events"][len(doc["events"]) // 2]["applied_objs"][0]["spec"]["tripwire"] = _Tripwire([1, 2])
+        return doc
+
+    _Tripwire.fired = False
+    monkeypatch.setattr(Trace, "to_document", to_document)
+
+
+def _while_syncing_temp_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        _sigint()
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def _right_after_rename(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.replace
+
+    def replace(src: Any, dst: Any) -> None:
+        real(src, dst)
+        _sigint()
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def _while_reporting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from skctl import output
+
+    real = output.report_written
+
+    def report(line: str, destination: str) -> None:
+        _sigint()
+        real(line, destination)
+
+    monkeypatch.setattr(output, "report_written", report)
+
+
+Hook = Callable[[pytest.MonkeyPatch], None]
+
+# (moment, hook, expected exit status, destination replaced?)
+CASES: list[tuple[str, Hook, int, bool]] = [
+    ("during CBOR encoding, inside cbor2", _during_cbor_encoding, EXIT_INTERRUPTED, False),
+    ("while the temporary file is synced", _while_syncing_temp_file, EXIT_INTERRUPTED, False),
+    ("right after the rename", _right_after_rename, 0, True),
+    ("while the summary line is printed", _while_reporting, 0, True),
+]
+
+
+@pytest.mark.parametrize("command", ["convert", "example"])
+@pytest.mark.parametrize("moment, hook, status, replaced", CASES, ids=[c[0] for c in CASES])
+def test_interrupt_at_each_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    command: str, moment: str, hook: Hook, status: int, replaced: bool,
+) -> None:
+    source = tmp_path / "in.sktrace"
+    source.write_bytes(codec.encode(synth.generate(events=40, objects=8)))
+    dest = tmp_path / "out.sktrace"
+    dest.write_bytes(OLD)
+    argv = ["convert", str(source), str(dest), "--to", "cbor"] if command == "convert" else ["example", "-o", str(dest)]
+    handler_before = signal.getsignal(signal.SIGINT)
+    hook(monkeypatch)
+
+    code = cli.main(argv)
+
+    err = capsys.readouterr().err
+    assert code == status, err
+    assert "Exception ignored" not in err and "Traceback" not in err
+    assert ("interrupted" in err) == (status == EXIT_INTERRUPTED)
+    if replaced:
+        assert codec.decode(dest.read_bytes()).events
+    else:
+        assert dest.read_bytes() == OLD
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+    assert signal.getsignal(signal.SIGINT) is handler_before  # the command leaves no handler behind
