@@ -106,3 +106,10 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(messages.BAD_POSITIVE_INT.format(value=text))
     return value
 
+
+
+def trace_size(text: str) -> int:
+    """A byte count such as `4Gi` (skctl.trace.limits.parse_size)."""
+    from skctl.trace.limits import parse_size
+
+    return _checked(parse_size, text)

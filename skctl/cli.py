@@ -18,6 +18,7 @@ from skctl.commands import COMMANDS
 from skctl.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, SkctlError
 from skctl.logs import DEFAULT_VERBOSITY, VERBOSITY_LEVELS, configure_logging
 from skctl.signals import command_scope
+from skctl.trace import limits
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -117,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     configure_logging(args.verbosity)
+    limits.configure(getattr(args, "max_trace_size", None))  # --max-trace-size, or back to the defaults
     debug = args.verbosity == "debug"
     try:
         with command_scope():

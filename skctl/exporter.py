@@ -113,12 +113,11 @@ def export(request: ExportRequest) -> ExportResult:
 
 
 def _from_trace_file(request: ExportRequest, timings: dict[str, float]) -> tuple[bytes, Trace]:
-    from skctl import storage
     from skctl.trace import load
 
     assert request.source_url is not None
     t0 = time.perf_counter()
-    raw = storage.read_bytes(request.source_url, request.storage_options, progress=request.progress)
+    raw = load.read_trace_bytes(request.source_url, request.storage_options, progress=request.progress)
     t1 = time.perf_counter()
     trace, _fmt = load.decode_any(raw, request.source_url)
     del raw
@@ -193,6 +192,7 @@ def fetch_from_tracer(
     """
     import requests
 
+    from skctl.trace import limits, load
     from skctl.trace.codec import SELF_DESCRIBE
 
     url = tracer_export_url(address)
@@ -217,6 +217,7 @@ def fetch_from_tracer(
         total = int(length) if length and length.isdigit() and not encoded else None
         chunks: list[bytes] = []
         head = b""
+        received, max_bytes = 0, limits.max_input_bytes()  # a tracer that streams forever is cut off
         try:
             with progress(f"downloading from {url}", total) as advance:
                 for chunk in response.iter_content(DOWNLOAD_CHUNK):
@@ -226,6 +227,9 @@ def fetch_from_tracer(
                             raise OperationalError(
                                 messages.EXPORT_TRACER_NOT_CBOR.format(url=url, detail=_describe_head(chunk, response))
                             )
+                    received += len(chunk)
+                    if received > max_bytes:
+                        raise load.too_large(url, max_bytes)
                     chunks.append(chunk)
                     advance(len(chunk))
         except requests.exceptions.Timeout as exc:

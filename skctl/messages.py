@@ -14,6 +14,7 @@ USAGE_ERROR = "{prog}: error: {message} (see '{prog} --help')"
 BAD_PORT = "'{value}' is out of range; use 0-{max} (0 picks a free port)"
 BAD_POSITIVE_NUMBER = "'{value}' must be a number greater than 0"
 BAD_POSITIVE_INT = "'{value}' must be a whole number of at least 1"
+BAD_SIZE = "'{value}' is not a size; use bytes or a quantity such as 4Gi or 500Mi (1Ki to 8Pi)"
 ERROR_LINE = "skctl: error: {message}"
 INTERNAL_ERROR = "skctl: internal error: {detail} (rerun with -v debug for the traceback)"
 INTERRUPTED = "skctl: interrupted"
@@ -30,6 +31,16 @@ TRACE_UNKNOWN_VERSION = (
     "upgrade skctl or convert the trace"
 )
 TRACE_UNKNOWN_COMPRESSION = "{url} uses compression '{name}', which this skctl does not know; upgrade skctl"
+TRACE_BOMB = (
+    "{url} expands past {limit} when decompressed (from {size} compressed bytes), far more than a real "
+    "trace; if it really is one, pass --max-trace-size with a larger size"
+)
+TRACE_BOMB_SET = "{url} expands past --max-trace-size ({limit}) when decompressed"
+TRACE_TOO_LARGE_SET = "{url} is larger than --max-trace-size ({limit})"
+TRACE_TOO_LARGE = (
+    "{url} is larger than {limit}, more than skctl reads as a trace; if it really is one, "
+    "pass --max-trace-size with a larger size"
+)
 TRACE_BAD_COMPRESSION_CHOICE = "unknown compression '{name}'; use one of {choices}"
 
 # --- storage -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import argparse
 
 from skctl import messages
 from skctl.commands import COMMANDS
-from skctl.commands.flags import add_storage_option_flag
+from skctl.commands.flags import add_storage_option_flag, add_trace_size_flag
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -29,6 +29,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help=f"compression for CBOR output (default: {DEFAULT_COMPRESSION})",
     )
     add_storage_option_flag(p)
+    add_trace_size_flag(p)
     return p
 
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     options = storage.parse_storage_options(args.storage_option)
     storage.protocol_of(args.output)  # reject a bad destination before reading anything
     with gc_paused():
-        trace, fmt = load.decode_any(storage.read_bytes(args.input, options, transfer_progress), args.input)
+        trace, fmt = load.decode_any(load.read_trace_bytes(args.input, options, transfer_progress), args.input)
         target = args.to or ("cbor" if fmt != "cbor" else "msgpack")
         data = load.encode_as(trace, target, args.compression)
         storage.write_bytes(args.output, data, options, transfer_progress)

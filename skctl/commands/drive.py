@@ -6,7 +6,7 @@ import argparse
 
 from skctl import argtypes, messages
 from skctl.commands import COMMANDS
-from skctl.commands.flags import add_cluster_flags, add_storage_option_flag
+from skctl.commands.flags import add_cluster_flags, add_storage_option_flag, add_trace_size_flag
 from skctl.sim import DEFAULT_SPEED, DEFAULT_TRACE_PATH, DEFAULT_VIRTUAL_NS_PREFIX
 
 # The exit status when a signal stopped the replay: 128 + the signal number, as a shell reports it.
@@ -34,6 +34,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("--virtual-ns-prefix", type=argtypes.virtual_ns_prefix, default=DEFAULT_VIRTUAL_NS_PREFIX,
                    metavar="P", help=f"virtual namespace prefix (default: {DEFAULT_VIRTUAL_NS_PREFIX})")
     add_storage_option_flag(p)
+    add_trace_size_flag(p)
     add_cluster_flags(p)
     return p
 

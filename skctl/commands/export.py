@@ -6,7 +6,7 @@ import argparse
 
 from skctl import argtypes, messages
 from skctl.commands import COMMANDS
-from skctl.commands.flags import add_storage_option_flag
+from skctl.commands.flags import add_storage_option_flag, add_trace_size_flag
 from skctl.trace import (
     COMPRESSIONS,
     DEFAULT_COMPRESSION,
@@ -78,6 +78,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help=f"how long to wait for the tracer's answer (default: {DEFAULT_TRACER_TIMEOUT:g})",
     )
     add_storage_option_flag(p)
+    add_trace_size_flag(p)
     return p
 
 

@@ -16,6 +16,19 @@ def add_storage_option_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_trace_size_flag(parser: argparse.ArgumentParser) -> None:
+    """`--max-trace-size`, for every command that reads a trace (skctl.trace.limits)."""
+    from skctl import argtypes
+
+    parser.add_argument(
+        "--max-trace-size",
+        type=argtypes.trace_size,
+        metavar="SIZE",
+        help="largest trace to read, as read and once decompressed, e.g. 8Gi (default: 2Gi, and a compressed "
+        "trace may expand at most 1000x; see docs/trace-format.md)",
+    )
+
+
 def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
     """`--kubeconfig` and `--context`, shared by every command that talks to a cluster."""
     parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from skctl.commands import COMMANDS
-from skctl.commands.flags import add_storage_option_flag
+from skctl.commands.flags import add_storage_option_flag, add_trace_size_flag
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: command modules load on every start-up
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("trace", metavar="PATH_OR_URL", help="trace path or URL")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_storage_option_flag(p)
+    add_trace_size_flag(p)
     return p
 
 
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from skctl.trace.summary import summarize
 
     with gc_paused():
-        trace, fmt = load.decode_any(storage.read_bytes(args.trace, storage.parse_storage_options(args.storage_option), transfer_progress), args.trace)
+        trace, fmt = load.decode_any(load.read_trace_bytes(args.trace, storage.parse_storage_options(args.storage_option), transfer_progress), args.trace)
         summary = summarize(trace)
         del trace  # freed now, by reference counting, before the collector is back on
     summary["format"] = fmt

@@ -21,7 +21,8 @@ is never clobbered by a failed write.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from skctl.errors import InputError, OperationalError
@@ -33,7 +34,7 @@ from skctl.storage.remote import write_remote
 from skctl.storage.urls import SCHEMES, is_local, local_path, parse_storage_options, protocol_of, scheme_of
 
 __all__ = [
-    "CHUNK", "SCHEMES", "SKCTL_OPTIONS", "Data", "exists", "is_local", "local_path", "parse_storage_options",
+    "CHUNK", "SCHEMES", "SKCTL_OPTIONS", "Data", "Limit", "exists", "is_local", "local_path", "parse_storage_options",
     "protocol_of", "read_bytes", "scheme_of", "write_bytes",
 ]
 
@@ -42,15 +43,25 @@ CHUNK = 4 * 1024 * 1024
 Data = bytes | bytearray | memoryview | Iterable[bytes]
 
 
-def read_bytes(url: str, options: dict[str, Any] | None = None, progress: Progress = no_progress) -> bytes:
-    """The whole object at `url`. Missing files and bad URLs are InputErrors."""
+def read_bytes(
+    url: str,
+    options: dict[str, Any] | None = None,
+    progress: Progress = no_progress,
+    limit: Limit | None = None,
+) -> bytes:
+    """The whole object at `url`. Missing files and bad URLs are InputErrors.
+
+    With a `limit`, reading stops as soon as the object proves larger than its size or its
+    first chunk fails its check: `/dev/zero`, a FIFO that never ends or a huge unrelated
+    file is refused without being read whole.
+    """
     target = open_target(url, options)
     try:
         if target.fs is None:
             with open(target.path, "rb") as f:
-                return _read_all(f, os.fstat(f.fileno()).st_size, url, progress)
+                return _read_all(f, os.fstat(f.fileno()).st_size or None, url, progress, limit)
         with target.fs.open(target.path, "rb", **target.open_kwargs) as f:
-            return _read_all(f, getattr(f, "size", None), url, progress)
+            return _read_all(f, getattr(f, "size", None), url, progress, limit)
     except (KeyboardInterrupt, InputError, OperationalError):
         raise
     except Exception as exc:  # noqa: BLE001 - every backend raises its own kinds; map them once
@@ -116,10 +127,29 @@ class _SourceFailed(Exception):
         self.original = original
 
 
-def _read_all(f: Any, size: int | None, url: str, progress: Progress) -> bytes:
-    chunks = []
+@dataclass(frozen=True)
+class Limit:
+    """Bounds for one read: at most `max_bytes`; `check_head(first chunk, url)` raises if the
+    object is plainly not what the caller wants; `too_large(url, max_bytes)` builds the error."""
+
+    max_bytes: int
+    too_large: Callable[[str, int], Exception]
+    check_head: Callable[[bytes, str], None] | None = None
+
+
+def _read_all(f: Any, size: int | None, url: str, progress: Progress, limit: Limit | None = None) -> bytes:
+    if limit is not None and size is not None and size > limit.max_bytes:
+        raise limit.too_large(url, limit.max_bytes)
+    chunks: list[bytes] = []
+    read = 0
     with progress(f"reading {url}", size) as advance:
         while chunk := f.read(CHUNK):
+            if limit is not None:
+                if not chunks and limit.check_head is not None:
+                    limit.check_head(chunk, url)
+                read += len(chunk)
+                if read > limit.max_bytes:
+                    raise limit.too_large(url, limit.max_bytes)
             chunks.append(chunk)
             advance(len(chunk))
     return b"".join(chunks)

@@ -8,7 +8,7 @@ from typing import Any
 from skctl import messages
 from skctl.errors import InputError
 from skctl.progress import Progress, no_progress
-from skctl.trace import DEFAULT_COMPRESSION, codec, simkube
+from skctl.trace import DEFAULT_COMPRESSION, codec, limits, simkube
 from skctl.trace.model import Trace
 
 
@@ -51,9 +51,51 @@ def encode_as(trace: Trace, fmt: str, compression: str = DEFAULT_COMPRESSION) ->
 
 def read_trace(url: str, storage_options: dict[str, Any] | None = None, progress: Progress = no_progress) -> Trace:
     """Fetch a trace by URL through the storage module and decode it."""
+    return decode_any(read_trace_bytes(url, storage_options, progress), url)[0]
+
+
+def read_trace_bytes(url: str, storage_options: dict[str, Any] | None = None, progress: Progress = no_progress) -> bytes:
+    """The bytes of the trace at `url`, read only as far as they can still be a trace:
+    at most skctl.trace.limits.max_input_bytes(), and not past a first chunk that no
+    trace format starts with."""
     from skctl import storage
 
-    return decode_any(storage.read_bytes(url, storage_options, progress), url)[0]
+    limit = storage.Limit(limits.max_input_bytes(), too_large, check_head)
+    return storage.read_bytes(url, storage_options, progress, limit)
+
+
+def too_large(url: str, max_bytes: int) -> InputError:
+    if limits.explicit():
+        return InputError(messages.TRACE_TOO_LARGE_SET.format(url=url, limit=limits.human(max_bytes)))
+    return InputError(messages.TRACE_TOO_LARGE.format(url=url, limit=limits.human(max_bytes)))
+
+
+def check_head(head: bytes, url: str) -> None:
+    """Raise unless `head` (the first bytes of a file) can begin a trace in some format."""
+    if not plausible_head(head):
+        raise InputError(messages.TRACE_NOT_A_TRACE.format(url=url))
+
+
+def plausible_head(head: bytes) -> bool:
+    """Whether a file starting with `head` may be a trace; True when `head` is too short to tell."""
+    if not head:
+        return True
+    if len(head) < len(codec.SELF_DESCRIBE) and codec.SELF_DESCRIBE.startswith(head):
+        return True
+    fmt = sniff(head)
+    if fmt == "cbor":
+        return True
+    if fmt == "msgpack":
+        # A SimKube trace is a map with string keys ("version" first): the byte after the
+        # map header starts a string (fixstr, str8/16/32), unless the map is empty.
+        key_at = 1 if head[0] <= 0x8F else (3 if head[0] == 0xDE else 5)
+        if head[0] == 0x80 or len(head) <= key_at:
+            return True
+        return 0xA0 <= head[key_at] <= 0xBF or head[key_at] in (0xD9, 0xDA, 0xDB)
+    if fmt == "json":
+        rest = head.lstrip()[1:].lstrip()
+        return not rest or rest[:1] in (b'"', b"}")
+    return not head.strip()  # only whitespace so far: JSON may follow
 
 
 def _json_owner_key(key: str) -> tuple[str, str]:
