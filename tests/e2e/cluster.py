@@ -185,7 +185,7 @@ class Cluster:
 
     # components --------------------------------------------------------------------------------
     def _spawn(self, name: str, args: Iterable[str]) -> subprocess.Popen:
-        log = open(self.dir / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
+        log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen([str(self.bin_dir / name), *args], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=self.dir, preexec_fn=_die_with_parent)
         log.close()
@@ -222,8 +222,8 @@ class Cluster:
         ])
         self._wait("etcd", lambda: requests.get(f"{self.etcd_url}/health", timeout=2).ok)
 
-    def _start_apiserver(self) -> None:
-        port = free_port()
+    def _start_apiserver(self, port: int | None = None) -> None:
+        port = port or free_port()
         self.server = f"https://127.0.0.1:{port}"
         pki = self.dir / "pki"
         self._spawn("kube-apiserver", [
@@ -239,6 +239,28 @@ class Cluster:
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true", *self.apiserver_args,
         ])
         self._wait("kube-apiserver", lambda: self._get("/readyz").status_code == 200)
+
+    def restart_apiserver(self) -> None:
+        """Stop the API server and start it again on the same port: every client connection (and
+        watch) drops for real, and clients must reconnect and resume."""
+        proc = self.procs.pop("kube-apiserver")
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        port = int(self.server.rsplit(":", 1)[1])
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline:  # the old process may hold the port a little longer
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", port))
+                    break
+                except OSError:
+                    time.sleep(0.2)
+        self._start_apiserver(port)
 
     def _start_controllers(self) -> None:
         pki = self.dir / "pki"
