@@ -171,14 +171,7 @@ class Cluster:
         """Stop every process (newest first), wait for each to exit, then remove the work folder."""
         # one at a time, newest first: the API server needs etcd until it has shut down
         for name in reversed(list(self.procs)):
-            proc = self.procs[name]
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _terminate(self.procs[name])
         self.procs.clear()
         if self._own_workdir:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -243,13 +236,7 @@ class Cluster:
     def restart_apiserver(self) -> None:
         """Stop the API server and start it again on the same port: every client connection (and
         watch) drops for real, and clients must reconnect and resume."""
-        proc = self.procs.pop("kube-apiserver")
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _terminate(self.procs.pop("kube-apiserver"))
         port = int(self.server.rsplit(":", 1)[1])
         deadline = time.monotonic() + STOP_TIMEOUT
         while time.monotonic() < deadline:  # the old process may hold the port a little longer
@@ -368,6 +355,17 @@ class Cluster:
                           timeout=30)
         r.raise_for_status()
         return rev
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns once the process has exited."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _is_stage_file(path: Path) -> bool:
