@@ -120,3 +120,10 @@ def trace_size(text: str) -> int:
     from skctl.trace.limits import parse_size
 
     return _checked(parse_size, text)
+
+
+def unix_seconds(text: str) -> int:
+    """Whole unix seconds a trace can hold (skctl.timeparse.parse_unix_seconds)."""
+    from skctl.timeparse import parse_unix_seconds
+
+    return _checked(parse_unix_seconds, text)

@@ -83,6 +83,18 @@ def parse_duration(text: str | float, message: str = messages.RUN_BAD_DURATION) 
 MAX_TS = 253_402_300_799
 
 
+def parse_unix_seconds(text: str) -> int:
+    """Whole unix seconds in the range a trace can hold (0 to MAX_TS), e.g. for `--start-ts`."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise InputError(messages.BAD_UNIX_SECONDS.format(value=text)) from None
+    if not 0 <= value <= MAX_TS:
+        hint = messages.EXPORT_MILLISECONDS_HINT if MAX_TS < value < MAX_TS * 1000 + 1000 else ""
+        raise InputError(messages.UNIX_SECONDS_OUT_OF_RANGE.format(value=text, hint=hint))
+    return value
+
+
 def parse_time(text: str, reference: float, flag: str = "time", now: float | None = None) -> float:
     """Unix seconds for `text`; relative durations are added to `reference`.
 

@@ -168,7 +168,7 @@ def from_document(doc: Any, url: str, kind: str) -> Trace:
         if not isinstance(doc.get(key), typ):
             raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail=f"'{key}' is missing or not a {typ.__name__}"))
     doc["pod_lifecycles"] = _lifecycle_keys(doc["pod_lifecycles"])
-    issue = shape.problem(doc)
+    issue = shape.problem(doc, check_strings=kind == "JSON")
     if issue:
         raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail=issue))
     extra = {k: v for k, v in doc.items() if k not in _REQUIRED and k != "version"}

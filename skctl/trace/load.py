@@ -37,6 +37,8 @@ def decode_any(data: bytes, url: str = "<trace>") -> tuple[Trace, str]:
             doc: Any = json.loads(data)
         except (ValueError, UnicodeDecodeError):
             raise InputError(messages.TRACE_NOT_A_TRACE.format(url=url)) from None
+        except RecursionError:
+            raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail="it nests too deep")) from None
         if isinstance(doc, dict) and isinstance(doc.get("pod_lifecycles"), dict):
             doc["pod_lifecycles"] = {_json_owner_key(k): v for k, v in doc["pod_lifecycles"].items()}
         return codec.from_document(doc, url, "JSON"), fmt

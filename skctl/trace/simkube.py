@@ -32,15 +32,18 @@ def decode(data: bytes, url: str = "<trace>") -> Trace:
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
         detail = "unexpected end of data" if isinstance(exc, msgpack.OutOfData) else (str(exc) or type(exc).__name__)
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=detail)) from exc
-    with gc_paused():
-        doc = _lists(doc)
+    try:
+        with gc_paused():
+            doc = _lists(doc)
+    except RecursionError:
+        raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail="it nests too deep")) from None
     if isinstance(doc, dict) and isinstance(doc.get("pod_lifecycles"), dict):
         try:
             doc["pod_lifecycles"] = {
                 tuple(owner): {int(h): [_from_tagged(lc) for lc in lcs] for h, lcs in pods.items()}
                 for owner, pods in doc["pod_lifecycles"].items()
             }
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
             raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail=f"pod_lifecycles: {exc}")) from exc
     return from_document(doc, url, "SimKube msgpack")
 
@@ -62,7 +65,7 @@ def _lists(value: Any) -> Any:
     """Tuples back to lists (msgpack needs use_list=False to read array map keys), keys kept."""
     if isinstance(value, dict):
         return {k: _lists(v) for k, v in value.items()}
-    if isinstance(value, tuple):
+    if type(value) is tuple:  # not msgpack's ExtType, a tuple too: the shape check reports it
         return [_lists(v) for v in value]
     return value
 

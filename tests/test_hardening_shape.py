@@ -1,0 +1,191 @@
+"""Issue 12, class 3: a decodable trace that is not a valid trace is refused when it is read.
+
+Each row plants one value in an otherwise valid generated trace, writes it in the encoding
+that can carry that value, and runs `xray` and `convert` on it: both must end with exit 2
+and one line naming the event and object (or the part of the trace) that is wrong,
+instead of an internal error or a silently written file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import msgpack
+import pytest
+
+from skctl.cli import main
+from skctl.trace import simkube, synth
+from skctl.trace.codec import SELF_DESCRIBE
+
+Doc = dict[str, Any]
+EVENT = 3  # event 3 applies Deployment svc-3 (synth.generate(events=6, objects=4), seed 7)
+IN_OBJECT = (f"event {EVENT} ", "Deployment", "svc-3")
+
+
+def base() -> Doc:
+    return synth.generate(events=6, objects=4).to_document()
+
+
+def in_spec(value: Any) -> Callable[[Doc], None]:
+    def plant(doc: Doc) -> None:
+        doc["events"][EVENT]["applied_objs"][0]["spec"]["planted"] = {"deep": [value]}
+
+    return plant
+
+
+def nested(depth: int) -> Callable[[Doc], None]:
+    def plant(doc: Doc) -> None:
+        value: Any = "bottom"
+        for _ in range(depth):
+            value = {"x": value}
+        doc["events"][EVENT]["applied_objs"][0]["spec"]["planted"] = value
+
+    return plant
+
+
+def lifecycle_start(value: Any) -> Callable[[Doc], None]:
+    def plant(doc: Doc) -> None:
+        pods = next(iter(doc["pod_lifecycles"].values()))
+        next(iter(pods.values()))[0]["start_ts"] = value
+
+    return plant
+
+
+def owner_name(value: Any) -> Callable[[Doc], None]:
+    def plant(doc: Doc) -> None:
+        meta = doc["events"][EVENT]["applied_objs"][0]["metadata"]
+        meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Thing", "name": value, "uid": "u"}]
+
+    return plant
+
+
+def event_ts(value: Any) -> Callable[[Doc], None]:
+    def plant(doc: Doc) -> None:
+        for event in doc["events"][EVENT:]:
+            event["ts"] = value
+
+    return plant
+
+
+def setter(path: tuple[str, ...], value: Any) -> Callable[[Doc], None]:
+    def plant(doc: Doc) -> None:
+        target = doc
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return plant
+
+
+def as_cbor(doc: Doc) -> bytes:
+    return SELF_DESCRIBE + cbor2.dumps(doc)
+
+
+def as_msgpack(doc: Doc) -> bytes:
+    doc = dict(doc)
+    doc["pod_lifecycles"] = {
+        owner: {h: [simkube._to_tagged(lc) for lc in lcs] for h, lcs in pods.items()}
+        for owner, pods in doc["pod_lifecycles"].items()
+    }
+    return msgpack.packb(doc, use_bin_type=True, default=lambda v: v)
+
+
+def as_json(doc: Doc) -> bytes:
+    doc = dict(doc)
+    doc["pod_lifecycles"] = {}  # JSON cannot key them by integer pod hashes
+    return json.dumps(doc).encode()
+
+
+def json_text(text: str) -> Callable[[Doc], bytes]:
+    """A JSON trace whose event 3 object carries `text` as raw JSON (what json.dumps cannot make)."""
+
+    def build(doc: Doc) -> bytes:
+        in_spec("@@PLANT@@")(doc)
+        return as_json(doc).replace(b'"@@PLANT@@"', text.encode())
+
+    return build
+
+
+# (name, how to plant the value, encoder, words the error line must contain)
+CASES: list[tuple[str, Callable[[Doc], Any], Callable[[Doc], bytes], tuple[str, ...]]] = [
+    ("CBOR tag", in_spec(cbor2.CBORTag(4242, "x")), as_cbor, (*IN_OBJECT, "spec.planted.deep[0]", "CBOR tag 4242")),
+    ("datetime", in_spec(datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)), as_cbor, (*IN_OBJECT, "datetime")),
+    ("set", in_spec({1, 2}), as_cbor, (*IN_OBJECT, "set")),
+    ("decimal", in_spec(decimal.Decimal("1.5")), as_cbor, (*IN_OBJECT, "Decimal")),
+    ("UUID", in_spec(uuid.UUID(int=7)), as_cbor, (*IN_OBJECT, "UUID")),
+    ("undefined", in_spec(cbor2.undefined), as_cbor, (*IN_OBJECT, "undefined")),
+    ("bytes (CBOR)", in_spec(b"\x00\x01"), as_cbor, (*IN_OBJECT, "byte string")),
+    ("bytes (msgpack)", in_spec(b"\x00\x01"), as_msgpack, (*IN_OBJECT, "byte string")),
+    ("msgpack ExtType", in_spec(msgpack.ExtType(5, b"x")), as_msgpack, (*IN_OBJECT, "msgpack extension")),
+    ("non-string map key", in_spec({1: "one"}), as_cbor, (*IN_OBJECT, "map key 1")),
+    ("non-string map key (msgpack)", in_spec({1: "one"}), as_msgpack, (*IN_OBJECT, "map key 1")),
+    ("array as a map key", in_spec({("a", "b"): "x"}), as_cbor, (*IN_OBJECT, "map key")),
+    ("integer beyond 64 bits", in_spec(2**70), as_cbor, (*IN_OBJECT, "does not fit in 64 bits")),
+    ("negative integer beyond 64 bits", in_spec(-(2**64)), as_cbor, (*IN_OBJECT, "does not fit in 64 bits")),
+    ("integer beyond 64 bits (JSON)", json_text(str(2**70)), lambda b: b, (*IN_OBJECT, "does not fit in 64 bits")),
+    ("infinity", in_spec(float("inf")), as_cbor, (*IN_OBJECT, "not finite")),
+    ("NaN", in_spec(float("nan")), as_cbor, (*IN_OBJECT, "not finite")),
+    ("lone surrogate (JSON)", json_text('"\\ud800"'), lambda b: b, (*IN_OBJECT, "lone surrogate")),
+    ("nesting 150 deep", nested(150), as_cbor, (*IN_OBJECT, "nests deeper than 100")),
+    ("nesting 1000 deep (CBOR)", nested(1000), as_cbor, ("corrupt", "depth")),
+    ("nesting 1000 deep (msgpack)", nested(1000), as_msgpack, ("nests too deep",)),
+    ("nesting 100000 deep (JSON)", json_text("[" * 100_000 + "]" * 100_000), lambda b: b, ("nests too deep",)),
+    ("owner reference name is a list", owner_name(["a", "b"]), as_cbor, (*IN_OBJECT, "ownerReferences[0]")),
+    ("event time beyond 64 bits", event_ts(2**70), as_cbor, (f"event {EVENT} ", "out of range")),
+    ("event time in milliseconds", event_ts(1_750_000_000_000_000), as_cbor, (f"event {EVENT} ", "out of range")),
+    ("infinite lifecycle time", lifecycle_start(float("inf")), as_cbor, ("pod_lifecycles", "search/pod-1")),
+    ("huge lifecycle time", lifecycle_start(2**62), as_cbor, ("pod_lifecycles", "search/pod-1")),
+    ("infinite lifecycle time (msgpack)", lifecycle_start(float("inf")), as_msgpack, ("pod_lifecycles",)),
+    ("mixed-type index keys", setter(("index", "v1.Pod"), {"a/b": 1, 2: 3}), as_cbor, ("index entry 'v1.Pod'",)),
+    ("mixed-type top-level index keys", setter(("index", 5), {}), as_cbor, ("index entry 5",)),
+    ("trackedObjects a list", setter(("config", "trackedObjects"), ["apps/v1.Deployment"]), as_cbor,
+     ("config", "trackedObjects")),
+    ("trackedObjects paths not a list", setter(("config", "trackedObjects"), {"apps/v1.Deployment": {"podSpecTemplatePaths": 5}}),
+     as_cbor, ("config", "podSpecTemplatePaths")),
+    ("trackedObjects with a set", setter(("config", "trackedObjects"), {"apps/v1.Deployment": {"x": {1}}}), as_cbor,
+     ("config", "set")),
+]
+
+
+@pytest.mark.parametrize("command", ["xray", "convert"])
+@pytest.mark.parametrize("name, plant, encode, words", CASES, ids=[c[0] for c in CASES])
+def test_malformed_values_are_refused_when_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    command: str, name: str, plant: Callable[[Doc], Any], encode: Callable[[Any], bytes], words: tuple[str, ...],
+) -> None:
+    doc = base()
+    built = plant(doc)
+    data = encode(built if isinstance(built, bytes) else doc)
+    src = tmp_path / "bad.trace"
+    src.write_bytes(data)
+    out = tmp_path / "out.trace"
+    argv = ["xray", str(src)] if command == "xray" else ["convert", str(src), str(out)]
+
+    assert main(argv) == 2, capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    for word in words:
+        assert word in err[0], err[0]
+    assert not out.exists()
+
+
+def test_the_unplanted_trace_reads_in_every_encoding(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for encode in (as_cbor, as_msgpack, as_json):
+        src = tmp_path / "good.trace"
+        src.write_bytes(encode(base()))
+        assert main(["xray", str(src)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [str(2**70), "-1", "1750000000000", "1.5", "nan"])
+def test_example_refuses_a_start_time_no_trace_can_hold(tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    out = tmp_path / "x.sktrace"
+    assert main(["example", "-o", str(out), f"--start-ts={value}"]) == 2
+    assert "--start-ts" in capsys.readouterr().err
+    assert not out.exists()
