@@ -5,7 +5,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo pyz bench lint clean controlplane cluster e2e
+.PHONY: test demo pyz bench lint clean controlplane cluster e2e fuzz
 
 $(STAMP): pyproject.toml package.json
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -38,6 +38,13 @@ demo: pyz
 
 bench: pyz
 	@for f in bench/bench_*.py; do echo "== $$f"; $(VPY) $$f || exit 1; done
+
+# Coverage-guided fuzzing of the trace decoders (atheris, the optional `fuzz` extra); FUZZ_SECONDS long.
+# The suite's bounded hypothesis fuzz tests are tests/test_fuzz.py.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(VPY) -m pip install --quiet -e '.[fuzz]'
+	$(VPY) scripts/fuzz_decoder.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -artifact_prefix=.fuzz- .fuzz-corpus
 
 # ruff everywhere; mypy on the package (config in pyproject.toml: strict on trace, tracer, kube, storage).
 lint: $(STAMP)

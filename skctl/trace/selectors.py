@@ -104,13 +104,23 @@ def selector_from_json(value: Any) -> Selector:
         raise SelectorError(f"a label selector must be a string or a LabelSelector object, not {value!r}")
     text = str(value)
     reqs: list[Requirement] = []
-    for key, val in (value.get("matchLabels") or {}).items():
-        reqs.append(requirement(str(key), "=", [str(val)], text))
-    for expr in value.get("matchExpressions") or ():
-        op = _MATCH_EXPRESSION_OPS.get(expr.get("operator"))
+    labels = value.get("matchLabels") or {}
+    if not isinstance(labels, Mapping) or not all(isinstance(v, str) for v in labels.values()):
+        raise SelectorError(f"matchLabels must be a map of strings to strings in {text}")
+    for key, val in labels.items():
+        reqs.append(requirement(str(key), "=", [val], text))
+    exprs = value.get("matchExpressions") or ()
+    if not isinstance(exprs, (list, tuple)) or not all(isinstance(e, Mapping) for e in exprs):
+        raise SelectorError(f"matchExpressions must be a list of {{key, operator, values}} objects in {text}")
+    for expr in exprs:
+        operator = expr.get("operator")
+        op = _MATCH_EXPRESSION_OPS.get(operator) if isinstance(operator, str) else None
         if op is None:
             raise SelectorError(f"unknown matchExpressions operator {expr.get('operator')!r}")
-        values = [str(v) for v in expr.get("values") or ()]
+        raw_values = expr.get("values") or ()
+        if not isinstance(raw_values, (list, tuple)) or not all(isinstance(v, str) for v in raw_values):
+            raise SelectorError(f"matchExpressions values must be a list of strings in {text}")
+        values = list(raw_values)
         reqs.append(requirement(str(expr.get("key", "")), op, values, text))
     return Selector(tuple(reqs), text)
 

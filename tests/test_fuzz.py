@@ -1,0 +1,258 @@
+"""Issue 12, item 13: bounded fuzzing of every parser of untrusted input (hypothesis).
+
+Property for each: any input parses, or fails with the documented error (InputError, or
+SelectorError for selectors), and nothing else. For the trace decoders also: whatever they
+accept, every later stage can handle (re-encoding in both formats, the xray summary). The
+example counts keep the whole file to well under a minute; `make fuzz` runs the atheris
+harness (scripts/fuzz_decoder.py) for longer runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import zlib
+from typing import Any
+
+import cbor2
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skctl.errors import InputError
+from skctl.storage import urls
+from skctl.timeparse import MAX_TS, parse_duration, parse_time, resolve_window
+from skctl.trace import codec, limits, load, simkube, summary, synth
+from skctl.trace.config import parse_config
+from skctl.trace.selectors import SelectorError, parse_selector, selector_from_json
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+_TRACE = synth.generate(events=8, objects=4)
+SEEDS = [
+    codec.encode(_TRACE, "zlib"),
+    codec.encode(_TRACE, "lzma"),
+    codec.encode(_TRACE, "none"),
+    simkube.encode(_TRACE),
+    json.dumps(_TRACE.to_document() | {"pod_lifecycles": {}}).encode(),
+]
+
+
+@pytest.fixture(autouse=True)
+def _small_limits() -> Any:
+    """A low size cap, so a generated bomb is refused after a few MiB instead of 64."""
+    limits.configure(4 * 1024 * 1024)
+    yield
+    limits.configure(None)
+
+
+def check_decoder(data: bytes) -> None:
+    try:
+        trace, _fmt = load.decode_any(data, "fuzz")
+    except InputError:
+        return
+    # Accepted: every later stage must cope with it.
+    codec.encode(trace, "zlib")
+    simkube.encode(trace)
+    summary.summarize(trace)
+
+
+@FUZZ
+@given(st.binary(max_size=2048))
+def test_random_bytes(data: bytes) -> None:
+    check_decoder(data)
+
+
+@FUZZ
+@given(st.sampled_from([codec.SELF_DESCRIBE, b"\x85", b"\xde\x00\x05", b"{"]), st.binary(max_size=1024))
+def test_random_bytes_after_a_format_header(head: bytes, tail: bytes) -> None:
+    check_decoder(head + tail)
+
+
+@FUZZ
+@given(st.sampled_from(range(len(SEEDS))), st.data())
+def test_mutated_valid_traces(seed: int, data: st.DataObject) -> None:
+    raw = bytearray(SEEDS[seed])
+    for _ in range(data.draw(st.integers(1, 6))):
+        kind = data.draw(st.sampled_from(["flip", "set", "cut", "insert", "delete"]))
+        at = data.draw(st.integers(0, max(0, len(raw) - 1)))
+        if kind == "flip" and raw:
+            raw[at] ^= 1 << data.draw(st.integers(0, 7))
+        elif kind == "set" and raw:
+            raw[at] = data.draw(st.integers(0, 255))
+        elif kind == "cut":
+            del raw[at:]
+        elif kind == "insert":
+            raw[at:at] = data.draw(st.binary(min_size=1, max_size=16))
+        elif kind == "delete":
+            del raw[at : at + data.draw(st.integers(1, 16))]
+    check_decoder(bytes(raw))
+
+
+@FUZZ
+@given(st.integers(1, 5000), st.sampled_from(["cbor-array", "cbor-map", "msgpack-array", "json"]))
+def test_deep_nesting(depth: int, kind: str) -> None:
+    if kind == "cbor-array":
+        data = codec.SELF_DESCRIBE + b"\xa1\x66events" + b"\x81" * depth + b"\x00"
+    elif kind == "cbor-map":
+        data = codec.SELF_DESCRIBE + b"\xa1\x61a" * depth + b"\x00"
+    elif kind == "msgpack-array":
+        data = b"\x81\xa6events" + b"\x91" * depth + b"\x00"
+    else:
+        data = b'{"events": ' + b"[" * depth + b"]" * depth + b"}"
+    check_decoder(data)
+
+
+@FUZZ
+@given(
+    st.sampled_from([b"\x5b", b"\x7b", b"\x9b", b"\xbb"]),  # CBOR byte/text string, array, map, 64-bit length
+    st.integers(0, 2**64 - 1),
+    st.binary(max_size=64),
+)
+def test_huge_declared_cbor_lengths(major: bytes, length: int, tail: bytes) -> None:
+    check_decoder(codec.SELF_DESCRIBE + major + length.to_bytes(8, "big") + tail)
+
+
+@FUZZ
+@given(st.sampled_from([b"\xdd", b"\xdf", b"\xc6", b"\xdb"]), st.integers(0, 2**32 - 1), st.binary(max_size=64))
+def test_huge_declared_msgpack_lengths(marker: bytes, length: int, tail: bytes) -> None:
+    check_decoder(b"\x81\xa6events" + marker + length.to_bytes(4, "big") + tail)
+
+
+@FUZZ
+@given(st.integers(0, 2**20), st.sampled_from(["zlib", "lzma"]))
+def test_compressed_payloads_of_any_size(size: int, name: str) -> None:
+    body = b"\x00" * size
+    import lzma
+
+    payload = zlib.compress(body, 9) if name == "zlib" else lzma.compress(body, preset=0)
+    check_decoder(codec.SELF_DESCRIBE + cbor2.dumps({"version": 2, "compression": name, "payload": payload}))
+
+
+# Values a CBOR or msgpack document can hold, JSON-like or not.
+_scalars = (
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8)
+    | st.binary(max_size=4) | st.just(cbor2.undefined) | st.builds(cbor2.CBORTag, st.integers(0, 300), st.text(max_size=3))
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6) | st.integers(0, 3), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@FUZZ
+@given(st.data())
+def test_documents_with_planted_values(data: st.DataObject) -> None:
+    doc = copy.deepcopy(_TRACE.to_document())
+    target = data.draw(st.sampled_from(["spec", "metadata", "labels", "owner", "config", "index", "lifecycle", "ts"]))
+    value = data.draw(_values)
+    obj = data.draw(st.sampled_from([e["applied_objs"][0] for e in doc["events"] if e["applied_objs"]]))
+    if target == "spec":
+        obj.setdefault("spec", {})["fuzz"] = value
+    elif target == "metadata":
+        obj["metadata"][data.draw(st.sampled_from(["name", "namespace", "ownerReferences", "x"]))] = value
+    elif target == "labels":
+        obj["metadata"]["labels"] = {"a": value}
+    elif target == "owner":
+        obj["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "X", "name": value}]
+    elif target == "config":
+        doc["config"] = {"trackedObjects": value}
+    elif target == "index":
+        doc["index"]["v1.Pod"] = value
+    elif target == "lifecycle":
+        next(iter(next(iter(doc["pod_lifecycles"].values())).values()))[0]["end_ts"] = value
+    else:
+        doc["events"][-1]["ts"] = value
+    encoding = data.draw(st.sampled_from(["cbor", "msgpack"]))
+    try:
+        raw = codec.SELF_DESCRIBE + cbor2.dumps(doc) if encoding == "cbor" else msgpack.packb(
+            doc | {"pod_lifecycles": {}}, use_bin_type=True, default=str
+        )
+    except (TypeError, ValueError, OverflowError):
+        return  # the encoder itself cannot write this value
+    check_decoder(raw)
+
+
+# --- the other parsers of untrusted text ----------------------------------------------------
+
+
+@FUZZ
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                        st.text(max_size=30) | st.sampled_from(["trackedObjects", "apps/v1.Deployment", "v1.Pod",
+                                                                 "podSpecTemplatePaths", "trackLifecycle"]),
+                        inner, max_size=4),
+                    max_leaves=15))
+def test_tracer_config_parser(doc: Any) -> None:
+    for strict in (True, False):
+        try:
+            parse_config(doc, "fuzz", strict=strict)
+        except InputError:
+            pass
+
+
+_time_text = st.text(max_size=30) | st.from_regex(r"[+-]?[0-9.]{1,12}(ns|us|ms|s|m|h|d|w)?([0-9]{1,3}[smh])?", fullmatch=True) \
+    | st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})?)?", fullmatch=True)
+
+
+@FUZZ
+@given(_time_text, _time_text)
+def test_times_and_durations(start: str, end: str) -> None:
+    for text in (start, end):
+        try:
+            value = parse_time(text, 1_750_000_000.0, "--start-time", now=1_750_000_000.0)
+            assert math.isfinite(value) and 0 <= value <= MAX_TS
+        except InputError:
+            pass
+        try:
+            assert parse_duration(text) >= 0
+        except InputError:
+            pass
+    try:
+        lo, hi = resolve_window(start, end, now=1_750_000_000.0)
+        assert lo <= hi
+    except InputError:
+        pass
+
+
+@FUZZ
+@given(st.sampled_from(["", "file://", "s3://", "gs://", "gcs://", "az://", "abfs://", "memory://", "http://", "S3://"])
+       .flatmap(lambda scheme: st.text(max_size=30).map(lambda rest: scheme + rest)),
+       st.lists(st.text(max_size=20), max_size=3))
+def test_storage_urls_and_options(url: str, pairs: list[str]) -> None:
+    try:
+        protocol = urls.protocol_of(url)
+        if protocol == "file":
+            urls.local_path(url)
+        else:
+            urls.split_remote(url, protocol)
+    except InputError:
+        pass
+    try:
+        urls.parse_storage_options(pairs)
+    except InputError:
+        pass
+
+
+_selector_text = st.text(max_size=40) | st.from_regex(
+    r"(!?[a-z./-]{0,12}( ?(=|==|!=|in|notin) ?\(?[a-z0-9,.-]{0,12}\)?)?,?){1,3}", fullmatch=True
+)
+
+
+@FUZZ
+@given(_selector_text, st.recursive(st.none() | st.text(max_size=10) | st.integers(),
+                                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                                        st.sampled_from(["matchLabels", "matchExpressions", "key", "operator",
+                                                         "values", "x"]), inner, max_size=3), max_leaves=10))
+def test_label_selectors(text: str, obj: Any) -> None:
+    try:
+        parse_selector(text)
+    except SelectorError:
+        pass
+    try:
+        selector_from_json(obj)
+    except (SelectorError, InputError):
+        pass
