@@ -160,3 +160,20 @@ SANDBOX_BAD_PORT = "--port {port} is out of range; use 0-65535 (0 picks a free p
 SANDBOX_BAD_RATE = "--workload-rate {rate} must be greater than 0"
 SANDBOX_BAD_HISTORY = "--max-history {n} must be at least 1"
 SANDBOX_TLS_UNAVAILABLE = "--tls needs the 'cryptography' package, which is not installed; install it or drop --tls"
+
+# --- tracer (skctl trace) ------------------------------------------------------------
+TRACE_SECRET_REFUSED = (
+    "the tracer config tracks {gvk}: Secret data is never recorded; remove it from trackedObjects"
+)
+TRACE_KIND_NOT_SERVED = (
+    "the cluster does not serve {gvk}; install its CRD first, fix the config, or pass --wait-for-crds"
+)
+TRACE_BAD_LISTEN = "--listen '{value}' is not HOST:PORT with a port from 0 to 65535"
+TRACE_LISTEN_FAILED = "cannot listen on {host}:{port}: {detail}; pick another --listen address"
+TRACE_BAD_JOURNAL = "cannot use journal directory {path}: {detail}"
+TRACE_LISTENING = "tracer API listening on http://{host}:{port}"
+TRACE_STARTED = "tracing {kinds} (journal {journal}, retention {retention})"
+TRACE_RESTORED = "journal {journal}: replayed {records} records"
+TRACE_STOPPED = "tracer stopped by {reason}: {events} events recorded; journal {journal} flushed"
+TRACE_WRITTEN = "wrote the recording ({events} events) to {url} ({size} bytes)"
+TRACE_BAD_JOURNAL_FORMAT = "{detail}; point --journal at an skctl journal directory or a new one"
