@@ -1,0 +1,191 @@
+"""`skctl trace`: record a live cluster into a journal and serve exports over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+
+from skctl import messages
+from skctl.commands import COMMANDS
+
+
+def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from skctl.commands.convert import add_storage_option_flag
+    from skctl.kube.client import add_cluster_flags
+    from skctl.tracer import DEFAULT_LISTEN, DEFAULT_RETENTION
+
+    p = sub.add_parser(
+        "trace",
+        parents=[parent],
+        help=COMMANDS["trace"],
+        description="Watch the cluster and record changes to the tracked objects and the lifecycles of "
+        "their pods into a journal, serving exports on an HTTP API (POST /export, /healthz, /status, "
+        "/metrics). Runs until Ctrl-C, SIGTERM or --duration; with -o, the whole recording is written "
+        "there at the end. Accepts SimKube's tracer flags (-c/--config-file, --server-port). See docs/tracer.md.",
+    )
+    p.add_argument("-c", "--config", "--config-file", dest="config", metavar="FILE",
+                   help="tracer config (SimKube's format; default: see --print-default-config)")
+    p.add_argument("--print-default-config", action="store_true", help="print the default config and exit")
+    add_cluster_flags(p)
+    p.add_argument("--listen", metavar="HOST:PORT", help=f"API address (default: {DEFAULT_LISTEN})")
+    p.add_argument("--server-port", type=int, metavar="PORT",
+                   help="SimKube's flag: serve the API on 0.0.0.0:PORT (for a pod behind a Service)")
+    p.add_argument("--journal", metavar="DIR", help="journal directory (default: $XDG_STATE_HOME/skctl/journal)")
+    p.add_argument("--retention", default=DEFAULT_RETENTION, metavar="DURATION",
+                   help=f"how much history to keep in memory and on disk (default: {DEFAULT_RETENTION})")
+    p.add_argument("--duration", metavar="DURATION", help="stop after this long (e.g. 10m); default: until stopped")
+    p.add_argument("-o", "--output", metavar="URL", help="when stopping, write the whole recording here as a trace")
+    p.add_argument("--wait-for-crds", action="store_true",
+                   help="start watching a tracked custom resource when its CRD appears instead of failing")
+    add_storage_option_flag(p)
+    return p
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    from skctl.errors import InputError
+
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise InputError(messages.TRACE_BAD_LISTEN.format(value=value))
+    return host, int(port)
+
+
+def default_journal() -> str:
+    import os
+
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "skctl", "journal")
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import sys
+    import threading
+    from pathlib import Path
+
+    from skctl import storage
+    from skctl.errors import InputError
+    from skctl.kube.api import Kube
+    from skctl.kube.client import connect
+    from skctl.sim.timing import parse_duration
+    from skctl.trace.config import load_config, parse_config
+    from skctl.tracer import DEFAULT_CONFIG_YAML, DEFAULT_LISTEN
+    from skctl.tracer.service import Tracer, TracerOptions
+
+    if args.print_default_config:
+        sys.stdout.write(DEFAULT_CONFIG_YAML)
+        return 0
+    storage_options = storage.parse_storage_options(args.storage_option)
+    if args.config:
+        config = load_config(args.config, storage_options)
+    else:
+        import yaml
+
+        config = parse_config(yaml.safe_load(DEFAULT_CONFIG_YAML), "default config")
+    if args.server_port is not None:
+        if not 0 <= args.server_port <= 65535:
+            raise InputError(messages.TRACE_BAD_LISTEN.format(value=args.server_port))
+        host, port = "0.0.0.0", args.server_port  # noqa: S104 - SimKube's flag: reachable through a Service
+    else:
+        host, port = parse_listen(args.listen or DEFAULT_LISTEN)
+    retention = parse_duration(args.retention)
+    duration = parse_duration(args.duration) if args.duration else None
+    if args.output:
+        storage.protocol_of(args.output)  # a bad destination fails now, not after hours of tracing
+    options = TracerOptions(
+        config=config,
+        journal_dir=Path(args.journal or default_journal()),
+        retention=retention,
+        host=host,
+        port=port,
+        wait_for_crds=args.wait_for_crds,
+        storage_options=storage_options,
+    )
+    kube = Kube(connect(args.kubeconfig, args.context), field_manager="skctl-tracer")
+    tracer = Tracer(kube, options)
+
+    stop = threading.Event()
+    reason = {"why": "--duration"}
+
+    def on_signal(signum: int, _frame: object) -> None:
+        reason["why"] = signal.Signals(signum).name
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        tracer.start()
+        bound_host, bound_port = tracer.address
+        _say(messages.TRACE_LISTENING.format(host=bound_host, port=bound_port))
+        if tracer.replayed:
+            _say(messages.TRACE_RESTORED.format(journal=options.journal_dir, records=tracer.replayed))
+        _say(messages.TRACE_STARTED.format(kinds=", ".join(config.tracked_objects), journal=options.journal_dir,
+                                           retention=args.retention))
+        if duration is not None:
+            threading.Timer(duration, stop.set).start()
+        with _status_display() as on_tick:
+            tracer.run_until(stop, on_tick)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        tracer.close()
+    _say(messages.TRACE_STOPPED.format(reason=reason["why"], events=tracer.store.event_count(),
+                                       journal=options.journal_dir))
+    if args.output:
+        from skctl.trace import codec
+
+        trace = tracer.store.to_trace()
+        data = codec.encode(trace)
+        storage.write_bytes(args.output, data, storage_options)
+        _say(messages.TRACE_WRITTEN.format(events=len(trace.events), url=args.output, size=len(data)))
+    return 130 if reason["why"] == "SIGINT" else 0
+
+
+def _say(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
+class _status_display:  # noqa: N801 - used as a context manager like a function
+    """A live rich status line on a terminal; a plain log line a minute otherwise."""
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        import sys
+        import time
+
+        self.live = None
+        self.last_plain = 0.0
+        if sys.stderr.isatty():
+            from rich.live import Live
+
+            from skctl.output import console
+
+            self.live = Live("", console=console(stderr=True), refresh_per_second=2, transient=True)
+            self.live.__enter__()
+
+        def on_tick(status: dict) -> None:
+            line = _status_line(status)
+            if self.live is not None:
+                self.live.update(line)
+            elif time.monotonic() - self.last_plain >= 60:
+                self.last_plain = time.monotonic()
+                print(line, file=sys.stderr, flush=True)
+
+        return on_tick
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+
+def _status_line(status: dict) -> str:
+    import time
+
+    kinds = ", ".join(f"{g.rpartition('.')[2]} {n}" for g, n in sorted(status["events_per_kind"].items())) or "none yet"
+    states = {w.get("state", "?") for w in status["watches"].values()}
+    last = status.get("last_event_at")
+    age = f"{time.time() - last:.0f}s ago" if last else "never"
+    return (
+        f"{status['events']} events ({kinds}); watches {'/'.join(sorted(states))}; last event {age}; "
+        f"journal {status['journal_bytes'] / 1e6:.1f} MB"
+    )
