@@ -138,6 +138,13 @@ EXPORT_TRACER_FAILED = "the tracer at {url} failed to export: HTTP {status}: {bo
 EXPORT_TRACER_NOT_CBOR = (
     "the tracer at {url} answered something that is not a CBOR trace ({detail}); check --tracer-address"
 )
+EXPORT_TRACER_WRITES_LOCAL = (
+    "--tracer-writes needs a cloud --output (s3://, gs://, az://) the tracer can write to, not {url}"
+)
+EXPORT_TRACER_WROTE_NOTHING = (
+    "the tracer answered as if it had written {url}, but there is nothing there; check the tracer's "
+    "credentials and logs"
+)
 EXPORT_TRACER_BROKEN = "the tracer at {url} sent an unusable trace: {detail}"
 EXPORT_DONE = (
     "exported {events} events, {objects} objects, {owners} pod-lifecycle owners for [{start}, {end}) "

@@ -118,6 +118,28 @@ def selector_from_json(value: Any) -> Selector:
     return Selector(tuple(reqs), str(value))
 
 
+def to_label_selector(selector: Selector) -> dict[str, Any]:
+    """A parsed selector as a Kubernetes LabelSelector object (what SimKube's API takes)."""
+    match_labels: dict[str, str] = {}
+    expressions = []
+    ops = {"in": "In", "notin": "NotIn", "!=": "NotIn", "exists": "Exists", "!": "DoesNotExist"}
+    for req in selector.requirements:
+        if req.op == "=" and req.key not in match_labels:
+            (match_labels[req.key],) = req.values
+            continue
+        op = "In" if req.op == "=" else ops[req.op]
+        expr: dict[str, Any] = {"key": req.key, "operator": op}
+        if op in ("In", "NotIn"):
+            expr["values"] = sorted(req.values)
+        expressions.append(expr)
+    out: dict[str, Any] = {}
+    if match_labels:
+        out["matchLabels"] = match_labels
+    if expressions:
+        out["matchExpressions"] = expressions
+    return out
+
+
 def _tokenize(text: str) -> list[str]:
     tokens: list[str] = []
     pos = 0
