@@ -12,7 +12,7 @@ snapshot of the live state, so
 
 - retention deletes whole old segments (a segment goes once the next one starts before
   the retention cutoff), and
-- reading a window starts at the last segment whose snapshot is at or before the
+- reading a window starts at the last segment whose snapshot is before the
   window's start: earlier segments are never opened, and event records after the
   window's end are skipped by their header without being decoded.
 
@@ -128,14 +128,14 @@ def iter_records(path: Path, skip_events_from: int | None = None) -> Iterator[tu
 
 
 def load_store(directory: Path, store: TraceStore, start_ts: int | None = None, end_ts: int | None = None) -> int:
-    """Replay a journal into an empty store; with `start_ts`, begin at the last snapshot at
-    or before it (the window's state is complete from there); with `end_ts`, event records
+    """Replay a journal into an empty store; with `start_ts`, begin at the last snapshot
+    before it (the window's state is complete from there); with `end_ts`, event records
     after it are not decoded. Returns the number of records applied."""
     segs = segments(directory)
     if start_ts is not None:
         first = 0
         for i, (seg_start, _seq, _p) in enumerate(segs):
-            if seg_start <= start_ts:
+            if seg_start < start_ts:  # strictly: events at start_ts itself must stay events
                 first = i
         segs = segs[first:]
 
