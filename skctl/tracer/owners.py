@@ -45,11 +45,7 @@ class OwnersCache:
 
     def observe(self, key: Key, obj: dict[str, Any]) -> None:
         """Remember a watched object's owners (called for every event of it)."""
-        owners = owner_keys(obj)
-        if owners:
-            self.watched[key] = owners
-        else:
-            self.watched.pop(key, None)
+        self.watched[key] = owner_keys(obj)  # empty too: a watched object is never looked up
 
     def forget(self, key: Key) -> None:
         self.watched.pop(key, None)

@@ -308,7 +308,7 @@ class TraceStore:
             n = 0
             while n < len(self.events) and self.events[n]["ts"] < cutoff:
                 n += 1
-            if n == 0 or (n == 1 and self.events[0]["ts"] == cutoff):
+            if n == 0 or (n == 1 and self.events[0]["ts"] == cutoff - 1):
                 return 0
             alive: dict[Key, dict[str, Any]] = {}
             for event in self.events[:n]:
@@ -317,12 +317,10 @@ class TraceStore:
                 for obj in event["deleted_objs"]:
                     alive.pop(key_of(_gvk(obj), obj), None)
             dropped = sum(len(e["applied_objs"]) + len(e["deleted_objs"]) for e in self.events[:n])
-            rest = self.events[n:]
-            base = [new_event(cutoff, list(alive.values()))] if alive else []
-            if base and rest and rest[0]["ts"] == cutoff:
-                rest[0] = new_event(cutoff, base[0]["applied_objs"] + rest[0]["applied_objs"], rest[0]["deleted_objs"])
-                base = []
-            self.events = base + rest
+            # The survivors sit just before the cutoff, so a window starting at the cutoff
+            # flattens them into its starting configuration, as it would have before.
+            base = [new_event(cutoff - 1, list(alive.values()))] if alive else []
+            self.events = base + self.events[n:]
             for owner in list(self.lifecycles):
                 by_hash = self.lifecycles[owner]
                 for h in list(by_hash):
