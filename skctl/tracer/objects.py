@@ -19,6 +19,7 @@ same way, finds the lifecycles skctl recorded:
 
 from __future__ import annotations
 
+import json
 import struct
 from datetime import datetime
 from typing import Any
@@ -125,7 +126,7 @@ def stable_pod_spec(spec: Obj) -> Obj:
                 c.pop("ports", None)
             containers.append(c)
         out[key] = containers
-    return _drop_nulls(out)
+    return out
 
 
 def _is_token(entry: Any) -> bool:
@@ -140,9 +141,25 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
+_HASHES: dict[str, int] = {}
+_HASH_CACHE_MAX = 20_000
+
+
 def pod_hash(pod: Obj) -> int:
-    """SimKube's u64 hash of the pod's stable spec."""
-    return json_hash(stable_pod_spec(pod.get("spec") or {}))
+    """SimKube's u64 hash of the pod's stable spec.
+
+    The pure-Python SipHash is slow next to everything else the tracer does per pod, and
+    the pods of one template share a stable spec, so hashes are cached by the spec's
+    canonical JSON (C-accelerated).
+    """
+    stable = stable_pod_spec(pod.get("spec") or {})
+    key = json.dumps(stable, sort_keys=True, separators=(",", ":"), default=str)
+    found = _HASHES.get(key)
+    if found is None:
+        if len(_HASHES) >= _HASH_CACHE_MAX:
+            _HASHES.clear()
+        found = _HASHES[key] = json_hash(_drop_nulls(stable))
+    return found
 
 
 def json_hash(value: Any) -> int:

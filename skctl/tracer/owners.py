@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (GVK, "ns/name" or "name")
 Lookup = Callable[[str, str | None, str], "dict[str, Any] | None"]  # (gvk, namespace, name) → object
 
-MAX_LOOKED_UP = 200_000  # looked-up (unwatched) entries kept; the cache is cleared past this
+MAX_LOOKED_UP = 200_000
+_NO_OWNERS: list = []  # looked-up (unwatched) entries kept; the cache is cleared past this
 
 
 def owner_keys(obj: dict[str, Any]) -> list[Key]:
@@ -45,7 +46,8 @@ class OwnersCache:
 
     def observe(self, key: Key, obj: dict[str, Any]) -> None:
         """Remember a watched object's owners (called for every event of it)."""
-        self.watched[key] = owner_keys(obj)  # empty too: a watched object is never looked up
+        # empty too (one shared list, never mutated): a watched object is never looked up
+        self.watched[key] = owner_keys(obj) or _NO_OWNERS
 
     def forget(self, key: Key) -> None:
         self.watched.pop(key, None)
