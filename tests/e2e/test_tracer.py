@@ -1,0 +1,71 @@
+"""`skctl trace` against a real control plane: controllers make ReplicaSets and Pods, KWOK
+runs them, deletes go through finalizers and graceful deletion (MODIFIED before DELETED)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from skctl.trace import codec
+from tests.e2e.cluster import Cluster
+from tests.e2e.helpers import eventually, skctl_bg
+
+FAR = 2**40
+
+
+def _deployment(name: str, replicas: int, image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "tracer-e2e"},
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {
+                "containers": [{"name": "c", "image": image}],
+                "nodeSelector": {"type": "kwok"},
+                "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]}},
+        },
+    }
+
+
+def _export(url: str) -> Any:
+    body = {"start_ts": 0, "end_ts": FAR, "filters": {"excluded_namespaces": [], "excluded_labels": []}}
+    answer = requests.post(url + "/export", json=body, headers={"Accept": "application/cbor"}, timeout=30)
+    answer.raise_for_status()
+    return codec.decode(answer.content)
+
+
+def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path) -> None:
+    kc = str(real_cluster.kubeconfig)
+    real_cluster.kubectl("create", "namespace", "tracer-e2e")
+    proc = skctl_bg("trace", "--kubeconfig", kc, "--journal", str(tmp_path / "j"), "--listen", "127.0.0.1:0")
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "listening on" in line, line + proc.stderr.read()
+        url = line.strip().rsplit(" ", 1)[-1]
+        eventually(lambda: requests.get(url + "/status", timeout=5).json()["watches"].get("v1.Pod", {}).get("state")
+                   == "watching", what="the watches")
+        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web", 2, "nginx:1")))
+        real_cluster.kubectl("annotate", "-n", "tracer-e2e", "deployment/web", "note=metadata-only")
+        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web", 3, "nginx:2")))
+        eventually(lambda: any(o == ("apps/v1.Deployment", "tracer-e2e/web") for o in _export(url).pod_lifecycles),
+                   timeout=120, what="pod lifecycles under the Deployment (through its ReplicaSets)")
+        real_cluster.kubectl("delete", "-n", "tracer-e2e", "deployment/web", "--cascade=foreground", "--wait=true")
+
+        def deleted() -> Any:
+            trace = _export(url)
+            actions = [a for _t, a, o in trace.iter_objects() if o["kind"] == "Deployment"]
+            return actions if actions and actions[-1] == "deleted" else None
+
+        actions = eventually(deleted, timeout=120, what="the delete")
+        # create, template change (replicas 3 + image) ... never the annotation, one delete
+        assert actions.count("deleted") == 1
+        assert 2 <= actions.count("applied")
+        trace = _export(url)
+        assert all(o["kind"] != "Pod" for _t, _a, o in trace.iter_objects())  # owned pods: skipOwned
+    finally:
+        proc.terminate()
+        proc.wait(30)
