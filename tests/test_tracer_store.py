@@ -177,3 +177,9 @@ def test_journal_skips_damage_and_keeps_reading_later_segments(tmp_path: Path) -
     # retention: the first segment goes once the second began before the cutoff
     again = journal_mod.Journal(tmp_path / "j", retention=100, clock=lambda: 1011 + 100)
     assert again.enforce_retention() == 1
+
+
+def test_simkube_singular_pod_spec_template_path_loads() -> None:
+    config = parse_config({"trackedObjects": {"batch.volcano.sh/v1alpha1.Job": {
+        "podSpecTemplatePath": "/spec/tasks/*/template", "trackLifecycle": True}}})
+    assert config.template_paths("batch.volcano.sh/v1alpha1.Job") == ("/spec/tasks/*/template",)
