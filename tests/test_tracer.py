@@ -414,3 +414,18 @@ def test_journal_env_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     assert default_journal() == os.path.join(str(tmp_path), "skctl", "journal")
+
+
+def test_unreachable_cluster_and_bad_flags_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    kc = tmp_path / "kc"
+    kc.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\n")
+    assert main(["trace", "--kubeconfig", str(kc), "--journal", str(tmp_path / "j"), "--duration", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach the Kubernetes API server" in err
+    assert main(["trace", "--kubeconfig", str(kc), "--listen", "nope", "--duration", "1"]) == 2
+    assert "--listen 'nope'" in capsys.readouterr().err
+    assert main(["trace", "--kubeconfig", str(kc), "--retention", "soon"]) == 2
+    assert "bad duration 'soon'" in capsys.readouterr().err

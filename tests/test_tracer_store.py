@@ -183,3 +183,53 @@ def test_simkube_singular_pod_spec_template_path_loads() -> None:
     config = parse_config({"trackedObjects": {"batch.volcano.sh/v1alpha1.Job": {
         "podSpecTemplatePath": "/spec/tasks/*/template", "trackLifecycle": True}}})
     assert config.template_paths("batch.volcano.sh/v1alpha1.Job") == ("/spec/tasks/*/template",)
+
+
+def test_real_server_delete_sequences_record_one_delete_and_keep_pod_times() -> None:
+    store = TraceStore(CONFIG)
+    store.applied("apps/v1.Deployment", dep("a"), ts=10)
+    terminating = dep("a", deletionTimestamp="2024-01-01T00:00:30Z", finalizers=["foregroundDeletion"])
+    assert not store.applied("apps/v1.Deployment", terminating, ts=11)  # MODIFIED before DELETED
+    # a DELETED event may carry the previous state (an object leaving a selector)
+    assert store.deleted("apps/v1.Deployment", dep("a"), ts=12)
+    assert [(e["ts"], len(e["applied_objs"]), len(e["deleted_objs"])) for e in store.events] == [(10, 1, 0), (12, 0, 1)]
+
+    # graceful pod deletion: MODIFIED with deletionTimestamp, then terminated statuses, then DELETED
+    running = pod("bare", started="2024-01-01T00:00:10Z")
+    store.pod_event("MODIFIED", running, ts=13)
+    graceful = pod("bare", started="2024-01-01T00:00:10Z")
+    graceful["metadata"].update(deletionTimestamp="2024-01-01T00:01:30Z", deletionGracePeriodSeconds=30)
+    store.pod_event("MODIFIED", graceful, ts=14)
+    done = pod("bare", started="2024-01-01T00:00:10Z", finished="2024-01-01T00:01:10Z")
+    store.pod_event("MODIFIED", done, ts=1704067300)
+    store.pod_event("DELETED", done, ts=1704067301)
+    assert list(store.lifecycles[("v1.Pod", "ns/bare")].values()) == [[{"start_ts": 1704067210, "end_ts": 1704067270}]]
+    # killed without a final status: the end is when the delete was asked, not when we saw it
+    store.pod_event("MODIFIED", pod("b2", started="2024-01-01T00:00:10Z"), ts=1704067302)
+    store.pod_event("DELETED", graceful | {"metadata": {**graceful["metadata"], "name": "b2"}}, ts=1704067400)
+    assert list(store.lifecycles[("v1.Pod", "ns/b2")].values()) == [[{"start_ts": 1704067210, "end_ts": 1704067260}]]
+
+
+def test_retention_bounds_memory_and_journal_in_a_long_run(tmp_path: Path) -> None:
+    clock = [1_700_000_000.0]
+    store = TraceStore(CONFIG, clock=lambda: clock[0])
+    journal = journal_mod.Journal(tmp_path / "j", retention=3600, segment_seconds=600, clock=lambda: clock[0])
+    journal.open(store)
+    sizes = []
+    for minute in range(12 * 60):  # twelve simulated hours, an update a minute to each of 20 objects
+        clock[0] = 1_700_000_000 + minute * 60
+        for i in range(20):
+            store.applied("apps/v1.Deployment", dep(f"d{i}", replicas=minute + 1), clock[0])
+        if minute % 30 == 0:
+            store.trim(int(clock[0]) - 3600)
+            journal.enforce_retention()
+            sizes.append((journal.size(), store.event_count()))
+    journal.close()
+    later = sizes[len(sizes) // 2:]
+    assert max(s for s, _ in later) <= 1.5 * min(s for s, _ in later)  # flat, not growing
+    assert max(n for _, n in later) <= 20 * 62 + 20
+    end = int(clock[0])
+    live = store.export(end - 1800, end + 1, NONE)
+    from_journal = journal_mod.export_journal(tmp_path / "j", end - 1800, end + 1, NONE)
+    assert from_journal.to_document() == live.to_document()
+    assert len(live.events[0]["applied_objs"]) == 20  # alive at the start of the window

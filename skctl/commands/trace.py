@@ -120,10 +120,14 @@ def run(args: argparse.Namespace) -> int:
             _say(messages.TRACE_RESTORED.format(journal=options.journal_dir, records=tracer.replayed))
         _say(messages.TRACE_STARTED.format(kinds=", ".join(config.tracked_objects), journal=options.journal_dir,
                                            retention=args.retention))
-        if duration is not None:
-            threading.Timer(duration, stop.set).start()
+        timer = threading.Timer(duration, stop.set) if duration is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         with _status_display() as on_tick:
             tracer.run_until(stop, on_tick)
+        if timer is not None:
+            timer.cancel()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
