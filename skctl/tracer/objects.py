@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import struct
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 Obj = dict[str, Any]
@@ -73,6 +74,11 @@ def parse_ts(value: Any) -> int | None:
     """Unix seconds of an RFC 3339 timestamp (`2024-05-01T12:00:00Z`), None if absent/bad."""
     if not isinstance(value, str) or not value:
         return None
+    return _parse_ts(value)
+
+
+@lru_cache(maxsize=8192)  # the same few timestamps repeat across a pod's many status updates
+def _parse_ts(value: str) -> int | None:
     try:
         return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
     except ValueError:

@@ -41,16 +41,22 @@ class OwnersCache:
     def __init__(self, lookup: Lookup | None = None) -> None:
         self.lookup = lookup
         self.watched: dict[Key, list[Key]] = {}
+        self._raw: dict[Key, Any] = {}  # the ownerReferences each watched entry was computed from
         self.looked_up: dict[Key, list[Key]] = {}
         self.lookups = 0  # API lookups made (for metrics)
 
     def observe(self, key: Key, obj: dict[str, Any]) -> None:
         """Remember a watched object's owners (called for every event of it)."""
+        refs = (obj.get("metadata") or {}).get("ownerReferences")
+        if key in self.watched and self._raw.get(key) == refs:
+            return  # the common case: a status update with the same owners
+        self._raw[key] = refs
         # empty too (one shared list, never mutated): a watched object is never looked up
         self.watched[key] = owner_keys(obj) or _NO_OWNERS
 
     def forget(self, key: Key) -> None:
         self.watched.pop(key, None)
+        self._raw.pop(key, None)
 
     def owners(self, key: Key) -> list[Key]:
         """The direct owners of `key`, looking it up through the API when it is unknown."""

@@ -30,6 +30,16 @@ from skctl.tracer.store import TraceStore
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY = 30.0
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """The tracer keeps a large, slowly changing heap of plain dicts without cycles; with
+    the default thresholds the cyclic collector runs every 700 allocations and costs a
+    third of the ingest time. Collect young objects 70x less often instead."""
+    import gc
+
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @dataclass
@@ -58,6 +68,7 @@ class Tracer:
         self.started_at = clock()
 
     def start(self) -> Tracer:
+        tune_gc()
         self.recorder.resolve()  # an unserved kind is an input error before anything is written
         try:
             self.replayed = self.journal.open(self.store)

@@ -1,7 +1,8 @@
 """The tracer's in-memory recording: SimKube's store rules on raw JSON objects.
 
 - Every tracked object is sanitised (`objects.sanitize`) before it is kept.
-- An applied event is recorded only when the object is new or its `spec` changed;
+- An applied event is recorded only when the object is new or its `spec` changed
+  (compared as JSON values; the index's spec hashes are computed at export);
   a delete of a recorded object is always recorded. `skipOwned` kinds ignore objects
   with any owner.
 - Pod lifecycles: a pod whose owner chain (through the owners cache, which looks up
@@ -29,7 +30,7 @@ from typing import Any
 
 from skctl.trace.config import TracerConfig
 from skctl.trace.model import Trace, new_event
-from skctl.trace.window import ExportFilters, export_window, spec_hash
+from skctl.trace.window import ExportFilters, export_window
 from skctl.tracer.objects import pod_hash, pod_lifecycle, sanitize
 from skctl.tracer.owners import Key, Lookup, OwnersCache
 
@@ -69,9 +70,9 @@ class TraceStore:
         self.owners = OwnersCache(self._lookup_and_log(owner_lookup) if owner_lookup else None)
         self.events: list[dict[str, Any]] = []
         self.live: dict[Key, dict[str, Any]] = {}  # tracked objects as last recorded
-        self.index: dict[str, dict[str, int]] = {}
         self.lifecycles: dict[Key, dict[int, list[dict[str, int | None]]]] = {}
         self.pods: dict[str, tuple[Key, int, dict[str, int | None]]] = {}  # pod ns/name → its lifecycle
+        self.ignored_pods: set[str] = set()  # running pods whose owner does not track lifecycles
         self.counts: dict[str, int] = {}  # recorded events per GVK (metrics)
         self.last_ts = 0
         self.last_event_at = 0.0
@@ -127,7 +128,6 @@ class TraceStore:
             return False
         clean = sanitize(obj)
         self.live[key] = clean
-        self.index.setdefault(gvk, {})[key[1]] = spec_hash(clean)
         self._append(ts, clean, False, gvk)
         self._emit(REC_EVENT, ts, {"a": [clean]})
         return True
@@ -143,9 +143,6 @@ class TraceStore:
         old = self.live.pop(key, None)
         if old is None:
             return False
-        names = self.index.get(gvk)
-        if names is not None:
-            names.pop(key[1], None)
         clean = sanitize(obj) if obj is not None else old
         self._append(ts, clean, True, gvk)
         self._emit(REC_EVENT, ts, {"d": [clean]})
@@ -193,6 +190,7 @@ class TraceStore:
                     self._deleted(POD_GVK, None, now, key)
             for name in [n for n in self.pods if n not in names]:
                 self._pod_gone(None, now, name)
+            self.ignored_pods &= names
 
     def lifecycle_owner(self, pod: dict[str, Any]) -> Key | None:
         """The owner a pod's lifecycle is recorded under, or None (see the module doc)."""
@@ -213,8 +211,12 @@ class TraceStore:
 
     def _pod_seen(self, pod: dict[str, Any], ts: int) -> None:
         name = key_of(POD_GVK, pod)[1]
-        start, end = pod_lifecycle(pod)
+        if name in self.ignored_pods:
+            return
         known = self.pods.get(name)
+        if known is not None and known[2]["end_ts"] is not None:
+            return  # finished: nothing more to learn from its status
+        start, end = pod_lifecycle(pod)
         if known is not None:
             _owner, _hash, lc = known
             changed = False
@@ -229,6 +231,7 @@ class TraceStore:
             return  # not running yet: nothing to record
         owner = self.lifecycle_owner(pod)
         if owner is None:
+            self.ignored_pods.add(name)  # its owners do not change: do not walk the chain again
             return
         self._new_lifecycle(name, owner, pod_hash(pod), start, end, ts)
 
@@ -248,6 +251,9 @@ class TraceStore:
             assert pod is not None
             name = key_of(POD_GVK, pod)[1]
             self.owners.forget((POD_GVK, name))
+            if name in self.ignored_pods:
+                self.ignored_pods.discard(name)
+                return
             if name not in self.pods:
                 self._pod_seen(pod, ts)  # ran and went between two events: record it now
         entry = self.pods.pop(name, None)
@@ -274,7 +280,7 @@ class TraceStore:
             return Trace(
                 config=self.config.to_document(),
                 events=events,
-                index={gvk: dict(names) for gvk, names in self.index.items()},
+                index={},  # the window hashes what it exports (`spec_hash`, its rule 6): off the hot path
                 pod_lifecycles={
                     owner: {h: [dict(lc) for lc in lcs] for h, lcs in by_hash.items()}
                     for owner, by_hash in self.lifecycles.items()
@@ -368,13 +374,11 @@ class TraceStore:
                         for obj in payload.get("a") or ():
                             key = key_of(_gvk(obj), obj)
                             self.live[key] = obj
-                            self.index.setdefault(key[0], {})[key[1]] = spec_hash(obj)
                             self.owners.observe(key, obj)
                             self._append(ts, obj, False, key[0])
                         for obj in payload.get("d") or ():
                             key = key_of(_gvk(obj), obj)
-                            if self.live.pop(key, None) is not None:
-                                self.index.get(key[0], {}).pop(key[1], None)
+                            self.live.pop(key, None)
                             self.owners.forget(key)
                             self._append(ts, obj, True, key[0])
                     elif kind == REC_LIFECYCLE:
@@ -401,7 +405,6 @@ class TraceStore:
         for gvk, obj in snap.get("objects") or ():
             key = key_of(gvk, obj)
             self.live[key] = obj
-            self.index.setdefault(gvk, {})[key[1]] = spec_hash(obj)
             self.owners.observe(key, obj)
             objs.append(obj)
         if objs:
