@@ -120,8 +120,9 @@ class Cluster:
     """A running control plane. Use as a context manager, or call start() and stop()."""
 
     def __init__(self, nodes: int = 4, workdir: Path | None = None, bin_dir: Path | None = None,
-                 log: Callable[[str], None] = lambda _m: None) -> None:
+                 log: Callable[[str], None] = lambda _m: None, apiserver_args: Iterable[str] = ()) -> None:
         self.nodes = nodes
+        self.apiserver_args = list(apiserver_args)
         self.bin_dir = bin_dir or binaries.bin_dir()
         self._own_workdir = workdir is None
         self.dir = workdir or Path(tempfile.mkdtemp(prefix="skctl-e2e-"))
@@ -168,14 +169,13 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop every process (newest first), wait for each to exit, then remove the work folder."""
+        # one at a time, newest first: the API server needs etcd until it has shut down
         for name in reversed(list(self.procs)):
             proc = self.procs[name]
             if proc.poll() is None:
                 proc.terminate()
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for proc in self.procs.values():
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -236,7 +236,7 @@ class Cluster:
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--token-auth-file={self.dir / 'tokens.csv'}", "--authorization-mode=RBAC",
-            f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true", *self.apiserver_args,
         ])
         self._wait("kube-apiserver", lambda: self._get("/readyz").status_code == 200)
 
@@ -256,7 +256,7 @@ class Cluster:
         stages += sorted(p for p in SKCTL_STAGES.glob("*.yaml") if _is_stage_file(p))
         merged = self.dir / "kwok-stages.yaml"
         merged.write_text(_merge_stages(stages))
-        self._spawn("kwok", [kc, f"--config={merged}", "--manage-all-nodes=false",
+        self._spawn("kwok", [kc, f"--config={merged}",
                              "--manage-nodes-with-label-selector=type=virtual",
                              "--cidr=10.244.0.0/16", "--node-ip=10.1.0.1"])
 
@@ -371,10 +371,15 @@ def main(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(description="Run a real control plane with KWOK nodes on loopback.")
     parser.add_argument("--nodes", type=int, default=4, help="KWOK nodes to create (default 4)")
+    parser.add_argument("--apiserver-arg", action="append", default=[], metavar="FLAG",
+                        help="extra kube-apiserver flag, e.g. --apiserver-arg=--watch-cache=false (repeatable)")
     args = parser.parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so the finally below stops everything either way
+    # SIGTERM unwinds like Ctrl-C, so the finally below stops everything either way; SIGINT is
+    # reset because a shell without job control starts background commands with it ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_a: sys.exit(143))
-    cluster = Cluster(nodes=args.nodes, log=lambda m: print(m, file=sys.stderr, flush=True))
+    cluster = Cluster(nodes=args.nodes, log=lambda m: print(m, file=sys.stderr, flush=True),
+                      apiserver_args=args.apiserver_arg)
     try:
         cluster.start()
         print(f"KUBECONFIG={cluster.kubeconfig}", flush=True)
@@ -387,6 +392,9 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
+        # a second Ctrl-C must not cut the cleanup short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         cluster.stop()
     return 0
 
