@@ -24,8 +24,8 @@ def _deployment(name: str, replicas: int, image: str) -> dict[str, Any]:
             "replicas": replicas, "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}}, "spec": {
                 "containers": [{"name": "c", "image": image}],
-                "nodeSelector": {"type": "kwok"},
-                "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]}},
+                "nodeSelector": {"type": "virtual"},
+                "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}},
         },
     }
 
@@ -62,9 +62,14 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
 
         actions = eventually(deleted, timeout=120, what="the delete")
         # create, template change (replicas 3 + image) ... never the annotation, one delete
-        assert actions.count("deleted") == 1
-        assert 2 <= actions.count("applied")
+        # create and the template change; not the annotation, the controllers' status updates
+        # or the foreground deletion's MODIFIED with a deletionTimestamp; one delete
+        assert actions == ["applied", "applied", "deleted"]
         trace = _export(url)
+        lifecycles = [lc for lcs in trace.pod_lifecycles[("apps/v1.Deployment", "tracer-e2e/web")].values()
+                      for lc in lcs]
+        assert len(lifecycles) >= 3 and all(lc["start_ts"] is not None for lc in lifecycles)
+        assert all(lc["end_ts"] is not None and lc["end_ts"] >= lc["start_ts"] for lc in lifecycles)
         assert all(o["kind"] != "Pod" for _t, _a, o in trace.iter_objects())  # owned pods: skipOwned
     finally:
         proc.terminate()
