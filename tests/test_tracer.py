@@ -429,3 +429,27 @@ def test_unreachable_cluster_and_bad_flags_are_one_line_errors(tmp_path: Path, c
     assert "--listen 'nope'" in capsys.readouterr().err
     assert main(["trace", "--kubeconfig", str(kc), "--retention", "soon"]) == 2
     assert "bad duration 'soon'" in capsys.readouterr().err
+
+
+def test_trace_command_writes_the_recording_and_refuses_a_busy_journal(
+        cluster, sandbox_kubeconfig: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sandbox, api = cluster
+    client.AppsV1Api(api).create_namespaced_deployment("shop", deployment("web"))
+    out = tmp_path / "all.sktrace"
+    journal = tmp_path / "j"
+    assert main(["trace", "--kubeconfig", str(sandbox_kubeconfig), "--journal", str(journal),
+                 "--listen", "127.0.0.1:0", "--duration", "1", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "stopped by --duration" in err and "wrote the recording" in err
+    trace = load.read_trace(str(out))
+    assert mentions(trace) == [("applied", "web")] and "ns/web" not in str(trace.index)
+    assert trace.index["apps/v1.Deployment"].keys() == {"shop/web"}
+
+    holder = Tracer(Kube(sandbox.api_client()), TracerOptions(config=parse_config({"trackedObjects": {}}),
+                                                             journal_dir=journal, port=0)).start()
+    try:
+        assert main(["trace", "--kubeconfig", str(sandbox_kubeconfig), "--journal", str(journal),
+                     "--listen", "127.0.0.1:0", "--duration", "1"]) == 1
+        assert "in use by another running tracer" in capsys.readouterr().err
+    finally:
+        holder.close()

@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         from skctl.trace import codec
 
-        trace = tracer.store.to_trace()
+        trace = tracer.store.whole()
         data = codec.encode(trace)
         storage.write_bytes(args.output, data, storage_options)
         _say(messages.TRACE_WRITTEN.format(events=len(trace.events), url=args.output, size=len(data)))

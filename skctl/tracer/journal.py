@@ -40,6 +40,7 @@ from skctl.tracer.store import REC_EVENT, REC_LIFECYCLE, REC_OWNERS, REC_SNAPSHO
 log = logging.getLogger(__name__)
 
 META_NAME = "journal.cbor"
+LOCK_NAME = "journal.lock"
 FORMAT_NAME = "skctl-journal"
 FORMAT_VERSION = 1
 FSYNC_INTERVAL = 0.5
@@ -55,6 +56,10 @@ MAX_FRAME = 1 << 30
 
 class JournalError(Exception):
     """The directory is not a journal, or one of another format version."""
+
+
+class JournalBusy(JournalError):
+    """Another running tracer writes this journal."""
 
 
 def is_journal(path: str | os.PathLike) -> bool:
@@ -186,6 +191,7 @@ class Journal:
         self._flusher: threading.Thread | None = None
         self.bytes_written = 0
         self.records_written = 0
+        self._lock_fh: Any = None
 
     def open(self, store: TraceStore) -> int:
         """Create or reopen the directory, replay what it holds into `store`, start a new
@@ -193,6 +199,7 @@ class Journal:
         import cbor2
 
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
         meta_path = self.directory / META_NAME
         replayed = 0
         if meta_path.exists():
@@ -210,6 +217,18 @@ class Journal:
         self._flusher = threading.Thread(target=self._flush_loop, name="journal fsync", daemon=True)
         self._flusher.start()
         return replayed
+
+    def _take_lock(self) -> None:
+        """One writer per journal: a second tracer on the same directory is refused."""
+        import fcntl
+
+        self._lock_fh = open(self.directory / LOCK_NAME, "a+")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_fh.close()
+            self._lock_fh = None
+            raise JournalBusy(f"{self.directory} is in use by another running tracer") from None
 
     def append(self, kind: str, ts: int, payload: dict[str, Any]) -> None:
         """Write one record (called by the store under its lock)."""
@@ -294,6 +313,9 @@ class Journal:
                 os.fsync(self._fh.fileno())
                 self._fh.close()
                 self._fh = None
+        if self._lock_fh is not None:
+            self._lock_fh.close()  # releases the lock
+            self._lock_fh = None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

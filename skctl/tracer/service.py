@@ -22,7 +22,7 @@ from skctl.errors import InputError, OperationalError
 from skctl.kube.api import Kube
 from skctl.trace.config import TracerConfig
 from skctl.trace.window import ExportFilters
-from skctl.tracer.journal import Journal, JournalError
+from skctl.tracer.journal import Journal, JournalBusy, JournalError
 from skctl.tracer.recorder import Recorder, check_config, lookup_through
 from skctl.tracer.server import TracerAPI
 from skctl.tracer.store import TraceStore
@@ -72,6 +72,8 @@ class Tracer:
         self.recorder.resolve()  # an unserved kind is an input error before anything is written
         try:
             self.replayed = self.journal.open(self.store)
+        except JournalBusy as exc:
+            raise OperationalError(messages.TRACE_JOURNAL_BUSY.format(detail=exc)) from None
         except JournalError as exc:
             raise InputError(messages.TRACE_BAD_JOURNAL_FORMAT.format(detail=exc)) from None
         except OSError as exc:

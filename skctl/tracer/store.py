@@ -31,8 +31,8 @@ from typing import Any
 from skctl.trace.config import TracerConfig
 from skctl.trace.model import Trace, new_event
 from skctl.trace.window import ExportFilters, export_window
-from skctl.tracer.objects import pod_hash, pod_lifecycle, sanitize
-from skctl.tracer.owners import Key, Lookup, OwnersCache
+from skctl.tracer.objects import parse_ts, pod_hash, pod_lifecycle, sanitize
+from skctl.tracer.owners import Key, Lookup, OwnersCache, owner_keys
 
 POD_GVK = "v1.Pod"
 
@@ -83,7 +83,7 @@ class TraceStore:
     def _lookup_and_log(self, lookup: Lookup) -> Lookup:
         def logged(gvk: str, ns: str | None, name: str) -> dict[str, Any] | None:
             obj = lookup(gvk, ns, name)
-            owners = [list(k) for k in _owner_keys(obj)] if obj else []
+            owners = [list(k) for k in owner_keys(obj)] if obj else []
             self._emit(REC_OWNERS, self.last_ts, {"k": [gvk, f"{ns}/{name}" if ns else name], "r": owners})
             return obj
 
@@ -195,7 +195,7 @@ class TraceStore:
     def lifecycle_owner(self, pod: dict[str, Any]) -> Key | None:
         """The owner a pod's lifecycle is recorded under, or None (see the module doc)."""
         key = key_of(POD_GVK, pod)
-        chain = self.owners.chain(key, _owner_keys(pod))
+        chain = self.owners.chain(key, owner_keys(pod))
         if not chain:
             owner: Key | None = key if POD_GVK in self.tracked else None
         else:
@@ -295,6 +295,16 @@ class TraceStore:
     def export(self, start_ts: int, end_ts: int, filters: ExportFilters | None = None) -> Trace:
         """The window `[start_ts, end_ts)`, by the same rules as `skctl export --from`."""
         return export_window(self.to_trace(), start_ts, end_ts, filters, extra_owners=self.owner_links())
+
+    def whole(self) -> Trace:
+        """The whole recording as `skctl export` with no filters would cut it (index built,
+        owned objects left to their owners): what `skctl trace -o` writes."""
+        from skctl.trace.window import NO_FILTERS
+
+        span = self.time_range()
+        if span is None:
+            return self.to_trace()
+        return self.export(span[0], span[1] + 1, NO_FILTERS)
 
     def time_range(self) -> tuple[int, int] | None:
         with self.lock:
@@ -431,16 +441,8 @@ def _gvk(obj: Mapping[str, Any]) -> str:
     return f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}"
 
 
-def _owner_keys(obj: dict[str, Any]) -> list[Key]:
-    from skctl.tracer.owners import owner_keys
-
-    return owner_keys(obj)
-
-
 def _deletion_time(pod: dict[str, Any]) -> int | None:
     """When a graceful delete was asked: deletionTimestamp minus its grace period."""
-    from skctl.tracer.objects import parse_ts
-
     meta = pod.get("metadata") or {}
     at = parse_ts(meta.get("deletionTimestamp"))
     if at is None:
