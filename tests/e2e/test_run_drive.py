@@ -228,3 +228,19 @@ def test_cronjob_pods_complete_at_their_recorded_lifetimes(real_cluster: Cluster
     for p in succeeded.values():
         (state,) = [c["state"]["terminated"] for c in p["status"]["containerStatuses"]]
         assert state["exitCode"] == 0 and state["reason"] == "Completed"
+
+
+def test_insecure_kubeconfig_is_one_line_once(real_cluster: Cluster, reference_dir: Path, tmp_path: Path) -> None:
+    import yaml
+
+    doc = yaml.safe_load(real_cluster.kubeconfig.read_text())
+    cluster = doc["clusters"][0]["cluster"]
+    cluster.pop("certificate-authority")
+    cluster["insecure-skip-tls-verify"] = True
+    kc = tmp_path / "insecure.kubeconfig"
+    kc.write_text(yaml.safe_dump(doc))
+    r = skctl("drive", "e2e-insecure", "--trace-path", f"file://{reference_dir / 'bare-pods.sktrace'}",
+              "--speed", "200", "--kubeconfig", str(kc))
+    assert r.returncode == 0, r.stderr
+    assert "InsecureRequestWarning" not in r.stderr
+    assert [line for line in r.stderr.splitlines() if "not verified" in line] == [r.stderr.strip()], r.stderr
