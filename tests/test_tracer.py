@@ -288,11 +288,14 @@ def start_trace_process(kubeconfig: Path, journal: Path, port: int = 0, *extra: 
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
     assert proc.stderr is not None
-    line = proc.stderr.readline()
-    if "listening on" not in line:
-        proc.kill()
-        raise AssertionError(f"tracer did not start: {line}{proc.stderr.read()}")
-    return proc, line.strip().rsplit(" ", 1)[-1]
+    for _ in range(20):  # log lines may come first
+        line = proc.stderr.readline()
+        if "listening on" in line:
+            return proc, line.strip().rsplit(" ", 1)[-1]
+        if not line:
+            break
+    proc.kill()
+    raise AssertionError(f"tracer did not start: {proc.stderr.read()}")
 
 
 def test_sigkill_and_restart_on_the_same_journal(sandbox: SandboxServer, sandbox_kubeconfig: Path,

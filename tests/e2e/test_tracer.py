@@ -30,6 +30,18 @@ def _deployment(name: str, replicas: int, image: str) -> dict[str, Any]:
     }
 
 
+def _tracer_url(proc: Any) -> str:
+    """The API URL from the tracer's "listening on" line (log lines may come first)."""
+    for _ in range(20):
+        line = proc.stderr.readline()
+        if "listening on" in line:
+            return line.strip().rsplit(" ", 1)[-1]
+        if not line:
+            break
+    proc.kill()
+    raise AssertionError(f"the tracer did not start: {proc.stderr.read()}")
+
+
 def _export(url: str) -> Any:
     body = {"start_ts": 0, "end_ts": FAR, "filters": {"excluded_namespaces": [], "excluded_labels": []}}
     answer = requests.post(url + "/export", json=body, headers={"Accept": "application/cbor"}, timeout=30)
@@ -42,10 +54,7 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
     real_cluster.kubectl("create", "namespace", "tracer-e2e")
     proc = skctl_bg("trace", "--kubeconfig", kc, "--journal", str(tmp_path / "j"), "--listen", "127.0.0.1:0")
     try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        assert "listening on" in line, line + proc.stderr.read()
-        url = line.strip().rsplit(" ", 1)[-1]
+        url = _tracer_url(proc)
         eventually(lambda: requests.get(url + "/status", timeout=5).json()["watches"].get("v1.Pod", {}).get("state")
                    == "watching", what="the watches")
         real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web", 2, "nginx:1")))
@@ -71,6 +80,37 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
         assert len(lifecycles) >= 3 and all(lc["start_ts"] is not None for lc in lifecycles)
         assert all(lc["end_ts"] is not None and lc["end_ts"] >= lc["start_ts"] for lc in lifecycles)
         assert all(o["kind"] != "Pod" for _t, _a, o in trace.iter_objects())  # owned pods: skipOwned
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_tracer_waits_for_a_real_crd(real_cluster: Cluster, tmp_path: Path) -> None:
+    from skctl.sandbox.workload import VOLCANO_CRD
+
+    kc = str(real_cluster.kubeconfig)
+    real_cluster.kubectl("create", "namespace", "tracer-crd")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("trackedObjects:\n  batch.volcano.sh/v1alpha1.Job:\n"
+                   "    podSpecTemplatePaths: [/spec/tasks/*/template]\n    trackLifecycle: true\n")
+    proc = skctl_bg("trace", "--kubeconfig", kc, "-c", str(cfg), "--journal", str(tmp_path / "j"),
+                    "--listen", "127.0.0.1:0", "--wait-for-crds")
+    try:
+        url = _tracer_url(proc)
+        status = requests.get(url + "/status", timeout=5).json()
+        assert status["watches"]["batch.volcano.sh/v1alpha1.Job"]["state"] == "waiting for CRD"
+        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(VOLCANO_CRD))
+        eventually(lambda: requests.get(url + "/status", timeout=5).json()["watches"]
+                   ["batch.volcano.sh/v1alpha1.Job"]["state"] == "watching", timeout=60, what="the CRD's watch")
+        job = {"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job",
+               "metadata": {"name": "vc", "namespace": "tracer-crd"},
+               "spec": {"tasks": [{"name": "t", "replicas": 1, "template": {"spec": {
+                   "containers": [{"name": "c", "image": "busybox"}]}}}]}}
+        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(job))
+        trace = eventually(lambda: (lambda t: t if any(o["kind"] == "Job" for _x, _a, o in t.iter_objects()) else None)(
+            _export(url)), timeout=60, what="the custom resource in the recording")
+        (obj,) = [o for _t, _a, o in trace.iter_objects() if o["kind"] == "Job"]
+        assert obj["spec"]["tasks"][0]["name"] == "t" and "status" not in obj
     finally:
         proc.terminate()
         proc.wait(30)
