@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from kubernetes import client
 
 from skctl.cli import main
@@ -22,7 +23,9 @@ from skctl.sandbox import SandboxServer
 from skctl.sandbox.workload import VOLCANO_CRD, WorkloadGenerator
 from skctl.trace import codec, load
 from skctl.trace.config import parse_config
+from skctl.trace.model import Trace
 from skctl.trace.window import NO_FILTERS, ExportFilters
+from skctl.tracer import DEFAULT_CONFIG_YAML
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.service import Tracer, TracerOptions
 
@@ -298,11 +301,20 @@ def start_trace_process(kubeconfig: Path, journal: Path, port: int = 0, *extra: 
     raise AssertionError(f"tracer did not start: {proc.stderr.read()}")
 
 
+def histories(trace: Any) -> dict[str, list[tuple[str, Any]]]:
+    """Per object: its recorded (action, spec) sequence (order across objects ignored)."""
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for _ts, action, obj in trace.iter_objects():
+        out.setdefault(f"{obj['kind']}/{obj['metadata']['name']}", []).append((action, obj.get("spec")))
+    return out
+
+
 def test_sigkill_and_restart_on_the_same_journal(sandbox: SandboxServer, sandbox_kubeconfig: Path,
                                                  tmp_path: Path) -> None:
     journal = tmp_path / "journal"
     gen = WorkloadGenerator(sandbox.store, seed=11, scenario="deployments")
     gen.run(30)
+    reference = start_tracer(sandbox, tmp_path / "ref", yaml.safe_load(DEFAULT_CONFIG_YAML))
     proc, url = start_trace_process(sandbox_kubeconfig, journal)
     try:
         wait_for(lambda: requests.get(url + "/status", timeout=5).json()["events"] > 0, what="first events")
@@ -315,9 +327,13 @@ def test_sigkill_and_restart_on_the_same_journal(sandbox: SandboxServer, sandbox
             return final_state(codec.decode(data.content), "apps/v1.Deployment") == expected
 
         wait_for(caught_up, what="the tracer to catch up")
+        wait_for(lambda: final_state(reference.store.to_trace(), "apps/v1.Deployment") == expected,
+                 what="the reference tracer")
+        caught_at = int(time.time())  # nothing changes from here until after the restart
         time.sleep(1.2)  # past the fsync interval
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+        never_died = histories(reference.store.to_trace())
         gen.run(30)  # changes while no tracer runs
         expected = server_state(sandbox, "apps/v1", "Deployment")
         proc, url = start_trace_process(sandbox_kubeconfig, journal)
@@ -331,7 +347,11 @@ def test_sigkill_and_restart_on_the_same_journal(sandbox: SandboxServer, sandbox
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
+        reference.close()
     assert proc.returncode == 0
+    # up to the kill, the restarted tracer's recording is the never-killed one's
+    before = Trace(events=[e for e in trace.events if e["ts"] <= caught_at])
+    assert histories(before) == never_died
     last: dict[str, Any] = {}
     for _ts, action, obj in trace.iter_objects():
         key = obj["metadata"]["name"]
