@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from skctl import messages
 from skctl.commands import COMMANDS
@@ -150,36 +152,34 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-class _status_display:  # noqa: N801 - used as a context manager like a function
+@contextmanager
+def _status_display() -> Iterator[Callable[[dict], None]]:
     """A live rich status line on a terminal; a plain log line a minute otherwise."""
+    import sys
+    import time
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        import sys
-        import time
+    live = None
+    last_plain = [0.0]
+    if sys.stderr.isatty():
+        from rich.live import Live
 
-        self.live = None
-        self.last_plain = 0.0
-        if sys.stderr.isatty():
-            from rich.live import Live
+        from skctl.output import console
 
-            from skctl.output import console
+        live = Live("", console=console(stderr=True), refresh_per_second=2, transient=True)
 
-            self.live = Live("", console=console(stderr=True), refresh_per_second=2, transient=True)
-            self.live.__enter__()
+    def on_tick(status: dict) -> None:
+        line = _status_line(status)
+        if live is not None:
+            live.update(line)
+        elif time.monotonic() - last_plain[0] >= 60:
+            last_plain[0] = time.monotonic()
+            print(line, file=sys.stderr, flush=True)
 
-        def on_tick(status: dict) -> None:
-            line = _status_line(status)
-            if self.live is not None:
-                self.live.update(line)
-            elif time.monotonic() - self.last_plain >= 60:
-                self.last_plain = time.monotonic()
-                print(line, file=sys.stderr, flush=True)
-
-        return on_tick
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live is not None:
-            self.live.__exit__(None, None, None)
+    if live is None:
+        yield on_tick
+        return
+    with live:
+        yield on_tick
 
 
 def _status_line(status: dict) -> str:
@@ -191,5 +191,13 @@ def _status_line(status: dict) -> str:
     age = f"{time.time() - last:.0f}s ago" if last else "never"
     return (
         f"{status['events']} events ({kinds}); watches {'/'.join(sorted(states))}; last event {age}; "
-        f"journal {status['journal_bytes'] / 1e6:.1f} MB"
+        f"journal {_size(status['journal_bytes'])}"
     )
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"  # pragma: no cover
