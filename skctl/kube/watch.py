@@ -3,8 +3,8 @@
 The loop every long-running client of the API server needs (the tracer, a replay driver
 that follows what it created), written once:
 
-1. LIST (paged with `limit`/`continue`) and hand the complete set of objects to
-   `on_sync`; the consumer diffs it against what it already knows, so a re-list after a
+1. LIST (paged with `limit`/`continue`; items get the list's apiVersion and kind, which
+   a real server leaves out) and hand the complete set of objects to `on_sync`; the consumer diffs it against what it already knows, so a re-list after a
    410 records exactly what changed while the client was not watching.
 2. WATCH from the list's resourceVersion with bookmarks, passing each ADDED, MODIFIED
    and DELETED object to `on_event`, and remembering the resourceVersion of every event
@@ -231,7 +231,18 @@ class ListWatch:
                 raise Retryable(f"list broke off: {_short(exc)}") from None
             finally:
                 _close(resp)
-            items.extend(doc.get("items") or [])
+            page = doc.get("items") or []
+            # A real API server leaves apiVersion and kind out of list items (watch events
+            # carry them): put them back from the list's own, as client-go does.
+            list_kind = str(doc.get("kind") or "")
+            kind = list_kind[: -len("List")] if list_kind.endswith("List") else ""
+            api_version = doc.get("apiVersion")
+            if kind and api_version:
+                for item in page:
+                    if isinstance(item, dict):
+                        item.setdefault("apiVersion", api_version)
+                        item.setdefault("kind", kind)
+            items.extend(page)
             meta = doc.get("metadata") or {}
             rv = meta.get("resourceVersion") or rv
             cont = meta.get("continue") or None

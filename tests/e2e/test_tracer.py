@@ -52,6 +52,9 @@ def _export(url: str) -> Any:
 def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path) -> None:
     kc = str(real_cluster.kubeconfig)
     real_cluster.kubectl("create", "namespace", "tracer-e2e")
+    # one object exists before the tracer: it comes from a LIST, whose items a real server
+    # sends without apiVersion and kind
+    real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("early", 0, "nginx:1")))
     proc = skctl_bg("trace", "--kubeconfig", kc, "--journal", str(tmp_path / "j"), "--listen", "127.0.0.1:0")
     try:
         url = _tracer_url(proc)
@@ -66,7 +69,8 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
 
         def deleted() -> Any:
             trace = _export(url)
-            actions = [a for _t, a, o in trace.iter_objects() if o["kind"] == "Deployment"]
+            actions = [a for _t, a, o in trace.iter_objects()
+                       if o["kind"] == "Deployment" and o["metadata"]["name"] == "web"]
             return actions if actions and actions[-1] == "deleted" else None
 
         actions = eventually(deleted, timeout=120, what="the delete")
@@ -75,6 +79,8 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
         # or the foreground deletion's MODIFIED with a deletionTimestamp; one delete
         assert actions == ["applied", "applied", "deleted"]
         trace = _export(url)
+        early = [o for _t, _a, o in trace.iter_objects() if o["metadata"]["name"] == "early"]
+        assert early and early[0]["apiVersion"] == "apps/v1" and early[0]["kind"] == "Deployment"
         lifecycles = [lc for lcs in trace.pod_lifecycles[("apps/v1.Deployment", "tracer-e2e/web")].values()
                       for lc in lcs]
         assert len(lifecycles) >= 3 and all(lc["start_ts"] is not None for lc in lifecycles)
