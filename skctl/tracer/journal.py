@@ -48,6 +48,8 @@ SEGMENT_SECONDS = 600
 SEGMENT_BYTES = 64 * 1024 * 1024
 
 _HEADER = struct.Struct(">IIBq")
+_HEAD = struct.Struct(">II")  # length, CRC-32 of the rest
+_TAIL = struct.Struct(">Bq")  # type, ts
 _TYPES = {REC_SNAPSHOT: 1, REC_EVENT: 2, REC_LIFECYCLE: 3, REC_OWNERS: 4}
 _NAMES = {v: k for k, v in _TYPES.items()}
 _SEGMENT_RE = re.compile(r"^seg-(\d+)-(\d+)\.skj$")
@@ -235,10 +237,8 @@ class Journal:
         import cbor2
 
         body = cbor2.dumps(payload)
-        code = _TYPES[kind]
-        head = _HEADER.pack(len(body), 0, code, ts)
-        crc = zlib.crc32(body, zlib.crc32(head[8:]))
-        frame = _HEADER.pack(len(body), crc, code, ts) + body
+        tail = _TAIL.pack(_TYPES[kind], ts)
+        frame = _HEAD.pack(len(body), zlib.crc32(body, zlib.crc32(tail))) + tail + body
         with self._lock:
             if self._fh is None:
                 return

@@ -116,8 +116,8 @@ class TraceStore:
         with self.lock:
             return self._applied(gvk, obj, self._now(ts))
 
-    def _applied(self, gvk: str, obj: dict[str, Any], ts: int) -> bool:
-        key = key_of(gvk, obj)
+    def _applied(self, gvk: str, obj: dict[str, Any], ts: int, key: Key | None = None) -> bool:
+        key = key or key_of(gvk, obj)
         self.owners.observe(key, obj)
         meta = obj.get("metadata") or {}
         if meta.get("ownerReferences") and self.config.skip_owned(gvk):
@@ -165,16 +165,17 @@ class TraceStore:
         """Any watch event of a pod: lifecycles, and the pod itself when v1.Pod is tracked."""
         with self.lock:
             now = self._now(ts)
+            key = key_of(POD_GVK, pod)
             if kind == "DELETED":
                 if POD_GVK in self.tracked:
-                    self._deleted(POD_GVK, pod, now)
-                self._pod_gone(pod, now)
+                    self._deleted(POD_GVK, pod, now, key)
+                self._pod_gone(pod, now, None, key[1])
             else:
                 if POD_GVK in self.tracked:
-                    self._applied(POD_GVK, pod, now)
+                    self._applied(POD_GVK, pod, now, key)
                 else:
-                    self.owners.observe(key_of(POD_GVK, pod), pod)
-                self._pod_seen(pod, now)
+                    self.owners.observe(key, pod)
+                self._pod_seen(pod, now, key[1])
 
     def pod_sync(self, items: Iterable[dict[str, Any]], ts: float | None = None) -> None:
         with self.lock:
@@ -209,8 +210,8 @@ class TraceStore:
             return None
         return owner
 
-    def _pod_seen(self, pod: dict[str, Any], ts: int) -> None:
-        name = key_of(POD_GVK, pod)[1]
+    def _pod_seen(self, pod: dict[str, Any], ts: int, name: str | None = None) -> None:
+        name = name or key_of(POD_GVK, pod)[1]
         if name in self.ignored_pods:
             return
         known = self.pods.get(name)
@@ -246,16 +247,18 @@ class TraceStore:
         owner, h, lc = entry
         self._emit(REC_LIFECYCLE, ts, {"p": name, "o": list(owner), "h": h, "s": lc["start_ts"], "e": lc["end_ts"]})
 
-    def _pod_gone(self, pod: dict[str, Any] | None, ts: int, name: str | None = None) -> None:
+    def _pod_gone(self, pod: dict[str, Any] | None, ts: int, name: str | None = None, seen: str | None = None) -> None:
+        """A pod that is gone: `pod` and its `seen` name from a DELETED event, or only
+        `name` when a re-list no longer has it."""
         if name is None:
             assert pod is not None
-            name = key_of(POD_GVK, pod)[1]
+            name = seen or key_of(POD_GVK, pod)[1]
             self.owners.forget((POD_GVK, name))
             if name in self.ignored_pods:
                 self.ignored_pods.discard(name)
                 return
             if name not in self.pods:
-                self._pod_seen(pod, ts)  # ran and went between two events: record it now
+                self._pod_seen(pod, ts, name)  # ran and went between two events: record it now
         entry = self.pods.pop(name, None)
         if entry is None:
             return
