@@ -62,7 +62,7 @@ class SimKubeTracer:
                 owner.requests.append(req)
                 data = simkube.encode(TRACE)
                 if req["export_path"].split("://")[0] in ("s3", "gs", "az"):
-                    storage.write_bytes(req["export_path"], data, progress=False)
+                    storage.write_bytes(req["export_path"], data)
                     data = b""
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
@@ -115,3 +115,11 @@ def test_tracer_writes_needs_a_cloud_output(simkube_tracer: SimKubeTracer, tmp_p
     assert main(["export", "--tracer-address", simkube_tracer.url, "--tracer-writes",
                  "-o", str(tmp_path / "x")]) == 2
     assert "--tracer-writes needs a cloud --output" in capsys.readouterr().err
+
+
+def test_selectors_a_label_selector_cannot_hold_are_input_errors(simkube_tracer: SimKubeTracer, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    assert main(["export", "--tracer-address", simkube_tracer.url, "-s", "0", "-t", "200",
+                 "--excluded-labels", "size>3", "-o", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "--excluded-labels" in err and "LabelSelector" in err and not simkube_tracer.requests

@@ -11,8 +11,8 @@ from skctl.commands import COMMANDS
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from skctl.commands.convert import add_storage_option_flag
-    from skctl.kube.client import add_cluster_flags
+    from skctl import argtypes
+    from skctl.commands.flags import add_cluster_flags, add_storage_option_flag
     from skctl.tracer import DEFAULT_LISTEN, DEFAULT_RETENTION
 
     p = sub.add_parser(
@@ -28,28 +28,20 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    help="tracer config (SimKube's format; default: see --print-default-config)")
     p.add_argument("--print-default-config", action="store_true", help="print the default config and exit")
     add_cluster_flags(p)
-    p.add_argument("--listen", metavar="HOST:PORT", help=f"API address (default: {DEFAULT_LISTEN})")
-    p.add_argument("--server-port", type=int, metavar="PORT",
+    p.add_argument("--listen", type=argtypes.listen_address, default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                   help=f"API address (default: {DEFAULT_LISTEN})")
+    p.add_argument("--server-port", type=argtypes.port, metavar="PORT",
                    help="SimKube's flag: serve the API on 0.0.0.0:PORT (for a pod behind a Service)")
     p.add_argument("--journal", metavar="DIR", help="journal directory (default: $XDG_STATE_HOME/skctl/journal)")
-    p.add_argument("--retention", default=DEFAULT_RETENTION, metavar="DURATION",
+    p.add_argument("--retention", type=argtypes.duration, default=DEFAULT_RETENTION, metavar="DURATION",
                    help=f"how much history to keep in memory and on disk (default: {DEFAULT_RETENTION})")
-    p.add_argument("--duration", metavar="DURATION", help="stop after this long (e.g. 10m); default: until stopped")
+    p.add_argument("--duration", type=argtypes.duration, metavar="DURATION",
+                   help="stop after this long (e.g. 10m); default: until stopped")
     p.add_argument("-o", "--output", metavar="URL", help="when stopping, write the whole recording here as a trace")
     p.add_argument("--wait-for-crds", action="store_true",
                    help="start watching a tracked custom resource when its CRD appears instead of failing")
     add_storage_option_flag(p)
     return p
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    from skctl.errors import InputError
-
-    host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise InputError(messages.TRACE_BAD_LISTEN.format(value=value))
-    return host, int(port)
 
 
 def default_journal() -> str:
@@ -60,18 +52,16 @@ def default_journal() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import signal
     import sys
     import threading
     from pathlib import Path
 
     from skctl import storage
-    from skctl.errors import InputError
     from skctl.kube.api import Kube
     from skctl.kube.client import connect
-    from skctl.sim.timing import parse_duration
+    from skctl.signals import stop_on_signals
     from skctl.trace.config import load_config, parse_config
-    from skctl.tracer import DEFAULT_CONFIG_YAML, DEFAULT_LISTEN
+    from skctl.tracer import DEFAULT_CONFIG_YAML
     from skctl.tracer.service import Tracer, TracerOptions
 
     if args.print_default_config:
@@ -85,19 +75,15 @@ def run(args: argparse.Namespace) -> int:
 
         config = parse_config(yaml.safe_load(DEFAULT_CONFIG_YAML), "default config")
     if args.server_port is not None:
-        if not 0 <= args.server_port <= 65535:
-            raise InputError(messages.TRACE_BAD_LISTEN.format(value=args.server_port))
         host, port = "0.0.0.0", args.server_port  # noqa: S104 - SimKube's flag: reachable through a Service
     else:
-        host, port = parse_listen(args.listen or DEFAULT_LISTEN)
-    retention = parse_duration(args.retention)
-    duration = parse_duration(args.duration) if args.duration else None
+        host, port = args.listen
     if args.output:
         storage.protocol_of(args.output)  # a bad destination fails now, not after hours of tracing
     options = TracerOptions(
         config=config,
         journal_dir=Path(args.journal or default_journal()),
-        retention=retention,
+        retention=args.retention,
         host=host,
         port=port,
         wait_for_crds=args.wait_for_crds,
@@ -109,31 +95,29 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     reason = {"why": "--duration"}
 
-    def on_signal(signum: int, _frame: object) -> None:
-        reason["why"] = signal.Signals(signum).name
+    def on_signal(name: str) -> None:
+        reason["why"] = name
         stop.set()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        tracer.start()
-        bound_host, bound_port = tracer.address
-        _say(messages.TRACE_LISTENING.format(host=bound_host, port=bound_port))
-        if tracer.replayed:
-            _say(messages.TRACE_RESTORED.format(journal=options.journal_dir, records=tracer.replayed))
-        _say(messages.TRACE_STARTED.format(kinds=", ".join(config.tracked_objects), journal=options.journal_dir,
-                                           retention=args.retention))
-        timer = threading.Timer(duration, stop.set) if duration is not None else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        with _status_display() as on_tick:
-            tracer.run_until(stop, on_tick)
-        if timer is not None:
-            timer.cancel()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        tracer.close()
+    with stop_on_signals(on_signal):
+        try:
+            tracer.start()
+            bound_host, bound_port = tracer.address
+            _say(messages.TRACE_LISTENING.format(host=bound_host, port=bound_port))
+            if tracer.replayed:
+                _say(messages.TRACE_RESTORED.format(journal=options.journal_dir, records=tracer.replayed))
+            _say(messages.TRACE_STARTED.format(kinds=", ".join(config.tracked_objects), journal=options.journal_dir,
+                                               retention=_size_of_time(args.retention)))
+            timer = threading.Timer(args.duration, stop.set) if args.duration is not None else None
+            if timer is not None:
+                timer.daemon = True
+                timer.start()
+            with _status_display() as on_tick:
+                tracer.run_until(stop, on_tick)
+            if timer is not None:
+                timer.cancel()
+        finally:
+            tracer.close()
     _say(messages.TRACE_STOPPED.format(reason=reason["why"], events=tracer.store.event_count(),
                                        journal=options.journal_dir))
     if args.output:
@@ -144,6 +128,14 @@ def run(args: argparse.Namespace) -> int:
         storage.write_bytes(args.output, data, storage_options)
         _say(messages.TRACE_WRITTEN.format(events=len(trace.events), url=args.output, size=len(data)))
     return 130 if reason["why"] == "SIGINT" else 0
+
+
+def _size_of_time(seconds: float) -> str:
+    import datetime
+
+    import durationpy
+
+    return str(durationpy.to_str(datetime.timedelta(seconds=seconds)))
 
 
 def _say(line: str) -> None:

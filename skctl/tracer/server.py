@@ -187,7 +187,7 @@ class TracerAPI:
                 from skctl import storage
 
                 assert export_path is not None
-                storage.write_bytes(export_path, data, self.storage_options, progress=False)
+                storage.write_bytes(export_path, data, self.storage_options)
                 self._send(h, 200, b"", "application/octet-stream")
             else:
                 self._send(h, 200, data, "application/cbor" if cbor else "application/msgpack")
