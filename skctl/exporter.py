@@ -160,9 +160,9 @@ def _tracer_writes(request: ExportRequest, timings: dict[str, float]) -> ExportR
         storage.write_bytes(request.output, data, request.storage_options, progress=request.progress)
     elif not storage.exists(request.output, request.storage_options):
         raise OperationalError(messages.EXPORT_TRACER_WROTE_NOTHING.format(url=request.output))
-    raw = data or storage.read_bytes(request.output, request.storage_options)
     from skctl.trace import load
 
+    raw = data or load.read_trace_bytes(request.output, request.storage_options)
     trace, fmt = load.decode_any(raw, request.output)
     return ExportResult(
         destination=request.output, fmt=fmt, size=len(raw), events=len(trace.events),
