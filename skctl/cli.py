@@ -153,7 +153,10 @@ def _print_traceback() -> None:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """Whitespace folded, then terminal controls (from a trace or the user) made visible."""
+    from skctl.output import printable
+
+    return printable(" ".join(text.split()))
 
 
 if __name__ == "__main__":  # pragma: no cover

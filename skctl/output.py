@@ -12,6 +12,27 @@ from typing import Any
 
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 
+# C0 and C1 controls, DEL and the Unicode bidi overrides: a trace string holding them could
+# move the cursor, recolour, retitle or hyperlink the user's terminal (ANSI/OSC escapes) or
+# reorder what they read. Each is shown as its Python escape instead (ESC → \x1b).
+_CONTROLS = {
+    c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+    for c in [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+}
+
+
+def printable(text: object) -> str:
+    """`text` with terminal control characters made visible (for plain prints and error lines)."""
+    return str(text).translate(_CONTROLS)
+
+
+def safe(text: object) -> str:
+    """`text` from a trace or the user, ready for rich: control characters made visible and
+    `[...]` escaped, so it is shown as written and never read as rich markup."""
+    from rich.markup import escape
+
+    return escape(printable(text))
+
 
 def console(stderr: bool = False) -> Any:
     from rich.console import Console

@@ -51,32 +51,32 @@ def run(args: argparse.Namespace) -> int:
 def render(summary: dict[str, Any], url: str) -> None:
     from rich.table import Table
 
-    from skctl.output import console
+    from skctl.output import console, safe
 
     out = console()
-    out.print(f"[bold]{url}[/bold]  ({summary['format']}, format version {summary['version']})")
+    out.print(f"[bold]{safe(url)}[/bold]  ({summary['format']}, format version {safe(summary['version'])})")
     if summary["events"]:
         out.print(f"time range  {summary['start']} → {summary['end']}  ({summary['duration_seconds']} s)")
     out.print(f"events      {summary['events']}  (applied {summary['applied']}, deleted {summary['deleted']})")
-    out.print(f"tracked     {', '.join(summary['tracked_objects']) or '-'}")
+    out.print(f"tracked     {safe(', '.join(summary['tracked_objects'])) or '-'}")
 
     objects = Table(title="objects per kind", title_justify="left")
     for column in ("GVK", "objects", "applied", "deleted"):
         objects.add_column(column, justify="left" if column == "GVK" else "right")
     for gvk, row in summary["objects"].items():
-        objects.add_row(gvk, str(row["objects"]), str(row["applied"]), str(row["deleted"]))
+        objects.add_row(safe(gvk), str(row["objects"]), str(row["applied"]), str(row["deleted"]))
     out.print(objects)
 
     namespaces = Table(title="namespaces", title_justify="left")
     namespaces.add_column("namespace")
     namespaces.add_column("object mentions", justify="right")
     for ns, count in summary["namespaces"].items():
-        namespaces.add_row(ns, str(count))
+        namespaces.add_row(safe(ns), str(count))
     out.print(namespaces)
 
     owners = Table(title="pod lifecycle owners", title_justify="left")
     for column in ("owner GVK", "owner", "pod specs", "lifecycles", "running"):
         owners.add_column(column, justify="right" if column in ("pod specs", "lifecycles", "running") else "left")
     for row in summary["pod_lifecycle_owners"]:
-        owners.add_row(row["gvk"], row["owner"], str(row["pod_specs"]), str(row["lifecycles"]), str(row["running"]))
+        owners.add_row(safe(row["gvk"]), safe(row["owner"]), str(row["pod_specs"]), str(row["lifecycles"]), str(row["running"]))
     out.print(owners)

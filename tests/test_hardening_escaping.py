@@ -1,0 +1,72 @@
+"""Issue 12, class 5: xray shows strings from a trace or the user as written.
+
+Each row puts one hostile string where xray prints it (the path, a namespace, a kind, an
+owner) and checks that the text appears literally, with no rich markup applied and no
+terminal control character passed through.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skctl.cli import main
+from skctl.trace import codec
+from skctl.trace.model import Trace, new_event
+
+ESC = "\x1b"
+
+HOSTILE = [
+    # (name, string, what the output must show instead)
+    ("square bracket", "a[b", "a[b"),
+    ("markup-looking word", "[prod]", "[prod]"),
+    ("closing tag", "[/bold]x", "[/bold]x"),
+    ("link markup", "[link=https://evil.example]click[/link]", "[link=https://evil.example]click[/link]"),
+    ("ANSI colour", f"{ESC}[31mred{ESC}[0m", "\\x1b[31mred\\x1b[0m"),
+    ("OSC hyperlink", f"{ESC}]8;;https://evil.example{ESC}\\x{ESC}]8;;{ESC}\\", "\\x1b]8;;https://evil.example"),
+    ("OSC title with BEL", f"{ESC}]0;pwned\x07", "\\x1b]0;pwned\\x07"),
+    ("bidi override", "abc\u202edcba", "abc\\u202edcba"),
+]
+
+
+def hostile_trace(text: str) -> Trace:
+    obj = {"apiVersion": "v1", "kind": f"Kind{text}", "metadata": {"name": f"n{text}", "namespace": f"ns{text}"}}
+    return Trace(
+        config={"trackedObjects": {}},
+        events=[new_event(1_750_000_000, [obj])],
+        index={f"v1.Kind{text}": {f"ns{text}/n{text}": 1}},
+        pod_lifecycles={(f"v1.Kind{text}", f"ns{text}/n{text}"): {7: [{"start_ts": 1_750_000_001, "end_ts": None}]}},
+    )
+
+
+@pytest.mark.parametrize("where", ["path", "trace strings"])
+@pytest.mark.parametrize("name, text, shown", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_xray_prints_hostile_strings_literally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, name: str, text: str, shown: str
+) -> None:
+    if where == "path":
+        directory = tmp_path / f"dir{text}".replace("/", "_")
+        directory.mkdir()
+        path = directory / "t.sktrace"
+        path.write_bytes(codec.encode(hostile_trace("plain")))
+    else:
+        path = tmp_path / "t.sktrace"
+        path.write_bytes(codec.encode(hostile_trace(text)))
+
+    assert main(["xray", str(path)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert ESC not in out and "\x07" not in out and "\u202e" not in out
+    expected = shown.replace("/", "_") if where == "path" else shown
+    assert expected in out.replace("\n", ""), out
+    if where == "trace strings":
+        # every place: namespace, kind (objects table), owner (lifecycles table)
+        assert f"ns{shown}" in out and f"v1.Kind{shown}" in out, out
+
+
+def test_error_lines_make_control_characters_visible(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / f"no{ESC}]0;pwned\x07such"
+    assert main(["xray", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert ESC not in err and "\x07" not in err
+    assert "\\x1b]0;pwned\\x07" in err
