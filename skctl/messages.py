@@ -32,6 +32,10 @@ TRACE_UNKNOWN_VERSION = (
     "{url} uses {kind} trace format version {version}, but this skctl reads versions {supported}; "
     "upgrade skctl or convert the trace"
 )
+TRACE_BAD_VERSION = (
+    "{url} has format version {version!r} ({kind}), which is not a version number; it is not a trace this skctl "
+    "can read (it reads versions {supported})"
+)
 TRACE_UNKNOWN_COMPRESSION = "{url} uses compression '{name}', which this skctl does not know; upgrade skctl"
 TRACE_BOMB = (
     "{url} expands past {limit} when decompressed (from {size} compressed bytes), far more than a real "
@@ -134,6 +138,10 @@ DELETE_MISSING = (
 )
 
 # --- export --------------------------------------------------------------------------
+EXPORT_TIME_IN_DST_GAP = (
+    "{flag}: '{value}' does not exist in local time (the clocks skipped it for daylight saving); "
+    "give a time outside the gap or with an offset, e.g. Z or +01:00"
+)
 EXPORT_TIME_OUT_OF_RANGE = "{flag}: '{value}' is outside 1970-01-01 .. 9999-12-31{hint}"
 EXPORT_MILLISECONDS_HINT = "; unix times are in seconds, was it milliseconds?"
 EXPORT_TIME_FORMS = (

@@ -122,23 +122,36 @@ def _parse_time(text: str, reference: float, flag: str, now: float | None) -> fl
     parsed = _parse_iso(value)
     if parsed is None:
         raise InputError(messages.EXPORT_BAD_TIME.format(flag=flag, value=text))
+    if not isinstance(parsed, float):  # _DST_GAP
+        raise InputError(messages.EXPORT_TIME_IN_DST_GAP.format(flag=flag, value=text))
     return parsed
 
 
-def _parse_iso(value: str) -> float | None:
+_DST_GAP = object()  # _parse_iso's answer for a local time that the clocks skipped
+
+
+def _parse_iso(value: str) -> float | object | None:
+    """Unix seconds, None if `value` is not ISO 8601, or _DST_GAP for a local time that
+    does not exist (the clocks jumped over it); Python would silently shift it by the gap."""
     text = value
     if text[-1:] in ("Z", "z"):
         text = text[:-1] + "+00:00"
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day).timestamp()  # local midnight
-        moment = datetime.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day)  # local midnight
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        return moment.timestamp()  # naive = local time
-    return moment.astimezone(timezone.utc).timestamp()
+    if moment.tzinfo is not None:
+        return moment.astimezone(timezone.utc).timestamp()
+    try:  # naive = local time
+        ts = moment.timestamp()
+        exists = datetime.fromtimestamp(ts) == moment
+    except (OverflowError, OSError, ValueError):
+        return None
+    return ts if exists else _DST_GAP
 
 
 def resolve_window(start: str, end: str, now: float | None = None) -> tuple[int, int]:

@@ -108,7 +108,8 @@ def map_error(exc: BaseException, url: str, writing: bool) -> Exception:
         bucket = url.split("://", 1)[1].split("/", 1)[0]
         return InputError(messages.STORAGE_NO_BUCKET.format(url=url, bucket=bucket))
     if missing or isinstance(exc, (NotADirectoryError, FileExistsError)):  # e.g. a parent "directory" is a file
-        return InputError(messages.STORAGE_WRITE_FAILED.format(url=url, detail=detail))
+        template = messages.STORAGE_WRITE_FAILED if writing else messages.STORAGE_READ_FAILED
+        return InputError(template.format(url=url, detail=detail))
     if writing:
         return OperationalError(messages.STORAGE_WRITE_FAILED.format(url=url, detail=detail))
     return OperationalError(messages.STORAGE_READ_FAILED.format(url=url, detail=detail))

@@ -148,6 +148,13 @@ def _trailing(decoder: Any) -> bool:
 
 
 def check_version(version: Any, url: str, kind: str) -> None:
+    """The version must be one of ours, and an integer: 2.0, "2" and true are not version 2."""
+    if type(version) is not int:
+        raise InputError(
+            messages.TRACE_BAD_VERSION.format(
+                url=url, version=version, kind=type(version).__name__, supported=", ".join(map(str, SUPPORTED_VERSIONS))
+            )
+        )
     if version not in SUPPORTED_VERSIONS:
         raise InputError(
             messages.TRACE_UNKNOWN_VERSION.format(
@@ -163,6 +170,8 @@ def from_document(doc: Any, url: str, kind: str) -> Trace:
     """Validate the logical document's shape and build a Trace (shared by all encodings)."""
     if not isinstance(doc, dict):
         raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail="top level is not a map"))
+    if not doc.keys() & {"version", *_REQUIRED}:  # {} or an unrelated map: not a broken trace, no trace at all
+        raise InputError(messages.TRACE_NOT_A_TRACE.format(url=url))
     check_version(doc.get("version"), url, kind)
     for key, typ in _REQUIRED.items():
         if not isinstance(doc.get(key), typ):
