@@ -81,6 +81,14 @@ def virtual_ns_prefix(text: str) -> str:
     return text
 
 
+def namespace(text: str) -> str:
+    """A Kubernetes namespace name: a DNS-1123 label (skctl.sim.manifests.validate_label)."""
+    from skctl.sim.manifests import validate_label
+
+    _checked(lambda value: validate_label(value, "namespace"), text)
+    return text
+
+
 def port(text: str) -> int:
     """A TCP port, 0 (pick a free one) to 65535."""
     try:

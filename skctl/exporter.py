@@ -88,7 +88,7 @@ def export(request: ExportRequest) -> ExportResult:
     """Run one export end to end; raises InputError/OperationalError with a message."""
     from skctl import storage
 
-    storage.protocol_of(request.output)  # reject a bad destination before any work
+    storage.check_destination(request.output)  # reject a bad destination before any work
     timings: dict[str, float] = {}
     with gc_paused():  # the whole job: see gc_paused for why not just the decode
         if request.source_url is not None and _is_journal(request.source_url):

@@ -67,6 +67,10 @@ STORAGE_UNREACHABLE = (
     "(e.g. AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, the connection string) and the network, then retry"
 )
 STORAGE_BAD_OPTIONS = "bad storage options for {url}: {detail}; check the --storage-option flags"
+STORAGE_BAD_SETTINGS = (
+    "bad storage settings for {url}: {detail}; check the URL, the --storage-option flags and the backend's "
+    "environment variables (e.g. AWS_ENDPOINT_URL, AZURE_STORAGE_CONNECTION_STRING)"
+)
 STORAGE_NO_BUCKET = (
     "cannot write {url}: the bucket or container '{bucket}' does not exist; create it first or fix the URL "
     "(nothing was written)"
@@ -88,7 +92,7 @@ RUN_BAD_NAME = (
 )
 RUN_BAD_TRACE_PATH = "cannot mount --trace-path {url}: {detail}"
 RUN_BAD_PYZ_PATH = "cannot mount --skctl-pyz {url}: {detail}"
-RUN_BAD_SPEED = "--speed must be a number greater than 0, not '{value}'"
+RUN_BAD_SPEED = "--speed must be a number from 0.000001 to 1000000, not '{value}'"
 RUN_BAD_DURATION = "bad duration '{value}': use e.g. 90s, 10m, 1h30m or a number of seconds"
 RUN_BAD_REPETITIONS = "--repetitions must be a whole number from 1 to 2147483647, not '{value}'"
 RUN_BAD_SECRET = "invalid secret name '{name}' in --driver-secrets; use DNS-1123 subdomain names separated by commas"

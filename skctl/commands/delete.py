@@ -21,7 +21,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         "all simulations and stay.",
     )
     p.add_argument("name", metavar="NAME", type=argtypes.simulation_name, help="simulation name")
-    p.add_argument("--driver-namespace", default=DEFAULT_DRIVER_NAMESPACE, metavar="NS",
+    p.add_argument("--driver-namespace", type=argtypes.namespace, default=DEFAULT_DRIVER_NAMESPACE, metavar="NS",
                    help=f"namespace of the driver Job (default: {DEFAULT_DRIVER_NAMESPACE})")
     add_cluster_flags(p)
     return p

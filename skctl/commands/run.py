@@ -45,7 +45,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help=f"driver container image (default: {m.DEFAULT_PYZ_IMAGE} running the zipapp; "
         f"{m.DEFAULT_SKCTL_IMAGE} with --skctl-pyz none)",
     )
-    p.add_argument("--driver-namespace", default=m.DEFAULT_DRIVER_NAMESPACE, metavar="NS", help=f"namespace of the driver Job (default: {m.DEFAULT_DRIVER_NAMESPACE})")
+    p.add_argument("--driver-namespace", type=argtypes.namespace, default=m.DEFAULT_DRIVER_NAMESPACE, metavar="NS", help=f"namespace of the driver Job (default: {m.DEFAULT_DRIVER_NAMESPACE})")
     p.add_argument(
         "--driver-secrets",
         default="",

@@ -33,7 +33,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("--workload-rate", type=argtypes.positive_float, default=DEFAULT_RATE, metavar="N",
                    help="workload actions per second (default: %(default)g)")
     p.add_argument("--workload-seed", type=int, default=0, metavar="SEED", help="workload random seed (default: 0)")
-    p.add_argument("--workload-namespace", default="default", metavar="NS", help="namespace for the workload")
+    p.add_argument("--workload-namespace", type=argtypes.namespace, default="default", metavar="NS", help="namespace for the workload")
     p.add_argument("--bookmark-interval", type=argtypes.positive_float, default=DEFAULT_BOOKMARK_INTERVAL,
                    metavar="SECONDS", help="seconds between watch BOOKMARK events (default: %(default)g)")
     p.add_argument("--max-history", type=argtypes.positive_int, default=DEFAULT_MAX_HISTORY, metavar="N",

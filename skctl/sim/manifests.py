@@ -115,6 +115,7 @@ def node_file_path(url: str, error: str = messages.RUN_BAD_TRACE_PATH) -> str | 
     if protocol in _NO_MOUNT_SCHEMES:
         raise InputError(error.format(url=url, detail="memory:// lives inside one process; the driver pod cannot read it"))
     if protocol != "file":
+        storage.check_url(url)  # the same bucket/object rules as every other command
         return None
     if "://" in url:
         parts = urlsplit(url)

@@ -7,13 +7,18 @@ import math
 from skctl import messages
 from skctl.errors import InputError
 
+# A trace of up to ~300 years (timeparse.MAX_TS) divided by the speed stays a finite, plannable
+# wall time, and a sleep of trace-time/speed stays above float resolution.
+MIN_SPEED, MAX_SPEED = 1e-6, 1e6
+
 
 def parse_speed(text: str | float) -> float:
+    """A speed-up factor from MIN_SPEED to MAX_SPEED (1e-320 would make every wait infinite)."""
     try:
         speed = float(text)
     except (TypeError, ValueError):
         raise InputError(messages.RUN_BAD_SPEED.format(value=text)) from None
-    if not math.isfinite(speed) or speed <= 0:
+    if not math.isfinite(speed) or not MIN_SPEED <= speed <= MAX_SPEED:
         raise InputError(messages.RUN_BAD_SPEED.format(value=text))
     return speed
 

@@ -25,16 +25,25 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.progress import Progress, no_progress
 from skctl.storage.backends import SKCTL_OPTIONS, open_target
 from skctl.storage.errors import map_error
 from skctl.storage.local import write_local
 from skctl.storage.remote import write_remote
-from skctl.storage.urls import SCHEMES, is_local, local_path, parse_storage_options, protocol_of, scheme_of
+from skctl.storage.urls import (
+    SCHEMES,
+    check_url,
+    is_local,
+    local_path,
+    parse_storage_options,
+    protocol_of,
+    scheme_of,
+)
 
 __all__ = [
-    "CHUNK", "SCHEMES", "SKCTL_OPTIONS", "Data", "Limit", "exists", "is_local", "local_path", "parse_storage_options",
+    "CHUNK", "SCHEMES", "SKCTL_OPTIONS", "Data", "Limit", "check_destination", "check_url", "exists", "is_local", "local_path", "parse_storage_options",
     "protocol_of", "read_bytes", "scheme_of", "write_bytes",
 ]
 
@@ -87,6 +96,21 @@ def write_bytes(url: str, data: Data, options: dict[str, Any] | None = None, pro
         raise
     except Exception as exc:  # noqa: BLE001
         raise map_error(exc, url, writing=True) from exc
+
+
+def check_destination(url: str) -> None:
+    """Refuse a destination that no write could succeed at, before any work is done: a bad
+    URL, or a local path that is a directory or lies under a file."""
+    check_url(url)
+    if is_local(url):
+        path = local_path(url)
+        if os.path.isdir(path) or path.endswith(os.sep):
+            raise InputError(messages.STORAGE_IS_DIRECTORY.format(url=url))
+        parent = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(parent) and parent != os.path.dirname(parent):
+            parent = os.path.dirname(parent)  # the nearest existing ancestor (missing ones are created)
+        if not os.path.isdir(parent):
+            raise InputError(messages.STORAGE_WRITE_FAILED.format(url=url, detail=f"{parent} is not a directory"))
 
 
 def exists(url: str, options: dict[str, Any] | None = None) -> bool:

@@ -44,6 +44,10 @@ def open_target(url: str, options: dict[str, Any] | None) -> Target:
     retries = _int_option(opts.pop("retries", None), "retries", url)
     block_size = _int_option(opts.pop("block_size", None), "block_size", url, minimum=1)
     open_kwargs = {"block_size": block_size} if block_size else {}
+    for name, value in opts.items():  # config_kwargs, client_kwargs, s3_additional_kwargs, ...
+        if name.endswith("kwargs") and not isinstance(value, dict):
+            detail = f"{name} must be a JSON object, e.g. {name}='{{\"key\": \"value\"}}'"
+            raise InputError(messages.STORAGE_BAD_OPTIONS.format(url=url, detail=detail))
     if protocol == "file":
         path = local_path(url)
         if not path:

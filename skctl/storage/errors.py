@@ -7,6 +7,7 @@ a library that was never loaded cannot have been raised, and storage stays quick
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Iterator
 
@@ -34,6 +35,9 @@ _UNREACHABLE = (
     ("fsspec.exceptions", "FSTimeoutError"),
 )
 _NOT_FOUND = (("azure.core.exceptions", "ResourceNotFoundError"),)
+# The request was refused before it was sent: the URL or an option is wrong, not the world.
+_INVALID = (("botocore.exceptions", "ParamValidationError"),)
+_INVALID_PREFIXES = ("Invalid endpoint", "Connection string is either blank or malformed")
 
 _CREDENTIAL_HINTS = {
     "s3": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
@@ -90,6 +94,13 @@ def map_error(exc: BaseException, url: str, writing: bool) -> Exception:
         return bool(classes) and any(isinstance(e, classes) for e in chain)
 
     detail = short(exc)
+    if any_of(_INVALID):  # "Parameter validation failed:" and, on the next lines, what failed
+        return InputError(messages.STORAGE_BAD_SETTINGS.format(url=url, detail=short(exc, all_lines=True)))
+    if any(isinstance(e, ValueError) and str(e).startswith(_INVALID_PREFIXES) for e in chain):
+        return InputError(messages.STORAGE_BAD_SETTINGS.format(url=url, detail=detail))
+    if any(isinstance(e, OSError) and e.errno == errno.ENAMETOOLONG for e in chain):
+        template = messages.STORAGE_WRITE_FAILED if writing else messages.STORAGE_READ_FAILED
+        return InputError(template.format(url=url, detail="the file name is too long"))
     if any_of(_NO_CREDENTIALS):
         return no_credentials(url, detail)
     if isinstance(exc, TypeError) and "unexpected keyword argument" in detail:
@@ -120,9 +131,10 @@ def no_credentials(url: str, detail: str) -> InputError:
     return InputError(messages.STORAGE_NO_CREDENTIALS.format(url=url, detail=detail, hint=hint))
 
 
-def short(exc: BaseException) -> str:
-    """The first line of an exception, whitespace collapsed: SDK errors are multi-line dumps."""
+def short(exc: BaseException, all_lines: bool = False) -> str:
+    """The first line of an exception (or all of them, joined), whitespace collapsed: SDK
+    errors are multi-line dumps."""
     text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
+    first = (" ".join(text.splitlines()) if all_lines else text.splitlines()[0]) if text else ""
     first = " ".join(first.split()) or type(exc).__name__
     return first if len(first) <= MAX_DETAIL else first[: MAX_DETAIL - 3] + "..."

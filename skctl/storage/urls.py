@@ -87,3 +87,16 @@ def split_remote(url: str, protocol: str) -> tuple[str, str]:
     if key.endswith("/"):
         raise InputError(messages.STORAGE_IS_DIRECTORY.format(url=url))
     return bucket, key
+
+
+def check_url(url: str) -> str:
+    """Validate a whole trace URL the way every reader and writer will use it, and return
+    its fsspec protocol: one check for all commands (scheme, file:// host, bucket and
+    object name), so a URL one command accepts is never refused by the next."""
+    protocol = protocol_of(url)
+    if protocol == "file":
+        if not local_path(url):
+            raise InputError(messages.STORAGE_BAD_URL.format(url=url, detail="empty path"))
+    else:
+        split_remote(url, protocol)
+    return protocol

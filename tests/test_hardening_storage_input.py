@@ -1,0 +1,105 @@
+"""Issue 12, classes 10 and 11: bad storage input and bad flags are input errors (exit 2),
+refused before any work, with one URL validation shared by every command.
+
+No row reaches a storage service: each is refused from the URL, the options or the
+environment alone (the endpoint, where one is needed, is a closed loopback port).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skctl.cli import main
+from skctl.trace import codec, synth
+from tests.fixtures.storage_servers import closed_port
+
+BAD_URLS = ["s3://bucket", "s3:///k", "s3://b/dir/", "gs:///k", "az://c/", "gcs://b"]
+
+
+@pytest.fixture
+def trace_file(tmp_path: Path) -> Path:
+    path = tmp_path / "in.sktrace"
+    path.write_bytes(codec.encode(synth.generate(events=5, objects=3)))
+    return path
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+@pytest.mark.parametrize("command", ["run", "convert", "example", "export"])
+def test_every_command_refuses_the_same_urls(
+    tmp_path: Path, trace_file: Path, capsys: pytest.CaptureFixture[str], command: str, url: str
+) -> None:
+    argv = {
+        "run": ["run", "sim1", "--trace-path", url, "--kubeconfig", str(tmp_path / "none")],
+        "convert": ["convert", str(trace_file), url],
+        "example": ["example", "-o", url],
+        "export": ["export", "--from", str(trace_file), "-s", "0", "-t", "now", "-o", url],
+    }[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("malformed URL" in err[0] or "is a directory" in err[0]), err
+    assert "kubeconfig" not in err[0]  # refused before looking for a cluster
+
+
+@pytest.mark.parametrize("command", ["convert", "export"])
+@pytest.mark.parametrize("where", ["directory", "under a file"])
+def test_a_local_destination_that_cannot_be_written_is_refused_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, where: str
+) -> None:
+    missing = tmp_path / "missing.sktrace"  # the source does not exist: the destination must fail first
+    (tmp_path / "afile").write_bytes(b"x")
+    dest = tmp_path if where == "directory" else tmp_path / "afile" / "sub" / "out.sktrace"
+    argv = ["convert", str(missing), str(dest)] if command == "convert" else \
+        ["export", "--from", str(missing), "-s", "0", "-t", "now", "-o", str(dest)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no file at" not in err
+    assert ("is a directory" in err) if where == "directory" else ("is not a directory" in err), err
+
+
+def _flags(tmp: Path) -> list[tuple[str, list[str], str]]:
+    return [
+        ("delete: bad driver namespace", ["delete", "sim1", "--driver-namespace", "Bad NS"], "DNS-1123"),
+        ("run: bad driver namespace", ["run", "sim1", "--driver-namespace", "Bad NS"], "DNS-1123"),
+        ("sandbox: bad workload namespace", ["sandbox", "--workload-namespace", "Bad NS!"], "DNS-1123"),
+        ("sandbox: NaN workload rate", ["sandbox", "--workload-rate", "nan"], "greater than 0"),
+        ("drive: vanishing speed", ["drive", "sim1", "--speed", "1e-320", "--trace-path", str(tmp / "t")], "--speed"),
+        ("run: vanishing speed", ["run", "sim1", "--speed", "1e-320"], "--speed"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_bad_flag_values_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], index: int) -> None:
+    _name, argv, word = _flags(tmp_path)[index]
+    assert main([*argv, "--kubeconfig", str(tmp_path / "none")] if argv[0] != "sandbox" else argv) == 2
+    err = capsys.readouterr().err
+    assert word in err and "kubeconfig" not in err, err
+
+
+def _storage_rows() -> list[tuple[str, str, list[str], dict[str, str], str]]:
+    endpoint = f"endpoint_url=http://127.0.0.1:{closed_port()}"
+    return [
+        ("invalid bucket name", "s3://Bad_Bucket!/k", ["--storage-option", endpoint], {}, 'Invalid bucket name "Bad_Bucket!"'),
+        ("endpoint not a URL", "s3://b/k", ["--storage-option", "endpoint_url=notaurl"], {}, "Invalid endpoint: notaurl"),
+        ("config_kwargs not a map", "s3://b/k", ["--storage-option", "config_kwargs=5", "--storage-option", endpoint], {},
+         "config_kwargs must be a JSON object"),
+        ("AWS_ENDPOINT_URL garbage", "s3://b/k", [], {"AWS_ENDPOINT_URL": "::::"}, "Invalid endpoint: ::::"),
+        ("file name too long", "LONG", [], {}, "the file name is too long"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_bad_storage_input_is_exit_2(
+    tmp_path: Path, trace_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], index: int
+) -> None:
+    _name, url, flags, env, words = _storage_rows()[index]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    if url == "LONG":
+        url = str(tmp_path / ("a" * 300))
+    assert main(["convert", str(trace_file), url, *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], err
