@@ -206,6 +206,8 @@ def workloads_role() -> dict[str, Any]:
     rules: list[dict[str, Any]] = [{"apiGroups": [""], "resources": ["namespaces"], "verbs": list(NAMESPACE_VERBS)}]
     for group, resources in WORKLOAD_RESOURCES:
         rules.append({"apiGroups": [group], "resources": list(resources), "verbs": list(OBJECT_VERBS)})
+    # the pod watcher (skctl.sim.pods) numbers, times and places every simulated pod
+    rules.append({"apiGroups": [""], "resources": ["pods"], "verbs": ["watch"]})
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
