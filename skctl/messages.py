@@ -117,7 +117,7 @@ EXPORT_BAD_TIMEOUT = "--tracer-timeout must be a positive number of seconds, got
 EXPORT_TIME_FORMS = (
     "now, a duration such as -30m, -1h30m or +5m (start: relative to the end time; end: relative to now), "
     "an ISO 8601 time such as 2024-05-01T12:00:00Z (no offset = local time), a date such as 2024-05-01, "
-    "or unix seconds"
+    "unix seconds, or GNU date's @1714564800, '2 hours ago', '1 day 3 hours ago', yesterday, today"
 )
 EXPORT_BAD_TIME = "{flag}: cannot understand '{value}'; use " + EXPORT_TIME_FORMS
 EXPORT_EMPTY_WINDOW = (

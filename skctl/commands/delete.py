@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from skctl import messages
-from skctl.commands import COMMANDS
+from skctl.commands import ALIASES, COMMANDS
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -13,6 +13,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
     p = sub.add_parser(
         "delete",
+        aliases=ALIASES["delete"],
         parents=[parent],
         help=COMMANDS["delete"],
         description="Delete the simulation's driver Job (propagation Background, so its pods go too) and every "

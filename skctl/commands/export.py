@@ -6,7 +6,7 @@ import argparse
 import re
 
 from skctl import messages
-from skctl.commands import COMMANDS
+from skctl.commands import ALIASES, COMMANDS
 from skctl.commands.convert import add_storage_option_flag
 from skctl.trace import (
     DEFAULT_EXCLUDED_NAMESPACES,
@@ -19,6 +19,7 @@ from skctl.trace import (
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export",
+        aliases=ALIASES["export"],
         parents=[parent],
         help=COMMANDS["export"],
         description="Cut the window [start, end) out of a running tracer's recording (or out of a trace "
@@ -56,7 +57,10 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         metavar="URL",
         help=f"the running tracer to export from (default: {DEFAULT_TRACER_ADDRESS})",
     )
-    p.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="URL", help=f"destination (default: {DEFAULT_OUTPUT})")
+    p.add_argument(
+        "-o", "--output", "--output-path", dest="output", default=DEFAULT_OUTPUT, metavar="URL",
+        help=f"destination (default: {DEFAULT_OUTPUT})",
+    )
     p.add_argument("--format", choices=("cbor", "msgpack"), default="cbor", help="cbor (skctl, default) or msgpack (SimKube)")
     p.add_argument(
         "--compression",

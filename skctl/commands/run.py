@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from skctl.commands import COMMANDS
+from skctl.commands import ALIASES, COMMANDS
 from skctl.commands.convert import add_storage_option_flag
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -19,6 +19,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
     p = sub.add_parser(
         "run",
+        aliases=ALIASES["run"],
         parents=[parent],
         help=COMMANDS["run"],
         description="Create or update (server-side apply, idempotent) the driver namespace, its ServiceAccount "
@@ -27,17 +28,19 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     )
     p.add_argument("name", metavar="NAME", help="simulation name (a DNS-1123 label); also the driver Job's name")
     p.add_argument(
+        "-f",
         "--trace-path",
         default=m.DEFAULT_TRACE_PATH,
         metavar="URL",
         help=f"trace URL as the driver sees it: file:///abs/node/path, s3://, gs://, az:// (default: {m.DEFAULT_TRACE_PATH})",
     )
-    p.add_argument("--duration", metavar="D", help="replay only this much trace time, e.g. 10m, 1h30m (default: all)")
-    p.add_argument("--speed", default="1", metavar="X", help="replay speed-up factor (default: 1)")
+    p.add_argument("-D", "--duration", metavar="D", help="replay only this much trace time, e.g. 10m, 1h30m (default: all)")
+    p.add_argument("-s", "--speed", default="1", metavar="X", help="replay speed-up factor (default: 1)")
     p.add_argument(
         "-N", "--repetitions", default="1", metavar="N", help="run the whole replay N times, one after another (default: 1)"
     )
     p.add_argument(
+        "-I",
         "--driver-image",
         metavar="IMG",
         help=f"driver container image (default: {m.DEFAULT_PYZ_IMAGE} running the zipapp; "
