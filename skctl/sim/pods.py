@@ -117,18 +117,16 @@ def trace_owners(pod: Mapping[str, Any], chain: Iterable[OwnerRef], ctx: PodCont
 def first_sight_patch(pod: Mapping[str, Any], ctx: PodContext, pod_hash: int, seq: int) -> list[dict[str, Any]]:
     """JSON patch operations that label and number a pod the driver sees for the first time."""
     meta = pod.get("metadata") or {}
-    ops: list[dict[str, Any]] = []
-    labels = dict(meta.get("labels") or {})
-    annotations = dict(meta.get("annotations") or {})
-    labels[SIMULATION_LABEL] = label_value(ctx.sim_name)
-    labels[VIRTUAL_LABEL] = "true"
-    annotations.setdefault(ORIGINAL_NAMESPACE_ANNOTATION, original_namespace(pod, ctx.ns_prefix))
-    for key, value in (ctx.delays if ctx.delays is not None else delay_annotations()).items():
-        annotations.setdefault(key, value)
+    have = meta.get("annotations") or {}
+    annotations = {
+        ORIGINAL_NAMESPACE_ANNOTATION: original_namespace(pod, ctx.ns_prefix),
+        **(ctx.delays if ctx.delays is not None else delay_annotations()),
+    }
+    annotations = {k: v for k, v in annotations.items() if k not in have}  # a template's values stay
     annotations[POD_SPEC_HASH_ANNOTATION] = str(pod_hash)
     annotations[POD_SEQUENCE_ANNOTATION] = str(seq)
-    ops.append({"op": "add", "path": "/metadata/labels", "value": labels})
-    ops.append({"op": "add", "path": "/metadata/annotations", "value": annotations})
+    ops = set_keys(meta, "labels", {SIMULATION_LABEL: label_value(ctx.sim_name), VIRTUAL_LABEL: "true"})
+    ops += set_keys(meta, "annotations", annotations)
     spec = pod.get("spec") or {}
     tolerations = spec.get("tolerations")
     if not any((t or {}).get("key") == VIRTUAL_NODE_TAINT_KEY for t in tolerations or []):
@@ -163,15 +161,24 @@ def completion_patch(
         if when is None:
             continue
         meta = pod.get("metadata") or {}
-        labels = dict(meta.get("labels") or {})
-        annotations = dict(meta.get("annotations") or {})
-        labels[KWOK_STAGE_COMPLETE_LABEL] = "true"
-        annotations[KWOK_STAGE_COMPLETE_TIME_ANNOTATION] = rfc3339(when)
-        return [
-            {"op": "add", "path": "/metadata/labels", "value": labels},
-            {"op": "add", "path": "/metadata/annotations", "value": annotations},
-        ]
+        return set_keys(meta, "labels", {KWOK_STAGE_COMPLETE_LABEL: "true"}) + set_keys(
+            meta, "annotations", {KWOK_STAGE_COMPLETE_TIME_ANNOTATION: rfc3339(when)}
+        )
     return None
+
+
+def set_keys(meta: Mapping[str, Any], field: str, values: Mapping[str, str]) -> list[dict[str, Any]]:
+    """JSON patch operations that set `values` in metadata.labels/annotations, one key at a
+    time (so a concurrent writer's other keys survive), creating the map when absent."""
+    if not values:
+        return []
+    if meta.get(field) is None:
+        return [{"op": "add", "path": f"/metadata/{field}", "value": dict(values)}]
+    return [{"op": "add", "path": f"/metadata/{field}/{_escape(k)}", "value": v} for k, v in values.items()]
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
 
 
 class PodHandler:
@@ -245,7 +252,7 @@ class PodHandler:
         if running and KWOK_STAGE_COMPLETE_LABEL not in labels and uid not in self._completed:
             done = completion_patch(_patched_view(pod, ops), self.ctx, owners, pod_hash, seq, self.now())
             if done is not None:
-                ops = [op for op in ops if op["path"] not in ("/metadata/labels", "/metadata/annotations")] + done
+                ops += done
                 self._completed.add(uid)
         if ops:
             self.kube.request(
@@ -300,11 +307,14 @@ class PodHandler:
 
 
 def _patched_view(pod: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
-    """The pod's metadata as the pending label/annotation operations will leave it."""
+    """The pod's metadata as the pending label/annotation operations will leave it (so the
+    next operations address maps that will exist by then)."""
     meta = dict(pod.get("metadata") or {})
     for op in ops:
-        if op["path"] == "/metadata/labels":
-            meta["labels"] = op["value"]
-        elif op["path"] == "/metadata/annotations":
-            meta["annotations"] = op["value"]
+        for field in ("labels", "annotations"):
+            if op["path"] == f"/metadata/{field}":
+                meta[field] = dict(op["value"])
+            elif op["path"].startswith(f"/metadata/{field}/"):
+                key = op["path"][len(field) + 11 :].replace("~1", "/").replace("~0", "~")
+                meta[field] = {**(meta.get(field) or {}), key: op["value"]}
     return {**pod, "metadata": meta}
