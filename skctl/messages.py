@@ -160,3 +160,9 @@ SANDBOX_BAD_PORT = "--port {port} is out of range; use 0-65535 (0 picks a free p
 SANDBOX_BAD_RATE = "--workload-rate {rate} must be greater than 0"
 SANDBOX_BAD_HISTORY = "--max-history {n} must be at least 1"
 SANDBOX_TLS_UNAVAILABLE = "--tls needs the 'cryptography' package, which is not installed; install it or drop --tls"
+
+# --- validate -------------------------------------------------------------------------
+VALIDATE_UNKNOWN_CODE = "unknown validation code '{code}'; the codes are {codes} (`skctl validate print` lists them)"
+VALIDATE_CLEAN = "{url}: no validation findings"
+VALIDATE_SUMMARY_HEADER = "Validation findings in {url}:"
+VALIDATE_FIXED = "wrote the corrected trace to {url} ({fixed} objects changed; {remaining} findings left)"
