@@ -231,3 +231,44 @@ def test_pods_outside_templates_are_moved_or_refused(kube: Kube) -> None:
     assert {"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"} in gated["tolerations"]
     other = get_pod(kube, "elsewhere", "other")
     assert other and "simkube.io/simulation" not in labels(other) and "nodeSelector" not in other["spec"]
+
+
+# --- the decisions, without a server ------------------------------------------------------
+
+def test_simulated_pod_hashes_like_the_recorded_one(reference_dir: Path) -> None:
+    """A custom kind's lifecycle is found by pod hash: the driver's own changes must not alter it."""
+    from skctl.sim.mutate import mutate_template
+    from skctl.sim.pods import simulated_spec_hash
+    from skctl.trace.podhash import pod_spec_hash
+
+    trace = read_trace(str(reference_dir / "bare-pods.sktrace"))
+    recorded = trace.events[0]["applied_objs"][0]
+    simulated = copy.deepcopy(recorded)
+    mutate_template(simulated, "s", "testing")
+    assert simulated["spec"] != recorded["spec"]
+    assert simulated_spec_hash(simulated["spec"]) == pod_spec_hash(recorded["spec"])
+    with_selector = dict(recorded["spec"], nodeSelector={"disk": "ssd"})
+    assert pod_spec_hash(with_selector) != pod_spec_hash(recorded["spec"])
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ({"schedulingGates": [{"name": "g"}]}, [{"op": "add", "path": "/spec/nodeSelector", "value": {"type": "virtual"}}]),
+    ({"schedulingGates": [{"name": "g"}], "nodeSelector": {"a": "b"}},
+     [{"op": "add", "path": "/spec/nodeSelector/type", "value": "virtual"}]),
+    ({"schedulingGates": [{"name": "g"}], "nodeSelector": {"type": "gpu"}}, None),  # only additions are allowed
+    ({"nodeSelector": {"a": "b"}}, None),  # not gated: too late to change
+    ({"schedulingGates": [{"name": "g"}], "nodeName": "n1"}, None),  # already bound
+])
+def test_placement_patch(spec: dict, expected: list | None) -> None:
+    from skctl.sim.pods import placement_patch
+
+    assert placement_patch({"spec": spec}) == expected
+
+
+def test_set_keys_escapes_and_creates_maps() -> None:
+    from skctl.sim.pods import set_keys
+
+    assert set_keys({}, "labels", {"simkube.io/x": "1"}) == [{"op": "add", "path": "/metadata/labels", "value": {"simkube.io/x": "1"}}]
+    assert set_keys({"labels": {"a": "b"}}, "labels", {"simkube.io/x": "1"}) == [
+        {"op": "add", "path": "/metadata/labels/simkube.io~1x", "value": "1"}
+    ]

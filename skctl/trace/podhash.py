@@ -2,7 +2,8 @@
 
 The spec without what differs between two pods of one template for reasons that do not
 change how the pod behaves: nodeName, serviceAccount(Name), container ports and the
-service-account token volume with its mounts (as SimKube's `stable_spec`). The hash is
+service-account token volume with its mounts (as SimKube's `stable_spec`; a list left
+empty counts as absent). The hash is
 `spec_hash`'s: the first 8 bytes of SHA-256 over canonical JSON, stable everywhere.
 """
 
@@ -21,16 +22,14 @@ def stable_pod_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     stable = dict(spec)
     for key in ("nodeName", "serviceAccount", "serviceAccountName"):
         stable.pop(key, None)
-    if "volumes" in stable:
-        stable["volumes"] = [v for v in stable.get("volumes") or [] if not _token(v)]
+    _filter(stable, "volumes")
     for key in ("containers", "initContainers"):
         if key not in stable:
             continue
         containers = []
         for container in stable.get(key) or []:
             container = dict(container)
-            if "volumeMounts" in container:
-                container["volumeMounts"] = [m for m in container.get("volumeMounts") or [] if not _token(m)]
+            _filter(container, "volumeMounts")
             if key == "containers":
                 container.pop("ports", None)
             containers.append(container)
@@ -41,6 +40,17 @@ def stable_pod_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 def pod_spec_hash(spec: Mapping[str, Any]) -> int:
     """Unsigned 64-bit hash of `stable_pod_spec(spec)`."""
     return spec_hash({"spec": stable_pod_spec(spec)})
+
+
+def _filter(holder: dict[str, Any], key: str) -> None:
+    """Drop the token entries from holder[key]; an empty list is the same as none (the
+    driver removes a list it emptied)."""
+    if key in holder:
+        kept = [entry for entry in holder.get(key) or [] if not _token(entry)]
+        if kept:
+            holder[key] = kept
+        else:
+            del holder[key]
 
 
 def _token(entry: Any) -> bool:
