@@ -105,3 +105,38 @@ def test_completions_needs_a_known_shell(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit) as exit_:
         main(["completions", "tcsh"])
     assert exit_.value.code == 2
+
+
+def test_lifecycle_flags_reach_the_pods(capsys: pytest.CaptureFixture[str]) -> None:
+    """SimKube's --image-pull-*/--pod-startup-* (ms) become the KWOK delay annotations on every pod."""
+    import json
+
+    from skctl.sim.mutate import virtual_object
+    from skctl.sim.timing import lifecycle_delays
+
+    assert main(["run", "sim", "--dry-run", "-o", "json", "--image-pull-delay", "1500", "--pod-startup-jitter", "20"]) == 0
+    objects = json.loads(capsys.readouterr().out)
+    objects = objects["items"] if isinstance(objects, dict) and "items" in objects else objects
+    job = next(o for o in objects if o["kind"] == "Job")
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--image-pull-delay") + 1] == "1500" and args[args.index("--pod-startup-jitter") + 1] == "20"
+    assert "--pod-startup-delay" not in args  # 0 is the default and is not passed
+    parsed_drive = build_parser(["drive", *args[1:]]).parse_args(["drive", *args[1:]])
+    from skctl.commands.run import lifecycle_values
+
+    delays = lifecycle_delays(lifecycle_values(parsed_drive))
+    assert delays == {
+        "simkube.io/kwok-stage-create-delay": "1500ms",
+        "simkube.io/kwok-stage-create-delay-jitter": "0ms",
+        "simkube.io/kwok-stage-ready-delay": "0ms",
+        "simkube.io/kwok-stage-ready-delay-jitter": "20ms",
+    }
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"}, "spec": {"containers": []}}
+    v = virtual_object(pod, sim_name="s", ns_prefix="virtual", template_paths=("",), delays=delays)
+    assert v["metadata"]["annotations"]["simkube.io/kwok-stage-create-delay"] == "1500ms"
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "soon", "4294967296"])
+def test_lifecycle_flags_reject_bad_values(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "sim", "--dry-run", "--pod-startup-delay", value]) == 2
+    assert "--pod-startup-delay must be a whole number of milliseconds" in capsys.readouterr().err

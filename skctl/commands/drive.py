@@ -7,6 +7,7 @@ import argparse
 from skctl import messages
 from skctl.commands import COMMANDS
 from skctl.commands.convert import add_storage_option_flag
+from skctl.commands.run import add_lifecycle_flags, lifecycle_values
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: command modules load on every start-up
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("--speed", default="1", metavar="X", help="replay speed-up factor (default: 1)")
     p.add_argument("--duration", metavar="D", help="replay only this much trace time, e.g. 10m (default: all)")
     p.add_argument("--virtual-ns-prefix", default="virtual", metavar="P", help="virtual namespace prefix (default: virtual)")
+    add_lifecycle_flags(p)
     add_storage_option_flag(p)
     add_cluster_flags(p)
     return p
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from skctl.errors import OperationalError
     from skctl.sim import manifests, runner
     from skctl.sim.driver import DriveOptions, Driver, schedule
-    from skctl.sim.timing import parse_duration, parse_speed
+    from skctl.sim.timing import lifecycle_delays, parse_duration, parse_speed
     from skctl.trace.load import read_trace
 
     manifests.validate_name(args.name)
@@ -52,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         speed=parse_speed(args.speed),
         duration=parse_duration(args.duration) if args.duration is not None else None,
         virtual_ns_prefix=args.virtual_ns_prefix,
+        delays=lifecycle_delays(lifecycle_values(args)),
     )
     trace = read_trace(args.trace_path, storage.parse_storage_options(args.storage_option))
     steps = schedule(trace, opts.speed, opts.duration)

@@ -72,9 +72,27 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("--dry-run", action="store_true", help="print the manifests instead of applying them")
     p.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="--dry-run format (default: yaml)")
     p.add_argument("--wait", action="store_true", help="follow the driver Job to completion; exit 1 if it fails")
+    add_lifecycle_flags(p)
     add_storage_option_flag(p)
     add_cluster_flags(p)
     return p
+
+
+def add_lifecycle_flags(parser: argparse.ArgumentParser) -> None:
+    """SimKube's lifecycle flags: KWOK create/ready delays on every simulated pod (run and drive)."""
+    group = parser.add_argument_group("pod lifecycle (KWOK stages, milliseconds)")
+    for flag, what in (
+        ("--image-pull-delay", "simulated image pull before a pod starts"),
+        ("--image-pull-jitter", "random extra image-pull time, up to this"),
+        ("--pod-startup-delay", "simulated start-up before a pod is Running and ready"),
+        ("--pod-startup-jitter", "random extra start-up time, up to this"),
+    ):
+        group.add_argument(flag, default="0", metavar="MS", help=f"{what} (default: 0)")
+
+
+def lifecycle_values(args: argparse.Namespace) -> dict[str, str]:
+    return {f"--{name}": getattr(args, name.replace("-", "_")) for name in
+            ("image-pull-delay", "image-pull-jitter", "pod-startup-delay", "pod-startup-jitter")}
 
 
 def _int(value: str) -> int | str:
@@ -103,6 +121,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         driver_verbosity=args.driver_verbosity,
         skctl_pyz=None if pyz is None or pyz.strip().lower() in ("", "none") else pyz,
         storage_options=list(args.storage_option),
+        lifecycle=lifecycle_values(args),  # type: ignore[arg-type]  # validated in manifests
     )
 
 

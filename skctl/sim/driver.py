@@ -59,6 +59,7 @@ class DriveOptions:
     spread: bool = True
     cleanup_timeout: float = CLEANUP_TIMEOUT
     watch_pods: bool = True  # number, time and place the simulation's pods (skctl.sim.pods)
+    delays: dict[str, str] | None = None  # KWOK create/ready delay annotations (default 0ms each)
 
 
 @dataclass
@@ -150,6 +151,7 @@ class Driver:
                 speed=opts.speed,
                 lifecycles=trace.pod_lifecycles or {},
                 index=trace.index or {},
+                delays=opts.delays,
             ),
             owns_namespace=self._namespaces.__contains__,
         )
@@ -269,6 +271,7 @@ class Driver:
                 ns_prefix=self.opts.virtual_ns_prefix,
                 template_paths=self.config.template_paths(gvk),
                 namespaced=res.namespaced,
+                delays=self.opts.delays,
             )
         except (AttributeError, TypeError, KeyError) as exc:  # a pod template of the wrong shape
             raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from None

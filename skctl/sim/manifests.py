@@ -35,7 +35,14 @@ from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers
     SIMULATION_LABEL,
     VERBOSITIES,
 )
-from skctl.sim.timing import format_number, parse_duration, parse_speed
+from skctl.sim.timing import (
+    LIFECYCLE_FLAGS,
+    format_number,
+    lifecycle_delays,
+    parse_duration,
+    parse_millis,
+    parse_speed,
+)
 
 SERVICE_ACCOUNT = "skctl-driver"
 MAX_COMPLETIONS = 2**31 - 1  # Job.spec.completions is an int32
@@ -75,6 +82,7 @@ class RunOptions:
     driver_verbosity: str = "info"
     skctl_pyz: str | None = DEFAULT_PYZ
     storage_options: list[str] = field(default_factory=list)
+    lifecycle: dict[str, str | int] = field(default_factory=dict)  # LIFECYCLE_FLAGS → milliseconds
 
     @property
     def image(self) -> str:
@@ -149,6 +157,7 @@ def validate_options(opts: RunOptions) -> None:
     if not isinstance(opts.repetitions, int) or not 1 <= opts.repetitions <= MAX_COMPLETIONS:
         raise InputError(messages.RUN_BAD_REPETITIONS.format(value=opts.repetitions))
     storage.parse_storage_options(opts.storage_options)  # the driver would reject them only in the cluster
+    lifecycle_delays(opts.lifecycle)
     for secret in opts.driver_secrets:
         if len(secret) > 253 or not _DNS1123_SUBDOMAIN.match(secret):
             raise InputError(messages.RUN_BAD_SECRET.format(name=secret))
@@ -185,6 +194,10 @@ def driver_args(opts: RunOptions) -> list[str]:
     ]
     if opts.duration is not None:
         args += ["--duration", str(opts.duration)]
+    for flag in LIFECYCLE_FLAGS:
+        millis = parse_millis(opts.lifecycle.get(flag, 0), flag)
+        if millis:
+            args += [flag, str(millis)]
     for option in opts.storage_options:
         args += ["--storage-option", option]
     return args

@@ -40,3 +40,28 @@ def parse_speed(text: str | float) -> float:
 def format_number(value: float) -> str:
     """1000.0 → '1000', 2.5 → '2.5': how numbers appear in the driver's command line."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+# SimKube's lifecycle flags (milliseconds) and the KWOK delay each one sets on every pod
+LIFECYCLE_FLAGS = {
+    "--image-pull-delay": "simkube.io/kwok-stage-create-delay",
+    "--image-pull-jitter": "simkube.io/kwok-stage-create-delay-jitter",
+    "--pod-startup-delay": "simkube.io/kwok-stage-ready-delay",
+    "--pod-startup-jitter": "simkube.io/kwok-stage-ready-delay-jitter",
+}
+
+
+def parse_millis(text: str | int, flag: str) -> int:
+    """A whole, non-negative number of milliseconds (SimKube's u32 lifecycle flags)."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise InputError(messages.RUN_BAD_MILLIS.format(flag=flag, value=text)) from None
+    if not 0 <= value < 2**32:
+        raise InputError(messages.RUN_BAD_MILLIS.format(flag=flag, value=text))
+    return value
+
+
+def lifecycle_delays(values: dict[str, str | int]) -> dict[str, str]:
+    """{flag: milliseconds} → the pod annotations SimKube's KWOK stages read ("250ms")."""
+    return {LIFECYCLE_FLAGS[flag]: f"{parse_millis(values.get(flag, 0), flag)}ms" for flag in LIFECYCLE_FLAGS}
