@@ -95,6 +95,10 @@ def configure_logging(level: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    wanted = requested_command(argv)
+    if wanted is not None:  # a command may reshape its own arguments (e.g. a default action)
+        module = importlib.import_module(f"skctl.commands.{wanted}")
+        argv = getattr(module, "rewrite_argv", lambda a: a)(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:

@@ -127,6 +127,10 @@ def test_cli_check_fix_explain_print(tmp_path: Path, capsys: pytest.CaptureFixtu
     text = capsys.readouterr().out
     assert "service_account_missing (E0001)" in text and "0 findings left" in text
     assert validate.check(read_trace(str(out)))[0] == []
+    assert main(["validate", str(src), "--json"]) == 0  # SimKube's shorthand for check
+    assert json.loads(capsys.readouterr().out)["counts"] == {"W0000": 1, "E0001": 1}
+    assert main(["-v", "warn", "val", "-v", "error", str(src)]) == 0
+    assert "status_field_populated (W0000)" in capsys.readouterr().out
     assert main(["validate", "explain", "e1"]) == 0
     assert "service_account_missing (E0001" in capsys.readouterr().out
     assert main(["validate", "explain", "E9"]) == 2

@@ -34,6 +34,32 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     return p
 
 
+ACTIONS = ("check", "explain", "print")
+
+
+def rewrite_argv(argv: list[str]) -> list[str]:
+    """`skctl validate TRACE` means `skctl validate check TRACE`, as in SimKube."""
+    tokens = list(argv)
+    seen_command = False
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token in ("-v", "--verbosity"):
+            i += 2
+            continue
+        if token.startswith("-"):
+            i += 1
+            continue
+        if not seen_command:
+            seen_command = True
+        else:
+            if token not in ACTIONS:
+                tokens.insert(i, "check")
+            return tokens
+        i += 1
+    return tokens
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
