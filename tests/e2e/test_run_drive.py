@@ -238,3 +238,35 @@ def test_cronjob_pods_complete_at_their_recorded_lifetimes(real_cluster: Cluster
         assert 29 <= (end - started).total_seconds() <= 35
     numbers = sorted(int(p["metadata"]["annotations"]["static.simkube.io/pod-sequence-number"]) for p in succeeded.values())
     assert numbers == list(range(len(numbers)))
+
+
+def test_pods_outside_templates_are_moved_or_refused(real_cluster: Cluster, reference_dir: Path) -> None:
+    """The real API server accepts the driver's nodeSelector addition only on a gated pod; an
+    ungated pod without `type: virtual` is deleted before it can run anywhere."""
+    sim = "e2e-stray"
+    proc = skctl_bg("drive", sim, "--trace-path", f"file://{reference_dir / 'cronjob.sktrace'}", "--speed", "1",
+                    "--kubeconfig", str(real_cluster.kubeconfig))
+    ns = "virtual-default"
+    try:
+        eventually(lambda: ns in namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=60,
+                   what="the virtual namespace")
+        spec = {"containers": [{"name": "c", "image": "busybox"}]}
+        for name, extra in (("stray", {}), ("gated", {"schedulingGates": [{"name": "example.com/hold"}],
+                                                      "nodeSelector": {"zone": "a"}})):
+            body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns}, "spec": {**spec, **extra}}
+            r = real_cluster.request("POST", f"/api/v1/namespaces/{ns}/pods", json=body)
+            assert r.status_code == 201, r.text
+        eventually(lambda: not exists(real_cluster, f"/api/v1/namespaces/{ns}/pods/stray"), timeout=60,
+                   what="the stray pod to be refused")
+
+        def moved() -> dict[str, Any] | None:
+            pod = real_cluster.request("GET", f"/api/v1/namespaces/{ns}/pods/gated").json()
+            return pod if (pod["spec"].get("nodeSelector") or {}).get("type") == "virtual" else None
+
+        gated = eventually(moved, timeout=60, what="the gated pod to be moved to the virtual nodes")
+        assert gated["spec"]["nodeSelector"] == {"zone": "a", "type": "virtual"}
+        assert any(t.get("key") == "kwok-provider" for t in gated["spec"]["tolerations"])
+        assert gated["metadata"]["labels"][SIMULATION_LABEL] == sim
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=120)
