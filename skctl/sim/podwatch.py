@@ -42,7 +42,8 @@ class PodWatcher:
         self._thread = threading.Thread(target=self._loop, name="skctl-pod-watch", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 0.2) -> None:
+        """Stop delivering events at once; the thread (a daemon) ends at its next wake-up."""
         self._stop.set()
         response = self._response
         if response is not None:
@@ -132,6 +133,8 @@ class PodWatcher:
             self._deliver(kind, obj)
 
     def _deliver(self, kind: str, pod: dict[str, Any]) -> None:
+        if self._stop.is_set():
+            return  # the replay is over: its cleanup is deleting these pods
         try:
             self.on_event(kind, pod)
         except Exception as exc:  # noqa: BLE001 - one bad pod must not stop the watch
