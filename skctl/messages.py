@@ -10,6 +10,10 @@ CLI_DESCRIPTION = (
     "window as a trace file, and replay it against a simulation cluster of KWOK nodes."
 )
 USAGE_ERROR = "{prog}: error: {message} (see '{prog} --help')"
+# argparse type= checks (skctl.argtypes); argparse prefixes "argument --flag: "
+BAD_PORT = "'{value}' is out of range; use 0-{max} (0 picks a free port)"
+BAD_POSITIVE_NUMBER = "'{value}' must be a number greater than 0"
+BAD_POSITIVE_INT = "'{value}' must be a whole number of at least 1"
 ERROR_LINE = "skctl: error: {message}"
 INTERNAL_ERROR = "skctl: internal error: {detail} (rerun with -v debug for the traceback)"
 INTERRUPTED = "skctl: interrupted"
@@ -69,7 +73,7 @@ RUN_BAD_TRACE_PATH = "cannot mount --trace-path {url}: {detail}"
 RUN_BAD_PYZ_PATH = "cannot mount --skctl-pyz {url}: {detail}"
 RUN_BAD_SPEED = "--speed must be a number greater than 0, not '{value}'"
 RUN_BAD_DURATION = "bad duration '{value}': use e.g. 90s, 10m, 1h30m or a number of seconds"
-RUN_BAD_MILLIS = "{flag} must be a whole number of milliseconds, 0 or more, not '{value}'"
+RUN_BAD_MILLIS = "'{value}' is not a whole number of milliseconds (0 or more)"
 RUN_BAD_REPETITIONS = "--repetitions must be a whole number from 1 to 2147483647, not '{value}'"
 RUN_BAD_SECRET = "invalid secret name '{name}' in --driver-secrets; use DNS-1123 subdomain names separated by commas"
 RUN_BAD_NAMESPACE = "invalid {flag} '{value}': use a DNS-1123 label"
@@ -89,9 +93,15 @@ RUN_WAIT_TIMEOUT = "driver Job {namespace}/{job} did not finish in time; it keep
 KUBE_UNREACHABLE = "cannot reach the Kubernetes API server at {host}: {detail}; check --kubeconfig/--context and that the cluster is up"
 KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
 KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"
+KUBE_INSECURE = "TLS certificates of {host} are not verified (insecure-skip-tls-verify in the kubeconfig)"
 KUBE_UNKNOWN_KIND = "the cluster does not serve {gvk}; install its CRD or leave it out of the trace"
 DRIVE_START = "simulation {name}: replaying {events} events over {span}s of trace time at speed {speed} ({wall:.1f}s)"
 DRIVE_DONE = "simulation {name}: replayed {events} events, {applied} applies, {deleted} deletes; cleaned up"
+DRIVE_BEHIND = (
+    "simulation {name}: {lag:.1f}s behind the trace (event at ts {ts}): the cluster takes writes slower "
+    "than the trace makes them; a lower --speed keeps the replay faithful"
+)
+DRIVE_LAGGED = "simulation {name}: at worst {lag:.1f}s behind the trace; a lower --speed keeps the replay faithful"
 DRIVE_STOPPED = "simulation {name}: stopped by {signal} after {events} events; cleaned up"
 DRIVE_CLEANUP_TIMEOUT = "simulation {name}: namespaces {namespaces} still exist after {timeout}s of cleanup; delete them by hand"
 DRIVE_NAMESPACE_TAKEN = (
@@ -114,7 +124,6 @@ DELETE_MISSING = (
 # --- export --------------------------------------------------------------------------
 EXPORT_TIME_OUT_OF_RANGE = "{flag}: '{value}' is outside 1970-01-01 .. 9999-12-31{hint}"
 EXPORT_MILLISECONDS_HINT = "; unix times are in seconds, was it milliseconds?"
-EXPORT_BAD_TIMEOUT = "--tracer-timeout must be a positive number of seconds, got {value:g}"
 EXPORT_TIME_FORMS = (
     "now, a duration such as -30m, -1h30m or +5m (start: relative to the end time; end: relative to now), "
     "an ISO 8601 time such as 2024-05-01T12:00:00Z (no offset = local time), a date such as 2024-05-01, "
@@ -157,9 +166,6 @@ SANDBOX_WORKLOAD = "workload '{name}' running at {rate} actions/s (seed {seed})"
 SANDBOX_STOPPED = "sandbox stopped"
 SANDBOX_NOT_LOOPBACK = "--host {host} is not a loopback address; the sandbox only binds to 127.0.0.1, ::1 or localhost"
 SANDBOX_LISTEN_FAILED = "cannot listen on {host}:{port}: {detail}; pick another --port, or --port 0 for a free one"
-SANDBOX_BAD_PORT = "--port {port} is out of range; use 0-65535 (0 picks a free port)"
-SANDBOX_BAD_RATE = "--workload-rate {rate} must be greater than 0"
-SANDBOX_BAD_HISTORY = "--max-history {n} must be at least 1"
 SANDBOX_TLS_UNAVAILABLE = "--tls needs the 'cryptography' package, which is not installed; install it or drop --tls"
 
 # --- validate -------------------------------------------------------------------------

@@ -102,9 +102,8 @@ def test_zsh_and_fish_completions(shell: str, marker: str, capsys: pytest.Captur
 
 
 def test_completions_needs_a_known_shell(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(["completions", "tcsh"])
-    assert exit_.value.code == 2
+    assert main(["completions", "tcsh"]) == 2
+    assert "invalid choice: 'tcsh'" in capsys.readouterr().err
 
 
 def test_lifecycle_flags_reach_the_pods(capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,4 +138,5 @@ def test_lifecycle_flags_reach_the_pods(capsys: pytest.CaptureFixture[str]) -> N
 @pytest.mark.parametrize("value", ["-1", "1.5", "soon", "4294967296"])
 def test_lifecycle_flags_reject_bad_values(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "sim", "--dry-run", "--pod-startup-delay", value]) == 2
-    assert "--pod-startup-delay must be a whole number of milliseconds" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--pod-startup-delay" in err and "is not a whole number of milliseconds" in err

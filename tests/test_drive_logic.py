@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from skctl import timeparse
 from skctl.errors import InputError
-from skctl.sim import mutate, timing
+from skctl.sim import mutate
 from skctl.sim.driver import schedule
 from skctl.trace.config import TracerConfig, config_of_trace, parse_config
 from skctl.trace.load import read_trace
@@ -138,15 +139,16 @@ def test_cluster_scoped_objects_keep_no_namespace() -> None:
     assert v["metadata"]["labels"]["simkube.io/simulation"] == "sim1"
 
 
-@pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400), ("45", 45), ("250ms", 0.25), ("2d", 172800)])
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400), ("45", 45), ("250ms", 0.25), ("2d", 172800),
+                                           ("1w", 604800), ("1H", 3600), ("1m30s", 90), ("1500us", 0.0015)])
 def test_parse_duration(text: str, seconds: float) -> None:
-    assert timing.parse_duration(text) == seconds
+    assert timeparse.parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "-5m", "10 m", "m", "0", "1x", "inf"])
+@pytest.mark.parametrize("text", ["", "-5m", "10 m", "m", "0", "1x", "inf", "nan", "1h 30m", "1h-30m", "1y", "1mm"])
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(InputError):
-        timing.parse_duration(text)
+        timeparse.parse_duration(text)
 
 
 def _trace(*ts: int) -> Trace:

@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from skctl import argtypes
 from skctl.commands import ALIASES, COMMANDS
-from skctl.commands.convert import add_storage_option_flag
+from skctl.commands.flags import (
+    add_cluster_flags,
+    add_lifecycle_flags,
+    add_storage_option_flag,
+    lifecycle_values,
+)
+from skctl.logs import DEFAULT_DRIVER_VERBOSITY, VERBOSITY_LEVELS
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -15,7 +22,6 @@ if TYPE_CHECKING:
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from skctl import sim as m  # constants only: building the parser must stay cheap
-    from skctl.kube.client import add_cluster_flags
 
     p = sub.add_parser(
         "run",
@@ -26,7 +32,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         "and RBAC, and a batch/v1 Job whose pod runs `skctl drive NAME`, which replays the trace against this "
         "cluster's KWOK nodes. A file:// trace path is a path on the node: the Job mounts it read-only.",
     )
-    p.add_argument("name", metavar="NAME", help="simulation name (a DNS-1123 label); also the driver Job's name")
+    p.add_argument("name", metavar="NAME", type=argtypes.simulation_name, help="simulation name (a DNS-1123 label); also the driver Job's name")
     p.add_argument(
         "-f",
         "--trace-path",
@@ -34,8 +40,9 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         metavar="URL",
         help=f"trace URL as the driver sees it: file:///abs/node/path, s3://, gs://, az:// (default: {m.DEFAULT_TRACE_PATH})",
     )
-    p.add_argument("-D", "--duration", metavar="D", help="replay only this much trace time, e.g. 10m, 1h30m (default: all)")
-    p.add_argument("-s", "--speed", default="1", metavar="X", help="replay speed-up factor (default: 1)")
+    p.add_argument("-D", "--duration", type=argtypes.duration_text, metavar="D", help="replay only this much trace time, e.g. 10m, 1h30m (default: all)")
+    p.add_argument("-s", "--speed", type=argtypes.speed_text, default=m.DEFAULT_SPEED, metavar="X",
+                   help="replay speed-up factor (default: %(default)g)")
     p.add_argument(
         "-N", "--repetitions", default="1", metavar="N", help="run the whole replay N times, one after another (default: 1)"
     )
@@ -46,7 +53,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help=f"driver container image (default: {m.DEFAULT_PYZ_IMAGE} running the zipapp; "
         f"{m.DEFAULT_SKCTL_IMAGE} with --skctl-pyz none)",
     )
-    p.add_argument("--driver-namespace", default=m.DEFAULT_DRIVER_NAMESPACE, metavar="NS", help="namespace of the driver Job (default: simkube)")
+    p.add_argument("--driver-namespace", default=m.DEFAULT_DRIVER_NAMESPACE, metavar="NS", help=f"namespace of the driver Job (default: {m.DEFAULT_DRIVER_NAMESPACE})")
     p.add_argument(
         "--driver-secrets",
         default="",
@@ -59,9 +66,14 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help="do not mount a file:// trace path from the node (the image already has it)",
     )
     p.add_argument(
-        "--virtual-ns-prefix", default="virtual", metavar="P", help="virtual namespaces are named P-<original> (default: virtual)"
+        "--virtual-ns-prefix",
+        type=argtypes.virtual_ns_prefix,
+        default=m.DEFAULT_VIRTUAL_NS_PREFIX,
+        metavar="P",
+        help=f"virtual namespaces are named P-<original> (default: {m.DEFAULT_VIRTUAL_NS_PREFIX})"
     )
-    p.add_argument("--driver-verbosity", default="info", choices=m.VERBOSITIES, help="driver log level (default: info)")
+    p.add_argument("--driver-verbosity", default=DEFAULT_DRIVER_VERBOSITY, choices=VERBOSITY_LEVELS,
+                   help=f"driver log level (default: {DEFAULT_DRIVER_VERBOSITY})")
     p.add_argument(
         "--skctl-pyz",
         default=m.DEFAULT_PYZ,
@@ -76,23 +88,6 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     add_storage_option_flag(p)
     add_cluster_flags(p)
     return p
-
-
-def add_lifecycle_flags(parser: argparse.ArgumentParser) -> None:
-    """SimKube's lifecycle flags: KWOK create/ready delays on every simulated pod (run and drive)."""
-    group = parser.add_argument_group("pod lifecycle (KWOK stages, milliseconds)")
-    for flag, what in (
-        ("--image-pull-delay", "simulated image pull before a pod starts"),
-        ("--image-pull-jitter", "random extra image-pull time, up to this"),
-        ("--pod-startup-delay", "simulated start-up before a pod is Running and ready"),
-        ("--pod-startup-jitter", "random extra start-up time, up to this"),
-    ):
-        group.add_argument(flag, default="0", metavar="MS", help=f"{what} (default: 0)")
-
-
-def lifecycle_values(args: argparse.Namespace) -> dict[str, str]:
-    return {f"--{name}": getattr(args, name.replace("-", "_")) for name in
-            ("image-pull-delay", "image-pull-jitter", "pod-startup-delay", "pod-startup-jitter")}
 
 
 def _int(value: str) -> int | str:
@@ -121,7 +116,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         driver_verbosity=args.driver_verbosity,
         skctl_pyz=None if pyz is None or pyz.strip().lower() in ("", "none") else pyz,
         storage_options=list(args.storage_option),
-        lifecycle=lifecycle_values(args),  # type: ignore[arg-type]  # validated in manifests
+        lifecycle=lifecycle_values(args),  # type: ignore[arg-type]
     )
 
 

@@ -11,18 +11,16 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from skctl.sandbox import errors, patches
 from skctl.sandbox.discovery import Registry, ResourceType
 from skctl.sandbox.errors import ApiError
+from skctl.sandbox.responses import Response, ServerState, json_response
 from skctl.sandbox.selectors import SelectorError, combine, parse_field_selector, parse_label_selector
 from skctl.sandbox.store import dumps
 from skctl.sandbox.tables import table_for, wants_table
 from skctl.sandbox.watch import WatchStream
-
-if TYPE_CHECKING:
-    from skctl.sandbox.server import SandboxServer
 
 JSON_TYPES = ("application/json", "application/yaml", "*/*", "")
 PATCH_TYPES = (
@@ -141,9 +139,8 @@ def _check_dry_run(req: ResourceRequest) -> None:
         raise errors.bad_request("dryRun is not supported by the skctl sandbox")
 
 
-def handle_resource(server: SandboxServer, req: ResourceRequest) -> Any:
+def handle_resource(server: ServerState, req: ResourceRequest) -> Any:
     """Dispatch one resource request; returns a Response or a WatchStream."""
-    from skctl.sandbox.server import json_response
 
     m = req.method
     if req.subresource == "log" and m not in ("GET", "HEAD"):
@@ -182,7 +179,9 @@ def handle_resource(server: SandboxServer, req: ResourceRequest) -> Any:
         obj = _object_body(req)
         if req.subresource == "scale":
             return json_response(_update_scale(server, req, lambda _cur: obj))
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = {}
         if meta.get("name") not in (None, req.name):
             raise errors.bad_request(
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL ({req.name})"
@@ -198,8 +197,7 @@ def handle_resource(server: SandboxServer, req: ResourceRequest) -> Any:
 
 
 # --- list / watch ---------------------------------------------------------------------------
-def _list(server: SandboxServer, req: ResourceRequest) -> Any:
-    from skctl.sandbox.server import Response
+def _list(server: ServerState, req: ResourceRequest) -> Any:
 
     rtype, store = req.rtype, server.store
     match = _matcher(req)
@@ -231,7 +229,6 @@ def _list(server: SandboxServer, req: ResourceRequest) -> Any:
         meta["remainingItemCount"] = len(items) - limit
         items = items[:limit]
     if wants_table(req.accept):
-        from skctl.sandbox.server import json_response
 
         table = table_for(rtype, [obj for _, obj, _ in items], str(rv))
         table["metadata"].update({k: v for k, v in meta.items() if k != "resourceVersion"})
@@ -241,7 +238,7 @@ def _list(server: SandboxServer, req: ResourceRequest) -> Any:
     return Response(200, head + b",".join(raw for _, _, raw in items) + b"]}")
 
 
-def _watch(server: SandboxServer, req: ResourceRequest) -> WatchStream:
+def _watch(server: ServerState, req: ResourceRequest) -> WatchStream:
     match = _matcher(req)
     if req.name is not None:
         name = req.name
@@ -274,8 +271,7 @@ def _watch(server: SandboxServer, req: ResourceRequest) -> WatchStream:
 
 
 # --- patch ---------------------------------------------------------------------------------
-def _patch(server: SandboxServer, req: ResourceRequest) -> Any:
-    from skctl.sandbox.server import json_response
+def _patch(server: ServerState, req: ResourceRequest) -> Any:
 
     ctype = req.content_type
     if ctype not in PATCH_TYPES:
@@ -321,9 +317,8 @@ def _patch(server: SandboxServer, req: ResourceRequest) -> Any:
     return json_response(updated)
 
 
-def _apply(server: SandboxServer, req: ResourceRequest) -> Any:
+def _apply(server: ServerState, req: ResourceRequest) -> Any:
     """Server-side apply: create, or strategic-merge into the current object (no field ownership)."""
-    from skctl.sandbox.server import json_response
 
     rtype, store = req.rtype, server.store
     if not req.query.get("fieldManager"):
@@ -373,8 +368,7 @@ def _apply(server: SandboxServer, req: ResourceRequest) -> Any:
 LOG_ANNOTATION = "sandbox.skctl.io/log"
 
 
-def _pod_log(server: SandboxServer, req: ResourceRequest) -> Any:
-    from skctl.sandbox.server import Response
+def _pod_log(server: ServerState, req: ResourceRequest) -> Any:
 
     raw = server.store.get_raw(req.rtype, req.namespace or "", req.name or "")
     if raw is None:
@@ -421,14 +415,14 @@ def _scale_doc(obj: dict) -> dict:
     }
 
 
-def _scale_of(server: SandboxServer, req: ResourceRequest) -> dict:
+def _scale_of(server: ServerState, req: ResourceRequest) -> dict:
     obj = server.store.get(req.rtype, req.namespace or "", req.name or "")
     if obj is None:
         raise errors.not_found(req.rtype.group, req.rtype.plural, req.name or "")
     return _scale_doc(obj)
 
 
-def _update_scale(server: SandboxServer, req: ResourceRequest, mutate_scale: Any) -> dict:
+def _update_scale(server: ServerState, req: ResourceRequest, mutate_scale: Any) -> dict:
     def mutate(cur: dict) -> dict:
         scale = mutate_scale(_scale_doc(cur))
         replicas = (scale.get("spec") or {}).get("replicas")
@@ -464,7 +458,7 @@ def _delete_options(req: ResourceRequest) -> dict:
     return opts
 
 
-def _delete(server: SandboxServer, req: ResourceRequest) -> dict:
+def _delete(server: ServerState, req: ResourceRequest) -> dict:
     opts = _delete_options(req)
     pre = opts.get("preconditions") or {}
     return server.store.delete(
@@ -475,8 +469,7 @@ def _delete(server: SandboxServer, req: ResourceRequest) -> dict:
     )
 
 
-def _delete_collection(server: SandboxServer, req: ResourceRequest) -> Any:
-    from skctl.sandbox.server import Response
+def _delete_collection(server: ServerState, req: ResourceRequest) -> Any:
 
     opts = _delete_options(req)
     match = _matcher(req)

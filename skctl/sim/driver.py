@@ -20,17 +20,17 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
-from skctl.sim import SIMULATION_LABEL, VIRTUAL_LABEL
+from skctl.kube.names import is_dns1123_label
+from skctl.sim import DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL
 from skctl.sim.mutate import virtual_namespace, virtual_namespace_object, virtual_object
 from skctl.sim.pods import PodContext, PodHandler
 from skctl.sim.podwatch import PodWatcher
@@ -47,13 +47,18 @@ IDLE_GC_SLACK = 0.5
 IDLE_GC_WRITES = 1000
 FORCED_GC_WRITES = 200_000
 SA_RETRIES = 25
+# A replay that falls behind the trace says so (the cluster takes writes slower than the trace
+# makes them) instead of silently stretching it: a warning once lateness passes LAG_WARN
+# seconds, repeated at most every LAG_WARN_EVERY seconds, and the worst lag at the end.
+LAG_WARN = 1.0
+LAG_WARN_EVERY = 10.0
 SA_RETRY_DELAY = 0.2
 
 
 @dataclass
 class DriveOptions:
     name: str
-    speed: float = 1.0
+    speed: float = DEFAULT_SPEED
     duration: float | None = None  # trace seconds
     virtual_ns_prefix: str = "virtual"
     spread: bool = True
@@ -99,6 +104,7 @@ class DriveResult:
     stopped_by: str | None = None
     started: float = 0.0
     finished: float = 0.0
+    max_lateness: float = 0.0  # seconds the replay ran behind the trace at worst
 
 
 def schedule(trace: Trace, speed: float, duration: float | None = None, spread: bool = True) -> list[Step]:
@@ -158,6 +164,7 @@ class Driver:
         self._cluster_objects: dict[tuple[str, str, str], None] = {}  # created by this simulation
         self._foreign: set[tuple[str, str, str]] = set()  # cluster-scoped, someone else's: left alone
         self._writes_since_gc = 0
+        self._last_lag_warning = float("-inf")
 
     # --- control --------------------------------------------------------------------
 
@@ -221,7 +228,7 @@ class Driver:
         for api_version, kind in sorted(kinds):
             self.kube.resource(api_version, kind)  # InputError naming the kind if it is not served
         for ns in sorted(namespaces):
-            if not _DNS_LABEL.fullmatch(ns):
+            if not is_dns1123_label(ns):
                 raise InputError(messages.DRIVE_BAD_VIRTUAL_NAMESPACE.format(namespace=ns))
 
     def _wait_until(self, due: float) -> bool:
@@ -255,9 +262,17 @@ class Driver:
                 deleted.append(ref)
         self._writes_since_gc += len(step.applied) + len(step.deleted)
         record = StepRecord(step.index, step.ts, due, started, self.clock(), applied, deleted)
+        self._note_lateness(record, result)
         if self.on_step is not None:
             self.on_step(record)
         return record
+
+    def _note_lateness(self, record: StepRecord, result: DriveResult) -> None:
+        lag = record.lateness
+        result.max_lateness = max(result.max_lateness, lag)
+        if lag > LAG_WARN and record.started - self._last_lag_warning >= LAG_WARN_EVERY:
+            self._last_lag_warning = record.started
+            log.warning(messages.DRIVE_BEHIND.format(name=self.opts.name, lag=lag, ts=record.ts))
 
     def _apply(self, obj: dict[str, Any], result: DriveResult) -> tuple[str, str, str] | None:
         gvk = gvk_of(obj)
@@ -274,7 +289,7 @@ class Driver:
                 delays=self.opts.delays,
             )
         except (AttributeError, TypeError, KeyError) as exc:  # a pod template of the wrong shape
-            raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from None
+            raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from exc
         meta = vobj["metadata"]
         ns = meta.get("namespace") or ""
         if res.namespaced:
@@ -299,7 +314,7 @@ class Driver:
                 self.kube.apply(vobj)
                 return
             except ApiError as exc:
-                if exc.status != 403 or "service account" not in str(exc).lower() or attempt == SA_RETRIES:
+                if exc.code != 403 or "service account" not in str(exc).lower() or attempt == SA_RETRIES:
                     raise
                 if self._stop.wait(SA_RETRY_DELAY):
                     raise
@@ -395,15 +410,12 @@ class Driver:
             time.sleep(CLEANUP_POLL)
 
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-
-
 def _labels(obj: dict[str, Any]) -> dict[str, Any]:
     return (obj.get("metadata") or {}).get("labels") or {}
 
 
 @contextlib.contextmanager
-def _quiet_gc():  # type: ignore[no-untyped-def]
+def _quiet_gc() -> Iterator[None]:
     """Freeze what exists (the trace: never garbage during the replay) out of the
     collector's sight, and leave full collections to _wait_until's idle moments."""
     gc.collect()
