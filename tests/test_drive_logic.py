@@ -188,3 +188,13 @@ def test_dockerfile_copies_what_pip_needs() -> None:
     assert "pip install" in text and 'ENTRYPOINT ["skctl"]' in text
     for path in ("pyproject.toml", "README.md", "skctl"):
         assert (ROOT / path).exists() and path in text
+
+
+def test_app_name_label_fits_a_label_value() -> None:
+    """SimKube labels each virtual object app.kubernetes.io/name=<name>, cut to a valid label value."""
+    from skctl.kube.names import label_value_error
+
+    long_name = "a" * 62 + "-" + "b" * 20
+    v = vobj(dict(DEPLOYMENT, metadata=dict(DEPLOYMENT["metadata"], name=long_name)))
+    value = v["metadata"]["labels"]["app.kubernetes.io/name"]
+    assert value == "a" * 62 and label_value_error(value) is None

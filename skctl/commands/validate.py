@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from skctl.commands import ALIASES, COMMANDS
-from skctl.commands.convert import add_storage_option_flag
+from skctl.commands.flags import add_storage_option_flag
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:

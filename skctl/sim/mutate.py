@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from skctl.kube.names import truncate_label_value as label_value
 from skctl.sim import (
     APP_NAME_LABEL,
     KWOK_STAGE_CREATE_DELAY_ANNOTATION,
@@ -55,7 +56,6 @@ DROPPED_METADATA = (
 )
 VIRTUAL_NODE_SELECTOR = {VIRTUAL_NODE_SELECTOR_KEY: VIRTUAL_NODE_SELECTOR_VALUE}
 KWOK_TOLERATION = {"key": VIRTUAL_NODE_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
-LABEL_VALUE_MAX = 63
 _TOKEN_VOLUME_PREFIX = "kube-api-access-"
 
 
@@ -103,11 +103,6 @@ def on_virtual_nodes(spec: Mapping[str, Any]) -> bool:
     """Can the scheduler only put a pod with this spec on a virtual node?"""
     selector = spec.get("nodeSelector") or {}
     return isinstance(selector, Mapping) and selector.get(VIRTUAL_NODE_SELECTOR_KEY) == VIRTUAL_NODE_SELECTOR_VALUE
-
-
-def label_value(text: str) -> str:
-    """A label value cut to the 63 characters Kubernetes allows (SimKube truncates too)."""
-    return text[:LABEL_VALUE_MAX].rstrip("-_.")
 
 
 def mutate_template(

@@ -29,7 +29,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import jsonpointer
+
 from skctl.kube.api import ApiError, Kube
+from skctl.kube.names import truncate_label_value as label_value
 from skctl.sim import (
     KWOK_STAGE_COMPLETE_LABEL,
     KWOK_STAGE_COMPLETE_TIME_ANNOTATION,
@@ -44,7 +47,7 @@ from skctl.sim import (
     VIRTUAL_NODE_TAINT_KEY,
 )
 from skctl.sim.lifecycle import PodCounter, completion_time, lookup_lifecycle, rfc3339
-from skctl.sim.mutate import KWOK_TOLERATION, delay_annotations, label_value, on_virtual_nodes
+from skctl.sim.mutate import KWOK_TOLERATION, delay_annotations, on_virtual_nodes
 from skctl.trace.model import PodLifecycles
 from skctl.trace.podhash import pod_spec_hash
 
@@ -174,11 +177,7 @@ def set_keys(meta: Mapping[str, Any], field: str, values: Mapping[str, str]) -> 
         return []
     if meta.get(field) is None:
         return [{"op": "add", "path": f"/metadata/{field}", "value": dict(values)}]
-    return [{"op": "add", "path": f"/metadata/{field}/{_escape(k)}", "value": v} for k, v in values.items()]
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
+    return [{"op": "add", "path": f"/metadata/{field}/{jsonpointer.escape(k)}", "value": v} for k, v in values.items()]
 
 
 class PodHandler:
@@ -315,6 +314,6 @@ def _patched_view(pod: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, A
             if op["path"] == f"/metadata/{field}":
                 meta[field] = dict(op["value"])
             elif op["path"].startswith(f"/metadata/{field}/"):
-                key = op["path"][len(field) + 11 :].replace("~1", "/").replace("~0", "~")
+                key = jsonpointer.unescape(op["path"][len(field) + 11 :])
                 meta[field] = {**(meta.get(field) or {}), key: op["value"]}
     return {**pod, "metadata": meta}
