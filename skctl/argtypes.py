@@ -65,6 +65,13 @@ def simulation_name(text: str) -> str:
     return _checked(validate_name, text)
 
 
+def repetitions(text: str) -> int:
+    """How many times to replay: 1 to 2^31-1 (a Job's completions)."""
+    from skctl.sim.manifests import validate_repetitions
+
+    return _checked(validate_repetitions, text)
+
+
 def virtual_ns_prefix(text: str) -> str:
     """A prefix P for virtual namespaces P-<original>: a DNS label short enough to leave room."""
     from skctl.sim import MAX_VIRTUAL_NS_PREFIX

@@ -44,7 +44,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("-s", "--speed", type=argtypes.speed_text, default=m.DEFAULT_SPEED, metavar="X",
                    help="replay speed-up factor (default: %(default)g)")
     p.add_argument(
-        "-N", "--repetitions", default="1", metavar="N", help="run the whole replay N times, one after another (default: 1)"
+        "-N", "--repetitions", type=argtypes.repetitions, default=1, metavar="N", help="run the whole replay N times, one after another (default: 1)"
     )
     p.add_argument(
         "-I",
@@ -90,13 +90,6 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     return p
 
 
-def _int(value: str) -> int | str:
-    try:
-        return int(value)
-    except ValueError:
-        return value
-
-
 def options_from_args(args: argparse.Namespace) -> RunOptions:
     """The parsed flags as RunOptions; validation happens in skctl.sim.manifests."""
     from skctl.sim.manifests import RunOptions
@@ -107,7 +100,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         trace_path=args.trace_path,
         duration=args.duration,
         speed=args.speed,
-        repetitions=_int(args.repetitions),  # type: ignore[arg-type]  # validated in manifests
+        repetitions=args.repetitions,
         driver_image=args.driver_image,
         driver_namespace=args.driver_namespace,
         driver_secrets=[s.strip() for s in args.driver_secrets.split(",") if s.strip()],

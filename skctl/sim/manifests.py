@@ -91,6 +91,15 @@ def validate_name(name: str) -> str:
     return name
 
 
+def validate_repetitions(value: object) -> int:
+    """A whole number of replays from 1 to MAX_COMPLETIONS (the Job's int32 completions)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COMPLETIONS:
+        raise InputError(messages.RUN_BAD_REPETITIONS.format(value=value))
+    return value
+
+
 def validate_label(value: str, flag: str, max_len: int = DNS1123_LABEL_MAX) -> None:
     if len(value) > max_len:
         raise InputError(messages.RUN_LABEL_TOO_LONG.format(flag=flag, value=value, max_len=max_len))
@@ -148,8 +157,7 @@ def validate_options(opts: RunOptions) -> None:
     parse_speed(opts.speed)
     if opts.duration is not None:
         parse_duration(opts.duration)
-    if not isinstance(opts.repetitions, int) or not 1 <= opts.repetitions <= MAX_COMPLETIONS:
-        raise InputError(messages.RUN_BAD_REPETITIONS.format(value=opts.repetitions))
+    validate_repetitions(opts.repetitions)
     storage.parse_storage_options(opts.storage_options)  # the driver would reject them only in the cluster
     lifecycle_delays(opts.lifecycle)
     for secret in opts.driver_secrets:
