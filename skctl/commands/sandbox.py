@@ -30,8 +30,8 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    help="workload actions per second (default: 5)")
     p.add_argument("--workload-seed", type=int, default=0, metavar="SEED", help="workload random seed (default: 0)")
     p.add_argument("--workload-namespace", default="default", metavar="NS", help="namespace for the workload")
-    p.add_argument("--bookmark-interval", type=float, default=1.0, metavar="SECONDS",
-                   help="seconds between watch BOOKMARK events (default: 1)")
+    p.add_argument("--bookmark-interval", type=float, default=60.0, metavar="SECONDS",
+                   help="seconds between watch BOOKMARK events, about a minute as on a real server (default: 60)")
     p.add_argument("--max-history", type=int, default=200_000, metavar="N",
                    help="watch events kept for resuming; older resourceVersions get 410 (default: 200000)")
     return p

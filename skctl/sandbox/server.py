@@ -233,9 +233,11 @@ class SandboxServer:
         *,
         tls: bool = False,
         token: str | None = None,
-        bookmark_interval: float = 1.0,
+        bookmark_interval: float = 60.0,
         max_history: int | None = None,
         store: Store | None = None,
+        fresh_wait: float = 3.0,
+        history_seconds: float | None = None,
     ) -> None:
         if host not in LOOPBACK_HOSTS and not host.startswith("127."):
             raise ValueError(f"the sandbox binds to loopback only, not {host!r}")
@@ -243,7 +245,15 @@ class SandboxServer:
         self.token = token
         self.tls = tls
         self.bookmark_interval = bookmark_interval
-        self.store = store or (Store(Registry.with_builtins(), max_history) if max_history else Store())
+        self.fresh_wait = fresh_wait  # how long a read for a future resourceVersion waits before 504
+        if store is None:
+            kwargs: dict[str, Any] = {}
+            if max_history:
+                kwargs["max_history"] = max_history
+            if history_seconds is not None:
+                kwargs["history_seconds"] = history_seconds
+            store = Store(Registry.with_builtins(), **kwargs)
+        self.store = store
         self.registry = self.store.registry
         self.faults = Faults()
         self.faults.on_drop(self.drop_watches)
@@ -365,7 +375,7 @@ class SandboxServer:
         self.faults.check(method, path)
         path = path.rstrip("/") or "/"
         if method in ("GET", "HEAD"):
-            doc = self._discovery(path)
+            doc = self._discovery(path, headers)
             if doc is not None:
                 return doc
         # Segments arrive percent-encoded (clients quote names such as system:foo).
@@ -381,7 +391,7 @@ class SandboxServer:
             raise _path_not_found()
         return handle_resource(self, req)
 
-    def _discovery(self, path: str) -> Response | None:
+    def _discovery(self, path: str, headers: Any = None) -> Response | None:
         if path in ("/healthz", "/livez", "/readyz"):
             return Response(200, b"ok", "text/plain; charset=utf-8")
         if path == "/version":
@@ -419,6 +429,11 @@ class SandboxServer:
             if doc is None:
                 raise _path_not_found()
             return json_response(doc)
+        if path == "/openapi/v2":
+            accept = (headers.get("Accept") or "") if headers is not None else ""
+            if "protobuf" in accept:
+                return Response(200, openapi.V2_PROTOBUF, openapi.V2_PROTOBUF_TYPE)
+            return json_response(openapi.V2_DOC)
         if parts[0] == "openapi":
             raise _path_not_found()
         return None
