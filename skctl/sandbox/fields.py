@@ -203,9 +203,7 @@ def apply(live: dict, merged: dict, applied: dict, manager: str, api_version: st
         if _same(entry, manager, "Apply", subresource):
             previous = owned
             continue
-        others.append((entry, owned))
-        if (entry.get("subresource") or None) != subresource:
-            continue
+        others.append((entry, owned))  # ownership is per field, whichever subresource set it
         for q in sorted(owned):
             if any(_overlaps(q, p) for p in applied_paths) and value_at(live, q) != value_at(merged, q):
                 conflicts.append((entry, q))

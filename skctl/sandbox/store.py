@@ -150,10 +150,12 @@ class Store:
         max_history: int = DEFAULT_MAX_HISTORY,
         clock: Callable[[], float] = time.time,
         history_seconds: float = DEFAULT_HISTORY_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry or Registry.with_builtins()
         self.max_history = max_history
         self.history_seconds = history_seconds
+        self.monotonic = monotonic  # ages history events (tests pass a clock they move)
         self.clock = clock
         self.cond = threading.Condition(threading.RLock())
         self._rv = 0
@@ -250,7 +252,7 @@ class Store:
 
     def _emit(self, type_: str, rtype: ResourceType, obj: dict, raw: bytes, prev: dict | None) -> None:
         ns = (obj.get("metadata") or {}).get("namespace", "")
-        now = time.monotonic()
+        now = self.monotonic()
         history = self._history
         history.append(Event(self._rv, type_, rtype.key, ns, obj, raw, prev, event_line(type_, raw), now))
         drop = 0
