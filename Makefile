@@ -5,7 +5,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo pyz bench lint clean
+.PHONY: test demo pyz bench lint clean controlplane cluster e2e
 
 $(STAMP): pyproject.toml package.json
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -15,7 +15,20 @@ $(STAMP): pyproject.toml package.json
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(VPY) -m pytest -q
+	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+# The real control plane (kube-apiserver, etcd, controller-manager, scheduler, KWOK, kubectl)
+# built from the Go modules pinned in controlplane/, cached outside the checkout.
+controlplane:
+	$(PY) tests/e2e/binaries.py
+
+# A real control plane with 4 KWOK nodes in the foreground; prints KUBECONFIG=<path> once ready.
+cluster: $(STAMP) controlplane
+	$(VPY) tests/e2e/cluster.py $(CLUSTER_ARGS)
+
+# The e2e tests against the real control plane; here a skipped e2e test is a failure.
+e2e: $(STAMP) controlplane
+	SKCTL_E2E_REQUIRED=1 $(VPY) -m pytest -q -m e2e tests/e2e $(PYTEST_ARGS)
 
 pyz: $(STAMP)
 	$(VPY) scripts/build_zipapp.py

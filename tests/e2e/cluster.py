@@ -1,0 +1,395 @@
+"""Start a real Kubernetes control plane on loopback for the e2e suite (test infrastructure only).
+
+etcd, kube-apiserver (RBAC on, a CA-signed serving certificate, service-account tokens),
+kube-controller-manager (with a request rate high enough for simulations), kube-scheduler and
+KWOK, the binaries built by ``tests/e2e/binaries.py``. N fake nodes are created, labelled
+``type: virtual`` and tainted ``kwok-provider`` as skctl's simulations expect, and the launcher
+waits until all are Ready. Everything is stopped and the work folder removed on exit, SIGINT
+or SIGTERM; children are also killed by the kernel if the launcher itself dies.
+
+Run as a script (``make cluster``) to keep one running in the foreground:
+it prints ``KUBECONFIG=<path>`` once ready. Independent of skctl: uses only the standard
+library, ``cryptography``, ``PyYAML`` and ``requests`` (all in the test environment).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as dt
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import requests
+import yaml
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.e2e import binaries  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+SKCTL_STAGES = ROOT / "config" / "kwok"
+ADMIN_USER = "e2e-admin"
+SERVICE_CIDR = "10.0.0.0/24"
+# Simulations create many ReplicaSets and pods at once; the default 20 QPS makes the
+# controllers lag the trace by seconds (see docs/run.md).
+CONTROLLER_QPS = ("--kube-api-qps=500", "--kube-api-burst=1000")
+NODE_CPU, NODE_MEMORY, NODE_PODS = "32", "256Gi", "110"
+STARTUP_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+
+
+class ClusterError(Exception):
+    """The control plane could not be started; the message names the component and its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel kills it if the launcher dies (even by SIGKILL)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    os.setpgrp()  # a terminal's Ctrl-C reaches the launcher only; it stops the children in order
+
+
+# --- PKI -----------------------------------------------------------------------------------------
+
+def _write_pki(d: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+
+    def pem_key(key) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    later = now + dt.timedelta(days=2)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "skctl-e2e-ca")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now).not_valid_after(later)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    srv_key = ec.generate_private_key(ec.SECP256R1())
+    service_ip = next(ipaddress.ip_network(SERVICE_CIDR).hosts())
+    sans = [x509.DNSName(n) for n in ("localhost", "kubernetes", "kubernetes.default",
+                                      "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")]
+    sans += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(service_ip)]
+    srv = (x509.CertificateBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+           .issuer_name(ca_name).public_key(srv_key.public_key()).serial_number(x509.random_serial_number())
+           .not_valid_before(now).not_valid_after(later)
+           .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+           .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+           .sign(ca_key, hashes.SHA256()))
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (d / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (d / "ca.key").write_bytes(pem_key(ca_key))
+    (d / "apiserver.crt").write_bytes(srv.public_bytes(serialization.Encoding.PEM))
+    (d / "apiserver.key").write_bytes(pem_key(srv_key))
+    (d / "sa.key").write_bytes(pem_key(sa_key))
+    (d / "sa.pub").write_bytes(sa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+# --- the cluster ---------------------------------------------------------------------------------
+
+class Cluster:
+    """A running control plane. Use as a context manager, or call start() and stop()."""
+
+    def __init__(self, nodes: int = 4, workdir: Path | None = None, bin_dir: Path | None = None,
+                 log: Callable[[str], None] = lambda _m: None) -> None:
+        self.nodes = nodes
+        self.bin_dir = bin_dir or binaries.bin_dir()
+        self._own_workdir = workdir is None
+        self.dir = workdir or Path(tempfile.mkdtemp(prefix="skctl-e2e-"))
+        self.log = log
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.token = secrets.token_hex(16)
+        self.etcd_url = ""
+        self.server = ""
+        self.kubeconfig = self.dir / "admin.kubeconfig"
+        self.ca_file = self.dir / "pki" / "ca.crt"
+
+    # lifecycle ---------------------------------------------------------------------------------
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Cluster:
+        missing = [b for b in binaries.BINARIES if not (self.bin_dir / b).is_file()]
+        if missing:
+            raise ClusterError(f"control plane binaries missing in {self.bin_dir} ({', '.join(missing)}): "
+                               "run `make controlplane`")
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        t0 = time.monotonic()
+        pki = self.dir / "pki"
+        pki.mkdir(parents=True, exist_ok=True)
+        _write_pki(pki)
+        (self.dir / "tokens.csv").write_text(f'{self.token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
+        self._start_etcd()
+        self._start_apiserver()
+        self._write_kubeconfig()
+        self._start_controllers()
+        self._create_nodes()
+        self.wait_nodes_ready()
+        self.log(f"control plane ready in {time.monotonic() - t0:.1f} s at {self.server}")
+
+    def stop(self) -> None:
+        """Stop every process (newest first), wait for each to exit, then remove the work folder."""
+        for name in reversed(list(self.procs)):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+        if self._own_workdir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # components --------------------------------------------------------------------------------
+    def _spawn(self, name: str, args: Iterable[str]) -> subprocess.Popen:
+        log = open(self.dir / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen([str(self.bin_dir / name), *args], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=self.dir, preexec_fn=_die_with_parent)
+        log.close()
+        self.procs[name] = proc
+        return proc
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        path = self.dir / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def _wait(self, name: str, ready: Callable[[], bool], timeout: float = STARTUP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise ClusterError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
+            try:
+                if ready():
+                    return
+            except (requests.RequestException, OSError):
+                pass
+            time.sleep(0.2)
+        raise ClusterError(f"{name} not ready after {timeout:.0f} s:\n{self.log_tail(name)}")
+
+    def _start_etcd(self) -> None:
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        peer_url = f"http://127.0.0.1:{peer}"
+        self._spawn("etcd", [
+            "--name=e2e", f"--data-dir={self.dir / 'etcd'}",
+            f"--listen-client-urls={self.etcd_url}", f"--advertise-client-urls={self.etcd_url}",
+            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=e2e={peer_url}", "--unsafe-no-fsync", "--log-level=warn",
+        ])
+        self._wait("etcd", lambda: requests.get(f"{self.etcd_url}/health", timeout=2).ok)
+
+    def _start_apiserver(self) -> None:
+        port = free_port()
+        self.server = f"https://127.0.0.1:{port}"
+        pki = self.dir / "pki"
+        self._spawn("kube-apiserver", [
+            f"--etcd-servers={self.etcd_url}", "--bind-address=127.0.0.1", f"--secure-port={port}",
+            # an advertise address in the loopback range is refused unless endpoints are not reconciled
+            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+            f"--cert-dir={pki}", f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}", f"--client-ca-file={pki / 'ca.crt'}",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--token-auth-file={self.dir / 'tokens.csv'}", "--authorization-mode=RBAC",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true",
+        ])
+        self._wait("kube-apiserver", lambda: self._get("/readyz").status_code == 200)
+
+    def _start_controllers(self) -> None:
+        pki = self.dir / "pki"
+        kc = f"--kubeconfig={self.kubeconfig}"
+        self._spawn("kube-controller-manager", [
+            kc, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
+            f"--root-ca-file={pki / 'ca.crt'}", f"--service-account-private-key-file={pki / 'sa.key'}",
+            "--use-service-account-credentials=false", *CONTROLLER_QPS,
+            "--concurrent-deployment-syncs=20", "--concurrent-replicaset-syncs=20",
+        ])
+        self._spawn("kube-scheduler", [kc, "--leader-elect=false", "--bind-address=127.0.0.1",
+                                       "--secure-port=0", *CONTROLLER_QPS])
+        stages = sorted(binaries.stages_dir().glob("*.yaml"))
+        # skctl's own stages come last: a stage of the same name replaces KWOK's
+        stages += sorted(p for p in SKCTL_STAGES.glob("*.yaml") if _is_stage_file(p))
+        merged = self.dir / "kwok-stages.yaml"
+        merged.write_text(_merge_stages(stages))
+        self._spawn("kwok", [kc, f"--config={merged}", "--manage-all-nodes=false",
+                             "--manage-nodes-with-label-selector=type=virtual",
+                             "--cidr=10.244.0.0/16", "--node-ip=10.1.0.1"])
+
+    def _write_kubeconfig(self) -> None:
+        doc = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "e2e",
+            "clusters": [{"name": "e2e", "cluster": {"server": self.server,
+                                                     "certificate-authority": str(self.ca_file)}}],
+            "users": [{"name": ADMIN_USER, "user": {"token": self.token}}],
+            "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": ADMIN_USER}}],
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    def kubeconfig_for_token(self, token: str, path: Path, user: str = "sa") -> Path:
+        """A kubeconfig for another identity (e.g. a ServiceAccount's TokenRequest token)."""
+        doc = yaml.safe_load(self.kubeconfig.read_text())
+        doc["users"] = [{"name": user, "user": {"token": token}}]
+        doc["contexts"][0]["context"]["user"] = user
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    # nodes -------------------------------------------------------------------------------------
+    def node_manifest(self, name: str) -> dict:
+        return {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name,
+                         "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                         "labels": {"type": "virtual", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                                    "kubernetes.io/arch": "amd64", "kubernetes.io/role": "agent"}},
+            "spec": {"taints": [{"key": "kwok-provider", "value": "true", "effect": "NoSchedule"}]},
+            "status": {"allocatable": {"cpu": NODE_CPU, "memory": NODE_MEMORY, "pods": NODE_PODS},
+                       "capacity": {"cpu": NODE_CPU, "memory": NODE_MEMORY, "pods": NODE_PODS}},
+        }
+
+    def _create_nodes(self) -> None:
+        for i in range(self.nodes):
+            self.add_node(f"kwok-node-{i}")
+
+    def add_node(self, name: str) -> None:
+        r = self._request("POST", "/api/v1/nodes", json=self.node_manifest(name))
+        if r.status_code not in (201, 409):
+            raise ClusterError(f"creating node {name}: {r.status_code} {r.text[:300]}")
+
+    def ready_nodes(self) -> list[str]:
+        items = self._get("/api/v1/nodes").json().get("items", [])
+        return [n["metadata"]["name"] for n in items
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))]
+
+    def wait_nodes_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        self._wait("kwok", lambda: len(self.ready_nodes()) >= self.nodes, timeout)
+
+    # access ------------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kw) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}", **kw.pop("headers", {})}
+        return requests.request(method, self.server + path, headers=headers, verify=str(self.ca_file),
+                                timeout=kw.pop("timeout", 10), **kw)
+
+    def _get(self, path: str) -> requests.Response:
+        return self._request("GET", path)
+
+    def request(self, method: str, path: str, **kw) -> requests.Response:
+        """A raw authenticated request as the admin (tests use it for ground truth)."""
+        return self._request(method, path, **kw)
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.run([str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+                              capture_output=True, text=True, input=input, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc
+
+    def service_account_token(self, namespace: str, name: str, seconds: int = 3600) -> str:
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"expirationSeconds": seconds}}
+        r = self._request("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", json=body)
+        r.raise_for_status()
+        return str(r.json()["status"]["token"])
+
+    def compact_etcd(self) -> int:
+        """Compact etcd to its current revision, so every older resourceVersion answers 410 Gone."""
+        rev = int(requests.post(f"{self.etcd_url}/v3/kv/range", json={"key": "AA=="}, timeout=5)
+                  .json()["header"]["revision"])
+        r = requests.post(f"{self.etcd_url}/v3/kv/compaction", json={"revision": str(rev), "physical": True},
+                          timeout=30)
+        r.raise_for_status()
+        return rev
+
+
+def _is_stage_file(path: Path) -> bool:
+    try:
+        docs = list(yaml.safe_load_all(path.read_text()))
+    except yaml.YAMLError:
+        return False
+    return any(isinstance(d, dict) and d.get("kind") == "Stage" for d in docs)
+
+
+def _merge_stages(paths: list[Path]) -> str:
+    """One multi-document file; a later Stage with the same name replaces an earlier one."""
+    by_name: dict[str, dict] = {}
+    for p in paths:
+        for doc in yaml.safe_load_all(p.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "Stage":
+                by_name[doc["metadata"]["name"]] = doc
+    return yaml.safe_dump_all(by_name.values(), sort_keys=False)
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run a real control plane with KWOK nodes on loopback.")
+    parser.add_argument("--nodes", type=int, default=4, help="KWOK nodes to create (default 4)")
+    args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the finally below stops everything either way
+    signal.signal(signal.SIGTERM, lambda *_a: sys.exit(143))
+    cluster = Cluster(nodes=args.nodes, log=lambda m: print(m, file=sys.stderr, flush=True))
+    try:
+        cluster.start()
+        print(f"KUBECONFIG={cluster.kubeconfig}", flush=True)
+        print(json.dumps({"server": cluster.server, "nodes": cluster.ready_nodes()}), file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)
+    except ClusterError as exc:
+        print(f"cluster: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,44 @@
+"""The `real_cluster` session fixture: a real control plane for the e2e tests (marker `e2e`).
+
+Without built binaries (no Go on the machine) the e2e tests skip with a reason, so a plain
+clone still passes `make test`. With SKCTL_E2E_REQUIRED=1 (`make e2e`, CI) a skip is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e import binaries
+from tests.e2e.cluster import Cluster
+
+REQUIRED = os.environ.get("SKCTL_E2E_REQUIRED") == "1"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRED and report.skipped and item.get_closest_marker("e2e") is not None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"e2e test skipped although SKCTL_E2E_REQUIRED=1: {reason}"
+
+
+@pytest.fixture(scope="session")
+def real_cluster() -> Iterator[Cluster]:
+    if not binaries.is_built():
+        v = binaries.go_version()
+        why = "Go is not installed" if v is None else f"run `make controlplane` (Go {v[0]}.{v[1]} found)"
+        pytest.skip(f"no real control plane built in {binaries.bin_dir()}: {why}")
+    with Cluster(nodes=4) as cluster:
+        yield cluster

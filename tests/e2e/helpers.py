@@ -1,0 +1,55 @@
+"""Small helpers shared by the e2e tests: run skctl as a real process, poll the cluster."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tests.e2e.cluster import Cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def skctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "skctl", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def skctl_bg(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "skctl", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+def eventually(check: Callable[[], T], timeout: float = 60, interval: float = 0.5, what: str = "") -> T:
+    """Poll until check() returns something truthy; fail with `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or check}: last {last!r}")
+
+
+def items(cluster: Cluster, path: str, selector: str | None = None) -> list[dict[str, Any]]:
+    r = cluster.request("GET", path, params={"labelSelector": selector} if selector else None)
+    r.raise_for_status()
+    return list(r.json().get("items") or [])
+
+
+def namespaces(cluster: Cluster, selector: str) -> list[str]:
+    return sorted(n["metadata"]["name"] for n in items(cluster, "/api/v1/namespaces", selector))
+
+
+def exists(cluster: Cluster, path: str) -> bool:
+    r = cluster.request("GET", path)
+    if r.status_code == 404:
+        return False
+    r.raise_for_status()
+    return True

@@ -1,0 +1,228 @@
+"""`skctl run`, `delete` and `drive` against a real control plane (marker e2e).
+
+The real authorizer proves the driver's RBAC is enough (drive runs with a TokenRequest token
+of the driver's own ServiceAccount); the real controllers, scheduler and KWOK prove that a
+replay makes pods that land on KWOK nodes only and become ready as the trace says.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skctl.sim import SIMULATION_LABEL, VIRTUAL_LABEL, manifests
+from skctl.trace.load import read_trace
+from tests.conftest import REFERENCE_TRACES
+from tests.e2e.cluster import Cluster
+from tests.e2e.helpers import eventually, exists, items, namespaces, skctl, skctl_bg
+
+DRIVER_NS = manifests.DEFAULT_DRIVER_NAMESPACE
+SA = manifests.SERVICE_ACCOUNT
+
+
+def _run_sim(cluster: Cluster, name: str, *extra: str) -> None:
+    r = skctl("run", name, "--kubeconfig", str(cluster.kubeconfig), "--trace-path", "file:///data/trace", *extra)
+    assert r.returncode == 0, r.stderr
+
+
+def _sim_gone(cluster: Cluster, name: str) -> bool:
+    job = exists(cluster, f"/apis/batch/v1/namespaces/{DRIVER_NS}/jobs/{name}")
+    pods = items(cluster, f"/api/v1/namespaces/{DRIVER_NS}/pods", f"{SIMULATION_LABEL}={name}")
+    return not job and not pods and not namespaces(cluster, f"{SIMULATION_LABEL}={name}")
+
+
+def test_run_server_dry_run_apply_rerun_and_delete(real_cluster: Cluster) -> None:
+    kc = str(real_cluster.kubeconfig)
+    name = "e2e-run"
+    dry = skctl("run", name, "--kubeconfig", kc, "--dry-run", "-o", "json")
+    assert dry.returncode == 0, dry.stderr
+    manifests_json = json.loads(dry.stdout)
+    kinds = [o["kind"] for o in manifests_json["items"]]
+    assert kinds[0] == "Namespace" and kinds[-1] == "Job" and "ServiceAccount" in kinds
+
+    # the real server validates and defaults every manifest without storing anything
+    out = real_cluster.kubectl("apply", "--server-side", "--field-manager=skctl", "--dry-run=server", "-f", "-",
+                               input=dry.stdout)
+    assert "serverside-applied (server dry run)" in out.stdout
+    assert not exists(real_cluster, f"/apis/batch/v1/namespaces/{DRIVER_NS}/jobs/{name}")
+
+    _run_sim(real_cluster, name)
+    job = real_cluster.request("GET", f"/apis/batch/v1/namespaces/{DRIVER_NS}/jobs/{name}").json()
+    assert job["spec"]["backoffLimit"] == 0 and job["metadata"]["labels"][SIMULATION_LABEL] == name
+    assert exists(real_cluster, f"/api/v1/namespaces/{DRIVER_NS}/serviceaccounts/{SA}")
+    rv = job["metadata"]["resourceVersion"]
+    # the Job controller makes the driver pod: it waits for a schedulable node, it is real
+    eventually(lambda: items(real_cluster, f"/api/v1/namespaces/{DRIVER_NS}/pods", f"{SIMULATION_LABEL}={name}"),
+               what="the driver pod")
+
+    _run_sim(real_cluster, name)  # a rerun is a no-op apply on a real server too
+    again = real_cluster.request("GET", f"/apis/batch/v1/namespaces/{DRIVER_NS}/jobs/{name}").json()
+    assert again["metadata"]["uid"] == job["metadata"]["uid"]
+    assert again["spec"]["template"] == job["spec"]["template"]
+    assert again["metadata"]["resourceVersion"] in (rv, again["metadata"]["resourceVersion"])
+
+    d = skctl("delete", name, "--kubeconfig", kc)
+    assert d.returncode == 0, d.stderr
+    eventually(lambda: _sim_gone(real_cluster, name), what=f"nothing of {name} left")
+    # the driver namespace, ServiceAccount and RBAC are shared by every simulation: kept on purpose
+    assert exists(real_cluster, f"/api/v1/namespaces/{DRIVER_NS}/serviceaccounts/{SA}")
+    again = skctl("delete", name, "--kubeconfig", kc)
+    assert again.returncode == 1 and name in again.stderr
+
+
+@pytest.mark.parametrize("trace", REFERENCE_TRACES)
+def test_drive_with_the_driver_service_account(real_cluster: Cluster, reference_dir: Path, tmp_path: Path,
+                                               trace: str) -> None:
+    _run_sim(real_cluster, "e2e-rbac")  # applies the driver's ServiceAccount and RBAC
+    skctl("delete", "e2e-rbac", "--kubeconfig", str(real_cluster.kubeconfig))
+    token = real_cluster.service_account_token(DRIVER_NS, SA)
+    kc = real_cluster.kubeconfig_for_token(token, tmp_path / "driver.kubeconfig")
+    who = real_cluster.kubectl("auth", "whoami", "-o", "json", f"--token={token}").stdout
+    assert json.loads(who)["status"]["userInfo"]["username"] == f"system:serviceaccount:{DRIVER_NS}:{SA}"
+
+    name = "e2e-" + trace.split(".")[0]
+    r = skctl("drive", name, "--trace-path", f"file://{reference_dir / trace}", "--speed", "200",
+              "--kubeconfig", str(kc), timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "forbidden" not in (r.stdout + r.stderr).lower()
+    eventually(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
+               what="the virtual namespaces to be deleted")
+
+
+# --- dsb-scaling: real controllers, scheduler and KWOK ----------------------------------------
+
+SPEED = 20.0
+LAG = 3.0  # wall seconds the controllers get to catch up with an event
+
+
+def _replica_timeline(trace_path: Path) -> tuple[int, dict[str, list[tuple[int, int]]]]:
+    trace = read_trace(str(trace_path))
+    timeline: dict[str, list[tuple[int, int]]] = {}
+    for ts, kind, obj in trace.iter_objects():
+        if obj.get("kind") != "Deployment":
+            continue
+        key = obj["metadata"]["name"]
+        replicas = 0 if kind == "deleted" else int((obj.get("spec") or {}).get("replicas", 1))
+        timeline.setdefault(key, []).append((ts, replicas))
+    return trace.events[0]["ts"], timeline
+
+
+def _replicas_at(series: list[tuple[int, int]], t: float) -> int | None:
+    value = None
+    for ts, replicas in series:
+        if ts <= t:
+            value = replicas
+    return value
+
+
+def _virtual_deployments(cluster: Cluster, sim: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for ns in namespaces(cluster, f"{SIMULATION_LABEL}={sim}"):
+        for d in items(cluster, f"/apis/apps/v1/namespaces/{ns}/deployments"):
+            out[d["metadata"]["name"]] = d
+    return out
+
+
+def test_dsb_scaling_pods_follow_the_trace(real_cluster: Cluster, reference_dir: Path) -> None:
+    path = reference_dir / "dsb-scaling.sktrace"
+    start_ts, timeline = _replica_timeline(path)
+    sim = "e2e-dsb"
+    proc = skctl_bg("drive", sim, "--trace-path", f"file://{path}", "--speed", str(SPEED),
+                    "--kubeconfig", str(real_cluster.kubeconfig))
+    try:
+        # trace time 0 is when the first virtual Deployment exists
+        eventually(lambda: _virtual_deployments(real_cluster, sim), timeout=60, interval=0.1,
+                   what="the first virtual Deployment")
+        wall0 = time.monotonic()
+        checked = 0
+        while proc.poll() is None:
+            time.sleep(LAG)
+            now = time.monotonic()
+            t_now = start_ts + (now - wall0) * SPEED
+            t_settled = start_ts + (now - wall0 - LAG) * SPEED
+            deployments = _virtual_deployments(real_cluster, sim)
+            if proc.poll() is not None:
+                break  # cleanup may have begun
+            for name, series in timeline.items():
+                want, want_settled = _replicas_at(series, t_now), _replicas_at(series, t_settled)
+                if want is None or want != want_settled:
+                    continue  # created or scaled within the last LAG seconds: still settling
+                d = deployments.get(name)
+                assert d is not None, f"{name} missing at trace time {t_now - start_ts:.0f} s"
+                assert d["spec"]["replicas"] == want
+                assert (d.get("status") or {}).get("readyReplicas", 0) == want, (
+                    f"{name}: {d.get('status')} at trace time {t_now - start_ts:.0f} s, want {want} ready")
+                checked += 1
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
+        assert checked > len(timeline), checked
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.communicate(timeout=120)
+    eventually(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
+               what="the virtual namespaces to be deleted")
+
+
+def test_pods_land_on_kwok_nodes_only_and_stay_pending_without_room(real_cluster: Cluster,
+                                                                    reference_dir: Path) -> None:
+    path = reference_dir / "dsb-scaling.sktrace"
+    sim = "e2e-full"
+    nodes = [n["metadata"]["name"] for n in items(real_cluster, "/api/v1/nodes")]
+    for n in nodes[1:]:
+        real_cluster.kubectl("cordon", n)
+    try:
+        proc = skctl_bg("drive", sim, "--trace-path", f"file://{path}", "--speed", "40",
+                        "--kubeconfig", str(real_cluster.kubeconfig))
+        seen_pending: list[str] = []
+
+        def pods() -> list[dict[str, Any]]:
+            return [p for ns in namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}")
+                    for p in items(real_cluster, f"/api/v1/namespaces/{ns}/pods")]
+
+        while proc.poll() is None:
+            for p in pods():
+                node = p["spec"].get("nodeName")
+                if node:
+                    assert node == nodes[0], f"{p['metadata']['name']} on {node}"
+                elif any(c.get("reason") == "Unschedulable" for c in p.get("status", {}).get("conditions", [])):
+                    seen_pending.append(p["metadata"]["name"])
+            time.sleep(1)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err  # Pending pods neither fail nor hang the driver
+        assert seen_pending, "one 32-CPU node should not fit every pod of dsb-scaling"
+    finally:
+        for n in nodes[1:]:
+            real_cluster.kubectl("uncordon", n)
+    eventually(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
+               what="the virtual namespaces to be deleted")
+
+
+def test_cronjob_pods_complete_at_their_recorded_lifetimes(real_cluster: Cluster, reference_dir: Path) -> None:
+    path = reference_dir / "cronjob.sktrace"
+    sim = "e2e-cron"
+    proc = skctl_bg("drive", sim, "--trace-path", f"file://{path}", "--speed", "1",
+                    "--kubeconfig", str(real_cluster.kubeconfig))
+    succeeded: dict[str, dict[str, Any]] = {}
+    try:
+        while proc.poll() is None:
+            for ns in namespaces(real_cluster, f"{SIMULATION_LABEL}={sim},{VIRTUAL_LABEL}=true"):
+                for p in items(real_cluster, f"/api/v1/namespaces/{ns}/pods"):
+                    assert p["spec"].get("nodeSelector", {}).get("type") == "virtual"
+                    if p.get("status", {}).get("phase") == "Succeeded":
+                        succeeded[p["metadata"]["name"]] = p
+            time.sleep(1)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.communicate(timeout=120)
+    assert succeeded, "no Job pod of the replayed CronJob completed through the pod-complete stage"
+    for p in succeeded.values():
+        (state,) = [c["state"]["terminated"] for c in p["status"]["containerStatuses"]]
+        assert state["exitCode"] == 0 and state["reason"] == "Completed"
