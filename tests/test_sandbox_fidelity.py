@@ -1,8 +1,9 @@
 """The sandbox behaves as a real kube-apiserver where a recorder or a driver would notice.
 
-Each test states the real server's behaviour (v1.3x, read from its source: apiserver
-handlers, the watch cache, the field manager, the namespace lifecycle admission plugin,
-the garbage collector) and checks the sandbox does the same.
+Each test states the real server's behaviour and checks the sandbox does the same. The
+facts were read from kube-apiserver's source (handlers, watch cache, field manager,
+NamespaceLifecycle admission, garbage collector, namespace controller) and observed on a
+v1.37.2 control plane (etcd, kube-apiserver, controller-manager) with the same requests.
 """
 
 from __future__ import annotations
@@ -111,8 +112,10 @@ def test_dry_run_create_update_patch_apply_delete_store_nothing(sandbox: Sandbox
                                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "keep"},
                                 "data": {"c": "4"}}, "application/apply-patch+yaml")
     assert status == 200 and applied["data"]["c"] == "4"
-    status, _ = _request(sandbox, "DELETE", f"{CM}/keep?dryRun=All")
-    assert status == 200
+    status, answer = _request(sandbox, "DELETE", f"{CM}/keep?dryRun=All")
+    # Real: a ConfigMap's DELETE answers a Status "Success" naming it, dry run or not.
+    assert status == 200 and answer["kind"] == "Status" and answer["status"] == "Success"
+    assert answer["details"] == {"name": "keep", "kind": "configmaps", "uid": stored["metadata"]["uid"]}
     status, _ = _request(sandbox, "DELETE", f"{CM}/keep", {"kind": "DeleteOptions", "apiVersion": "v1",
                                                           "dryRun": ["All"]})
     assert status == 200
@@ -126,7 +129,8 @@ def test_unknown_dry_run_value_is_422(sandbox: SandboxServer) -> None:
     status, doc = _request(sandbox, "POST", CM + "?dryRun=Yes", {"metadata": {"name": "x"}})
     # Real: CreateOptions validation, `dryRun: Unsupported value: []string{"Yes"}: supported values: "All"`.
     assert status == 422 and doc["reason"] == "Invalid"
-    assert doc["message"].startswith('CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value')
+    assert doc["message"] == ('CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: ["Yes"]: '
+                              'supported values: "All"')
     assert _request(sandbox, "GET", f"{CM}/x")[0] == 404
 
 
@@ -154,15 +158,20 @@ def test_leaving_a_selector_sends_the_previous_object_at_the_new_version(sandbox
     assert obj["metadata"]["resourceVersion"] == _rv(sandbox)
 
 
-def test_initial_events_end_bookmark_only_for_send_initial_events(sandbox: SandboxServer) -> None:
+def test_initial_events_end_with_a_bookmark(sandbox: SandboxServer) -> None:
     _request(sandbox, "POST", CM, {"metadata": {"name": "one"}})
-    plain = _watch_lines(sandbox, CM + "?watch=1&resourceVersion=0&allowWatchBookmarks=true&timeoutSeconds=1")
-    assert [e["type"] for e in plain] == ["ADDED"]
-    listing = _watch_lines(sandbox, CM + "?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
-                           "&allowWatchBookmarks=true&timeoutSeconds=1")
-    assert [e["type"] for e in listing] == ["ADDED", "BOOKMARK"]
-    mark = listing[1]["object"]["metadata"]
-    assert mark["annotations"] == {"k8s.io/initial-events-end": "true"} and mark["resourceVersion"] == _rv(sandbox)
+    # Real (v1.37): every watch that starts with the current state (resourceVersion unset or
+    # "0", or sendInitialEvents=true) ends it with one annotated BOOKMARK when bookmarks are allowed.
+    for query in ("resourceVersion=0", "", "sendInitialEvents=true&resourceVersionMatch=NotOlderThan"):
+        lines = _watch_lines(sandbox, CM + f"?watch=1&{query}&allowWatchBookmarks=true&timeoutSeconds=1")
+        assert [e["type"] for e in lines] == ["ADDED", "BOOKMARK"]
+        mark = lines[1]["object"]["metadata"]
+        assert mark["annotations"] == {"k8s.io/initial-events-end": "true"} and mark["resourceVersion"] == _rv(sandbox)
+    # Without the current state (sendInitialEvents=false, or a numbered version) there is none.
+    assert _watch_lines(sandbox, CM + "?watch=1&resourceVersion=0&sendInitialEvents=false"
+                        "&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1") == []
+    assert _watch_lines(sandbox, CM + f"?watch=1&resourceVersion={_rv(sandbox)}&allowWatchBookmarks=true"
+                        "&timeoutSeconds=1") == []
 
 
 def test_bookmarks_carry_newer_versions_only(sandbox: SandboxServer) -> None:
@@ -175,11 +184,11 @@ def test_bookmarks_carry_newer_versions_only(sandbox: SandboxServer) -> None:
 
 
 def test_watch_ahead_of_the_server(sandbox: SandboxServer) -> None:
-    sandbox.fresh_wait = 0.3  # a real server waits up to 3 s
+    sandbox.fresh_wait = 0.3  # a real server waits 3 s for a list
     ahead = sandbox.store.resource_version + 5
     lines = _watch_lines(sandbox, CM + f"?watch=1&resourceVersion={ahead}&sendInitialEvents=true"
                          "&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true")
-    # Real: a watch-list for a version not reached answers one ERROR 504 after the wait.
+    # Real: a watch-list for a version not reached answers one ERROR 504 at once; a list waits, then 504.
     [error] = lines
     assert error["type"] == "ERROR" and error["object"]["code"] == 504 and error["object"]["reason"] == "Timeout"
     assert error["object"]["message"].startswith(f"Timeout: Too large resource version: {ahead}, current: ")
@@ -191,12 +200,6 @@ def test_watch_ahead_of_the_server(sandbox: SandboxServer) -> None:
         _request(sandbox, "POST", CM, {"metadata": {"name": f"f{i}"}})
     events = _events(sandbox, CM, str(ahead), 1)
     assert events == [("ADDED", events[0][1])] and events[0][1]["metadata"]["name"] == "f5"
-
-
-def test_watch_from_before_the_server_started_is_410(sandbox: SandboxServer) -> None:
-    # Real: the watch cache starts at the version it listed; anything older is "too old".
-    [error] = _watch_lines(sandbox, "/api/v1/namespaces?watch=1&resourceVersion=1")
-    assert error["type"] == "ERROR" and error["object"]["code"] == 410 and error["object"]["reason"] == "Expired"
 
 
 def test_history_keeps_75_seconds_then_expires() -> None:
@@ -233,11 +236,12 @@ def test_foreground_delete_marks_owner_then_deletes_dependents_first(sandbox: Sa
     assert answer["metadata"]["finalizers"] == ["foregroundDeletion"] and answer["metadata"]["deletionTimestamp"]
     deploy = _events(sandbox, DEPLOY, rv, 2)
     assert [k for k, _ in deploy] == ["MODIFIED", "DELETED"]
-    assert deploy[0][1]["metadata"]["finalizers"] == ["foregroundDeletion"]
-    # The garbage collector deletes a foreground owner's dependents in the foreground too.
-    cms = _events(sandbox, CM, rv, 2)
-    assert [k for k, _ in cms] == ["MODIFIED", "DELETED"]
-    assert int(cms[1][1]["metadata"]["resourceVersion"]) < int(deploy[1][1]["metadata"]["resourceVersion"])
+    # DELETED carries the last stored state (etcd's previous value): the finalizer is still there.
+    assert deploy[0][1]["metadata"]["finalizers"] == deploy[1][1]["metadata"]["finalizers"] == ["foregroundDeletion"]
+    # The garbage collector deletes a dependent without dependents of its own in the background.
+    cms = _events(sandbox, CM, rv, 1)
+    assert [k for k, _ in cms] == ["DELETED"]
+    assert int(cms[0][1]["metadata"]["resourceVersion"]) < int(deploy[1][1]["metadata"]["resourceVersion"])
 
 
 def test_orphan_delete_releases_dependents_first(sandbox: SandboxServer, apps: client.AppsV1Api,
@@ -247,7 +251,9 @@ def test_orphan_delete_releases_dependents_first(sandbox: SandboxServer, apps: c
     apps.delete_namespaced_deployment("own", "default", propagation_policy="Orphan")
     deploy = _events(sandbox, DEPLOY, rv, 2)
     assert [k for k, _ in deploy] == ["MODIFIED", "DELETED"]
-    assert deploy[0][1]["metadata"]["finalizers"] == ["orphan"]
+    assert deploy[0][1]["metadata"]["finalizers"] == deploy[1][1]["metadata"]["finalizers"] == ["orphan"]
+    [(kind, released)] = _events(sandbox, CM, rv, 1)
+    assert kind == "MODIFIED" and "ownerReferences" not in released["metadata"]
     dep = core.read_namespaced_config_map("dep", "default")
     assert dep.metadata.owner_references is None
 
@@ -258,15 +264,19 @@ def test_graceful_deletion_of_a_scheduled_pod(sandbox: SandboxServer, core: clie
     core.create_namespaced_pod("default", {**pod, "metadata": {"name": "unscheduled"},
                                            "spec": {"containers": [{"name": "c", "image": "x"}]}})
     rv = _rv(sandbox)
-    answer = core.delete_namespaced_pod("p", "default")
-    # Real: a scheduled pod gets its grace period (30 s by default) first: MODIFIED, then the
-    # kubelet deletes it (the sandbox's absent kubelet does so at once). An unscheduled pod goes at once.
-    assert answer.metadata.deletion_grace_period_seconds == 30 and answer.metadata.deletion_timestamp
-    core.delete_namespaced_pod("unscheduled", "default")
-    events = _events(sandbox, "/api/v1/namespaces/default/pods", rv, 3)
-    assert [(k, o["metadata"]["name"]) for k, o in events] == [("MODIFIED", "p"), ("DELETED", "p"),
-                                                               ("DELETED", "unscheduled")]
-    assert events[0][1]["metadata"]["deletionGracePeriodSeconds"] == 30
+    status, answer = _request(sandbox, "DELETE", "/api/v1/namespaces/default/pods/p")
+    # Real: a scheduled pod gets its grace period (30 s by default) and a new generation first
+    # (MODIFIED); the kubelet then deletes it with zero grace (MODIFIED) and it goes (DELETED).
+    # The sandbox's absent kubelet does its part at once.
+    meta = answer["metadata"]
+    assert status == 200 and meta["deletionGracePeriodSeconds"] == 30 and meta["generation"] == 2
+    status, answer = _request(sandbox, "DELETE", "/api/v1/namespaces/default/pods/unscheduled")
+    # An unscheduled pod goes at once, answered (pods answer with the object) as marked with zero grace.
+    assert answer["metadata"]["deletionGracePeriodSeconds"] == 0 and answer["metadata"]["deletionTimestamp"]
+    events = _events(sandbox, "/api/v1/namespaces/default/pods", rv, 4)
+    assert [(k, o["metadata"]["name"], o["metadata"]["deletionGracePeriodSeconds"]) for k, o in events] == [
+        ("MODIFIED", "p", 30), ("MODIFIED", "p", 0), ("DELETED", "p", 0), ("DELETED", "unscheduled", 0)]
+    assert {o["metadata"]["generation"] for _, o in events} == {2}
 
 
 def test_namespace_passes_through_terminating(sandbox: SandboxServer, core: client.CoreV1Api) -> None:
@@ -288,8 +298,14 @@ def test_namespace_passes_through_terminating(sandbox: SandboxServer, core: clie
     with pytest.raises(ApiException) as exc:
         core.read_namespace("gone")
     assert exc.value.status == 404
-    kinds = [(k, o["status"].get("phase")) for k, o in _events(sandbox, "/api/v1/namespaces", rv, 3)]
-    assert kinds == [("MODIFIED", "Terminating"), ("MODIFIED", "Terminating"), ("DELETED", "Terminating")]
+    events = _events(sandbox, "/api/v1/namespaces", rv, 3)
+    # Real: Terminating, then the namespace controller's conditions once it is empty, then gone;
+    # spec.finalizers stays [kubernetes] throughout.
+    assert [(k, o["status"]["phase"], o["spec"]["finalizers"]) for k, o in events] == [
+        ("MODIFIED", "Terminating", ["kubernetes"]), ("MODIFIED", "Terminating", ["kubernetes"]),
+        ("DELETED", "Terminating", ["kubernetes"])]
+    assert [(c["type"], c["status"], c["reason"]) for c in events[1][1]["status"]["conditions"]][3] == (
+        "NamespaceContentRemaining", "False", "ContentRemoved")
 
 
 # --- 4. list and watch options are validated --------------------------------------------------
@@ -436,7 +452,7 @@ def test_an_update_takes_ownership_and_apply_then_conflicts(sandbox: SandboxServ
     assert hpa.operation == "Update" and hpa.subresource == "scale"
     status, doc = _apply(sandbox, _deployment("sc", replicas=2), "kubectl")
     assert status == 409 and doc["message"] == (
-        'Apply failed with 1 conflict: conflict with "hpa" using apps/v1: .spec.replicas')
+        'Apply failed with 1 conflict: conflict with "hpa" with subresource "scale" using apps/v1: .spec.replicas')
     # Leaving replicas out of the applied config avoids the conflict, as on a real server.
     without = _deployment("sc")
     del without["spec"]["replicas"]

@@ -160,9 +160,12 @@ def record_update(cur: dict | None, new: dict, manager: str, api_version: str, t
 
 
 def _describe(entry: dict) -> str:
+    who = f'"{entry.get("manager", "")}"'
+    if entry.get("subresource"):
+        who += f' with subresource "{entry["subresource"]}"'
     if entry.get("operation") == "Update":
-        return f'"{entry.get("manager", "")}" using {entry.get("apiVersion", "")}'
-    return f'"{entry.get("manager", "")}"'
+        who += f' using {entry.get("apiVersion", "")}'
+    return who
 
 
 def conflict_error(conflicts: list[tuple[dict, Path]]) -> ApiError:

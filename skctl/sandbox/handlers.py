@@ -291,7 +291,6 @@ def _watch(server: SandboxServer, req: ResourceRequest) -> WatchStream:
         bookmark_interval=server.bookmark_interval,
         timeout=timeout,
         send_initial_events=send_initial,
-        fresh_wait=server.fresh_wait,
     )
 
 
@@ -492,10 +491,16 @@ def _delete_options(req: ResourceRequest) -> dict:
     return opts
 
 
+# Resources whose real registry answers a finished DELETE with the object itself; the
+# others answer a Status "Success" naming what went (an object still being deleted, held by
+# finalizers or a grace period, is answered as it now is either way).
+RETURNS_DELETED_OBJECT = frozenset({("", "pods"), ("", "services")})
+
+
 def _delete(server: SandboxServer, req: ResourceRequest) -> dict:
     opts = _delete_options(req)
     pre = opts.get("preconditions") or {}
-    return server.store.delete(
+    result = server.store.delete(
         req.rtype, req.namespace, req.name or "",
         propagation=opts["propagationPolicy"],
         precondition_uid=pre.get("uid"),
@@ -503,6 +508,13 @@ def _delete(server: SandboxServer, req: ResourceRequest) -> dict:
         grace_period=opts["gracePeriodSeconds"],
         dry_run=opts["dryRun"],
     )
+    meta = result["metadata"]
+    if req.rtype.key in RETURNS_DELETED_OBJECT or "deletionTimestamp" in meta:
+        return result
+    details = {"name": meta["name"], "group": req.rtype.group, "kind": req.rtype.plural, "uid": meta["uid"]}
+    if not req.rtype.group:
+        del details["group"]
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
 def _delete_collection(server: SandboxServer, req: ResourceRequest) -> Any:

@@ -161,7 +161,7 @@ def dry_run(values: list[str], kind: str) -> bool:
     if not values:
         return False
     if any(v != "All" for v in values):
-        shown = "[]string{" + ", ".join(f'"{v}"' for v in values) + "}"
+        shown = "[" + ", ".join(f'"{v}"' for v in values) + "]"
         raise errors.invalid_fields(kind, "meta.k8s.io", "", [
             ("dryRun", "FieldValueNotSupported", f'Unsupported value: {shown}: supported values: "All"')])
     return True

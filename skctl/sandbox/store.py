@@ -41,6 +41,16 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 FOREGROUND_FINALIZER = "foregroundDeletion"
 ORPHAN_FINALIZER = "orphan"
 SECRET_KEY = ("", "secrets")
+POD_KEY = ("", "pods")
+# The conditions the namespace controller reports once a terminating namespace is empty.
+NAMESPACE_DONE_CONDITIONS = (
+    ("NamespaceDeletionDiscoveryFailure", "ResourcesDiscovered", "All resources successfully discovered"),
+    ("NamespaceDeletionGroupVersionParsingFailure", "ParsedGroupVersions", "All legacy kube types successfully parsed"),
+    ("NamespaceDeletionContentFailure", "ContentDeleted",
+     "All content successfully deleted, may be waiting on finalization"),
+    ("NamespaceContentRemaining", "ContentRemoved", "All content successfully removed"),
+    ("NamespaceFinalizersRemaining", "ContentHasNoFinalizers", "All content-preserving finalizers finished"),
+)
 # Kinds whose registry strategy never sets metadata.generation (built-in groups only;
 # custom resources always have it).
 _NO_GENERATION_GROUPS = ("rbac.authorization.k8s.io", "coordination.k8s.io", "scheduling.k8s.io")
@@ -52,6 +62,17 @@ def _tracks_generation(rtype: ResourceType) -> bool:
     if rtype.group == "apps":
         return rtype.kind != "ControllerRevision"
     return rtype.group not in _NO_GENERATION_GROUPS
+
+
+def _pod_deletion_mark(pod: dict, now: float, grace: int) -> dict:
+    """A copy of a pod as a real server marks it for deletion: deletionTimestamp = now + grace,
+    deletionGracePeriodSeconds, and (pods track generation) the next generation."""
+    obj = json.loads(dumps(pod))
+    meta = obj["metadata"]
+    meta["deletionTimestamp"] = now_rfc3339(lambda: now + grace)
+    meta["deletionGracePeriodSeconds"] = grace
+    meta["generation"] = meta.get("generation", 1) + 1
+    return obj
 
 
 def _set_resource_version(value: Any) -> bool:
@@ -170,10 +191,6 @@ class Store:
         self.closed = False
         for ns in INITIAL_NAMESPACES:
             self.create(NAMESPACE_TYPE, {"metadata": {"name": ns}}, from_api=True)
-        # History starts now, as a real server's watch cache starts at the version it listed:
-        # resuming from an earlier version gets 410.
-        self._history.clear()
-        self._first_rv = self._rv + 1
 
     # --- reading -----------------------------------------------------------------------
     @property
@@ -555,7 +572,10 @@ class Store:
             if dry_run:
                 return new
             if "deletionTimestamp" in meta and not meta.get("finalizers") and self._removable(rtype, new):
-                return self._remove(rtype, cur, final=new)
+                # DELETED carries the last stored state (etcd's previous value), the answer the update.
+                gone = self._remove(rtype, cur)
+                meta["resourceVersion"] = gone["metadata"]["resourceVersion"]
+                return new
             return self._write(rtype, cur, new)
 
     def _write(self, rtype: ResourceType, cur: dict, new: dict) -> dict:
@@ -623,13 +643,18 @@ class Store:
             if "deletionTimestamp" in meta:
                 return cur  # already being deleted
             marked, stage = self._deletion_stage(rtype, cur, propagation, grace_period)
+            if marked is None and rtype.key == POD_KEY:
+                # A pod deleted at once still goes out with deletionTimestamp, zero grace and a new generation.
+                final = _pod_deletion_mark(cur, self.clock(), 0)
+            else:
+                final = None
             if dry_run:
-                return marked if marked is not None else json.loads(dumps(cur))
+                return marked or final or json.loads(dumps(cur))
             uid = meta["uid"]
             if marked is None:
                 if rtype.key == CRD_TYPE.key:
                     self._delete_crd_contents(cur)
-                result = self._remove(rtype, cur)
+                result = self._remove(rtype, cur, final=final)
                 if propagation == "Background":
                     self._delete_dependents(uid, "Background")
                 return result
@@ -639,7 +664,10 @@ class Store:
                 self._delete_namespace_contents(name)
                 self._finish_namespace(name)
             elif stage == "graceful":
-                self._remove(rtype, updated)  # the kubelet's part: containers stopped, pod gone
+                # The kubelet's part, at once: containers stopped, deleted again with zero grace.
+                now = _pod_deletion_mark(updated, self.clock(), 0)
+                now["metadata"]["generation"] = updated["metadata"].get("generation", 1)
+                self._remove(rtype, self._write(rtype, updated, now))
             elif stage == "Foreground":
                 self._foreground[uid] = (rtype, ns, name)
                 self._delete_dependents(uid, "Foreground")
@@ -661,15 +689,13 @@ class Store:
             meta["deletionGracePeriodSeconds"] = 0
             obj.setdefault("status", {})["phase"] = "Terminating"
             return obj, "namespace"
-        if rtype.group == "" and rtype.kind == "Pod":
+        if rtype.key == POD_KEY:
             spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
             grace = grace_period if grace_period is not None else spec.get("terminationGracePeriodSeconds", 30)
             phase = (obj.get("status") or {}).get("phase")
             if spec.get("nodeName") and isinstance(grace, int) and grace > 0 and phase not in ("Succeeded",
                                                                                                "Failed"):
-                meta["deletionTimestamp"] = now_rfc3339(lambda: now + grace)
-                meta["deletionGracePeriodSeconds"] = grace
-                return obj, "graceful"
+                return _pod_deletion_mark(cur, now, grace), "graceful"
         finalizers = list(meta.get("finalizers") or [])
         stage = None
         if propagation == "Foreground" and FOREGROUND_FINALIZER not in finalizers:
@@ -731,11 +757,17 @@ class Store:
         return sorted(self._dependents.get(uid, ()))
 
     def _delete_dependents(self, uid: str, propagation: str) -> None:
+        """The garbage collector's part. For a foreground owner it deletes in the foreground only
+        dependents that have dependents of their own; the others go in the background."""
         for key, ns, name in self._dependent_refs(uid):
             rtype = self._type_for(key)
-            if rtype is None or (ns, name) not in self._objects.get(key, {}):
+            entry = self._objects.get(key, {}).get((ns, name))
+            if rtype is None or entry is None or "deletionTimestamp" in entry[0]["metadata"]:
                 continue
-            self.delete(rtype, ns, name, propagation=propagation)
+            policy = propagation
+            if propagation == "Foreground" and not self._dependents.get(entry[0]["metadata"]["uid"]):
+                policy = "Background"
+            self.delete(rtype, ns, name, propagation=policy)
 
     def _orphan(self, uid: str) -> None:
         def drop_ref(obj: dict) -> dict:
@@ -776,11 +808,15 @@ class Store:
         if entry is None or self._namespace_has_contents(namespace):
             return
         cur = entry[0]
-        if (cur.get("spec") or {}).get("finalizers"):
-            new = json.loads(dumps(cur))
-            new["spec"].pop("finalizers", None)
+        new = json.loads(dumps(cur))
+        ts = now_rfc3339(self.clock)
+        new.setdefault("status", {})["conditions"] = [
+            {"type": kind, "status": "False", "lastTransitionTime": ts, "reason": reason, "message": message}
+            for kind, reason, message in NAMESPACE_DONE_CONDITIONS
+        ]
+        if new != cur:
             cur = self._write(NAMESPACE_TYPE, cur, new)
-        if not cur["metadata"].get("finalizers"):
+        if not cur["metadata"].get("finalizers"):  # then the controller finalizes and it goes
             self._terminating.discard(namespace)
             self._remove(NAMESPACE_TYPE, cur)
 

@@ -3,9 +3,10 @@
 Semantics follow the real server's watch cache: resourceVersion unset or "0" starts with a
 synthetic ADDED per current object; a number replays every event after it (ERROR 410
 Expired when it left the history window); a number the server has not reached yet waits
-quietly for it. `sendInitialEvents=true` (a "watch list") sends the current state and then
-one BOOKMARK annotated `k8s.io/initial-events-end`, after waiting up to ~3 s for the
-requested version (ERROR 504 "Too large resource version" otherwise). Label/field selectors
+quietly for it. Initial events (resourceVersion unset or "0", or `sendInitialEvents=true`)
+end with one BOOKMARK annotated `k8s.io/initial-events-end` when bookmarks are allowed; a
+`sendInitialEvents=true` watch for a version the server has not reached is one ERROR 504
+"Too large resource version" at once (a real server compares with etcd's revision). Label/field selectors
 turn an object that stops matching into DELETED (its previous state, stamped with the
 event's resourceVersion) and one that starts matching into ADDED. Periodic bookmarks carry
 the newest version seen, only once it passed the watch's own, and one more comes about 2 s
@@ -43,7 +44,6 @@ class WatchStream:
         bookmark_interval: float = 1.0,
         timeout: float | None = None,
         send_initial_events: bool | None = None,
-        fresh_wait: float = 3.0,
     ) -> None:
         self.store = store
         self.rtype = rtype
@@ -54,7 +54,6 @@ class WatchStream:
         self.bookmark_interval = max(0.01, bookmark_interval)
         self.timeout = timeout
         self.send_initial_events = send_initial_events
-        self.fresh_wait = fresh_wait
         self.dropped = False
         self._stopped = threading.Event()
 
@@ -105,15 +104,6 @@ class WatchStream:
                     out.append(event_line("DELETED", _stamped(ev.prev, ev.rv)))
         return out
 
-    def _wait_fresh(self, wanted: int, deadline: float) -> bool:
-        store = self.store
-        while store.resource_version < wanted and not self._stopped.is_set() and not store.closed:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            store.wait(store.resource_version, left)
-        return True
-
     def run(self, write: Callable[[bytes], None]) -> None:
         """Write the stream through `write` (one call per chunk) until it ends."""
         start = time.monotonic()
@@ -122,7 +112,7 @@ class WatchStream:
         requested = int(rv_text) if rv_text not in ("", "0") else None
         send_initial = self.send_initial_events
         initial = rv_text in ("", "0") if send_initial is None else send_initial
-        if send_initial and requested is not None and not self._wait_fresh(requested, start + self.fresh_wait):
+        if send_initial and requested is not None and requested > self.store.resource_version:
             write(self._error(too_large_resource_version(requested, self.store.resource_version)))
             return
         if initial:
@@ -131,7 +121,7 @@ class WatchStream:
             lines = [event_line("ADDED", raw) for _, _, raw in items]
             for i in range(0, len(lines), BATCH):
                 write(b"".join(lines[i : i + BATCH]))
-            if self.bookmarks and send_initial:
+            if self.bookmarks:
                 write(self._bookmark(max(pos, requested or 0), initial_end=True))
         elif requested is None:  # sendInitialEvents=false from "now"
             pos = self.store.resource_version
