@@ -53,8 +53,7 @@ def pins_key() -> str:
     h = hashlib.sha256()
     for name in ("go.mod", "go.sum", "tools.go", "etcd/main.go"):
         h.update(name.encode() + b"\0" + (MODULE / name).read_bytes() + b"\0")
-    h.update(f"{KWOK_MODULE}@{KWOK_VERSION}".encode())
-    h.update(Path(__file__).read_bytes())
+    h.update(f"{KWOK_MODULE}@{KWOK_VERSION}\0{_ldflags()}\0{KWOK_STAGES}".encode())
     return h.hexdigest()[:16]
 
 

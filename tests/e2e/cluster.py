@@ -168,14 +168,13 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop every process (newest first), wait for each to exit, then remove the work folder."""
+        # one at a time, newest first: the API server needs etcd until it has shut down
         for name in reversed(list(self.procs)):
             proc = self.procs[name]
             if proc.poll() is None:
                 proc.terminate()
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for proc in self.procs.values():
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -256,7 +255,7 @@ class Cluster:
         stages += sorted(p for p in SKCTL_STAGES.glob("*.yaml") if _is_stage_file(p))
         merged = self.dir / "kwok-stages.yaml"
         merged.write_text(_merge_stages(stages))
-        self._spawn("kwok", [kc, f"--config={merged}", "--manage-all-nodes=false",
+        self._spawn("kwok", [kc, f"--config={merged}",
                              "--manage-nodes-with-label-selector=type=virtual",
                              "--cidr=10.244.0.0/16", "--node-ip=10.1.0.1"])
 
@@ -387,6 +386,9 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
+        # a second Ctrl-C must not cut the cleanup short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         cluster.stop()
     return 0
 
