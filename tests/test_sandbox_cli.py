@@ -34,6 +34,13 @@ def test_unknown_workload_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
     assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
+def test_help_names_what_works_instead_of_protobuf_generators(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["sandbox", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "kubectl create -f FILE or kubectl apply -f FILE" in text and "protobuf" in text
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
 def test_signals(tmp_path: Path, sig: int, code: int) -> None:
     sp = start_sandbox_process(tmp_path)

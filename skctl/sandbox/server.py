@@ -238,6 +238,7 @@ class SandboxServer:
         store: Store | None = None,
         fresh_wait: float = 3.0,
         history_seconds: float | None = None,
+        namespace_delay: float | None = None,
     ) -> None:
         if host not in LOOPBACK_HOSTS and not host.startswith("127."):
             raise ValueError(f"the sandbox binds to loopback only, not {host!r}")
@@ -252,6 +253,8 @@ class SandboxServer:
                 kwargs["max_history"] = max_history
             if history_seconds is not None:
                 kwargs["history_seconds"] = history_seconds
+            if namespace_delay is not None:
+                kwargs["namespace_delay"] = namespace_delay
             store = Store(Registry.with_builtins(), **kwargs)
         self.store = store
         self.registry = self.store.registry

@@ -37,6 +37,9 @@ DEFAULT_MAX_HISTORY = 200_000
 # evicts older ones once more than its lower bound of 100 events is buffered.
 DEFAULT_HISTORY_SECONDS = 75.0
 HISTORY_LOWER_BOUND = 100
+# Seconds between a namespace's DELETE and the namespace controller emptying it (a real one
+# takes a few); meanwhile it is Terminating and refuses new content.
+DEFAULT_NAMESPACE_DELAY = 1.0
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 FOREGROUND_FINALIZER = "foregroundDeletion"
 ORPHAN_FINALIZER = "orphan"
@@ -172,11 +175,13 @@ class Store:
         clock: Callable[[], float] = time.time,
         history_seconds: float = DEFAULT_HISTORY_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        namespace_delay: float = DEFAULT_NAMESPACE_DELAY,
     ) -> None:
         self.registry = registry or Registry.with_builtins()
         self.max_history = max_history
         self.history_seconds = history_seconds
         self.monotonic = monotonic  # ages history events (tests pass a clock they move)
+        self.namespace_delay = namespace_delay  # 0: terminating namespaces are emptied within the DELETE
         self.clock = clock
         self.cond = threading.Condition(threading.RLock())
         self._rv = 0
@@ -186,6 +191,7 @@ class Store:
         self._dependents: dict[str, set[tuple[Key, str, str]]] = {}
         self._rand = random.Random()
         self._terminating: set[str] = set()  # namespaces being deleted
+        self._swept: set[str] = set()  # terminating namespaces the namespace controller has emptied
         self._emptying: set[str] = set()  # namespaces whose contents are being swept right now
         self._foreground: dict[str, tuple[ResourceType, str, str]] = {}  # uid -> owner waiting on dependents
         self.closed = False
@@ -571,12 +577,16 @@ class Store:
                 return cur
             if dry_run:
                 return new
-            if "deletionTimestamp" in meta and not meta.get("finalizers") and self._removable(rtype, new):
+            is_namespace = rtype.key == NAMESPACE_TYPE.key  # goes when its controller is done, below
+            if "deletionTimestamp" in meta and not meta.get("finalizers") and not is_namespace:
                 # DELETED carries the last stored state (etcd's previous value), the answer the update.
                 gone = self._remove(rtype, cur)
                 meta["resourceVersion"] = gone["metadata"]["resourceVersion"]
                 return new
-            return self._write(rtype, cur, new)
+            written = self._write(rtype, cur, new)
+            if is_namespace and name in self._swept:
+                self._finish_namespace(name)
+            return written
 
     def _write(self, rtype: ResourceType, cur: dict, new: dict) -> dict:
         """Store `new` in place of `cur` with the next resourceVersion; emit MODIFIED."""
@@ -588,13 +598,6 @@ class Store:
             self.registry.add_crd(new)
         self._emit("MODIFIED", rtype, new, raw, cur)
         return new
-
-    def _removable(self, rtype: ResourceType, obj: dict) -> bool:
-        """Whether an object marked for deletion with no finalizers left can go now. A
-        namespace goes only once empty (its `kubernetes` finalizer is the controller's)."""
-        if rtype.key == NAMESPACE_TYPE.key:
-            return not self._namespace_has_contents(obj["metadata"]["name"])
-        return True
 
     def replace(self, rtype: ResourceType, obj: dict, *, namespace: str | None = None, **kw: Any) -> dict:
         """PUT semantics: the whole object, resourceVersion-checked if it carries one."""
@@ -661,8 +664,12 @@ class Store:
             updated = self._write(rtype, cur, marked)
             if stage == "namespace":
                 self._terminating.add(name)
-                self._delete_namespace_contents(name)
-                self._finish_namespace(name)
+                if self.namespace_delay > 0:
+                    timer = threading.Timer(self.namespace_delay, self._namespace_controller, (name, updated["metadata"]["uid"]))
+                    timer.daemon = True
+                    timer.start()
+                else:
+                    self._namespace_controller(name, updated["metadata"]["uid"])
             elif stage == "graceful":
                 # The kubelet's part, at once: containers stopped, deleted again with zero grace.
                 now = _pod_deletion_mark(updated, self.clock(), 0)
@@ -746,7 +753,7 @@ class Store:
             if uid in self._foreground and not self._dependents.get(uid):
                 self._release(uid, FOREGROUND_FINALIZER)
         ns = meta.get("namespace", "")
-        if ns and ns in self._terminating and ns not in self._emptying:
+        if ns and ns in self._swept and ns not in self._emptying:
             self._finish_namespace(ns)
         return obj
 
@@ -802,6 +809,17 @@ class Store:
         finally:
             self._emptying.discard(namespace)
 
+    def _namespace_controller(self, namespace: str, uid: str) -> None:
+        """What the namespace controller does with a terminating namespace, `namespace_delay`
+        after the DELETE (a real one takes seconds): delete its contents, then finish it."""
+        with self.cond:
+            entry = self._objects.get(NAMESPACE_TYPE.key, {}).get(("", namespace))
+            if self.closed or entry is None or entry[0]["metadata"]["uid"] != uid:
+                return
+            self._delete_namespace_contents(namespace)
+            self._swept.add(namespace)
+            self._finish_namespace(namespace)
+
     def _finish_namespace(self, namespace: str) -> None:
         """Once a terminating namespace is empty: its `kubernetes` finalizer goes, then it does."""
         entry = self._objects.get(NAMESPACE_TYPE.key, {}).get(("", namespace))
@@ -818,6 +836,7 @@ class Store:
             cur = self._write(NAMESPACE_TYPE, cur, new)
         if not cur["metadata"].get("finalizers"):  # then the controller finalizes and it goes
             self._terminating.discard(namespace)
+            self._swept.discard(namespace)
             self._remove(NAMESPACE_TYPE, cur)
 
     def _delete_crd_contents(self, crd: dict) -> None:
