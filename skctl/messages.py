@@ -88,9 +88,15 @@ RUN_WAIT_TIMEOUT = "driver Job {namespace}/{job} did not finish in time; it keep
 KUBE_UNREACHABLE = "cannot reach the Kubernetes API server at {host}: {detail}; check --kubeconfig/--context and that the cluster is up"
 KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
 KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"
+KUBE_INSECURE = "TLS certificates of {host} are not verified (insecure-skip-tls-verify in the kubeconfig)"
 KUBE_UNKNOWN_KIND = "the cluster does not serve {gvk}; install its CRD or leave it out of the trace"
 DRIVE_START = "simulation {name}: replaying {events} events over {span}s of trace time at speed {speed} ({wall:.1f}s)"
 DRIVE_DONE = "simulation {name}: replayed {events} events, {applied} applies, {deleted} deletes; cleaned up"
+DRIVE_BEHIND = (
+    "simulation {name}: {lag:.1f}s behind the trace (event at ts {ts}): the cluster takes writes slower "
+    "than the trace makes them; a lower --speed keeps the replay faithful"
+)
+DRIVE_LAGGED = "simulation {name}: at worst {lag:.1f}s behind the trace; a lower --speed keeps the replay faithful"
 DRIVE_STOPPED = "simulation {name}: stopped by {signal} after {events} events; cleaned up"
 DRIVE_CLEANUP_TIMEOUT = "simulation {name}: namespaces {namespaces} still exist after {timeout}s of cleanup; delete them by hand"
 DRIVE_NAMESPACE_TAKEN = (

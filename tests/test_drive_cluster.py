@@ -200,3 +200,35 @@ def test_sigterm_mid_trace_cleans_up(reference_dir: Path, kube: Kube, sandbox_ku
     assert "Traceback" not in err
     assert kube.get("v1", "Namespace", "virtual-dsb") is None
     assert leftovers(kube, "term") == []
+
+
+def test_a_replay_that_falls_behind_says_so(sandbox, kube: Kube, tmp_path: Path, capsys, caplog) -> None:
+    """A server slower than the trace: the driver warns while it lags and says the worst lag at the end."""
+    import random
+
+    from skctl.trace import synth
+    from skctl.trace.codec import encode
+    from skctl.trace.model import Trace, new_event
+
+    rng = random.Random(3)
+    objs = [synth.deployment(rng, "shop", f"d{i}", 1) for i in range(12)]
+    trace = Trace(config={"trackedObjects": {"apps/v1.Deployment": {}}},
+                  events=[new_event(1_750_000_000 + i, applied=[o]) for i, o in enumerate(objs)])
+    path = tmp_path / "t.sktrace"
+    path.write_bytes(encode(trace))
+    sandbox.faults.set_latency(0.25)  # every request takes 0.25 s; the trace wants one write per 0.01 s
+    kc = sandbox.write_kubeconfig(tmp_path / "kc")
+    caplog.set_level("WARNING", logger="skctl.sim.driver")
+    code = main(["drive", "lag", "--trace-path", str(path), "--speed", "100", "--kubeconfig", str(kc)])
+    out = capsys.readouterr().out
+    assert code == 0
+    behind = [r.getMessage() for r in caplog.records if "behind the trace" in r.getMessage()]
+    assert behind and "simulation lag:" in behind[0]
+    assert "at worst" in out and "behind the trace" in out
+    sandbox.faults.set_latency(0)
+    # at a speed the server keeps up with, nothing is said
+    caplog.clear()
+    assert main(["drive", "lag2", "--trace-path", str(path), "--speed", "5", "--duration", "3",
+                 "--kubeconfig", str(kc)]) == 0
+    assert "behind the trace" not in capsys.readouterr().out
+    assert not [r for r in caplog.records if "behind the trace" in r.getMessage()]

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 EXIT_CODES = {"SIGTERM": 128 + 15, "SIGINT": 130}
+LAG_REPORT = 1.0  # seconds behind the trace worth a closing line
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -83,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         ),
         flush=True,
     )
+    if result.max_lateness > LAG_REPORT:
+        print(messages.DRIVE_LAGGED.format(name=opts.name, lag=result.max_lateness), flush=True)
     return 0
 
 

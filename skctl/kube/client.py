@@ -62,4 +62,22 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
     except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:  # unreadable or malformed YAML
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from None
+    if not configuration.verify_ssl:
+        _warn_insecure_once(str(configuration.host))
     return client.ApiClient(configuration)
+
+
+_warned_insecure: set[str] = set()
+
+
+def _warn_insecure_once(host: str) -> None:
+    """One line per host instead of urllib3's warning on every request."""
+    import logging
+    import warnings
+
+    from urllib3.exceptions import InsecureRequestWarning
+
+    warnings.simplefilter("ignore", InsecureRequestWarning)
+    if host not in _warned_insecure:
+        _warned_insecure.add(host)
+        logging.getLogger("skctl").warning(messages.KUBE_INSECURE.format(host=host))

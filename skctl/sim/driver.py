@@ -45,6 +45,11 @@ IDLE_GC_SLACK = 0.5
 IDLE_GC_WRITES = 1000
 FORCED_GC_WRITES = 200_000
 SA_RETRIES = 25
+# A replay that falls behind the trace says so (the cluster takes writes slower than the trace
+# makes them) instead of silently stretching it: a warning once lateness passes LAG_WARN
+# seconds, repeated at most every LAG_WARN_EVERY seconds, and the worst lag at the end.
+LAG_WARN = 1.0
+LAG_WARN_EVERY = 10.0
 SA_RETRY_DELAY = 0.2
 
 
@@ -95,6 +100,7 @@ class DriveResult:
     stopped_by: str | None = None
     started: float = 0.0
     finished: float = 0.0
+    max_lateness: float = 0.0  # seconds the replay ran behind the trace at worst
 
 
 def schedule(trace: Trace, speed: float, duration: float | None = None, spread: bool = True) -> list[Step]:
@@ -143,6 +149,7 @@ class Driver:
         self._cluster_objects: dict[tuple[str, str, str], None] = {}  # created by this simulation
         self._foreign: set[tuple[str, str, str]] = set()  # cluster-scoped, someone else's: left alone
         self._writes_since_gc = 0
+        self._last_lag_warning = float("-inf")
 
     # --- control --------------------------------------------------------------------
 
@@ -232,9 +239,17 @@ class Driver:
                 deleted.append(ref)
         self._writes_since_gc += len(step.applied) + len(step.deleted)
         record = StepRecord(step.index, step.ts, due, started, self.clock(), applied, deleted)
+        self._note_lateness(record, result)
         if self.on_step is not None:
             self.on_step(record)
         return record
+
+    def _note_lateness(self, record: StepRecord, result: DriveResult) -> None:
+        lag = record.lateness
+        result.max_lateness = max(result.max_lateness, lag)
+        if lag > LAG_WARN and record.started - self._last_lag_warning >= LAG_WARN_EVERY:
+            self._last_lag_warning = record.started
+            log.warning(messages.DRIVE_BEHIND.format(name=self.opts.name, lag=lag, ts=record.ts))
 
     def _apply(self, obj: dict[str, Any], result: DriveResult) -> tuple[str, str, str] | None:
         gvk = gvk_of(obj)

@@ -120,8 +120,9 @@ class Cluster:
     """A running control plane. Use as a context manager, or call start() and stop()."""
 
     def __init__(self, nodes: int = 4, workdir: Path | None = None, bin_dir: Path | None = None,
-                 log: Callable[[str], None] = lambda _m: None) -> None:
+                 log: Callable[[str], None] = lambda _m: None, apiserver_args: Iterable[str] = ()) -> None:
         self.nodes = nodes
+        self.apiserver_args = list(apiserver_args)
         self.bin_dir = bin_dir or binaries.bin_dir()
         self._own_workdir = workdir is None
         self.dir = workdir or Path(tempfile.mkdtemp(prefix="skctl-e2e-"))
@@ -235,7 +236,7 @@ class Cluster:
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--token-auth-file={self.dir / 'tokens.csv'}", "--authorization-mode=RBAC",
-            f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true", *self.apiserver_args,
         ])
         self._wait("kube-apiserver", lambda: self._get("/readyz").status_code == 200)
 
@@ -370,10 +371,15 @@ def main(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(description="Run a real control plane with KWOK nodes on loopback.")
     parser.add_argument("--nodes", type=int, default=4, help="KWOK nodes to create (default 4)")
+    parser.add_argument("--apiserver-arg", action="append", default=[], metavar="FLAG",
+                        help="extra kube-apiserver flag, e.g. --apiserver-arg=--watch-cache=false (repeatable)")
     args = parser.parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so the finally below stops everything either way
+    # SIGTERM unwinds like Ctrl-C, so the finally below stops everything either way; SIGINT is
+    # reset because a shell without job control starts background commands with it ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_a: sys.exit(143))
-    cluster = Cluster(nodes=args.nodes, log=lambda m: print(m, file=sys.stderr, flush=True))
+    cluster = Cluster(nodes=args.nodes, log=lambda m: print(m, file=sys.stderr, flush=True),
+                      apiserver_args=args.apiserver_arg)
     try:
         cluster.start()
         print(f"KUBECONFIG={cluster.kubeconfig}", flush=True)

@@ -34,11 +34,29 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         report.longrepr = f"e2e test skipped although SKCTL_E2E_REQUIRED=1: {reason}"
 
 
-@pytest.fixture(scope="session")
-def real_cluster() -> Iterator[Cluster]:
+def _require_binaries() -> None:
     if not binaries.is_built():
         v = binaries.go_version()
         why = "Go is not installed" if v is None else f"run `make controlplane` (Go {v[0]}.{v[1]} found)"
         pytest.skip(f"no real control plane built in {binaries.bin_dir()}: {why}")
+
+
+@pytest.fixture(scope="session")
+def real_cluster() -> Iterator[Cluster]:
+    """The cluster most tests share: 4 KWOK nodes, a default kube-apiserver."""
+    _require_binaries()
     with Cluster(nodes=4) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def real_cluster_uncached() -> Iterator[Cluster]:
+    """A second control plane whose API server serves watches from etcd (--watch-cache=false).
+
+    A default API server answers watches from its watch cache, which etcd compaction does not
+    touch, so an old resourceVersion keeps working until the cache rolls over; here compacting
+    etcd (Cluster.compact_etcd) makes every older resourceVersion answer 410 Expired at once.
+    """
+    _require_binaries()
+    with Cluster(nodes=1, apiserver_args=["--watch-cache=false"]) as cluster:
         yield cluster

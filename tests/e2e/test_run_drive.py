@@ -207,7 +207,7 @@ def test_pods_land_on_kwok_nodes_only_and_stay_pending_without_room(real_cluster
 def test_cronjob_pods_complete_at_their_recorded_lifetimes(real_cluster: Cluster, reference_dir: Path) -> None:
     path = reference_dir / "cronjob.sktrace"
     sim = "e2e-cron"
-    proc = skctl_bg("drive", sim, "--trace-path", f"file://{path}", "--speed", "1",
+    proc = skctl_bg("drive", sim, "--trace-path", f"file://{path}", "--speed", "2",
                     "--kubeconfig", str(real_cluster.kubeconfig))
     succeeded: dict[str, dict[str, Any]] = {}
     try:
@@ -228,3 +228,19 @@ def test_cronjob_pods_complete_at_their_recorded_lifetimes(real_cluster: Cluster
     for p in succeeded.values():
         (state,) = [c["state"]["terminated"] for c in p["status"]["containerStatuses"]]
         assert state["exitCode"] == 0 and state["reason"] == "Completed"
+
+
+def test_insecure_kubeconfig_is_one_line_once(real_cluster: Cluster, reference_dir: Path, tmp_path: Path) -> None:
+    import yaml
+
+    doc = yaml.safe_load(real_cluster.kubeconfig.read_text())
+    cluster = doc["clusters"][0]["cluster"]
+    cluster.pop("certificate-authority")
+    cluster["insecure-skip-tls-verify"] = True
+    kc = tmp_path / "insecure.kubeconfig"
+    kc.write_text(yaml.safe_dump(doc))
+    r = skctl("drive", "e2e-insecure", "--trace-path", f"file://{reference_dir / 'bare-pods.sktrace'}",
+              "--speed", "200", "--kubeconfig", str(kc))
+    assert r.returncode == 0, r.stderr
+    assert "InsecureRequestWarning" not in r.stderr
+    assert [line for line in r.stderr.splitlines() if "not verified" in line] == [r.stderr.strip()], r.stderr
