@@ -25,12 +25,15 @@ _STRIPPED_META = frozenset({
 
 def leaf_paths(value: Any, prefix: Path = ()) -> set[Path]:
     """Every field path of `value`: maps are walked into, anything else (lists too) is a leaf."""
-    if isinstance(value, dict) and value:
-        out: set[Path] = set()
-        for key, child in value.items():
-            out |= leaf_paths(child, (*prefix, key))
-        return out
-    return {prefix} if prefix else set()
+    out: set[Path] = set()
+    stack = [(prefix, value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict) and node:
+            stack.extend(((*path, key), child) for key, child in node.items())
+        elif path:
+            out.add(path)
+    return out
 
 
 def object_paths(obj: dict, scope: str | None) -> set[Path]:
@@ -63,31 +66,35 @@ def _overlaps(a: Path, b: Path) -> bool:
 
 
 def encode(paths: set[Path]) -> dict:
-    """FieldsV1 for a set of paths (`{"f:spec": {"f:replicas": {}}}`)."""
+    """FieldsV1 for a set of paths (`{"f:spec": {"f:replicas": {}}}`); a path owned itself
+    that also has owned children gets the "." marker. Sorted, so a prefix comes first."""
     root: dict = {}
+    owned: set[int] = set()
     for path in sorted(paths):
         node = root
         for part in path:
+            if id(node) in owned and "." not in node:
+                node["."] = {}
             node = node.setdefault("f:" + part, {})
-    for path in paths:  # a path that is owned itself and has owned children gets "."
-        node = root
-        for part in path:
-            node = node["f:" + part]
-        if node and "." not in node:
-            node["."] = {}
+        owned.add(id(node))
     return root
 
 
 def decode(fields: Any, prefix: Path = ()) -> set[Path]:
     """Paths of a FieldsV1 document; list items (`k:`, `v:`, `i:`) make their list owned whole."""
-    if not isinstance(fields, dict) or not fields:
-        return {prefix} if prefix else set()
     out: set[Path] = set()
-    for key, child in fields.items():
-        if key.startswith("f:"):
-            out |= decode(child, (*prefix, key[2:]))
-        elif prefix:  # ".", or an item of a list: the sandbox owns the list whole
-            out.add(prefix)
+    stack = [(prefix, fields)]
+    while stack:
+        path, node = stack.pop()
+        if not isinstance(node, dict) or not node:
+            if path:
+                out.add(path)
+            continue
+        for key, child in node.items():
+            if key.startswith("f:"):
+                stack.append(((*path, key[2:]), child))
+            elif path:  # ".", or an item of a list: the sandbox owns the list whole
+                out.add(path)
     return out
 
 
@@ -200,11 +207,12 @@ def apply(live: dict, merged: dict, applied: dict, manager: str, api_version: st
     applied_paths = object_paths(applied, scope)
     conflicts: list[tuple[dict, Path]] = []
     previous: set[Path] = set()
+    previous_fields: Any = None
     others: list[tuple[dict, set[Path]]] = []
     for entry in base:
         owned = decode(entry.get("fieldsV1"))
         if _same(entry, manager, "Apply", subresource):
-            previous = owned
+            previous, previous_fields = owned, entry.get("fieldsV1")
             continue
         others.append((entry, owned))  # ownership is per field, whichever subresource set it
         for q in sorted(owned):
@@ -228,9 +236,32 @@ def apply(live: dict, merged: dict, applied: dict, manager: str, api_version: st
         parent = value_at(merged, path[:-1])
         if isinstance(parent, dict):
             parent.pop(path[-1], None)
-    entries.append(_entry(manager, "Apply", api_version, ts, applied_paths, subresource))
-    _set_entries(merged.setdefault("metadata", {}), entries)
+    meta = merged.setdefault("metadata", {})
+    if previous == applied_paths and len(entries) == len(others) and _same_object(live, merged):
+        # A no-op apply changes nothing, managedFields' timestamps included (no new resourceVersion).
+        _set_entries(meta, list(base))
+        return merged
+    entry = _entry(manager, "Apply", api_version, ts, set(), subresource)
+    entry["fieldsV1"] = previous_fields if previous == applied_paths else encode(applied_paths)
+    entries.append(entry)
+    _set_entries(meta, entries)
     return merged
+
+
+def _same_object(a: dict, b: dict) -> bool:
+    """Equal apart from managedFields."""
+    if a.keys() != b.keys():
+        return False
+    for key, value in a.items():
+        if key == "metadata" and isinstance(value, dict) and isinstance(b[key], dict):
+            other = b[key]
+            if {k for k in value if k != "managedFields"} != {k for k in other if k != "managedFields"}:
+                return False
+            if any(v != other[k] for k, v in value.items() if k != "managedFields"):
+                return False
+        elif value != b[key]:
+            return False
+    return True
 
 
 def manager_from_user_agent(user_agent: str) -> str:

@@ -384,7 +384,11 @@ def _apply(server: SandboxServer, req: ResourceRequest, dry_run: bool) -> Any:
 
         def mutate(cur: dict) -> dict:
             cur_rv = cur["metadata"]["resourceVersion"]
+            # managedFields is the apply's own business (below): keep it out of the merge's copying.
+            managed = cur["metadata"].pop("managedFields", None)
             new = patches.strategic_merge(cur, obj)
+            if managed is not None:
+                cur["metadata"]["managedFields"] = managed
             if not new["metadata"].get("resourceVersion"):
                 new["metadata"]["resourceVersion"] = cur_rv
             return fields.apply(cur, new, obj, manager, rtype.api_version, now_rfc3339(store.clock),

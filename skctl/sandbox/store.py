@@ -794,31 +794,35 @@ class Store:
         return any(k[0] == namespace for key, bucket in self._objects.items() if key != NAMESPACE_TYPE.key
                    for k in bucket)
 
-    def _delete_namespace_contents(self, namespace: str) -> None:
-        """The namespace controller's sweep: delete everything in it (finalizers still hold)."""
-        self._emptying.add(namespace)
-        try:
-            for key, bucket in list(self._objects.items()):
-                rtype = self._type_for(key)
-                if rtype is None or not rtype.namespaced:
-                    continue
-                for ns, name in sorted(k for k in bucket if k[0] == namespace):
-                    entry = bucket.get((ns, name))
-                    if entry is not None and "deletionTimestamp" not in entry[0]["metadata"]:
-                        self.delete(rtype, ns, name)
-        finally:
-            self._emptying.discard(namespace)
-
     def _namespace_controller(self, namespace: str, uid: str) -> None:
         """What the namespace controller does with a terminating namespace, `namespace_delay`
-        after the DELETE (a real one takes seconds): delete its contents, then finish it."""
-        with self.cond:
+        after the DELETE (a real one takes seconds): delete its contents one object at a
+        time, as API calls would (other requests go on meanwhile), then finish it."""
+
+        def current() -> bool:
             entry = self._objects.get(NAMESPACE_TYPE.key, {}).get(("", namespace))
-            if self.closed or entry is None or entry[0]["metadata"]["uid"] != uid:
+            return not self.closed and entry is not None and entry[0]["metadata"]["uid"] == uid
+
+        with self.cond:
+            if not current():
                 return
-            self._delete_namespace_contents(namespace)
-            self._swept.add(namespace)
-            self._finish_namespace(namespace)
+            self._emptying.add(namespace)
+            keys = sorted((key, k) for key, bucket in self._objects.items() for k in bucket if k[0] == namespace)
+        try:
+            for key, (ns, name) in keys:
+                with self.cond:
+                    rtype = self._type_for(key)
+                    entry = self._objects.get(key, {}).get((ns, name))
+                    if self.closed:
+                        return
+                    if rtype is not None and entry is not None and "deletionTimestamp" not in entry[0]["metadata"]:
+                        self.delete(rtype, ns, name)
+        finally:
+            with self.cond:
+                self._emptying.discard(namespace)
+                if current():
+                    self._swept.add(namespace)
+                    self._finish_namespace(namespace)
 
     def _finish_namespace(self, namespace: str) -> None:
         """Once a terminating namespace is empty: its `kubernetes` finalizer goes, then it does."""
