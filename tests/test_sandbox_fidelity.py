@@ -459,3 +459,24 @@ def test_an_update_takes_ownership_and_apply_then_conflicts(sandbox: SandboxServ
     status, done = _apply(sandbox, without, "kubectl")
     assert status == 200 and done["spec"]["replicas"] == 4
 
+
+
+def test_a_no_op_apply_is_a_no_op(sandbox: SandboxServer) -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "same"}, "data": {"a": "1"}}
+    _, first = _request(sandbox, "PATCH", f"{CM}/same?fieldManager=m", cm, "application/apply-patch+yaml")
+    clock = sandbox.store.clock
+    sandbox.store.clock = lambda: clock() + 5  # later: a changed managedFields time would be a write
+    _, again = _request(sandbox, "PATCH", f"{CM}/same?fieldManager=m", cm, "application/apply-patch+yaml")
+    # Real: same resourceVersion, same managedFields (time included), no watch event.
+    assert again["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert again["metadata"]["managedFields"] == first["metadata"]["managedFields"]
+
+
+def test_an_update_takes_only_what_it_changed(sandbox: SandboxServer) -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "two"}, "data": {"a": "1", "b": "2"}}
+    _request(sandbox, "PATCH", f"{CM}/two?fieldManager=owner", cm, "application/apply-patch+yaml")
+    _, cur = _request(sandbox, "GET", f"{CM}/two")
+    cur["data"]["b"] = "3"  # a PUT sends managedFields back as read; the editor takes data.b only
+    _, put = _request(sandbox, "PUT", f"{CM}/two?fieldManager=editor", cur)
+    assert [(e["manager"], e["operation"], e["fieldsV1"]) for e in put["metadata"]["managedFields"]] == [
+        ("owner", "Apply", {"f:data": {"f:a": {}}}), ("editor", "Update", {"f:data": {"f:b": {}}})]
