@@ -39,8 +39,10 @@ demo: pyz
 bench: pyz
 	@for f in bench/bench_*.py; do echo "== $$f"; $(VPY) $$f || exit 1; done
 
+# ruff everywhere; mypy on the package (config in pyproject.toml: strict on trace, tracer, kube, storage).
 lint: $(STAMP)
 	$(VPY) -m ruff check skctl tests bench scripts
+	$(VPY) -m mypy
 
 clean:
 	rm -rf dist build *.egg-info .pytest_cache

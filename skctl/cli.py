@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from skctl import __version__, messages
 from skctl.commands import COMMANDS
 from skctl.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, SkctlError
-
-VERBOSITY_LEVELS = ("error", "warn", "info", "debug")
+from skctl.logs import DEFAULT_VERBOSITY, VERBOSITY_LEVELS, configure_logging
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -34,7 +33,7 @@ def _verbosity_parent(default: str | None) -> argparse.ArgumentParser:
         "--verbosity",
         choices=VERBOSITY_LEVELS,
         default=default if default is not None else argparse.SUPPRESS,
-        help="log level (default: warn); 'debug' also shows tracebacks",
+        help=f"log level (default: {DEFAULT_VERBOSITY}); 'debug' also shows tracebacks",
     )
     return parent
 
@@ -49,7 +48,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="skctl",
         description=messages.CLI_DESCRIPTION,
-        parents=[_verbosity_parent("warn")],
+        parents=[_verbosity_parent(DEFAULT_VERBOSITY)],
     )
     parser.add_argument("--version", action="version", version=f"skctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -76,27 +75,43 @@ def requested_command(argv: Sequence[str]) -> str | None:
     return None
 
 
-def configure_logging(level: str) -> None:
-    import logging
+def attach_dash_values(argv: list[str]) -> list[str]:
+    """`-s -1h30m` → `-s=-1h30m` for the flags a command lists in `DASH_VALUE_FLAGS`.
 
-    numeric = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
-    logging.basicConfig(
-        level=numeric[level],
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if level != "debug":
-        # The cloud SDKs and urllib3 are chatty at INFO; keep them to warnings unless debugging.
-        # At the default level they stay quiet too: a failure reaches the user as skctl's one line.
-        third_party = logging.ERROR if level in ("error", "warn") else logging.WARNING
-        for noisy in ("urllib3", "botocore", "aiobotocore", "azure", "gcsfs", "s3fs", "kubernetes", "google"):
-            logging.getLogger(noisy).setLevel(third_party)
+    argparse reads a token that starts with '-' as an option unless it is a plain negative
+    number; relative times such as -1h30m are values, so they are attached to their flag.
+    """
+    name = requested_command(argv)
+    flags = getattr(importlib.import_module(f"skctl.commands.{name}"), "DASH_VALUE_FLAGS", ()) if name else ()
+    if not flags:
+        return argv
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            out.append(token)
+            out.extend(tokens)
+            break
+        if token in flags:
+            value = next(tokens, None)
+            if value is not None and value[:1] == "-" and value[1:2] in tuple("0123456789."):
+                out.append(f"{token}={value}")
+                continue
+            out.append(token)
+            if value is not None:
+                out.append(value)
+            continue
+        out.append(token)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = attach_dash_values(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help/--version (0) or a usage error, already printed (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if getattr(args, "_run", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -15,7 +15,10 @@ from urllib.parse import urlsplit
 
 from skctl import messages
 from skctl.errors import InputError, OperationalError
+from skctl.kube.names import is_dns1123_label
+from skctl.progress import Progress, no_progress
 from skctl.trace import (
+    DEFAULT_COMPRESSION,
     DEFAULT_EXCLUDED_NAMESPACES,
     DEFAULT_OUTPUT,
     DEFAULT_TRACER_ADDRESS,
@@ -23,7 +26,7 @@ from skctl.trace import (
 )
 from skctl.trace.model import Trace, gc_paused
 from skctl.trace.selectors import SelectorError, parse_selector
-from skctl.trace.window import NAMESPACE_RE, ExportFilters, export_window
+from skctl.trace.window import ExportFilters, export_window
 
 CONNECT_TIMEOUT = 10.0
 DOWNLOAD_CHUNK = 1024 * 1024
@@ -44,7 +47,7 @@ class ExportRequest:
     fmt: str = "cbor"  # "cbor" or "msgpack"
     compression: str | None = None  # None: the codec's default (or as the tracer sent it)
     tracer_timeout: float = DEFAULT_TRACER_TIMEOUT
-    progress: bool | None = None
+    progress: Progress = no_progress  # e.g. skctl.output.transfer_progress
 
 
 @dataclass
@@ -70,13 +73,13 @@ def filters_from_flags(namespaces: list[str] | None, labels: list[str]) -> Expor
     else:
         names = [n.strip() for value in namespaces for n in value.split(",") if n.strip()]
     for name in names:
-        if not NAMESPACE_RE.match(name):
+        if not is_dns1123_label(name):
             raise InputError(messages.EXPORT_BAD_NAMESPACE.format(name=name))
     for text in labels:
         try:
             parse_selector(text)
         except SelectorError as exc:
-            raise InputError(messages.EXPORT_BAD_SELECTOR.format(selector=text, detail=exc)) from None
+            raise InputError(messages.EXPORT_BAD_SELECTOR.format(selector=text, detail=exc)) from exc
     return ExportFilters.from_strings(names, labels)
 
 
@@ -129,9 +132,9 @@ def _from_trace_file(request: ExportRequest, timings: dict[str, float]) -> tuple
 
 
 def encode(trace: Trace, fmt: str = "cbor", compression: str | None = None) -> bytes:
-    from skctl.trace import codec, load
+    from skctl.trace import load
 
-    return load.encode_as(trace, fmt, compression or codec.DEFAULT_COMPRESSION)
+    return load.encode_as(trace, fmt, compression or DEFAULT_COMPRESSION)
 
 
 def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[bytes, Trace]:
@@ -151,7 +154,7 @@ def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[byt
     try:
         trace = codec.decode(data, url)  # verify before writing anything
     except InputError as exc:
-        raise OperationalError(messages.EXPORT_TRACER_BROKEN.format(url=url, detail=exc)) from None
+        raise OperationalError(messages.EXPORT_TRACER_BROKEN.format(url=url, detail=exc)) from exc
     t2 = time.perf_counter()
     timings.update(download=t1 - t0, decode=t2 - t1)
     if request.fmt != "cbor" or request.compression is not None:
@@ -180,7 +183,7 @@ def fetch_from_tracer(
     end_ts: int,
     filters: ExportFilters,
     timeout: float = DEFAULT_TRACER_TIMEOUT,
-    progress: bool | None = None,
+    progress: Progress = no_progress,
 ) -> bytes:
     """POST the window to a running tracer and stream back its CBOR trace bytes.
 
@@ -190,19 +193,18 @@ def fetch_from_tracer(
     """
     import requests
 
-    from skctl.output import transfer_progress
     from skctl.trace.codec import SELF_DESCRIBE
 
     url = tracer_export_url(address)
     body = {"start_ts": int(start_ts), "end_ts": int(end_ts), "filters": filters.to_json()}
     try:
         response = requests.post(url, json=body, stream=True, timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
-    except requests.exceptions.Timeout:
-        raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from None
-    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
-        raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address)) from None
+    except requests.exceptions.Timeout as exc:
+        raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from exc
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema) as exc:
+        raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address)) from exc
     except requests.exceptions.RequestException as exc:
-        raise OperationalError(messages.EXPORT_TRACER_UNREACHABLE.format(url=url, detail=_reason(exc))) from None
+        raise OperationalError(messages.EXPORT_TRACER_UNREACHABLE.format(url=url, detail=_reason(exc))) from exc
     with response:
         if response.status_code >= 400:
             text = _body(response)
@@ -216,7 +218,7 @@ def fetch_from_tracer(
         chunks: list[bytes] = []
         head = b""
         try:
-            with transfer_progress(f"downloading from {url}", total, enabled=progress) as advance:
+            with progress(f"downloading from {url}", total) as advance:
                 for chunk in response.iter_content(DOWNLOAD_CHUNK):
                     if len(head) < len(SELF_DESCRIBE):
                         head += chunk[: len(SELF_DESCRIBE)]
@@ -226,12 +228,12 @@ def fetch_from_tracer(
                             )
                     chunks.append(chunk)
                     advance(len(chunk))
-        except requests.exceptions.Timeout:
-            raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from None
+        except requests.exceptions.Timeout as exc:
+            raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from exc
         except requests.exceptions.RequestException as exc:
             raise OperationalError(
                 messages.EXPORT_TRACER_BROKEN.format(url=url, detail=f"the download broke off: {_reason(exc)}")
-            ) from None
+            ) from exc
     data = b"".join(chunks)
     if not data.startswith(SELF_DESCRIBE):
         raise OperationalError(messages.EXPORT_TRACER_NOT_CBOR.format(url=url, detail=_describe_head(data, response)))

@@ -10,6 +10,10 @@ CLI_DESCRIPTION = (
     "window as a trace file, and replay it against a simulation cluster of KWOK nodes."
 )
 USAGE_ERROR = "{prog}: error: {message} (see '{prog} --help')"
+# argparse type= checks (skctl.argtypes); argparse prefixes "argument --flag: "
+BAD_PORT = "'{value}' is out of range; use 0-{max} (0 picks a free port)"
+BAD_POSITIVE_NUMBER = "'{value}' must be a number greater than 0"
+BAD_POSITIVE_INT = "'{value}' must be a whole number of at least 1"
 ERROR_LINE = "skctl: error: {message}"
 INTERNAL_ERROR = "skctl: internal error: {detail} (rerun with -v debug for the traceback)"
 INTERRUPTED = "skctl: interrupted"
@@ -119,7 +123,6 @@ DELETE_MISSING = (
 # --- export --------------------------------------------------------------------------
 EXPORT_TIME_OUT_OF_RANGE = "{flag}: '{value}' is outside 1970-01-01 .. 9999-12-31{hint}"
 EXPORT_MILLISECONDS_HINT = "; unix times are in seconds, was it milliseconds?"
-EXPORT_BAD_TIMEOUT = "--tracer-timeout must be a positive number of seconds, got {value:g}"
 EXPORT_TIME_FORMS = (
     "now, a duration such as -30m, -1h30m or +5m (start: relative to the end time; end: relative to now), "
     "an ISO 8601 time such as 2024-05-01T12:00:00Z (no offset = local time), a date such as 2024-05-01, "
@@ -166,7 +169,4 @@ SANDBOX_WORKLOAD = "workload '{name}' running at {rate} actions/s (seed {seed})"
 SANDBOX_STOPPED = "sandbox stopped"
 SANDBOX_NOT_LOOPBACK = "--host {host} is not a loopback address; the sandbox only binds to 127.0.0.1, ::1 or localhost"
 SANDBOX_LISTEN_FAILED = "cannot listen on {host}:{port}: {detail}; pick another --port, or --port 0 for a free one"
-SANDBOX_BAD_PORT = "--port {port} is out of range; use 0-65535 (0 picks a free port)"
-SANDBOX_BAD_RATE = "--workload-rate {rate} must be greater than 0"
-SANDBOX_BAD_HISTORY = "--max-history {n} must be at least 1"
 SANDBOX_TLS_UNAVAILABLE = "--tls needs the 'cryptography' package, which is not installed; install it or drop --tls"

@@ -1,11 +1,16 @@
-"""Time and duration strings for `--start-time`/`--end-time`, resolved to unix seconds.
+"""Times and durations: every time or duration string a user types goes through here.
 
-Accepted forms (docs/export.md):
+Durations (`--duration`, `--retention`, and the relative forms of `--start-time`/`--end-time`)
+share one grammar: Go's time.ParseDuration units (ns, us/µs, ms, s, m, h) plus d and w,
+combined and fractional (`1h30m`, `1.5h`, `500ms`, `2d`, `1w`); parsed by durationpy, units
+case-insensitive. `parse_duration` also takes a bare number of seconds.
+
+Times for `--start-time`/`--end-time` (docs/export.md), resolved to unix seconds:
 
 - `now`
 - a duration relative to a reference time: `-30m`, `-1h30m`, `+5m`, `90s`, `2d`, `1.5h`
-  (units w, d, h, m, s; an unsigned duration means *before* the reference, like
-  kubectl's `--since`); the start's reference is the end time, the end's is now
+  (an unsigned duration means *before* the reference, like kubectl's `--since`); the
+  start's reference is the end time, the end's is now
 - ISO 8601: `2024-05-01T12:00:00Z`, `2024-05-01T14:00:00+02:00`, `2024-05-01 12:00`;
   without an offset the time is local time (the machine's TZ); `Z` means UTC
 - a bare date `2024-05-01`: midnight, local time
@@ -23,23 +28,55 @@ import re
 import time
 from datetime import date, datetime, timezone
 
+import durationpy
+
 from skctl import messages
 from skctl.errors import InputError
 
-UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_DURATION_RE = re.compile(r"^([+-]?)((?:\d+(?:\.\d+)?[wdhms])+)$")
-_PART_RE = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+DURATION_UNITS = ("ns", "us", "µs", "μs", "ms", "s", "m", "h", "d", "w")
+# durationpy also knows months and years, and skips what lies between two parts
+# ("1h 30m"); this pattern keeps the grammar to Go's units plus d and w, written solid.
+_DURATION_RE = re.compile(r"(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h|d|w))+")
+_OFFSET_RE = re.compile(r"([+-]?)(.+)")
 _UNIX_RE = re.compile(r"^\d+(?:\.\d+)?$")
 
 
-def parse_duration(text: str) -> float | None:
+def duration_seconds(text: str) -> float | None:
+    """Seconds for an unsigned duration (`1h30m`, `500ms`, `2d`), or None if it isn't one."""
+    value = text.strip().lower()
+    if not _DURATION_RE.fullmatch(value):
+        return None
+    try:
+        return float(durationpy.from_str(value).total_seconds())
+    except durationpy.DurationError:  # well formed, but beyond timedelta's range
+        return math.inf
+
+
+def parse_offset(text: str) -> float | None:
     """Signed seconds for `-1h30m`-style text (unsigned = negative), or None if it isn't one."""
-    m = _DURATION_RE.match(text.strip().lower())
+    m = _OFFSET_RE.fullmatch(text.strip())
     if not m:
         return None
     sign, body = m.groups()
-    seconds = sum(float(n) * UNITS[u] for n, u in _PART_RE.findall(body))
+    seconds = duration_seconds(body)
+    if seconds is None:
+        return None
     return seconds if sign == "+" else -seconds
+
+
+def parse_duration(text: str | float, message: str = messages.RUN_BAD_DURATION) -> float:
+    """Positive seconds for a duration or a bare number of seconds (`90s`, `1h30m`, `45`).
+
+    Zero, negative, infinite and malformed values are an InputError with `message`.
+    """
+    value = str(text).strip()
+    try:
+        seconds: float | None = float(value)
+    except ValueError:
+        seconds = duration_seconds(value)
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise InputError(message.format(value=text))
+    return seconds
 
 
 # The range a trace timestamp can be shown in (datetime's): 1970-01-01 to 9999-12-31 UTC.
@@ -65,9 +102,9 @@ def _parse_time(text: str, reference: float, flag: str, now: float | None) -> fl
         raise InputError(messages.EXPORT_BAD_TIME.format(flag=flag, value=text))
     if value.lower() == "now":
         return time.time() if now is None else now
-    duration = parse_duration(value)
-    if duration is not None:
-        return reference + duration
+    offset = parse_offset(value)
+    if offset is not None:
+        return reference + offset
     if _UNIX_RE.match(value):
         return float(value)
     parsed = _parse_iso(value)

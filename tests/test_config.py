@@ -118,6 +118,7 @@ def test_pointer_escapes_and_indices() -> None:
         ("trackedObjects:\n  apps/v1.Deployment:\n    trackLifecycle: yes please\n", "true or false"),
         ("trackedObjects:\n  x.io/v1.W:\n    podSpecTemplatePaths: spec/template\n", "list of strings"),
         ("trackedObjects:\n  x.io/v1.W:\n    podSpecTemplatePaths: [spec/template]\n", "JSON pointer"),
+        ("trackedObjects:\n  x.io/v1.W:\n    podSpecTemplatePaths: [/spec/a~2b]\n", "JSON pointer"),
         ("trackedObjects: [1, 2]\n", "mapping"),
         ("tracked: {}\n", "unknown key"),
         ("- 1\n", "mapping"),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from skctl import timeparse
 from skctl.errors import InputError
 from skctl.sim import mutate, timing
 from skctl.sim.driver import schedule
@@ -148,15 +149,16 @@ def test_go_duration() -> None:
     assert timing.go_duration(0) == "0s"
 
 
-@pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400), ("45", 45), ("250ms", 0.25), ("2d", 172800)])
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400), ("45", 45), ("250ms", 0.25), ("2d", 172800),
+                                           ("1w", 604800), ("1H", 3600), ("1m30s", 90), ("1500us", 0.0015)])
 def test_parse_duration(text: str, seconds: float) -> None:
-    assert timing.parse_duration(text) == seconds
+    assert timeparse.parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "-5m", "10 m", "m", "0", "1x", "inf"])
+@pytest.mark.parametrize("text", ["", "-5m", "10 m", "m", "0", "1x", "inf", "nan", "1h 30m", "1h-30m", "1y", "1mm"])
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(InputError):
-        timing.parse_duration(text)
+        timeparse.parse_duration(text)
 
 
 def _trace(*ts: int) -> Trace:

@@ -15,6 +15,7 @@ from skctl.errors import InputError, OperationalError
 from skctl.trace import codec, load
 from skctl.trace.model import Trace, new_event
 from skctl.trace.window import ExportFilters
+from tests.fixtures.storage_servers import closed_port
 
 TRACER = "http://tracer.test:7777"
 EXPORT_URL = f"{TRACER}/export"
@@ -168,8 +169,20 @@ def test_connection_refused_for_real(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_fetch_from_tracer_library_call() -> None:
     body = trace_bytes()
     responses.post(EXPORT_URL, body=body, headers={"Content-Length": str(len(body))})
-    got = exporter.fetch_from_tracer(TRACER, 1, 2, ExportFilters.from_strings([], ["a"]), timeout=5, progress=False)
+    got = exporter.fetch_from_tracer(TRACER, 1, 2, ExportFilters.from_strings([], ["a"]), timeout=5)
     assert got == body
     responses.post(EXPORT_URL, status=502, body="bad gateway")
     with pytest.raises(OperationalError):
         exporter.fetch_from_tracer(TRACER, 1, 2, ExportFilters(), timeout=5)
+
+
+def test_errors_keep_their_cause_for_debug(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The one line is the same at every verbosity; -v debug also shows what caused it."""
+    args = ["export", "--tracer-address", f"http://127.0.0.1:{closed_port()}", "-o", str(tmp_path / "t")]
+    assert main(args) == 1
+    quiet = capsys.readouterr().err
+    assert main(["-v", "debug", *args]) == 1
+    loud = capsys.readouterr().err
+    assert len(quiet.strip().splitlines()) == 1 and quiet.startswith("skctl: error: ")
+    assert loud.strip().splitlines()[-1] == quiet.strip()
+    assert "direct cause of the following exception" in loud and "requests.exceptions.ConnectionError" in loud

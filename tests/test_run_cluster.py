@@ -172,6 +172,15 @@ def test_no_kubeconfig(capsys) -> None:
     assert len(err.strip().splitlines()) == 1 and "no Kubernetes client configuration" in err
 
 
+def test_service_host_without_a_mounted_token_is_not_in_cluster(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-cluster detection is the client's own loader: the service host alone is not enough."""
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    code, _out, err = run_cli(capsys, "delete", "sim1")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "not running in a cluster" in err
+
+
 def test_bad_context(capsys, sandbox_kubeconfig: Path) -> None:
     code, _out, err = run_cli(capsys, "delete", "sim1", "--kubeconfig", str(sandbox_kubeconfig), "--context", "nope")
     assert code == 2

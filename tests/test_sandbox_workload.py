@@ -78,15 +78,22 @@ def test_watchers_see_generated_events(sandbox: SandboxServer) -> None:
     rv = core.list_pod_for_all_namespaces().metadata.resource_version
     gen = WorkloadGenerator(sandbox.store, seed=1)
     gen.run(60)
-    end_rv = sandbox.store.resource_version
+    pod_key = sandbox.store.resource("v1", "Pod").key
+    history = [e for e in sandbox.store.events_after(int(rv), 1_000_000) or [] if e.key == pod_key]
+    expected: dict[str, int] = {}
+    for e in history:
+        expected[e.type] = expected.get(e.type, 0) + 1
+    last_rv = history[-1].rv
     seen: dict[str, int] = {}
     w = watch.Watch()
     for event in w.stream(core.list_pod_for_all_namespaces, resource_version=rv, allow_watch_bookmarks=True,
                           timeout_seconds=20):
-        seen[event["type"]] = seen.get(event["type"], 0) + 1
-        if int(w.resource_version) >= end_rv or event["type"] == "BOOKMARK":
+        if event["type"] != "BOOKMARK":
+            seen[event["type"]] = seen.get(event["type"], 0) + 1
+        if int(w.resource_version) >= last_rv:
             w.stop()
-    assert seen.get("ADDED") and seen.get("MODIFIED") and seen.get("DELETED")
+    assert seen == expected  # every generated pod event, exactly once
+    assert set(expected) == {"ADDED", "MODIFIED", "DELETED"}
 
 
 def test_background_generator_runs_until_stopped(sandbox: SandboxServer) -> None:

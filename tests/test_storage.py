@@ -4,6 +4,7 @@ server, and atomicity is checked by listing the server with its own SDK."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import io
 import json
@@ -52,7 +53,7 @@ def base_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def listing(base: str, pending: bool = True) -> list[str]:
     """What is stored under `base`, seen from outside skctl.storage."""
-    scheme = storage._scheme(base)
+    scheme = storage.scheme_of(base)
     if scheme == "":
         root = Path(base)
         return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
@@ -67,7 +68,7 @@ def listing(base: str, pending: bool = True) -> list[str]:
 
 def part_options(base: str) -> dict[str, int]:
     """Small upload parts (and no retries against the GCS emulator: see test below)."""
-    scheme = storage._scheme(base)
+    scheme = storage.scheme_of(base)
     options = {"block_size": PART_SIZE[scheme]} if scheme in PART_SIZE else {}
     if scheme == "gs":
         # gcp-storage-emulator answers 501 to cancelling a resumable upload (real GCS: 499),
@@ -177,7 +178,7 @@ def test_multipart_write_round_trips(base_url: str) -> None:
 
 def test_multipart_write_to_missing_bucket(object_store_url: str) -> None:
     """The upload itself fails once parts are flowing: a one-line InputError, nothing left."""
-    scheme = storage._scheme(object_store_url)
+    scheme = storage.scheme_of(object_store_url)
     url = f"{scheme}://skctl-missing-{uuid.uuid4().hex[:8]}/t.sktrace"
     with pytest.raises(InputError, match="does not exist") as info:
         storage.write_bytes(url, os.urandom(3 * PART_SIZE[scheme]), part_options(object_store_url))
@@ -472,8 +473,9 @@ def test_progress_bar_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         advance(4)
         advance(6)
     data = os.urandom(PROGRESS_MIN_BYTES + 1)
-    storage.write_bytes(str(tmp_path / "t"), data, progress=True)
-    assert storage.read_bytes(str(tmp_path / "t"), progress=True) == data
+    bar = functools.partial(transfer_progress, enabled=True)
+    storage.write_bytes(str(tmp_path / "t"), data, progress=bar)
+    assert storage.read_bytes(str(tmp_path / "t"), progress=bar) == data
     assert capsys.readouterr().out == ""  # progress goes to stderr only
 
 

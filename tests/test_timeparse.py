@@ -30,10 +30,13 @@ NOW = 1_714_564_800.0  # 2024-05-01T12:00:00Z
         ("-30", None),
         ("m", None),
         ("-1h-30m", None),
+        ("-500ms", -0.5),  # the one grammar: what --duration takes, export takes too
+        ("-1h 30m", None),
+        ("-1y", None),
     ],
 )
-def test_parse_duration(text: str, seconds: float | None) -> None:
-    assert timeparse.parse_duration(text) == seconds
+def test_parse_offset(text: str, seconds: float | None) -> None:
+    assert timeparse.parse_offset(text) == seconds
 
 
 local_noon = datetime(2024, 5, 1, 12, 0, 0).timestamp()

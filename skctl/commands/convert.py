@@ -6,21 +6,11 @@ import argparse
 
 from skctl import messages
 from skctl.commands import COMMANDS
-
-
-def add_storage_option_flag(parser: argparse.ArgumentParser) -> None:
-    """`--storage-option key=value`, shared by every command that reads or writes URLs."""
-    parser.add_argument(
-        "--storage-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fsspec storage option for the backend (repeatable), e.g. anon=true",
-    )
+from skctl.commands.flags import add_storage_option_flag
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION
+    from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION, FORMATS
 
     p = sub.add_parser(
         "convert",
@@ -31,7 +21,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     )
     p.add_argument("input", metavar="IN", help="trace path or URL (file://, s3://, gs://, az://, memory://)")
     p.add_argument("output", metavar="OUT", help="destination path or URL")
-    p.add_argument("--to", choices=("cbor", "msgpack"), help="output format (default: the other one)")
+    p.add_argument("--to", choices=FORMATS, help="output format (default: the other one)")
     p.add_argument(
         "--compression",
         choices=COMPRESSIONS,
@@ -44,17 +34,17 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from skctl import storage
-    from skctl.output import report_written
+    from skctl.output import report_written, transfer_progress
     from skctl.trace import load
     from skctl.trace.model import gc_paused
 
     options = storage.parse_storage_options(args.storage_option)
     storage.protocol_of(args.output)  # reject a bad destination before reading anything
     with gc_paused():
-        trace, fmt = load.decode_any(storage.read_bytes(args.input, options), args.input)
+        trace, fmt = load.decode_any(storage.read_bytes(args.input, options, transfer_progress), args.input)
         target = args.to or ("cbor" if fmt != "cbor" else "msgpack")
         data = load.encode_as(trace, target, args.compression)
-        storage.write_bytes(args.output, data, options)
+        storage.write_bytes(args.output, data, options, transfer_progress)
     report_written(
         messages.CONVERT_DONE.format(fmt=target, url=args.output, size=len(data), events=len(trace.events)),
         args.output,

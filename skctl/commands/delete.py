@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from skctl import messages
+from skctl import argtypes, messages
 from skctl.commands import COMMANDS
+from skctl.commands.flags import add_cluster_flags
+from skctl.sim import DEFAULT_DRIVER_NAMESPACE
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from skctl.kube.client import add_cluster_flags
 
     p = sub.add_parser(
         "delete",
@@ -19,16 +20,16 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         "namespace labelled with the simulation. The driver namespace, ServiceAccount and RBAC are shared by "
         "all simulations and stay.",
     )
-    p.add_argument("name", metavar="NAME", help="simulation name")
-    p.add_argument("--driver-namespace", default="simkube", metavar="NS", help="namespace of the driver Job (default: simkube)")
+    p.add_argument("name", metavar="NAME", type=argtypes.simulation_name, help="simulation name")
+    p.add_argument("--driver-namespace", default=DEFAULT_DRIVER_NAMESPACE, metavar="NS",
+                   help=f"namespace of the driver Job (default: {DEFAULT_DRIVER_NAMESPACE})")
     add_cluster_flags(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from skctl.sim import manifests, runner
+    from skctl.sim import runner
 
-    manifests.validate_name(args.name)
     kube = runner.connect(args.kubeconfig, args.context)
     try:
         deleted = runner.delete_simulation(kube, args.name, args.driver_namespace)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from skctl import argtypes
 from skctl.commands import COMMANDS
-from skctl.commands.convert import add_storage_option_flag
+from skctl.commands.flags import add_storage_option_flag
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -19,8 +20,8 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         "bare Pods with pod lifecycles, in a few namespaces. Deterministic for a given --seed.",
     )
     p.add_argument("-o", "--output", default="example.sktrace", help="destination path or URL (default: %(default)s)")
-    p.add_argument("--events", type=_positive, default=200, help="number of events (default: %(default)s)")
-    p.add_argument("--objects", type=_positive, default=24, help="live objects at most (default: %(default)s)")
+    p.add_argument("--events", type=argtypes.positive_int, default=200, help="number of events (default: %(default)s)")
+    p.add_argument("--objects", type=argtypes.positive_int, default=24, help="live objects at most (default: %(default)s)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
     p.add_argument("--start-ts", type=int, default=None, help="unix time of the first event (default: fixed)")
     p.add_argument("--compression", choices=COMPRESSIONS, default=DEFAULT_COMPRESSION)
@@ -28,23 +29,16 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     return p
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     from skctl import messages, storage
-    from skctl.output import report_written
+    from skctl.output import report_written, transfer_progress
     from skctl.trace import codec, synth
 
     options = storage.parse_storage_options(args.storage_option)
     start = args.start_ts if args.start_ts is not None else synth.EXAMPLE_START_TS
     trace = synth.generate(events=args.events, objects=args.objects, seed=args.seed, start_ts=start)
     data = codec.encode(trace, args.compression)
-    storage.write_bytes(args.output, data, options)
+    storage.write_bytes(args.output, data, options, transfer_progress)
     report_written(
         messages.CONVERT_DONE.format(fmt="cbor", url=args.output, size=len(data), events=len(trace.events)),
         args.output,

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import re
 
-from skctl import messages
+from skctl import argtypes, messages
 from skctl.commands import COMMANDS
-from skctl.commands.convert import add_storage_option_flag
+from skctl.commands.flags import add_storage_option_flag
 from skctl.trace import (
+    COMPRESSIONS,
+    DEFAULT_COMPRESSION,
     DEFAULT_EXCLUDED_NAMESPACES,
+    DEFAULT_FORMAT,
     DEFAULT_OUTPUT,
     DEFAULT_TRACER_ADDRESS,
     DEFAULT_TRACER_TIMEOUT,
+    FORMATS,
 )
+
+# Flags whose values may start with '-' (relative times): skctl.cli attaches them, `-s -1h`.
+DASH_VALUE_FLAGS = ("-s", "--start-time", "-t", "--end-time")
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -57,37 +63,31 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help=f"the running tracer to export from (default: {DEFAULT_TRACER_ADDRESS})",
     )
     p.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="URL", help=f"destination (default: {DEFAULT_OUTPUT})")
-    p.add_argument("--format", choices=("cbor", "msgpack"), default="cbor", help="cbor (skctl, default) or msgpack (SimKube)")
+    p.add_argument("--format", choices=FORMATS, default=DEFAULT_FORMAT,
+                   help=f"cbor (skctl) or msgpack (SimKube) (default: {DEFAULT_FORMAT})")
     p.add_argument(
         "--compression",
-        choices=("zlib", "lzma", "none"),
-        help="compression of a CBOR trace (default: zlib, or as the tracer sent it)",
+        choices=COMPRESSIONS,
+        help=f"compression of a CBOR trace (default: {DEFAULT_COMPRESSION}, or as the tracer sent it)",
     )
     p.add_argument(
         "--tracer-timeout",
-        type=float,
+        type=argtypes.positive_float,
         default=DEFAULT_TRACER_TIMEOUT,
         metavar="SECONDS",
         help=f"how long to wait for the tracer's answer (default: {DEFAULT_TRACER_TIMEOUT:g})",
     )
     add_storage_option_flag(p)
-    # Let `-s -1h30m` work like `-s=-1h30m`: argparse takes a value that starts with '-'
-    # only when it looks like a negative number, so teach this parser that durations do.
-    p._negative_number_matcher = re.compile(r"^-(?:\d+|\d*\.\d+|(?:\d+(?:\.\d+)?[wdhmsWDHMS])+)$")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    import math
 
     from skctl import exporter, storage, timeparse
-    from skctl.errors import InputError
-    from skctl.output import report_written
+    from skctl.output import report_written, transfer_progress
 
     start_ts, end_ts = timeparse.resolve_window(args.start_time, args.end_time)
     filters = exporter.filters_from_flags(args.excluded_namespaces, args.excluded_labels)
-    if not math.isfinite(args.tracer_timeout) or args.tracer_timeout <= 0:
-        raise InputError(messages.EXPORT_BAD_TIMEOUT.format(value=args.tracer_timeout))
     request = exporter.ExportRequest(
         start_ts=start_ts,
         end_ts=end_ts,
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         fmt=args.format,
         compression=args.compression,
         tracer_timeout=args.tracer_timeout,
+        progress=transfer_progress,
     )
     result = exporter.export(request)
     report_written(

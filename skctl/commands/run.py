@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from skctl import argtypes
 from skctl.commands import COMMANDS
-from skctl.commands.convert import add_storage_option_flag
+from skctl.commands.flags import add_cluster_flags, add_storage_option_flag
+from skctl.logs import DEFAULT_DRIVER_VERBOSITY, VERBOSITY_LEVELS
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -15,7 +17,6 @@ if TYPE_CHECKING:
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from skctl import sim as m  # constants only: building the parser must stay cheap
-    from skctl.kube.client import add_cluster_flags
 
     p = sub.add_parser(
         "run",
@@ -25,17 +26,18 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         "and RBAC, and a batch/v1 Job whose pod runs `skctl drive NAME`, which replays the trace against this "
         "cluster's KWOK nodes. A file:// trace path is a path on the node: the Job mounts it read-only.",
     )
-    p.add_argument("name", metavar="NAME", help="simulation name (a DNS-1123 label); also the driver Job's name")
+    p.add_argument("name", metavar="NAME", type=argtypes.simulation_name, help="simulation name (a DNS-1123 label); also the driver Job's name")
     p.add_argument(
         "--trace-path",
         default=m.DEFAULT_TRACE_PATH,
         metavar="URL",
         help=f"trace URL as the driver sees it: file:///abs/node/path, s3://, gs://, az:// (default: {m.DEFAULT_TRACE_PATH})",
     )
-    p.add_argument("--duration", metavar="D", help="replay only this much trace time, e.g. 10m, 1h30m (default: all)")
-    p.add_argument("--speed", default="1", metavar="X", help="replay speed-up factor (default: 1)")
+    p.add_argument("--duration", type=argtypes.duration_text, metavar="D", help="replay only this much trace time, e.g. 10m, 1h30m (default: all)")
+    p.add_argument("--speed", type=argtypes.speed_text, default=m.DEFAULT_SPEED, metavar="X",
+                   help="replay speed-up factor (default: %(default)g)")
     p.add_argument(
-        "-N", "--repetitions", default="1", metavar="N", help="run the whole replay N times, one after another (default: 1)"
+        "-N", "--repetitions", type=argtypes.repetitions, default=1, metavar="N", help="run the whole replay N times, one after another (default: 1)"
     )
     p.add_argument(
         "--driver-image",
@@ -43,7 +45,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help=f"driver container image (default: {m.DEFAULT_PYZ_IMAGE} running the zipapp; "
         f"{m.DEFAULT_SKCTL_IMAGE} with --skctl-pyz none)",
     )
-    p.add_argument("--driver-namespace", default=m.DEFAULT_DRIVER_NAMESPACE, metavar="NS", help="namespace of the driver Job (default: simkube)")
+    p.add_argument("--driver-namespace", default=m.DEFAULT_DRIVER_NAMESPACE, metavar="NS", help=f"namespace of the driver Job (default: {m.DEFAULT_DRIVER_NAMESPACE})")
     p.add_argument(
         "--driver-secrets",
         default="",
@@ -56,9 +58,14 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help="do not mount a file:// trace path from the node (the image already has it)",
     )
     p.add_argument(
-        "--virtual-ns-prefix", default="virtual", metavar="P", help="virtual namespaces are named P-<original> (default: virtual)"
+        "--virtual-ns-prefix",
+        type=argtypes.virtual_ns_prefix,
+        default=m.DEFAULT_VIRTUAL_NS_PREFIX,
+        metavar="P",
+        help=f"virtual namespaces are named P-<original> (default: {m.DEFAULT_VIRTUAL_NS_PREFIX})"
     )
-    p.add_argument("--driver-verbosity", default="info", choices=m.VERBOSITIES, help="driver log level (default: info)")
+    p.add_argument("--driver-verbosity", default=DEFAULT_DRIVER_VERBOSITY, choices=VERBOSITY_LEVELS,
+                   help=f"driver log level (default: {DEFAULT_DRIVER_VERBOSITY})")
     p.add_argument(
         "--skctl-pyz",
         default=m.DEFAULT_PYZ,
@@ -74,13 +81,6 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     return p
 
 
-def _int(value: str) -> int | str:
-    try:
-        return int(value)
-    except ValueError:
-        return value
-
-
 def options_from_args(args: argparse.Namespace) -> RunOptions:
     """The parsed flags as RunOptions; validation happens in skctl.sim.manifests."""
     from skctl.sim.manifests import RunOptions
@@ -91,7 +91,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         trace_path=args.trace_path,
         duration=args.duration,
         speed=args.speed,
-        repetitions=_int(args.repetitions),  # type: ignore[arg-type]  # validated in manifests
+        repetitions=args.repetitions,
         driver_image=args.driver_image,
         driver_namespace=args.driver_namespace,
         driver_secrets=[s.strip() for s in args.driver_secrets.split(",") if s.strip()],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from skctl.commands import COMMANDS
-from skctl.commands.convert import add_storage_option_flag
+from skctl.commands.flags import add_storage_option_flag
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: command modules load on every start-up
 if TYPE_CHECKING:
@@ -30,12 +30,13 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from skctl import storage
+    from skctl.output import transfer_progress
     from skctl.trace import load
     from skctl.trace.model import gc_paused
     from skctl.trace.summary import summarize
 
     with gc_paused():
-        trace, fmt = load.decode_any(storage.read_bytes(args.trace, storage.parse_storage_options(args.storage_option)), args.trace)
+        trace, fmt = load.decode_any(storage.read_bytes(args.trace, storage.parse_storage_options(args.storage_option), transfer_progress), args.trace)
         summary = summarize(trace)
         del trace  # freed now, by reference counting, before the collector is back on
     summary["format"] = fmt

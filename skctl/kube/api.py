@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 
 from skctl import messages
 from skctl.errors import InputError, OperationalError
+from skctl.kube import status as kube_status
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"  # JSON is YAML: the body is JSON
 MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
@@ -47,14 +48,9 @@ class Resource:
         return base
 
 
-class ApiError(OperationalError):
-    """A non-2xx answer; `status` and `reason` say which."""
-
-    def __init__(self, message: str, status: int, reason: str = "", body: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.body = body
+class ApiError(kube_status.ApiError, OperationalError):
+    """A non-2xx answer (exit 1 unless the caller decides otherwise): `code` and `reason`
+    say which; the message is skctl's one line, the server's own is in it."""
 
 
 class Kube:
@@ -119,7 +115,7 @@ class Kube:
                 detail = getattr(exc, "reason", None) or exc
                 raise OperationalError(
                     messages.KUBE_UNREACHABLE.format(host=self.host, detail=_short(str(detail)))
-                ) from None
+                ) from exc
             if status in RETRY_STATUSES and attempt < len(RETRY_DELAYS):
                 delay = RETRY_DELAYS[attempt]
                 retry_after = resp.headers.get("Retry-After") if resp.headers else None
@@ -136,13 +132,13 @@ class Kube:
                 decoded = json.loads(payload)
             except ValueError:
                 decoded = None
-            reason = decoded.get("reason", "") if isinstance(decoded, dict) else ""
-            detail = decoded.get("message", "") if isinstance(decoded, dict) else payload[:200].decode("utf-8", "replace")
+            doc = decoded if isinstance(decoded, dict) else {}
+            detail = doc.get("message", "") if doc else payload[:200].decode("utf-8", "replace")
             raise ApiError(
-                messages.KUBE_API_ERROR.format(what=what or f"{method} {path}", status=status, detail=_short(detail)),
                 status,
-                reason,
-                decoded,
+                doc.get("reason", ""),
+                messages.KUBE_API_ERROR.format(what=what or f"{method} {path}", status=status, detail=_short(detail)),
+                doc.get("details") if isinstance(doc.get("details"), dict) else None,
             )
 
     # --- discovery ------------------------------------------------------------------
@@ -163,7 +159,7 @@ class Kube:
         try:
             doc = self.request("GET", path, what=f"discovery of {api_version}")
         except ApiError as exc:
-            if exc.status == 404:
+            if exc.code == 404:
                 doc = {"resources": []}
             else:
                 raise
@@ -185,7 +181,7 @@ class Kube:
         if dry_run:
             query["dryRun"] = "All"
         namespace = meta.get("namespace") if res.namespaced else None
-        return self.request(
+        applied: dict[str, Any] = self.request(
             "PATCH",
             res.path(namespace or ("default" if res.namespaced else None), meta["name"]),
             query=query,
@@ -193,13 +189,17 @@ class Kube:
             content_type=APPLY_CONTENT_TYPE,
             what=f"apply of {kind} {_ns_name(namespace, meta.get('name'))}",
         )
+        return applied
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         res = self.resource(api_version, kind)
         try:
-            return self.request("GET", res.path(namespace, name), what=f"get of {kind} {_ns_name(namespace, name)}")
+            found: dict[str, Any] = self.request(
+                "GET", res.path(namespace, name), what=f"get of {kind} {_ns_name(namespace, name)}"
+            )
+            return found
         except ApiError as exc:
-            if exc.status == 404:
+            if exc.code == 404:
                 return None
             raise
 
@@ -230,7 +230,7 @@ class Kube:
                 what=f"delete of {kind} {_ns_name(namespace, name)}",
             )
         except ApiError as exc:
-            if exc.status == 404:
+            if exc.code == 404:
                 return False
             raise
         return True

@@ -6,7 +6,6 @@ file, then the pod's service account when running inside a cluster (the driver J
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from skctl import messages
@@ -17,23 +16,11 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
-    """`--kubeconfig` and `--context`, shared by every command that talks to a cluster."""
-    parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context to use (default: the current context)")
-
-
 def _kubeconfig_files() -> list[str]:
     env = os.environ.get("KUBECONFIG")
     if env:
         return [p for p in env.split(os.pathsep) if p]
     return [os.path.expanduser("~/.kube/config")]
-
-
-def _in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(
-        "/var/run/secrets/kubernetes.io/serviceaccount/token"
-    )
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
@@ -52,19 +39,33 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
             # several $KUBECONFIG files are merged by the client, as kubectl does
             files = [p for p in _kubeconfig_files() if os.path.isfile(p)]
             config.load_kube_config(config_file=os.pathsep.join(files), context=context, client_configuration=configuration)
-        elif _in_cluster() and not context:
-            config.load_incluster_config(client_configuration=configuration)
+        elif context:  # a context names a kubeconfig entry; the service account has none
+            raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig at {', '.join(_kubeconfig_files())}"))
         else:
-            looked = ", ".join(_kubeconfig_files())
-            raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig at {looked} and not running in a cluster"))
+            _load_in_cluster(configuration)
     except ConfigException as exc:
-        raise InputError(messages.KUBE_NO_CONFIG.format(detail=" ".join(str(exc).split()))) from None
+        raise InputError(messages.KUBE_NO_CONFIG.format(detail=" ".join(str(exc).split()))) from exc
     except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:  # unreadable or malformed YAML
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())
-        raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from None
+        raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from exc
     if not configuration.verify_ssl:
         _warn_insecure_once(str(configuration.host))
     return client.ApiClient(configuration)
+
+
+def _load_in_cluster(configuration: Any) -> None:
+    """The pod's service account, detected by the client's own in-cluster loader (service
+    host/port in the environment, token and CA files mounted)."""
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except ConfigException as exc:
+        looked = ", ".join(_kubeconfig_files())
+        raise InputError(
+            messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig at {looked} and not running in a cluster")
+        ) from exc
 
 
 _warned_insecure: set[str] = set()

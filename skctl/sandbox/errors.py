@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from skctl.kube import status
 
-class ApiError(Exception):
-    """A Kubernetes API failure, carried to the client as a `Status` with `code`."""
+
+class ApiError(status.ApiError):
+    """A Kubernetes API failure, carried to the client as a `Status` with `code` (and any
+    response headers it needs, e.g. Retry-After)."""
 
     def __init__(
         self,
@@ -20,28 +23,8 @@ class ApiError(Exception):
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.details = details
+        super().__init__(code, reason, message, details)
         self.headers = headers or {}
-
-    def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if not self.reason:  # StatusReasonUnknown is "" and left out, as Go's omitempty does
-            del out["reason"]
-        if self.details is not None:
-            out["details"] = self.details
-        return out
 
 
 def _details(name: str, group: str, plural: str) -> dict[str, Any]:

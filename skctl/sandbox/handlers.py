@@ -11,18 +11,16 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from skctl.sandbox import errors, fields, options, patches
 from skctl.sandbox.discovery import Registry, ResourceType
 from skctl.sandbox.errors import ApiError
+from skctl.sandbox.responses import Response, ServerState, json_response
 from skctl.sandbox.selectors import SelectorError, combine, parse_field_selector, parse_label_selector
 from skctl.sandbox.store import dumps, now_rfc3339
 from skctl.sandbox.tables import table_for, wants_table
 from skctl.sandbox.watch import WatchStream
-
-if TYPE_CHECKING:
-    from skctl.sandbox.server import SandboxServer
 
 JSON_TYPES = ("application/json", "application/yaml", "*/*", "")
 PATCH_TYPES = (
@@ -159,9 +157,8 @@ def _matcher(req: ResourceRequest) -> Any:
         raise errors.bad_request(str(exc)) from None
 
 
-def handle_resource(server: SandboxServer, req: ResourceRequest) -> Any:
+def handle_resource(server: ServerState, req: ResourceRequest) -> Any:
     """Dispatch one resource request; returns a Response or a WatchStream."""
-    from skctl.sandbox.server import json_response
 
     m = req.method
     if req.subresource == "log" and m not in ("GET", "HEAD"):
@@ -203,7 +200,9 @@ def handle_resource(server: SandboxServer, req: ResourceRequest) -> Any:
         obj = _object_body(req)
         if req.subresource == "scale":
             return json_response(_update_scale(server, req, lambda _cur: obj, dry_run))
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = {}
         if meta.get("name") not in (None, req.name):
             raise errors.bad_request(
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL ({req.name})"
@@ -220,8 +219,7 @@ def handle_resource(server: SandboxServer, req: ResourceRequest) -> Any:
 
 
 # --- list / watch ---------------------------------------------------------------------------
-def _list(server: SandboxServer, req: ResourceRequest) -> Any:
-    from skctl.sandbox.server import Response
+def _list(server: ServerState, req: ResourceRequest) -> Any:
 
     rtype, store = req.rtype, server.store
     options.check_list_options(req.query, watch=False)
@@ -257,7 +255,6 @@ def _list(server: SandboxServer, req: ResourceRequest) -> Any:
         meta["remainingItemCount"] = len(items) - limit
         items = items[:limit]
     if wants_table(req.accept):
-        from skctl.sandbox.server import json_response
 
         table = table_for(rtype, [obj for _, obj, _ in items], str(rv))
         table["metadata"].update({k: v for k, v in meta.items() if k != "resourceVersion"})
@@ -267,7 +264,7 @@ def _list(server: SandboxServer, req: ResourceRequest) -> Any:
     return Response(200, head + b",".join(raw for _, _, raw in items) + b"]}")
 
 
-def _watch(server: SandboxServer, req: ResourceRequest) -> WatchStream:
+def _watch(server: ServerState, req: ResourceRequest) -> WatchStream:
     send_initial = options.check_list_options(req.query, watch=True)
     match = _matcher(req)
     if req.name is not None:
@@ -295,8 +292,7 @@ def _watch(server: SandboxServer, req: ResourceRequest) -> WatchStream:
 
 
 # --- patch ---------------------------------------------------------------------------------
-def _patch(server: SandboxServer, req: ResourceRequest) -> Any:
-    from skctl.sandbox.server import json_response
+def _patch(server: ServerState, req: ResourceRequest) -> Any:
 
     ctype = req.content_type
     rtype = req.rtype
@@ -345,10 +341,9 @@ def _patch(server: SandboxServer, req: ResourceRequest) -> Any:
     return json_response(updated)
 
 
-def _apply(server: SandboxServer, req: ResourceRequest, dry_run: bool) -> Any:
+def _apply(server: ServerState, req: ResourceRequest, dry_run: bool) -> Any:
     """Server-side apply: create, or merge into the current object with field ownership
     (a change to a field another manager owns is a 409 conflict unless `force=true`)."""
-    from skctl.sandbox.server import json_response
 
     rtype, store = req.rtype, server.store
     if not req.query.get("fieldManager"):
@@ -404,8 +399,7 @@ def _apply(server: SandboxServer, req: ResourceRequest, dry_run: bool) -> Any:
 LOG_ANNOTATION = "sandbox.skctl.io/log"
 
 
-def _pod_log(server: SandboxServer, req: ResourceRequest) -> Any:
-    from skctl.sandbox.server import Response
+def _pod_log(server: ServerState, req: ResourceRequest) -> Any:
 
     raw = server.store.get_raw(req.rtype, req.namespace or "", req.name or "")
     if raw is None:
@@ -438,14 +432,14 @@ def _scale_doc(obj: dict) -> dict:
     }
 
 
-def _scale_of(server: SandboxServer, req: ResourceRequest) -> dict:
+def _scale_of(server: ServerState, req: ResourceRequest) -> dict:
     obj = server.store.get(req.rtype, req.namespace or "", req.name or "")
     if obj is None:
         raise errors.not_found(req.rtype.group, req.rtype.plural, req.name or "")
     return _scale_doc(obj)
 
 
-def _update_scale(server: SandboxServer, req: ResourceRequest, mutate_scale: Any, dry_run: bool = False) -> dict:
+def _update_scale(server: ServerState, req: ResourceRequest, mutate_scale: Any, dry_run: bool = False) -> dict:
     def mutate(cur: dict) -> dict:
         scale = mutate_scale(_scale_doc(cur))
         replicas = (scale.get("spec") or {}).get("replicas")
@@ -501,7 +495,7 @@ def _delete_options(req: ResourceRequest) -> dict:
 RETURNS_DELETED_OBJECT = frozenset({("", "pods"), ("", "services")})
 
 
-def _delete(server: SandboxServer, req: ResourceRequest) -> dict:
+def _delete(server: ServerState, req: ResourceRequest) -> dict:
     opts = _delete_options(req)
     pre = opts.get("preconditions") or {}
     result = server.store.delete(
@@ -521,8 +515,7 @@ def _delete(server: SandboxServer, req: ResourceRequest) -> dict:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
-def _delete_collection(server: SandboxServer, req: ResourceRequest) -> Any:
-    from skctl.sandbox.server import Response
+def _delete_collection(server: ServerState, req: ResourceRequest) -> Any:
 
     opts = _delete_options(req)
     match = _matcher(req)

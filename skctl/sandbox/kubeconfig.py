@@ -1,13 +1,12 @@
 """Kubeconfig files that point kubectl and the kubernetes client at a sandbox.
 
-Written without a YAML library (every value is a quoted scalar), so the sandbox stays
-standard-library only. Cluster, user and context are all named `skctl-sandbox`.
+Written with PyYAML's safe_dump (imported only when a kubeconfig is written). Cluster,
+user and context are all named `skctl-sandbox`.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import os
 from pathlib import Path
 
@@ -30,32 +29,11 @@ def kubeconfig_dict(server: str, *, ca_pem: bytes | None = None, token: str | No
     }
 
 
-def _yaml(value: object, indent: int = 0) -> list[str]:
-    pad = " " * indent
-    lines: list[str] = []
-    if isinstance(value, dict):
-        if not value:
-            return [pad + "{}"]
-        for k, v in value.items():
-            if isinstance(v, (dict, list)) and v:
-                lines.append(f"{pad}{k}:")
-                lines.extend(_yaml(v, indent + 2))
-            else:
-                lines.append(f"{pad}{k}: {_yaml(v)[0].strip()}")
-    elif isinstance(value, list):
-        if not value:
-            return [pad + "[]"]
-        for item in value:
-            sub = _yaml(item, indent + 2)
-            lines.append(pad + "- " + sub[0].strip())
-            lines.extend(sub[1:])
-    else:
-        lines.append(pad + json.dumps(value))
-    return lines
-
-
 def render(config: dict) -> str:
-    return "\n".join(_yaml(config)) + "\n"
+    """The kubeconfig as YAML, keys in the order kubectl writes them."""
+    import yaml
+
+    return str(yaml.safe_dump(config, sort_keys=False, default_flow_style=False))
 
 
 def write_kubeconfig(path: str | os.PathLike, server: str, *, ca_pem: bytes | None = None,

@@ -6,7 +6,7 @@
   `$setElementOrder/...`, `$retainKeys` and `$deleteFromPrimitiveList/...` directives
   kubectl sends. The real server uses per-field patch strategies from the Go types; this
   key-based heuristic gives the same result for the fields kubectl and controllers touch.
-- JSON patch (RFC 6902).
+- JSON patch (RFC 6902), by the jsonpatch library (its pointers by jsonpointer).
 - Server-side apply is a strategic merge without field ownership (fields a manager
   stops applying are kept, not removed).
 """
@@ -115,101 +115,16 @@ def strategic_merge(target: Any, patch: Any) -> Any:
     return result
 
 
-def _pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise PatchError(f"invalid JSON pointer {path!r}")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _container(doc: Any, parts: list[str], path: str) -> tuple[Any, str]:
-    cur = doc
-    for part in parts[:-1]:
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
-        else:
-            raise PatchError(f"path {path!r} does not exist")
-    return cur, parts[-1]
-
-
-def _get(doc: Any, path: str) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        return doc
-    parent, last = _container(doc, parts, path)
-    if isinstance(parent, dict) and last in parent:
-        return parent[last]
-    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
-        return parent[int(last)]
-    raise PatchError(f"path {path!r} does not exist")
-
-
-def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        return value
-    parent, last = _container(doc, parts, path)
-    if isinstance(parent, dict):
-        if replace and last not in parent:
-            raise PatchError(f"path {path!r} does not exist")
-        parent[last] = value
-    elif isinstance(parent, list):
-        if last == "-" and not replace:
-            parent.append(value)
-        elif last.isdigit() and int(last) <= len(parent) - (1 if replace else 0):
-            if replace:
-                parent[int(last)] = value
-            else:
-                parent.insert(int(last), value)
-        else:
-            raise PatchError(f"index {last!r} out of range in {path!r}")
-    else:
-        raise PatchError(f"path {path!r} does not exist")
-    return doc
-
-
-def _remove(doc: Any, path: str) -> Any:
-    parts = _pointer(path)
-    if not parts:
-        raise PatchError("cannot remove the whole document")
-    parent, last = _container(doc, parts, path)
-    if isinstance(parent, dict) and last in parent:
-        del parent[last]
-    elif isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
-        del parent[int(last)]
-    else:
-        raise PatchError(f"path {path!r} does not exist")
-    return doc
-
-
 def json_patch(target: Any, ops: Any) -> Any:
-    """RFC 6902 (add, remove, replace, move, copy, test) on a deep copy of `target`."""
+    """RFC 6902 (add, remove, replace, move, copy, test) on a copy of `target`, by jsonpatch."""
+    import jsonpatch
+    import jsonpointer
+
     if not isinstance(ops, list):
         raise PatchError("a JSON patch must be a list of operations")
-    doc = copy.deepcopy(target)
-    for op in ops:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise PatchError(f"invalid JSON patch operation {op!r}")
-        name, path = op["op"], op["path"]
-        if name in ("add", "replace", "test") and "value" not in op:
-            raise PatchError(f"JSON patch operation {name!r} needs a value")
-        if name == "add":
-            doc = _add(doc, path, copy.deepcopy(op["value"]))
-        elif name == "replace":
-            doc = _add(doc, path, copy.deepcopy(op["value"]), replace=True)
-        elif name == "remove":
-            doc = _remove(doc, path)
-        elif name in ("move", "copy"):
-            value = copy.deepcopy(_get(doc, op.get("from", "")))
-            if name == "move":
-                doc = _remove(doc, op.get("from", ""))
-            doc = _add(doc, path, value)
-        elif name == "test":
-            if _get(doc, path) != op["value"]:
-                raise PatchError(f"test operation failed at {path!r}", conflict=True)
-        else:
-            raise PatchError(f"unknown JSON patch operation {name!r}")
-    return doc
+    try:
+        return jsonpatch.JsonPatch(ops).apply(target)
+    except jsonpatch.JsonPatchTestFailed as exc:
+        raise PatchError(f"test operation failed: {exc}", conflict=True) from exc
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+        raise PatchError(str(exc)) from exc

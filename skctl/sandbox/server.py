@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,30 +26,16 @@ from skctl.sandbox.errors import ApiError
 from skctl.sandbox.faults import Faults
 from skctl.sandbox.handlers import ResourceRequest, handle_resource
 from skctl.sandbox.kubeconfig import write_kubeconfig
+from skctl.sandbox.responses import Response, json_response
 from skctl.sandbox.store import Store, dumps
 from skctl.sandbox.watch import WatchStream
 
 log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_BOOKMARK_INTERVAL = 60.0  # seconds between watch BOOKMARK events: about a minute, as a real server
 MAX_BODY = 64 * 1024 * 1024
-
-
-class Response:
-    """A finished (non-streaming) response."""
-
-    __slots__ = ("code", "body", "content_type", "headers")
-
-    def __init__(self, code: int, body: bytes, content_type: str = "application/json",
-                 headers: dict[str, str] | None = None) -> None:
-        self.code = code
-        self.body = body
-        self.content_type = content_type
-        self.headers = headers or {}
-
-
-def json_response(obj: Any, code: int = 200) -> Response:
-    return Response(code, obj if isinstance(obj, bytes) else dumps(obj))
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -58,7 +45,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, addr: tuple[str, int], sandbox: SandboxServer) -> None:
         self.sandbox = sandbox
-        self.ssl_context = None
+        self.ssl_context: ssl.SSLContext | None = None
         self.connections: set[socket.socket] = set()
         self.conn_lock = threading.Lock()
         super().__init__(addr, _Handler)
@@ -137,7 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n)
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         total = 0
         while True:
             size_line = self.rfile.readline(1024)
@@ -228,12 +215,12 @@ class SandboxServer:
 
     def __init__(
         self,
-        host: str = "127.0.0.1",
+        host: str = DEFAULT_HOST,
         port: int = 0,
         *,
         tls: bool = False,
         token: str | None = None,
-        bookmark_interval: float = 60.0,
+        bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         max_history: int | None = None,
         store: Store | None = None,
         fresh_wait: float = 3.0,

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import base64
 import bisect
+import builtins
 import json
 import random
-import re
 import threading
 import time
 import uuid
@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from skctl.kube.names import is_dns1123_label, is_dns1123_subdomain
 from skctl.sandbox import errors, fields
 from skctl.sandbox.discovery import CRD_TYPE, NAMESPACE_TYPE, Registry, ResourceType
 
@@ -107,8 +108,6 @@ def _checked_metadata(obj: dict) -> dict:
     return meta
 
 
-_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _GEN_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 FRESH_STATUS: dict[str, dict] = {
     "Pod": {"phase": "Pending", "qosClass": "BestEffort"},
@@ -237,7 +236,7 @@ class Store:
         out = [(k, obj, raw) for k, (obj, raw) in items if match is None or match(obj)]
         return rv, out
 
-    def objects(self, rtype: ResourceType, namespace: str | None = None) -> list[dict]:
+    def objects(self, rtype: ResourceType, namespace: str | None = None) -> builtins.list[dict]:
         """Private copies of every object of a type (convenience for tests and generators)."""
         _, items = self.list(rtype, namespace)
         return [json.loads(raw) for _, _, raw in items]
@@ -246,7 +245,7 @@ class Store:
         return ("", name) in self._objects.get(NAMESPACE_TYPE.key, {})
 
     # --- history -----------------------------------------------------------------------
-    def events_after(self, rv: int, limit: int) -> list[Event] | None:
+    def events_after(self, rv: int, limit: int) -> builtins.list[Event] | None:
         """Up to `limit` events newer than `rv`; None when `rv` was compacted away."""
         with self.cond:
             start = rv + 1 - self._first_rv
@@ -329,9 +328,9 @@ class Store:
         if rtype.group == "rbac.authorization.k8s.io":
             ok = "/" not in name and "%" not in name and name not in (".", "..")
         elif rtype.key == NAMESPACE_TYPE.key:  # a namespace name is a DNS label: no dots, 63 at most
-            ok = bool(_LABEL_RE.match(name))
+            ok = is_dns1123_label(name)
         else:
-            ok = bool(_NAME_RE.match(name))
+            ok = is_dns1123_subdomain(name)
         if not ok:
             raise errors.invalid(
                 rtype.kind,
@@ -760,7 +759,7 @@ class Store:
     def _type_for(self, key: Key) -> ResourceType | None:
         return self.registry.by_key(key)
 
-    def _dependent_refs(self, uid: str) -> list[tuple[Key, str, str]]:
+    def _dependent_refs(self, uid: str) -> builtins.list[tuple[Key, str, str]]:
         return sorted(self._dependents.get(uid, ()))
 
     def _delete_dependents(self, uid: str, propagation: str) -> None:

@@ -12,6 +12,17 @@ import ipaddress
 import ssl
 from pathlib import Path
 
+from skctl import messages
+from skctl.errors import InputError
+
+
+def require_tls() -> None:
+    """An InputError, before anything starts, when `cryptography` is not installed."""
+    try:
+        import cryptography  # noqa: F401 - only checking it is there
+    except ImportError:
+        raise InputError(messages.SANDBOX_TLS_UNAVAILABLE) from None
+
 
 def generate_self_signed(host: str = "127.0.0.1") -> tuple[bytes, bytes]:
     """(cert_pem, key_pem) for a CA-flagged server certificate valid for `host` and localhost."""

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from skctl.sandbox.discovery import ResourceType
 from skctl.sandbox.errors import ApiError
@@ -42,6 +43,7 @@ VOLCANO_CRD = {
     },
 }
 
+DEFAULT_RATE = 5.0  # workload actions per second
 SCENARIOS: dict[str, dict[str, int]] = {
     "mixed": {"create_deployment": 3, "scale_deployment": 4, "rollout_deployment": 2, "delete_deployment": 1,
               "cronjob_tick": 3, "create_bare_pod": 2, "delete_bare_pod": 2, "create_vcjob": 2},
@@ -175,8 +177,9 @@ class WorkloadGenerator:
 
                 crd = json.loads(json.dumps(VOLCANO_CRD))
                 crd["metadata"].update(uid=self._uid(), creationTimestamp=self._ts())
-                self.store.create(self.store.registry.by_kind("apiextensions.k8s.io/v1",
-                                                              "CustomResourceDefinition"), crd)
+                crd_type = self.store.registry.by_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+                assert crd_type is not None  # a built-in type
+                self.store.create(crd_type, crd)
         self.t_vcjob = self.store.registry.by_kind("batch.volcano.sh/v1alpha1", "Job")
 
     def _new_pod(self, name: str, labels: dict, image: str, owner: dict | None, restart: str,
@@ -287,7 +290,7 @@ class WorkloadGenerator:
             want = {"replicas": len(pods), "readyReplicas": ready, "availableReplicas": ready,
                     "fullyLabeledReplicas": len(pods), "observedGeneration": rs["metadata"]["generation"]}
             if {k: rs.get("status", {}).get(k) for k in want} != want:
-                self.store.update(self.t_rs, self.ns, rs_name, lambda o, w=want: {**o, "status": w})
+                self.store.update(self.t_rs, self.ns, rs_name, _status_to(want))
         for (_, dep_name), dep, _ in self.store.list(self.t_deploy, self.ns)[1]:
             rs_list = [obj for _, obj, _ in self.store.list(self.t_rs, self.ns)[1]
                        if any(r.get("uid") == dep["metadata"]["uid"]
@@ -301,7 +304,7 @@ class WorkloadGenerator:
                     "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
                     "unavailableReplicas": max(0, dep["spec"].get("replicas", 1) - ready)}
             if {k: dep.get("status", {}).get(k) for k in want} != want:
-                self.store.update(self.t_deploy, self.ns, dep_name, lambda o, w=want: {**o, "status": w})
+                self.store.update(self.t_deploy, self.ns, dep_name, _status_to(want))
 
     # --- deployments -------------------------------------------------------------------
     @staticmethod
@@ -333,8 +336,7 @@ class WorkloadGenerator:
         for rs in owned:
             want = dep["spec"].get("replicas", 1) if rs["metadata"]["name"] == rs_name else 0
             if rs["spec"].get("replicas") != want:
-                rs = self.store.update(self.t_rs, self.ns, rs["metadata"]["name"],
-                                       lambda o, w=want: {**o, "spec": {**o["spec"], "replicas": w}})
+                rs = self.store.update(self.t_rs, self.ns, rs["metadata"]["name"], _replicas_to(want))
             self._reconcile_replicaset(rs["metadata"]["name"])
 
     def _reconcile_replicaset(self, name: str) -> None:
@@ -515,7 +517,7 @@ class WorkloadGenerator:
     def run(self, steps: int) -> list[str]:
         return [self.step() for _ in range(steps)]
 
-    def start(self, rate: float = 5.0) -> WorkloadGenerator:
+    def start(self, rate: float = DEFAULT_RATE) -> WorkloadGenerator:
         """Run `rate` ticks per second in a daemon thread until `stop()`."""
         interval = 1.0 / max(rate, 0.001)
 
@@ -537,3 +539,13 @@ class WorkloadGenerator:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _status_to(want: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A store.update mutation that sets the status to `want`."""
+    return lambda obj: {**obj, "status": want}
+
+
+def _replicas_to(want: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A store.update mutation that sets spec.replicas to `want`."""
+    return lambda obj: {**obj, "spec": {**obj["spec"], "replicas": want}}

@@ -20,17 +20,17 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
-from skctl.sim import SIMULATION_LABEL, VIRTUAL_LABEL
+from skctl.kube.names import is_dns1123_label
+from skctl.sim import DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL
 from skctl.sim.mutate import lifetimes_by_owner, virtual_namespace, virtual_namespace_object, virtual_object
 from skctl.trace.config import TracerConfig, config_of_trace
 from skctl.trace.model import Trace, gvk_of, ns_name
@@ -56,7 +56,7 @@ SA_RETRY_DELAY = 0.2
 @dataclass
 class DriveOptions:
     name: str
-    speed: float = 1.0
+    speed: float = DEFAULT_SPEED
     duration: float | None = None  # trace seconds
     virtual_ns_prefix: str = "virtual"
     spread: bool = True
@@ -205,7 +205,7 @@ class Driver:
         for api_version, kind in sorted(kinds):
             self.kube.resource(api_version, kind)  # InputError naming the kind if it is not served
         for ns in sorted(namespaces):
-            if not _DNS_LABEL.fullmatch(ns):
+            if not is_dns1123_label(ns):
                 raise InputError(messages.DRIVE_BAD_VIRTUAL_NAMESPACE.format(namespace=ns))
 
     def _wait_until(self, due: float) -> bool:
@@ -268,7 +268,7 @@ class Driver:
                 speed=self.opts.speed,
             )
         except (AttributeError, TypeError, KeyError) as exc:  # a pod template of the wrong shape
-            raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from None
+            raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from exc
         meta = vobj["metadata"]
         ns = meta.get("namespace") or ""
         if res.namespaced:
@@ -293,7 +293,7 @@ class Driver:
                 self.kube.apply(vobj)
                 return
             except ApiError as exc:
-                if exc.status != 403 or "service account" not in str(exc).lower() or attempt == SA_RETRIES:
+                if exc.code != 403 or "service account" not in str(exc).lower() or attempt == SA_RETRIES:
                     raise
                 if self._stop.wait(SA_RETRY_DELAY):
                     raise
@@ -389,15 +389,12 @@ class Driver:
             time.sleep(CLEANUP_POLL)
 
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-
-
 def _labels(obj: dict[str, Any]) -> dict[str, Any]:
     return (obj.get("metadata") or {}).get("labels") or {}
 
 
 @contextlib.contextmanager
-def _quiet_gc():  # type: ignore[no-untyped-def]
+def _quiet_gc() -> Iterator[None]:
     """Freeze what exists (the trace: never garbage during the replay) out of the
     collector's sight, and leave full collections to _wait_until's idle moments."""
     gc.collect()

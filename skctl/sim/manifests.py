@@ -17,25 +17,28 @@ the trace (it may live on a node or in a bucket), so it cannot compute the kinds
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.kube.names import DNS1123_LABEL_MAX, is_dns1123_label, is_dns1123_subdomain
+from skctl.logs import DEFAULT_DRIVER_VERBOSITY, VERBOSITY_LEVELS
 from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers of this module
     DEFAULT_DRIVER_NAMESPACE,
     DEFAULT_PYZ,
     DEFAULT_PYZ_IMAGE,
     DEFAULT_SKCTL_IMAGE,
+    DEFAULT_SPEED,
     DEFAULT_TRACE_PATH,
     DEFAULT_VIRTUAL_NS_PREFIX,
     DRIVER_LABEL,
+    MAX_VIRTUAL_NS_PREFIX,
     SIMULATION_LABEL,
-    VERBOSITIES,
 )
-from skctl.sim.timing import format_number, parse_duration, parse_speed
+from skctl.sim.timing import format_number, parse_speed
+from skctl.timeparse import parse_duration
 
 SERVICE_ACCOUNT = "skctl-driver"
 MAX_COMPLETIONS = 2**31 - 1  # Job.spec.completions is an int32
@@ -44,8 +47,6 @@ WORKLOADS_ROLE = "skctl-driver-workloads"
 AGGREGATE_LABEL = "simkube.io/aggregate-to-driver"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "skctl"}
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _NO_MOUNT_SCHEMES = ("memory",)
 
 # (apiGroup, resources) the driver may create/patch/get/list/delete.
@@ -65,14 +66,14 @@ class RunOptions:
     name: str
     trace_path: str = DEFAULT_TRACE_PATH
     duration: str | None = None
-    speed: float = 1.0
+    speed: float = DEFAULT_SPEED
     repetitions: int = 1
     driver_image: str | None = None
     driver_namespace: str = DEFAULT_DRIVER_NAMESPACE
     driver_secrets: list[str] = field(default_factory=list)
     skip_local_volume_mount: bool = False
     virtual_ns_prefix: str = DEFAULT_VIRTUAL_NS_PREFIX
-    driver_verbosity: str = "info"
+    driver_verbosity: str = DEFAULT_DRIVER_VERBOSITY
     skctl_pyz: str | None = DEFAULT_PYZ
     storage_options: list[str] = field(default_factory=list)
 
@@ -84,16 +85,25 @@ class RunOptions:
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or len(name) > 63 or not _DNS1123_LABEL.match(name):
-        raise InputError(messages.RUN_BAD_NAME.format(name=name, max=63))
+    if not is_dns1123_label(name):
+        raise InputError(messages.RUN_BAD_NAME.format(name=name, max=DNS1123_LABEL_MAX))
     return name
 
 
-def validate_label(value: str, flag: str, max_len: int = 63) -> None:
-    if not _DNS1123_LABEL.match(value):
-        raise InputError(messages.RUN_BAD_NAMESPACE.format(flag=flag, value=value))
+def validate_repetitions(value: object) -> int:
+    """A whole number of replays from 1 to MAX_COMPLETIONS (the Job's int32 completions)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COMPLETIONS:
+        raise InputError(messages.RUN_BAD_REPETITIONS.format(value=value))
+    return value
+
+
+def validate_label(value: str, flag: str, max_len: int = DNS1123_LABEL_MAX) -> None:
     if len(value) > max_len:
         raise InputError(messages.RUN_LABEL_TOO_LONG.format(flag=flag, value=value, max_len=max_len))
+    if not is_dns1123_label(value):
+        raise InputError(messages.RUN_BAD_NAMESPACE.format(flag=flag, value=value))
 
 
 def node_file_path(url: str, error: str = messages.RUN_BAD_TRACE_PATH) -> str | None:
@@ -142,17 +152,16 @@ def validate_options(opts: RunOptions) -> None:
     validate_name(opts.name)
     validate_label(opts.driver_namespace, "--driver-namespace")
     # virtual namespaces are "<prefix>-<original ns>": the prefix must leave room for a name
-    validate_label(opts.virtual_ns_prefix, "--virtual-ns-prefix", max_len=40)
+    validate_label(opts.virtual_ns_prefix, "--virtual-ns-prefix", max_len=MAX_VIRTUAL_NS_PREFIX)
     parse_speed(opts.speed)
     if opts.duration is not None:
         parse_duration(opts.duration)
-    if not isinstance(opts.repetitions, int) or not 1 <= opts.repetitions <= MAX_COMPLETIONS:
-        raise InputError(messages.RUN_BAD_REPETITIONS.format(value=opts.repetitions))
+    validate_repetitions(opts.repetitions)
     storage.parse_storage_options(opts.storage_options)  # the driver would reject them only in the cluster
     for secret in opts.driver_secrets:
-        if len(secret) > 253 or not _DNS1123_SUBDOMAIN.match(secret):
+        if not is_dns1123_subdomain(secret):
             raise InputError(messages.RUN_BAD_SECRET.format(name=secret))
-    if opts.driver_verbosity not in VERBOSITIES:
+    if opts.driver_verbosity not in VERBOSITY_LEVELS:
         raise InputError(messages.RUN_BAD_NAMESPACE.format(flag="--driver-verbosity", value=opts.driver_verbosity))
     # checked even with --skip-local-volume-mount: the driver reads the same path
     node_file_path(opts.trace_path)

@@ -3,16 +3,46 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import IO, Any
 
 from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
 from skctl.sim import FIELD_MANAGER, SIMULATION_LABEL, VIRTUAL_LABEL
+from skctl.sim.driver import DriveOptions, Driver, DriveResult, Step, schedule
 from skctl.sim.manifests import RunOptions
+from skctl.trace.model import Trace
 
 POLL_SECONDS = 2.0
 LOG_LINES = 20
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What a replay will do: its steps, the trace time they span and the wall time it takes."""
+
+    steps: list[Step]
+    span: float  # trace seconds from the first event to the last
+    wall: float  # seconds the replay lasts at the chosen speed
+
+
+def plan_replay(trace: Trace, opts: DriveOptions) -> ReplayPlan:
+    """The steps of a replay of `trace` with `opts`, and how long it will run."""
+    steps = schedule(trace, opts.speed, opts.duration)
+    span = steps[-1].ts - steps[0].ts if steps else 0
+    wall = (opts.duration if opts.duration is not None else span) / opts.speed
+    return ReplayPlan(steps, span, wall)
+
+
+def drive(kube: Kube, trace: Trace, opts: DriveOptions) -> DriveResult:
+    """Replay `trace` into the cluster; SIGTERM (the pod is deleted) and SIGINT stop it
+    gracefully, so the cleanup of what the simulation created still runs."""
+    from skctl.signals import stop_on_signals
+
+    driver = Driver(kube, trace, opts)
+    with stop_on_signals(driver.stop):
+        return driver.run()
 
 
 def connect(kubeconfig: str | None, context: str | None) -> Kube:
@@ -23,7 +53,7 @@ def connect(kubeconfig: str | None, context: str | None) -> Kube:
     try:
         kube.request("GET", "/version", what="version request")
     except ApiError as exc:
-        if exc.status not in (401, 403, 404):
+        if exc.code not in (401, 403, 404):
             raise
     except BaseException:
         kube.close()
@@ -38,9 +68,9 @@ def apply_simulation(kube: Kube, opts: RunOptions, objects: list[dict[str, Any]]
         try:
             applied.append(kube.apply(obj))
         except ApiError as exc:
-            if obj["kind"] == "Job" and exc.status == 422:
+            if obj["kind"] == "Job" and exc.code == 422:
                 # a Job's pod template is immutable: same name, different settings
-                raise InputError(messages.RUN_JOB_CONFLICT.format(name=opts.name, namespace=opts.driver_namespace)) from None
+                raise InputError(messages.RUN_JOB_CONFLICT.format(name=opts.name, namespace=opts.driver_namespace)) from exc
             raise
     if out is not None:
         print(

@@ -1,30 +1,11 @@
-"""Duration and speed values for `skctl run`/`skctl drive` (trace time, not wall time)."""
+"""Speed values and Go-duration output for `skctl run`/`skctl drive` (durations: skctl.timeparse)."""
 
 from __future__ import annotations
 
 import math
-import re
 
 from skctl import messages
 from skctl.errors import InputError
-
-_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
-_DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|[dhms]))+$")
-_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|[dhms])")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds for `90s`, `10m`, `1h30m`, `1.5h` or a bare number of seconds."""
-    value = str(text).strip().lower()
-    try:
-        seconds = float(value)
-    except ValueError:
-        if not _DURATION_RE.match(value):
-            raise InputError(messages.RUN_BAD_DURATION.format(value=text)) from None
-        seconds = sum(float(n) * _UNITS[u] for n, u in _PART_RE.findall(value))
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InputError(messages.RUN_BAD_DURATION.format(value=text))
-    return seconds
 
 
 def parse_speed(text: str | float) -> float:

@@ -4,6 +4,8 @@ Constants the CLI needs while building its parsers live here, so building them d
 import the codec.
 """
 
+FORMATS = ("cbor", "msgpack")  # skctl CBOR, SimKube msgpack
+DEFAULT_FORMAT = "cbor"
 COMPRESSIONS = ("zlib", "lzma", "none")
 DEFAULT_COMPRESSION = "zlib"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import lzma
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from skctl import messages
@@ -20,11 +21,11 @@ from skctl.trace.model import SUPPORTED_VERSIONS, Trace, gc_paused
 
 SELF_DESCRIBE = b"\xd9\xd9\xf7"  # tag 55799
 
-_COMPRESS = {
+_COMPRESS: dict[str, Callable[[bytes], bytes]] = {
     "zlib": lambda data: zlib.compress(data, 6),
     "lzma": lambda data: lzma.compress(data, preset=6),
 }
-_DECOMPRESS = {"zlib": zlib.decompress, "lzma": lzma.decompress}
+_DECOMPRESS: dict[str, Callable[[bytes], bytes]] = {"zlib": zlib.decompress, "lzma": lzma.decompress}
 
 
 def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION) -> bytes:
@@ -55,7 +56,7 @@ def decode(data: bytes, url: str = "<trace>") -> Trace:
         try:
             body = _DECOMPRESS[name](top["payload"])
         except (zlib.error, lzma.LZMAError, TypeError) as exc:
-            raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{name}: {exc}")) from None
+            raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{name}: {exc}")) from exc
         top = _loads(body, url)
     return from_document(top, url, "skctl")
 
@@ -70,10 +71,10 @@ def _loads(data: bytes, url: str) -> Any:
     try:
         with gc_paused():
             return cbor2.loads(data)
-    except cbor2.CBORDecodeEOF:
-        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail="unexpected end of data")) from None
+    except cbor2.CBORDecodeEOF as exc:
+        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail="unexpected end of data")) from exc
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=str(exc) or type(exc).__name__)) from None
+        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=str(exc) or type(exc).__name__)) from exc
 
 
 def check_version(version: Any, url: str, kind: str) -> None:
@@ -111,6 +112,6 @@ def from_document(doc: Any, url: str, kind: str) -> Trace:
     )
 
 
-def _lifecycle_keys(lifecycles: dict) -> dict:
+def _lifecycle_keys(lifecycles: dict[Any, Any]) -> dict[Any, Any]:
     # cbor2 decodes array map keys as tuples already; lists can only come from JSON-ish input.
     return {tuple(k) if isinstance(k, list) else k: v for k, v in lifecycles.items()}

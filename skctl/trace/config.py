@@ -25,6 +25,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonpointer
+
 from skctl import messages
 from skctl.errors import InputError
 
@@ -99,12 +101,12 @@ def load_config(url: str, storage_options: dict[str, Any] | None = None) -> Trac
 
     from skctl import storage
 
-    data = storage.read_bytes(url, storage_options, progress=False)
+    data = storage.read_bytes(url, storage_options)
     try:
         doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
-        raise InputError(messages.CONFIG_BAD_YAML.format(source=url, detail=detail)) from None
+        raise InputError(messages.CONFIG_BAD_YAML.format(source=url, detail=detail)) from exc
     return parse_config(doc, url)
 
 
@@ -163,12 +165,16 @@ def _parse_track_config(gvk: str, settings: Any, source: str, strict: bool) -> T
     if isinstance(paths, str) or not isinstance(paths, (list, tuple)) or not all(isinstance(p, str) for p in paths):
         raise InputError(messages.CONFIG_BAD.format(source=source, detail=f"{where}.podSpecTemplatePaths must be a list of strings"))
     for p in paths:
-        if p and not p.startswith("/"):
+        try:
+            split_pointer(p)
+        except ValueError:
             raise InputError(
                 messages.CONFIG_BAD.format(
-                    source=source, detail=f"{where}.podSpecTemplatePaths entry '{p}' is not a JSON pointer (must start with '/' or be empty)"
+                    source=source,
+                    detail=f"{where}.podSpecTemplatePaths entry '{p}' is not a JSON pointer "
+                    "(must start with '/' or be empty; '~' only as ~0 or ~1)",
                 )
-            )
+            ) from None
     builtin = BUILTIN_TEMPLATE_PATHS.get(gvk)
     if builtin is not None and paths and not _agrees(tuple(paths), builtin):
         raise InputError(
@@ -203,24 +209,18 @@ def _agrees(paths: tuple[str, ...], builtin: tuple[str, ...]) -> bool:
     )
 
 
-# --- JSON pointers with `*` ---------------------------------------------------------
-
-
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
+# --- JSON pointers (RFC 6901, by jsonpointer) with `*` ---------------------------------
 
 
 def split_pointer(pointer: str) -> list[str]:
-    """'/spec/tasks/*/template' → ['spec', 'tasks', '*', 'template']; '' → []."""
-    if pointer == "":
-        return []
-    if not pointer.startswith("/"):
-        raise ValueError(f"not a JSON pointer: {pointer!r}")
-    return [_unescape(t) for t in pointer[1:].split("/")]
+    """'/spec/tasks/*/template' → ['spec', 'tasks', '*', 'template']; '' → [].
+
+    Raises ValueError for text that is not a JSON pointer (no leading '/', a bad '~' escape).
+    """
+    try:
+        return list(jsonpointer.JsonPointer(pointer).parts)
+    except jsonpointer.JsonPointerException as exc:
+        raise ValueError(f"not a JSON pointer: {pointer!r} ({exc})") from exc
 
 
 def resolve_pointer(doc: Any, pointer: str) -> list[tuple[str, Any]]:
@@ -242,7 +242,7 @@ def resolve_pointer(doc: Any, pointer: str) -> list[tuple[str, Any]]:
             elif head.isdigit() and int(head) < len(node):
                 walk(node[int(head)], rest, f"{at}/{head}")
         elif isinstance(node, dict) and head in node:
-            walk(node[head], rest, f"{at}/{_escape(head)}")
+            walk(node[head], rest, f"{at}/{jsonpointer.escape(head)}")
 
     walk(doc, split_pointer(pointer), "")
     return results

@@ -7,10 +7,9 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
-from skctl.trace import codec, simkube
+from skctl.progress import Progress, no_progress
+from skctl.trace import DEFAULT_COMPRESSION, codec, simkube
 from skctl.trace.model import Trace
-
-FORMATS = ("cbor", "msgpack")
 
 
 def sniff(data: bytes) -> str | None:
@@ -44,17 +43,17 @@ def decode_any(data: bytes, url: str = "<trace>") -> tuple[Trace, str]:
     raise InputError(messages.TRACE_NOT_A_TRACE.format(url=url))
 
 
-def encode_as(trace: Trace, fmt: str, compression: str = codec.DEFAULT_COMPRESSION) -> bytes:
+def encode_as(trace: Trace, fmt: str, compression: str = DEFAULT_COMPRESSION) -> bytes:
     if fmt == "msgpack":
         return simkube.encode(trace)
     return codec.encode(trace, compression)
 
 
-def read_trace(url: str, storage_options: dict[str, Any] | None = None) -> Trace:
+def read_trace(url: str, storage_options: dict[str, Any] | None = None, progress: Progress = no_progress) -> Trace:
     """Fetch a trace by URL through the storage module and decode it."""
     from skctl import storage
 
-    return decode_any(storage.read_bytes(url, storage_options), url)[0]
+    return decode_any(storage.read_bytes(url, storage_options, progress), url)[0]
 
 
 def _json_owner_key(key: str) -> tuple[str, str]:

@@ -1,32 +1,37 @@
-"""kubectl-style label selectors, parsed once and matched against `metadata.labels`.
+"""Kubernetes label selectors: the one parser and matcher in skctl.
 
-Used by `skctl export --excluded-labels` and by the tracer's export endpoint, so a
-selector means the same thing wherever a window is cut. The grammar is Kubernetes'
-(`k8s.io/apimachinery/pkg/labels`):
+Used by `skctl export --excluded-labels`, the tracer's export endpoint and the sandbox's
+`?labelSelector=`, so a selector means the same thing everywhere, and the same thing it
+means to an API server. The grammar and its corner cases are those of
+`k8s.io/apimachinery/pkg/labels` (tests/test_selectors.py runs Kubernetes' own cases):
 
-    selector    := requirement ("," requirement)*          # comma = AND
-    requirement := key ("=" | "==" | "!=") value
-                 | key ("in" | "notin") "(" value ("," value)* ")"
-                 | key | "!" key                             # exists / does not exist
+    selector    := "" | requirement ("," requirement)*          # comma = AND
+    requirement := key ("=" | "==" | "!=") [value]
+                 | key ("in" | "notin") "(" [value] ("," [value])* ")"
+                 | key (">" | "<") integer
+                 | key | "!" key                                 # exists / does not exist
 
-`a!=b` and `a notin (b)` also match objects that have no label `a`, as in Kubernetes.
-The `>`/`<` operators Kubernetes accepts for node selectors are not supported.
+- `a in ()` is `a in ("")`; empty entries in a list are the empty value (`(a,,b)`).
+- `a!=b` and `a notin (b)` also match objects without the label `a`; `a>1`/`a<1` never do,
+  nor do labels whose value is not an integer.
+- Keys are qualified names (`[dns-subdomain/]name`), values label values
+  (skctl.kube.names); `a in (x y)`, `a,,b` and a leading or trailing ',' are errors.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Keys: optional DNS-subdomain prefix + "/" + a name of alphanumerics, '-', '_', '.'.
-_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?"
-_KEY_RE = re.compile(rf"^(?:[a-z0-9](?:[a-z0-9.-]{{0,251}}[a-z0-9])?/)?{_NAME}$")
-_VALUE_RE = re.compile(rf"^(?:{_NAME})?$")
-_TOKEN_RE = re.compile(r"\s*(==|!=|=|\(|\)|,|!|[^\s=!(),]+)")
+from skctl.kube.names import label_value_error, qualified_name_error
 
-OPERATORS = ("=", "==", "!=", "in", "notin", "exists", "!")
+_SPECIAL = "=!(),<>"
+_WHITESPACE = " \t\r\n"
+_END = ""  # the end-of-string token
+_INT64 = (-(2**63), 2**63 - 1)
+_EQUALITY_OPS = ("=", "==", "!=", ">", "<")
+_MATCH_EXPRESSION_OPS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
 
 
 class SelectorError(ValueError):
@@ -36,7 +41,7 @@ class SelectorError(ValueError):
 @dataclass(frozen=True)
 class Requirement:
     key: str
-    op: str  # "=", "!=", "in", "notin", "exists", "!"
+    op: str  # "=", "!=", "in", "notin", "exists", "!", ">", "<"
     values: frozenset[str] = frozenset()
 
     def matches(self, labels: Mapping[str, Any]) -> bool:
@@ -45,6 +50,12 @@ class Requirement:
             return self.key in labels
         if op == "!":
             return self.key not in labels
+        if op in (">", "<"):
+            have = _int64(labels.get(self.key))
+            (want,) = (_int64(v) for v in self.values)
+            if have is None or want is None:
+                return False
+            return have > want if op == ">" else have < want
         value = labels.get(self.key)
         if op == "=" or op == "in":
             return value in self.values
@@ -55,10 +66,10 @@ class Requirement:
             return self.key
         if self.op == "!":
             return f"!{self.key}"
-        if self.op in ("=", "!="):
-            (value,) = self.values
-            return f"{self.key}{self.op}{value}"
-        return f"{self.key} {self.op} ({','.join(sorted(self.values))})"
+        if self.op in ("in", "notin"):
+            return f"{self.key} {self.op} ({','.join(sorted(self.values))})"
+        (value,) = self.values
+        return f"{self.key}{self.op}{value}"
 
 
 @dataclass(frozen=True)
@@ -78,19 +89,7 @@ class Selector:
 
 def parse_selector(text: str) -> Selector:
     """Parse one selector string; raise SelectorError naming the offending part."""
-    tokens = _tokenize(text)
-    requirements: list[Requirement] = []
-    pos = 0
-    while pos < len(tokens):
-        req, pos = _requirement(tokens, pos, text)
-        requirements.append(req)
-        if pos < len(tokens):
-            if tokens[pos] != ",":
-                raise SelectorError(f"expected ',' before '{tokens[pos]}' in '{text}'")
-            pos += 1
-            if pos == len(tokens):
-                raise SelectorError(f"trailing ',' in '{text}'")
-    return Selector(tuple(requirements), text)
+    return Selector(tuple(_Parser(text).selector()), text)
 
 
 def selector_from_json(value: Any) -> Selector:
@@ -103,84 +102,156 @@ def selector_from_json(value: Any) -> Selector:
         return parse_selector(value)
     if not isinstance(value, Mapping):
         raise SelectorError(f"a label selector must be a string or a LabelSelector object, not {value!r}")
+    text = str(value)
     reqs: list[Requirement] = []
     for key, val in (value.get("matchLabels") or {}).items():
-        reqs.append(_checked(Requirement(str(key), "=", frozenset([str(val)])), str(value)))
-    ops = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+        reqs.append(requirement(str(key), "=", [str(val)], text))
     for expr in value.get("matchExpressions") or ():
-        op = ops.get(expr.get("operator"))
+        op = _MATCH_EXPRESSION_OPS.get(expr.get("operator"))
         if op is None:
             raise SelectorError(f"unknown matchExpressions operator {expr.get('operator')!r}")
-        values = frozenset(str(v) for v in expr.get("values") or ())
-        if op in ("in", "notin") and not values:
-            raise SelectorError(f"operator {expr.get('operator')} needs values in {expr!r}")
-        reqs.append(_checked(Requirement(str(expr.get("key", "")), op, values), str(value)))
-    return Selector(tuple(reqs), str(value))
+        values = [str(v) for v in expr.get("values") or ()]
+        reqs.append(requirement(str(expr.get("key", "")), op, values, text))
+    return Selector(tuple(reqs), text)
 
 
-def _tokenize(text: str) -> list[str]:
+def requirement(key: str, op: str, values: list[str], text: str) -> Requirement:
+    """A checked requirement (Kubernetes' NewRequirement): key, value count and values."""
+    problem = qualified_name_error(key)
+    if problem:
+        raise SelectorError(f"invalid label key '{key}' in '{text}': {problem}")
+    if op in ("in", "notin") and not values:
+        raise SelectorError(f"'{key} {op}' needs at least one value in '{text}'")
+    if op in ("exists", "!") and values:
+        raise SelectorError(f"'{key}' exists/does-not-exist takes no values in '{text}'")
+    if op in _EQUALITY_OPS and len(values) != 1:
+        raise SelectorError(f"'{key}{op}' takes exactly one value in '{text}'")
+    if op in (">", "<") and _int64(values[0]) is None:
+        raise SelectorError(f"'{key}{op}{values[0]}' needs an integer value in '{text}'")
+    for value in values:
+        problem = label_value_error(value)
+        if problem:
+            raise SelectorError(f"invalid label value '{value}' for key '{key}' in '{text}': {problem}")
+    return Requirement(key, "=" if op == "==" else op, frozenset(values))
+
+
+def _int64(value: Any) -> int | None:
+    """Go's strconv.ParseInt(value, 10, 64), or None."""
+    if not isinstance(value, str):
+        return None
+    digits = value[1:] if value[:1] in "+-" else value
+    if not digits or not digits.isascii() or not digits.isdigit():
+        return None
+    number = int(value)
+    return number if _INT64[0] <= number <= _INT64[1] else None
+
+
+def _lex(text: str) -> list[str]:
+    """Tokens: the special symbols ('==' and '!=' longest first) and identifiers between them."""
     tokens: list[str] = []
-    pos = 0
-    stripped = text.rstrip()
-    while pos < len(stripped):
-        m = _TOKEN_RE.match(stripped, pos)
-        if not m:  # pragma: no cover - the token pattern matches any non-space character
-            raise SelectorError(f"cannot parse '{text}' at position {pos}")
-        tokens.append(m.group(1))
-        pos = m.end()
+    pos, n = 0, len(text)
+    while pos < n:
+        ch = text[pos]
+        if ch in _WHITESPACE:
+            pos += 1
+        elif ch in _SPECIAL:
+            width = 2 if text[pos : pos + 2] in ("==", "!=") else 1
+            tokens.append(text[pos : pos + width])
+            pos += width
+        else:
+            start = pos
+            while pos < n and text[pos] not in _SPECIAL and text[pos] not in _WHITESPACE:
+                pos += 1
+            tokens.append(text[start:pos])
     return tokens
 
 
-def _requirement(tokens: list[str], pos: int, text: str) -> tuple[Requirement, int]:
-    tok = tokens[pos]
-    if tok == "!":
-        if pos + 1 >= len(tokens) or tokens[pos + 1] in ("=", "==", "!=", "!", "(", ")", ","):
-            raise SelectorError(f"'!' must be followed by a label key in '{text}'")
-        return _checked(Requirement(tokens[pos + 1], "!"), text), pos + 2
-    if tok in ("=", "==", "!=", "(", ")", ","):
-        raise SelectorError(f"expected a label key, found '{tok}' in '{text}'")
-    key = tok
-    pos += 1
-    if pos == len(tokens) or tokens[pos] == ",":
-        return _checked(Requirement(key, "exists"), text), pos
-    op = tokens[pos]
-    if op in ("=", "==", "!="):
-        pos += 1
-        value = ""
-        if pos < len(tokens) and tokens[pos] not in (",", "(", ")", "=", "==", "!=", "!"):
-            value = tokens[pos]
-            pos += 1
-        return _checked(Requirement(key, "!=" if op == "!=" else "=", frozenset([value])), text), pos
-    if op in ("in", "notin"):
-        pos += 1
-        if pos >= len(tokens) or tokens[pos] != "(":
-            raise SelectorError(f"expected '(' after '{key} {op}' in '{text}'")
-        pos += 1
-        values: list[str] = []
+def _is_identifier(token: str) -> bool:
+    return token != _END and token[0] not in _SPECIAL
+
+
+class _Parser:
+    """Recursive descent over the tokens, with apimachinery's rules and error points."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _lex(text)
+        self.pos = 0
+
+    def peek(self) -> str:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else _END
+
+    def take(self) -> str:
+        token = self.peek()
+        self.pos += 1
+        return token
+
+    def fail(self, found: str, expected: str) -> SelectorError:
+        shown = found if found != _END else "end of string"
+        return SelectorError(f"found '{shown}', expected {expected} in '{self.text}'")
+
+    def selector(self) -> list[Requirement]:
+        reqs: list[Requirement] = []
+        if self.peek() == _END:
+            return reqs
         while True:
-            if pos >= len(tokens):
-                raise SelectorError(f"missing ')' in '{text}'")
-            tok = tokens[pos]
-            if tok == ")":
-                pos += 1
-                break
-            if tok == ",":
-                pos += 1
-                continue
-            if tok in ("(", "=", "==", "!=", "!"):
-                raise SelectorError(f"unexpected '{tok}' in the value list of '{key} {op}' in '{text}'")
-            values.append(tok)
-            pos += 1
-        if not values:
-            raise SelectorError(f"'{key} {op} ()' needs at least one value in '{text}'")
-        return _checked(Requirement(key, op, frozenset(values)), text), pos
-    raise SelectorError(f"unknown operator '{op}' after '{key}' in '{text}'; use =, ==, !=, in, notin")
+            token = self.peek()
+            if not (_is_identifier(token) or token == "!"):
+                raise self.fail(token, "a label key or '!'")
+            reqs.append(self.requirement())
+            token = self.take()
+            if token == _END:
+                return reqs
+            if token != ",":
+                raise self.fail(token, "',' or the end")
+            if not (_is_identifier(self.peek()) or self.peek() == "!"):
+                raise self.fail(self.peek(), "a label key after ','")
 
+    def requirement(self) -> Requirement:
+        token = self.take()
+        op = None
+        if token == "!":
+            op = "!"
+            token = self.take()
+        if not _is_identifier(token):
+            raise self.fail(token, "a label key")
+        key = token
+        if self.peek() in (_END, ","):
+            op = op or "exists"
+        if op is not None:  # "!key" is complete even when more follows: the caller rejects it
+            return requirement(key, op, [], self.text)
+        op = self.take()
+        if op not in ("in", "notin", *_EQUALITY_OPS):
+            raise self.fail(op, "one of =, ==, !=, in, notin, >, <")
+        values = self.value_list() if op in ("in", "notin") else [self.exact_value()]
+        return requirement(key, op, values, self.text)
 
-def _checked(req: Requirement, text: str) -> Requirement:
-    if not _KEY_RE.match(req.key):
-        raise SelectorError(f"invalid label key '{req.key}' in '{text}'")
-    for value in req.values:
-        if not _VALUE_RE.match(value):
-            raise SelectorError(f"invalid label value '{value}' for key '{req.key}' in '{text}'")
-    return req
+    def exact_value(self) -> str:
+        if self.peek() in (_END, ","):
+            return ""
+        token = self.take()
+        if not _is_identifier(token):
+            raise self.fail(token, "a value")
+        return token
+
+    def value_list(self) -> list[str]:
+        token = self.take()
+        if token != "(":
+            raise self.fail(token, "'('")
+        values: list[str] = []
+        expect_value = True  # at the start and after each ','
+        while True:
+            token = self.take()
+            if token == ")":
+                if expect_value:
+                    values.append("")  # "()" and "(a,)" hold the empty value
+                return values
+            if token == ",":
+                if expect_value:
+                    values.append("")  # "(,a)" and "(a,,b)" too
+                expect_value = True
+            elif _is_identifier(token) and expect_value:
+                values.append(token)
+                expect_value = False
+            else:
+                raise self.fail(token, "',' or ')'" if not expect_value else "a value, ',' or ')'")

@@ -31,7 +31,7 @@ def decode(data: bytes, url: str = "<trace>") -> Trace:
             doc = msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=False)
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
         detail = "unexpected end of data" if isinstance(exc, msgpack.OutOfData) else (str(exc) or type(exc).__name__)
-        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=detail)) from None
+        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=detail)) from exc
     with gc_paused():
         doc = _lists(doc)
     if isinstance(doc, dict) and isinstance(doc.get("pod_lifecycles"), dict):
@@ -41,7 +41,7 @@ def decode(data: bytes, url: str = "<trace>") -> Trace:
                 for owner, pods in doc["pod_lifecycles"].items()
             }
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail=f"pod_lifecycles: {exc}")) from None
+            raise InputError(messages.TRACE_BAD_SHAPE.format(url=url, detail=f"pod_lifecycles: {exc}")) from exc
     return from_document(doc, url, "SimKube msgpack")
 
 
@@ -54,7 +54,8 @@ def encode(trace: Trace) -> bytes:
         tuple(owner): {h: [_to_tagged(lc) for lc in lcs] for h, lcs in pods.items()}
         for owner, pods in trace.pod_lifecycles.items()
     }
-    return msgpack.packb(doc, use_bin_type=True)
+    packed: bytes = msgpack.packb(doc, use_bin_type=True)
+    return packed
 
 
 def _lists(value: Any) -> Any:

@@ -32,16 +32,14 @@ import hashlib
 import itertools
 import json
 import operator
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from skctl.kube.names import is_dns1123_label
 from skctl.trace import DEFAULT_EXCLUDED_NAMESPACES
 from skctl.trace.model import Obj, Trace, gc_paused, new_event
 from skctl.trace.selectors import Selector, SelectorError, parse_selector, selector_from_json
-
-NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 Key = tuple[str, str]  # (GVK, "ns/name")
 _EMPTY: dict[str, Any] = {}
@@ -59,7 +57,7 @@ class ExportFilters:
         """From CLI-style strings; raises ValueError (SelectorError) on a bad name or selector."""
         names = frozenset(n.strip() for n in namespaces if n.strip())
         for name in names:
-            if not NAMESPACE_RE.match(name):
+            if not is_dns1123_label(name):
                 raise ValueError(f"'{name}' is not a valid namespace name")
         # An empty selector would match every object; as an exclusion that is never what
         # was meant, so blank strings are ignored instead.
@@ -136,7 +134,7 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
     excluded_ns = filters.excluded_namespaces
     labels_match = _labels_matcher(filters.excluded_labels)
 
-    def note_owners(key: Key, ns: str, refs: Any) -> None:
+    def note_owners(key: Key, ns: str | None, refs: Any) -> None:
         if last_refs.get(key) is refs:
             return
         last_refs[key] = refs
@@ -283,7 +281,7 @@ def _finished_pod(trace: Trace, key: Key, start_ts: int) -> bool:
         return False
     lifecycles = [lc for lcs in pods.values() for lc in lcs]
     return bool(lifecycles) and all(
-        lc.get("end_ts") is not None and lc["end_ts"] < start_ts for lc in lifecycles
+        (end := lc.get("end_ts")) is not None and end < start_ts for lc in lifecycles
     )
 
 

@@ -171,21 +171,14 @@ class Cluster:
         """Stop every process (newest first), wait for each to exit, then remove the work folder."""
         # one at a time, newest first: the API server needs etcd until it has shut down
         for name in reversed(list(self.procs)):
-            proc = self.procs[name]
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _terminate(self.procs[name])
         self.procs.clear()
         if self._own_workdir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # components --------------------------------------------------------------------------------
     def _spawn(self, name: str, args: Iterable[str]) -> subprocess.Popen:
-        log = open(self.dir / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
+        log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen([str(self.bin_dir / name), *args], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=self.dir, preexec_fn=_die_with_parent)
         log.close()
@@ -222,8 +215,8 @@ class Cluster:
         ])
         self._wait("etcd", lambda: requests.get(f"{self.etcd_url}/health", timeout=2).ok)
 
-    def _start_apiserver(self) -> None:
-        port = free_port()
+    def _start_apiserver(self, port: int | None = None) -> None:
+        port = port or free_port()
         self.server = f"https://127.0.0.1:{port}"
         pki = self.dir / "pki"
         self._spawn("kube-apiserver", [
@@ -239,6 +232,22 @@ class Cluster:
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true", *self.apiserver_args,
         ])
         self._wait("kube-apiserver", lambda: self._get("/readyz").status_code == 200)
+
+    def restart_apiserver(self) -> None:
+        """Stop the API server and start it again on the same port: every client connection (and
+        watch) drops for real, and clients must reconnect and resume."""
+        _terminate(self.procs.pop("kube-apiserver"))
+        port = int(self.server.rsplit(":", 1)[1])
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline:  # the old process may hold the port a little longer
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", port))
+                    break
+                except OSError:
+                    time.sleep(0.2)
+        self._start_apiserver(port)
 
     def _start_controllers(self) -> None:
         pki = self.dir / "pki"
@@ -346,6 +355,17 @@ class Cluster:
                           timeout=30)
         r.raise_for_status()
         return rev
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns once the process has exited."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _is_stage_file(path: Path) -> bool:

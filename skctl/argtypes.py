@@ -1,0 +1,115 @@
+"""argparse `type=` functions: each checks (and converts) one kind of flag value.
+
+Commands declare `type=argtypes.duration` and the like instead of validating in `run`, so
+a bad value is argparse's one-line usage error (exit 2) naming the flag, and the rule
+itself stays in its library home (timeparse, kube.names, sim.timing). Like httpie's
+`argtypes`. Everything heavy is imported when a value is checked, not at start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from skctl import messages
+from skctl.errors import InputError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: command modules load on every start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
+MAX_PORT = 65535
+
+
+def _checked(check: Callable[[str], T], text: str) -> T:
+    """`check(text)`, its InputError turned into argparse's usage error (same message)."""
+    try:
+        return check(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def duration(text: str) -> float:
+    """Positive seconds: `90s`, `1h30m`, `500ms`, `1w`, or a bare number (skctl.timeparse)."""
+    from skctl.timeparse import parse_duration
+
+    return _checked(parse_duration, text)
+
+
+def duration_text(text: str) -> str:
+    """A valid duration, kept as typed (for flags passed on to the driver's command line)."""
+    duration(text)
+    return text
+
+
+def speed(text: str) -> float:
+    """A finite speed-up factor greater than 0."""
+    from skctl.sim.timing import parse_speed
+
+    return _checked(parse_speed, text)
+
+
+def speed_text(text: str) -> str:
+    """A valid speed, kept as typed."""
+    speed(text)
+    return text
+
+
+def simulation_name(text: str) -> str:
+    """A simulation name: a DNS-1123 label (it names the driver Job and labels namespaces)."""
+    from skctl.sim.manifests import validate_name
+
+    return _checked(validate_name, text)
+
+
+def repetitions(text: str) -> int:
+    """How many times to replay: 1 to 2^31-1 (a Job's completions)."""
+    from skctl.sim.manifests import validate_repetitions
+
+    return _checked(validate_repetitions, text)
+
+
+def virtual_ns_prefix(text: str) -> str:
+    """A prefix P for virtual namespaces P-<original>: a DNS label short enough to leave room."""
+    from skctl.sim import MAX_VIRTUAL_NS_PREFIX
+    from skctl.sim.manifests import validate_label
+
+    _checked(lambda value: validate_label(value, "--virtual-ns-prefix", max_len=MAX_VIRTUAL_NS_PREFIX), text)
+    return text
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 (pick a free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_PORT:
+        raise argparse.ArgumentTypeError(messages.BAD_PORT.format(value=text, max=MAX_PORT))
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number greater than 0 (rates, timeouts)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(messages.BAD_POSITIVE_NUMBER.format(value=text))
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(messages.BAD_POSITIVE_INT.format(value=text))
+    return value
+

@@ -1,0 +1,68 @@
+"""Atomic local writes: a temporary file beside the destination, fsync'd and renamed."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+
+from skctl import messages
+from skctl.errors import InputError
+from skctl.progress import Progress
+
+
+def write_local(path: str, chunks: Iterator[bytes | memoryview], total: int | None, url: str, progress: Progress) -> None:
+    """Write a temporary file beside `path`, fsync it, rename it over `path`; on any
+    failure (or Ctrl-C) remove the temporary file, so `path` is old or new, never partial.
+
+    A symlink is followed (the file it points to is replaced, the link stays). A FIFO or
+    device (`-o /dev/stdout`) cannot be replaced by renaming, so it is written in place.
+    """
+    if os.path.isdir(path) or path.endswith(os.sep):
+        raise InputError(messages.STORAGE_IS_DIRECTORY.format(url=url))
+    if os.path.exists(path) and not os.path.isfile(path):  # both follow symlinks, as open() does
+        with open(path, "wb") as stream, progress(f"writing {url}", total) as advance:
+            for chunk in chunks:
+                stream.write(chunk)
+                advance(len(chunk))
+        return
+    path = os.path.realpath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".skctl-partial", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f, progress(f"writing {url}", total) as advance:
+            for chunk in chunks:
+                f.write(chunk)
+                advance(len(chunk))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make the rename durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

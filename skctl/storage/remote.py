@@ -1,0 +1,60 @@
+"""Remote writes: an upload that becomes visible only when committed, or is discarded."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from skctl.progress import Progress
+from skctl.storage.backends import Target
+
+log = logging.getLogger("skctl.storage")
+DISCARD_TIMEOUT = 5.0  # seconds to wait for an abandoned upload to be cleaned up
+
+
+def write_remote(target: Target, chunks: Iterator[bytes | memoryview], total: int | None, url: str, progress: Progress) -> None:
+    fs = target.fs
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    if "memory" in protocols:  # in-process and committed in one step: already atomic
+        data = b"".join(bytes(c) for c in chunks)
+        fs.pipe_file(target.path, data)
+        return
+    f = fs.open(target.path, "wb", **target.open_kwargs)
+    try:
+        with progress(f"writing {url}", total) as advance:
+            for chunk in chunks:
+                f.write(chunk)
+                advance(len(chunk))
+        f.close()  # the commit: one-shot PUT, complete multipart, final chunk, block list
+    except BaseException:
+        _discard(f)
+        raise
+
+
+def _discard(f: Any) -> None:
+    """Abandon an upload instead of committing it.
+
+    s3fs aborts the multipart upload, gcsfs cancels the resumable upload; adlfs has nothing
+    to undo (staged blocks stay uncommitted and invisible, and the service drops them).
+    The clean-up is best effort and bounded (DISCARD_TIMEOUT): after Ctrl-C nobody wants to
+    wait for a backend's retries, and an abandoned upload is invisible either way. The file
+    is then marked closed: fsspec files close() in __del__, and close() would commit.
+    """
+
+    def run() -> None:
+        try:
+            f.discard()
+        except Exception as exc:  # noqa: BLE001 - cleaning up after a failure; report the failure
+            log.debug("discarding the upload to %s failed: %s", getattr(f, "path", "?"), exc)
+
+    worker = threading.Thread(target=run, name="skctl-discard", daemon=True)
+    worker.start()
+    try:
+        worker.join(DISCARD_TIMEOUT)
+        if worker.is_alive():
+            log.debug("gave up waiting for the upload to %s to be discarded", getattr(f, "path", "?"))
+    finally:
+        f.buffer = None
+        f.closed = True
