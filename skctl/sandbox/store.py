@@ -392,7 +392,8 @@ class Store:
         elif rtype.key == SECRET_KEY:
             string_data = obj.pop("stringData", None)
             if isinstance(string_data, dict):
-                data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+                current = obj.get("data")
+                data: dict = current if isinstance(current, dict) else {}
                 for key, value in string_data.items():
                     data[key] = base64.b64encode(str(value).encode()).decode()
                 obj["data"] = data
