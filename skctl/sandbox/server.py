@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from skctl.sandbox import errors, openapi
+from skctl.sandbox import errors, openapi, options
 from skctl.sandbox.discovery import SERVER_VERSION, Registry
 from skctl.sandbox.errors import ApiError
 from skctl.sandbox.faults import Faults
@@ -223,7 +223,7 @@ class SandboxServer:
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         max_history: int | None = None,
         store: Store | None = None,
-        fresh_wait: float = 3.0,
+        fresh_wait: float = options.BLOCK_SECONDS,
         history_seconds: float | None = None,
         namespace_delay: float | None = None,
     ) -> None:

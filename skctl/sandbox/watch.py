@@ -6,9 +6,9 @@ Expired when it left the history window); a number the server has not reached ye
 quietly for it. Initial events (resourceVersion unset or "0", or `sendInitialEvents=true`)
 end with one BOOKMARK annotated `k8s.io/initial-events-end` when bookmarks are allowed; a
 `sendInitialEvents=true` watch for a version the server has not reached is one ERROR 504
-"Too large resource version" at once (a real server compares with etcd's revision). Label/field selectors
-turn an object that stops matching into DELETED (its previous state, stamped with the
-event's resourceVersion) and one that starts matching into ADDED. Periodic bookmarks carry
+"Too large resource version" at once (a real server compares with etcd's revision).
+Label/field selectors turn an object that stops matching into DELETED (its previous state,
+stamped with the event's resourceVersion) and one that starts matching into ADDED. Periodic bookmarks carry
 the newest version seen, only once it passed the watch's own, and one more comes about 2 s
 before `timeoutSeconds` ends the watch. Events are taken from the store in batches and
 written as one chunk per batch, using the event lines serialised at write time, so a fast
@@ -75,8 +75,7 @@ class WatchStream:
         return event_line("ERROR", dumps(exc.status()))
 
     def _expired(self, rv: int) -> bytes:
-        status = gone(f"too old resource version: {rv} ({self.store.oldest_resumable_rv + 1})").status()
-        return event_line("ERROR", dumps(status))
+        return self._error(gone(f"too old resource version: {rv} ({self.store.oldest_resumable_rv + 1})"))
 
     def _filter(self, events: list) -> list[bytes]:
         key, ns, match = self.rtype.key, self.namespace, self.match
@@ -106,8 +105,7 @@ class WatchStream:
 
     def run(self, write: Callable[[bytes], None]) -> None:
         """Write the stream through `write` (one call per chunk) until it ends."""
-        start = time.monotonic()
-        deadline = start + self.timeout if self.timeout else None
+        deadline = time.monotonic() + self.timeout if self.timeout else None
         rv_text = self.resource_version
         requested = int(rv_text) if rv_text not in ("", "0") else None
         send_initial = self.send_initial_events
