@@ -147,6 +147,13 @@ EXPORT_TRACER_FAILED = "the tracer at {url} failed to export: HTTP {status}: {bo
 EXPORT_TRACER_NOT_CBOR = (
     "the tracer at {url} answered something that is not a CBOR trace ({detail}); check --tracer-address"
 )
+EXPORT_TRACER_WRITES_LOCAL = (
+    "--tracer-writes needs a cloud --output (s3://, gs://, az://) the tracer can write to, not {url}"
+)
+EXPORT_TRACER_WROTE_NOTHING = (
+    "the tracer answered as if it had written {url}, but there is nothing there; check the tracer's "
+    "credentials and logs"
+)
 EXPORT_TRACER_BROKEN = "the tracer at {url} sent an unusable trace: {detail}"
 EXPORT_DONE = (
     "exported {events} events, {objects} objects, {owners} pod-lifecycle owners for [{start}, {end}) "
@@ -170,3 +177,21 @@ SANDBOX_STOPPED = "sandbox stopped"
 SANDBOX_NOT_LOOPBACK = "--host {host} is not a loopback address; the sandbox only binds to 127.0.0.1, ::1 or localhost"
 SANDBOX_LISTEN_FAILED = "cannot listen on {host}:{port}: {detail}; pick another --port, or --port 0 for a free one"
 SANDBOX_TLS_UNAVAILABLE = "--tls needs the 'cryptography' package, which is not installed; install it or drop --tls"
+
+# --- tracer (skctl trace) ------------------------------------------------------------
+TRACE_SECRET_REFUSED = (
+    "the tracer config tracks {gvk}: Secret data is never recorded; remove it from trackedObjects"
+)
+TRACE_KIND_NOT_SERVED = (
+    "the cluster does not serve {gvk}; install its CRD first, fix the config, or pass --wait-for-crds"
+)
+TRACE_BAD_LISTEN = "--listen '{value}' is not HOST:PORT with a port from 0 to 65535"
+TRACE_LISTEN_FAILED = "cannot listen on {host}:{port}: {detail}; pick another --listen address"
+TRACE_BAD_JOURNAL = "cannot use journal directory {path}: {detail}"
+TRACE_LISTENING = "tracer API listening on http://{host}:{port}"
+TRACE_STARTED = "tracing {kinds} (journal {journal}, retention {retention})"
+TRACE_RESTORED = "journal {journal}: replayed {records} records"
+TRACE_STOPPED = "tracer stopped by {reason}: {events} events recorded; journal {journal} flushed"
+TRACE_WRITTEN = "wrote the recording ({events} events) to {url} ({size} bytes)"
+TRACE_JOURNAL_BUSY = "{detail}; stop it first or give this tracer its own --journal"
+TRACE_BAD_JOURNAL_FORMAT = "{detail}; point --journal at an skctl journal directory or a new one"

@@ -11,6 +11,7 @@ COMMANDS = {
     "convert": "convert a trace between skctl CBOR and SimKube msgpack",
     "xray": "summarise what a trace contains",
     "example": "write an example trace (no cluster needed)",
+    "trace": "record a live cluster: watch it, journal the changes, serve exports over HTTP",
     "export": "export a time window of a recording as a trace file",
     "sandbox": "run a loopback Kubernetes API server for tests and demos",
     "run": "launch a simulation: apply the driver Job that replays a trace",

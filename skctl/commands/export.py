@@ -77,6 +77,12 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         metavar="SECONDS",
         help=f"how long to wait for the tracer's answer (default: {DEFAULT_TRACER_TIMEOUT:g})",
     )
+    p.add_argument(
+        "--tracer-writes",
+        action="store_true",
+        help="ask the tracer to write a cloud --output (s3://, gs://, az://) itself with its own credentials, "
+        "as SimKube's tracer does, then check the object exists",
+    )
     add_storage_option_flag(p)
     return p
 
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         fmt=args.format,
         compression=args.compression,
         tracer_timeout=args.tracer_timeout,
+        tracer_writes=args.tracer_writes,
         progress=transfer_progress,
     )
     result = exporter.export(request)

@@ -110,13 +110,26 @@ def lifecycle_overlaps(lifecycle: Mapping[str, Any], start_ts: int, end_ts: int)
     return not (begin is not None and begin >= end_ts)
 
 
-def export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None = None) -> Trace:
-    """The trace a simulation of `[start_ts, end_ts)` needs, filtered; see the module doc."""
+def export_window(
+    trace: Trace,
+    start_ts: int,
+    end_ts: int,
+    filters: ExportFilters | None = None,
+    extra_owners: Mapping[Key, list[Key]] | None = None,
+) -> Trace:
+    """The trace a simulation of `[start_ts, end_ts)` needs, filtered; see the module doc.
+
+    `extra_owners` adds owner links of objects the trace does not hold (the tracer knows
+    that a ReplicaSet it never recorded belongs to a Deployment), so rule 4 follows
+    chains through them.
+    """
     with gc_paused():
-        return _export_window(trace, start_ts, end_ts, filters)
+        return _export_window(trace, start_ts, end_ts, filters, extra_owners or {})
 
 
-def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None) -> Trace:
+def _export_window(
+    trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None, extra_owners: Mapping[Key, list[Key]]
+) -> Trace:
     filters = ExportFilters() if filters is None else filters
     events = trace.events
     stamps = [event["ts"] for event in events]
@@ -196,6 +209,9 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
         ):
             excluded.add(key)
 
+    for key, owners in extra_owners.items():
+        if key not in owner_refs:
+            owner_refs[key] = [(gvk, *_split_ns(name)) for gvk, name in owners]
     exported = _resolve_exported(candidates, excluded, owner_refs, set(owner_refs) | candidates | set(state))
 
     # Build the output, remembering each exported key's last state for the index.
@@ -252,6 +268,11 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
         version=trace.version,
         extra=dict(trace.extra),
     )
+
+
+def _split_ns(ns_name: str) -> tuple[str, str]:
+    ns, _, name = ns_name.rpartition("/")
+    return ns, name
 
 
 def _labels_matcher(selectors: tuple[Selector, ...]) -> Callable[[Mapping[str, Any]], bool] | None:
