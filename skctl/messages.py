@@ -164,7 +164,11 @@ EXPORT_DONE = (
 # --- sandbox API server --------------------------------------------------------------
 SANDBOX_DESCRIPTION = (
     "Run a loopback Kubernetes API server (discovery, CRUD, patch, server-side apply, watch with "
-    "bookmarks and 410 Gone, fault injection) for tests and demos. Serves until Ctrl-C or SIGTERM."
+    "bookmarks and 410 Gone, fault injection) for trying skctl without a cluster and for tests. "
+    "It is not a whole Kubernetes (no scheduler, kubelet, defaulting or admission; see docs/sandbox.md). "
+    "Bodies are JSON only: kubectl 1.32+ generator commands (kubectl create namespace|deployment|configmap) "
+    "send protobuf and get 415; use kubectl create -f FILE or kubectl apply -f FILE instead. "
+    "Serves until Ctrl-C or SIGTERM."
 )
 SANDBOX_LISTENING = "sandbox API server listening on {url}"
 SANDBOX_KUBECONFIG_WRITTEN = "kubeconfig written to {path} (context skctl-sandbox); use KUBECONFIG={path}"
