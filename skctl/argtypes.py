@@ -131,6 +131,12 @@ def positive_int(text: str) -> int:
     return value
 
 
+def millis(text: str) -> int:
+    """A whole number of milliseconds, 0 or more (SimKube's lifecycle delay flags)."""
+    from skctl.sim.timing import parse_millis
+
+    return _checked(parse_millis, text)
+
 
 def trace_size(text: str) -> int:
     """A byte count such as `4Gi` (skctl.trace.limits.parse_size)."""
