@@ -23,6 +23,40 @@ def _kubeconfig_files() -> list[str]:
     return [os.path.expanduser("~/.kube/config")]
 
 
+_SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
+
+
+def check_kubeconfig_shape(paths: list[str]) -> None:
+    """Refuse a kubeconfig whose entries have the wrong types, naming the entry: the client
+    library would fail later with an AttributeError about `rstrip` or `path`."""
+    import yaml
+
+    for path in paths:
+        with open(path, "rb") as f:
+            doc = yaml.safe_load(f)
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise InputError(messages.KUBE_BAD_CONFIG.format(path=path, detail="it is not a mapping"))
+        for section, body_key in _SECTIONS:
+            entries = doc.get(section) or []
+            if not isinstance(entries, list):
+                raise InputError(messages.KUBE_BAD_CONFIG.format(path=path, detail=f"'{section}' is not a list"))
+            for entry in entries:
+                name = entry.get("name") if isinstance(entry, dict) else None
+                if not isinstance(name, str):
+                    raise InputError(messages.KUBE_BAD_CONFIG.format(path=path, detail=f"an entry of '{section}' has no name"))
+                body = entry.get(body_key)
+                if body is not None and not isinstance(body, dict):
+                    detail = f"{section[:-1]} '{name}': '{body_key}' must be a mapping, not {body!r}"
+                    raise InputError(messages.KUBE_BAD_CONFIG.format(path=path, detail=detail))
+                for key, value in (body or {}).items():
+                    if key in ("server", "cluster", "user", "namespace", "token", "certificate-authority",
+                               "client-certificate", "client-key", "proxy-url") and not isinstance(value, str):
+                        detail = f"{section[:-1]} '{name}': '{key}' must be a string, not {value!r}"
+                        raise InputError(messages.KUBE_BAD_CONFIG.format(path=path, detail=detail))
+
+
 def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
     """A kubernetes.client.ApiClient for the chosen cluster. Bad config is an InputError."""
     import yaml
@@ -34,10 +68,12 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
         if kubeconfig:
             if not os.path.isfile(kubeconfig):
                 raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig file at {kubeconfig}"))
+            check_kubeconfig_shape([kubeconfig])
             config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
         elif any(os.path.isfile(p) for p in _kubeconfig_files()):
             # several $KUBECONFIG files are merged by the client, as kubectl does
             files = [p for p in _kubeconfig_files() if os.path.isfile(p)]
+            check_kubeconfig_shape(files)
             config.load_kube_config(config_file=os.pathsep.join(files), context=context, client_configuration=configuration)
         elif context:  # a context names a kubeconfig entry; the service account has none
             raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig at {', '.join(_kubeconfig_files())}"))
@@ -45,9 +81,14 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
             _load_in_cluster(configuration)
     except ConfigException as exc:
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=" ".join(str(exc).split()))) from exc
-    except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:  # unreadable or malformed YAML
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as exc:  # unreadable or malformed
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from exc
+    except Exception as exc:  # an auth plugin (gcp, azure, oidc) that cannot get credentials
+        if type(exc).__module__.startswith(("google.auth", "kubernetes.config")):
+            detail = " ".join(f"the user's auth provider failed: {exc}".split())
+            raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from exc
+        raise
     if not configuration.verify_ssl:
         _warn_insecure_once(str(configuration.host))
     return client.ApiClient(configuration)
