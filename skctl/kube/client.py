@@ -7,6 +7,8 @@ file, then the pod's service account when running inside a cluster (the driver J
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from skctl import messages
 from skctl.errors import InputError
@@ -21,6 +23,35 @@ def _kubeconfig_files() -> list[str]:
     if env:
         return [p for p in env.split(os.pathsep) if p]
     return [os.path.expanduser("~/.kube/config")]
+
+
+@contextmanager
+def _auth_failures() -> Iterator[None]:
+    """Stop when the client library reports a failed exec credential plugin.
+
+    The kubernetes client logs the plugin's error on the root logger and carries on without
+    credentials, so every request would then fail with 401 far from the cause. The first
+    such error becomes an InputError with the plugin's own message.
+    """
+    import logging
+
+    errors: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name == "root" and record.levelno >= logging.ERROR:
+                errors.append(record.getMessage())
+
+    root = logging.getLogger()
+    catcher = Catch()
+    root.addHandler(catcher)
+    try:
+        yield
+    finally:
+        root.removeHandler(catcher)
+    if errors:
+        detail = " ".join(f"the user's credential plugin failed: {errors[0]}".split())
+        raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail))
 
 
 _SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
@@ -69,12 +100,14 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
             if not os.path.isfile(kubeconfig):
                 raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig file at {kubeconfig}"))
             check_kubeconfig_shape([kubeconfig])
-            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+            with _auth_failures():
+                config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
         elif any(os.path.isfile(p) for p in _kubeconfig_files()):
             # several $KUBECONFIG files are merged by the client, as kubectl does
             files = [p for p in _kubeconfig_files() if os.path.isfile(p)]
             check_kubeconfig_shape(files)
-            config.load_kube_config(config_file=os.pathsep.join(files), context=context, client_configuration=configuration)
+            with _auth_failures():
+                config.load_kube_config(config_file=os.pathsep.join(files), context=context, client_configuration=configuration)
         elif context:  # a context names a kubeconfig entry; the service account has none
             raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig at {', '.join(_kubeconfig_files())}"))
         else:
