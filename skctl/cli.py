@@ -122,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     configure_logging(args.verbosity)
     limits.configure(getattr(args, "max_trace_size", None))  # --max-trace-size, or back to the defaults
+    if hasattr(args, "request_timeout"):  # commands that talk to a cluster
+        from skctl.kube.api import configure_request_timeout
+
+        configure_request_timeout(args.request_timeout)  # the flag, or back to the default
     debug = args.verbosity == "debug"
     try:
         with command_scope():

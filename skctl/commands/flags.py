@@ -33,6 +33,14 @@ def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
     """`--kubeconfig` and `--context`, shared by every command that talks to a cluster."""
     parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context to use (default: the current context)")
+    from skctl import argtypes
+
+    parser.add_argument(
+        "--request-timeout",
+        type=argtypes.duration,
+        metavar="D",
+        help="the most one Kubernetes API call may take, retries included, e.g. 30s, 2m (default: 60s)",
+    )
 
 
 LIFECYCLE_FLAGS = (

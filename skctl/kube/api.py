@@ -22,6 +22,17 @@ APPLY_CONTENT_TYPE = "application/apply-patch+yaml"  # JSON is YAML: the body is
 MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 RETRY_DELAYS = (0.1, 0.3, 1.0)
+# The most one API call may take, all attempts and waits included (`--request-timeout`,
+# docs/run.md): a server that accepts connections but never answers fails in this time,
+# not after read timeout x client retries x skctl retries.
+DEFAULT_REQUEST_TIMEOUT = 60.0
+_request_timeout = DEFAULT_REQUEST_TIMEOUT
+
+
+def configure_request_timeout(seconds: float | None) -> None:
+    """Set (or with None, reset) the total time one API call may take."""
+    global _request_timeout
+    _request_timeout = DEFAULT_REQUEST_TIMEOUT if seconds is None else seconds
 
 
 @dataclass(frozen=True)
@@ -99,16 +110,22 @@ class Kube:
             else:
                 data = json.dumps(body, separators=(",", ":"))
         attempt = 0
+        deadline = time.monotonic() + _request_timeout
         while True:
+            remaining = deadline - time.monotonic()
             try:
+                if remaining <= 0:
+                    raise TimeoutError(f"no answer within --request-timeout ({_request_timeout:g}s)")
                 req = self.api_client.param_serialize(
                     method=method, resource_path=url_path, header_params=dict(headers), body=data, auth_settings=["BearerToken"]
                 )
-                resp = self.api_client.call_api(*req, _request_timeout=self.timeout)
+                connect_timeout, read_timeout = self.timeout
+                timeout = (min(connect_timeout, remaining), min(read_timeout, remaining))
+                resp = self.api_client.call_api(*req, _request_timeout=timeout)
                 payload = resp.read()
                 status = resp.status
             except (HTTPError, ApiException, OSError) as exc:
-                if attempt < len(RETRY_DELAYS):
+                if attempt < len(RETRY_DELAYS) and deadline - time.monotonic() > RETRY_DELAYS[attempt]:
                     time.sleep(RETRY_DELAYS[attempt])
                     attempt += 1
                     continue
@@ -116,7 +133,7 @@ class Kube:
                 raise OperationalError(
                     messages.KUBE_UNREACHABLE.format(host=self.host, detail=_short(str(detail)))
                 ) from exc
-            if status in RETRY_STATUSES and attempt < len(RETRY_DELAYS):
+            if status in RETRY_STATUSES and attempt < len(RETRY_DELAYS) and deadline - time.monotonic() > RETRY_DELAYS[attempt]:
                 delay = RETRY_DELAYS[attempt]
                 retry_after = resp.headers.get("Retry-After") if resp.headers else None
                 if retry_after and retry_after.isdigit():

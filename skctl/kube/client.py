@@ -122,6 +122,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
             detail = " ".join(f"the user's auth provider failed: {exc}".split())
             raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from exc
         raise
+    # One retry loop, skctl's (skctl.kube.api, bounded by --request-timeout): urllib3's own
+    # retries would multiply it.
+    configuration.retries = False
     if not configuration.verify_ssl:
         _warn_insecure_once(str(configuration.host))
     return client.ApiClient(configuration)
