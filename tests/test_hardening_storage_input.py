@@ -86,17 +86,25 @@ def _storage_rows() -> list[tuple[str, str, list[str], dict[str, str], str]]:
          "config_kwargs must be a JSON object"),
         ("AWS_ENDPOINT_URL garbage", "s3://b/k", [], {"AWS_ENDPOINT_URL": "::::"}, "Invalid endpoint: ::::"),
         ("file name too long", "LONG", [], {}, "the file name is too long"),
+        ("non-JSON GOOGLE_APPLICATION_CREDENTIALS", "gs://b/k", [], {"GOOGLE_APPLICATION_CREDENTIALS": "KEYFILE"},
+         "is not readable JSON"),
+        ("garbage Azure connection string", "az://c/k", [], {"AZURE_STORAGE_CONNECTION_STRING": "garbage"},
+         "no credentials for az://c/k"),
     ]
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(7))
 def test_bad_storage_input_is_exit_2(
     tmp_path: Path, trace_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], index: int
 ) -> None:
     _name, url, flags, env, words = _storage_rows()[index]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
     for key, value in env.items():
+        if value == "KEYFILE":
+            (tmp_path / "key.json").write_text("not json")
+            value = str(tmp_path / "key.json")
         monkeypatch.setenv(key, value)
     if url == "LONG":
         url = str(tmp_path / ("a" * 300))

@@ -129,7 +129,23 @@ def _gcs(opts: dict[str, Any], retries: int | None, url: str) -> Any:
         if "token" not in opts and creds and not os.path.isfile(creds):
             # google-auth would fail and gcsfs would silently fall back to anonymous access.
             raise no_credentials(url, f"GOOGLE_APPLICATION_CREDENTIALS names {creds}, which does not exist")
+        if "token" not in opts and creds:
+            _check_key_file(creds, url)
     return _gcs_class(base, retries)(skip_instance_cache=True, **opts)
+
+
+def _check_key_file(path: str, url: str) -> None:
+    """A credentials file google-auth cannot read makes gcsfs fall back to anonymous access
+    silently; refuse it instead, saying why."""
+    import json
+
+    try:
+        with open(path, "rb") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise no_credentials(url, f"GOOGLE_APPLICATION_CREDENTIALS file {path} is not readable JSON ({exc})") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
+        raise no_credentials(url, f"GOOGLE_APPLICATION_CREDENTIALS file {path} is not a credentials file (no 'type')")
 
 
 def _gcs_class(base: type, retries: int | None) -> type:
