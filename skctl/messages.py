@@ -112,6 +112,9 @@ RUN_JOB_CONFLICT = (
 RUN_JOB_VANISHED = "driver Job {namespace}/{job} disappeared while waiting for it (deleted by someone?)"
 RUN_WAIT_TIMEOUT = "driver Job {namespace}/{job} did not finish in time; it keeps running, check it with kubectl"
 KUBE_UNREACHABLE = "cannot reach the Kubernetes API server at {host}: {detail}; check --kubeconfig/--context and that the cluster is up"
+KUBE_NOT_AN_API_SERVER = (
+    "the server at {host} is not a Kubernetes API server ({detail}); check --kubeconfig/--context"
+)
 KUBE_BAD_CONFIG = "kubeconfig {path} is malformed: {detail}; fix it (kubectl config view shows what kubectl reads)"
 KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
 KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"

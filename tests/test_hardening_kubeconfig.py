@@ -53,3 +53,50 @@ def test_malformed_kubeconfig_is_an_input_error(
     assert len(err) == 1 and "internal error" not in err[0], err
     for word in words:
         assert word in err[0], err[0]
+
+
+class _WebServer(__import__("http.server").server.BaseHTTPRequestHandler):
+    """Any web server: 404 for /api and everything else, or HTML pages with 200."""
+
+    html = False
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        body = b"<html>hello</html>"
+        self.send_response(200 if self.html else 404)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_DELETE = do_POST = do_PATCH = do_GET  # noqa: N815
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("html", [False, True], ids=["404 everywhere", "HTML pages"])
+@pytest.mark.parametrize("command", [["delete", "sim1"], ["run", "sim1", "--trace-path", "s3://b/t"]])
+def test_a_web_server_is_not_an_api_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], html: bool, command: list[str]
+) -> None:
+    import http.server
+    import threading
+
+    handler = type("Handler", (_WebServer,), {"html": html})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        f"clusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{server.server_port}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+    )
+    try:
+        code = main([*command, "--kubeconfig", str(path)])
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and "is not a Kubernetes API server" in err[0] and "CRD" not in err[0], err

@@ -72,6 +72,7 @@ class Kube:
         self.field_manager = field_manager
         self.timeout = timeout
         self._resources: dict[str, dict[str, Resource]] = {}
+        self._is_kubernetes = False
         self._lock = threading.Lock()
 
     @property
@@ -144,7 +145,12 @@ class Kube:
             if 200 <= status < 300:
                 if raw:
                     return payload.decode("utf-8", "replace")
-                return json.loads(payload) if payload else None
+                try:
+                    return json.loads(payload) if payload else None
+                except ValueError:  # a web server, not an API server, answered
+                    head = _short(payload[:80].decode("utf-8", "replace"))
+                    raise InputError(messages.KUBE_NOT_AN_API_SERVER.format(
+                        host=self.host, detail=f"{method} {path} answered {status} with non-JSON: {head!r}")) from None
             try:
                 decoded = json.loads(payload)
             except ValueError:
@@ -176,10 +182,10 @@ class Kube:
         try:
             doc = self.request("GET", path, what=f"discovery of {api_version}")
         except ApiError as exc:
-            if exc.code == 404:
-                doc = {"resources": []}
-            else:
+            if exc.code != 404:
                 raise
+            self._check_is_kubernetes()  # a 404 from any web server must not read as "install its CRD"
+            doc = {"resources": []}
         table: dict[str, Resource] = {}
         for r in (doc or {}).get("resources", []):
             name = r.get("name", "")
@@ -188,6 +194,19 @@ class Kube:
             table.setdefault(r["kind"], Resource(group, version, r["kind"], name, bool(r.get("namespaced"))))
         with self._lock:
             self._resources[api_version] = table
+
+    def _check_is_kubernetes(self) -> None:
+        """Every Kubernetes API server lists its core API versions at /api."""
+        if self._is_kubernetes:
+            return
+        try:
+            doc = self.request("GET", "/api", what="GET /api")
+        except ApiError as exc:
+            doc = {"error": exc.code}
+        if not (isinstance(doc, dict) and doc.get("kind") == "APIVersions"):
+            raise InputError(messages.KUBE_NOT_AN_API_SERVER.format(
+                host=self.host, detail=f"GET /api answered {_short(json.dumps(doc), 80)}"))
+        self._is_kubernetes = True
 
     def apply(self, obj: dict[str, Any], *, force: bool = True, dry_run: bool = False) -> dict[str, Any]:
         """Server-side apply of a raw object (field manager `skctl`, force by default)."""
