@@ -122,3 +122,9 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(messages.BAD_POSITIVE_INT.format(value=text))
     return value
 
+
+def millis(text: str) -> int:
+    """A whole number of milliseconds, 0 or more (SimKube's lifecycle delay flags)."""
+    from skctl.sim.timing import parse_millis
+
+    return _checked(parse_millis, text)

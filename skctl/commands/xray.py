@@ -18,7 +18,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         parents=[parent],
         help=COMMANDS["xray"],
         description="Summarise a trace (skctl CBOR or SimKube msgpack): time range, events, objects per kind, "
-        "namespaces and pod-lifecycle owners.",
+        "namespaces and pod-lifecycle owners, and the events that fail validation (skctl validate).",
     )
     p.add_argument("trace", metavar="PATH_OR_URL", help="trace path or URL")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         render(summary, args.trace)
     return 0
+
+
+XRAY_MAX_FAILING = 50
 
 
 def render(summary: dict[str, Any], url: str) -> None:
@@ -79,3 +82,18 @@ def render(summary: dict[str, Any], url: str) -> None:
     for row in summary["pod_lifecycle_owners"]:
         owners.add_row(row["gvk"], row["owner"], str(row["pod_specs"]), str(row["lifecycles"]), str(row["running"]))
     out.print(owners)
+
+    validation = summary["validation"]
+    if not validation["events"]:
+        out.print("validation  no findings")
+        return
+    failing = Table(title="events failing validation (skctl validate check for details)", title_justify="left")
+    for column in ("event", "time", "codes"):
+        failing.add_column(column, justify="right" if column == "event" else "left")
+    shown = validation["events"][:XRAY_MAX_FAILING]
+    for row in shown:
+        failing.add_row(str(row["event"]), row["time"], ", ".join(row["codes"]))
+    out.print(failing)
+    more = len(validation["events"]) - len(shown)
+    totals = ", ".join(f"{code}: {n}" for code, n in validation["counts"].items())
+    out.print(f"validation  {totals}" + (f"  ({more} more failing events not shown)" if more > 0 else ""))
