@@ -78,3 +78,27 @@ def transfer_progress(description: str, total: int | None, enabled: bool | None 
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def _control_escapes() -> dict[int, str]:
+    table = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}
+    table[0x09] = "\\t"
+    table[0x0A] = "\\n"
+    table[0x0D] = "\\r"
+    return table
+
+
+_CONTROL_ESCAPES = _control_escapes()
+
+
+def safe(text: object) -> str:
+    """A string from a trace, made harmless for a terminal: control characters (an ANSI
+    escape in a label, a carriage return in a name) become visible escapes such as \\x1b."""
+    return str(text).translate(_CONTROL_ESCAPES)
+
+
+def safe_text(text: object, style: str = "") -> Any:
+    """A rich Text of `safe(text)`: never parsed as markup, so a `[bold]` in a name is shown as is."""
+    from rich.text import Text
+
+    return Text(safe(text), style=style)
