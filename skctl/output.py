@@ -97,6 +97,11 @@ def safe(text: object) -> str:
     return str(text).translate(_CONTROL_ESCAPES)
 
 
+def safe_lines(text: str) -> str:
+    """`safe` line by line: the newlines stay, every other control character is escaped."""
+    return "\n".join(safe(line) for line in text.split("\n"))
+
+
 def safe_text(text: object, style: str = "") -> Any:
     """A rich Text of `safe(text)`: never parsed as markup, so a `[bold]` in a name is shown as is."""
     from rich.text import Text

@@ -185,7 +185,10 @@ def test_deleted_version_and_mention_diff() -> None:
     (history,) = activity.object_history(trace, "shop/api")
     assert [(v["event"], v["action"]) for v in history["versions"]] == [(0, "applied"), (3, "deleted")]
     assert history["versions"][1]["diff"] == []  # deleted as last seen
-    assert activity.mention_diff(trace, 2, "applied", 0) == [
+    rows = activity.event_rows(trace)
+    previous = activity.previous_rows(rows)
+    assert previous == [None, None, None, 0, 3, 2, 1]
+    assert activity.mention_diff(trace, rows[4], rows[previous[4]]) == [
         "--- shop/web @ 1970-01-01T00:16:43Z (event 1, applied)",
         "+++ shop/web @ 1970-01-01T00:16:52Z (event 2, applied)",
         "@@ -4,4 +4,4 @@",

@@ -61,21 +61,22 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(messages.XRAY_TUI_NEEDS_TTY)
     width = max(1, int(args.bucket)) if args.bucket else None
 
+    marks = activity.NO_MARKS  # skctl validate's findings plug in here
     with gc_paused():
         trace, fmt = load.decode_any(storage.read_bytes(args.trace, storage.parse_storage_options(args.storage_option), transfer_progress), args.trace)
-        marks = activity.NO_MARKS  # skctl validate's findings plug in here
-        if browse:
-            from skctl.xray_tui import XrayApp
+        if not browse:
+            history = activity.object_history(trace, key) if key is not None else None
+            events = activity.event_rows(trace, marks) if args.events else None
+            if args.json or not (events is not None or history is not None):
+                summary = summarize(trace)
+                summary["format"] = fmt
+                summary["timeline"] = activity.timeline(trace, width)
+            del trace  # freed now, by reference counting, before the collector is back on
+    if browse:  # outside gc_paused: a browser session is long-lived
+        from skctl.xray_tui import XrayApp  # Textual is imported only when the browser runs
 
-            XrayApp(trace, args.trace, marks).run()
-            return 0
-        history = activity.object_history(trace, key) if key is not None else None
-        events = activity.event_rows(trace, marks) if args.events else None
-        if args.json or not (events is not None or history is not None):
-            summary = summarize(trace)
-            summary["format"] = fmt
-            summary["timeline"] = activity.timeline(trace, width)
-        del trace  # freed now, by reference counting, before the collector is back on
+        XrayApp(trace, args.trace, marks).run()
+        return 0
     if args.json:
         if events is not None:
             summary["event_list"] = events

@@ -178,31 +178,32 @@ def object_history(trace: Trace, key: str, gvk: str | None = None) -> list[dict[
     return histories
 
 
-def previous_version(trace: Trace, event: int, action: str, position: int) -> tuple[Obj, Obj | None, dict[str, Any] | None]:
-    """The object of one mention and its previous mention (for the browser's diff pane):
-    (object, previous object or None, previous row or None)."""
-    obj = trace.events[event][f"{action}_objs"][position]
-    gvk, key = gvk_of(obj), ns_name(obj)
-    previous: tuple[Obj, dict[str, Any]] | None = None
-    for index, ts, act, pos, other in iter_mentions(trace):
-        if (index, act, pos) == (event, action, position):
-            break
-        if ns_name(other) == key and gvk_of(other) == gvk:
-            previous = other, {"event": index, "ts": ts, "time": iso(ts), "action": act}
-    if previous is None:
-        return obj, None, None
-    return obj, previous[0], previous[1]
+def previous_rows(rows: Sequence[Mapping[str, Any]]) -> list[int | None]:
+    """For each event row, the index of the same object's previous row (None for its first)."""
+    last: dict[tuple[str, str], int] = {}
+    previous: list[int | None] = []
+    for i, row in enumerate(rows):
+        key = (row["gvk"], row["object"])
+        previous.append(last.get(key))
+        last[key] = i
+    return previous
 
 
-def mention_diff(trace: Trace, event: int, action: str, position: int) -> list[str]:
-    """The unified diff from an object's previous version to this mention."""
-    obj, before, before_row = previous_version(trace, event, action, position)
-    key = ns_name(obj)
-    this = {"event": event, "time": iso(trace.events[event]["ts"]), "action": action}
-    from_label = version_label(key, before_row) if before_row else "/dev/null"
-    return unified_diff(before, obj, from_label, version_label(key, this))
+def row_object(trace: Trace, row: Mapping[str, Any]) -> Obj:
+    """The object an event row stands for, as recorded."""
+    obj: Obj = trace.events[row["event"]][f"{row['action']}_objs"][row["position"]]
+    return obj
 
 
+def mention_diff(trace: Trace, row: Mapping[str, Any], before: Mapping[str, Any] | None) -> list[str]:
+    """The unified diff from the row `before` (the object's previous mention, or None) to `row`."""
+    key = row["object"]
+    return unified_diff(
+        row_object(trace, before) if before is not None else None,
+        row_object(trace, row),
+        version_label(key, before) if before is not None else "/dev/null",
+        version_label(key, row),
+    )
 
 
 def parse_object_key(text: str) -> str:
