@@ -9,7 +9,7 @@ heavy libraries (kubernetes, fsspec backends, rich) are imported inside `run` so
 COMMANDS = {
     "version": "print the skctl version",
     "convert": "convert a trace between skctl CBOR and SimKube msgpack",
-    "xray": "summarise what a trace contains",
+    "xray": "show what a trace contains and what happened in it",
     "example": "write an example trace (no cluster needed)",
     "export": "export a time window of a recording as a trace file",
     "sandbox": "run a loopback Kubernetes API server for tests and demos",
