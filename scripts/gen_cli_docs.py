@@ -31,12 +31,12 @@ def _cell(text: str) -> str:
 
 
 def _code(text: str) -> str:
-    return f"`{text}`" if text else ""
+    return "`" + text.replace("|", "\\|") + "`" if text else ""
 
 
 def _default(action: argparse.Action) -> str:
     default = action.default
-    if default in (None, argparse.SUPPRESS, [], False) or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+    if default is None or default is argparse.SUPPRESS or default is False or default == [] or isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
         return ""
     if isinstance(default, (list, tuple)):
         default = ",".join(map(str, default))
