@@ -231,3 +231,33 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["xray", str(path), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert word in err and "\n" not in err
+
+
+def test_marks_from_validation_findings() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Finding:  # the shape skctl validate reports: event index, applied position, code
+        event: int
+        obj: int
+        code: str
+
+    marks = activity.marks_from_findings([Finding(0, 2, "W0000"), Finding(0, 2, "E0001"), Finding(0, 2, "W0000"), Finding(2, 0, "E0004")])
+    assert marks == {(0, 2): ["W0000", "E0001"], (2, 0): ["E0004"]}
+    rows = activity.event_rows(trace_for_views(), marks)
+    assert [(r["event"], r["object"], r["marks"]) for r in rows if r["marks"]] == [
+        (0, "shop/solo", ["W0000", "E0001"]),
+        (2, "shop/web", ["E0004"]),
+    ]
+
+
+def test_timeline_columns_tell_same_kinds_apart(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # room for the long headers (rich reads it when not on a terminal)
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"namespace": "a", "name": "j"}}
+    vcjob = {"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job", "metadata": {"namespace": "a", "name": "v"}}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "a", "name": "p"}}
+    path = tmp_path / "t.sktrace"
+    path.write_bytes(codec.encode(Trace(events=[new_event(0, [job, vcjob, pod])])))
+    assert main(["xray", str(path), "--no-browse"]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if "┃ from" in line)
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == ["from", "activity", "batch.volcano.sh/v1alpha1.Job", "batch/v1.Job", "Pod"]

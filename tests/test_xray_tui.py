@@ -76,3 +76,49 @@ def test_marks_column_and_escaped_strings() -> None:
             await pilot.press("q")
 
     asyncio.run(drive())
+
+
+def test_xray_opens_the_browser_on_a_terminal(reference_dir: Path, tmp_path: Path) -> None:
+    """`skctl xray TRACE` on a terminal (a pseudo-terminal here) opens the browser (its title
+    and key bindings drawn); q quits, exit 0."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skctl", "xray", str(reference_dir / "cronjob.sktrace")],
+        stdin=slave, stdout=slave, stderr=slave, env=env, cwd=tmp_path, close_fds=True,
+    )
+    os.close(slave)
+    seen = b""
+
+    def screen_text() -> bytes:  # what the terminal shows, without control sequences
+        return re.sub(rb"\x1b(\[[0-9;?$>]*[A-Za-z~]|[()][A-Z0-9]|[=>])", b"", seen)
+
+    try:
+        deadline = time.monotonic() + 120  # a bound on a hang, not a timing assertion
+        while b"next version" not in screen_text() and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        assert b"skctl xray" in screen_text() and b"next version" in screen_text(), screen_text()[-2000:]
+        os.write(master, b"q")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)

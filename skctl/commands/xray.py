@@ -146,8 +146,9 @@ def render_timeline(timeline: dict[str, Any], out: Any) -> None:
     table.add_column("from")
     table.add_column("activity")
     kinds = timeline["kinds"]
-    for gvk in kinds:
-        table.add_column(safe_text(gvk.rpartition(".")[2] or gvk), justify="right")
+    short = [gvk.rpartition(".")[2] or gvk for gvk in kinds]
+    for gvk, kind in zip(kinds, short, strict=True):  # the Kind alone unless two groups share it
+        table.add_column(safe_text(kind if short.count(kind) == 1 else gvk), justify="right")
     busiest = max(b["total"] for b in timeline["buckets"]) or 1
     for bucket in timeline["buckets"]:
         bar = "█" * (-(-bucket["total"] * TIMELINE_BAR // busiest)) if bucket["total"] else "·"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from skctl import messages
@@ -34,6 +34,17 @@ DIFF_CONTEXT = 3
 # objects) → codes such as ["E0001"]. A producer fills it; every view shows it as is.
 Marks = Mapping[tuple[int, int], Sequence[str]]
 NO_MARKS: Marks = {}
+
+
+def marks_from_findings(findings: Iterable[Any]) -> dict[tuple[int, int], list[str]]:
+    """Marks from validation findings: anything with `event`, `obj` (position among the
+    event's applied objects) and `code` attributes, as `skctl validate` reports them."""
+    marks: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for finding in findings:
+        codes = marks[(finding.event, finding.obj)]
+        if finding.code not in codes:
+            codes.append(finding.code)
+    return dict(marks)
 
 
 def bucket_width(duration: int, max_buckets: int = MAX_BUCKETS) -> int:
