@@ -7,13 +7,20 @@ Needs the binaries of `make controlplane`; prints a skip line without them. Star
   than the server takes, so the driver runs flat out), as a ratio to a plain server-side-apply
   loop through the same client against the same server (goal >= 0.9), and its lateness p99;
 - the highest --speed at which a generated 300-Deployment trace replays with lateness
-  p99 <= 1 s (every apply cascades into ReplicaSets and pods the controllers and KWOK must make).
+  p99 <= 1 s (every apply cascades into ReplicaSets and pods the controllers and KWOK must make);
+- `skctl trace` under a kubectl-driven burst (apply 100 Deployments, scale them, delete them):
+  watch events/s it took in, as a ratio to a raw watch client on the same resources in the same
+  run, and how long after the raw client it had seen the last event.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 import _common
@@ -84,11 +91,112 @@ def replay(kube: Kube, trace: Trace, speed: float, name: str) -> tuple[list[Step
     return records, records[-1].finished - records[0].started, result.applies + result.deletes
 
 
+TRACED = ("/apis/apps/v1/deployments", "/api/v1/pods")
+
+
+class RawWatch(threading.Thread):
+    """A plain watch stream per resource, counting events (not bookmarks): the baseline."""
+
+    def __init__(self, cluster: Cluster, path: str) -> None:
+        super().__init__(daemon=True)
+        self.cluster, self.path = cluster, path
+        self.events, self.last = 0, 0.0
+
+    def run(self) -> None:
+        rv = self.cluster.request("GET", self.path, params={"limit": 1}).json()["metadata"]["resourceVersion"]
+        r = self.cluster.request("GET", self.path, params={"watch": "1", "resourceVersion": rv,
+                                                           "timeoutSeconds": 600}, stream=True, timeout=700)
+        import requests
+
+        try:
+            for line in r.iter_lines():
+                if line and json.loads(line)["type"] != "BOOKMARK":
+                    self.events += 1
+                    self.last = time.monotonic()
+        except requests.RequestException:
+            pass  # the cluster is stopping
+
+
+def tracer_figures(cluster: Cluster) -> None:
+    journal = tempfile.mkdtemp(prefix="bench-journal-")
+    proc = subprocess.Popen([sys.executable, "-m", "skctl", "trace", "--kubeconfig", str(cluster.kubeconfig),
+                             "--journal", journal, "--listen", "127.0.0.1:0"], cwd=ROOT,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        url = ""
+        while not url:
+            line = proc.stderr.readline()
+            if not line:
+                raise RuntimeError("the tracer did not start")
+            if "listening on" in line:
+                url = line.strip().rsplit(" ", 1)[-1]
+        threading.Thread(target=lambda: proc.stderr.read(), daemon=True).start()
+
+        def traced() -> int:
+            import requests
+
+            watches = requests.get(url + "/status", timeout=10).json()["watches"]
+            return sum(watches[g]["events"] for g in ("apps/v1.Deployment", "v1.Pod"))
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            import requests
+
+            if all(w["state"] == "watching" for w in requests.get(url + "/status", timeout=10).json()["watches"].values()):
+                break
+            time.sleep(0.2)
+        before = traced()
+        raws = [RawWatch(cluster, p) for p in TRACED]
+        for w in raws:
+            w.start()
+        seen: list[tuple[float, int]] = []
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.is_set():
+                seen.append((time.monotonic(), traced() - before))
+                time.sleep(0.05)
+
+        threading.Thread(target=poll, daemon=True).start()
+        time.sleep(1)
+        docs = []
+        for i in range(100):
+            d = synth.deployment(random.Random(i), "load", f"load-{i}", 2)
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                c["resources"] = {"requests": {"cpu": "10m", "memory": "16Mi"}}
+            d["spec"]["template"]["spec"]["tolerations"] = [{"key": "kwok-provider", "operator": "Exists"}]
+            docs.append(d)
+        cluster.kubectl("create", "namespace", "load")
+        t0 = time.monotonic()
+        cluster.kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(d) for d in docs))
+        cluster.kubectl("scale", "-n", "load", "deployment", "--all", "--replicas=3")
+        cluster.kubectl("delete", "-n", "load", "deployment", "--all", "--wait=false")
+        while time.monotonic() - max(w.last for w in raws) < 5:  # the cascade has settled
+            time.sleep(0.5)
+        stop.set()
+        raw_events = sum(w.events for w in raws)
+        raw_done = max(w.last for w in raws)
+        got = seen[-1][1]
+        reached = next((t for t, n in seen if n >= raw_events), None)
+        caught_up = (reached - raw_done) if reached is not None else float("inf")
+        span = raw_done - t0
+        report("tracer events/s ÷ raw watch events/s (kubectl burst)",
+               (got / (span + max(caught_up, 0))) / (raw_events / span),
+               detail=f"{got} vs {raw_events} events; raw {raw_events / span:.0f}/s over {span:.1f} s")
+        report("tracer behind the raw watch at the end (s)", caught_up, detail="time to take in the last event")
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
 def main() -> None:
     if not binaries.is_built():
         print("  skipped: no real control plane built (make controlplane)")
         return
     with Cluster(nodes=4) as cluster:
+        if "--tracer-only" in sys.argv:
+            tracer_figures(cluster)
+            return
         kube = Kube(connect(str(cluster.kubeconfig)))
         dense = generated_trace(events=DENSE_EVENTS, per_second=32, objects=300)
         # raw loop, driver, raw loop again: the baseline is their mean, so drift on a shared
@@ -118,6 +226,7 @@ def main() -> None:
         report("highest speed with lateness p99 <= 1 s (300 Deployments)", best or 0.0, unit="x",
                detail=f"tried {', '.join(f'{s:g}' for s in SPEEDS)} from the top")
         kube.close()
+        tracer_figures(cluster)
 
 
 if __name__ == "__main__":

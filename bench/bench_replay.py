@@ -66,8 +66,11 @@ def baseline_rate(kube: Kube, trace: Trace, count: int = 1500) -> float:
     for o in objs:
         kube.apply(o)
     elapsed = time.perf_counter() - start
-    for ns in {o["metadata"]["namespace"] for o in objs}:
+    spaces = {o["metadata"]["namespace"] for o in objs}
+    for ns in spaces:
         kube.delete("v1", "Namespace", ns)
+    while any(kube.get("v1", "Namespace", ns) for ns in spaces):  # terminating namespaces empty shortly after
+        time.sleep(0.05)
     return len(objs) / elapsed
 
 

@@ -68,6 +68,23 @@ def _rows(parser: argparse.ArgumentParser) -> list[str]:
     return rows
 
 
+def _nested_sections(parser: argparse.ArgumentParser) -> list[str]:
+    """A section per nested subcommand (`skctl validate check`), with its usage and arguments."""
+    lines: list[str] = []
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
+        for name, sub in action.choices.items():
+            if name not in helps:  # an alias
+                continue
+            lines += [f"## `{sub.prog}`", "", _cell(helps[name]), "", "```", _usage(sub), "```", ""]
+            if sub.description:
+                lines += [_cell(sub.description), ""]
+            lines += [*_rows(sub), ""]
+    return lines
+
+
 def _usage(parser: argparse.ArgumentParser) -> str:
     parser.formatter_class = functools.partial(argparse.HelpFormatter, width=USAGE_WIDTH)  # type: ignore[assignment]
     return parser.format_usage().strip()
@@ -83,8 +100,11 @@ def subparsers(root: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPars
 
 def render_pages() -> dict[str, str]:
     """File name → page text, for the root (skctl.md) and every command."""
+    from skctl import commands
     from skctl.cli import build_parser
     from skctl.commands import COMMANDS
+
+    aliases: dict[str, list[str]] = getattr(commands, "ALIASES", {})
 
     root = build_parser(None)
     pages: dict[str, str] = {}
@@ -119,6 +139,7 @@ def render_pages() -> dict[str, str]:
                 "",
                 _cell(COMMANDS[name]),
                 "",
+                *([f"Aliases: {', '.join(_code('skctl ' + a) for a in aliases[name])}.", ""] if aliases.get(name) else []),
                 "```",
                 _usage(parser),
                 "```",
@@ -127,6 +148,7 @@ def render_pages() -> dict[str, str]:
                 "",
                 *_rows(parser),
                 "",
+                *_nested_sections(parser),
                 "Back to [all commands](skctl.md).",
                 "",
             ]

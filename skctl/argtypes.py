@@ -92,6 +92,15 @@ def port(text: str) -> int:
     return value
 
 
+def listen_address(text: str) -> tuple[str, int]:
+    """`HOST:PORT` to listen on (`[::1]:7777` for IPv6; port 0 picks a free one)."""
+    host, sep, port_text = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit() or int(port_text) > MAX_PORT:
+        raise argparse.ArgumentTypeError(messages.TRACE_BAD_LISTEN.format(value=text))
+    return host, int(port_text)
+
+
 def positive_float(text: str) -> float:
     """A finite number greater than 0 (rates, timeouts)."""
     try:
@@ -113,3 +122,9 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(messages.BAD_POSITIVE_INT.format(value=text))
     return value
 
+
+def millis(text: str) -> int:
+    """A whole number of milliseconds, 0 or more (SimKube's lifecycle delay flags)."""
+    from skctl.sim.timing import parse_millis
+
+    return _checked(parse_millis, text)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from skctl import __version__, messages
-from skctl.commands import COMMANDS
+from skctl.commands import ALIASES, COMMANDS, command_of
 from skctl.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, SkctlError
 from skctl.logs import DEFAULT_VERBOSITY, VERBOSITY_LEVELS, configure_logging
 
@@ -56,7 +56,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     wanted = requested_command(argv) if argv is not None else None
     for name, help_text in COMMANDS.items():
         if argv is not None and name != wanted:
-            sub.add_parser(name, help=help_text)
+            sub.add_parser(name, help=help_text, aliases=ALIASES.get(name, []))
             continue
         module = importlib.import_module(f"skctl.commands.{name}")
         cmd_parser = module.build_parser(sub, sub_parent)
@@ -71,7 +71,7 @@ def requested_command(argv: Sequence[str]) -> str | None:
         if token in ("-v", "--verbosity"):
             next(tokens, None)
         elif not token.startswith("-"):
-            return token if token in COMMANDS else None
+            return command_of(token)
     return None
 
 
@@ -107,6 +107,9 @@ def attach_dash_values(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = attach_dash_values(sys.argv[1:] if argv is None else list(argv))
+    wanted = requested_command(argv)
+    if wanted is not None:  # a command may reshape its own arguments (e.g. a default action)
+        argv = getattr(importlib.import_module(f"skctl.commands.{wanted}"), "rewrite_argv", lambda a: a)(argv)
     parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)

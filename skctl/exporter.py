@@ -25,7 +25,7 @@ from skctl.trace import (
     DEFAULT_TRACER_TIMEOUT,
 )
 from skctl.trace.model import Trace, gc_paused
-from skctl.trace.selectors import SelectorError, parse_selector
+from skctl.trace.selectors import SelectorError, parse_selector, to_label_selector
 from skctl.trace.window import ExportFilters, export_window
 
 CONNECT_TIMEOUT = 10.0
@@ -48,6 +48,7 @@ class ExportRequest:
     compression: str | None = None  # None: the codec's default (or as the tracer sent it)
     tracer_timeout: float = DEFAULT_TRACER_TIMEOUT
     progress: Progress = no_progress  # e.g. skctl.output.transfer_progress
+    tracer_writes: bool = False  # ask the tracer to write a cloud --output itself (SimKube's way)
 
 
 @dataclass
@@ -90,8 +91,12 @@ def export(request: ExportRequest) -> ExportResult:
     storage.protocol_of(request.output)  # reject a bad destination before any work
     timings: dict[str, float] = {}
     with gc_paused():  # the whole job: see gc_paused for why not just the decode
-        if request.source_url is not None:
+        if request.source_url is not None and _is_journal(request.source_url):
+            data, trace = _from_journal(request, timings)
+        elif request.source_url is not None:
             data, trace = _from_trace_file(request, timings)
+        elif request.tracer_writes:
+            return _tracer_writes(request, timings)
         else:
             data, trace = _from_tracer(request, timings)
         t0 = time.perf_counter()
@@ -110,6 +115,60 @@ def export(request: ExportRequest) -> ExportResult:
         )
         del data, trace  # freed by reference counting while the collector is still off
     return result
+
+
+def _is_journal(url: str) -> bool:
+    from skctl import storage
+    from skctl.tracer.journal import is_journal
+
+    return storage.is_local(url) and is_journal(storage.local_path(url))
+
+
+def _from_journal(request: ExportRequest, timings: dict[str, float]) -> tuple[bytes, Trace]:
+    """A window cut from a tracer's journal directory, with no tracer running."""
+    from skctl import storage
+    from skctl.tracer.journal import JournalError, export_journal
+
+    assert request.source_url is not None
+    t0 = time.perf_counter()
+    try:
+        window = export_journal(storage.local_path(request.source_url), request.start_ts, request.end_ts, request.filters)
+    except JournalError as exc:
+        raise InputError(str(exc)) from None
+    t1 = time.perf_counter()
+    data = encode(window, request.fmt, request.compression)
+    timings.update(journal=t1 - t0, encode=time.perf_counter() - t1)
+    return data, window
+
+
+def _tracer_writes(request: ExportRequest, timings: dict[str, float]) -> ExportResult:
+    """`--tracer-writes`: the tracer writes the trace to cloud storage itself and answers an
+    empty 200 (SimKube's contract); then check that the object is really there."""
+    from skctl import storage
+    from skctl.tracer.server import is_cloud_url
+
+    if not is_cloud_url(request.output):
+        raise InputError(messages.EXPORT_TRACER_WRITES_LOCAL.format(url=request.output))
+    t0 = time.perf_counter()
+    data = fetch_from_tracer(
+        request.tracer_address, request.start_ts, request.end_ts, request.filters,
+        timeout=request.tracer_timeout, progress=request.progress, export_path=request.output,
+        fmt=request.fmt,
+    )
+    timings["tracer"] = time.perf_counter() - t0
+    if data:
+        storage.write_bytes(request.output, data, request.storage_options, progress=request.progress)
+    elif not storage.exists(request.output, request.storage_options):
+        raise OperationalError(messages.EXPORT_TRACER_WROTE_NOTHING.format(url=request.output))
+    raw = data or storage.read_bytes(request.output, request.storage_options)
+    from skctl.trace import load
+
+    trace, fmt = load.decode_any(raw, request.output)
+    return ExportResult(
+        destination=request.output, fmt=fmt, size=len(raw), events=len(trace.events),
+        objects=sum(len(n) for n in trace.index.values()), owners=len(trace.pod_lifecycles),
+        start_ts=request.start_ts, end_ts=request.end_ts, timings=timings,
+    )
 
 
 def _from_trace_file(request: ExportRequest, timings: dict[str, float]) -> tuple[bytes, Trace]:
@@ -138,7 +197,7 @@ def encode(trace: Trace, fmt: str = "cbor", compression: str | None = None) -> b
 
 
 def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[bytes, Trace]:
-    from skctl.trace import codec
+    from skctl.trace import load
 
     t0 = time.perf_counter()
     data = fetch_from_tracer(
@@ -152,12 +211,12 @@ def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[byt
     t1 = time.perf_counter()
     url = tracer_export_url(request.tracer_address)
     try:
-        trace = codec.decode(data, url)  # verify before writing anything
+        trace, got = load.decode_any(data, url)  # verify before writing anything
     except InputError as exc:
         raise OperationalError(messages.EXPORT_TRACER_BROKEN.format(url=url, detail=exc)) from exc
     t2 = time.perf_counter()
     timings.update(download=t1 - t0, decode=t2 - t1)
-    if request.fmt != "cbor" or request.compression is not None:
+    if request.fmt != got or request.compression is not None:
         data = encode(trace, request.fmt, request.compression)
         timings["encode"] = time.perf_counter() - t2
     return data, trace
@@ -184,8 +243,15 @@ def fetch_from_tracer(
     filters: ExportFilters,
     timeout: float = DEFAULT_TRACER_TIMEOUT,
     progress: Progress = no_progress,
+    export_path: str | None = None,
+    fmt: str = "cbor",
 ) -> bytes:
-    """POST the window to a running tracer and stream back its CBOR trace bytes.
+    """POST the window to a running tracer and stream back its trace bytes.
+
+    The request is SimKube's `ExportRequest` (label selectors as LabelSelector objects,
+    `export_path` always present), so SimKube's tracer understands it too; skctl's
+    tracer answers CBOR for `Accept: application/cbor`, SimKube's always msgpack. With a
+    cloud `export_path` the tracer writes there itself and the answer is empty.
 
     Unreachable tracer, timeouts and 5xx are OperationalErrors (exit 1); a 4xx means the
     request itself was bad and is an InputError (exit 2). The tracer's error body is
@@ -196,9 +262,22 @@ def fetch_from_tracer(
     from skctl.trace.codec import SELF_DESCRIBE
 
     url = tracer_export_url(address)
-    body = {"start_ts": int(start_ts), "end_ts": int(end_ts), "filters": filters.to_json()}
+    labels = []
+    for selector in filters.excluded_labels:
+        try:
+            labels.append(to_label_selector(selector))
+        except SelectorError as exc:  # `>`/`<` work in a local window but not in a LabelSelector
+            raise InputError(messages.EXPORT_BAD_SELECTOR.format(selector=selector.text or selector, detail=exc)) from exc
+    body = {
+        "start_ts": int(start_ts),
+        "end_ts": int(end_ts),
+        "export_path": export_path or LOCAL_EXPORT_PATH,
+        "filters": {"excluded_namespaces": sorted(filters.excluded_namespaces), "excluded_labels": labels},
+    }
+    accept = "application/cbor, application/msgpack;q=0.5" if fmt == "cbor" else "application/msgpack"
     try:
-        response = requests.post(url, json=body, stream=True, timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
+        response = requests.post(url, json=body, stream=True, headers={"Accept": accept},
+                                 timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
     except requests.exceptions.Timeout as exc:
         raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from exc
     except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema) as exc:
@@ -222,7 +301,7 @@ def fetch_from_tracer(
                 for chunk in response.iter_content(DOWNLOAD_CHUNK):
                     if len(head) < len(SELF_DESCRIBE):
                         head += chunk[: len(SELF_DESCRIBE)]
-                        if len(head) >= len(SELF_DESCRIBE) and not head.startswith(SELF_DESCRIBE):
+                        if len(head) >= len(SELF_DESCRIBE) and not _looks_like_trace(head):
                             raise OperationalError(
                                 messages.EXPORT_TRACER_NOT_CBOR.format(url=url, detail=_describe_head(chunk, response))
                             )
@@ -235,13 +314,27 @@ def fetch_from_tracer(
                 messages.EXPORT_TRACER_BROKEN.format(url=url, detail=f"the download broke off: {_reason(exc)}")
             ) from exc
     data = b"".join(chunks)
-    if not data.startswith(SELF_DESCRIBE):
+    if not data and export_path:
+        return data  # the tracer wrote to export_path itself
+    if not _looks_like_trace(data):
         raise OperationalError(messages.EXPORT_TRACER_NOT_CBOR.format(url=url, detail=_describe_head(data, response)))
     if total is not None and len(data) != total:
         raise OperationalError(
             messages.EXPORT_TRACER_BROKEN.format(url=url, detail=f"got {len(data)} of {total} bytes")
         )
     return data
+
+
+# Sent as export_path when the client writes the output itself: a local path, so a
+# SimKube tracer answers with the trace instead of writing it anywhere.
+LOCAL_EXPORT_PATH = "file:///dev/null"
+
+
+def _looks_like_trace(head: bytes) -> bool:
+    from skctl.trace.codec import SELF_DESCRIBE
+    from skctl.trace.simkube import looks_like_msgpack_map
+
+    return head.startswith(SELF_DESCRIBE) or looks_like_msgpack_map(head)
 
 
 def _body(response: Any) -> str:

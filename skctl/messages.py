@@ -76,6 +76,7 @@ RUN_BAD_TRACE_PATH = "cannot mount --trace-path {url}: {detail}"
 RUN_BAD_PYZ_PATH = "cannot mount --skctl-pyz {url}: {detail}"
 RUN_BAD_SPEED = "--speed must be a number greater than 0, not '{value}'"
 RUN_BAD_DURATION = "bad duration '{value}': use e.g. 90s, 10m, 1h30m or a number of seconds"
+RUN_BAD_MILLIS = "'{value}' is not a whole number of milliseconds (0 or more)"
 RUN_BAD_REPETITIONS = "--repetitions must be a whole number from 1 to 2147483647, not '{value}'"
 RUN_BAD_SECRET = "invalid secret name '{name}' in --driver-secrets; use DNS-1123 subdomain names separated by commas"
 RUN_BAD_NAMESPACE = "invalid {flag} '{value}': use a DNS-1123 label"
@@ -129,7 +130,7 @@ EXPORT_MILLISECONDS_HINT = "; unix times are in seconds, was it milliseconds?"
 EXPORT_TIME_FORMS = (
     "now, a duration such as -30m, -1h30m or +5m (start: relative to the end time; end: relative to now), "
     "an ISO 8601 time such as 2024-05-01T12:00:00Z (no offset = local time), a date such as 2024-05-01, "
-    "or unix seconds"
+    "unix seconds, or GNU date's @1714564800, '2 hours ago', '1 day 3 hours ago', yesterday, today"
 )
 EXPORT_BAD_TIME = "{flag}: cannot understand '{value}'; use " + EXPORT_TIME_FORMS
 EXPORT_EMPTY_WINDOW = (
@@ -150,6 +151,13 @@ EXPORT_TRACER_FAILED = "the tracer at {url} failed to export: HTTP {status}: {bo
 EXPORT_TRACER_NOT_CBOR = (
     "the tracer at {url} answered something that is not a CBOR trace ({detail}); check --tracer-address"
 )
+EXPORT_TRACER_WRITES_LOCAL = (
+    "--tracer-writes needs a cloud --output (s3://, gs://, az://) the tracer can write to, not {url}"
+)
+EXPORT_TRACER_WROTE_NOTHING = (
+    "the tracer answered as if it had written {url}, but there is nothing there; check the tracer's "
+    "credentials and logs"
+)
 EXPORT_TRACER_BROKEN = "the tracer at {url} sent an unusable trace: {detail}"
 EXPORT_DONE = (
     "exported {events} events, {objects} objects, {owners} pod-lifecycle owners for [{start}, {end}) "
@@ -159,7 +167,11 @@ EXPORT_DONE = (
 # --- sandbox API server --------------------------------------------------------------
 SANDBOX_DESCRIPTION = (
     "Run a loopback Kubernetes API server (discovery, CRUD, patch, server-side apply, watch with "
-    "bookmarks and 410 Gone, fault injection) for tests and demos. Serves until Ctrl-C or SIGTERM."
+    "bookmarks and 410 Gone, fault injection) for trying skctl without a cluster and for tests. "
+    "It is not a whole Kubernetes (no scheduler, kubelet, defaulting or admission; see docs/sandbox.md). "
+    "Bodies are JSON only: kubectl 1.32+ generator commands (kubectl create namespace|deployment|configmap) "
+    "send protobuf and get 415; use kubectl create -f FILE or kubectl apply -f FILE instead. "
+    "Serves until Ctrl-C or SIGTERM."
 )
 SANDBOX_LISTENING = "sandbox API server listening on {url}"
 SANDBOX_KUBECONFIG_WRITTEN = "kubeconfig written to {path} (context skctl-sandbox); use KUBECONFIG={path}"
@@ -169,3 +181,27 @@ SANDBOX_STOPPED = "sandbox stopped"
 SANDBOX_NOT_LOOPBACK = "--host {host} is not a loopback address; the sandbox only binds to 127.0.0.1, ::1 or localhost"
 SANDBOX_LISTEN_FAILED = "cannot listen on {host}:{port}: {detail}; pick another --port, or --port 0 for a free one"
 SANDBOX_TLS_UNAVAILABLE = "--tls needs the 'cryptography' package, which is not installed; install it or drop --tls"
+
+# --- tracer (skctl trace) ------------------------------------------------------------
+TRACE_SECRET_REFUSED = (
+    "the tracer config tracks {gvk}: Secret data is never recorded; remove it from trackedObjects"
+)
+TRACE_KIND_NOT_SERVED = (
+    "the cluster does not serve {gvk}; install its CRD first, fix the config, or pass --wait-for-crds"
+)
+TRACE_BAD_LISTEN = "--listen '{value}' is not HOST:PORT with a port from 0 to 65535"
+TRACE_LISTEN_FAILED = "cannot listen on {host}:{port}: {detail}; pick another --listen address"
+TRACE_BAD_JOURNAL = "cannot use journal directory {path}: {detail}"
+TRACE_LISTENING = "tracer API listening on http://{host}:{port}"
+TRACE_STARTED = "tracing {kinds} (journal {journal}, retention {retention})"
+TRACE_RESTORED = "journal {journal}: replayed {records} records"
+TRACE_STOPPED = "tracer stopped by {reason}: {events} events recorded; journal {journal} flushed"
+TRACE_WRITTEN = "wrote the recording ({events} events) to {url} ({size} bytes)"
+TRACE_JOURNAL_BUSY = "{detail}; stop it first or give this tracer its own --journal"
+TRACE_BAD_JOURNAL_FORMAT = "{detail}; point --journal at an skctl journal directory or a new one"
+
+# --- validate -------------------------------------------------------------------------
+VALIDATE_UNKNOWN_CODE = "unknown validation code '{code}'; the codes are {codes} (`skctl validate print` lists them)"
+VALIDATE_CLEAN = "{url}: no validation findings"
+VALIDATE_SUMMARY_HEADER = "Validation findings in {url}:"
+VALIDATE_FIXED = "wrote the corrected trace to {url} ({fixed} objects changed; {remaining} findings left)"

@@ -15,6 +15,9 @@ Times for `--start-time`/`--end-time` (docs/export.md), resolved to unix seconds
   without an offset the time is local time (the machine's TZ); `Z` means UTC
 - a bare date `2024-05-01`: midnight, local time
 - unix seconds, integer or fractional: `1714564800`, `1714564800.5`
+- the GNU `date -d` forms SimKube's skctl accepts (parse_gnu_relative): `@1714564800`,
+  `2 hours ago`, `1 hour 30 minutes ago`, `3 days`, `yesterday`, `today`, `tomorrow`;
+  these are relative to now, as in GNU date
 
 Trace timestamps are whole seconds, so a resolved window is rounded up to whole
 seconds: `[ceil(start), ceil(end))` holds exactly the events at or after `start`
@@ -107,10 +110,42 @@ def _parse_time(text: str, reference: float, flag: str, now: float | None) -> fl
         return reference + offset
     if _UNIX_RE.match(value):
         return float(value)
+    gnu = parse_gnu_relative(value, time.time() if now is None else now)
+    if gnu is not None:
+        return gnu
     parsed = _parse_iso(value)
     if parsed is None:
         raise InputError(messages.EXPORT_BAD_TIME.format(flag=flag, value=text))
     return parsed
+
+
+_GNU_UNITS = {
+    "sec": 1, "second": 1, "min": 60, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400,
+    "fortnight": 14 * 86400,
+}
+_GNU_PART_RE = re.compile(r"([+-]?\d+)\s*(sec|second|min|minute|hour|day|week|fortnight)s?\b")
+_GNU_RELATIVE_RE = re.compile(
+    r"^(?:[+-]?\d+\s*(?:sec|second|min|minute|hour|day|week|fortnight)s?\s*)+(ago)?$"
+)
+_GNU_DAYS = {"yesterday": -86400, "today": 0, "tomorrow": 86400}
+
+
+def parse_gnu_relative(text: str, now: float) -> float | None:
+    """Unix seconds for the GNU-date forms SimKube accepts (module doc), or None.
+
+    `@N` is unix seconds; `N unit [N unit ...] [ago]` counts from now (forward without
+    `ago`, back with it); `yesterday`/`tomorrow` are now minus/plus a day.
+    """
+    value = " ".join(text.strip().lower().split())
+    if value.startswith("@"):
+        return float(value[1:]) if _UNIX_RE.match(value[1:]) else None
+    if value in _GNU_DAYS:
+        return now + _GNU_DAYS[value]
+    m = _GNU_RELATIVE_RE.match(value)
+    if not m:
+        return None
+    seconds = sum(int(n) * _GNU_UNITS[u] for n, u in _GNU_PART_RE.findall(value))
+    return now - seconds if m.group(1) else now + seconds
 
 
 def _parse_iso(value: str) -> float | None:

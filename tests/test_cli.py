@@ -185,24 +185,25 @@ def test_requested_command(argv: list[str], expected: str | None) -> None:
 
 def test_only_the_requested_command_gets_its_full_parser() -> None:
     from skctl.cli import build_parser
-    from skctl.commands import COMMANDS
+    from skctl.commands import ALIASES, COMMANDS
 
     parser = build_parser(["xray", "t"])
     sub = next(a for a in parser._actions if a.dest == "command")
     built = {name for name, p in sub.choices.items() if p.get_default("_run") is not None}
     assert built == {"xray"}
-    assert set(sub.choices) == set(COMMANDS)
+    assert set(sub.choices) == set(COMMANDS) | {a for aliases in ALIASES.values() for a in aliases}
     full = build_parser()
     sub = next(a for a in full._actions if a.dest == "command")
     assert all(p.get_default("_run") is not None for p in sub.choices.values())
 
 
 def test_root_help_lists_every_command_with_its_help() -> None:
-    from skctl.commands import COMMANDS
+    from skctl.commands import ALIASES, COMMANDS
 
     out = " ".join(skctl("--help").stdout.split())
     for name, help_text in COMMANDS.items():
-        assert f"{name} {help_text}" in out
+        shown = f"{name} ({', '.join(ALIASES[name])})" if name in ALIASES else name
+        assert f"{shown} {help_text}" in out
     assert "--json" in skctl("xray", "--help").stdout
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from skctl import timeparse
 from skctl.errors import InputError
-from skctl.sim import mutate, timing
+from skctl.sim import mutate
 from skctl.sim.driver import schedule
 from skctl.trace.config import TracerConfig, config_of_trace, parse_config
 from skctl.trace.load import read_trace
@@ -64,13 +64,23 @@ def test_virtual_deployment() -> None:
     assert meta["namespace"] == "virtual-prod"
     for key in ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "ownerReferences"):
         assert key not in meta
-    assert meta["labels"] == {"app": "web", "simkube.io/simulation": "sim1", "simkube.io/virtual": "true"}
+    assert meta["labels"] == {
+        "app": "web",
+        "simkube.io/simulation": "sim1",
+        "simkube.io/virtual": "true",
+        "app.kubernetes.io/name": "web",  # as SimKube's driver labels every virtual object
+    }
     template = v["spec"]["template"]
     assert template["metadata"]["labels"]["simkube.io/simulation"] == "sim1"
-    assert template["metadata"]["annotations"]["simkube.io/original-namespace"] == "prod"
+    annotations = template["metadata"]["annotations"]
+    assert annotations["static.simkube.io/original-namespace"] == "prod"
+    # the delays SimKube's pod-create and pod-ready stages read, 0ms as SimKube's default
+    for key in ("create-delay", "create-delay-jitter", "ready-delay", "ready-delay-jitter"):
+        assert annotations[f"simkube.io/kwok-stage-{key}"] == "0ms"
     assert "creationTimestamp" not in template["metadata"]
     spec = template["spec"]
-    assert spec["nodeSelector"] == {"type": "virtual"}
+    # merged into the recorded selector, not replaced (SimKube's test_build_virtual_object_multiple_pod_specs)
+    assert spec["nodeSelector"] == {"zone": "a", "type": "virtual"}
     assert {"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
     assert spec["tolerations"][0]["key"] == "dedicated"  # existing tolerations kept
     assert all("ports" not in c for c in spec["containers"] + spec["initContainers"])
@@ -88,8 +98,6 @@ def test_virtual_bare_pod_from_reference(reference_dir: Path) -> None:
         sim_name="s",
         ns_prefix="virtual",
         template_paths=config_of_trace(trace).template_paths("v1.Pod"),
-        lifetime=12,
-        speed=4,
     )
     assert v["metadata"]["namespace"] == "virtual-testing"
     assert v["spec"]["nodeSelector"] == {"type": "virtual"}
@@ -97,8 +105,7 @@ def test_virtual_bare_pod_from_reference(reference_dir: Path) -> None:
     # the recorded service-account token volume belongs to the traced cluster
     assert "volumes" not in v["spec"]
     assert "volumeMounts" not in v["spec"]["containers"][0]
-    assert v["metadata"]["annotations"]["simkube.io/lifetime-seconds"] == "12"
-    assert v["metadata"]["annotations"]["simkube.io/pod-lifetime"] == "3s"
+    assert v["metadata"]["annotations"]["static.simkube.io/original-namespace"] == "testing"
 
 
 def test_cronjob_template_and_wildcards() -> None:
@@ -130,23 +137,6 @@ def test_cluster_scoped_objects_keep_no_namespace() -> None:
     v = vobj(pc, template_paths=(), namespaced=False)
     assert "namespace" not in v["metadata"]
     assert v["metadata"]["labels"]["simkube.io/simulation"] == "sim1"
-
-
-def test_lifetimes_by_owner(reference_dir: Path) -> None:
-    cron = read_trace(str(reference_dir / "cronjob.sktrace"))
-    assert mutate.lifetimes_by_owner(cron.pod_lifecycles) == {("batch/v1.CronJob", "default/hello-simkube"): 30.0}
-    bare = mutate.lifetimes_by_owner(read_trace(str(reference_dir / "bare-pods.sktrace")).pod_lifecycles)
-    assert bare[("v1.Pod", "testing/bare-pod-1781282449")] == 12.0
-    assert ("v1.Pod", "testing/bare-pod-1781282630") not in bare  # still running at the end of the trace
-    lc = {("v1.Pod", "a/b"): {1: [{"start_ts": 0, "end_ts": 10}, {"start_ts": 5, "end_ts": 100}], 2: [{"start_ts": 0, "end_ts": 20}]}}
-    assert mutate.lifetimes_by_owner(lc) == {("v1.Pod", "a/b"): 20.0}
-
-
-def test_go_duration() -> None:
-    assert timing.go_duration(30) == "30s"
-    assert timing.go_duration(0.03) == "30ms"
-    assert timing.go_duration(1.5) == "1500ms"
-    assert timing.go_duration(0) == "0s"
 
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400), ("45", 45), ("250ms", 0.25), ("2d", 172800),
@@ -193,29 +183,18 @@ def test_reference_schedules(reference_dir: Path) -> None:
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_kwok_stage_reads_the_driver_annotation() -> None:
-    import yaml
-
-    from skctl.sim import LIFETIME_ANNOTATION
-
-    (stage,) = [d for d in yaml.safe_load_all((ROOT / "config" / "kwok" / "pod-complete.yaml").read_text()) if d]
-    assert stage["apiVersion"] == "kwok.x-k8s.io/v1alpha1" and stage["kind"] == "Stage"
-    spec = stage["spec"]
-    assert spec["resourceRef"] == {"apiGroup": "v1", "kind": "Pod"}
-    jq = f'.metadata.annotations["{LIFETIME_ANNOTATION}"]'
-    assert spec["delay"]["durationFrom"] == {"expressionFrom": jq}
-    keys = {e["key"]: e for e in spec["selector"]["matchExpressions"]}
-    assert keys[jq]["operator"] == "Exists"
-    assert keys[".status.phase"] == {"key": ".status.phase", "operator": "In", "values": ["Running"]}
-    (patch,) = spec["next"]["patches"]
-    assert patch["subresource"] == "status" and patch["root"] == "status"
-    assert "phase: Succeeded" in patch["template"]
-    kustomization = yaml.safe_load((ROOT / "config" / "kwok" / "kustomization.yaml").read_text())
-    assert kustomization["resources"] == ["pod-complete.yaml"]
-
-
 def test_dockerfile_copies_what_pip_needs() -> None:
     text = (ROOT / "images" / "Dockerfile").read_text()
     assert "pip install" in text and 'ENTRYPOINT ["skctl"]' in text
     for path in ("pyproject.toml", "README.md", "skctl"):
         assert (ROOT / path).exists() and path in text
+
+
+def test_app_name_label_fits_a_label_value() -> None:
+    """SimKube labels each virtual object app.kubernetes.io/name=<name>, cut to a valid label value."""
+    from skctl.kube.names import label_value_error
+
+    long_name = "a" * 62 + "-" + "b" * 20
+    v = vobj(dict(DEPLOYMENT, metadata=dict(DEPLOYMENT["metadata"], name=long_name)))
+    value = v["metadata"]["labels"]["app.kubernetes.io/name"]
+    assert value == "a" * 62 and label_value_error(value) is None

@@ -143,7 +143,7 @@ def one_error_line(capsys: pytest.CaptureFixture) -> str:
 @pytest.mark.parametrize(
     "flags,needle",
     [
-        (["-s", "yesterday"], "--start-time: cannot understand 'yesterday'"),
+        (["-s", "last tuesday"], "--start-time: cannot understand 'last tuesday'"),
         (["-t", "soon"], "--end-time: cannot understand 'soon'"),
         (["-s", "-30"], "--start-time"),
         (["-t", "-2h", "-s", "-0s"], "export window is empty"),  # dash values reach their flags

@@ -47,11 +47,20 @@ def test_posts_the_window_and_writes_the_bytes_as_received(tmp_path: Path, capsy
     assert (tmp_path / "out.sktrace").read_bytes() == body
     assert captured.out.startswith("exported 2 events, 1 objects, 1 pod-lifecycle owners")
     (call,) = responses.calls
+    # SimKube's ExportRequest: export_path always present, selectors as LabelSelector objects
     assert json.loads(call.request.body) == {
         "start_ts": 100,
         "end_ts": 200,
-        "filters": {"excluded_namespaces": ["kube-system", "monitoring"], "excluded_labels": ["app=x", "tier in (db)"]},
+        "export_path": "file:///dev/null",
+        "filters": {
+            "excluded_namespaces": ["kube-system", "monitoring"],
+            "excluded_labels": [
+                {"matchLabels": {"app": "x"}},
+                {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]},
+            ],
+        },
     }
+    assert "application/cbor" in call.request.headers["Accept"]
     assert call.request.headers["Content-Type"] == "application/json"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,12 @@ def test_delete_removes_job_and_virtual_namespaces(capsys, sandbox_kubeconfig: P
     assert code == 0, err
     assert "Job simkube/sim1" in out and "virtual-a" in out and "virtual-b" in out
     assert kube.get("batch/v1", "Job", "sim1", "simkube") is None
-    assert kube.get("v1", "Namespace", "virtual-a") is None and kube.get("v1", "Namespace", "virtual-b") is None
+    for ns in ("virtual-a", "virtual-b"):  # as on a cluster: Terminating until the namespace controller is done
+        left = kube.get("v1", "Namespace", ns)
+        assert left is None or left["status"]["phase"] == "Terminating"
+    deadline = time.monotonic() + 30
+    while any(kube.get("v1", "Namespace", ns) for ns in ("virtual-a", "virtual-b")) and time.monotonic() < deadline:
+        time.sleep(0.05)
     # another simulation and the shared driver objects stay
     assert kube.get("v1", "Namespace", "virtual-c") is not None
     assert kube.get("batch/v1", "Job", "sim2", "simkube") is not None

@@ -37,6 +37,12 @@ def test_unknown_workload_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_help_names_what_works_instead_of_protobuf_generators(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sandbox", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "kubectl create -f FILE or kubectl apply -f FILE" in text and "protobuf" in text
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
 def test_signals(tmp_path: Path, sig: int, code: int) -> None:
     sp = start_sandbox_process(tmp_path)

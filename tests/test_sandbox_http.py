@@ -96,7 +96,9 @@ def test_patch_errors_on_existing_object(sandbox: SandboxServer) -> None:
     status, doc, _ = _request(sandbox, "PATCH", CM_PATH + "/c",
                               json.dumps([{"op": "test", "path": "/data/a", "value": "2"}]),
                               "application/json-patch+json")
-    _assert_status(doc, 409, "Conflict")
+    # A real server answers any failed JSON-patch operation, `test` included, with 422 Invalid.
+    _assert_status(doc, 422, "Invalid")
+    assert doc["message"] == "the server rejected our request due to an error in our request"
     status, doc, _ = _request(sandbox, "PATCH", CM_PATH + "/c",
                               json.dumps({"metadata": {"resourceVersion": "1"}, "data": {"a": "2"}}),
                               "application/merge-patch+json")

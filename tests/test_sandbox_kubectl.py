@@ -155,3 +155,30 @@ spec:
     job.write_text("apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata: {name: vj1}\nspec: {minAvailable: 1}\n")
     kubectl(sandbox_process, "apply", "-f", str(job))
     assert kubectl(sandbox_process, "get", "vcjob", "-o", "name").stdout.split() == ["job.batch.volcano.sh/vj1"]
+
+
+def test_server_dry_runs_change_nothing(sandbox_process: SandboxProcess, manifests: Path) -> None:
+    out = kubectl(sandbox_process, "apply", "--dry-run=server", "-f", str(manifests)).stdout
+    assert "(server dry run)" in out
+    assert kubectl(sandbox_process, "get", "deploy", "web", check=False).returncode != 0  # nothing created
+    kubectl(sandbox_process, "apply", "-f", str(manifests))
+    out = kubectl(sandbox_process, "delete", "deploy", "web", "--dry-run=server").stdout
+    assert "deleted (server dry run)" in out
+    assert kubectl(sandbox_process, "get", "deploy", "web", "-o", "name").stdout.strip() == "deployment.apps/web"
+
+
+def test_scale_with_current_replicas_and_apply_conflicts(sandbox_process: SandboxProcess, manifests: Path) -> None:
+    kubectl(sandbox_process, "apply", "--server-side", "-f", str(manifests))
+    # --current-replicas makes kubectl PUT a Scale object (resourceVersion as precondition).
+    kubectl(sandbox_process, "scale", "deploy", "web", "--current-replicas=2", "--replicas=3")
+    stale = kubectl(sandbox_process, "scale", "deploy", "web", "--current-replicas=2", "--replicas=4", check=False)
+    assert stale.returncode != 0
+    doc = json.loads(kubectl(sandbox_process, "get", "deploy", "web", "-o", "json").stdout)
+    assert doc["spec"]["replicas"] == 3
+    # Another manager applying a different replica count conflicts with kubectl's ownership.
+    conflict = kubectl(sandbox_process, "apply", "--server-side", "--field-manager=other", "-f", str(manifests),
+                       check=False)
+    assert conflict.returncode != 0 and "conflict" in conflict.stderr.lower() and ".spec.replicas" in conflict.stderr
+    forced = kubectl(sandbox_process, "apply", "--server-side", "--field-manager=other", "--force-conflicts",
+                     "-f", str(manifests))
+    assert "serverside-applied" in forced.stdout

@@ -19,7 +19,7 @@ from skctl.trace.window import (
     spec_hash,
 )
 
-API = {"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "Pod": "v1", "Job": "batch/v1", "CronJob": "batch/v1"}
+API = {"DaemonSet": "apps/v1", "Deployment": "apps/v1", "ReplicaSet": "apps/v1", "Pod": "v1", "Job": "batch/v1", "CronJob": "batch/v1"}
 
 
 def obj(kind: str, name: str, ns: str = "app", labels: dict | None = None, owner: tuple[str, str] | None = None,
@@ -91,9 +91,20 @@ CASES = [
      [(10, ["lab", "d1"], [])]),
     ("several selectors are OR", [ap(1, LAB, D1)], 10, 20,
      ExportFilters.from_strings([], ["team=nobody", "tier=db"]), [(10, ["d1"], [])]),
-    ("a label gained in the window excludes the whole object",
+    # SimKube filters each recorded state, not the object: the unlabelled state before the
+    # window still starts the simulation, the labelled one inside it is left out
+    ("a label gained in the window drops only that state",
      [ap(1, D1), ap(12, obj("Deployment", "d1", labels={"skip": "yes"}))], 10, 20,
-     ExportFilters.from_strings([], ["skip"]), [(10, [], [])]),
+     ExportFilters.from_strings([], ["skip"]), [(10, ["d1"], [])]),
+    ("a label lost in the window keeps the later states",
+     [ap(1, obj("Deployment", "d1", labels={"skip": "yes"})), ap(12, D1)], 10, 20,
+     ExportFilters.from_strings([], ["skip"]), [(10, [], []), (12, ["d1"], [])]),
+    ("a filtered state before start leaves the earlier state as the start",
+     [ap(1, D1), ap(2, obj("Deployment", "d1", labels={"skip": "yes"}, spec={"v": "labelled"}))], 10, 20,
+     ExportFilters.from_strings([], ["skip"]), [(10, ["d1"], [])]),
+    ("owned by a DaemonSet: always dropped, tracked or not",
+     [ap(1, obj("Pod", "ds-pod", owner=("DaemonSet", "agent")), D1), ap(12, obj("Pod", "ds-pod", owner=("DaemonSet", "agent")))],
+     10, 20, F, [(10, ["d1"], [])]),
     ("owned by an exported object is dropped", [ap(1, D1, P_D1), ap(12, P_D1)], 10, 20, F, [(10, ["d1"], [])]),
     ("owned through an intermediate ReplicaSet", [ap(1, D1, RS1, P_RS1), ap(12, P_RS1), de(13, RS1)], 10, 20, F,
      [(10, ["d1"], [])]),
@@ -123,16 +134,20 @@ def lc(start: int | None, end: int | None) -> dict:
     return {"start_ts": start, "end_ts": end}
 
 
+# SimKube's rule: a finished lifecycle overlaps when its start or its end is in [start, end)
 LIFECYCLE_CASES = [
     ("ended before start", lc(1, 5), False),
     ("ended exactly at start", lc(1, 10), True),
-    ("spans the window", lc(1, 30), True),
+    ("spans the window", lc(1, 30), False),
+    ("began before start, ended exactly at end", lc(1, 20), False),
+    ("began before start, ended inside", lc(1, 19), True),
+    ("began inside, ended after end", lc(19, 30), True),
     ("inside the window", lc(12, 15), True),
     ("running, started before end", lc(12, None), True),
     ("running, started before start", lc(1, None), True),
     ("started exactly at end", lc(20, 25), False),
     ("running, started after end", lc(25, None), False),
-    ("empty lifecycle", lc(None, None), True),
+    ("empty lifecycle", lc(None, None), False),
 ]
 
 
@@ -152,7 +167,8 @@ def test_lifecycles_kept_only_for_exported_owners_and_inside_window() -> None:
         },
     )
     out = export_window(trace, 10, 20, ExportFilters())
-    assert out.pod_lifecycles == {("apps/v1.Deployment", "app/d1"): {1: [lc(8, 12), lc(15, None)]}}
+    # the one that began before the window is clipped to its start
+    assert out.pod_lifecycles == {("apps/v1.Deployment", "app/d1"): {1: [lc(10, 12), lc(15, None)]}}
 
 
 def test_finished_bare_pod_is_not_flattened_but_running_one_is() -> None:
@@ -163,7 +179,7 @@ def test_finished_bare_pod_is_not_flattened_but_running_one_is() -> None:
     )
     out = export_window(trace, 10, 20, NO_FILTERS)
     assert shape(out) == [(10, ["running"], [])]
-    assert out.pod_lifecycles == {("v1.Pod", "app/running"): {8: [lc(2, None)]}}
+    assert out.pod_lifecycles == {("v1.Pod", "app/running"): {8: [lc(10, None)]}}
 
 
 def test_index_rebuilt_keeping_known_hashes() -> None:

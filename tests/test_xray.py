@@ -261,3 +261,18 @@ def test_timeline_columns_tell_same_kinds_apart(tmp_path: Path, capsys: pytest.C
     assert main(["xray", str(path), "--no-browse"]) == 0
     header = next(line for line in capsys.readouterr().out.splitlines() if "┃ from" in line)
     assert [cell.strip() for cell in header.split("┃")[1:-1]] == ["from", "activity", "batch.volcano.sh/v1alpha1.Job", "batch/v1.Job", "Pod"]
+
+
+def test_events_show_validation_marks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An applied object with a status fails W0000 (skctl validate); xray --events marks that row."""
+    ok = {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "a", "name": "ok"}, "spec": {}}
+    with_status = {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "a", "name": "st"}, "spec": {}, "status": {}}
+    path = tmp_path / "t.sktrace"
+    path.write_bytes(codec.encode(Trace(events=[new_event(0, [ok, with_status])])))
+    assert main(["xray", str(path), "--events", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["event_list"]
+    assert [(r["object"], r["marks"]) for r in rows] == [("a/ok", []), ("a/st", ["W0000"])]
+    assert main(["xray", str(path), "--events"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-1] == "marks"
+    assert [line.split()[-1] for line in lines[1:]] == ["-", "W0000"]

@@ -11,9 +11,27 @@ COMMANDS = {
     "convert": "convert a trace between skctl CBOR and SimKube msgpack",
     "xray": "show what a trace contains and what happened in it",
     "example": "write an example trace (no cluster needed)",
+    "trace": "record a live cluster: watch it, journal the changes, serve exports over HTTP",
     "export": "export a time window of a recording as a trace file",
     "sandbox": "run a loopback Kubernetes API server for tests and demos",
     "run": "launch a simulation: apply the driver Job that replays a trace",
     "drive": "replay a trace against the cluster (the driver Job runs this)",
     "delete": "delete a simulation: its driver Job and virtual namespaces",
+    "validate": "check a trace against SimKube's validation rules; --fix writes a corrected trace",
+    "completions": "print a shell completion script (bash, zsh or fish)",
 }
+
+# SimKube's command aliases (its skctl's visible aliases), so its users' habits work here.
+ALIASES: dict[str, list[str]] = {
+    "export": ["ex", "exp", "x"],
+    "run": ["r"],
+    "delete": ["d", "del", "rm"],
+    "validate": ["val"],
+}
+
+
+def command_of(token: str) -> str | None:
+    """The command a token names, by name or alias."""
+    if token in COMMANDS:
+        return token
+    return next((name for name, aliases in ALIASES.items() if token in aliases), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from skctl import argtypes, messages
-from skctl.commands import COMMANDS
+from skctl.commands import ALIASES, COMMANDS
 from skctl.commands.flags import add_cluster_flags
 from skctl.sim import DEFAULT_DRIVER_NAMESPACE
 
@@ -14,6 +14,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
     p = sub.add_parser(
         "delete",
+        aliases=ALIASES["delete"],
         parents=[parent],
         help=COMMANDS["delete"],
         description="Delete the simulation's driver Job (propagation Background, so its pods go too) and every "

@@ -6,7 +6,12 @@ import argparse
 
 from skctl import argtypes, messages
 from skctl.commands import COMMANDS
-from skctl.commands.flags import add_cluster_flags, add_storage_option_flag
+from skctl.commands.flags import (
+    add_cluster_flags,
+    add_lifecycle_flags,
+    add_storage_option_flag,
+    lifecycle_values,
+)
 from skctl.sim import DEFAULT_SPEED, DEFAULT_TRACE_PATH, DEFAULT_VIRTUAL_NS_PREFIX
 
 # The exit status when a signal stopped the replay: 128 + the signal number, as a shell reports it.
@@ -33,6 +38,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    help="replay only this much trace time, e.g. 10m (default: all)")
     p.add_argument("--virtual-ns-prefix", type=argtypes.virtual_ns_prefix, default=DEFAULT_VIRTUAL_NS_PREFIX,
                    metavar="P", help=f"virtual namespace prefix (default: {DEFAULT_VIRTUAL_NS_PREFIX})")
+    add_lifecycle_flags(p)
     add_storage_option_flag(p)
     add_cluster_flags(p)
     return p
@@ -44,11 +50,12 @@ def run(args: argparse.Namespace) -> int:
     from skctl.output import transfer_progress
     from skctl.sim import runner
     from skctl.sim.driver import DriveOptions
-    from skctl.sim.timing import format_number
+    from skctl.sim.timing import format_number, lifecycle_delays
     from skctl.trace.load import read_trace
 
     opts = DriveOptions(
-        name=args.name, speed=args.speed, duration=args.duration, virtual_ns_prefix=args.virtual_ns_prefix
+        name=args.name, speed=args.speed, duration=args.duration, virtual_ns_prefix=args.virtual_ns_prefix,
+        delays=lifecycle_delays(lifecycle_values(args)),
     )
     trace = read_trace(args.trace_path, storage.parse_storage_options(args.storage_option), transfer_progress)
     plan = runner.plan_replay(trace, opts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from skctl import argtypes, messages
-from skctl.commands import COMMANDS
+from skctl.commands import ALIASES, COMMANDS
 from skctl.commands.flags import add_storage_option_flag
 from skctl.trace import (
     COMPRESSIONS,
@@ -25,6 +25,7 @@ DASH_VALUE_FLAGS = ("-s", "--start-time", "-t", "--end-time")
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export",
+        aliases=ALIASES["export"],
         parents=[parent],
         help=COMMANDS["export"],
         description="Cut the window [start, end) out of a running tracer's recording (or out of a trace "
@@ -62,7 +63,10 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         metavar="URL",
         help=f"the running tracer to export from (default: {DEFAULT_TRACER_ADDRESS})",
     )
-    p.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="URL", help=f"destination (default: {DEFAULT_OUTPUT})")
+    p.add_argument(
+        "-o", "--output", "--output-path", dest="output", default=DEFAULT_OUTPUT, metavar="URL",
+        help=f"destination (default: {DEFAULT_OUTPUT})",
+    )
     p.add_argument("--format", choices=FORMATS, default=DEFAULT_FORMAT,
                    help=f"cbor (skctl) or msgpack (SimKube) (default: {DEFAULT_FORMAT})")
     p.add_argument(
@@ -76,6 +80,12 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         default=DEFAULT_TRACER_TIMEOUT,
         metavar="SECONDS",
         help=f"how long to wait for the tracer's answer (default: {DEFAULT_TRACER_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--tracer-writes",
+        action="store_true",
+        help="ask the tracer to write a cloud --output (s3://, gs://, az://) itself with its own credentials, "
+        "as SimKube's tracer does, then check the object exists",
     )
     add_storage_option_flag(p)
     return p
@@ -99,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         fmt=args.format,
         compression=args.compression,
         tracer_timeout=args.tracer_timeout,
+        tracer_writes=args.tracer_writes,
         progress=transfer_progress,
     )
     result = exporter.export(request)

@@ -6,8 +6,13 @@ import argparse
 import sys
 
 from skctl import argtypes
-from skctl.commands import COMMANDS
-from skctl.commands.flags import add_cluster_flags, add_storage_option_flag
+from skctl.commands import ALIASES, COMMANDS
+from skctl.commands.flags import (
+    add_cluster_flags,
+    add_lifecycle_flags,
+    add_storage_option_flag,
+    lifecycle_values,
+)
 from skctl.logs import DEFAULT_DRIVER_VERBOSITY, VERBOSITY_LEVELS
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
@@ -20,6 +25,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
     p = sub.add_parser(
         "run",
+        aliases=ALIASES["run"],
         parents=[parent],
         help=COMMANDS["run"],
         description="Create or update (server-side apply, idempotent) the driver namespace, its ServiceAccount "
@@ -28,18 +34,20 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     )
     p.add_argument("name", metavar="NAME", type=argtypes.simulation_name, help="simulation name (a DNS-1123 label); also the driver Job's name")
     p.add_argument(
+        "-f",
         "--trace-path",
         default=m.DEFAULT_TRACE_PATH,
         metavar="URL",
         help=f"trace URL as the driver sees it: file:///abs/node/path, s3://, gs://, az:// (default: {m.DEFAULT_TRACE_PATH})",
     )
-    p.add_argument("--duration", type=argtypes.duration_text, metavar="D", help="replay only this much trace time, e.g. 10m, 1h30m (default: all)")
-    p.add_argument("--speed", type=argtypes.speed_text, default=m.DEFAULT_SPEED, metavar="X",
+    p.add_argument("-D", "--duration", type=argtypes.duration_text, metavar="D", help="replay only this much trace time, e.g. 10m, 1h30m (default: all)")
+    p.add_argument("-s", "--speed", type=argtypes.speed_text, default=m.DEFAULT_SPEED, metavar="X",
                    help="replay speed-up factor (default: %(default)g)")
     p.add_argument(
         "-N", "--repetitions", type=argtypes.repetitions, default=1, metavar="N", help="run the whole replay N times, one after another (default: 1)"
     )
     p.add_argument(
+        "-I",
         "--driver-image",
         metavar="IMG",
         help=f"driver container image (default: {m.DEFAULT_PYZ_IMAGE} running the zipapp; "
@@ -76,6 +84,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("--dry-run", action="store_true", help="print the manifests instead of applying them")
     p.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="--dry-run format (default: yaml)")
     p.add_argument("--wait", action="store_true", help="follow the driver Job to completion; exit 1 if it fails")
+    add_lifecycle_flags(p)
     add_storage_option_flag(p)
     add_cluster_flags(p)
     return p
@@ -100,6 +109,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         driver_verbosity=args.driver_verbosity,
         skctl_pyz=None if pyz is None or pyz.strip().lower() in ("", "none") else pyz,
         storage_options=list(args.storage_option),
+        lifecycle=lifecycle_values(args),  # type: ignore[arg-type]
     )
 
 

@@ -35,9 +35,11 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("--workload-seed", type=int, default=0, metavar="SEED", help="workload random seed (default: 0)")
     p.add_argument("--workload-namespace", default="default", metavar="NS", help="namespace for the workload")
     p.add_argument("--bookmark-interval", type=argtypes.positive_float, default=DEFAULT_BOOKMARK_INTERVAL,
-                   metavar="SECONDS", help="seconds between watch BOOKMARK events (default: %(default)g)")
+                   metavar="SECONDS",
+                   help="seconds between watch BOOKMARK events, about a minute as on a real server (default: %(default)g)")
     p.add_argument("--max-history", type=argtypes.positive_int, default=DEFAULT_MAX_HISTORY, metavar="N",
-                   help="watch events kept for resuming; older resourceVersions get 410 (default: %(default)d)")
+                   help="at most this many watch events kept for resuming (75 s of them otherwise); "
+                   "older resourceVersions get 410 (default: %(default)d)")
     return p
 
 

@@ -25,7 +25,8 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         parents=[parent],
         help=COMMANDS["xray"],
         description="Show what a trace (skctl CBOR or SimKube msgpack) contains and what happened in it: "
-        "time range, objects per kind, namespaces, pod-lifecycle owners and an activity timeline; "
+        "time range, objects per kind, namespaces, pod-lifecycle owners, the events that fail validation "
+        "(skctl validate) and an activity timeline; "
         "every event with --events; one object's history as diffs with --object. On a terminal, "
         "with no other view asked for, an interactive browser opens (--no-browse for the printed view).",
     )
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from skctl import messages, storage
     from skctl.errors import InputError
     from skctl.output import transfer_progress
-    from skctl.trace import activity, load
+    from skctl.trace import activity, load, validate
     from skctl.trace.model import gc_paused
     from skctl.trace.summary import summarize
 
@@ -61,9 +62,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(messages.XRAY_TUI_NEEDS_TTY)
     width = max(1, int(args.bucket)) if args.bucket else None
 
-    marks = activity.NO_MARKS  # skctl validate's findings plug in here
     with gc_paused():
         trace, fmt = load.decode_any(storage.read_bytes(args.trace, storage.parse_storage_options(args.storage_option), transfer_progress), args.trace)
+        # validation marks (skctl validate's findings) for the event list and the browser
+        marks = activity.marks_from_findings(validate.check(trace)[0]) if browse or args.events else activity.NO_MARKS
         if not browse:
             history = activity.object_history(trace, key) if key is not None else None
             events = activity.event_rows(trace, marks) if args.events else None
@@ -93,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         render(summary, args.trace)
     return 0
+
+
+XRAY_MAX_FAILING = 50
 
 
 def render(summary: dict[str, Any], url: str) -> None:
@@ -127,7 +132,27 @@ def render(summary: dict[str, Any], url: str) -> None:
     for row in summary["pod_lifecycle_owners"]:
         owners.add_row(safe_text(row["gvk"]), safe_text(row["owner"]), str(row["pod_specs"]), str(row["lifecycles"]), str(row["running"]))
     out.print(owners)
+    render_validation(summary["validation"], out)
     render_timeline(summary["timeline"], out)
+
+
+def render_validation(validation: dict[str, Any], out: Any) -> None:
+    """The events that fail SimKube's validation rules (skctl validate), at most XRAY_MAX_FAILING."""
+    from rich.table import Table
+
+    if not validation["events"]:
+        out.print("validation  no findings")
+        return
+    failing = Table(title="events failing validation (skctl validate check for details)", title_justify="left")
+    for column in ("event", "time", "codes"):
+        failing.add_column(column, justify="right" if column == "event" else "left")
+    shown = validation["events"][:XRAY_MAX_FAILING]
+    for row in shown:
+        failing.add_row(str(row["event"]), row["time"], ", ".join(row["codes"]))
+    out.print(failing)
+    more = len(validation["events"]) - len(shown)
+    totals = ", ".join(f"{code}: {n}" for code, n in validation["counts"].items())
+    out.print(f"validation  {totals}" + (f"  ({more} more failing events not shown)" if more > 0 else ""))
 
 
 TIMELINE_BAR = 30

@@ -63,3 +63,9 @@ def label_value_error(value: str) -> str | None:
     if value and not _QUALIFIED_NAME_RE.fullmatch(value):
         return "must be alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"
     return None
+
+
+def truncate_label_value(text: str) -> str:
+    """`text` cut to a valid label value's length, ending on an alphanumeric (how SimKube
+    turns an object name into `app.kubernetes.io/name`)."""
+    return text[:LABEL_VALUE_MAX].rstrip("-_.")

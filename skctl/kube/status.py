@@ -31,6 +31,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # StatusReasonUnknown is "", left out as Go's omitempty does
+            del out["reason"]
         if self.details is not None:
             out["details"] = self.details
         return out

@@ -74,6 +74,40 @@ def invalid(kind: str, group: str, name: str, field: str, problem: str) -> ApiEr
     return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {field}: {problem}', details)
 
 
+def invalid_fields(kind: str, group: str, name: str, problems: list[tuple[str, str, str]]) -> ApiError:
+    """422 for several field problems, each (field, cause reason, message), worded as a real
+    server aggregates them: one is inline, more are listed in brackets."""
+    causes = [{"reason": reason, "message": message, "field": field} for field, reason, message in problems]
+    parts = [f"{field}: {message}" for field, _, message in problems]
+    text = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+    details: dict[str, Any] = {"name": name, "kind": kind, "causes": causes} if name else {"kind": kind,
+                                                                                           "causes": causes}
+    if group:
+        details["group"] = group
+    qualified = f"{kind}.{group}" if group else kind
+    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {text}', details)
+
+
+def forbidden(group: str, plural: str, name: str, why: str, causes: list[dict] | None = None) -> ApiError:
+    qualified = _qualified(group, plural)
+    message = f'{qualified} "{name}" is forbidden: {why}' if name else f"{qualified} is forbidden: {why}"
+    details = _details(name, group, plural)
+    if not name:
+        del details["name"]
+    if causes:
+        details["causes"] = causes
+    return ApiError(403, "Forbidden", message, details)
+
+
+def too_large_resource_version(requested: int, current: int) -> ApiError:
+    """504 for a read that asks for a resourceVersion the server has not reached (after ~3 s)."""
+    return ApiError(
+        504, "Timeout", f"Timeout: Too large resource version: {requested}, current: {current}",
+        {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+         "retryAfterSeconds": 1},
+    )
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
@@ -86,8 +120,17 @@ def method_not_allowed(message: str = "the server does not allow this method on 
     return ApiError(405, "MethodNotAllowed", message)
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
-    message = f'the body of the request was in an unknown format: "{content_type}"'
+BODY_TYPES = ("application/json", "application/yaml")
+PROTOBUF_HINT = (
+    "; the skctl sandbox does not decode protobuf: use `kubectl create -f FILE` or `kubectl apply -f FILE` "
+    "instead of generator commands such as `kubectl create namespace|deployment|configmap`"
+)
+
+
+def unsupported_media_type(content_type: str, accepted: tuple[str, ...] = BODY_TYPES) -> ApiError:
+    """415 worded as a real server does, naming what works instead when kubectl sent protobuf."""
+    message = "the body of the request was in an unknown format - accepted media types include: " + ", ".join(
+        accepted)
     if "protobuf" in content_type:
-        message += " (the skctl sandbox speaks JSON only; use kubectl apply/create -f instead of generators)"
+        message += PROTOBUF_HINT
     return ApiError(415, "UnsupportedMediaType", message)

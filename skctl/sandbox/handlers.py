@@ -13,22 +13,24 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from skctl.sandbox import errors, patches
+from skctl.sandbox import errors, fields, options, patches
 from skctl.sandbox.discovery import Registry, ResourceType
 from skctl.sandbox.errors import ApiError
 from skctl.sandbox.responses import Response, ServerState, json_response
 from skctl.sandbox.selectors import SelectorError, combine, parse_field_selector, parse_label_selector
-from skctl.sandbox.store import dumps
+from skctl.sandbox.store import dumps, now_rfc3339
 from skctl.sandbox.tables import table_for, wants_table
 from skctl.sandbox.watch import WatchStream
 
 JSON_TYPES = ("application/json", "application/yaml", "*/*", "")
 PATCH_TYPES = (
+    "application/json-patch+json",
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
-    "application/json-patch+json",
     "application/apply-patch+yaml",
 )
+CUSTOM_PATCH_TYPES = tuple(t for t in PATCH_TYPES if "strategic" not in t)  # no SMP for custom resources
+JSON_PATCH_FAILED = "the server rejected our request due to an error in our request"
 TRUE = ("1", "true", "True")
 CONTINUE_EXPIRED = (
     "The provided continue parameter is too old to display a consistent list result. You can start "
@@ -50,6 +52,7 @@ class ResourceRequest:
     content_type: str
     accept: str
     body: bytes
+    user_agent: str = ""
 
     @classmethod
     def parse(
@@ -81,7 +84,18 @@ class ResourceRequest:
         if query.get("watch") in TRUE:
             watch = True
         ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        return cls(method, rtype, namespace, name, sub, watch, query, ctype, headers.get("Accept") or "", body)
+        return cls(method, rtype, namespace, name, sub, watch, query, ctype, headers.get("Accept") or "", body,
+                   headers.get("User-Agent") or "")
+
+    @property
+    def manager(self) -> str:
+        """The field manager of a write: `fieldManager`, else the user agent's product name."""
+        return self.query.get("fieldManager") or fields.manager_from_user_agent(self.user_agent)
+
+    def dry_run(self, kind: str) -> bool:
+        """`dryRun=All` on the query (422 for other values)."""
+        value = self.query.get("dryRun")
+        return options.dry_run([value] if value is not None else [], kind)
 
 
 def _parse_body(req: ResourceRequest, *, allow_yaml: bool = False) -> Any:
@@ -107,24 +121,33 @@ def _object_body(req: ResourceRequest) -> dict:
     if req.content_type not in JSON_TYPES:
         raise errors.unsupported_media_type(req.content_type)
     obj = _parse_body(req)
+    kind = "Scale" if req.subresource == "scale" else req.rtype.kind
     if not isinstance(obj, dict):
-        raise errors.bad_request(f"the object provided is unrecognized (must be of type {req.rtype.kind})")
-    _check_kind(req.rtype, obj)
+        raise errors.bad_request(f"the object provided is unrecognized (must be of type {kind})")
+    if req.subresource == "scale":
+        _check_kind_of(obj, "Scale", "autoscaling/v1")
+    else:
+        _check_kind(req.rtype, obj)
     return obj
 
 
 def _check_kind(rtype: ResourceType, obj: dict) -> None:
+    _check_kind_of(obj, rtype.kind, rtype.api_version)
+
+
+def _check_kind_of(obj: dict, want_kind: str, want_api_version: str) -> None:
     kind, api_version = obj.get("kind"), obj.get("apiVersion")
-    if kind and kind != rtype.kind:
-        raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rtype.kind})")
-    if api_version and api_version != rtype.api_version:
+    if kind and kind != want_kind:
+        raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({want_kind})")
+    if api_version and api_version != want_api_version:
         raise errors.bad_request(
             f"the API version in the data ({api_version}) does not match the expected API version "
-            f"({rtype.api_version})"
+            f"({want_api_version})"
         )
 
 
 def _matcher(req: ResourceRequest) -> Any:
+    options.check_field_labels(req.rtype.group, req.rtype.kind, req.query.get("fieldSelector"))
     try:
         return combine(
             parse_label_selector(req.query.get("labelSelector")),
@@ -132,11 +155,6 @@ def _matcher(req: ResourceRequest) -> Any:
         )
     except SelectorError as exc:
         raise errors.bad_request(str(exc)) from None
-
-
-def _check_dry_run(req: ResourceRequest) -> None:
-    if req.query.get("dryRun"):
-        raise errors.bad_request("dryRun is not supported by the skctl sandbox")
 
 
 def handle_resource(server: ServerState, req: ResourceRequest) -> Any:
@@ -160,25 +178,28 @@ def handle_resource(server: ServerState, req: ResourceRequest) -> Any:
         if wants_table(req.accept):
             return json_response(table_for(req.rtype, [json.loads(raw)], str(server.store.resource_version)))
         return json_response(raw)
-    _check_dry_run(req)
     if m == "POST" and req.name is None:
         if req.rtype.namespaced and req.namespace is None:
             raise errors.method_not_allowed()
+        dry_run = req.dry_run("CreateOptions")
         obj = _object_body(req)
         meta = obj.get("metadata")
         if isinstance(meta, dict) and req.namespace and meta.get("namespace") not in (None, "", req.namespace):
             raise errors.bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request"
             )
-        return json_response(server.store.create(req.rtype, obj, namespace=req.namespace, from_api=True), 201)
+        created = server.store.create(req.rtype, obj, namespace=req.namespace, from_api=True, dry_run=dry_run,
+                                      manager=req.manager)
+        return json_response(created, 201)
     if req.name is None:
         if m == "DELETE":
             return _delete_collection(server, req)
         raise errors.method_not_allowed()
     if m == "PUT":
+        dry_run = req.dry_run("UpdateOptions")
         obj = _object_body(req)
         if req.subresource == "scale":
-            return json_response(_update_scale(server, req, lambda _cur: obj))
+            return json_response(_update_scale(server, req, lambda _cur: obj, dry_run))
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             meta = {}
@@ -187,7 +208,8 @@ def handle_resource(server: ServerState, req: ResourceRequest) -> Any:
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL ({req.name})"
             )
         updated = server.store.update(req.rtype, req.namespace, req.name, lambda _cur: obj,
-                                      subresource=req.subresource, from_api=True)
+                                      subresource=req.subresource, from_api=True, dry_run=dry_run,
+                                      manager=req.manager)
         return json_response(updated)
     if m == "PATCH":
         return _patch(server, req)
@@ -200,7 +222,11 @@ def handle_resource(server: ServerState, req: ResourceRequest) -> Any:
 def _list(server: ServerState, req: ResourceRequest) -> Any:
 
     rtype, store = req.rtype, server.store
+    options.check_list_options(req.query, watch=False)
     match = _matcher(req)
+    wanted = options.parse_resource_version(req.query.get("resourceVersion", ""))
+    if wanted is not None and not req.query.get("continue"):
+        options.wait_until_fresh(store, wanted, server.fresh_wait)
     after = None
     token = req.query.get("continue")
     if token:
@@ -239,24 +265,19 @@ def _list(server: ServerState, req: ResourceRequest) -> Any:
 
 
 def _watch(server: ServerState, req: ResourceRequest) -> WatchStream:
+    send_initial = options.check_list_options(req.query, watch=True)
     match = _matcher(req)
     if req.name is not None:
         name = req.name
         match = combine(match, lambda obj: obj["metadata"]["name"] == name)
     rv = req.query.get("resourceVersion", "")
-    if rv not in ("", "0"):
-        try:
-            if int(rv) < 0:
-                raise ValueError(rv)
-        except ValueError:
-            raise errors.bad_request(f"invalid resource version: {rv}") from None
+    options.parse_resource_version(rv)
     timeout = None
     if req.query.get("timeoutSeconds"):
         try:
             timeout = float(req.query["timeoutSeconds"])
         except ValueError:
             raise errors.bad_request("timeoutSeconds must be a number") from None
-    sie = req.query.get("sendInitialEvents")
     return WatchStream(
         server.store,
         req.rtype,
@@ -266,7 +287,7 @@ def _watch(server: ServerState, req: ResourceRequest) -> WatchStream:
         bookmarks=req.query.get("allowWatchBookmarks") in TRUE,
         bookmark_interval=server.bookmark_interval,
         timeout=timeout,
-        send_initial_events=None if sie is None else sie in TRUE,
+        send_initial_events=send_initial,
     )
 
 
@@ -274,11 +295,13 @@ def _watch(server: ServerState, req: ResourceRequest) -> WatchStream:
 def _patch(server: ServerState, req: ResourceRequest) -> Any:
 
     ctype = req.content_type
-    if ctype not in PATCH_TYPES:
-        raise errors.unsupported_media_type(ctype)
     rtype = req.rtype
+    accepted = CUSTOM_PATCH_TYPES if options.is_custom_resource(rtype.group) else PATCH_TYPES
+    if ctype not in accepted:
+        raise errors.unsupported_media_type(ctype, accepted)
+    dry_run = req.dry_run("PatchOptions")
     if ctype == "application/apply-patch+yaml":
-        return _apply(server, req)
+        return _apply(server, req, dry_run)
     patch = _parse_body(req)
     if ctype == "application/json-patch+json":
         if not isinstance(patch, list):
@@ -296,8 +319,8 @@ def _patch(server: ServerState, req: ResourceRequest) -> Any:
             else:
                 new = patches.strategic_merge(cur, patch)
         except patches.PatchError as exc:
-            if exc.conflict:
-                raise errors.conflict(rtype.group, rtype.plural, req.name or "", str(exc)) from None
+            if ctype == "application/json-patch+json":  # any failed operation, `test` included
+                raise ApiError(422, "Invalid", JSON_PATCH_FAILED, {}) from None
             raise ApiError(422, "Invalid", f"the patch could not be applied: {exc}") from None
         if not isinstance(new, dict):
             raise ApiError(422, "Invalid", "the patch must produce an object")
@@ -310,15 +333,17 @@ def _patch(server: ServerState, req: ResourceRequest) -> Any:
         return new
 
     if req.subresource == "scale":
-        return json_response(_update_scale(server, req, mutate))
+        return json_response(_update_scale(server, req, mutate, dry_run))
     with server.store.cond:
         updated = server.store.update(rtype, req.namespace, req.name or "", mutate,
-                                      subresource=req.subresource, from_api=True)
+                                      subresource=req.subresource, from_api=True, dry_run=dry_run,
+                                      manager=req.manager)
     return json_response(updated)
 
 
-def _apply(server: ServerState, req: ResourceRequest) -> Any:
-    """Server-side apply: create, or strategic-merge into the current object (no field ownership)."""
+def _apply(server: ServerState, req: ResourceRequest, dry_run: bool) -> Any:
+    """Server-side apply: create, or merge into the current object with field ownership
+    (a change to a field another manager owns is a 409 conflict unless `force=true`)."""
 
     rtype, store = req.rtype, server.store
     if not req.query.get("fieldManager"):
@@ -339,27 +364,33 @@ def _apply(server: ServerState, req: ResourceRequest) -> Any:
         raise errors.bad_request(
             f"the name of the object ({meta.get('name')}) does not match the name on the URL ({req.name})"
         )
+    if meta.get("managedFields") is not None:
+        raise errors.bad_request("metadata.managedFields must be nil")
     manager = req.query["fieldManager"]
-    if isinstance(obj.get("metadata"), dict):
-        obj["metadata"].pop("managedFields", None)
+    force = req.query.get("force") in TRUE
+    scope = None if not rtype.has_status else ("status" if req.subresource == "status" else "main")
     with store.cond:
         if req.subresource is None and store.get_raw(rtype, req.namespace or "", req.name or "") is None:
             obj.setdefault("metadata", {})["name"] = req.name
-            _record_manager(obj, manager, rtype.api_version, store.clock)
-            return json_response(store.create(rtype, obj, namespace=req.namespace, from_api=True), 201)
+            fields.apply({}, obj, json.loads(dumps(obj)), manager, rtype.api_version, now_rfc3339(store.clock),
+                         force=force, subresource=None, scope=scope)
+            created = store.create(rtype, obj, namespace=req.namespace, from_api=True, dry_run=dry_run)
+            return json_response(created, 201)
 
         def mutate(cur: dict) -> dict:
             cur_rv = cur["metadata"]["resourceVersion"]
+            # managedFields is the apply's own business (below): keep it out of the merge's copying.
+            managed = cur["metadata"].pop("managedFields", None)
             new = patches.strategic_merge(cur, obj)
+            if managed is not None:
+                cur["metadata"]["managedFields"] = managed
             if not new["metadata"].get("resourceVersion"):
                 new["metadata"]["resourceVersion"] = cur_rv
-            if new != cur:
-                _record_manager(new, manager, rtype.api_version, store.clock,
-                                subresource=req.subresource)
-            return new
+            return fields.apply(cur, new, obj, manager, rtype.api_version, now_rfc3339(store.clock),
+                                force=force, subresource=req.subresource, scope=scope)
 
         updated = store.update(rtype, req.namespace, req.name or "", mutate,
-                               subresource=req.subresource, from_api=True)
+                               subresource=req.subresource, from_api=True, dry_run=dry_run)
     return json_response(updated)
 
 
@@ -385,20 +416,6 @@ def _pod_log(server: ServerState, req: ResourceRequest) -> Any:
     return Response(200, "".join(lines).encode(), "text/plain")
 
 
-def _record_manager(obj: dict, manager: str, api_version: str, clock: Any, subresource: str | None = None) -> None:
-    """Note the applier in managedFields (who applied, when; no per-field ownership)."""
-    from skctl.sandbox.store import now_rfc3339
-
-    meta = obj.setdefault("metadata", {})
-    entries = [e for e in meta.get("managedFields") or [] if not (
-        isinstance(e, dict) and e.get("manager") == manager and e.get("operation") == "Apply")]
-    entry = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": now_rfc3339(clock),
-             "fieldsType": "FieldsV1", "fieldsV1": {}}
-    if subresource:
-        entry["subresource"] = subresource
-    meta["managedFields"] = [*entries, entry]
-
-
 # --- scale ---------------------------------------------------------------------------------
 def _scale_doc(obj: dict) -> dict:
     meta = obj["metadata"]
@@ -422,7 +439,7 @@ def _scale_of(server: ServerState, req: ResourceRequest) -> dict:
     return _scale_doc(obj)
 
 
-def _update_scale(server: ServerState, req: ResourceRequest, mutate_scale: Any) -> dict:
+def _update_scale(server: ServerState, req: ResourceRequest, mutate_scale: Any, dry_run: bool = False) -> dict:
     def mutate(cur: dict) -> dict:
         scale = mutate_scale(_scale_doc(cur))
         replicas = (scale.get("spec") or {}).get("replicas")
@@ -435,7 +452,8 @@ def _update_scale(server: ServerState, req: ResourceRequest, mutate_scale: Any) 
         cur.setdefault("spec", {})["replicas"] = replicas
         return cur
 
-    updated = server.store.update(req.rtype, req.namespace, req.name or "", mutate, from_api=True)
+    updated = server.store.update(req.rtype, req.namespace, req.name or "", mutate, from_api=True,
+                                  dry_run=dry_run, manager=req.manager, subresource="scale")
     return _scale_doc(updated)
 
 
@@ -455,18 +473,46 @@ def _delete_options(req: ResourceRequest) -> dict:
     if policy is None and orphan in (True, "true"):
         policy = "Orphan"
     opts["propagationPolicy"] = policy or "Background"
+    dry_run = opts.get("dryRun")
+    if req.query.get("dryRun") is not None:
+        dry_run = [req.query["dryRun"]]
+    if dry_run is not None and not (isinstance(dry_run, list) and all(isinstance(v, str) for v in dry_run)):
+        raise errors.bad_request("DeleteOptions.dryRun must be a list of strings")
+    opts["dryRun"] = options.dry_run(dry_run or [], "DeleteOptions")
+    grace = req.query.get("gracePeriodSeconds", opts.get("gracePeriodSeconds"))
+    if grace is not None:
+        try:
+            grace = int(grace)
+        except (TypeError, ValueError):
+            raise errors.bad_request(f"gracePeriodSeconds must be an integer, got {grace!r}") from None
+    opts["gracePeriodSeconds"] = grace
     return opts
+
+
+# Resources whose real registry answers a finished DELETE with the object itself; the
+# others answer a Status "Success" naming what went (an object still being deleted, held by
+# finalizers or a grace period, is answered as it now is either way).
+RETURNS_DELETED_OBJECT = frozenset({("", "pods"), ("", "services")})
 
 
 def _delete(server: ServerState, req: ResourceRequest) -> dict:
     opts = _delete_options(req)
     pre = opts.get("preconditions") or {}
-    return server.store.delete(
+    result = server.store.delete(
         req.rtype, req.namespace, req.name or "",
         propagation=opts["propagationPolicy"],
         precondition_uid=pre.get("uid"),
         precondition_rv=pre.get("resourceVersion"),
+        grace_period=opts["gracePeriodSeconds"],
+        dry_run=opts["dryRun"],
     )
+    meta = result["metadata"]
+    if req.rtype.key in RETURNS_DELETED_OBJECT or "deletionTimestamp" in meta:
+        return result
+    details = {"name": meta["name"], "group": req.rtype.group, "kind": req.rtype.plural, "uid": meta["uid"]}
+    if not req.rtype.group:
+        del details["group"]
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
 def _delete_collection(server: ServerState, req: ResourceRequest) -> Any:
@@ -479,7 +525,8 @@ def _delete_collection(server: ServerState, req: ResourceRequest) -> Any:
         _, items = store.list(req.rtype, req.namespace, match)
         for (ns, name), _, _ in items:
             try:
-                deleted.append(store.delete(req.rtype, ns, name, propagation=opts["propagationPolicy"]))
+                deleted.append(store.delete(req.rtype, ns, name, propagation=opts["propagationPolicy"],
+                                            grace_period=opts["gracePeriodSeconds"], dry_run=opts["dryRun"]))
             except ApiError as exc:
                 if exc.code != 404:
                     raise

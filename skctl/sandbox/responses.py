@@ -33,3 +33,4 @@ class ServerState(Protocol):
 
     store: Store
     bookmark_interval: float
+    fresh_wait: float  # how long a list for a future resourceVersion waits before 504

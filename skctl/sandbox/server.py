@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from skctl.sandbox import errors, openapi
+from skctl.sandbox import errors, openapi, options
 from skctl.sandbox.discovery import SERVER_VERSION, Registry
 from skctl.sandbox.errors import ApiError
 from skctl.sandbox.faults import Faults
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_BOOKMARK_INTERVAL = 1.0  # seconds between watch BOOKMARK events
+DEFAULT_BOOKMARK_INTERVAL = 60.0  # seconds between watch BOOKMARK events: about a minute, as a real server
 MAX_BODY = 64 * 1024 * 1024
 
 
@@ -223,6 +223,9 @@ class SandboxServer:
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         max_history: int | None = None,
         store: Store | None = None,
+        fresh_wait: float = options.BLOCK_SECONDS,
+        history_seconds: float | None = None,
+        namespace_delay: float | None = None,
     ) -> None:
         if host not in LOOPBACK_HOSTS and not host.startswith("127."):
             raise ValueError(f"the sandbox binds to loopback only, not {host!r}")
@@ -230,7 +233,17 @@ class SandboxServer:
         self.token = token
         self.tls = tls
         self.bookmark_interval = bookmark_interval
-        self.store = store or (Store(Registry.with_builtins(), max_history) if max_history else Store())
+        self.fresh_wait = fresh_wait  # how long a read for a future resourceVersion waits before 504
+        if store is None:
+            kwargs: dict[str, Any] = {}
+            if max_history:
+                kwargs["max_history"] = max_history
+            if history_seconds is not None:
+                kwargs["history_seconds"] = history_seconds
+            if namespace_delay is not None:
+                kwargs["namespace_delay"] = namespace_delay
+            store = Store(Registry.with_builtins(), **kwargs)
+        self.store = store
         self.registry = self.store.registry
         self.faults = Faults()
         self.faults.on_drop(self.drop_watches)
@@ -352,7 +365,7 @@ class SandboxServer:
         self.faults.check(method, path)
         path = path.rstrip("/") or "/"
         if method in ("GET", "HEAD"):
-            doc = self._discovery(path)
+            doc = self._discovery(path, headers)
             if doc is not None:
                 return doc
         # Segments arrive percent-encoded (clients quote names such as system:foo).
@@ -368,7 +381,7 @@ class SandboxServer:
             raise _path_not_found()
         return handle_resource(self, req)
 
-    def _discovery(self, path: str) -> Response | None:
+    def _discovery(self, path: str, headers: Any = None) -> Response | None:
         if path in ("/healthz", "/livez", "/readyz"):
             return Response(200, b"ok", "text/plain; charset=utf-8")
         if path == "/version":
@@ -406,6 +419,11 @@ class SandboxServer:
             if doc is None:
                 raise _path_not_found()
             return json_response(doc)
+        if path == "/openapi/v2":
+            accept = (headers.get("Accept") or "") if headers is not None else ""
+            if "protobuf" in accept:
+                return Response(200, openapi.V2_PROTOBUF, openapi.V2_PROTOBUF_TYPE)
+            return json_response(openapi.V2_DOC)
         if parts[0] == "openapi":
             raise _path_not_found()
         return None

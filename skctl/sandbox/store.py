@@ -13,6 +13,8 @@ dropped on create, status only through the status subresource, names validated).
 
 from __future__ import annotations
 
+import base64
+import bisect
 import builtins
 import json
 import random
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skctl.kube.names import is_dns1123_label, is_dns1123_subdomain
-from skctl.sandbox import errors
+from skctl.sandbox import errors, fields
 from skctl.sandbox.discovery import CRD_TYPE, NAMESPACE_TYPE, Registry, ResourceType
 
 Key = tuple[str, str]  # (group, plural)
@@ -32,6 +34,59 @@ ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DEFAULT_MAX_HISTORY = 200_000
+# A real watch cache keeps at least the events of the last 75 s (its eventFreshDuration) and
+# evicts older ones once more than its lower bound of 100 events is buffered.
+DEFAULT_HISTORY_SECONDS = 75.0
+HISTORY_LOWER_BOUND = 100
+# Seconds between a namespace's DELETE and the namespace controller emptying it (a real one
+# takes a few); meanwhile it is Terminating and refuses new content.
+DEFAULT_NAMESPACE_DELAY = 1.0
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+FOREGROUND_FINALIZER = "foregroundDeletion"
+ORPHAN_FINALIZER = "orphan"
+SECRET_KEY = ("", "secrets")
+POD_KEY = ("", "pods")
+# The conditions the namespace controller reports once a terminating namespace is empty.
+NAMESPACE_DONE_CONDITIONS = (
+    ("NamespaceDeletionDiscoveryFailure", "ResourcesDiscovered", "All resources successfully discovered"),
+    ("NamespaceDeletionGroupVersionParsingFailure", "ParsedGroupVersions", "All legacy kube types successfully parsed"),
+    ("NamespaceDeletionContentFailure", "ContentDeleted",
+     "All content successfully deleted, may be waiting on finalization"),
+    ("NamespaceContentRemaining", "ContentRemoved", "All content successfully removed"),
+    ("NamespaceFinalizersRemaining", "ContentHasNoFinalizers", "All content-preserving finalizers finished"),
+)
+# Kinds whose registry strategy never sets metadata.generation (built-in groups only;
+# custom resources always have it).
+_NO_GENERATION_GROUPS = ("rbac.authorization.k8s.io", "coordination.k8s.io", "scheduling.k8s.io")
+
+
+def _tracks_generation(rtype: ResourceType) -> bool:
+    if rtype.group == "":
+        return rtype.kind == "Pod"
+    if rtype.group == "apps":
+        return rtype.kind != "ControllerRevision"
+    return rtype.group not in _NO_GENERATION_GROUPS
+
+
+def _pod_deletion_mark(pod: dict, now: float, grace: int) -> dict:
+    """A copy of a pod as a real server marks it for deletion: deletionTimestamp = now + grace,
+    deletionGracePeriodSeconds, and (pods track generation) the next generation."""
+    obj = json.loads(dumps(pod))
+    meta = obj["metadata"]
+    meta["deletionTimestamp"] = now_rfc3339(lambda: now + grace)
+    meta["deletionGracePeriodSeconds"] = grace
+    meta["generation"] = meta.get("generation", 1) + 1
+    return obj
+
+
+def _set_resource_version(value: Any) -> bool:
+    """Whether a create body carries a resourceVersion a real server refuses (a non-zero integer)."""
+    try:
+        return int(str(value)) != 0
+    except ValueError:
+        return False
+
+
 def _checked_metadata(obj: dict) -> dict:
     """obj["metadata"] (created if absent), after the type checks the real server's decoding
     does: a 400 here keeps malformed objects out of the store, where selectors would trip on them."""
@@ -98,6 +153,7 @@ class Event:
     raw: bytes
     prev: dict | None
     line: bytes
+    at: float  # time.monotonic() when it happened (history eviction)
 
 
 def event_line(type_: str, raw: bytes) -> bytes:
@@ -116,9 +172,15 @@ class Store:
         registry: Registry | None = None,
         max_history: int = DEFAULT_MAX_HISTORY,
         clock: Callable[[], float] = time.time,
+        history_seconds: float = DEFAULT_HISTORY_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+        namespace_delay: float = DEFAULT_NAMESPACE_DELAY,
     ) -> None:
         self.registry = registry or Registry.with_builtins()
         self.max_history = max_history
+        self.history_seconds = history_seconds
+        self.monotonic = monotonic  # ages history events (tests pass a clock they move)
+        self.namespace_delay = namespace_delay  # 0: terminating namespaces are emptied within the DELETE
         self.clock = clock
         self.cond = threading.Condition(threading.RLock())
         self._rv = 0
@@ -127,6 +189,10 @@ class Store:
         self._first_rv = 1  # resourceVersion of _history[0] (or the next event, when empty)
         self._dependents: dict[str, set[tuple[Key, str, str]]] = {}
         self._rand = random.Random()
+        self._terminating: set[str] = set()  # namespaces being deleted
+        self._swept: set[str] = set()  # terminating namespaces the namespace controller has emptied
+        self._emptying: set[str] = set()  # namespaces whose contents are being swept right now
+        self._foreground: dict[str, tuple[ResourceType, str, str]] = {}  # uid -> owner waiting on dependents
         self.closed = False
         for ns in INITIAL_NAMESPACES:
             self.create(NAMESPACE_TYPE, {"metadata": {"name": ns}}, from_api=True)
@@ -208,10 +274,18 @@ class Store:
 
     def _emit(self, type_: str, rtype: ResourceType, obj: dict, raw: bytes, prev: dict | None) -> None:
         ns = (obj.get("metadata") or {}).get("namespace", "")
-        self._history.append(Event(self._rv, type_, rtype.key, ns, obj, raw, prev, event_line(type_, raw)))
-        if len(self._history) > self.max_history:
+        now = self.monotonic()
+        history = self._history
+        history.append(Event(self._rv, type_, rtype.key, ns, obj, raw, prev, event_line(type_, raw), now))
+        drop = 0
+        if len(history) > self.max_history:
             drop = max(1, self.max_history // 4)
-            del self._history[:drop]
+        elif len(history) > HISTORY_LOWER_BOUND and history[0].at < now - self.history_seconds - 1.0:
+            # Evict in steps of about a second so this check stays O(1) per event.
+            cut = bisect.bisect_left(history, now - self.history_seconds, key=lambda e: e.at)
+            drop = min(cut, len(history) - HISTORY_LOWER_BOUND)
+        if drop > 0:
+            del history[:drop]
             self._first_rv += drop
         self.cond.notify_all()
 
@@ -305,12 +379,47 @@ class Store:
             return None
         return json.loads(json.dumps(FRESH_STATUS.get(rtype.kind, {})))
 
-    def create(self, rtype: ResourceType, obj: dict, *, namespace: str | None = None, from_api: bool = False) -> dict:
+    def _defaults(self, rtype: ResourceType, obj: dict, creating: bool) -> None:
+        """What a real server's defaulting and conversion add to every write of these kinds."""
+        meta = obj["metadata"]
+        if rtype.key == NAMESPACE_TYPE.key:
+            if creating:
+                spec = obj.setdefault("spec", {})
+                if isinstance(spec, dict) and "finalizers" not in spec:
+                    spec["finalizers"] = ["kubernetes"]
+            if meta.get("name"):
+                meta["labels"] = {**(meta.get("labels") or {}), NAMESPACE_NAME_LABEL: meta["name"]}
+        elif rtype.key == SECRET_KEY:
+            string_data = obj.pop("stringData", None)
+            if isinstance(string_data, dict):
+                current = obj.get("data")
+                data: dict = current if isinstance(current, dict) else {}
+                for key, value in string_data.items():
+                    data[key] = base64.b64encode(str(value).encode()).decode()
+                obj["data"] = data
+            if not obj.get("type"):
+                obj["type"] = "Opaque"
+
+    def _namespace_terminating(self, namespace: str) -> bool:
+        return namespace in self._terminating
+
+    def create(
+        self,
+        rtype: ResourceType,
+        obj: dict,
+        *,
+        namespace: str | None = None,
+        from_api: bool = False,
+        dry_run: bool = False,
+        manager: str | None = None,
+    ) -> dict:
         """Store a new object and emit ADDED; returns the stored object (do not mutate it).
 
         `obj` is taken over (not copied). With `from_api`, REST rules apply: the server
         assigns uid and creationTimestamp and resets status for types with a status
         subresource. In-process callers may preset uid/creationTimestamp/status.
+        `dry_run` checks and answers as if created, storing nothing; `manager` records
+        the creator in managedFields (operation Update).
         """
         if not isinstance(obj, dict):
             raise errors.bad_request("the request body must be a JSON object")
@@ -322,6 +431,11 @@ class Store:
                     raise errors.bad_request("the namespace of the object must be set")
                 if not self.namespace_exists(ns):
                     raise errors.not_found("", "namespaces", ns)
+                if self._namespace_terminating(ns):
+                    why = f"unable to create new content in namespace {ns} because it is being terminated"
+                    raise errors.forbidden(rtype.group, rtype.plural, meta.get("name") or "", why, [
+                        {"reason": "NamespaceTerminating", "message": f"namespace {ns} is being terminated",
+                         "field": "metadata.namespace"}])
                 meta["namespace"] = ns
             else:
                 meta.pop("namespace", None)
@@ -335,6 +449,8 @@ class Store:
             name = meta["name"]
             if (ns, name) in self._objects.get(rtype.key, {}):
                 raise errors.already_exists(rtype.group, rtype.plural, name)
+            if from_api and _set_resource_version(meta.get("resourceVersion")):
+                raise errors.ApiError(500, "", "resourceVersion should not be set on objects to be created")
             obj["apiVersion"] = rtype.api_version
             obj["kind"] = rtype.kind
             if from_api or not meta.get("uid"):
@@ -342,7 +458,12 @@ class Store:
             if from_api or not meta.get("creationTimestamp"):
                 meta["creationTimestamp"] = now_rfc3339(self.clock)
             meta.pop("deletionTimestamp", None)
-            meta["generation"] = 1
+            meta.pop("deletionGracePeriodSeconds", None)
+            if _tracks_generation(rtype):
+                meta["generation"] = 1
+            else:
+                meta.pop("generation", None)
+            self._defaults(rtype, obj, creating=True)
             if from_api and rtype.has_status and rtype.kind != "Node":
                 fresh = self._fresh_status(rtype)
                 if fresh is None:
@@ -351,6 +472,12 @@ class Store:
                     obj["status"] = fresh
             if rtype.key == CRD_TYPE.key:
                 self._check_crd(obj)
+            if manager is not None:
+                fields.record_update(None, obj, manager, rtype.api_version, now_rfc3339(self.clock), None,
+                                     "main" if rtype.has_status else None)
+            if dry_run:
+                meta.pop("resourceVersion", None)
+                return obj
             meta["resourceVersion"] = str(self._next_rv())
             raw = self._put(rtype, obj)
             self._index_owners(rtype, obj, add=True)
@@ -369,13 +496,17 @@ class Store:
         subresource: str | None = None,
         from_api: bool = False,
         check_rv: bool = True,
+        dry_run: bool = False,
+        manager: str | None = None,
     ) -> dict:
         """Replace an object with `mutate(copy_of_current)` and emit MODIFIED.
 
         A resourceVersion left in the result must equal the current one (optimistic
         concurrency, 409 otherwise). Generation is bumped when anything outside metadata
         and status changes. With `from_api`, the main resource ignores status changes
-        and the status subresource changes only status, as on a real server.
+        and the status subresource changes only status, as on a real server. An object
+        being deleted whose last finalizer goes is removed (DELETED). `dry_run` answers
+        as if updated; `manager` records the writer in managedFields (operation Update).
         """
         with self.cond:
             ns = self._ns(rtype, namespace)
@@ -402,12 +533,15 @@ class Store:
             if from_api and rtype.has_status:
                 if subresource == "status":
                     status = new.get("status")
+                    managed = meta.get("managedFields")
                     new = json.loads(cur_raw)
                     if status is None:
                         new.pop("status", None)
                     else:
                         new["status"] = status
                     meta = new["metadata"]
+                    if managed is not None:
+                        meta["managedFields"] = managed
                 elif "status" in cur:
                     new["status"] = cur["status"]
                 else:
@@ -419,27 +553,51 @@ class Store:
                 meta["namespace"] = ns
             for fixed in ("uid", "creationTimestamp"):
                 meta[fixed] = cmeta[fixed]
-            if "deletionTimestamp" in cmeta:
-                meta["deletionTimestamp"] = cmeta["deletionTimestamp"]
-            elif from_api:
-                meta.pop("deletionTimestamp", None)
-            gen = cmeta.get("generation", 1)
-            meta["generation"] = gen + 1 if _spec_part(new) != _spec_part(cur) else gen
+            for fixed in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+                if fixed in cmeta:
+                    meta[fixed] = cmeta[fixed]
+                elif from_api:
+                    meta.pop(fixed, None)
+            if _tracks_generation(rtype):
+                gen = cmeta.get("generation", 1)
+                meta["generation"] = gen + 1 if _spec_part(new) != _spec_part(cur) else gen
+            else:
+                meta.pop("generation", None)
+            self._defaults(rtype, new, creating=False)
+            if rtype.key == NAMESPACE_TYPE.key and name in self._terminating:
+                new.setdefault("status", {})["phase"] = "Terminating"
             if rtype.key == CRD_TYPE.key and subresource != "status":
                 self._check_crd(new)
-            if "deletionTimestamp" in meta and not meta.get("finalizers"):
-                return self._remove(rtype, cur, final=new)
             meta["resourceVersion"] = cmeta["resourceVersion"]
+            if manager is not None:
+                scope = None if not rtype.has_status else ("status" if subresource == "status" else "main")
+                fields.record_update(cur, new, manager, rtype.api_version, now_rfc3339(self.clock),
+                                     subresource, scope)
             if new == cur:  # a no-op write: no new resourceVersion, no event (as etcd-backed servers)
                 return cur
-            meta["resourceVersion"] = str(self._next_rv())
-            self._index_owners(rtype, cur, add=False)
-            raw = self._put(rtype, new)
-            self._index_owners(rtype, new, add=True)
-            if rtype.key == CRD_TYPE.key:
-                self.registry.add_crd(new)
-            self._emit("MODIFIED", rtype, new, raw, cur)
-            return new
+            if dry_run:
+                return new
+            is_namespace = rtype.key == NAMESPACE_TYPE.key  # goes when its controller is done, below
+            if "deletionTimestamp" in meta and not meta.get("finalizers") and not is_namespace:
+                # DELETED carries the last stored state (etcd's previous value), the answer the update.
+                gone = self._remove(rtype, cur)
+                meta["resourceVersion"] = gone["metadata"]["resourceVersion"]
+                return new
+            written = self._write(rtype, cur, new)
+            if is_namespace and name in self._swept:
+                self._finish_namespace(name)
+            return written
+
+    def _write(self, rtype: ResourceType, cur: dict, new: dict) -> dict:
+        """Store `new` in place of `cur` with the next resourceVersion; emit MODIFIED."""
+        new["metadata"]["resourceVersion"] = str(self._next_rv())
+        self._index_owners(rtype, cur, add=False)
+        raw = self._put(rtype, new)
+        self._index_owners(rtype, new, add=True)
+        if rtype.key == CRD_TYPE.key:
+            self.registry.add_crd(new)
+        self._emit("MODIFIED", rtype, new, raw, cur)
+        return new
 
     def replace(self, rtype: ResourceType, obj: dict, *, namespace: str | None = None, **kw: Any) -> dict:
         """PUT semantics: the whole object, resourceVersion-checked if it carries one."""
@@ -456,12 +614,19 @@ class Store:
         propagation: str = "Background",
         precondition_uid: str | None = None,
         precondition_rv: str | None = None,
+        grace_period: int | None = None,
+        dry_run: bool = False,
     ) -> dict:
-        """Delete an object (and, unless orphaning, its dependents); emit DELETED.
+        """Delete an object the way a real server and its controllers do; returns what a
+        real DELETE answers (the object, marked for deletion when it is not gone yet).
 
-        An object with finalizers only gets a deletionTimestamp until an update removes
-        them. Deleting a Namespace deletes everything in it; deleting a CRD deletes its
-        custom resources and removes the resource from discovery.
+        Without finalizers an object goes at once (DELETED) and, in the background, its
+        dependents. Otherwise it is first marked (MODIFIED with deletionTimestamp):
+        existing finalizers hold it until an update removes them; Foreground adds
+        `foregroundDeletion` (dependents go first), Orphan adds `orphan` (dependents lose
+        their ownerReference first), a namespace turns Terminating and goes once its
+        contents are gone, and a scheduled pod gets its grace period, which the absent
+        kubelet ends at once. `dry_run` answers the same and changes nothing.
         """
         if propagation not in ("Background", "Foreground", "Orphan"):
             raise errors.bad_request(f"unsupported propagationPolicy {propagation!r}")
@@ -478,30 +643,100 @@ class Store:
                                       f"UID in object meta: {meta['uid']}")
             if precondition_rv and precondition_rv != meta["resourceVersion"]:
                 raise errors.conflict(rtype.group, rtype.plural, name)
-            if meta.get("finalizers"):
-                if "deletionTimestamp" in meta:
-                    return cur
-                ts = now_rfc3339(self.clock)
-
-                def mark(obj: dict) -> dict:
-                    obj["metadata"]["deletionTimestamp"] = ts
-                    obj["metadata"]["deletionGracePeriodSeconds"] = 0
-                    return obj
-
-                return self.update(rtype, ns, name, mark, check_rv=False)
+            if "deletionTimestamp" in meta:
+                return cur  # already being deleted
+            marked, stage = self._deletion_stage(rtype, cur, propagation, grace_period)
+            if marked is None and rtype.key == POD_KEY:
+                # A pod deleted at once still goes out with deletionTimestamp, zero grace and a new generation.
+                final = _pod_deletion_mark(cur, self.clock(), 0)
+            else:
+                final = None
+            if dry_run:
+                return marked or final or json.loads(dumps(cur))
             uid = meta["uid"]
-            if rtype.key == NAMESPACE_TYPE.key:
-                self._delete_namespace_contents(name)
-            if rtype.key == CRD_TYPE.key:
-                self._delete_crd_contents(cur)
-            if propagation == "Orphan":
-                self._orphan(uid)
-            elif propagation == "Foreground":
+            if marked is None:
+                if rtype.key == CRD_TYPE.key:
+                    self._delete_crd_contents(cur)
+                result = self._remove(rtype, cur, final=final)
+                if propagation == "Background":
+                    self._delete_dependents(uid, "Background")
+                return result
+            updated = self._write(rtype, cur, marked)
+            if stage == "namespace":
+                self._terminating.add(name)
+                if self.namespace_delay > 0:
+                    timer = threading.Timer(self.namespace_delay, self._namespace_controller, (name, updated["metadata"]["uid"]))
+                    timer.daemon = True
+                    timer.start()
+                else:
+                    self._namespace_controller(name, updated["metadata"]["uid"])
+            elif stage == "graceful":
+                # The kubelet's part, at once: containers stopped, deleted again with zero grace.
+                now = _pod_deletion_mark(updated, self.clock(), 0)
+                now["metadata"]["generation"] = updated["metadata"].get("generation", 1)
+                self._remove(rtype, self._write(rtype, updated, now))
+            elif stage == "Foreground":
+                self._foreground[uid] = (rtype, ns, name)
                 self._delete_dependents(uid, "Foreground")
-            result = self._remove(rtype, cur)
-            if propagation == "Background":
-                self._delete_dependents(uid, "Background")
-            return result
+                if not self._dependents.get(uid):
+                    self._release(uid, FOREGROUND_FINALIZER)
+            elif stage == "Orphan":
+                self._orphan(uid)
+                self._release_finalizer(rtype, ns, name, ORPHAN_FINALIZER)
+            return updated
+
+    def _deletion_stage(self, rtype: ResourceType, cur: dict, propagation: str,
+                        grace_period: int | None) -> tuple[dict | None, str | None]:
+        """(the object marked for deletion, why it is not removed at once), or (None, None)."""
+        obj = json.loads(dumps(cur))
+        meta = obj["metadata"]
+        now = self.clock()
+        if rtype.key == NAMESPACE_TYPE.key:
+            meta["deletionTimestamp"] = now_rfc3339(lambda: now)
+            meta["deletionGracePeriodSeconds"] = 0
+            obj.setdefault("status", {})["phase"] = "Terminating"
+            return obj, "namespace"
+        if rtype.key == POD_KEY:
+            spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+            grace = grace_period if grace_period is not None else spec.get("terminationGracePeriodSeconds", 30)
+            phase = (obj.get("status") or {}).get("phase")
+            if spec.get("nodeName") and isinstance(grace, int) and grace > 0 and phase not in ("Succeeded",
+                                                                                               "Failed"):
+                return _pod_deletion_mark(cur, now, grace), "graceful"
+        finalizers = list(meta.get("finalizers") or [])
+        stage = None
+        if propagation == "Foreground" and FOREGROUND_FINALIZER not in finalizers:
+            finalizers.append(FOREGROUND_FINALIZER)
+            stage = "Foreground"
+        elif propagation == "Orphan" and ORPHAN_FINALIZER not in finalizers:
+            finalizers.append(ORPHAN_FINALIZER)
+            stage = "Orphan"
+        if not finalizers:
+            return None, None
+        meta["finalizers"] = finalizers
+        meta["deletionTimestamp"] = now_rfc3339(lambda: now)
+        meta["deletionGracePeriodSeconds"] = 0
+        return obj, stage or "finalizers"
+
+    def _release_finalizer(self, rtype: ResourceType, ns: str, name: str, finalizer: str) -> None:
+        """Remove one finalizer, as its controller does when done (the object may go with it)."""
+        if (ns, name) not in self._objects.get(rtype.key, {}):
+            return
+
+        def drop(obj: dict) -> dict:
+            rest = [f for f in obj["metadata"].get("finalizers") or [] if f != finalizer]
+            if rest:
+                obj["metadata"]["finalizers"] = rest
+            else:
+                obj["metadata"].pop("finalizers", None)
+            return obj
+
+        self.update(rtype, ns, name, drop, check_rv=False)
+
+    def _release(self, uid: str, finalizer: str) -> None:
+        owner = self._foreground.pop(uid, None)
+        if owner is not None:
+            self._release_finalizer(*owner, finalizer)
 
     def _remove(self, rtype: ResourceType, cur: dict, final: dict | None = None) -> dict:
         meta = cur["metadata"]
@@ -512,6 +747,14 @@ class Store:
         if rtype.key == CRD_TYPE.key:
             self.registry.remove_crd(meta["name"])
         self._emit("DELETED", rtype, obj, dumps(obj), cur)
+        # Controllers waiting on this object: a foreground owner, a terminating namespace.
+        for ref in meta.get("ownerReferences") or ():
+            uid = ref.get("uid")
+            if uid in self._foreground and not self._dependents.get(uid):
+                self._release(uid, FOREGROUND_FINALIZER)
+        ns = meta.get("namespace", "")
+        if ns and ns in self._swept and ns not in self._emptying:
+            self._finish_namespace(ns)
         return obj
 
     def _type_for(self, key: Key) -> ResourceType | None:
@@ -521,11 +764,17 @@ class Store:
         return sorted(self._dependents.get(uid, ()))
 
     def _delete_dependents(self, uid: str, propagation: str) -> None:
+        """The garbage collector's part. For a foreground owner it deletes in the foreground only
+        dependents that have dependents of their own; the others go in the background."""
         for key, ns, name in self._dependent_refs(uid):
             rtype = self._type_for(key)
-            if rtype is None or (ns, name) not in self._objects.get(key, {}):
+            entry = self._objects.get(key, {}).get((ns, name))
+            if rtype is None or entry is None or "deletionTimestamp" in entry[0]["metadata"]:
                 continue
-            self.delete(rtype, ns, name, propagation=propagation)
+            policy = propagation
+            if propagation == "Foreground" and not self._dependents.get(entry[0]["metadata"]["uid"]):
+                policy = "Background"
+            self.delete(rtype, ns, name, propagation=policy)
 
     def _orphan(self, uid: str) -> None:
         def drop_ref(obj: dict) -> dict:
@@ -541,15 +790,58 @@ class Store:
             if rtype is not None and (ns, name) in self._objects.get(key, {}):
                 self.update(rtype, ns, name, drop_ref, check_rv=False)
 
-    def _delete_namespace_contents(self, namespace: str) -> None:
-        for key, bucket in list(self._objects.items()):
-            rtype = self._type_for(key)
-            if rtype is None or not rtype.namespaced:
-                continue
-            for ns, name in sorted(k for k in bucket if k[0] == namespace):
-                if (ns, name) in bucket:
-                    entry = bucket[(ns, name)]
-                    self._remove(rtype, entry[0])
+    def _namespace_has_contents(self, namespace: str) -> bool:
+        return any(k[0] == namespace for key, bucket in self._objects.items() if key != NAMESPACE_TYPE.key
+                   for k in bucket)
+
+    def _namespace_controller(self, namespace: str, uid: str) -> None:
+        """What the namespace controller does with a terminating namespace, `namespace_delay`
+        after the DELETE (a real one takes seconds): delete its contents one object at a
+        time, as API calls would (other requests go on meanwhile), then finish it."""
+
+        def current() -> bool:
+            entry = self._objects.get(NAMESPACE_TYPE.key, {}).get(("", namespace))
+            return not self.closed and entry is not None and entry[0]["metadata"]["uid"] == uid
+
+        with self.cond:
+            if not current():
+                return
+            self._emptying.add(namespace)
+            keys = sorted((key, k) for key, bucket in self._objects.items() for k in bucket if k[0] == namespace)
+        try:
+            for key, (ns, name) in keys:
+                with self.cond:
+                    rtype = self._type_for(key)
+                    entry = self._objects.get(key, {}).get((ns, name))
+                    if self.closed:
+                        return
+                    if rtype is not None and entry is not None and "deletionTimestamp" not in entry[0]["metadata"]:
+                        self.delete(rtype, ns, name)
+        finally:
+            with self.cond:
+                self._emptying.discard(namespace)
+                if current():
+                    self._swept.add(namespace)
+                    self._finish_namespace(namespace)
+
+    def _finish_namespace(self, namespace: str) -> None:
+        """Once a terminating namespace is empty: its `kubernetes` finalizer goes, then it does."""
+        entry = self._objects.get(NAMESPACE_TYPE.key, {}).get(("", namespace))
+        if entry is None or self._namespace_has_contents(namespace):
+            return
+        cur = entry[0]
+        new = json.loads(dumps(cur))
+        ts = now_rfc3339(self.clock)
+        new.setdefault("status", {})["conditions"] = [
+            {"type": kind, "status": "False", "lastTransitionTime": ts, "reason": reason, "message": message}
+            for kind, reason, message in NAMESPACE_DONE_CONDITIONS
+        ]
+        if new != cur:
+            cur = self._write(NAMESPACE_TYPE, cur, new)
+        if not cur["metadata"].get("finalizers"):  # then the controller finalizes and it goes
+            self._terminating.discard(namespace)
+            self._swept.discard(namespace)
+            self._remove(NAMESPACE_TYPE, cur)
 
     def _delete_crd_contents(self, crd: dict) -> None:
         spec = crd.get("spec") or {}

@@ -4,11 +4,22 @@
 SIMULATION_LABEL = "simkube.io/simulation"
 VIRTUAL_LABEL = "simkube.io/virtual"
 DRIVER_LABEL = "simkube.io/driver"
-ORIGINAL_NAMESPACE_ANNOTATION = "simkube.io/original-namespace"
-# Recorded pod lifetime, trace seconds (informational), and the same lifetime scaled by
-# --speed as a Go duration, which the KWOK Stage reads with delay.durationFrom.
-LIFETIME_SECONDS_ANNOTATION = "simkube.io/lifetime-seconds"
-LIFETIME_ANNOTATION = "simkube.io/pod-lifetime"
+APP_NAME_LABEL = "app.kubernetes.io/name"
+# SimKube's pod contract (sk-core constants), read by SimKube's and skctl's KWOK stages
+# (config/kwok/) and by tools written for SimKube's simulations.
+ORIGINAL_NAMESPACE_ANNOTATION = "static.simkube.io/original-namespace"
+ORIGINAL_OWNER_ANNOTATION = "static.simkube.io/original-owner"
+POD_SPEC_HASH_ANNOTATION = "static.simkube.io/pod-spec-stable-hash"
+POD_SEQUENCE_ANNOTATION = "static.simkube.io/pod-sequence-number"
+KWOK_STAGE_COMPLETE_LABEL = "simkube.io/kwok-stage-complete"
+KWOK_STAGE_COMPLETE_TIME_ANNOTATION = "simkube.io/kwok-stage-complete-time"
+KWOK_STAGE_CREATE_DELAY_ANNOTATION = "simkube.io/kwok-stage-create-delay"
+KWOK_STAGE_CREATE_DELAY_JITTER_ANNOTATION = "simkube.io/kwok-stage-create-delay-jitter"
+KWOK_STAGE_READY_DELAY_ANNOTATION = "simkube.io/kwok-stage-ready-delay"
+KWOK_STAGE_READY_DELAY_JITTER_ANNOTATION = "simkube.io/kwok-stage-ready-delay-jitter"
+VIRTUAL_NODE_SELECTOR_KEY = "type"
+VIRTUAL_NODE_SELECTOR_VALUE = "virtual"
+VIRTUAL_NODE_TAINT_KEY = "kwok-provider"
 FIELD_MANAGER = "skctl"
 DEFAULT_DRIVER_NAMESPACE = "simkube"
 DEFAULT_VIRTUAL_NS_PREFIX = "virtual"

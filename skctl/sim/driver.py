@@ -31,7 +31,9 @@ from skctl.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
 from skctl.kube.names import is_dns1123_label
 from skctl.sim import DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL
-from skctl.sim.mutate import lifetimes_by_owner, virtual_namespace, virtual_namespace_object, virtual_object
+from skctl.sim.mutate import virtual_namespace, virtual_namespace_object, virtual_object
+from skctl.sim.pods import PodContext, PodHandler
+from skctl.sim.podwatch import PodWatcher
 from skctl.trace.config import TracerConfig, config_of_trace
 from skctl.trace.model import Trace, gvk_of, ns_name
 
@@ -61,6 +63,8 @@ class DriveOptions:
     virtual_ns_prefix: str = "virtual"
     spread: bool = True
     cleanup_timeout: float = CLEANUP_TIMEOUT
+    watch_pods: bool = True  # number, time and place the simulation's pods (skctl.sim.pods)
+    delays: dict[str, str] | None = None  # KWOK create/ready delay annotations (default 0ms each)
 
 
 @dataclass
@@ -142,10 +146,21 @@ class Driver:
         self.on_step = on_step
         self.clock = clock
         self.config: TracerConfig = config_of_trace(trace)
-        self.lifetimes = lifetimes_by_owner(trace.pod_lifecycles or {})
         self._stop = threading.Event()
         self._stop_reason: str | None = None
         self._namespaces: set[str] = set()
+        self.pods = PodHandler(
+            kube,
+            PodContext(
+                sim_name=opts.name,
+                ns_prefix=opts.virtual_ns_prefix,
+                speed=opts.speed,
+                lifecycles=trace.pod_lifecycles or {},
+                index=trace.index or {},
+                delays=opts.delays,
+            ),
+            owns_namespace=self._namespaces.__contains__,
+        )
         self._cluster_objects: dict[tuple[str, str, str], None] = {}  # created by this simulation
         self._foreign: set[tuple[str, str, str]] = set()  # cluster-scoped, someone else's: left alone
         self._writes_since_gc = 0
@@ -168,8 +183,12 @@ class Driver:
         steps = schedule(self.trace, self.opts.speed, self.opts.duration, self.opts.spread)
         result = DriveResult()
         self.preflight()
+        watcher: PodWatcher | None = None
         try:
             self.cleanup(leftovers=True)
+            if self.opts.watch_pods:
+                watcher = PodWatcher(self.kube, self.pods.handle)
+                watcher.start()
             with _quiet_gc():
                 start = self.clock()
                 result.started = start
@@ -182,12 +201,16 @@ class Driver:
             if self.opts.duration is not None and not self.stopped:
                 self._wait_until(start + self.opts.duration / self.opts.speed)
         except BaseException:
+            if watcher is not None:
+                watcher.stop()
             try:
                 self.cleanup()
             except Exception as exc:  # noqa: BLE001 - the original error is the one to report
                 log.warning("cleanup after an error failed too: %s", exc)
             raise
         result.stopped_by = self._stop_reason
+        if watcher is not None:
+            watcher.stop()
         self.cleanup()
         result.finished = self.clock()
         return result
@@ -256,7 +279,6 @@ class Driver:
         if gvk == "v1.Namespace":  # virtual namespaces stand in for the recorded ones
             return None
         res = self.kube.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
-        lifetime = self.lifetimes.get((gvk, ns_name(obj)))
         try:
             vobj = virtual_object(
                 obj,
@@ -264,8 +286,7 @@ class Driver:
                 ns_prefix=self.opts.virtual_ns_prefix,
                 template_paths=self.config.template_paths(gvk),
                 namespaced=res.namespaced,
-                lifetime=lifetime,
-                speed=self.opts.speed,
+                delays=self.opts.delays,
             )
         except (AttributeError, TypeError, KeyError) as exc:  # a pod template of the wrong shape
             raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from exc

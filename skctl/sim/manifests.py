@@ -37,7 +37,7 @@ from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers
     MAX_VIRTUAL_NS_PREFIX,
     SIMULATION_LABEL,
 )
-from skctl.sim.timing import format_number, parse_speed
+from skctl.sim.timing import LIFECYCLE_FLAGS, format_number, lifecycle_delays, parse_millis, parse_speed
 from skctl.timeparse import parse_duration
 
 SERVICE_ACCOUNT = "skctl-driver"
@@ -76,6 +76,7 @@ class RunOptions:
     driver_verbosity: str = DEFAULT_DRIVER_VERBOSITY
     skctl_pyz: str | None = DEFAULT_PYZ
     storage_options: list[str] = field(default_factory=list)
+    lifecycle: dict[str, str | int] = field(default_factory=dict)  # LIFECYCLE_FLAGS → milliseconds
 
     @property
     def image(self) -> str:
@@ -158,6 +159,7 @@ def validate_options(opts: RunOptions) -> None:
         parse_duration(opts.duration)
     validate_repetitions(opts.repetitions)
     storage.parse_storage_options(opts.storage_options)  # the driver would reject them only in the cluster
+    lifecycle_delays(opts.lifecycle)
     for secret in opts.driver_secrets:
         if not is_dns1123_subdomain(secret):
             raise InputError(messages.RUN_BAD_SECRET.format(name=secret))
@@ -194,6 +196,10 @@ def driver_args(opts: RunOptions) -> list[str]:
     ]
     if opts.duration is not None:
         args += ["--duration", str(opts.duration)]
+    for flag in LIFECYCLE_FLAGS:
+        millis = parse_millis(opts.lifecycle.get(flag, 0))
+        if millis:
+            args += [flag, str(millis)]
     for option in opts.storage_options:
         args += ["--storage-option", option]
     return args
@@ -215,6 +221,8 @@ def workloads_role() -> dict[str, Any]:
     rules: list[dict[str, Any]] = [{"apiGroups": [""], "resources": ["namespaces"], "verbs": list(NAMESPACE_VERBS)}]
     for group, resources in WORKLOAD_RESOURCES:
         rules.append({"apiGroups": [group], "resources": list(resources), "verbs": list(OBJECT_VERBS)})
+    # the pod watcher (skctl.sim.pods) numbers, times and places every simulated pod
+    rules.append({"apiGroups": [""], "resources": ["pods"], "verbs": ["watch"]})
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",

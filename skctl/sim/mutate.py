@@ -1,38 +1,46 @@
 """Turn a traced object into its virtual twin for the simulation cluster.
 
-What changes, and why (docs/run.md):
+What changes, and why (docs/run.md, docs/simkube.md):
 - namespace → `<prefix>-<original>`, so the simulation never touches real namespaces;
 - status and server-owned metadata (uid, resourceVersion, generation, timestamps,
   managedFields, selfLink) are dropped: server-side apply must not send them;
 - ownerReferences are dropped: the owners' uids belong to the traced cluster, and a
   reference to an object that does not exist here makes the garbage collector delete
   the virtual object at once; the simulation's owners recreate what they own anyway;
-- labels `simkube.io/simulation=<name>` and `simkube.io/virtual=true` on the object and
-  on every pod template, so cleanup and KWOK stages can select them;
+- labels as SimKube sets them: `simkube.io/simulation=<name>`, `simkube.io/virtual=true`
+  and `app.kubernetes.io/name=<object name>` (each value cut to 63 characters), so tools
+  written for SimKube's simulations select the same objects;
 - every pod template (config podSpecTemplatePaths, wildcards included, else the built-in
-  paths): nodeSelector `type: virtual` (replacing any other: the pods must land on KWOK
-  nodes), a toleration for the `kwok-provider` taint, container ports removed (a pod
-  spec may repeat a port, which apply rejects; KWOK pods serve nothing), nodeName and the
-  service-account token volume of a recorded bare pod removed (the node and the token
-  belong to the traced cluster; the API server injects a fresh token volume);
-- lifecycles: when the trace recorded finished lifecycles for the owner, the template gets
-  `simkube.io/lifetime-seconds` (recorded seconds) and `simkube.io/pod-lifetime` (the same,
-  divided by --speed, as a Go duration) which config/kwok/ stages read to end the pod.
+  paths): the simulation labels (skctl's addition: cleanup and stages can select the pods
+  from birth), annotation `static.simkube.io/original-namespace`, the KWOK create/ready
+  delay annotations SimKube's stages read, nodeSelector `type: virtual` merged into the
+  recorded selector, the `kwok-provider` toleration appended once, container ports removed
+  (a pod spec may repeat a port, which apply rejects; KWOK pods serve nothing), nodeName
+  and the service-account token volume of a recorded bare pod removed (the node and the
+  token belong to the traced cluster; the API server injects a fresh token volume).
+Per-pod data (lifecycle, sequence number) cannot go on a shared template: the pod watcher
+(skctl.sim.podwatch) adds it to each pod.
 """
 
 from __future__ import annotations
 
-import statistics
+from collections.abc import Mapping
 from typing import Any
 
+from skctl.kube.names import truncate_label_value as label_value
 from skctl.sim import (
-    LIFETIME_ANNOTATION,
-    LIFETIME_SECONDS_ANNOTATION,
+    APP_NAME_LABEL,
+    KWOK_STAGE_CREATE_DELAY_ANNOTATION,
+    KWOK_STAGE_CREATE_DELAY_JITTER_ANNOTATION,
+    KWOK_STAGE_READY_DELAY_ANNOTATION,
+    KWOK_STAGE_READY_DELAY_JITTER_ANNOTATION,
     ORIGINAL_NAMESPACE_ANNOTATION,
     SIMULATION_LABEL,
     VIRTUAL_LABEL,
+    VIRTUAL_NODE_SELECTOR_KEY,
+    VIRTUAL_NODE_SELECTOR_VALUE,
+    VIRTUAL_NODE_TAINT_KEY,
 )
-from skctl.sim.timing import go_duration
 from skctl.trace.config import iter_pod_templates
 
 DROPPED_METADATA = (
@@ -46,8 +54,8 @@ DROPPED_METADATA = (
     "selfLink",
     "ownerReferences",
 )
-VIRTUAL_NODE_SELECTOR = {"type": "virtual"}
-KWOK_TOLERATION = {"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}
+VIRTUAL_NODE_SELECTOR = {VIRTUAL_NODE_SELECTOR_KEY: VIRTUAL_NODE_SELECTOR_VALUE}
+KWOK_TOLERATION = {"key": VIRTUAL_NODE_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 _TOKEN_VOLUME_PREFIX = "kube-api-access-"
 
 
@@ -65,56 +73,62 @@ def virtual_namespace(prefix: str, namespace: str) -> str:
     return f"{prefix}-{namespace}"
 
 
-def lifetimes_by_owner(pod_lifecycles: dict[tuple[str, str], dict[int, list[dict[str, Any]]]]) -> dict[tuple[str, str], float]:
-    """(owner GVK, "ns/name") → recorded pod lifetime in seconds, from finished lifecycles.
+def delay_annotations(create_delay_ms: int = 0, create_jitter_ms: int = 0, ready_delay_ms: int = 0,
+                      ready_jitter_ms: int = 0) -> dict[str, str]:
+    """The KWOK create/ready delays SimKube's pod-create and pod-ready stages read, in SimKube's
+    form ("250ms"); SimKube's driver writes them on every pod, 0ms unless configured."""
+    return {
+        KWOK_STAGE_CREATE_DELAY_ANNOTATION: f"{int(create_delay_ms)}ms",
+        KWOK_STAGE_CREATE_DELAY_JITTER_ANNOTATION: f"{int(create_jitter_ms)}ms",
+        KWOK_STAGE_READY_DELAY_ANNOTATION: f"{int(ready_delay_ms)}ms",
+        KWOK_STAGE_READY_DELAY_JITTER_ANNOTATION: f"{int(ready_jitter_ms)}ms",
+    }
 
-    Every pod of a template gets the same annotation, so one number per owner: the median
-    of its finished pods' lifetimes (robust to one straggler). Owners whose pods never
-    finished in the trace get none: their pods run until the owner is deleted.
-    """
-    result: dict[tuple[str, str], float] = {}
-    for owner, by_hash in pod_lifecycles.items():
-        durations = [
-            float(lc["end_ts"]) - float(lc["start_ts"])
-            for lifecycles in by_hash.values()
-            for lc in lifecycles
-            if lc.get("start_ts") is not None and lc.get("end_ts") is not None and lc["end_ts"] >= lc["start_ts"]
-        ]
-        if durations:
-            result[tuple(owner)] = float(statistics.median(durations))  # type: ignore[index]
-    return result
+
+def place_on_virtual_nodes(spec: dict[str, Any]) -> None:
+    """Merge `type: virtual` into the pod spec's nodeSelector (a recorded `type` is
+    overwritten, as SimKube does; other keys stay) and append the `kwok-provider`
+    toleration unless one for that key is there already."""
+    selector = spec.get("nodeSelector")
+    selector = dict(selector) if isinstance(selector, Mapping) else {}
+    selector.update(VIRTUAL_NODE_SELECTOR)
+    spec["nodeSelector"] = selector
+    tolerations = list(spec.get("tolerations") or [])
+    if not any(isinstance(t, Mapping) and t.get("key") == VIRTUAL_NODE_TAINT_KEY for t in tolerations):
+        tolerations.append(dict(KWOK_TOLERATION))
+    spec["tolerations"] = tolerations
+
+
+def on_virtual_nodes(spec: Mapping[str, Any]) -> bool:
+    """Can the scheduler only put a pod with this spec on a virtual node?"""
+    selector = spec.get("nodeSelector") or {}
+    return isinstance(selector, Mapping) and selector.get(VIRTUAL_NODE_SELECTOR_KEY) == VIRTUAL_NODE_SELECTOR_VALUE
 
 
 def mutate_template(
     template: dict[str, Any],
     sim_name: str,
     original_ns: str | None,
-    lifetime: float | None = None,
-    speed: float = 1.0,
+    delays: Mapping[str, str] | None = None,
 ) -> None:
     """Patch one pod template (or bare pod) in place so its pods run on KWOK nodes."""
     meta = template.setdefault("metadata", None) or {}
     template["metadata"] = meta
     meta.pop("creationTimestamp", None)
     labels = meta.get("labels") or {}
-    labels[SIMULATION_LABEL] = sim_name
+    labels[SIMULATION_LABEL] = label_value(sim_name)
     labels[VIRTUAL_LABEL] = "true"
     meta["labels"] = labels
     annotations = meta.get("annotations") or {}
     if original_ns:
         annotations[ORIGINAL_NAMESPACE_ANNOTATION] = original_ns
-    if lifetime is not None:
-        annotations[LIFETIME_SECONDS_ANNOTATION] = _seconds(lifetime)
-        annotations[LIFETIME_ANNOTATION] = go_duration(lifetime / speed)
+    annotations.update(delays if delays is not None else delay_annotations())
     if annotations:
         meta["annotations"] = annotations
     spec = template.get("spec")
     if not isinstance(spec, dict):
         spec = template["spec"] = {}
-    spec["nodeSelector"] = dict(VIRTUAL_NODE_SELECTOR)
-    tolerations = [t for t in (spec.get("tolerations") or []) if t != KWOK_TOLERATION]
-    tolerations.append(dict(KWOK_TOLERATION))
-    spec["tolerations"] = tolerations
+    place_on_virtual_nodes(spec)
     spec.pop("nodeName", None)
     token_volumes = {
         v.get("name")
@@ -134,10 +148,6 @@ def mutate_template(
                     del container["volumeMounts"]
 
 
-def _seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
 def virtual_object(
     obj: dict[str, Any],
     *,
@@ -145,8 +155,7 @@ def virtual_object(
     ns_prefix: str,
     template_paths: tuple[str, ...],
     namespaced: bool = True,
-    lifetime: float | None = None,
-    speed: float = 1.0,
+    delays: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A mutated deep copy of `obj`, ready for server-side apply (see the module docstring)."""
     vobj = clone_json(obj)
@@ -161,11 +170,12 @@ def virtual_object(
     else:
         meta.pop("namespace", None)
     labels = meta.get("labels") or {}
-    labels[SIMULATION_LABEL] = sim_name
+    labels[SIMULATION_LABEL] = label_value(sim_name)
+    labels[APP_NAME_LABEL] = label_value(str(meta.get("name", "")))
     labels[VIRTUAL_LABEL] = "true"
     meta["labels"] = labels
     for _at, template in iter_pod_templates(vobj, template_paths):
-        mutate_template(template, sim_name, original_ns, lifetime=lifetime, speed=speed)
+        mutate_template(template, sim_name, original_ns, delays=delays)
     return vobj
 
 
@@ -173,5 +183,8 @@ def virtual_namespace_object(name: str, sim_name: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": name, "labels": {SIMULATION_LABEL: sim_name, VIRTUAL_LABEL: "true"}},
+        "metadata": {
+            "name": name,
+            "labels": {SIMULATION_LABEL: label_value(sim_name), APP_NAME_LABEL: label_value(name), VIRTUAL_LABEL: "true"},
+        },
     }

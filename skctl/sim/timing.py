@@ -23,9 +23,26 @@ def format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def go_duration(seconds: float) -> str:
-    """A Go time.ParseDuration string (what KWOK's durationFrom parses): 30 → '30s', 0.03 → '30ms'."""
-    ms = max(0, round(seconds * 1000))
-    if ms % 1000 == 0:
-        return f"{ms // 1000}s"
-    return f"{ms}ms"
+# SimKube's lifecycle flags (milliseconds) and the KWOK delay each one sets on every pod
+LIFECYCLE_FLAGS = {
+    "--image-pull-delay": "simkube.io/kwok-stage-create-delay",
+    "--image-pull-jitter": "simkube.io/kwok-stage-create-delay-jitter",
+    "--pod-startup-delay": "simkube.io/kwok-stage-ready-delay",
+    "--pod-startup-jitter": "simkube.io/kwok-stage-ready-delay-jitter",
+}
+
+
+def parse_millis(text: str | int) -> int:
+    """A whole, non-negative number of milliseconds (SimKube's u32 lifecycle flags)."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise InputError(messages.RUN_BAD_MILLIS.format(value=text)) from None
+    if not 0 <= value < 2**32:
+        raise InputError(messages.RUN_BAD_MILLIS.format(value=text))
+    return value
+
+
+def lifecycle_delays(values: dict[str, str | int]) -> dict[str, str]:
+    """{flag: milliseconds} → the pod annotations SimKube's KWOK stages read ("250ms")."""
+    return {LIFECYCLE_FLAGS[flag]: f"{parse_millis(values.get(flag, 0))}ms" for flag in LIFECYCLE_FLAGS}

@@ -43,7 +43,7 @@ BUILTIN_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "v1.Pod": ("",),
 }
 
-_KEYS = {"podSpecTemplatePaths", "trackLifecycle", "skipOwned"}
+_KEYS = {"podSpecTemplatePaths", "podSpecTemplatePath", "trackLifecycle", "skipOwned"}
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,12 @@ def _parse_track_config(gvk: str, settings: Any, source: str, strict: bool) -> T
     paths = settings.get("podSpecTemplatePaths")
     if paths is None:
         paths = []
+    single = settings.get("podSpecTemplatePath")  # SimKube's deprecated singular key
+    if single is not None:
+        if not isinstance(single, str):
+            raise InputError(messages.CONFIG_BAD.format(source=source, detail=f"{where}.podSpecTemplatePath must be a string"))
+        if isinstance(paths, (list, tuple)) and single not in paths:
+            paths = [*paths, single]
     if isinstance(paths, str) or not isinstance(paths, (list, tuple)) or not all(isinstance(p, str) for p in paths):
         raise InputError(messages.CONFIG_BAD.format(source=source, detail=f"{where}.podSpecTemplatePaths must be a list of strings"))
     for p in paths:

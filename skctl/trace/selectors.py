@@ -115,6 +115,31 @@ def selector_from_json(value: Any) -> Selector:
     return Selector(tuple(reqs), text)
 
 
+def to_label_selector(selector: Selector) -> dict[str, Any]:
+    """A parsed selector as a Kubernetes LabelSelector object (what SimKube's API takes)."""
+    match_labels: dict[str, str] = {}
+    expressions = []
+    ops = {op: name for name, op in _MATCH_EXPRESSION_OPS.items()}
+    ops["!="] = "NotIn"
+    for req in selector.requirements:
+        if req.op == "=" and req.key not in match_labels:
+            (match_labels[req.key],) = req.values
+            continue
+        op = "In" if req.op == "=" else ops.get(req.op)
+        if op is None:  # `>`/`<`: a LabelSelector object has no such operator
+            raise SelectorError(f"'{req}' cannot be sent as a LabelSelector object (no {req.op} operator)")
+        expr: dict[str, Any] = {"key": req.key, "operator": op}
+        if req.values:
+            expr["values"] = sorted(req.values)
+        expressions.append(expr)
+    out: dict[str, Any] = {}
+    if match_labels:
+        out["matchLabels"] = match_labels
+    if expressions:
+        out["matchExpressions"] = expressions
+    return out
+
+
 def requirement(key: str, op: str, values: list[str], text: str) -> Requirement:
     """A checked requirement (Kubernetes' NewRequirement): key, value count and values."""
     problem = qualified_name_error(key)

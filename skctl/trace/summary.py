@@ -7,6 +7,7 @@ from typing import Any
 
 from skctl.timeparse import iso
 from skctl.trace.model import Trace, gvk_of, ns_name
+from skctl.trace.validate import check, counts, failing_events
 
 
 def summarize(trace: Trace) -> dict[str, Any]:
@@ -22,6 +23,7 @@ def summarize(trace: Trace) -> dict[str, Any]:
         if ns:
             namespaces[ns] += 1
     time_range = trace.time_range()
+    findings, _ = check(trace)
     owners = []
     for (gvk, owner), pods in sorted(trace.pod_lifecycles.items()):
         lifecycles = [lc for lcs in pods.values() for lc in lcs]
@@ -51,4 +53,9 @@ def summarize(trace: Trace) -> dict[str, Any]:
         },
         "namespaces": dict(sorted(namespaces.items())),
         "pod_lifecycle_owners": owners,
+        # SimKube's validation rules (skctl validate): counts per code and the failing events
+        "validation": {
+            "counts": counts(findings),
+            "events": [dict(row, time=iso(row["ts"])) for row in failing_events(findings)],
+        },
     }

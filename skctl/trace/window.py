@@ -11,14 +11,20 @@ same answer. The rules (docs/export.md has the reasoning):
    exported trace's clock starts at `start` and replay keeps the window's timing.
 2. Events with `start <= ts < end` are kept with their own ts; events at or after `end`
    are not. Events left empty by the filters are dropped.
-3. An object (a key: GVK + "ns/name") is left out entirely when its namespace is
-   excluded, or when any of its exported states matches one of the excluded label
-   selectors (several selectors are OR-ed).
+3. Filters apply to each recorded state of an object (each applied or deleted mention),
+   as SimKube's tracer does: a state is left out when its namespace is excluded, when
+   it matches one of the excluded label selectors (several are OR-ed), or when it is
+   owned by a DaemonSet (the DaemonSet, when exported, recreates it; when not, its pods
+   would only be pinned to nodes the simulation does not have). A state left out before
+   `start` does not update the starting configuration.
 4. An object whose owner chain (ownerReferences as recorded in the trace, through
    intermediate objects such as ReplicaSets) reaches an exported object is left out:
    the owner recreates it in the simulation.
 5. Pod lifecycles are kept only for exported owners, and only those that overlap the
-   window: a lifecycle that ended before `start` or started at or after `end` drops.
+   window as SimKube's `filter_lifecycles_map` decides: a finished lifecycle overlaps
+   when its start or its end falls in `[start, end)` (so one that spans the whole window,
+   or began before `start` and ended at `end` or later, drops); a running one when it
+   began before `end`. Kept lifecycles that began before `start` are clipped to `start`.
 6. The index is rebuilt for the exported objects, keeping the input's hash when it
    has one, otherwise `spec_hash` of the object's last exported state.
 
@@ -103,20 +109,58 @@ def spec_hash(obj: Mapping[str, Any]) -> int:
 
 
 def lifecycle_overlaps(lifecycle: Mapping[str, Any], start_ts: int, end_ts: int) -> bool:
-    """False for a lifecycle that ended before `start` or began at or after `end`."""
+    """SimKube's overlap rule (module doc, rule 5); a lifecycle without a start never overlaps."""
     begin, finish = lifecycle.get("start_ts"), lifecycle.get("end_ts")
-    if finish is not None and finish < start_ts:
+    if begin is None:
         return False
-    return not (begin is not None and begin >= end_ts)
+    if finish is None:
+        return begin < end_ts
+    return start_ts <= begin < end_ts or start_ts <= finish < end_ts
 
 
-def export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None = None) -> Trace:
-    """The trace a simulation of `[start_ts, end_ts)` needs, filtered; see the module doc."""
+def clip_lifecycle(lifecycle: Mapping[str, Any], start_ts: int) -> dict[str, Any]:
+    """The lifecycle with its start moved up to `start_ts` when it began earlier."""
+    begin = lifecycle.get("start_ts")
+    if begin is not None and begin < start_ts:
+        return {**lifecycle, "start_ts": start_ts}
+    return dict(lifecycle)
+
+
+def filter_lifecycles(pods: Mapping[int, list[Mapping[str, Any]]], start_ts: int, end_ts: int) -> dict[int, list[dict[str, Any]]]:
+    """One owner's lifecycles (pod hash → list) cut to the window; hashes left empty drop."""
+    kept_pods = {}
+    for pod_hash, lcs in pods.items():
+        kept = [clip_lifecycle(lc, start_ts) for lc in lcs if lifecycle_overlaps(lc, start_ts, end_ts)]
+        if kept:
+            kept_pods[pod_hash] = kept
+    return kept_pods
+
+
+def owned_by_daemonset(meta: Mapping[str, Any]) -> bool:
+    refs = meta.get("ownerReferences")
+    return bool(refs) and any(isinstance(r, Mapping) and r.get("kind") == "DaemonSet" for r in refs)
+
+
+def export_window(
+    trace: Trace,
+    start_ts: int,
+    end_ts: int,
+    filters: ExportFilters | None = None,
+    extra_owners: Mapping[Key, list[Key]] | None = None,
+) -> Trace:
+    """The trace a simulation of `[start_ts, end_ts)` needs, filtered; see the module doc.
+
+    `extra_owners` adds owner links of objects the trace does not hold (the tracer knows
+    that a ReplicaSet it never recorded belongs to a Deployment), so rule 4 follows
+    chains through them.
+    """
     with gc_paused():
-        return _export_window(trace, start_ts, end_ts, filters)
+        return _export_window(trace, start_ts, end_ts, filters, extra_owners or {})
 
 
-def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None) -> Trace:
+def _export_window(
+    trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None, extra_owners: Mapping[Key, list[Key]]
+) -> Trace:
     filters = ExportFilters() if filters is None else filters
     events = trace.events
     stamps = [event["ts"] for event in events]
@@ -127,10 +171,9 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
     owner_refs: dict[Key, list[tuple[str, str, str]]] = {}  # key → [(gvk, ns, name)] of its owners
     last_refs: dict[Key, Any] = {}
     # In-window events with each object's key computed once: (event, applied, deleted).
-    window: list[tuple[dict[str, Any], list[tuple[Key, Obj]], list[tuple[Key, Obj]]]] = []
+    window: list[tuple[dict[str, Any], list[tuple[Key, Obj]], list[tuple[Key, Obj]], bool]] = []
     deleted_at_start: set[Key] = set()
     candidates: set[Key] = set()  # every key the output could mention
-    excluded: set[Key] = set()  # by namespace or labels
     excluded_ns = filters.excluded_namespaces
     labels_match = _labels_matcher(filters.excluded_labels)
 
@@ -147,22 +190,25 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
 
     def keyed(objs: Any, in_window: bool) -> list[tuple[Key, Obj]]:
         # The hot loop (once per object mention): everything inline, dict lookups only.
+        # A mention the filters leave out is dropped here (rule 3).
         pairs = []
         for obj in objs:
             meta = obj.get("metadata") or _EMPTY
             ns = meta.get("namespace")
             name = meta.get("name", "")
             key = (f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}", f"{ns}/{name}" if ns else name)
-            pairs.append((key, obj))
             refs = meta.get("ownerReferences")
             if refs:
                 note_owners(key, ns, refs)
+            if (
+                ns in excluded_ns
+                or (refs and owned_by_daemonset(meta))
+                or (labels_match is not None and labels_match(meta.get("labels") or _EMPTY))
+            ):
+                continue
+            pairs.append((key, obj))
             if in_window:
                 candidates.add(key)
-                if key not in excluded and (
-                    ns in excluded_ns or (labels_match is not None and labels_match(meta.get("labels") or _EMPTY))
-                ):
-                    excluded.add(key)
         return pairs
 
     for event in events:
@@ -175,11 +221,12 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
             for key, _obj in keyed(event.get("deleted_objs") or (), False):
                 state.pop(key, None)
         else:
-            apairs = keyed(event.get("applied_objs") or (), True)
-            dpairs = keyed(event.get("deleted_objs") or (), True)
+            applied, deleted = event.get("applied_objs") or (), event.get("deleted_objs") or ()
+            apairs = keyed(applied, True)
+            dpairs = keyed(deleted, True)
             if ts == start_ts:
                 deleted_at_start.update(key for key, _ in dpairs)
-            window.append((event, apairs, dpairs))
+            window.append((event, apairs, dpairs, len(apairs) == len(applied) and len(dpairs) == len(deleted)))
 
     # The starting configuration: alive at start, not deleted at start, not a finished pod.
     initial = [
@@ -187,16 +234,12 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
         for key, obj in state.items()
         if key not in deleted_at_start and not _finished_pod(trace, key, start_ts)
     ]
-    for key, obj in initial:
-        candidates.add(key)
-        meta = obj.get("metadata") or _EMPTY
-        if key not in excluded and (
-            meta.get("namespace") in excluded_ns
-            or (labels_match is not None and labels_match(meta.get("labels") or _EMPTY))
-        ):
-            excluded.add(key)
+    candidates.update(key for key, _obj in initial)
 
-    exported = _resolve_exported(candidates, excluded, owner_refs, set(owner_refs) | candidates | set(state))
+    for key, owners in extra_owners.items():
+        if key not in owner_refs:
+            owner_refs[key] = [(gvk, *_split_ns(name)) for gvk, name in owners]
+    exported = _resolve_exported(candidates, set(), owner_refs, set(owner_refs) | candidates | set(state))
 
     # Build the output, remembering each exported key's last state for the index.
     last: dict[Key, Obj] = {}
@@ -206,7 +249,7 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
             start_objs.append(obj)
             last[key] = obj
     out_events = [new_event(start_ts, start_objs, [])]
-    for event, apairs, dpairs in window:
+    for event, apairs, dpairs, unfiltered in window:
         keep_a = []
         for key, obj in apairs:
             if key in exported:
@@ -219,7 +262,13 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
                 last[key] = obj
         if not keep_a and not keep_d:
             continue
-        if len(keep_a) == len(apairs) and len(keep_d) == len(dpairs) and "applied_objs" in event and "deleted_objs" in event:
+        if (
+            unfiltered
+            and len(keep_a) == len(apairs)
+            and len(keep_d) == len(dpairs)
+            and "applied_objs" in event
+            and "deleted_objs" in event
+        ):
             out_events.append(event)  # nothing filtered out: share the input event
         else:
             out = dict(event)
@@ -236,11 +285,7 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
     for owner, pods in trace.pod_lifecycles.items():
         if tuple(owner) not in exported:
             continue
-        kept_pods = {}
-        for pod_hash, lcs in pods.items():
-            kept = [lc for lc in lcs if lifecycle_overlaps(lc, start_ts, end_ts)]
-            if kept:
-                kept_pods[pod_hash] = kept
+        kept_pods = filter_lifecycles(pods, start_ts, end_ts)
         if kept_pods:
             lifecycles[owner] = kept_pods
 
@@ -252,6 +297,11 @@ def _export_window(trace: Trace, start_ts: int, end_ts: int, filters: ExportFilt
         version=trace.version,
         extra=dict(trace.extra),
     )
+
+
+def _split_ns(ns_name: str) -> tuple[str, str]:
+    ns, _, name = ns_name.rpartition("/")
+    return ns, name
 
 
 def _labels_matcher(selectors: tuple[Selector, ...]) -> Callable[[Mapping[str, Any]], bool] | None:

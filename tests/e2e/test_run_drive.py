@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +230,51 @@ def test_cronjob_pods_complete_at_their_recorded_lifetimes(real_cluster: Cluster
     for p in succeeded.values():
         (state,) = [c["state"]["terminated"] for c in p["status"]["containerStatuses"]]
         assert state["exitCode"] == 0 and state["reason"] == "Completed"
+        # SimKube's contract: the driver labelled the Running pod with an absolute end time (its
+        # recorded 30 s lifetime after the driver saw it run: the exact arithmetic is checked
+        # against the sandbox), and the pod-complete stage ended the pod at that time
+        meta = p["metadata"]
+        assert meta["labels"]["simkube.io/kwok-stage-complete"] == "true"
+        end = datetime.strptime(meta["annotations"]["simkube.io/kwok-stage-complete-time"], "%Y-%m-%dT%H:%M:%SZ")
+        started = datetime.strptime(p["status"]["startTime"], "%Y-%m-%dT%H:%M:%SZ")
+        (ready,) = [c for c in p["status"]["conditions"] if c["type"] == "Ready"]
+        ended = datetime.strptime(ready["lastTransitionTime"], "%Y-%m-%dT%H:%M:%SZ")
+        assert 0 <= (ended - end).total_seconds() <= 2
+        assert (end - started).total_seconds() <= 35
+    numbers = sorted(int(p["metadata"]["annotations"]["static.simkube.io/pod-sequence-number"]) for p in succeeded.values())
+    assert numbers == list(range(len(numbers)))
+
+
+def test_pods_outside_templates_are_moved_or_refused(real_cluster: Cluster, reference_dir: Path) -> None:
+    """The real API server accepts the driver's nodeSelector addition only on a gated pod; an
+    ungated pod without `type: virtual` is deleted before it can run anywhere."""
+    sim = "e2e-stray"
+    proc = skctl_bg("drive", sim, "--trace-path", f"file://{reference_dir / 'cronjob.sktrace'}", "--speed", "1",
+                    "--kubeconfig", str(real_cluster.kubeconfig))
+    ns = "virtual-default"
+    try:
+        eventually(lambda: ns in namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=60,
+                   what="the virtual namespace")
+        spec = {"containers": [{"name": "c", "image": "busybox"}]}
+        for name, extra in (("stray", {}), ("gated", {"schedulingGates": [{"name": "example.com/hold"}],
+                                                      "nodeSelector": {"zone": "a"}})):
+            body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns}, "spec": {**spec, **extra}}
+            r = real_cluster.request("POST", f"/api/v1/namespaces/{ns}/pods", json=body)
+            assert r.status_code == 201, r.text
+        eventually(lambda: not exists(real_cluster, f"/api/v1/namespaces/{ns}/pods/stray"), timeout=60,
+                   what="the stray pod to be refused")
+
+        def moved() -> dict[str, Any] | None:
+            pod = real_cluster.request("GET", f"/api/v1/namespaces/{ns}/pods/gated").json()
+            return pod if (pod["spec"].get("nodeSelector") or {}).get("type") == "virtual" else None
+
+        gated = eventually(moved, timeout=60, what="the gated pod to be moved to the virtual nodes")
+        assert gated["spec"]["nodeSelector"] == {"zone": "a", "type": "virtual"}
+        assert any(t.get("key") == "kwok-provider" for t in gated["spec"]["tolerations"])
+        assert gated["metadata"]["labels"][SIMULATION_LABEL] == sim
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=120)
 
 
 def test_insecure_kubeconfig_is_one_line_once(real_cluster: Cluster, reference_dir: Path, tmp_path: Path) -> None:

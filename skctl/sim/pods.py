@@ -1,0 +1,319 @@
+"""What the driver does to each pod the simulation's controllers create (no webhook needed).
+
+SimKube's driver is an admission webhook; skctl's watches the pods of its virtual
+namespaces (skctl.sim.podwatch) and patches each one with what SimKube's webhook adds:
+
+- first sight: the simulation labels, `static.simkube.io/pod-spec-stable-hash` and
+  `static.simkube.io/pod-sequence-number` (the pod's number among the pods of its owner
+  and hash), the KWOK delay annotations and the original namespace when a pod template
+  did not carry them;
+- once the pod is Running (KWOK's pod-ready stage): the label
+  `simkube.io/kwok-stage-complete=true` and the absolute RFC 3339 time
+  `simkube.io/kwok-stage-complete-time` from its recorded lifecycle (skctl.sim.lifecycle),
+  which the pod-complete stage (config/kwok/) waits for before ending the pod;
+- a pod that could land on a real node (no `type: virtual` nodeSelector: made by a
+  controller outside the pod templates the driver patched) is moved to the virtual nodes
+  while it is still held by a scheduling gate (Kubernetes accepts nodeSelector additions
+  then), otherwise deleted: the driver refuses it, as SimKube's webhook denies a pod it
+  cannot mutate. Labels, annotations and tolerations can be added to any pod.
+
+Everything here is a decision on a raw pod dict; the API calls go through `Kube`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import jsonpointer
+
+from skctl.kube.api import ApiError, Kube
+from skctl.kube.names import truncate_label_value as label_value
+from skctl.sim import (
+    KWOK_STAGE_COMPLETE_LABEL,
+    KWOK_STAGE_COMPLETE_TIME_ANNOTATION,
+    ORIGINAL_NAMESPACE_ANNOTATION,
+    ORIGINAL_OWNER_ANNOTATION,
+    POD_SEQUENCE_ANNOTATION,
+    POD_SPEC_HASH_ANNOTATION,
+    SIMULATION_LABEL,
+    VIRTUAL_LABEL,
+    VIRTUAL_NODE_SELECTOR_KEY,
+    VIRTUAL_NODE_SELECTOR_VALUE,
+    VIRTUAL_NODE_TAINT_KEY,
+)
+from skctl.sim.lifecycle import PodCounter, completion_time, lookup_lifecycle, rfc3339
+from skctl.sim.mutate import KWOK_TOLERATION, delay_annotations, on_virtual_nodes
+from skctl.trace.model import PodLifecycles
+from skctl.trace.podhash import pod_spec_hash
+
+log = logging.getLogger("skctl.sim.pods")
+JSON_PATCH = "application/json-patch+json"
+MAX_OWNER_DEPTH = 10
+
+OwnerRef = tuple[str, str, str]  # (apiVersion, kind, name) in the pod's namespace
+
+
+@dataclass
+class PodContext:
+    """What the pod handler needs to know about the simulation."""
+
+    sim_name: str
+    ns_prefix: str
+    speed: float
+    lifecycles: PodLifecycles
+    index: Mapping[str, Mapping[str, Any]]  # the trace index: gvk → {"ns/name": hash}
+    delays: Mapping[str, str] | None = None
+
+
+def owner_gvk(api_version: str, kind: str) -> str:
+    return f"{api_version}.{kind}"
+
+
+def original_namespace(pod: Mapping[str, Any], ns_prefix: str) -> str:
+    meta = pod.get("metadata") or {}
+    annotated = (meta.get("annotations") or {}).get(ORIGINAL_NAMESPACE_ANNOTATION)
+    if annotated:
+        return str(annotated)
+    ns = str(meta.get("namespace") or "")
+    return ns[len(ns_prefix) + 1 :] if ns.startswith(ns_prefix + "-") else ns
+
+
+def simulated_spec_hash(spec: Mapping[str, Any]) -> int:
+    """The stable hash of a simulated pod's spec, without the driver's own additions (the
+    virtual nodeSelector and the kwok-provider toleration), so it matches the recorded pod's."""
+    clean = dict(spec)
+    selector = dict(clean.get("nodeSelector") or {})
+    if selector.get(VIRTUAL_NODE_SELECTOR_KEY) == VIRTUAL_NODE_SELECTOR_VALUE:
+        selector.pop(VIRTUAL_NODE_SELECTOR_KEY)
+    if selector:
+        clean["nodeSelector"] = selector
+    else:
+        clean.pop("nodeSelector", None)
+    tolerations = [t for t in clean.get("tolerations") or [] if (t or {}).get("key") != VIRTUAL_NODE_TAINT_KEY]
+    if tolerations:
+        clean["tolerations"] = tolerations
+    else:
+        clean.pop("tolerations", None)
+    return pod_spec_hash(clean)
+
+
+def trace_owners(pod: Mapping[str, Any], chain: Iterable[OwnerRef], ctx: PodContext) -> list[tuple[str, str]]:
+    """The pod's owners (nearest first, then the pod itself as SimKube's self-owner) that the
+    trace knows, as (GVK, original "ns/name")."""
+    meta = pod.get("metadata") or {}
+    orig_ns = original_namespace(pod, ctx.ns_prefix)
+    self_name = (meta.get("annotations") or {}).get(ORIGINAL_OWNER_ANNOTATION) or meta.get("name", "")
+    found = []
+    for api_version, kind, name in [*chain, ("v1", "Pod", self_name)]:
+        gvk = owner_gvk(api_version, kind)
+        key = f"{orig_ns}/{name}"
+        if key in (ctx.index.get(gvk) or {}) or (gvk, key) in ctx.lifecycles:
+            found.append((gvk, key))
+    return found
+
+
+def first_sight_patch(pod: Mapping[str, Any], ctx: PodContext, pod_hash: int, seq: int) -> list[dict[str, Any]]:
+    """JSON patch operations that label and number a pod the driver sees for the first time."""
+    meta = pod.get("metadata") or {}
+    have = meta.get("annotations") or {}
+    annotations = {
+        ORIGINAL_NAMESPACE_ANNOTATION: original_namespace(pod, ctx.ns_prefix),
+        **(ctx.delays if ctx.delays is not None else delay_annotations()),
+    }
+    annotations = {k: v for k, v in annotations.items() if k not in have}  # a template's values stay
+    annotations[POD_SPEC_HASH_ANNOTATION] = str(pod_hash)
+    annotations[POD_SEQUENCE_ANNOTATION] = str(seq)
+    ops = set_keys(meta, "labels", {SIMULATION_LABEL: label_value(ctx.sim_name), VIRTUAL_LABEL: "true"})
+    ops += set_keys(meta, "annotations", annotations)
+    spec = pod.get("spec") or {}
+    tolerations = spec.get("tolerations")
+    if not any((t or {}).get("key") == VIRTUAL_NODE_TAINT_KEY for t in tolerations or []):
+        if tolerations is None:
+            ops.append({"op": "add", "path": "/spec/tolerations", "value": [dict(KWOK_TOLERATION)]})
+        else:
+            ops.append({"op": "add", "path": "/spec/tolerations/-", "value": dict(KWOK_TOLERATION)})
+    return ops
+
+
+def placement_patch(pod: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """Operations that move a scheduling-gated, unbound pod to the virtual nodes; None when
+    the pod can no longer be moved (bound, not gated, or its `type` selector says otherwise)."""
+    spec = pod.get("spec") or {}
+    if spec.get("nodeName") or not spec.get("schedulingGates"):
+        return None
+    selector = spec.get("nodeSelector")
+    if selector is None:
+        return [{"op": "add", "path": "/spec/nodeSelector", "value": {VIRTUAL_NODE_SELECTOR_KEY: VIRTUAL_NODE_SELECTOR_VALUE}}]
+    if VIRTUAL_NODE_SELECTOR_KEY in selector:
+        return None  # only additions are allowed, and `type` is taken
+    return [{"op": "add", "path": f"/spec/nodeSelector/{VIRTUAL_NODE_SELECTOR_KEY}", "value": VIRTUAL_NODE_SELECTOR_VALUE}]
+
+
+def completion_patch(
+    pod: Mapping[str, Any], ctx: PodContext, owners: list[tuple[str, str]], pod_hash: int, seq: int, now: datetime
+) -> list[dict[str, Any]] | None:
+    """The completion label and time for a Running pod whose owner's recorded lifecycle finished."""
+    for gvk, key in owners:
+        lifecycle = lookup_lifecycle(ctx.lifecycles, gvk, key, pod_hash, seq)
+        when = completion_time(lifecycle, ctx.speed, now)
+        if when is None:
+            continue
+        meta = pod.get("metadata") or {}
+        return set_keys(meta, "labels", {KWOK_STAGE_COMPLETE_LABEL: "true"}) + set_keys(
+            meta, "annotations", {KWOK_STAGE_COMPLETE_TIME_ANNOTATION: rfc3339(when)}
+        )
+    return None
+
+
+def set_keys(meta: Mapping[str, Any], field: str, values: Mapping[str, str]) -> list[dict[str, Any]]:
+    """JSON patch operations that set `values` in metadata.labels/annotations, one key at a
+    time (so a concurrent writer's other keys survive), creating the map when absent."""
+    if not values:
+        return []
+    if meta.get(field) is None:
+        return [{"op": "add", "path": f"/metadata/{field}", "value": dict(values)}]
+    return [{"op": "add", "path": f"/metadata/{field}/{jsonpointer.escape(k)}", "value": v} for k, v in values.items()]
+
+
+class PodHandler:
+    """Applies the rules above to each pod event; safe to call from the watcher thread."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        ctx: PodContext,
+        owns_namespace: Callable[[str], bool],
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.kube = kube
+        self.ctx = ctx
+        self.owns_namespace = owns_namespace
+        self.now = now
+        self.counter = PodCounter()
+        self._numbers: dict[str, tuple[int, int, list[tuple[str, str]]]] = {}  # uid → (hash, seq, owners)
+        self._completed: set[str] = set()
+        self._owner_refs: dict[tuple[str, str, str, str], list[OwnerRef]] = {}
+        self._lock = threading.Lock()
+        self.refused: list[str] = []  # "ns/name" of pods deleted because they could reach a real node
+
+    def handle(self, event_type: str, pod: dict[str, Any]) -> None:
+        meta = pod.get("metadata") or {}
+        ns = meta.get("namespace") or ""
+        uid = meta.get("uid") or f"{ns}/{meta.get('name')}"
+        if event_type == "DELETED":
+            with self._lock:
+                self._numbers.pop(uid, None)
+                self._completed.discard(uid)
+            return
+        if not self.owns_namespace(ns) or meta.get("deletionTimestamp"):
+            return
+        try:
+            self._handle(uid, pod)
+        except ApiError as exc:
+            if exc.status != 404:  # a pod gone meanwhile needs nothing
+                log.warning("could not patch pod %s/%s: %s", ns, meta.get("name"), exc)
+
+    def _handle(self, uid: str, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        spec = pod.get("spec") or {}
+        ops: list[dict[str, Any]] = []
+        if not on_virtual_nodes(spec):
+            move = placement_patch(pod)
+            if move is None:
+                self._refuse(pod)
+                return
+            ops.extend(move)
+        with self._lock:
+            numbered = self._numbers.get(uid)
+        annotations = meta.get("annotations") or {}
+        if numbered is None:
+            owners = trace_owners(pod, self._owner_chain(ns, meta.get("ownerReferences") or []), self.ctx)
+            if POD_SEQUENCE_ANNOTATION in annotations and POD_SPEC_HASH_ANNOTATION in annotations:
+                # numbered by an earlier run of this driver (a restarted driver pod)
+                pod_hash, seq = int(annotations[POD_SPEC_HASH_ANNOTATION]), int(annotations[POD_SEQUENCE_ANNOTATION])
+            else:
+                pod_hash = simulated_spec_hash(spec)
+                gvk, key = owners[0] if owners else ("", "")
+                seq = self.counter.next(gvk, key, pod_hash)
+                ops.extend(first_sight_patch(pod, self.ctx, pod_hash, seq))
+            numbered = (pod_hash, seq, owners)
+            with self._lock:
+                self._numbers[uid] = numbered
+        pod_hash, seq, owners = numbered
+        labels = meta.get("labels") or {}
+        running = (pod.get("status") or {}).get("phase") == "Running"
+        if running and KWOK_STAGE_COMPLETE_LABEL not in labels and uid not in self._completed:
+            done = completion_patch(_patched_view(pod, ops), self.ctx, owners, pod_hash, seq, self.now())
+            if done is not None:
+                ops += done
+                self._completed.add(uid)
+        if ops:
+            self.kube.request(
+                "PATCH",
+                self.kube.resource("v1", "Pod").path(ns, name),
+                body=ops,
+                content_type=JSON_PATCH,
+                what=f"patch of pod {ns}/{name}",
+            )
+
+    def _refuse(self, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        log.warning(
+            "deleting pod %s/%s: it is not placed on the virtual nodes (no nodeSelector type=virtual) and can no "
+            "longer be moved there; add its pod template path to the trace config's podSpecTemplatePaths",
+            ns,
+            name,
+        )
+        self.kube.delete("v1", "Pod", name, ns)
+        self.refused.append(f"{ns}/{name}")
+
+    def _owner_chain(self, ns: str, refs: list[dict[str, Any]]) -> list[OwnerRef]:
+        """The pod's owners, nearest first, following ownerReferences through the cluster."""
+        chain: list[OwnerRef] = []
+        frontier = [(r.get("apiVersion", ""), r.get("kind", ""), r.get("name", "")) for r in refs if isinstance(r, dict)]
+        depth = 0
+        while frontier and depth < MAX_OWNER_DEPTH:
+            depth += 1
+            nxt: list[OwnerRef] = []
+            for ref in frontier:
+                if ref in chain:
+                    continue
+                chain.append(ref)
+                nxt.extend(self._owners_of(ns, ref))
+            frontier = nxt
+        return chain
+
+    def _owners_of(self, ns: str, ref: OwnerRef) -> list[OwnerRef]:
+        key = (ns, *ref)
+        if key not in self._owner_refs:
+            api_version, kind, name = ref
+            try:
+                res = self.kube.resource(api_version, kind)
+                obj = self.kube.get(api_version, kind, name, ns if res.namespaced else None)
+            except Exception as exc:  # noqa: BLE001 - an unknown or unreadable owner ends the chain
+                log.debug("owner %s %s/%s not readable: %s", kind, ns, name, exc)
+                obj = None
+            refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+            self._owner_refs[key] = [(r.get("apiVersion", ""), r.get("kind", ""), r.get("name", "")) for r in refs]
+        return self._owner_refs[key]
+
+
+def _patched_view(pod: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """The pod's metadata as the pending label/annotation operations will leave it (so the
+    next operations address maps that will exist by then)."""
+    meta = dict(pod.get("metadata") or {})
+    for op in ops:
+        for field in ("labels", "annotations"):
+            if op["path"] == f"/metadata/{field}":
+                meta[field] = dict(op["value"])
+            elif op["path"].startswith(f"/metadata/{field}/"):
+                key = jsonpointer.unescape(op["path"][len(field) + 11 :])
+                meta[field] = {**(meta.get(field) or {}), key: op["value"]}
+    return {**pod, "metadata": meta}

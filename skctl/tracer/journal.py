@@ -1,0 +1,340 @@
+"""The tracer's on-disk journal: durable, bounded, and readable without a tracer.
+
+A journal is a directory:
+
+    journal.cbor                          {"format": "skctl-journal", "version": 1, "config": {...}}
+    seg-<start ts>-<sequence>.skj         append-only segments of records
+
+Each record is a frame: a 17-byte header (big-endian u32 payload length, u32 CRC-32 of
+type+ts+payload, u8 type, i64 ts) and a CBOR payload. Record types are those of
+`skctl.tracer.store` (snapshot, event, lifecycle, owners). Every segment starts with a
+snapshot of the live state, so
+
+- retention deletes whole old segments (a segment goes once the next one starts before
+  the retention cutoff), and
+- reading a window starts at the last segment whose snapshot is before the
+  window's start: earlier segments are never opened, and event records after the
+  window's end are skipped by their header without being decoded.
+
+Writes go through a buffer that a background thread flushes and fsyncs every
+`FSYNC_INTERVAL` seconds, so a SIGKILL loses at most the last second. A frame cut short
+by a crash or damaged on disk ends the reading of its segment with a warning; a later
+segment's snapshot brings the state back in line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from skctl.tracer.store import REC_EVENT, REC_LIFECYCLE, REC_OWNERS, REC_SNAPSHOT, TraceStore
+
+log = logging.getLogger(__name__)
+
+META_NAME = "journal.cbor"
+LOCK_NAME = "journal.lock"
+FORMAT_NAME = "skctl-journal"
+FORMAT_VERSION = 1
+FSYNC_INTERVAL = 0.5
+SEGMENT_SECONDS = 600
+SEGMENT_BYTES = 64 * 1024 * 1024
+
+_HEADER = struct.Struct(">IIBq")
+_HEAD = struct.Struct(">II")  # length, CRC-32 of the rest
+_TAIL = struct.Struct(">Bq")  # type, ts
+_TYPES = {REC_SNAPSHOT: 1, REC_EVENT: 2, REC_LIFECYCLE: 3, REC_OWNERS: 4}
+_NAMES = {v: k for k, v in _TYPES.items()}
+_SEGMENT_RE = re.compile(r"^seg-(\d+)-(\d+)\.skj$")
+MAX_FRAME = 1 << 30
+
+
+class JournalError(Exception):
+    """The directory is not a journal, or one of another format version."""
+
+
+class JournalBusy(JournalError):
+    """Another running tracer writes this journal."""
+
+
+def is_journal(path: str | os.PathLike) -> bool:
+    return (Path(path) / META_NAME).is_file()
+
+
+def segments(directory: Path) -> list[tuple[int, int, Path]]:
+    """(start ts, sequence, path) of every segment, in order."""
+    out = []
+    for entry in directory.iterdir() if directory.is_dir() else ():
+        m = _SEGMENT_RE.match(entry.name)
+        if m:
+            out.append((int(m.group(1)), int(m.group(2)), entry))
+    return sorted(out, key=lambda s: s[1])
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    import cbor2
+
+    try:
+        meta = cbor2.loads((directory / META_NAME).read_bytes())
+    except (OSError, ValueError, cbor2.CBORDecodeError) as exc:
+        raise JournalError(f"{directory} is not a readable skctl journal ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise JournalError(f"{directory} is not an skctl journal")
+    if meta.get("version") != FORMAT_VERSION:
+        raise JournalError(
+            f"{directory} is an skctl journal of version {meta.get('version')}, this skctl reads version {FORMAT_VERSION}"
+        )
+    return meta
+
+
+def iter_records(path: Path, skip_events_from: int | None = None) -> Iterator[tuple[str, int, Any]]:
+    """The records of one segment. Event records at or after `skip_events_from` are not
+    decoded (their payload is None). A torn or damaged frame ends the segment with a warning."""
+    import cbor2
+
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        offset = 0
+        while True:
+            header = fh.read(_HEADER.size)
+            if not header:
+                return
+            if len(header) < _HEADER.size:
+                log.warning("journal segment %s: torn record at byte %d (crash during a write); skipped", path.name, offset)
+                return
+            length, crc, code, ts = _HEADER.unpack(header)
+            kind = _NAMES.get(code)
+            if kind is None or length > MAX_FRAME or offset + _HEADER.size + length > size:
+                log.warning("journal segment %s: torn or damaged record at byte %d; the rest of it is skipped",
+                            path.name, offset)
+                return
+            if kind == REC_EVENT and skip_events_from is not None and ts >= skip_events_from:
+                fh.seek(length, os.SEEK_CUR)
+                offset += _HEADER.size + length
+                yield kind, ts, None
+                continue
+            body = fh.read(length)
+            if zlib.crc32(body, zlib.crc32(header[8:])) != crc:
+                log.warning("journal segment %s: damaged record at byte %d (checksum); the rest of it is skipped",
+                            path.name, offset)
+                return
+            try:
+                payload = cbor2.loads(body)
+            except (ValueError, cbor2.CBORDecodeError) as exc:
+                log.warning("journal segment %s: undecodable record at byte %d (%s); skipped", path.name, offset, exc)
+                return
+            offset += _HEADER.size + length
+            yield kind, ts, payload
+
+
+def load_store(directory: Path, store: TraceStore, start_ts: int | None = None, end_ts: int | None = None) -> int:
+    """Replay a journal into an empty store; with `start_ts`, begin at the last snapshot
+    before it (the window's state is complete from there); with `end_ts`, event records
+    after it are not decoded. Returns the number of records applied."""
+    segs = segments(directory)
+    if start_ts is not None:
+        first = 0
+        for i, (seg_start, _seq, _p) in enumerate(segs):
+            if seg_start < start_ts:  # strictly: events at start_ts itself must stay events
+                first = i
+        segs = segs[first:]
+
+    def records() -> Iterator[tuple[str, int, Any]]:
+        for _start, _seq, path in segs:
+            for kind, ts, payload in iter_records(path, end_ts):
+                if payload is not None:
+                    yield kind, ts, payload
+
+    return store.replay(records())
+
+
+def export_journal(directory: str | os.PathLike, start_ts: int, end_ts: int, filters: Any = None) -> Any:
+    """`skctl export --from JOURNAL_DIR`: the window, cut exactly as a running tracer cuts it."""
+    from skctl.trace.config import parse_config
+
+    path = Path(directory)
+    meta = read_meta(path)
+    store = TraceStore(parse_config(meta.get("config") or {}, "journal config", strict=False))
+    load_store(path, store, start_ts, end_ts)
+    return store.export(start_ts, end_ts, filters)
+
+
+class Journal:
+    """The writer: `store.sink = journal.append` after `open()`; `close()` flushes."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        retention: float,
+        segment_seconds: float = SEGMENT_SECONDS,
+        segment_bytes: int = SEGMENT_BYTES,
+        clock: Any = time.time,
+    ) -> None:
+        self.directory = Path(directory)
+        self.retention = retention
+        self.segment_seconds = segment_seconds
+        self.segment_bytes = segment_bytes
+        self.clock = clock
+        self.store: TraceStore | None = None
+        self._fh: Any = None
+        self._seq = 0
+        self._segment_started = 0.0
+        self._segment_size = 0
+        self._dirty = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self.bytes_written = 0
+        self.records_written = 0
+        self._lock_fh: Any = None
+
+    def open(self, store: TraceStore) -> int:
+        """Create or reopen the directory, replay what it holds into `store`, start a new
+        segment with a snapshot and the fsync thread. Returns the records replayed."""
+        import cbor2
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        meta_path = self.directory / META_NAME
+        replayed = 0
+        if meta_path.exists():
+            read_meta(self.directory)
+            replayed = load_store(self.directory, store)
+        _atomic_write(meta_path, cbor2.dumps(
+            {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": store.config.to_document()}
+        ))
+        segs = segments(self.directory)
+        self._seq = segs[-1][1] + 1 if segs else 0
+        self.store = store
+        with store.lock:
+            self._rotate(int(self.clock()))
+            store.sink = self.append
+        self._flusher = threading.Thread(target=self._flush_loop, name="journal fsync", daemon=True)
+        self._flusher.start()
+        return replayed
+
+    def _take_lock(self) -> None:
+        """One writer per journal: a second tracer on the same directory is refused."""
+        import fcntl
+
+        self._lock_fh = open(self.directory / LOCK_NAME, "a+")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_fh.close()
+            self._lock_fh = None
+            raise JournalBusy(f"{self.directory} is in use by another running tracer") from None
+
+    def append(self, kind: str, ts: int, payload: dict[str, Any]) -> None:
+        """Write one record (called by the store under its lock)."""
+        import cbor2
+
+        body = cbor2.dumps(payload)
+        tail = _TAIL.pack(_TYPES[kind], ts)
+        frame = _HEAD.pack(len(body), zlib.crc32(body, zlib.crc32(tail))) + tail + body
+        with self._lock:
+            if self._fh is None:
+                return
+            self._fh.write(frame)
+            self._segment_size += len(frame)
+            self.bytes_written += len(frame)
+            self.records_written += 1
+            self._dirty = True
+        if kind != REC_SNAPSHOT and (
+            self._segment_size >= self.segment_bytes or self.clock() - self._segment_started >= self.segment_seconds
+        ):
+            self._rotate(ts)
+
+    def _rotate(self, ts: int) -> None:
+        """Close the current segment and start the next with a snapshot (store lock held)."""
+        assert self.store is not None
+        with self._lock:
+            if self._fh is not None:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                self._fh.close()
+            path = self.directory / f"seg-{ts}-{self._seq:010d}.skj"
+            self._seq += 1
+            self._fh = open(path, "ab", buffering=1024 * 1024)  # noqa: SIM115 - closed in _rotate/close
+            self._segment_started = self.clock()
+            self._segment_size = 0
+        self.append(REC_SNAPSHOT, ts, self.store.snapshot(ts))
+        self.flush()
+        _fsync_dir(self.directory)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._fh is not None and self._dirty:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                self._dirty = False
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(FSYNC_INTERVAL):
+            try:
+                self.flush()
+            except OSError as exc:  # a full disk must not kill the tracer; keep trying
+                log.error("journal fsync failed: %s", exc)
+
+    def enforce_retention(self, now: float | None = None) -> int:
+        """Delete segments wholly older than the retention window; returns how many."""
+        cutoff = (self.clock() if now is None else now) - self.retention
+        segs = segments(self.directory)
+        removed = 0
+        for (_start, _seq, path), (next_start, _nseq, _np) in zip(segs, segs[1:], strict=False):
+            if next_start <= cutoff:
+                try:
+                    path.unlink()
+                    removed += 1
+                except OSError as exc:
+                    log.warning("could not delete old journal segment %s: %s", path, exc)
+        return removed
+
+    def size(self) -> int:
+        return sum(p.stat().st_size for _s, _q, p in segments(self.directory) if p.exists())
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(5)
+        if self.store is not None:
+            with self.store.lock:
+                self.store.sink = None
+        with self._lock:
+            if self._fh is not None:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                self._fh.close()
+                self._fh = None
+        if self._lock_fh is not None:
+            self._lock_fh.close()  # releases the lock
+            self._lock_fh = None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

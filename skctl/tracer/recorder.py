@@ -1,0 +1,163 @@
+"""The running tracer: discovery, one list+watch per tracked resource plus pods, into the store.
+
+Every tracked GVK is resolved through API discovery (so custom resources work). A GVK
+the cluster does not serve is an input error at start-up, unless `wait_for_crds` is
+set: then discovery is checked again every `CRD_POLL` seconds and the watch starts when
+the CRD appears. Pods are always watched (lifecycles); when v1.Pod is also a tracked
+kind the same watch serves both.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from skctl import messages
+from skctl.errors import InputError
+from skctl.kube.api import Kube, Resource
+from skctl.kube.watch import ListWatch
+from skctl.trace.config import TracerConfig
+from skctl.trace.model import split_gvk
+from skctl.tracer.store import POD_GVK, TraceStore
+
+log = logging.getLogger(__name__)
+
+CRD_POLL = 2.0
+REFUSED_KINDS = ("v1.Secret",)
+
+
+def check_config(config: TracerConfig) -> None:
+    """Refuse kinds the tracer must never record (Secret data is never stored)."""
+    for gvk in config.tracked_objects:
+        if gvk in REFUSED_KINDS:
+            raise InputError(messages.TRACE_SECRET_REFUSED.format(gvk=gvk))
+
+
+def lookup_through(kube: Kube) -> Callable[[str, str | None, str], dict[str, Any] | None]:
+    """An owners-cache lookup that reads one object from the API server."""
+
+    def lookup(gvk: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        api_version, _, kind = gvk.rpartition(".")
+        return kube.get(api_version, kind, name, namespace)
+
+    return lookup
+
+
+class Recorder:
+    """Starts and stops the watches that feed one store."""
+
+    def __init__(self, kube: Kube, config: TracerConfig, store: TraceStore, wait_for_crds: bool = False) -> None:
+        check_config(config)
+        self.kube = kube
+        self.config = config
+        self.store = store
+        self.wait_for_crds = wait_for_crds
+        self.watches: dict[str, ListWatch] = {}
+        self.pending: list[str] = []
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def resolve(self) -> dict[str, Resource | None]:
+        """GVK → served resource (None: not served yet, only with wait_for_crds)."""
+        found: dict[str, Resource | None] = {}
+        for gvk in [*self.config.tracked_objects, POD_GVK]:
+            if gvk in found:
+                continue
+            found[gvk] = self._discover(gvk)
+            if found[gvk] is None and not self.wait_for_crds:
+                raise InputError(messages.TRACE_KIND_NOT_SERVED.format(gvk=gvk))
+        return found
+
+    def _discover(self, gvk: str, fresh: bool = False) -> Resource | None:
+        group, version, kind = split_gvk(gvk)
+        api_version = f"{group}/{version}" if group else version
+        if fresh:
+            self.kube._discover(api_version)
+        try:
+            return self.kube.resource(api_version, kind)
+        except InputError:
+            return None
+
+    def start(self) -> None:
+        for gvk, resource in self.resolve().items():
+            if resource is None:
+                log.warning("%s is not served yet; waiting for its CRD", gvk)
+                self.pending.append(gvk)
+            else:
+                self._start_watch(gvk, resource)
+        if self.pending:
+            self._poller = threading.Thread(target=self._poll_crds, name="crd poller", daemon=True)
+            self._poller.start()
+
+    def _start_watch(self, gvk: str, resource: Resource) -> None:
+        store = self.store
+        if gvk == POD_GVK:
+            def on_event(kind: str, obj: dict[str, Any]) -> None:
+                store.pod_event(kind, obj)
+
+            def on_sync(items: list[dict[str, Any]]) -> None:
+                store.pod_sync(items)
+        else:
+            def on_event(kind: str, obj: dict[str, Any], gvk: str = gvk) -> None:
+                if kind == "DELETED":
+                    store.deleted(gvk, obj)
+                else:
+                    store.applied(gvk, obj)
+
+            def on_sync(items: list[dict[str, Any]], gvk: str = gvk) -> None:
+                store.sync(gvk, items)
+
+        watch = ListWatch(self.kube.api_client, resource.path(), on_event, on_sync, name=gvk)
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self.watches[gvk] = watch
+        watch.start()
+
+    def _poll_crds(self) -> None:
+        while self.pending and not self._stop.wait(CRD_POLL):
+            for gvk in list(self.pending):
+                try:
+                    resource = self._discover(gvk, fresh=True)
+                except Exception as exc:  # noqa: BLE001 - discovery hiccups are retried next round
+                    log.info("discovery of %s failed: %s", gvk, exc)
+                    continue
+                if resource is not None:
+                    log.info("%s is served now; starting its watch", gvk)
+                    self.pending.remove(gvk)
+                    self._start_watch(gvk, resource)
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        """Block until every started watch has completed its first list."""
+        return all(w.stats.synced.wait(timeout) for w in list(self.watches.values()))
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            watches = list(self.watches.values())
+        for w in watches:
+            w.stop()
+        for w in watches:
+            w.join(5)
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        """Per-GVK watch state for /status and the status line."""
+        out: dict[str, dict[str, Any]] = {}
+        for gvk in self.pending:
+            out[gvk] = {"state": "waiting for CRD"}
+        for gvk, w in list(self.watches.items()):
+            s = w.stats
+            out[gvk] = {
+                "state": s.state,
+                "events": s.events,
+                "lists": s.lists,
+                "relists": s.relists,
+                "restarts": s.restarts,
+                "errors": s.errors,
+                "last_error": s.last_error,
+                "resource_version": s.resource_version,
+            }
+        return out

@@ -1,0 +1,454 @@
+"""The tracer's in-memory recording: SimKube's store rules on raw JSON objects.
+
+- Every tracked object is sanitised (`objects.sanitize`) before it is kept.
+- An applied event is recorded only when the object is new or its `spec` changed
+  (compared as JSON values; the index's spec hashes are computed at export);
+  a delete of a recorded object is always recorded. `skipOwned` kinds ignore objects
+  with any owner.
+- Pod lifecycles: a pod whose owner chain (through the owners cache, which looks up
+  unwatched owners such as ReplicaSets) reaches a tracked kind is recorded under the
+  outermost such owner, the one an export keeps, when that kind has `trackLifecycle`;
+  a bare pod is its own owner. Start and end come from the pod's container statuses
+  (`objects.pod_lifecycle`); a pod deleted before its containers reported an end
+  ends at its deletion.
+- A re-list (`sync`) is diffed against what is recorded: objects added or changed while
+  the tracer was not watching are applied, objects gone are deleted, once each.
+- Every change is also handed to `sink` as a journal record, and `snapshot()` /
+  `replay()` turn the store into records and back (skctl.tracer.journal).
+- `trim(cutoff)` enforces retention: older events fold into one starting event that
+  keeps the objects still alive, and finished lifecycles older than the cutoff drop.
+
+All methods are thread-safe (one lock); watch loops call them from their threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from skctl.trace.config import TracerConfig
+from skctl.trace.model import Trace, new_event
+from skctl.trace.window import ExportFilters, export_window
+from skctl.tracer.objects import parse_ts, pod_hash, pod_lifecycle, sanitize
+from skctl.tracer.owners import Key, Lookup, OwnersCache, owner_keys
+
+POD_GVK = "v1.Pod"
+
+# Journal record types (skctl.tracer.journal persists them as they are).
+REC_SNAPSHOT = "snap"
+REC_EVENT = "ev"  # {"a": [obj]} or {"d": [obj]}
+REC_LIFECYCLE = "lc"  # {"p": pod ns/name, "o": [gvk, ns/name], "h": hash, "s": start, "e": end}
+REC_OWNERS = "ow"  # {"k": [gvk, ns/name], "r": [[gvk, ns/name], ...]}: an unwatched object's owners
+
+Sink = Callable[[str, int, dict[str, Any]], None]
+
+
+def key_of(gvk: str, obj: Mapping[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    name = meta.get("name", "")
+    return gvk, (f"{ns}/{name}" if ns else name)
+
+
+class TraceStore:
+    """The live recording; see the module doc."""
+
+    def __init__(
+        self,
+        config: TracerConfig,
+        owner_lookup: Lookup | None = None,
+        sink: Sink | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.tracked = set(config.tracked_objects)
+        self.clock = clock
+        self.sink = sink
+        self.lock = threading.RLock()
+        self.owners = OwnersCache(self._lookup_and_log(owner_lookup) if owner_lookup else None)
+        self.events: list[dict[str, Any]] = []
+        self.live: dict[Key, dict[str, Any]] = {}  # tracked objects as last recorded
+        self.lifecycles: dict[Key, dict[int, list[dict[str, int | None]]]] = {}
+        self.pods: dict[str, tuple[Key, int, dict[str, int | None]]] = {}  # pod ns/name → its lifecycle
+        self.ignored_pods: set[str] = set()  # running pods whose owner does not track lifecycles
+        self.counts: dict[str, int] = {}  # recorded events per GVK (metrics)
+        self.last_ts = 0
+        self.last_event_at = 0.0
+        self._restored = False
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _lookup_and_log(self, lookup: Lookup) -> Lookup:
+        def logged(gvk: str, ns: str | None, name: str) -> dict[str, Any] | None:
+            obj = lookup(gvk, ns, name)
+            owners = [list(k) for k in owner_keys(obj)] if obj else []
+            self._emit(REC_OWNERS, self.last_ts, {"k": [gvk, f"{ns}/{name}" if ns else name], "r": owners})
+            return obj
+
+        return logged
+
+    def _now(self, ts: float | None) -> int:
+        value = int(self.clock() if ts is None else ts)
+        if value < self.last_ts:
+            value = self.last_ts  # events stay sorted even if the clock steps back
+        self.last_ts = value
+        return value
+
+    def _emit(self, kind: str, ts: int, payload: dict[str, Any]) -> None:
+        if self.sink is not None:
+            self.sink(kind, ts, payload)
+
+    def _append(self, ts: int, obj: dict[str, Any], deleted: bool, gvk: str) -> None:
+        last = self.events[-1] if self.events else None
+        if last is None or last["ts"] != ts:
+            last = new_event(ts)
+            self.events.append(last)
+        last["deleted_objs" if deleted else "applied_objs"].append(obj)
+        self.counts[gvk] = self.counts.get(gvk, 0) + 1
+        self.last_event_at = self.clock()
+
+    # --- tracked objects ----------------------------------------------------------------
+
+    def applied(self, gvk: str, obj: dict[str, Any], ts: float | None = None) -> bool:
+        """An ADDED/MODIFIED object of a tracked kind; True when an event was recorded."""
+        with self.lock:
+            return self._applied(gvk, obj, self._now(ts))
+
+    def _applied(self, gvk: str, obj: dict[str, Any], ts: int, key: Key | None = None) -> bool:
+        key = key or key_of(gvk, obj)
+        self.owners.observe(key, obj)
+        meta = obj.get("metadata") or {}
+        if meta.get("ownerReferences") and self.config.skip_owned(gvk):
+            return False
+        old = self.live.get(key)
+        spec = obj.get("spec")
+        if old is not None and old.get("spec") == spec:
+            return False
+        clean = sanitize(obj)
+        self.live[key] = clean
+        self._append(ts, clean, False, gvk)
+        self._emit(REC_EVENT, ts, {"a": [clean]})
+        return True
+
+    def deleted(self, gvk: str, obj: dict[str, Any], ts: float | None = None) -> bool:
+        """A DELETED object of a tracked kind; recorded when it had been recorded."""
+        with self.lock:
+            return self._deleted(gvk, obj, self._now(ts))
+
+    def _deleted(self, gvk: str, obj: dict[str, Any] | None, ts: int, key: Key | None = None) -> bool:
+        key = key or key_of(gvk, obj or {})
+        self.owners.forget(key)
+        old = self.live.pop(key, None)
+        if old is None:
+            return False
+        clean = sanitize(obj) if obj is not None else old
+        self._append(ts, clean, True, gvk)
+        self._emit(REC_EVENT, ts, {"d": [clean]})
+        return True
+
+    def sync(self, gvk: str, items: Iterable[dict[str, Any]], ts: float | None = None) -> None:
+        """A complete (re-)list of a tracked kind: record what changed since we last knew."""
+        with self.lock:
+            now = self._now(ts)
+            seen = set()
+            for obj in items:
+                seen.add(key_of(gvk, obj))
+                self._applied(gvk, obj, now)
+            for key in [k for k in self.live if k[0] == gvk and k not in seen]:
+                self._deleted(gvk, None, now, key)
+
+    # --- pods and their lifecycles ------------------------------------------------------
+
+    def pod_event(self, kind: str, pod: dict[str, Any], ts: float | None = None) -> None:
+        """Any watch event of a pod: lifecycles, and the pod itself when v1.Pod is tracked."""
+        with self.lock:
+            now = self._now(ts)
+            key = key_of(POD_GVK, pod)
+            if kind == "DELETED":
+                if POD_GVK in self.tracked:
+                    self._deleted(POD_GVK, pod, now, key)
+                self._pod_gone(pod, now, None, key[1])
+            else:
+                if POD_GVK in self.tracked:
+                    self._applied(POD_GVK, pod, now, key)
+                else:
+                    self.owners.observe(key, pod)
+                self._pod_seen(pod, now, key[1])
+
+    def pod_sync(self, items: Iterable[dict[str, Any]], ts: float | None = None) -> None:
+        with self.lock:
+            now = self._now(ts)
+            names = set()
+            for pod in items:
+                names.add(key_of(POD_GVK, pod)[1])
+                if POD_GVK in self.tracked:
+                    self._applied(POD_GVK, pod, now)
+                self._pod_seen(pod, now)
+            if POD_GVK in self.tracked:
+                for key in [k for k in self.live if k[0] == POD_GVK and k[1] not in names]:
+                    self._deleted(POD_GVK, None, now, key)
+            for name in [n for n in self.pods if n not in names]:
+                self._pod_gone(None, now, name)
+            self.ignored_pods &= names
+
+    def lifecycle_owner(self, pod: dict[str, Any]) -> Key | None:
+        """The owner a pod's lifecycle is recorded under, or None (see the module doc)."""
+        key = key_of(POD_GVK, pod)
+        chain = self.owners.chain(key, owner_keys(pod))
+        if not chain:
+            owner: Key | None = key if POD_GVK in self.tracked else None
+        else:
+            owner = None
+            for ancestor in chain:
+                if ancestor[0] in self.tracked:
+                    owner = ancestor  # keep going: the outermost tracked ancestor wins
+        if owner is None or not self.config.track_lifecycle(owner[0]):
+            return None
+        if owner[0] == POD_GVK and owner != key:
+            return None
+        return owner
+
+    def _pod_seen(self, pod: dict[str, Any], ts: int, name: str | None = None) -> None:
+        name = name or key_of(POD_GVK, pod)[1]
+        if name in self.ignored_pods:
+            return
+        known = self.pods.get(name)
+        if known is not None and known[2]["end_ts"] is not None:
+            return  # finished: nothing more to learn from its status
+        start, end = pod_lifecycle(pod)
+        if known is not None:
+            _owner, _hash, lc = known
+            changed = False
+            if lc["start_ts"] is None and start is not None:
+                lc["start_ts"], changed = start, True
+            if lc["end_ts"] is None and end is not None and lc["start_ts"] is not None:
+                lc["end_ts"], changed = max(end, lc["start_ts"]), True
+            if changed:
+                self._emit_lifecycle(name, known, ts)
+            return
+        if start is None:
+            return  # not running yet: nothing to record
+        owner = self.lifecycle_owner(pod)
+        if owner is None:
+            self.ignored_pods.add(name)  # its owners do not change: do not walk the chain again
+            return
+        self._new_lifecycle(name, owner, pod_hash(pod), start, end, ts)
+
+    def _new_lifecycle(self, name: str, owner: Key, h: int, start: int | None, end: int | None, ts: int) -> None:
+        lc: dict[str, int | None] = {"start_ts": start, "end_ts": end}
+        self.lifecycles.setdefault(owner, {}).setdefault(h, []).append(lc)
+        entry = (owner, h, lc)
+        self.pods[name] = entry
+        self._emit_lifecycle(name, entry, ts)
+
+    def _emit_lifecycle(self, name: str, entry: tuple[Key, int, dict[str, int | None]], ts: int) -> None:
+        owner, h, lc = entry
+        self._emit(REC_LIFECYCLE, ts, {"p": name, "o": list(owner), "h": h, "s": lc["start_ts"], "e": lc["end_ts"]})
+
+    def _pod_gone(self, pod: dict[str, Any] | None, ts: int, name: str | None = None, seen: str | None = None) -> None:
+        """A pod that is gone: `pod` and its `seen` name from a DELETED event, or only
+        `name` when a re-list no longer has it."""
+        if name is None:
+            assert pod is not None
+            name = seen or key_of(POD_GVK, pod)[1]
+            self.owners.forget((POD_GVK, name))
+            if name in self.ignored_pods:
+                self.ignored_pods.discard(name)
+                return
+            if name not in self.pods:
+                self._pod_seen(pod, ts, name)  # ran and went between two events: record it now
+        entry = self.pods.pop(name, None)
+        if entry is None:
+            return
+        _owner, _hash, lc = entry
+        if lc["end_ts"] is None:
+            end = pod_lifecycle(pod)[1] if pod is not None else None
+            if end is None:
+                end = _deletion_time(pod) if pod is not None else None
+            end = ts if end is None else end
+            lc["end_ts"] = max(end, lc["start_ts"] or end)
+            self._emit_lifecycle(name, entry, ts)
+
+    # --- export -------------------------------------------------------------------------
+
+    def to_trace(self) -> Trace:
+        """A consistent copy of the recording (objects shared, containers copied)."""
+        with self.lock:
+            events = list(self.events)
+            if events:
+                last = events[-1]
+                events[-1] = new_event(last["ts"], list(last["applied_objs"]), list(last["deleted_objs"]))
+            return Trace(
+                config=self.config.to_document(),
+                events=events,
+                index={},  # the window hashes what it exports (`spec_hash`, its rule 6): off the hot path
+                pod_lifecycles={
+                    owner: {h: [dict(lc) for lc in lcs] for h, lcs in by_hash.items()}
+                    for owner, by_hash in self.lifecycles.items()
+                },
+            )
+
+    def owner_links(self) -> dict[Key, list[Key]]:
+        """Owners of objects the trace does not contain (e.g. ReplicaSets), for export."""
+        with self.lock:
+            return {k: list(v) for k, v in {**self.owners.looked_up, **self.owners.watched}.items() if v}
+
+    def export(self, start_ts: int, end_ts: int, filters: ExportFilters | None = None) -> Trace:
+        """The window `[start_ts, end_ts)`, by the same rules as `skctl export --from`."""
+        return export_window(self.to_trace(), start_ts, end_ts, filters, extra_owners=self.owner_links())
+
+    def whole(self) -> Trace:
+        """The whole recording as `skctl export` with no filters would cut it (index built,
+        owned objects left to their owners): what `skctl trace -o` writes."""
+        from skctl.trace.window import NO_FILTERS
+
+        span = self.time_range()
+        if span is None:
+            return self.to_trace()
+        return self.export(span[0], span[1] + 1, NO_FILTERS)
+
+    def time_range(self) -> tuple[int, int] | None:
+        with self.lock:
+            if not self.events:
+                return None
+            return self.events[0]["ts"], self.events[-1]["ts"]
+
+    def event_count(self) -> int:
+        with self.lock:
+            return sum(len(e["applied_objs"]) + len(e["deleted_objs"]) for e in self.events)
+
+    # --- retention ----------------------------------------------------------------------
+
+    def trim(self, cutoff: int) -> int:
+        """Drop history before `cutoff`, keeping what is alive then; returns events dropped."""
+        with self.lock:
+            n = 0
+            while n < len(self.events) and self.events[n]["ts"] < cutoff:
+                n += 1
+            if n == 0 or (n == 1 and self.events[0]["ts"] == cutoff - 1):
+                return 0
+            alive: dict[Key, dict[str, Any]] = {}
+            for event in self.events[:n]:
+                for obj in event["applied_objs"]:
+                    alive[key_of(_gvk(obj), obj)] = obj
+                for obj in event["deleted_objs"]:
+                    alive.pop(key_of(_gvk(obj), obj), None)
+            dropped = sum(len(e["applied_objs"]) + len(e["deleted_objs"]) for e in self.events[:n])
+            # The survivors sit just before the cutoff, so a window starting at the cutoff
+            # flattens them into its starting configuration, as it would have before.
+            base = [new_event(cutoff - 1, list(alive.values()))] if alive else []
+            self.events = base + self.events[n:]
+            for owner in list(self.lifecycles):
+                by_hash = self.lifecycles[owner]
+                for h in list(by_hash):
+                    by_hash[h] = [lc for lc in by_hash[h] if lc["end_ts"] is None or lc["end_ts"] >= cutoff]
+                    if not by_hash[h]:
+                        del by_hash[h]
+                if not by_hash:
+                    del self.lifecycles[owner]
+            return dropped
+
+    # --- journal ------------------------------------------------------------------------
+
+    def snapshot(self, ts: int | None = None) -> dict[str, Any]:
+        """Everything needed to continue from now: live objects, running and recent
+        lifecycles, pods being followed, owner links of unwatched objects."""
+        with self.lock:
+            ts = self.last_ts if ts is None else ts
+            lifecycles = []
+            by_id = {id(lc): name for name, (_o, _h, lc) in self.pods.items()}
+            for owner, by_hash in self.lifecycles.items():
+                for h, lcs in by_hash.items():
+                    for lc in lcs:
+                        if lc["end_ts"] is None or lc["end_ts"] >= ts or id(lc) in by_id:
+                            lifecycles.append({"p": by_id.get(id(lc)), "o": list(owner), "h": h,
+                                               "s": lc["start_ts"], "e": lc["end_ts"]})
+            return {
+                "ts": ts,
+                "objects": [[k[0], obj] for k, obj in self.live.items()],
+                "lifecycles": lifecycles,
+                "owners": [[list(k), [list(o) for o in v]] for k, v in self.owners.looked_up.items()],
+            }
+
+    def replay(self, records: Iterable[tuple[str, int, dict[str, Any]]]) -> int:
+        """Rebuild from journal records (a snapshot first); returns how many were applied.
+        Nothing is emitted to the sink while replaying."""
+        sink, self.sink = self.sink, None
+        n = 0
+        try:
+            with self.lock:
+                for kind, ts, payload in records:
+                    self.last_ts = max(self.last_ts, ts)
+                    if kind == REC_SNAPSHOT:
+                        self._load_snapshot(ts, payload)
+                    elif kind == REC_EVENT:
+                        for obj in payload.get("a") or ():
+                            key = key_of(_gvk(obj), obj)
+                            self.live[key] = obj
+                            self.owners.observe(key, obj)
+                            self._append(ts, obj, False, key[0])
+                        for obj in payload.get("d") or ():
+                            key = key_of(_gvk(obj), obj)
+                            self.live.pop(key, None)
+                            self.owners.forget(key)
+                            self._append(ts, obj, True, key[0])
+                    elif kind == REC_LIFECYCLE:
+                        self._replay_lifecycle(payload)
+                    elif kind == REC_OWNERS:
+                        self.owners.looked_up[tuple(payload["k"])] = [tuple(o) for o in payload.get("r") or ()]
+                    n += 1
+        finally:
+            self.sink = sink
+        return n
+
+    def _load_snapshot(self, ts: int, snap: dict[str, Any]) -> None:
+        if self._restored:
+            # A later segment's snapshot: normally the records before it built the same
+            # state; after a damaged segment it brings the state back in line.
+            fresh = {key_of(gvk, obj): (gvk, obj) for gvk, obj in snap.get("objects") or ()}
+            for gvk, obj in fresh.values():
+                self._applied(gvk, obj, ts)
+            for key in [k for k in self.live if k not in fresh]:
+                self._deleted(key[0], None, ts, key)
+            return
+        self._restored = True
+        objs = []
+        for gvk, obj in snap.get("objects") or ():
+            key = key_of(gvk, obj)
+            self.live[key] = obj
+            self.owners.observe(key, obj)
+            objs.append(obj)
+        if objs:
+            self.events.append(new_event(ts, objs))
+        for item in snap.get("lifecycles") or ():
+            self._replay_lifecycle(item)
+        for k, v in snap.get("owners") or ():
+            self.owners.looked_up[tuple(k)] = [tuple(o) for o in v]
+
+    def _replay_lifecycle(self, rec: dict[str, Any]) -> None:
+        name = rec.get("p")
+        known = self.pods.get(name) if name else None
+        if known is not None:
+            known[2]["start_ts"], known[2]["end_ts"] = rec.get("s"), rec.get("e")
+            return
+        owner = tuple(rec["o"])
+        lc: dict[str, int | None] = {"start_ts": rec.get("s"), "end_ts": rec.get("e")}
+        self.lifecycles.setdefault(owner, {}).setdefault(rec["h"], []).append(lc)
+        if name:
+            self.pods[name] = (owner, rec["h"], lc)
+
+
+def _gvk(obj: Mapping[str, Any]) -> str:
+    return f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}"
+
+
+def _deletion_time(pod: dict[str, Any]) -> int | None:
+    """When a graceful delete was asked: deletionTimestamp minus its grace period."""
+    meta = pod.get("metadata") or {}
+    at = parse_ts(meta.get("deletionTimestamp"))
+    if at is None:
+        return None
+    grace = meta.get("deletionGracePeriodSeconds")
+    return at - int(grace) if isinstance(grace, int) else at

@@ -1,0 +1,142 @@
+"""SimKube's command line works here: its flag names, command aliases, completions and GNU-date times."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from skctl.cli import build_parser, main
+from skctl.errors import InputError
+from skctl.timeparse import parse_gnu_relative, parse_time, resolve_window
+
+NOW = 1_781_290_000.0
+
+
+def parsed(argv: list[str]) -> dict:
+    args = vars(build_parser(argv).parse_args(argv))
+    args.pop("_run", None)
+    args.pop("command", None)
+    return args
+
+
+@pytest.mark.parametrize("simkube, ours", [
+    (["export", "--output-path", "t.sktrace"], ["export", "-o", "t.sktrace"]),
+    (["ex", "-o", "t"], ["export", "-o", "t"]),
+    (["exp", "-o", "t"], ["export", "-o", "t"]),
+    (["x", "-o", "t"], ["export", "-o", "t"]),
+    (["r", "sim", "-D", "10m", "-s", "5", "-f", "s3://b/t", "-I", "img:1", "-N", "3"],
+     ["run", "sim", "--duration", "10m", "--speed", "5", "--trace-path", "s3://b/t", "--driver-image", "img:1",
+      "--repetitions", "3"]),
+    (["d", "sim"], ["delete", "sim"]),
+    (["del", "sim"], ["delete", "sim"]),
+    (["rm", "sim"], ["delete", "sim"]),
+])
+def test_simkube_flags_and_aliases_mean_the_same(simkube: list[str], ours: list[str]) -> None:
+    assert parsed(simkube) == parsed(ours)
+
+
+def test_alias_runs_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["r", "sim", "-s", "4", "-D", "90s", "-f", "file:///data/t", "--dry-run", "-o", "json"]) == 0
+    out = capsys.readouterr().out
+    assert '"--speed"' in out and '"4"' in out and '"--duration"' in out and "/data/t" in out
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("@1781282530", 1781282530),
+    ("2 hours ago", NOW - 7200),
+    ("1 hour 30 minutes ago", NOW - 5400),
+    ("1 day 3 hours ago", NOW - 86400 - 10800),
+    ("3 days", NOW + 3 * 86400),
+    ("yesterday", NOW - 86400),
+    ("today", NOW),
+    ("tomorrow", NOW + 86400),
+    ("5 mins ago", NOW - 300),
+])
+def test_gnu_date_forms(text: str, expected: float) -> None:
+    assert parse_gnu_relative(text, NOW) == expected
+    assert parse_time(text, 0, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["last tuesday", "2 fortnights hence", "@soon", "ago"])
+def test_other_gnu_forms_are_refused_with_the_working_ones(text: str) -> None:
+    with pytest.raises(InputError) as err:
+        parse_time(text, NOW, "--start-time", now=NOW)
+    message = str(err.value)
+    assert text in message and "@1714564800" in message and "2 hours ago" in message and "yesterday" in message
+
+
+def test_gnu_window_for_export() -> None:
+    assert resolve_window("2 hours ago", "@1781290000", now=NOW) == (int(NOW - 7200), 1781290000)
+
+
+def _complete(script: Path, words: list[str]) -> list[str]:
+    line = " ".join(f'"{w}"' for w in words)
+    out = subprocess.run(
+        ["bash", "-c", f'source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; _skctl_complete; '
+                       'printf "%s\\n" "${COMPREPLY[@]}"'],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return sorted(w for w in out.split("\n") if w)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completions(tmp_path: Path) -> None:
+    script = tmp_path / "skctl.bash"
+    script.write_text(subprocess.run([sys.executable, "-m", "skctl", "completions", "bash"],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert "export" in _complete(script, ["skctl", ""]) and "rm" in _complete(script, ["skctl", ""])
+    assert _complete(script, ["skctl", "ex", "--output"]) == ["--output", "--output-path"]
+    assert _complete(script, ["skctl", "run", "-o", ""]) == ["json", "yaml"]  # run's -o, not export's
+    assert "--speed" in _complete(script, ["skctl", "r", "--sp"])
+
+
+@pytest.mark.parametrize("shell, marker", [("zsh", "bashcompinit"), ("fish", "complete -c skctl")])
+def test_zsh_and_fish_completions(shell: str, marker: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["completions", shell]) == 0
+    out = capsys.readouterr().out
+    assert marker in out and "export" in out and "--output-path" in out.replace("-l output-path", "--output-path")
+
+
+def test_completions_needs_a_known_shell(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["completions", "tcsh"]) == 2
+    assert "invalid choice: 'tcsh'" in capsys.readouterr().err
+
+
+def test_lifecycle_flags_reach_the_pods(capsys: pytest.CaptureFixture[str]) -> None:
+    """SimKube's --image-pull-*/--pod-startup-* (ms) become the KWOK delay annotations on every pod."""
+    import json
+
+    from skctl.sim.mutate import virtual_object
+    from skctl.sim.timing import lifecycle_delays
+
+    assert main(["run", "sim", "--dry-run", "-o", "json", "--image-pull-delay", "1500", "--pod-startup-jitter", "20"]) == 0
+    objects = json.loads(capsys.readouterr().out)
+    objects = objects["items"] if isinstance(objects, dict) and "items" in objects else objects
+    job = next(o for o in objects if o["kind"] == "Job")
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--image-pull-delay") + 1] == "1500" and args[args.index("--pod-startup-jitter") + 1] == "20"
+    assert "--pod-startup-delay" not in args  # 0 is the default and is not passed
+    parsed_drive = build_parser(["drive", *args[1:]]).parse_args(["drive", *args[1:]])
+    from skctl.commands.run import lifecycle_values
+
+    delays = lifecycle_delays(lifecycle_values(parsed_drive))
+    assert delays == {
+        "simkube.io/kwok-stage-create-delay": "1500ms",
+        "simkube.io/kwok-stage-create-delay-jitter": "0ms",
+        "simkube.io/kwok-stage-ready-delay": "0ms",
+        "simkube.io/kwok-stage-ready-delay-jitter": "20ms",
+    }
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"}, "spec": {"containers": []}}
+    v = virtual_object(pod, sim_name="s", ns_prefix="virtual", template_paths=("",), delays=delays)
+    assert v["metadata"]["annotations"]["simkube.io/kwok-stage-create-delay"] == "1500ms"
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "soon", "4294967296"])
+def test_lifecycle_flags_reject_bad_values(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "sim", "--dry-run", "--pod-startup-delay", value]) == 2
+    err = capsys.readouterr().err
+    assert "--pod-startup-delay" in err and "is not a whole number of milliseconds" in err

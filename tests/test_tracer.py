@@ -1,0 +1,478 @@
+"""`skctl trace` against the sandbox API server over HTTP: scenarios, faults, journal, API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from kubernetes import client
+
+from skctl.cli import main
+from skctl.kube.api import Kube
+from skctl.sandbox import SandboxServer
+from skctl.sandbox.workload import VOLCANO_CRD, WorkloadGenerator
+from skctl.trace import codec, load
+from skctl.trace.config import parse_config
+from skctl.trace.model import Trace
+from skctl.trace.window import NO_FILTERS, ExportFilters
+from skctl.tracer import DEFAULT_CONFIG_YAML
+from skctl.tracer import journal as journal_mod
+from skctl.tracer.service import Tracer, TracerOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+FAR = 2**40
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def deployment(name: str, replicas: int = 1, image: str = "nginx:1", labels: dict | None = None) -> dict:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "shop", "labels": labels or {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "c", "image": image, "ports": [{"containerPort": 80}]}]}},
+        },
+    }
+
+
+@pytest.fixture
+def cluster(sandbox: SandboxServer) -> Iterator[tuple[SandboxServer, client.ApiClient]]:
+    api = sandbox.api_client()
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": "shop"}})
+    yield sandbox, api
+
+
+def start_tracer(sandbox: SandboxServer, tmp_path: Path, config: dict | None = None, **kw: Any) -> Tracer:
+    cfg = parse_config(config or {"trackedObjects": {
+        "apps/v1.Deployment": {"trackLifecycle": True},
+        "batch/v1.CronJob": {"trackLifecycle": True},
+        "v1.Pod": {"skipOwned": True, "trackLifecycle": True},
+    }})
+    options = TracerOptions(config=cfg, journal_dir=tmp_path / "journal", port=0, **kw)
+    tracer = Tracer(Kube(sandbox.api_client()), options).start()
+    assert tracer.recorder.wait_synced(10)
+    return tracer
+
+
+def mentions(trace: Any, gvk: str = "apps/v1.Deployment") -> list[tuple[str, str]]:
+    out = []
+    for _ts, action, obj in trace.iter_objects():
+        if f"{obj['apiVersion']}.{obj['kind']}" == gvk:
+            out.append((action, obj["metadata"]["name"]))
+    return out
+
+
+def test_deployment_scenario_records_spec_changes_only(cluster, tmp_path: Path) -> None:
+    sandbox, api = cluster
+    apps = client.AppsV1Api(api)
+    tracer = start_tracer(sandbox, tmp_path)
+    try:
+        apps.create_namespaced_deployment("shop", deployment("web"))
+        apps.patch_namespaced_deployment("web", "shop", {"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": "nginx:2"}]}}}})
+        apps.patch_namespaced_deployment("web", "shop", {"metadata": {"labels": {"team": "a"}}})  # metadata only
+        apps.patch_namespaced_deployment_scale("web", "shop", {"spec": {"replicas": 3}})
+        apps.delete_namespaced_deployment("web", "shop")
+        wait_for(lambda: ("deleted", "web") in mentions(tracer.store.to_trace()), what="the delete")
+        trace = tracer.store.export(0, FAR, NO_FILTERS)
+    finally:
+        tracer.close()
+    assert mentions(trace) == [("applied", "web"), ("applied", "web"), ("applied", "web"), ("deleted", "web")]
+    images = [o["spec"]["template"]["spec"]["containers"][0]["image"] for _t, a, o in trace.iter_objects() if a == "applied"]
+    assert images == ["nginx:1", "nginx:2", "nginx:2"]
+    replicas = [o["spec"]["replicas"] for _t, a, o in trace.iter_objects() if a == "applied"]
+    assert replicas == [1, 1, 3]
+    for _ts, _a, obj in trace.iter_objects():  # sanitised
+        assert "status" not in obj
+        assert not {"uid", "resourceVersion", "creationTimestamp", "managedFields", "generation"} & set(obj["metadata"])
+
+
+def test_pods_through_replicasets_cronjobs_and_bare_pods(sandbox: SandboxServer, tmp_path: Path) -> None:
+    # v1.Pod tracked without skipOwned: owned pods are recorded, and export drops them
+    # because their chain reaches an exported Deployment through an unwatched ReplicaSet.
+    config = {"trackedObjects": {"apps/v1.Deployment": {"trackLifecycle": True},
+                                 "batch/v1.CronJob": {"trackLifecycle": True},
+                                 "v1.Pod": {"trackLifecycle": True}}}
+    tracer = start_tracer(sandbox, tmp_path, config)
+    gen = WorkloadGenerator(sandbox.store, seed=3, scenario="mixed")
+    try:
+        gen.run(150)
+        wait_for(lambda: tracer.store.lifecycles, what="lifecycles")
+        time.sleep(0.5)
+        trace = tracer.store.export(0, FAR, ExportFilters(frozenset(), ()))
+        lookups = tracer.store.owners.lookups
+        links = tracer.store.owner_links()
+    finally:
+        tracer.close()
+    owners = set(trace.pod_lifecycles)
+    kinds = {gvk for gvk, _ in owners}
+    assert "apps/v1.Deployment" in kinds and "batch/v1.CronJob" in kinds and "v1.Pod" in kinds
+    assert lookups > 0  # ReplicaSets/Jobs were looked up through the API
+    exported_pods = [o for _t, _a, o in trace.iter_objects() if o["kind"] == "Pod"]
+    # bare pods stay; pods of Deployments (via ReplicaSets) and CronJobs (via Jobs) do not;
+    # pods of the untracked Volcano job have no exported owner, so they stay too
+    # (an owner deleted before the tracer could look it up ends the chain: such pods stay)
+    assert any(not o["metadata"].get("ownerReferences") for o in exported_pods)
+    dropped = 0
+    for _ts, _action, obj in trace.iter_objects():
+        for ref in obj["metadata"].get("ownerReferences") or ():
+            rs_key = (f"{ref['apiVersion']}.{ref['kind']}", f"{obj['metadata']['namespace']}/{ref['name']}")
+            assert not links.get(rs_key), f"{obj['metadata']['name']} is owned through {rs_key} but was exported"
+    for key, owners in links.items():
+        if key[0] == "apps/v1.ReplicaSet" and owners and owners[0][0] == "apps/v1.Deployment":
+            dropped += 1
+    assert dropped > 0
+    for by_hash in trace.pod_lifecycles.values():
+        for lcs in by_hash.values():
+            for lc in lcs:
+                assert lc["start_ts"] is not None
+                assert lc["end_ts"] is None or lc["end_ts"] >= lc["start_ts"]
+
+
+def server_state(sandbox: SandboxServer, api_version: str, kind: str) -> dict[str, Any]:
+    rtype = sandbox.store.resource(api_version, kind)
+    return {f"{o['metadata']['namespace']}/{o['metadata']['name']}": o.get("spec") for o in sandbox.store.objects(rtype)}
+
+
+def final_state(trace: Any, gvk: str) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for _ts, action, obj in trace.iter_objects():
+        if f"{obj['apiVersion']}.{obj['kind']}" != gvk:
+            continue
+        key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        if action == "applied":
+            state[key] = obj.get("spec")
+        else:
+            state.pop(key, None)
+    return state
+
+
+@pytest.mark.parametrize("fault", ["drop", "compact", "errors"])
+def test_faults_lose_nothing_and_duplicate_nothing(sandbox: SandboxServer, tmp_path: Path, fault: str) -> None:
+    tracer = start_tracer(sandbox, tmp_path)
+    gen = WorkloadGenerator(sandbox.store, seed=7, scenario="deployments")
+    try:
+        gen.run(40)
+        for _ in range(3):
+            if fault == "errors":
+                sandbox.faults.fail_next(4, 503, path_contains="deployments")
+                sandbox.faults.fail_next(3, 429, path_contains="pods", retry_after=0)
+                sandbox.faults.drop_watches()
+            elif fault == "compact":
+                sandbox.faults.drop_watches()
+                gen.run(20)  # changes while nobody watches, then history is compacted away
+                sandbox.faults.compact()
+            else:
+                sandbox.faults.drop_watches()
+            gen.run(20)
+        expected = server_state(sandbox, "apps/v1", "Deployment")
+        wait_for(lambda: final_state(tracer.store.to_trace(), "apps/v1.Deployment") == expected, what="final state")
+        trace = tracer.store.to_trace()
+        if fault == "compact":
+            assert tracer.recorder.states()["apps/v1.Deployment"]["relists"] >= 1
+    finally:
+        tracer.close()
+    # no event recorded twice: consecutive applies of one object always differ in spec
+    last: dict[str, Any] = {}
+    for _ts, action, obj in trace.iter_objects():
+        key = obj["metadata"]["name"]
+        if action == "applied":
+            assert key not in last or last[key] != obj["spec"], f"duplicate apply of {key}"
+            last[key] = obj["spec"]
+        else:
+            assert key in last, f"delete of {key} without an apply"
+            del last[key]
+
+
+def test_wait_for_crds_starts_the_watch_when_the_crd_appears(cluster, tmp_path: Path) -> None:
+    sandbox, api = cluster
+    config = {"trackedObjects": {"batch.volcano.sh/v1alpha1.Job": {
+        "podSpecTemplatePaths": ["/spec/tasks/*/template"], "trackLifecycle": True}}}
+    with pytest.raises(Exception, match="does not serve batch.volcano.sh/v1alpha1.Job"):
+        start_tracer(sandbox, tmp_path / "a", config)
+    tracer = start_tracer(sandbox, tmp_path / "b", config, wait_for_crds=True)
+    try:
+        assert tracer.status()["watches"]["batch.volcano.sh/v1alpha1.Job"]["state"] == "waiting for CRD"
+        client.ApiextensionsV1Api(api).create_custom_resource_definition(json.loads(json.dumps(VOLCANO_CRD)))
+        wait_for(lambda: "batch.volcano.sh/v1alpha1.Job" in tracer.recorder.watches, what="the CRD watch")
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            "batch.volcano.sh", "v1alpha1", "shop", "jobs",
+            {"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job", "metadata": {"name": "vc"},
+             "spec": {"tasks": [{"name": "t", "replicas": 1, "template": {"spec": {"containers": [
+                 {"name": "c", "image": "busybox"}]}}}]}})
+        wait_for(lambda: mentions(tracer.store.to_trace(), "batch.volcano.sh/v1alpha1.Job") == [("applied", "vc")],
+                 what="the custom resource")
+    finally:
+        tracer.close()
+
+
+def test_secret_in_config_is_refused(sandbox_kubeconfig: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("trackedObjects:\n  v1.Secret: {}\n")
+    assert main(["trace", "--kubeconfig", str(sandbox_kubeconfig), "-c", str(cfg), "--journal", str(tmp_path / "j"),
+                 "--duration", "1"]) == 2
+    assert "Secret data is never recorded" in capsys.readouterr().err
+
+
+def test_print_default_config_is_a_valid_config(capsys: pytest.CaptureFixture) -> None:
+    import yaml
+
+    assert main(["trace", "--print-default-config"]) == 0
+    config = parse_config(yaml.safe_load(capsys.readouterr().out))
+    assert config.track_lifecycle("batch/v1.CronJob") and config.skip_owned("v1.Pod")
+
+
+def test_simkube_reference_config_loads(tmp_path: Path) -> None:
+    ref = ROOT.parent / "shared" / "reference" / "simkube" / "tracer-config.yml"
+    if not ref.exists():
+        pytest.skip("../shared/reference/simkube is absent")
+    from skctl.trace.config import load_config
+
+    assert "batch/v1.CronJob" in load_config(str(ref)).tracked_objects
+
+
+# --- journal ---------------------------------------------------------------------------
+
+
+def test_journal_export_equals_tracer_export_and_survives_a_torn_tail(sandbox: SandboxServer, tmp_path: Path) -> None:
+    tracer = start_tracer(sandbox, tmp_path, segment_seconds=0.3)
+    gen = WorkloadGenerator(sandbox.store, seed=5, scenario="mixed")
+    try:
+        for _ in range(4):
+            gen.run(30)
+            time.sleep(0.4)  # several segments
+        expected = server_state(sandbox, "apps/v1", "Deployment")
+        wait_for(lambda: final_state(tracer.store.to_trace(), "apps/v1.Deployment") == expected, what="catch-up")
+        span = tracer.store.time_range()
+        assert span is not None
+        live = tracer.store.export(span[0], span[1] + 1, ExportFilters(frozenset(), ()))
+    finally:
+        tracer.close()
+    journal_dir = tmp_path / "journal"
+    assert len(journal_mod.segments(journal_dir)) >= 3
+    from_journal = journal_mod.export_journal(journal_dir, span[0], span[1] + 1, ExportFilters(frozenset(), ()))
+    assert codec.encode(from_journal) == codec.encode(live)
+
+    # a torn tail: half a record at the end of the newest segment
+    newest = journal_mod.segments(journal_dir)[-1][2]
+    with open(newest, "ab") as fh:
+        fh.write(b"\x00\x00\x10\x00garbage")
+    out = tmp_path / "cut.sktrace"
+    assert main(["export", "--from", str(journal_dir), "-s", str(span[0]), "-t", str(span[1] + 1),
+                 "--excluded-namespaces", "", "-o", str(out)]) == 0
+    assert codec.encode(load.read_trace(str(out))) == codec.encode(live)
+
+
+def start_trace_process(kubeconfig: Path, journal: Path, port: int = 0, *extra: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skctl", "trace", "--kubeconfig", str(kubeconfig), "--journal", str(journal),
+         "--listen", f"127.0.0.1:{port}", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    for _ in range(20):  # log lines may come first
+        line = proc.stderr.readline()
+        if "listening on" in line:
+            return proc, line.strip().rsplit(" ", 1)[-1]
+        if not line:
+            break
+    proc.kill()
+    raise AssertionError(f"tracer did not start: {proc.stderr.read()}")
+
+
+def histories(trace: Any) -> dict[str, list[tuple[str, Any]]]:
+    """Per object: its recorded (action, spec) sequence (order across objects ignored)."""
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for _ts, action, obj in trace.iter_objects():
+        out.setdefault(f"{obj['kind']}/{obj['metadata']['name']}", []).append((action, obj.get("spec")))
+    return out
+
+
+def test_sigkill_and_restart_on_the_same_journal(sandbox: SandboxServer, sandbox_kubeconfig: Path,
+                                                 tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    gen = WorkloadGenerator(sandbox.store, seed=11, scenario="deployments")
+    gen.run(30)
+    reference = start_tracer(sandbox, tmp_path / "ref", yaml.safe_load(DEFAULT_CONFIG_YAML))
+    proc, url = start_trace_process(sandbox_kubeconfig, journal)
+    try:
+        wait_for(lambda: requests.get(url + "/status", timeout=5).json()["events"] > 0, what="first events")
+        gen.run(30)
+        expected = server_state(sandbox, "apps/v1", "Deployment")
+
+        def caught_up() -> bool:
+            data = requests.post(url + "/export", json={"start_ts": 0, "end_ts": FAR, "filters": {
+                "excluded_namespaces": [], "excluded_labels": []}}, headers={"Accept": "application/cbor"}, timeout=10)
+            return final_state(codec.decode(data.content), "apps/v1.Deployment") == expected
+
+        wait_for(caught_up, what="the tracer to catch up")
+        wait_for(lambda: final_state(reference.store.to_trace(), "apps/v1.Deployment") == expected,
+                 what="the reference tracer")
+        caught_at = int(time.time())  # nothing changes from here until after the restart
+        time.sleep(1.2)  # past the fsync interval
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        never_died = histories(reference.store.to_trace())
+        gen.run(30)  # changes while no tracer runs
+        expected = server_state(sandbox, "apps/v1", "Deployment")
+        proc, url = start_trace_process(sandbox_kubeconfig, journal)
+        wait_for(caught_up, what="the restarted tracer to catch up")
+        data = requests.post(url + "/export", json={"start_ts": 0, "end_ts": FAR, "export_path": "file:///dev/null",
+                                                    "filters": {"excluded_namespaces": [], "excluded_labels": []}},
+                             timeout=10)
+        assert data.headers["Content-Type"] == "application/msgpack"  # SimKube's default answer
+        trace, fmt = load.decode_any(data.content)
+        assert fmt == "msgpack"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        reference.close()
+    assert proc.returncode == 0
+    # up to the kill, the restarted tracer's recording is the never-killed one's
+    before = Trace(events=[e for e in trace.events if e["ts"] <= caught_at])
+    assert histories(before) == never_died
+    last: dict[str, Any] = {}
+    for _ts, action, obj in trace.iter_objects():
+        key = obj["metadata"]["name"]
+        if action == "applied":
+            assert key not in last or last[key] != obj["spec"], f"{key} recorded twice"
+            last[key] = obj["spec"]
+        else:
+            del last[key]
+
+
+# --- HTTP API and the export client ------------------------------------------------------
+
+
+def test_http_api_and_export_client_end_to_end(cluster, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sandbox, api = cluster
+    apps = client.AppsV1Api(api)
+    tracer = start_tracer(sandbox, tmp_path)
+    host, port = tracer.address
+    url = f"http://{host}:{port}"
+    try:
+        apps.create_namespaced_deployment("shop", deployment("web", labels={"app": "web"}))
+        apps.create_namespaced_deployment("shop", deployment("db", labels={"app": "db", "tier": "data"}))
+        wait_for(lambda: len(tracer.store.live) >= 2, what="both deployments")
+        out = tmp_path / "c.sktrace"
+        assert main(["export", "--tracer-address", url, "-s", "0", "-t", "+1h", "--excluded-namespaces",
+                     "kube-system", "--excluded-labels", "tier in (data)", "-o", str(out)]) == 0
+        trace = load.read_trace(str(out))
+        assert sorted(n for _a, n in mentions(trace)) == ["web"]
+        msg = tmp_path / "m.sktrace"
+        assert main(["export", "--tracer-address", url, "-s", "0", "-t", "+1h", "--excluded-namespaces", "",
+                     "--format", "msgpack", "-o", str(msg)]) == 0
+        trace, fmt = load.decode_any(msg.read_bytes())
+        assert fmt == "msgpack" and sorted(n for _a, n in mentions(trace)) == ["db", "web"]
+
+        assert requests.get(url + "/healthz", timeout=5).text == "ok\n"
+        status = requests.get(url + "/status", timeout=5).json()
+        assert status["watches"]["apps/v1.Deployment"]["state"] == "watching" and status["events"] >= 2
+        metrics = requests.get(url + "/metrics", timeout=5).text
+        assert 'skctl_tracer_events_recorded_total{gvk="apps/v1.Deployment"} 2' in metrics
+        assert "skctl_tracer_export_duration_seconds_count 2" in metrics
+
+        bad = requests.post(url + "/export", data=b"{not json", timeout=5)
+        assert bad.status_code == 400 and "error" in bad.json()
+        bad = requests.post(url + "/export", json={"start_ts": 5, "end_ts": 1}, timeout=5)
+        assert bad.status_code == 422 and "before end_ts" in bad.json()["error"]
+        bad = requests.post(url + "/export", json={"start_ts": 0, "end_ts": 9, "filters": {
+            "excluded_namespaces": [], "excluded_labels": [{"matchExpressions": [{"key": "a", "operator": "Near"}]}]}},
+            timeout=5)
+        assert bad.status_code == 422
+        big = requests.post(url + "/export", data=b" " * (2 * 1024 * 1024), timeout=5)
+        assert big.status_code == 413
+    finally:
+        tracer.close()
+
+
+def test_tracer_writes_to_object_storage_itself(cluster, s3_bucket_url: str, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    sandbox, api = cluster
+    tracer = start_tracer(sandbox, tmp_path)
+    host, port = tracer.address
+    try:
+        client.AppsV1Api(api).create_namespaced_deployment("shop", deployment("web"))
+        wait_for(lambda: tracer.store.live, what="the deployment")
+        dest = f"{s3_bucket_url}/from-tracer.sktrace"
+        answer = requests.post(f"http://{host}:{port}/export", json={
+            "start_ts": 0, "end_ts": FAR, "export_path": dest,
+            "filters": {"excluded_namespaces": [], "excluded_labels": []}}, timeout=30)
+        assert answer.status_code == 200 and answer.content == b""
+        dest2 = f"{s3_bucket_url}/client-asked.sktrace"
+        assert main(["export", "--tracer-address", f"http://{host}:{port}", "-s", "0", "-t", "+1h",
+                     "--excluded-namespaces", "", "--tracer-writes", "-o", dest2]) == 0
+    finally:
+        tracer.close()
+    from skctl import storage
+
+    for url in (dest, dest2):
+        trace, _fmt = load.decode_any(storage.read_bytes(url))
+        assert [n for _a, n in mentions(trace)] == ["web"]
+
+
+def test_journal_env_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from skctl.commands.trace import default_journal
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert default_journal() == os.path.join(str(tmp_path), "skctl", "journal")
+
+
+def test_unreachable_cluster_and_bad_flags_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    kc = tmp_path / "kc"
+    kc.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\n")
+    assert main(["trace", "--kubeconfig", str(kc), "--journal", str(tmp_path / "j"), "--duration", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach the Kubernetes API server" in err
+    assert main(["trace", "--kubeconfig", str(kc), "--listen", "nope", "--duration", "1"]) == 2
+    assert "--listen 'nope'" in capsys.readouterr().err
+    assert main(["trace", "--kubeconfig", str(kc), "--retention", "soon"]) == 2
+    assert "bad duration 'soon'" in capsys.readouterr().err
+
+
+def test_trace_command_writes_the_recording_and_refuses_a_busy_journal(
+        cluster, sandbox_kubeconfig: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sandbox, api = cluster
+    client.AppsV1Api(api).create_namespaced_deployment("shop", deployment("web"))
+    out = tmp_path / "all.sktrace"
+    journal = tmp_path / "j"
+    assert main(["trace", "--kubeconfig", str(sandbox_kubeconfig), "--journal", str(journal),
+                 "--listen", "127.0.0.1:0", "--duration", "1", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "stopped by --duration" in err and "wrote the recording" in err
+    trace = load.read_trace(str(out))
+    assert mentions(trace) == [("applied", "web")] and "ns/web" not in str(trace.index)
+    assert trace.index["apps/v1.Deployment"].keys() == {"shop/web"}
+
+    holder = Tracer(Kube(sandbox.api_client()), TracerOptions(config=parse_config({"trackedObjects": {}}),
+                                                             journal_dir=journal, port=0)).start()
+    try:
+        assert main(["trace", "--kubeconfig", str(sandbox_kubeconfig), "--journal", str(journal),
+                     "--listen", "127.0.0.1:0", "--duration", "1"]) == 1
+        assert "in use by another running tracer" in capsys.readouterr().err
+    finally:
+        holder.close()
