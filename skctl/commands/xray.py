@@ -49,9 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from skctl import messages, storage
     from skctl.errors import InputError
     from skctl.output import transfer_progress
-    from skctl.trace import activity, load, validate
+    from skctl.trace import activity, load
     from skctl.trace.model import gc_paused
-    from skctl.trace.summary import summarize
 
     key = activity.parse_object_key(args.object) if args.object is not None else None
     other_view = args.json or args.events or key is not None
@@ -64,36 +63,29 @@ def run(args: argparse.Namespace) -> int:
 
     with gc_paused():
         trace, fmt = load.decode_any(storage.read_bytes(args.trace, storage.parse_storage_options(args.storage_option), transfer_progress), args.trace)
-        # validation marks (skctl validate's findings) for the event list and the browser
-        marks = activity.marks_from_findings(validate.check(trace)[0]) if browse or args.events else activity.NO_MARKS
         if not browse:
-            history = activity.object_history(trace, key) if key is not None else None
-            events = activity.event_rows(trace, marks) if args.events else None
-            if args.json or not (events is not None or history is not None):
-                summary = summarize(trace)
-                summary["format"] = fmt
-                summary["timeline"] = activity.timeline(trace, width)
+            summary = args.json or not (args.events or key is not None)
+            doc = activity.report(trace, summary=summary, events=args.events, key=key, width=width)
             del trace  # freed now, by reference counting, before the collector is back on
     if browse:  # outside gc_paused: a browser session is long-lived
+        from skctl.trace import validate
         from skctl.xray_tui import XrayApp  # Textual is imported only when the browser runs
 
-        XrayApp(trace, args.trace, marks).run()
+        XrayApp(trace, args.trace, activity.marks_from_findings(validate.check(trace)[0])).run()
         return 0
+    if summary:
+        doc["format"] = fmt
     if args.json:
-        if events is not None:
-            summary["event_list"] = events
-        if history is not None:
-            summary["history"] = [
-                {**h, "versions": [{k: v for k, v in ver.items() if k != "diff"} for ver in h["versions"]]} for h in history
-            ]
-        print(json.dumps(summary, indent=2))
-    elif events is not None or history is not None:
-        if events is not None:
-            render_events(events)
-        if history is not None:
-            render_history(history)
+        for history in doc.get("history", ()):  # scripts get the JSON patches, not the text diffs
+            history["versions"] = [{k: v for k, v in version.items() if k != "diff"} for version in history["versions"]]
+        print(json.dumps(doc, indent=2))
+    elif summary:
+        render(doc, args.trace)
     else:
-        render(summary, args.trace)
+        if "event_list" in doc:
+            render_events(doc["event_list"])
+        if "history" in doc:
+            render_history(doc["history"])
     return 0
 
 

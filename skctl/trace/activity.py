@@ -223,3 +223,20 @@ def parse_object_key(text: str) -> str:
     if not namespace or (slash and not name):
         raise InputError(messages.XRAY_BAD_OBJECT.format(value=text))
     return text
+
+
+def report(trace: Trace, *, summary: bool, events: bool, key: str | None, width: int | None = None) -> dict[str, Any]:
+    """What `skctl xray` shows, as one document (its `--json`): the summary and timeline when
+    `summary`, `event_list` (with validation marks) when `events`, `history` when `key`."""
+    from skctl.trace import validate
+    from skctl.trace.summary import summarize
+
+    doc: dict[str, Any] = {}
+    if summary:
+        doc.update(summarize(trace))
+        doc["timeline"] = timeline(trace, width)
+    if events:
+        doc["event_list"] = event_rows(trace, marks_from_findings(validate.check(trace)[0]))
+    if key is not None:
+        doc["history"] = object_history(trace, key)
+    return doc
