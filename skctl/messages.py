@@ -105,6 +105,7 @@ DRIVE_BEHIND = (
     "than the trace makes them; a lower --speed keeps the replay faithful"
 )
 DRIVE_LAGGED = "simulation {name}: at worst {lag:.1f}s behind the trace; a lower --speed keeps the replay faithful"
+DRIVE_POD_WATCH_FAILED = "cannot watch the cluster's pods, which the driver must to place and complete them: {detail}"
 DRIVE_STOPPED = "simulation {name}: stopped by {signal} after {events} events; cleaned up"
 DRIVE_CLEANUP_TIMEOUT = "simulation {name}: namespaces {namespaces} still exist after {timeout}s of cleanup; delete them by hand"
 DRIVE_NAMESPACE_TAKEN = (

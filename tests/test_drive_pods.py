@@ -233,6 +233,30 @@ def test_pods_outside_templates_are_moved_or_refused(kube: Kube) -> None:
     assert other and "simkube.io/simulation" not in labels(other) and "nodeSelector" not in other["spec"]
 
 
+def test_pod_watch_survives_dropped_watches_and_410(sandbox, kube: Kube) -> None:
+    """After the watch drops and its resourceVersion is compacted away (410), the driver re-lists
+    and still places pods created afterwards: a stale watch would leave them on real nodes."""
+    outcome: dict[str, Any] = {}
+
+    def play(driver: Driver, record: StepRecord) -> None:
+        ns = "virtual-shop"
+        spec = {"containers": [{"name": "c", "image": "busybox"}]}
+        create(kube, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "before", "namespace": ns}, "spec": spec})
+        wait_for("the first stray refused", lambda: get_pod(kube, ns, "before") == {} or None)
+        # the watch drops and cannot come back at once (503s), the cluster moves on meanwhile,
+        # and the history it would resume from is compacted: resuming answers 410
+        sandbox.faults.fail_next(count=3, status=503, path_contains="/pods", method="GET")
+        sandbox.drop_watches()
+        create(kube, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "after", "namespace": ns}, "spec": spec})
+        sandbox.faults.compact()
+        outcome["after"] = wait_for("the stray made after the 410 refused",
+                                    lambda: get_pod(kube, ns, "after") == {} or None)
+        outcome["refused"] = list(driver.pods.refused)
+
+    drive_with(kube, _bare_trace(), speed=1, play=play)
+    assert outcome["refused"] == ["virtual-shop/before", "virtual-shop/after"]
+
+
 # --- the decisions, without a server ------------------------------------------------------
 
 def test_simulated_pod_hashes_like_the_recorded_one(reference_dir: Path) -> None:

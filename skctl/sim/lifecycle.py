@@ -57,10 +57,8 @@ def lookup_lifecycle(
     by_hash = lifecycles.get((owner_gvk, owner_ns_name))
     if not by_hash:
         return None
-    if not uses_hash(owner_gvk) or len(by_hash) == 1:
-        recorded = next(iter(by_hash.values()))
-    else:
-        recorded = by_hash.get(pod_hash)
+    recorded = next(iter(by_hash.values())) if not uses_hash(owner_gvk) or len(by_hash) == 1 \
+        else by_hash.get(pod_hash)
     if not recorded:
         return None
     return recorded[seq % len(recorded)]

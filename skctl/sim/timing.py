@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from skctl import messages
 from skctl.errors import InputError
@@ -43,6 +44,6 @@ def parse_millis(text: str | int) -> int:
     return value
 
 
-def lifecycle_delays(values: dict[str, str | int]) -> dict[str, str]:
+def lifecycle_delays(values: Mapping[str, str | int]) -> dict[str, str]:
     """{flag: milliseconds} → the pod annotations SimKube's KWOK stages read ("250ms")."""
     return {LIFECYCLE_FLAGS[flag]: f"{parse_millis(values.get(flag, 0))}ms" for flag in LIFECYCLE_FLAGS}

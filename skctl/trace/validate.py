@@ -137,7 +137,7 @@ def check(trace: Trace, fix: bool = False) -> tuple[list[Finding], Trace | None]
     config = config_of_trace(trace)
     present: dict[str, set[str]] = {kind: set() for kind in _TRACKED_KINDS}
     findings: list[Finding] = []
-    out_events = [] if fix else None
+    out_events: list[dict[str, Any]] | None = [] if fix else None
     for index, event in enumerate(trace.events):
         ts = event["ts"]
         applied = event.get("applied_objs") or []

@@ -38,7 +38,7 @@ import hashlib
 import itertools
 import json
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,11 +114,11 @@ def lifecycle_overlaps(lifecycle: Mapping[str, Any], start_ts: int, end_ts: int)
     if begin is None:
         return False
     if finish is None:
-        return begin < end_ts
-    return start_ts <= begin < end_ts or start_ts <= finish < end_ts
+        return bool(begin < end_ts)
+    return bool(start_ts <= begin < end_ts or start_ts <= finish < end_ts)
 
 
-def clip_lifecycle(lifecycle: Mapping[str, Any], start_ts: int) -> dict[str, Any]:
+def clip_lifecycle(lifecycle: Mapping[str, Any], start_ts: int) -> dict[str, int | None]:
     """The lifecycle with its start moved up to `start_ts` when it began earlier."""
     begin = lifecycle.get("start_ts")
     if begin is not None and begin < start_ts:
@@ -126,7 +126,9 @@ def clip_lifecycle(lifecycle: Mapping[str, Any], start_ts: int) -> dict[str, Any
     return dict(lifecycle)
 
 
-def filter_lifecycles(pods: Mapping[int, list[Mapping[str, Any]]], start_ts: int, end_ts: int) -> dict[int, list[dict[str, Any]]]:
+def filter_lifecycles(
+    pods: Mapping[int, Sequence[Mapping[str, Any]]], start_ts: int, end_ts: int
+) -> dict[int, list[dict[str, int | None]]]:
     """One owner's lifecycles (pod hash → list) cut to the window; hashes left empty drop."""
     kept_pods = {}
     for pod_hash, lcs in pods.items():
@@ -137,8 +139,8 @@ def filter_lifecycles(pods: Mapping[int, list[Mapping[str, Any]]], start_ts: int
 
 
 def owned_by_daemonset(meta: Mapping[str, Any]) -> bool:
-    refs = meta.get("ownerReferences")
-    return bool(refs) and any(isinstance(r, Mapping) and r.get("kind") == "DaemonSet" for r in refs)
+    refs = meta.get("ownerReferences") or ()
+    return any(isinstance(r, Mapping) and r.get("kind") == "DaemonSet" for r in refs)
 
 
 def export_window(
