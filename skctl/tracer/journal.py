@@ -64,7 +64,7 @@ class JournalBusy(JournalError):
     """Another running tracer writes this journal."""
 
 
-def is_journal(path: str | os.PathLike) -> bool:
+def is_journal(path: str | os.PathLike[str]) -> bool:
     return (Path(path) / META_NAME).is_file()
 
 
@@ -155,7 +155,7 @@ def load_store(directory: Path, store: TraceStore, start_ts: int | None = None, 
     return store.replay(records())
 
 
-def export_journal(directory: str | os.PathLike, start_ts: int, end_ts: int, filters: Any = None) -> Any:
+def export_journal(directory: str | os.PathLike[str], start_ts: int, end_ts: int, filters: Any = None) -> Any:
     """`skctl export --from JOURNAL_DIR`: the window, cut exactly as a running tracer cuts it."""
     from skctl.trace.config import parse_config
 
@@ -171,7 +171,7 @@ class Journal:
 
     def __init__(
         self,
-        directory: str | os.PathLike,
+        directory: str | os.PathLike[str],
         retention: float,
         segment_seconds: float = SEGMENT_SECONDS,
         segment_bytes: int = SEGMENT_BYTES,

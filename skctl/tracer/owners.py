@@ -19,7 +19,7 @@ Key = tuple[str, str]  # (GVK, "ns/name" or "name")
 Lookup = Callable[[str, str | None, str], "dict[str, Any] | None"]  # (gvk, namespace, name) → object
 
 MAX_LOOKED_UP = 200_000
-_NO_OWNERS: list = []  # looked-up (unwatched) entries kept; the cache is cleared past this
+_NO_OWNERS: list[Key] = []  # looked-up (unwatched) entries kept; the cache is cleared past this
 
 
 def owner_keys(obj: dict[str, Any]) -> list[Key]:

@@ -94,20 +94,18 @@ class Recorder:
 
     def _start_watch(self, gvk: str, resource: Resource) -> None:
         store = self.store
+        on_event: Callable[[str, dict[str, Any]], None]
+        on_sync: Callable[[list[dict[str, Any]]], None]
         if gvk == POD_GVK:
-            def on_event(kind: str, obj: dict[str, Any]) -> None:
-                store.pod_event(kind, obj)
-
-            def on_sync(items: list[dict[str, Any]]) -> None:
-                store.pod_sync(items)
+            on_event, on_sync = store.pod_event, store.pod_sync
         else:
-            def on_event(kind: str, obj: dict[str, Any], gvk: str = gvk) -> None:
+            def on_event(kind: str, obj: dict[str, Any]) -> None:
                 if kind == "DELETED":
                     store.deleted(gvk, obj)
                 else:
                     store.applied(gvk, obj)
 
-            def on_sync(items: list[dict[str, Any]], gvk: str = gvk) -> None:
+            def on_sync(items: list[dict[str, Any]]) -> None:
                 store.sync(gvk, items)
 
         watch = ListWatch(self.kube.api_client, resource.path(), on_event, on_sync, name=gvk)

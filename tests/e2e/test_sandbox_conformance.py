@@ -285,6 +285,13 @@ def initial_events_bookmark(t: Target) -> Outcome:
     return [marks(ours(plain)), marks(ours(listed))]
 
 
+def list_items_kind(t: Target) -> Outcome:
+    t.call("POST", cms(t), cm("li"))
+    _s, listed = t.call("GET", cms(t))
+    item = next(i for i in listed["items"] if i["metadata"]["name"] == "li")
+    return [listed.get("kind"), item.get("kind"), item.get("apiVersion")]
+
+
 SCENARIOS: dict[str, Callable[[Target], Outcome]] = {
     "ssa-conflict": ssa_conflict,
     "ssa-managed-fields-in-body": ssa_managed_fields_in_body,
@@ -300,6 +307,7 @@ SCENARIOS: dict[str, Callable[[Target], Outcome]] = {
     "scale-subresource": scale_subresource,
     "watch-leaving-selector": watch_leaving_selector,
     "initial-events-bookmark": initial_events_bookmark,
+    "list-items-kind": list_items_kind,
 }
 
 

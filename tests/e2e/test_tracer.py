@@ -42,6 +42,12 @@ def _tracer_url(proc: Any) -> str:
     raise AssertionError(f"the tracer did not start: {proc.stderr.read()}")
 
 
+def _is_ours(obj: dict[str, Any], name: str) -> bool:
+    """This test's Deployment (other e2e tests leave objects of the same name elsewhere)."""
+    meta = obj["metadata"]
+    return obj["kind"] == "Deployment" and meta["name"] == name and meta.get("namespace") == "tracer-e2e"
+
+
 def _export(url: str) -> Any:
     body = {"start_ts": 0, "end_ts": FAR, "filters": {"excluded_namespaces": [], "excluded_labels": []}}
     answer = requests.post(url + "/export", json=body, headers={"Accept": "application/cbor"}, timeout=30)
@@ -69,8 +75,7 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
 
         def deleted() -> Any:
             trace = _export(url)
-            actions = [a for _t, a, o in trace.iter_objects()
-                       if o["kind"] == "Deployment" and o["metadata"]["name"] == "web"]
+            actions = [a for _t, a, o in trace.iter_objects() if _is_ours(o, "web")]
             return actions if actions and actions[-1] == "deleted" else None
 
         actions = eventually(deleted, timeout=120, what="the delete")
@@ -79,7 +84,7 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
         # or the foreground deletion's MODIFIED with a deletionTimestamp; one delete
         assert actions == ["applied", "applied", "deleted"]
         trace = _export(url)
-        early = [o for _t, _a, o in trace.iter_objects() if o["metadata"]["name"] == "early"]
+        early = [o for _t, _a, o in trace.iter_objects() if _is_ours(o, "early")]
         assert early and early[0]["apiVersion"] == "apps/v1" and early[0]["kind"] == "Deployment"
         lifecycles = [lc for lcs in trace.pod_lifecycles[("apps/v1.Deployment", "tracer-e2e/web")].values()
                       for lc in lcs]
