@@ -5,7 +5,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo pyz bench lint clean controlplane cluster e2e fuzz
+.PHONY: test demo pyz bench lint clean controlplane cluster e2e fuzz docs
 
 $(STAMP): pyproject.toml package.json
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ pyz: $(STAMP)
 
 demo: pyz
 	$(VPY) scripts/demo.py
+
+# docs/reference/*.md from the argparse definitions (tests/test_docs.py checks they agree)
+docs: $(STAMP)
+	$(VPY) scripts/gen_cli_docs.py
 
 bench: pyz
 	@for f in bench/bench_*.py; do echo "== $$f"; $(VPY) $$f || exit 1; done

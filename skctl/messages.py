@@ -78,6 +78,9 @@ STORAGE_NO_BUCKET = (
 
 # --- convert / xray ------------------------------------------------------------------
 CONVERT_DONE = "wrote {fmt} trace to {url} ({size} bytes, {events} events)"
+XRAY_NO_SUCH_OBJECT = "the trace has no object {key}; `skctl xray --events TRACE` lists every object it mentions"
+XRAY_BAD_OBJECT = "--object takes NAMESPACE/NAME (or NAME for a cluster-scoped object), not {value!r}"
+XRAY_TUI_NEEDS_TTY = "--browse needs a terminal; use --events, --object or --json in scripts"
 
 # --- run/drive -----------------------------------------------------------------------
 CONFIG_BAD_YAML = "tracer config {source} is not valid YAML: {detail}"

@@ -19,19 +19,12 @@ _CONTROLS = {
     c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
     for c in [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 }
+_CONTROLS.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
 
 
 def printable(text: object) -> str:
     """`text` with terminal control characters made visible (for plain prints and error lines)."""
     return str(text).translate(_CONTROLS)
-
-
-def safe(text: object) -> str:
-    """`text` from a trace or the user, ready for rich: control characters made visible and
-    `[...]` escaped, so it is shown as written and never read as rich markup."""
-    from rich.markup import escape
-
-    return escape(printable(text))
 
 
 def console(stderr: bool = False) -> Any:
@@ -99,3 +92,21 @@ def transfer_progress(description: str, total: int | None, enabled: bool | None 
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def safe(text: object) -> str:
+    """A string from a trace, made harmless for a terminal: control characters (an ANSI
+    escape in a label, a carriage return in a name) become visible escapes such as \\x1b."""
+    return printable(text)
+
+
+def safe_lines(text: str) -> str:
+    """`safe` line by line: the newlines stay, every other control character is escaped."""
+    return "\n".join(safe(line) for line in text.split("\n"))
+
+
+def safe_text(text: object, style: str = "") -> Any:
+    """A rich Text of `safe(text)`: never parsed as markup, so a `[bold]` in a name is shown as is."""
+    from rich.text import Text
+
+    return Text(safe(text), style=style)

@@ -48,7 +48,7 @@ def test_version_flag_and_command() -> None:
 def test_help_lists_commands_without_importing_heavy_libraries() -> None:
     probe = (
         "import sys; from skctl.cli import build_parser; build_parser().format_help();"
-        "heavy = [m for m in ('kubernetes', 'fsspec', 'rich', 'cbor2', 'requests', 'botocore') if m in sys.modules];"
+        "heavy = [m for m in ('kubernetes', 'fsspec', 'rich', 'cbor2', 'requests', 'botocore', 'textual') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import msgpack
@@ -60,6 +61,12 @@ def test_pyz_version_and_convert_without_installed_dependencies(
     result = run_pyz(bare_python, pyz, "xray", "--json", str(out), home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert '"events": 40' in result.stdout
+
+    # the xray browser's library is packed (it is imported only when the browser runs)
+    assert "site-packages/textual/app.py" in zipfile.ZipFile(pyz).namelist()
+    result = run_pyz(bare_python, pyz, "xray", "--events", str(out), home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1 + sum(len(e["applied_objs"]) + len(e["deleted_objs"]) for e in trace.events)
 
 
 def test_pyz_keeps_the_error_policy(pyz: Path, bare_python: Path, tmp_path: Path) -> None:

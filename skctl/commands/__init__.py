@@ -9,7 +9,7 @@ heavy libraries (kubernetes, fsspec backends, rich) are imported inside `run` so
 COMMANDS = {
     "version": "print the skctl version",
     "convert": "convert a trace between skctl CBOR and SimKube msgpack",
-    "xray": "summarise what a trace contains",
+    "xray": "show what a trace contains and what happened in it",
     "example": "write an example trace (no cluster needed)",
     "trace": "record a live cluster: watch it, journal the changes, serve exports over HTTP",
     "export": "export a time window of a recording as a trace file",

@@ -1,9 +1,16 @@
-"""`skctl xray TRACE`: show what a trace contains (rich tables, or --json for scripts)."""
+"""`skctl xray TRACE`: show what a trace contains and what happened in it.
+
+Views (logic in skctl.trace.summary and skctl.trace.activity; rendering here):
+the summary and an activity timeline (default), `--events` (every object mention),
+`--object NS/NAME` (one object's versions as diffs), `--json` (all of it for scripts),
+and on a terminal the interactive browser (skctl.xray_tui, Textual).
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from skctl import argtypes
 from skctl.commands import COMMANDS
 from skctl.commands.flags import add_storage_option_flag, add_trace_size_flag
 
@@ -17,11 +24,20 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         "xray",
         parents=[parent],
         help=COMMANDS["xray"],
-        description="Summarise a trace (skctl CBOR or SimKube msgpack): time range, events, objects per kind, "
-        "namespaces and pod-lifecycle owners, and the events that fail validation (skctl validate).",
+        description="Show what a trace (skctl CBOR or SimKube msgpack) contains and what happened in it: "
+        "time range, objects per kind, namespaces, pod-lifecycle owners, the events that fail validation "
+        "(skctl validate) and an activity timeline; "
+        "every event with --events; one object's history as diffs with --object. On a terminal, "
+        "with no other view asked for, an interactive browser opens (--no-browse for the printed view).",
     )
     p.add_argument("trace", metavar="PATH_OR_URL", help="trace path or URL")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--json", action="store_true", help="print as JSON (summary and timeline, plus the --events and --object data when asked)")
+    p.add_argument("--events", action="store_true", help="list every event's applied and deleted objects by name")
+    p.add_argument("--object", metavar="NS/NAME", help="show one object's history: a unified diff of its YAML between versions")
+    p.add_argument("--bucket", metavar="DURATION", type=argtypes.duration,
+                   help="timeline bucket width, e.g. 30s or 5m (default: the smallest of 1s, 2s, 5s, ... 1d giving at most 30 buckets)")
+    p.add_argument("--browse", action=argparse.BooleanOptionalAction, default=None,
+                   help="open the interactive browser (default: on a terminal when no other view is asked for)")
     add_storage_option_flag(p)
     add_trace_size_flag(p)
     return p
@@ -29,22 +45,48 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
 
-    from skctl import storage
+    from skctl import messages, storage
+    from skctl.errors import InputError
     from skctl.output import transfer_progress
-    from skctl.trace import load
+    from skctl.trace import activity, load
     from skctl.trace.model import gc_paused
-    from skctl.trace.summary import summarize
+
+    key = activity.parse_object_key(args.object) if args.object is not None else None
+    other_view = args.json or args.events or key is not None
+    browse = args.browse
+    if browse is None:
+        browse = not other_view and sys.stdin.isatty() and sys.stdout.isatty()
+    elif browse and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise InputError(messages.XRAY_TUI_NEEDS_TTY)
+    width = max(1, int(args.bucket)) if args.bucket else None
 
     with gc_paused():
         trace, fmt = load.decode_any(load.read_trace_bytes(args.trace, storage.parse_storage_options(args.storage_option), transfer_progress), args.trace)
-        summary = summarize(trace)
-        del trace  # freed now, by reference counting, before the collector is back on
-    summary["format"] = fmt
+        if not browse:
+            summary = args.json or not (args.events or key is not None)
+            doc = activity.report(trace, summary=summary, events=args.events, key=key, width=width)
+            del trace  # freed now, by reference counting, before the collector is back on
+    if browse:  # outside gc_paused: a browser session is long-lived
+        from skctl.trace import validate
+        from skctl.xray_tui import XrayApp  # Textual is imported only when the browser runs
+
+        XrayApp(trace, args.trace, activity.marks_from_findings(validate.check(trace)[0])).run()
+        return 0
+    if summary:
+        doc["format"] = fmt
     if args.json:
-        print(json.dumps(summary, indent=2))
+        for history in doc.get("history", ()):  # scripts get the JSON patches, not the text diffs
+            history["versions"] = [{k: v for k, v in version.items() if k != "diff"} for version in history["versions"]]
+        print(json.dumps(doc, indent=2))
+    elif summary:
+        render(doc, args.trace)
     else:
-        render(summary, args.trace)
+        if "event_list" in doc:
+            render_events(doc["event_list"])
+        if "history" in doc:
+            render_history(doc["history"])
     return 0
 
 
@@ -54,37 +96,43 @@ XRAY_MAX_FAILING = 50
 def render(summary: dict[str, Any], url: str) -> None:
     from rich.table import Table
 
-    from skctl.output import console, safe
+    from skctl.output import console, safe_text
 
     out = console()
-    out.print(f"[bold]{safe(url)}[/bold]  ({summary['format']}, format version {safe(summary['version'])})")
+    out.print(safe_text(url, "bold") + f"  ({summary['format']}, format version {summary['version']})")
     if summary["events"]:
         out.print(f"time range  {summary['start']} → {summary['end']}  ({summary['duration_seconds']} s)")
     out.print(f"events      {summary['events']}  (applied {summary['applied']}, deleted {summary['deleted']})")
-    out.print(f"tracked     {safe(', '.join(summary['tracked_objects'])) or '-'}")
+    out.print(safe_text(f"tracked     {', '.join(summary['tracked_objects']) or '-'}"))
 
     objects = Table(title="objects per kind", title_justify="left")
     for column in ("GVK", "objects", "applied", "deleted"):
         objects.add_column(column, justify="left" if column == "GVK" else "right")
     for gvk, row in summary["objects"].items():
-        objects.add_row(safe(gvk), str(row["objects"]), str(row["applied"]), str(row["deleted"]))
+        objects.add_row(safe_text(gvk), str(row["objects"]), str(row["applied"]), str(row["deleted"]))
     out.print(objects)
 
     namespaces = Table(title="namespaces", title_justify="left")
     namespaces.add_column("namespace")
     namespaces.add_column("object mentions", justify="right")
     for ns, count in summary["namespaces"].items():
-        namespaces.add_row(safe(ns), str(count))
+        namespaces.add_row(safe_text(ns), str(count))
     out.print(namespaces)
 
     owners = Table(title="pod lifecycle owners", title_justify="left")
     for column in ("owner GVK", "owner", "pod specs", "lifecycles", "running"):
         owners.add_column(column, justify="right" if column in ("pod specs", "lifecycles", "running") else "left")
     for row in summary["pod_lifecycle_owners"]:
-        owners.add_row(safe(row["gvk"]), safe(row["owner"]), str(row["pod_specs"]), str(row["lifecycles"]), str(row["running"]))
+        owners.add_row(safe_text(row["gvk"]), safe_text(row["owner"]), str(row["pod_specs"]), str(row["lifecycles"]), str(row["running"]))
     out.print(owners)
+    render_validation(summary["validation"], out)
+    render_timeline(summary["timeline"], out)
 
-    validation = summary["validation"]
+
+def render_validation(validation: dict[str, Any], out: Any) -> None:
+    """The events that fail SimKube's validation rules (skctl validate), at most XRAY_MAX_FAILING."""
+    from rich.table import Table
+
     if not validation["events"]:
         out.print("validation  no findings")
         return
@@ -98,3 +146,74 @@ def render(summary: dict[str, Any], url: str) -> None:
     more = len(validation["events"]) - len(shown)
     totals = ", ".join(f"{code}: {n}" for code, n in validation["counts"].items())
     out.print(f"validation  {totals}" + (f"  ({more} more failing events not shown)" if more > 0 else ""))
+
+
+TIMELINE_BAR = 30
+
+
+def render_timeline(timeline: dict[str, Any], out: Any) -> None:
+    """One row per bucket: its start, a bar scaled to the busiest bucket, and per kind
+    `+applied -deleted`."""
+    from rich.table import Table
+
+    from skctl.output import safe_text
+
+    if not timeline["buckets"]:
+        return
+    table = Table(title=f"activity (buckets of {timeline['bucket_seconds']} s; +applied -deleted)", title_justify="left")
+    table.add_column("from")
+    table.add_column("activity")
+    kinds = timeline["kinds"]
+    short = [gvk.rpartition(".")[2] or gvk for gvk in kinds]
+    for gvk, kind in zip(kinds, short, strict=True):  # the Kind alone unless two groups share it
+        table.add_column(safe_text(kind if short.count(kind) == 1 else gvk), justify="right")
+    busiest = max(b["total"] for b in timeline["buckets"]) or 1
+    for bucket in timeline["buckets"]:
+        bar = "█" * (-(-bucket["total"] * TIMELINE_BAR // busiest)) if bucket["total"] else "·"
+        cells = []
+        for gvk in kinds:
+            a, d = bucket["applied"].get(gvk, 0), bucket["deleted"].get(gvk, 0)
+            cells.append(" ".join(p for p in (f"+{a}" if a else "", f"-{d}" if d else "") if p))
+        table.add_row(bucket["start"], bar, *cells)
+    out.print(table)
+
+
+def render_events(rows: list[dict[str, Any]]) -> None:
+    """One aligned line per object mention (never wrapped, so it greps and pipes)."""
+    from rich.text import Text  # cells are made safe one by one: Text never parses markup
+
+    from skctl.output import console, safe
+
+    out = console()
+    header = ["event", "time", "+s", "action", "GVK", "object"] + (["marks"] if any(r["marks"] for r in rows) else [])
+    table = [header] + [
+        [str(r["event"]), r["time"], str(r["offset_seconds"]), r["action"], safe(r["gvk"]), safe(r["object"])]
+        + ([", ".join(map(safe, r["marks"])) or "-"] if len(header) == 7 else [])
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    right = {0, 2}
+    for n, row in enumerate(table):
+        cells = [cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        out.print(Text("  ".join(cells).rstrip(), style="bold" if n == 0 else ""), soft_wrap=True)
+
+
+def render_history(histories: list[dict[str, Any]]) -> None:
+    """Plain unified diffs (colour only on a terminal), one per version, oldest first."""
+    from skctl.output import console, safe_text
+    from skctl.trace.activity import version_label
+
+    out = console()
+    for history in histories:
+        versions = history["versions"]
+        out.print(safe_text(f"# {history['gvk']} {history['object']}: {len(versions)} versions", "bold"), soft_wrap=True)
+        for version in versions:
+            if not version["diff"]:
+                out.print(safe_text(f"= {version_label(history['object'], version)}: no change"), soft_wrap=True)
+            for line in version["diff"]:
+                style = "cyan" if line.startswith("@@") else ""
+                if line[:1] == "+" and not line.startswith("+++"):
+                    style = "green"
+                elif line[:1] == "-" and not line.startswith("---"):
+                    style = "red"
+                out.print(safe_text(line, style), soft_wrap=True)

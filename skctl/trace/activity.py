@@ -1,0 +1,242 @@
+"""What happened in a trace, over time: the data behind `skctl xray`'s timeline, event list,
+object histories and browser.
+
+Everything here is plain data (dicts, lists, strings), so the terminal view, the Textual
+browser and `--json` show the same facts. Diffs are computed here, once:
+
+- `--object` shows a unified diff (difflib, 3 lines of context) between consecutive
+  versions of an object, each version rendered as YAML with sorted keys and block style
+  (`yaml.safe_dump`), so the same trace always gives the same text, line by line;
+  PyYAML writes control characters (an ANSI escape in a label) as `\\e` escapes.
+- `--json` carries the same history as RFC 6902 patches (`jsonpatch.make_patch`) from each
+  version to the next, which scripts can apply.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from skctl import messages
+from skctl.errors import InputError
+from skctl.timeparse import iso
+from skctl.trace.model import Obj, Trace, gvk_of, ns_name
+
+# Bucket widths a timeline picks from (seconds): the smallest that keeps the timeline at
+# most MAX_BUCKETS rows, so a 30-minute trace reads in minutes and a 5-second one in seconds.
+NICE_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+MAX_BUCKETS = 30
+DIFF_CONTEXT = 3
+
+# Validation marks (`skctl validate`): (event index, position among the event's applied
+# objects) → codes such as ["E0001"]. A producer fills it; every view shows it as is.
+Marks = Mapping[tuple[int, int], Sequence[str]]
+NO_MARKS: Marks = {}
+
+
+def marks_from_findings(findings: Iterable[Any]) -> dict[tuple[int, int], list[str]]:
+    """Marks from validation findings: anything with `event`, `obj` (position among the
+    event's applied objects) and `code` attributes, as `skctl validate` reports them."""
+    marks: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for finding in findings:
+        codes = marks[(finding.event, finding.obj)]
+        if finding.code not in codes:
+            codes.append(finding.code)
+    return dict(marks)
+
+
+def bucket_width(duration: int, max_buckets: int = MAX_BUCKETS) -> int:
+    """The smallest nice width (seconds) that covers `duration` in at most `max_buckets` buckets."""
+    for width in NICE_BUCKETS:
+        if (duration // width) + 1 <= max_buckets:
+            return width
+    return duration // (max_buckets - 1) + 1
+
+
+def timeline(trace: Trace, width: int | None = None) -> dict[str, Any]:
+    """Applies and deletes per time bucket and kind over the trace's range.
+
+    Buckets start at the first event's second and are `width` seconds wide ([start,
+    start+width)); every bucket in the range is listed, quiet ones included, so gaps show.
+    """
+    time_range = trace.time_range()
+    if time_range is None:
+        return {"bucket_seconds": width or 1, "kinds": [], "buckets": []}
+    start, end = int(time_range[0]), int(time_range[1])
+    width = width or bucket_width(end - start)
+    count = (end - start) // width + 1
+    applied: list[dict[str, int]] = [defaultdict(int) for _ in range(count)]
+    deleted: list[dict[str, int]] = [defaultdict(int) for _ in range(count)]
+    kinds: set[str] = set()
+    for ts, action, obj in trace.iter_objects():
+        gvk = gvk_of(obj)
+        kinds.add(gvk)
+        (applied if action == "applied" else deleted)[(int(ts) - start) // width][gvk] += 1
+    buckets = []
+    for i in range(count):
+        ts = start + i * width
+        buckets.append(
+            {
+                "start_ts": ts,
+                "start": iso(ts),
+                "applied": dict(sorted(applied[i].items())),
+                "deleted": dict(sorted(deleted[i].items())),
+                "total": sum(applied[i].values()) + sum(deleted[i].values()),
+            }
+        )
+    return {"bucket_seconds": width, "kinds": sorted(kinds), "buckets": buckets}
+
+
+def iter_mentions(trace: Trace) -> Iterator[tuple[int, int, str, int, Obj]]:
+    """(event index, ts, action, position within the event's list for that action, obj)."""
+    for index, event in enumerate(trace.events):
+        for action in ("applied", "deleted"):
+            for position, obj in enumerate(event.get(f"{action}_objs", ())):
+                yield index, event["ts"], action, position, obj
+
+
+def event_rows(trace: Trace, marks: Marks = NO_MARKS) -> list[dict[str, Any]]:
+    """One row per object mention, in trace order, with the object's name and its marks."""
+    time_range = trace.time_range()
+    start = time_range[0] if time_range else 0
+    return [
+        {
+            "event": index,
+            "ts": ts,
+            "time": iso(ts),
+            "offset_seconds": ts - start,
+            "action": action,
+            "position": position,
+            "gvk": gvk_of(obj),
+            "object": ns_name(obj),
+            "marks": list(marks.get((index, position), ())) if action == "applied" else [],
+        }
+        for index, ts, action, position, obj in iter_mentions(trace)
+    ]
+
+
+def object_yaml(obj: Obj | None) -> str:
+    """An object as stable YAML: sorted keys, block style; '' for no object."""
+    if obj is None:
+        return ""
+    import yaml
+
+    return str(yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=False, width=1000))
+
+
+def unified_diff(before: Obj | None, after: Obj | None, from_label: str, to_label: str) -> list[str]:
+    """The unified diff between two versions' YAML, as lines without newlines."""
+    return list(
+        difflib.unified_diff(
+            object_yaml(before).splitlines(),
+            object_yaml(after).splitlines(),
+            fromfile=from_label,
+            tofile=to_label,
+            n=DIFF_CONTEXT,
+            lineterm="",
+        )
+    )
+
+
+def json_patch(before: Obj | None, after: Obj) -> list[dict[str, Any]]:
+    """RFC 6902 operations from one version to the next (from nothing: one `add` of the root)."""
+    if before is None:
+        return [{"op": "add", "path": "", "value": after}]
+    import jsonpatch
+
+    return list(jsonpatch.make_patch(before, after).patch)
+
+
+def object_keys(trace: Trace) -> list[tuple[str, str]]:
+    """Every (GVK, "ns/name") the trace mentions, sorted."""
+    return sorted({(gvk_of(obj), ns_name(obj)) for _ts, _action, obj in trace.iter_objects()})
+
+
+def version_label(key: str, version: Mapping[str, Any]) -> str:
+    return f"{key} @ {version['time']} (event {version['event']}, {version['action']})"
+
+
+def object_history(trace: Trace, key: str, gvk: str | None = None) -> list[dict[str, Any]]:
+    """Every version of the object(s) named `key` ("ns/name", or "name" when cluster-scoped).
+
+    One entry per kind that has an object of that name (a Deployment and a Service often
+    share one), each with its versions in trace order: the event, time, action, the object
+    as recorded, the unified diff from the previous version and the same change as a JSON
+    patch. A delete is a version too (what the tracer saw last). InputError when the trace
+    has no such object.
+    """
+    versions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for index, ts, action, position, obj in iter_mentions(trace):
+        if ns_name(obj) != key or (gvk is not None and gvk_of(obj) != gvk):
+            continue
+        versions[gvk_of(obj)].append(
+            {"event": index, "ts": ts, "time": iso(ts), "action": action, "position": position, "object": obj}
+        )
+    if not versions:
+        raise InputError(messages.XRAY_NO_SUCH_OBJECT.format(key=key))
+    histories = []
+    for kind in sorted(versions):
+        previous: dict[str, Any] | None = None
+        for version in versions[kind]:
+            before = previous["object"] if previous else None
+            from_label = version_label(key, previous) if previous else "/dev/null"
+            version["diff"] = unified_diff(before, version["object"], from_label, version_label(key, version))
+            version["patch"] = json_patch(before, version["object"])
+            previous = version
+        histories.append({"gvk": kind, "object": key, "versions": versions[kind]})
+    return histories
+
+
+def previous_rows(rows: Sequence[Mapping[str, Any]]) -> list[int | None]:
+    """For each event row, the index of the same object's previous row (None for its first)."""
+    last: dict[tuple[str, str], int] = {}
+    previous: list[int | None] = []
+    for i, row in enumerate(rows):
+        key = (row["gvk"], row["object"])
+        previous.append(last.get(key))
+        last[key] = i
+    return previous
+
+
+def row_object(trace: Trace, row: Mapping[str, Any]) -> Obj:
+    """The object an event row stands for, as recorded."""
+    obj: Obj = trace.events[row["event"]][f"{row['action']}_objs"][row["position"]]
+    return obj
+
+
+def mention_diff(trace: Trace, row: Mapping[str, Any], before: Mapping[str, Any] | None) -> list[str]:
+    """The unified diff from the row `before` (the object's previous mention, or None) to `row`."""
+    key = row["object"]
+    return unified_diff(
+        row_object(trace, before) if before is not None else None,
+        row_object(trace, row),
+        version_label(key, before) if before is not None else "/dev/null",
+        version_label(key, row),
+    )
+
+
+def parse_object_key(text: str) -> str:
+    """`--object` value: "ns/name" or "name" (cluster-scoped), as the index keys them."""
+    namespace, slash, name = text.partition("/")
+    if not namespace or (slash and not name):
+        raise InputError(messages.XRAY_BAD_OBJECT.format(value=text))
+    return text
+
+
+def report(trace: Trace, *, summary: bool, events: bool, key: str | None, width: int | None = None) -> dict[str, Any]:
+    """What `skctl xray` shows, as one document (its `--json`): the summary and timeline when
+    `summary`, `event_list` (with validation marks) when `events`, `history` when `key`."""
+    from skctl.trace import validate
+    from skctl.trace.summary import summarize
+
+    doc: dict[str, Any] = {}
+    if summary:
+        doc.update(summarize(trace))
+        doc["timeline"] = timeline(trace, width)
+    if events:
+        doc["event_list"] = event_rows(trace, marks_from_findings(validate.check(trace)[0]))
+    if key is not None:
+        doc["history"] = object_history(trace, key)
+    return doc
