@@ -38,12 +38,12 @@ def render(config: dict) -> str:
 
 def write_kubeconfig(path: str | os.PathLike, server: str, *, ca_pem: bytes | None = None,
                      token: str | None = None) -> Path:
-    """Write a kubeconfig (mode 0600, atomically) and return its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(render(kubeconfig_dict(server, ca_pem=ca_pem, token=token)))
-    os.replace(tmp, path)
-    return path
+    """Write a kubeconfig (mode 0600) by the same rules as a trace: atomically, following a
+    symlink, streaming into a FIFO or device instead of replacing it, and leaving no partial
+    file behind on a full disk."""
+    from skctl.progress import no_progress
+    from skctl.storage.local import write_local
+
+    data = render(kubeconfig_dict(server, ca_pem=ca_pem, token=token)).encode()
+    write_local(os.fspath(path), iter([data]), len(data), os.fspath(path), no_progress, mode=0o600, result=False)
+    return Path(path)

@@ -12,12 +12,19 @@ from skctl.progress import Progress
 from skctl.signals import work_committed
 
 
-def write_local(path: str, chunks: Iterator[bytes | memoryview], total: int | None, url: str, progress: Progress) -> None:
+def write_local(
+    path: str, chunks: Iterator[bytes | memoryview], total: int | None, url: str, progress: Progress,
+    mode: int | None = None, result: bool = True,
+) -> None:
     """Write a temporary file beside `path`, fsync it, rename it over `path`; on any
     failure (or Ctrl-C) remove the temporary file, so `path` is old or new, never partial.
 
     A symlink is followed (the file it points to is replaced, the link stays). A FIFO or
     device (`-o /dev/stdout`) cannot be replaced by renaming, so it is written in place.
+    `mode` sets the new file's permissions (0600 for a kubeconfig holding a token);
+    by default they follow the umask, as for any new file. `result=False` is for a side
+    file (the sandbox's kubeconfig): renaming it does not finish the command, so a later
+    Ctrl-C still interrupts it.
     """
     if os.path.isdir(path) or path.endswith(os.sep):
         raise InputError(messages.STORAGE_IS_DIRECTORY.format(url=url))
@@ -38,8 +45,9 @@ def write_local(path: str, chunks: Iterator[bytes | memoryview], total: int | No
                 advance(len(chunk))
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
-        work_committed()  # the rename cannot half-happen: from here a Ctrl-C no longer fails the command
+        os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)  # mkstemp makes 0600
+        if result:
+            work_committed()  # the rename cannot half-happen: from here a Ctrl-C no longer fails the command
         os.replace(tmp, path)
     except BaseException:
         try:
