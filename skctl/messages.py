@@ -145,6 +145,7 @@ DRIVE_BAD_OBJECT = "the trace's {gvk} {name} cannot be replayed: its pod templat
 DRIVE_EMPTY_TRACE = "{url} holds no events; nothing to replay"
 DRIVE_FAILURES = "simulation {name}: {count} apply/delete call(s) failed (first: {first}); cleaned up"
 DELETE_DONE = "simulation {name}: deleted {what}"
+DELETE_TERMINATING = "simulation {name}: namespaces {namespaces} are already being deleted (Terminating)"
 DELETE_MISSING = (
     "no simulation named {name} (no driver Job in namespace {namespace} and no virtual namespaces); "
     "check the name and --driver-namespace"

@@ -193,3 +193,23 @@ def test_malformed_kubeconfig_is_an_input_error(capsys, tmp_path: Path) -> None:
     code, _out, err = run_cli(capsys, "run", "sim1", "--kubeconfig", str(bad))
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "no Kubernetes client configuration" in err
+
+
+def test_delete_again_while_namespaces_terminate(capsys, tmp_path: Path) -> None:
+    """A second delete does not re-delete Terminating namespaces and claim it did: it says they
+    are already going (as on a real cluster, where the namespace controller takes a while)."""
+    from skctl.sandbox import SandboxServer
+
+    with SandboxServer(bookmark_interval=0.2, namespace_delay=60) as server:
+        kc = str(server.write_kubeconfig(tmp_path / "kc"))
+        k = Kube(server.api_client())
+        assert run_cli(capsys, "run", "sim1", "--kubeconfig", kc)[0] == 0
+        k.apply({"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": "virtual-a", "labels": {"simkube.io/simulation": "sim1", "simkube.io/virtual": "true"}}})
+        code, out, err = run_cli(capsys, "delete", "sim1", "--kubeconfig", kc)
+        assert code == 0 and "deleted Job simkube/sim1, namespace virtual-a" in out, err
+        assert k.get("v1", "Namespace", "virtual-a")["status"]["phase"] == "Terminating"
+        code, out, err = run_cli(capsys, "delete", "sim1", "--kubeconfig", kc)
+        assert code == 0, err
+        assert out.strip() == "simulation sim1: namespaces virtual-a are already being deleted (Terminating)"
+        k.close()

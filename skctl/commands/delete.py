@@ -33,8 +33,11 @@ def run(args: argparse.Namespace) -> int:
 
     kube = runner.connect(args.kubeconfig, args.context)
     try:
-        deleted = runner.delete_simulation(kube, args.name, args.driver_namespace)
+        deleted, terminating = runner.delete_simulation(kube, args.name, args.driver_namespace)
     finally:
         kube.close()
-    print(messages.DELETE_DONE.format(name=args.name, what=", ".join(deleted)))
+    if deleted:
+        print(messages.DELETE_DONE.format(name=args.name, what=", ".join(deleted)))
+    if terminating:
+        print(messages.DELETE_TERMINATING.format(name=args.name, namespaces=", ".join(terminating)))
     return 0

@@ -149,22 +149,27 @@ def wait_for_job(kube: Kube, opts: RunOptions, out: IO[str], poll: float = POLL_
         time.sleep(poll)
 
 
-def virtual_namespaces(kube: Kube, name: str) -> list[str]:
+def virtual_namespaces(kube: Kube, name: str) -> list[dict[str, Any]]:
     items = kube.list("v1", "Namespace", label_selector=f"{SIMULATION_LABEL}={name},{VIRTUAL_LABEL}=true")
-    return sorted(item["metadata"]["name"] for item in items)
+    return sorted(items, key=lambda item: str(item["metadata"]["name"]))
 
 
-def delete_simulation(kube: Kube, name: str, driver_namespace: str) -> list[str]:
+def delete_simulation(kube: Kube, name: str, driver_namespace: str) -> tuple[list[str], list[str]]:
     """Delete the driver Job (its pods go with it) and every virtual namespace of `name`.
 
-    Returns what was deleted; a simulation with nothing left is an OperationalError.
+    Returns (what was deleted now, namespaces already Terminating from an earlier delete:
+    deleting them again would say nothing true). Nothing left at all is an OperationalError.
     """
     deleted: list[str] = []
+    terminating: list[str] = []
     if kube.delete("batch/v1", "Job", name, driver_namespace, propagation="Background"):
         deleted.append(f"Job {driver_namespace}/{name}")
-    for ns in virtual_namespaces(kube, name):
-        if kube.delete("v1", "Namespace", ns, propagation="Background"):
+    for item in virtual_namespaces(kube, name):
+        ns = item["metadata"]["name"]
+        if item["metadata"].get("deletionTimestamp"):
+            terminating.append(ns)
+        elif kube.delete("v1", "Namespace", ns, propagation="Background"):
             deleted.append(f"namespace {ns}")
-    if not deleted:
+    if not deleted and not terminating:
         raise OperationalError(messages.DELETE_MISSING.format(name=name, namespace=driver_namespace))
-    return deleted
+    return deleted, terminating
