@@ -42,18 +42,9 @@ from skctl.sim import (
     VIRTUAL_NODE_TAINT_KEY,
 )
 from skctl.trace.config import iter_pod_templates
+from skctl.trace.model import SERVER_SET_METADATA
 
-DROPPED_METADATA = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-    "ownerReferences",
-)
+DROPPED_METADATA = (*SERVER_SET_METADATA, "ownerReferences")
 VIRTUAL_NODE_SELECTOR = {VIRTUAL_NODE_SELECTOR_KEY: VIRTUAL_NODE_SELECTOR_VALUE}
 KWOK_TOLERATION = {"key": VIRTUAL_NODE_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 _TOKEN_VOLUME_PREFIX = "kube-api-access-"

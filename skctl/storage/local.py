@@ -55,10 +55,10 @@ def write_local(
         except OSError:
             pass
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
-def _fsync_dir(directory: str) -> None:
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Make the rename durable (best effort: not every platform can open a directory)."""
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -18,6 +18,18 @@ FORMAT_VERSION = 2
 SUPPORTED_VERSIONS = (2,)
 
 Obj = dict[str, Any]
+
+# Metadata the API server sets, which a recorded or replayed object must not carry (SPEC 4).
+SERVER_SET_METADATA = (
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+)
 # (owner GVK, "ns/name") → pod spec hash → lifecycles, each {"start_ts": int|None, "end_ts": int|None}
 PodLifecycles = dict[tuple[str, str], dict[int, list[dict[str, int | None]]]]
 

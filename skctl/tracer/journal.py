@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from skctl.storage.local import fsync_dir
 from skctl.tracer.store import REC_EVENT, REC_LIFECYCLE, REC_OWNERS, REC_SNAPSHOT, TraceStore
 
 log = logging.getLogger(__name__)
@@ -267,7 +268,7 @@ class Journal:
             self._segment_size = 0
         self.append(REC_SNAPSHOT, ts, self.store.snapshot(ts))
         self.flush()
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     def flush(self) -> None:
         with self._lock:
@@ -325,16 +326,3 @@ def _atomic_write(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

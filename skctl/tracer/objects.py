@@ -25,18 +25,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from skctl.trace.model import SERVER_SET_METADATA
+
 Obj = dict[str, Any]
 
-DROPPED_METADATA = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-)
+DROPPED_METADATA = SERVER_SET_METADATA
 DROPPED_ANNOTATIONS = (
     "kubectl.kubernetes.io/last-applied-configuration",
     "deployment.kubernetes.io/revision",
