@@ -38,6 +38,7 @@ from skctl.trace import synth  # noqa: E402
 from skctl.trace.model import Trace, new_event  # noqa: E402
 from tests.e2e import binaries  # noqa: E402
 from tests.e2e.cluster import Cluster  # noqa: E402
+from tests.e2e.helpers import tracer_url  # noqa: E402
 
 START_TS = 1_750_000_000
 DENSE_EVENTS = 600
@@ -123,13 +124,7 @@ def tracer_figures(cluster: Cluster) -> None:
                              "--journal", journal, "--listen", "127.0.0.1:0"], cwd=ROOT,
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
-        url = ""
-        while not url:
-            line = proc.stderr.readline()
-            if not line:
-                raise RuntimeError("the tracer did not start")
-            if "listening on" in line:
-                url = line.strip().rsplit(" ", 1)[-1]
+        url = tracer_url(proc)
         threading.Thread(target=lambda: proc.stderr.read(), daemon=True).start()
 
         def traced() -> int:

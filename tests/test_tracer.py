@@ -28,6 +28,7 @@ from skctl.trace.window import NO_FILTERS, ExportFilters
 from skctl.tracer import DEFAULT_CONFIG_YAML
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.service import Tracer, TracerOptions
+from tests.e2e.helpers import tracer_url
 
 ROOT = Path(__file__).resolve().parents[1]
 FAR = 2**40
@@ -290,15 +291,7 @@ def start_trace_process(kubeconfig: Path, journal: Path, port: int = 0, *extra: 
          "--listen", f"127.0.0.1:{port}", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )
-    assert proc.stderr is not None
-    for _ in range(20):  # log lines may come first
-        line = proc.stderr.readline()
-        if "listening on" in line:
-            return proc, line.strip().rsplit(" ", 1)[-1]
-        if not line:
-            break
-    proc.kill()
-    raise AssertionError(f"tracer did not start: {proc.stderr.read()}")
+    return proc, tracer_url(proc)
 
 
 def histories(trace: Any) -> dict[str, list[tuple[str, Any]]]:

@@ -25,6 +25,34 @@ def skctl_bg(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
 
 
+FAR = 2**40  # an export end time after anything a test records
+
+
+def tracer_url(proc: subprocess.Popen) -> str:
+    """The API URL from a `skctl trace` process's "listening on" line (log lines may come first)."""
+    assert proc.stderr is not None
+    for _ in range(50):
+        line = proc.stderr.readline()
+        if "listening on" in line:
+            return line.strip().rsplit(" ", 1)[-1]
+        if not line:
+            break
+    proc.kill()
+    raise AssertionError(f"the tracer did not start: {proc.stderr.read()}")
+
+
+def export_all(url: str) -> Any:
+    """Everything a running tracer recorded, nothing filtered out, as a Trace (CBOR answer)."""
+    import requests
+
+    from skctl.trace import codec
+
+    body = {"start_ts": 0, "end_ts": FAR, "filters": {"excluded_namespaces": [], "excluded_labels": []}}
+    answer = requests.post(url + "/export", json=body, headers={"Accept": "application/cbor"}, timeout=60)
+    answer.raise_for_status()
+    return codec.decode(answer.content)
+
+
 def eventually(check: Callable[[], T], timeout: float = 60, interval: float = 0.5, what: str = "") -> T:
     """Poll until check() returns something truthy; fail with `what` and the last value."""
     deadline = time.monotonic() + timeout

@@ -9,11 +9,8 @@ from typing import Any
 
 import requests
 
-from skctl.trace import codec
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, skctl_bg
-
-FAR = 2**40
+from tests.e2e.helpers import eventually, export_all, skctl_bg, tracer_url
 
 
 def _deployment(name: str, replicas: int, image: str) -> dict[str, Any]:
@@ -30,29 +27,10 @@ def _deployment(name: str, replicas: int, image: str) -> dict[str, Any]:
     }
 
 
-def _tracer_url(proc: Any) -> str:
-    """The API URL from the tracer's "listening on" line (log lines may come first)."""
-    for _ in range(20):
-        line = proc.stderr.readline()
-        if "listening on" in line:
-            return line.strip().rsplit(" ", 1)[-1]
-        if not line:
-            break
-    proc.kill()
-    raise AssertionError(f"the tracer did not start: {proc.stderr.read()}")
-
-
 def _is_ours(obj: dict[str, Any], name: str) -> bool:
     """This test's Deployment (other e2e tests leave objects of the same name elsewhere)."""
     meta = obj["metadata"]
     return obj["kind"] == "Deployment" and meta["name"] == name and meta.get("namespace") == "tracer-e2e"
-
-
-def _export(url: str) -> Any:
-    body = {"start_ts": 0, "end_ts": FAR, "filters": {"excluded_namespaces": [], "excluded_labels": []}}
-    answer = requests.post(url + "/export", json=body, headers={"Accept": "application/cbor"}, timeout=30)
-    answer.raise_for_status()
-    return codec.decode(answer.content)
 
 
 def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path) -> None:
@@ -63,18 +41,18 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
     real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("early", 0, "nginx:1")))
     proc = skctl_bg("trace", "--kubeconfig", kc, "--journal", str(tmp_path / "j"), "--listen", "127.0.0.1:0")
     try:
-        url = _tracer_url(proc)
+        url = tracer_url(proc)
         eventually(lambda: requests.get(url + "/status", timeout=5).json()["watches"].get("v1.Pod", {}).get("state")
                    == "watching", what="the watches")
         real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web", 2, "nginx:1")))
         real_cluster.kubectl("annotate", "-n", "tracer-e2e", "deployment/web", "note=metadata-only")
         real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web", 3, "nginx:2")))
-        eventually(lambda: any(o == ("apps/v1.Deployment", "tracer-e2e/web") for o in _export(url).pod_lifecycles),
+        eventually(lambda: any(o == ("apps/v1.Deployment", "tracer-e2e/web") for o in export_all(url).pod_lifecycles),
                    timeout=120, what="pod lifecycles under the Deployment (through its ReplicaSets)")
         real_cluster.kubectl("delete", "-n", "tracer-e2e", "deployment/web", "--cascade=foreground", "--wait=true")
 
         def deleted() -> Any:
-            trace = _export(url)
+            trace = export_all(url)
             actions = [a for _t, a, o in trace.iter_objects() if _is_ours(o, "web")]
             return actions if actions and actions[-1] == "deleted" else None
 
@@ -83,7 +61,7 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
         # create and the template change; not the annotation, the controllers' status updates
         # or the foreground deletion's MODIFIED with a deletionTimestamp; one delete
         assert actions == ["applied", "applied", "deleted"]
-        trace = _export(url)
+        trace = export_all(url)
         early = [o for _t, _a, o in trace.iter_objects() if _is_ours(o, "early")]
         assert early and early[0]["apiVersion"] == "apps/v1" and early[0]["kind"] == "Deployment"
         lifecycles = [lc for lcs in trace.pod_lifecycles[("apps/v1.Deployment", "tracer-e2e/web")].values()
@@ -107,7 +85,7 @@ def test_tracer_waits_for_a_real_crd(real_cluster: Cluster, tmp_path: Path) -> N
     proc = skctl_bg("trace", "--kubeconfig", kc, "-c", str(cfg), "--journal", str(tmp_path / "j"),
                     "--listen", "127.0.0.1:0", "--wait-for-crds")
     try:
-        url = _tracer_url(proc)
+        url = tracer_url(proc)
         status = requests.get(url + "/status", timeout=5).json()
         assert status["watches"]["batch.volcano.sh/v1alpha1.Job"]["state"] == "waiting for CRD"
         real_cluster.kubectl("apply", "-f", "-", input=json.dumps(VOLCANO_CRD))
@@ -119,7 +97,7 @@ def test_tracer_waits_for_a_real_crd(real_cluster: Cluster, tmp_path: Path) -> N
                    "containers": [{"name": "c", "image": "busybox"}]}}}]}}
         real_cluster.kubectl("apply", "-f", "-", input=json.dumps(job))
         trace = eventually(lambda: (lambda t: t if any(o["kind"] == "Job" for _x, _a, o in t.iter_objects()) else None)(
-            _export(url)), timeout=60, what="the custom resource in the recording")
+            export_all(url)), timeout=60, what="the custom resource in the recording")
         (obj,) = [o for _t, _a, o in trace.iter_objects() if o["kind"] == "Job"]
         assert obj["spec"]["tasks"][0]["name"] == "t" and "status" not in obj
     finally:

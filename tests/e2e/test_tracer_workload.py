@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,9 @@ import requests
 from skctl.trace import codec
 from skctl.trace.model import Trace, ns_name
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, items, skctl, skctl_bg
+from tests.e2e.helpers import eventually, export_all, items, skctl, skctl_bg, tracer_url
 
 NS, GONE_NS = "wl", "wl-gone"
-FAR = 2**40
 TRACKED = {"Deployment": "/apis/apps/v1/namespaces/{ns}/deployments", "Job": "/apis/batch/v1/namespaces/{ns}/jobs"}
 
 
@@ -37,25 +35,6 @@ def deployment(name: str, replicas: int = 1, ns: str = NS, image: str = "nginx:1
                      "containers": [{"name": "c", "image": image, "resources": {"requests": {"cpu": "10m"}}}],
                      "nodeSelector": {"type": "virtual"},
                      "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}}}})
-
-
-def tracer_url(proc: subprocess.Popen) -> str:
-    assert proc.stderr is not None
-    for _ in range(50):
-        line = proc.stderr.readline()
-        if "listening on" in line:
-            return line.strip().rsplit(" ", 1)[-1]
-        if not line:
-            break
-    proc.kill()
-    raise AssertionError("the tracer did not start")
-
-
-def export(url: str) -> Trace:
-    body = {"start_ts": 0, "end_ts": FAR, "filters": {"excluded_namespaces": [], "excluded_labels": []}}
-    answer = requests.post(url + "/export", json=body, headers={"Accept": "application/cbor"}, timeout=60)
-    answer.raise_for_status()
-    return codec.decode(answer.content)
 
 
 def final_state(trace: Trace) -> dict[tuple[str, str], dict[str, Any]]:
@@ -115,7 +94,7 @@ def test_tracer_records_a_kubectl_workload_through_410_and_dropped_watches(real_
         k("delete", "-n", NS, "deployment/fg", "--cascade=foreground", "--wait=true")
         k("delete", "-n", NS, "deployment/bg", "--cascade=background")
         k("delete", "namespace", GONE_NS, "--wait=true", "--timeout=120s")
-        eventually(lambda: final_state(export(url)) == server_state(c), timeout=60,
+        eventually(lambda: final_state(export_all(url)) == server_state(c), timeout=60,
                    what="the recording to catch up with phase 1")
 
         # --- phase 2: the tracer is frozen while the cluster moves on and history is compacted ---
@@ -131,7 +110,7 @@ def test_tracer_records_a_kubectl_workload_through_410_and_dropped_watches(real_
             c.compact_etcd()  # resuming from the tracer's last resourceVersion is now 410 Expired
         finally:
             proc.send_signal(signal.SIGCONT)
-        eventually(lambda: final_state(export(url)) == server_state(c), timeout=120,
+        eventually(lambda: final_state(export_all(url)) == server_state(c), timeout=120,
                    what="the re-list after 410 to record what changed while disconnected")
         status = requests.get(url + "/status", timeout=5).json()
         metrics = requests.get(url + "/metrics", timeout=5).text
