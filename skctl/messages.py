@@ -18,6 +18,7 @@ BAD_SIZE = "'{value}' is not a size; use bytes or a quantity such as 4Gi or 500M
 BAD_UNIX_SECONDS = "'{value}' is not whole unix seconds"
 UNIX_SECONDS_OUT_OF_RANGE = "'{value}' is outside 1970-01-01 .. 9999-12-31{hint}"
 ERROR_LINE = "skctl: error: {message}"
+VERSION_LINE = "skctl {version}"  # --version and `skctl version`
 INTERNAL_ERROR = "skctl: internal error: {detail} (rerun with -v debug for the traceback)"
 INTERRUPTED = "skctl: interrupted"
 
