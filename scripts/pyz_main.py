@@ -39,7 +39,7 @@ _OVERRIDES = (
 
 
 def _roots():
-    """Where the unpacked site-packages may live, in order: SHIV_ROOT, or ~/.shiv then the fallback."""
+    """Where the unpacked copy may live: SHIV_ROOT, or ~/.shiv then the private fallback."""
     root = os.environ.get("SHIV_ROOT")
     if root:
         return [os.path.expanduser(root)]
@@ -48,7 +48,9 @@ def _roots():
 
 
 def _site_dir(root):
-    return os.path.join(root, f"{os.path.basename(os.path.realpath(sys.argv[0]))}_{BUILD_ID}", "site-packages")
+    """shiv's name for it: `<root>/<pyz file name>_<build id>/site-packages`."""
+    name = os.path.basename(os.path.realpath(sys.argv[0]))
+    return os.path.join(root, f"{name}_{BUILD_ID}", "site-packages")
 
 
 def _fail(message):
@@ -107,7 +109,7 @@ def _unpack(roots, force):
 
 def main():
     roots = _roots()
-    force = "SHIV_FORCE_EXTRACT" in os.environ and os.environ["SHIV_FORCE_EXTRACT"].lower() in ("1", "t", "true", "yes")
+    force = os.environ.get("SHIV_FORCE_EXTRACT", "").lower() in ("1", "t", "true", "yes")  # shiv's reading
     site = None
     if not force:
         found = (_site_dir(r) for i, r in enumerate(roots) if not i or _private(r))
@@ -122,7 +124,8 @@ def main():
         _bootstrap.bootstrap()
         return
     # Like shiv: before the interpreter's own site-packages, after the standard library.
-    index = next((i for i, p in enumerate(sys.path) if p.endswith(("site-packages", "dist-packages"))), len(sys.path))
+    sites = (i for i, p in enumerate(sys.path) if p.endswith(("site-packages", "dist-packages")))
+    index = next(sites, len(sys.path))
     if HAS_PTH:
         import site as site_module
 

@@ -108,23 +108,34 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def launch(python: Path | str, pyz: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the pyz with `-X importtime`, so that `imported(result.stderr)` says what it loaded."""
+    cmd = [str(python), "-I", "-X", "importtime", str(pyz), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
+
+
 def test_pyz_version_and_help_load_no_library(pyz: Path, bare_python: Path, tmp_path: Path) -> None:
     env = clean_env(SHIV_ROOT=str(tmp_path / "shiv"))
-    cold = subprocess.run([str(bare_python), "-X", "importtime", str(pyz), "--version"], capture_output=True, text=True, env=env)
+    cold = launch(bare_python, pyz, "--version", env=env)
     assert cold.returncode == 0, cold.stderr
     assert "zipfile" in imported(cold.stderr)  # the first run unpacks
-    warm = subprocess.run([str(bare_python), "-X", "importtime", str(pyz), "--version"], capture_output=True, text=True, env=env)
+    warm = launch(bare_python, pyz, "--version", env=env)
     assert warm.returncode == 0, warm.stderr
     assert warm.stdout.strip() == f"skctl {__version__}"
     modules = imported(warm.stderr)
     assert "skctl.entry" in modules  # the probe sees the run
     # answered before the CLI loads; the archive is not opened again
-    assert not {m for m in modules if m.split(".")[0] in HEAVY or m in ("argparse", "skctl.cli", "zipfile", "_bootstrap")}
+    loaded = {m for m in modules if m.split(".")[0] in HEAVY or m in ("argparse", "skctl.cli", "zipfile", "_bootstrap")}
+    assert loaded == set()
 
-    helped = subprocess.run([str(bare_python), "-X", "importtime", str(pyz), "--help"], capture_output=True, text=True, env=env)
+    helped = launch(bare_python, pyz, "--help", env=env)
     assert helped.returncode == 0, helped.stderr
     assert "usage: skctl" in helped.stdout
-    assert not {m for m in imported(helped.stderr) if m.split(".")[0] in HEAVY}
+    assert {m for m in imported(helped.stderr) if m.split(".")[0] in HEAVY} == set()
 
 
 def _load_builder():  # scripts/build_zipapp.py is a script, not a package module
@@ -150,27 +161,23 @@ def small_pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def run_small(pyz: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-I", "-X", "importtime", str(pyz), *args], capture_output=True, text=True, env=env, timeout=120)
-
-
 def test_warm_start_uses_the_unpacked_copy_without_opening_the_archive(small_pyz: Path, tmp_path: Path) -> None:
     root = tmp_path / "shiv"
     env = clean_env(SHIV_ROOT=str(root))
-    cold = run_small(small_pyz, "a", "b", env=env)
+    cold = launch(sys.executable, small_pyz, "a", "b", env=env)
     assert (cold.returncode, cold.stdout) == (3, "hello via-pth a b\n"), cold.stderr
     assert "zipfile" in imported(cold.stderr)
     [site] = root.glob("hello.pyz_*/site-packages")
-    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == [site.parent.name]  # no .tmp left
+    assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == [site.parent.name]  # no .tmp left
     sentinel = site / "sentinel"
     sentinel.write_text("kept")
 
-    warm = run_small(small_pyz, "c", env=env)
+    warm = launch(sys.executable, small_pyz, "c", env=env)
     assert (warm.returncode, warm.stdout) == (3, "hello via-pth c\n"), warm.stderr
     assert not imported(warm.stderr) & {"zipfile", "_bootstrap", "shutil", "tempfile"}
     assert sentinel.exists(), "a warm start must not unpack again"
 
-    forced = run_small(small_pyz, env={**env, "SHIV_FORCE_EXTRACT": "1"})
+    forced = launch(sys.executable, small_pyz, env={**env, "SHIV_FORCE_EXTRACT": "1"})
     assert (forced.returncode, forced.stdout) == (3, "hello via-pth\n"), forced.stderr
     assert not sentinel.exists(), "SHIV_FORCE_EXTRACT unpacks again, as with shiv"
 
@@ -178,10 +185,8 @@ def test_warm_start_uses_the_unpacked_copy_without_opening_the_archive(small_pyz
 def test_concurrent_first_runs_unpack_once(small_pyz: Path, tmp_path: Path) -> None:
     root = tmp_path / "shiv"
     env = clean_env(SHIV_ROOT=str(root))
-    procs = [
-        subprocess.Popen([sys.executable, "-I", str(small_pyz), str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        for i in range(6)
-    ]
+    cmd = [sys.executable, "-I", str(small_pyz)]
+    procs = [subprocess.Popen([*cmd, str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for i in range(6)]
     results = [(p.communicate(timeout=120), p.returncode) for p in procs]
     for i, ((out, err), code) in enumerate(results):
         assert (code, out) == (3, f"hello via-pth {i}\n"), err
@@ -194,23 +199,25 @@ def test_read_only_home_unpacks_into_a_private_temporary_directory(small_pyz: Pa
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = clean_env(HOME=str(blocker / "home"), TMPDIR=str(tmp))  # ~/.shiv cannot be created
-    result = run_small(small_pyz, env=env)
+    result = launch(sys.executable, small_pyz, env=env)
     assert (result.returncode, result.stdout) == (3, "hello via-pth\n"), result.stderr
     fallback = tmp / f"skctl-shiv-{os.getuid()}"
     assert list(fallback.glob("hello.pyz_*/site-packages/hello_app.py"))
     assert fallback.stat().st_mode & 0o777 == 0o700
 
     fallback.chmod(0o777)  # someone else could have written there: never run code from it
-    result = run_small(small_pyz, env=env)
+    result = launch(sys.executable, small_pyz, env=env)
     assert result.returncode == 1
-    [line] = [x for x in result.stderr.splitlines() if not x.startswith("import time:")]
-    assert line.startswith("skctl: error: cannot unpack") and "not a private directory" in line and "SHIV_ROOT" in line
+    [line] = error_lines(result)
+    assert line.startswith("skctl: error: cannot unpack") and "not a private directory" in line
+    assert line.endswith("set SHIV_ROOT to a writable directory")
 
 
 def test_an_unwritable_shiv_root_is_one_line(small_pyz: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    result = run_small(small_pyz, env=clean_env(SHIV_ROOT=str(blocker / "shiv")))
+    result = launch(sys.executable, small_pyz, env=clean_env(SHIV_ROOT=str(blocker / "shiv")))
     assert result.returncode == 1
-    [line] = [x for x in result.stderr.splitlines() if not x.startswith("import time:")]
-    assert line.startswith("skctl: error: cannot unpack") and "Not a directory" in line and "SHIV_ROOT" in line
+    [line] = error_lines(result)
+    assert line.startswith("skctl: error: cannot unpack") and "Not a directory" in line
+    assert line.endswith("set SHIV_ROOT to a writable directory")
