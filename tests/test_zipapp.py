@@ -146,12 +146,11 @@ def _load_builder():  # scripts/build_zipapp.py is a script, not a package modul
     return module
 
 
-@pytest.fixture(scope="module")
-def small_pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_small(tmp_path_factory: pytest.TempPathFactory, greeting: str = "hello") -> Path:
     """A tiny app built the way skctl.pyz is (shiv, then nested), with a .pth file in its site-packages."""
     site = tmp_path_factory.mktemp("small-site")
     (site / "hello_app.py").write_text(
-        "import sys\n\ndef main():\n    import pthmod\n    print('hello', pthmod.VALUE, *sys.argv[1:])\n    return 3\n"
+        f"import sys\n\ndef main():\n    import pthmod\n    print({greeting!r}, pthmod.VALUE, *sys.argv[1:])\n    return 3\n"
     )
     (site / "extra").mkdir()
     (site / "extra" / "pthmod.py").write_text("VALUE = 'via-pth'\n")
@@ -159,6 +158,11 @@ def small_pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("small-dist") / "hello.pyz"
     _load_builder().build(site, out, entry_point="hello_app:main")
     return out
+
+
+@pytest.fixture(scope="module")
+def small_pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_small(tmp_path_factory)
 
 
 def test_warm_start_uses_the_unpacked_copy_without_opening_the_archive(small_pyz: Path, tmp_path: Path) -> None:
@@ -180,6 +184,19 @@ def test_warm_start_uses_the_unpacked_copy_without_opening_the_archive(small_pyz
     forced = launch(sys.executable, small_pyz, env={**env, "SHIV_FORCE_EXTRACT": "1"})
     assert (forced.returncode, forced.stdout) == (3, "hello via-pth\n"), forced.stderr
     assert not sentinel.exists(), "SHIV_FORCE_EXTRACT unpacks again, as with shiv"
+
+
+def test_a_new_build_never_runs_the_old_copy(
+    small_pyz: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Same file name, new contents: a new build id, so a new copy beside the old one."""
+    env = clean_env(SHIV_ROOT=str(tmp_path / "shiv"))
+    assert launch(sys.executable, small_pyz, env=env).stdout == "hello via-pth\n"
+    rebuilt = build_small(tmp_path_factory, greeting="hi")
+    assert rebuilt.name == small_pyz.name
+    assert launch(sys.executable, rebuilt, env=env).stdout == "hi via-pth\n"
+    assert launch(sys.executable, small_pyz, env=env).stdout == "hello via-pth\n"
+    assert len(list((tmp_path / "shiv").glob("hello.pyz_*/site-packages"))) == 2
 
 
 def test_concurrent_first_runs_unpack_once(small_pyz: Path, tmp_path: Path) -> None:
