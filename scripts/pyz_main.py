@@ -5,8 +5,8 @@ member (PAYLOAD) of a small outer zip holding this file, shiv's `_bootstrap` pac
 its `environment.json`. Python reads the zip directory of the file it runs, and shiv's
 own bootstrap reads it a second time with `zipfile`: with ~4,000 entries at the top level
 that was most of a warm start. Here the outer directory has a handful of entries and the
-warm path is two `stat` calls and a `sys.path` insert; it imports nothing beyond `os` and
-`sys`, which the interpreter has loaded already.
+warm path is a few `stat` calls and a `sys.path` insert; it imports nothing beyond `os`
+and `sys`, which running a zip has loaded already (runpy).
 
 The cache directory is shiv's: `$SHIV_ROOT` or `~/.shiv`, then `<pyz name>_<build id>/
 site-packages`. The first run (or a new build id) unpacks it with shiv's own
