@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
 def _View(tty: bool) -> Any:  # noqa: N802 - a class made on demand: skctl.demo loads only in run()
     """The terminal view: headings per step, the export line, xray's tables, the manifests,
     the replay (a live bar on a terminal, a line per event otherwise) and the comparison."""
-    from skctl.commands.xray import render
-    from skctl.demo import CATCH_UP_SECONDS, DELETES, LIFECYCLES, OBJECTS, Comparison, DemoView
     from rich.text import Text
 
+    from skctl.commands.xray import render
+    from skctl.demo import CATCH_UP_SECONDS, DELETES, LIFECYCLES, OBJECTS, Comparison, DemoView
     from skctl.output import console, safe_lines, safe_text
     from skctl.sim.timing import format_number
     from skctl.timeparse import iso
