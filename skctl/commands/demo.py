@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         view.close()
     if result.kept:
-        print(messages.DEMO_KEPT.format(path=result.workdir), flush=True)
+        from skctl.output import printable
+
+        print(printable(messages.DEMO_KEPT.format(path=result.workdir)), flush=True)
     return 0
 
 
