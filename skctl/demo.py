@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,9 +32,12 @@ from skctl.tracer import DEFAULT_CONFIG_YAML
 
 if TYPE_CHECKING:
     from skctl.exporter import ExportResult
+    from skctl.sandbox.server import SandboxServer
     from skctl.sandbox.store import Event
+    from skctl.sandbox.workload import WorkloadGenerator
     from skctl.sim.driver import DriveResult, StepRecord
     from skctl.sim.runner import ReplayPlan
+    from skctl.tracer.service import Tracer
 
 DEFAULT_SECONDS = 20.0
 MAX_SECONDS = 3600.0
@@ -315,7 +318,8 @@ def _run(opts: DemoOptions, view: DemoView, workdir: Path, kept: bool) -> DemoRe
     from skctl.sandbox import SandboxServer
     from skctl.sandbox.workload import WorkloadGenerator
 
-    with contextlib.ExitStack() as stack:
+    stack = contextlib.ExitStack()  # what was started, stopped in reverse order however the run ends
+    try:
         production = SandboxServer(bookmark_interval=BOOKMARK_INTERVAL).start()
         stack.callback(production.stop)
         simulation = SandboxServer(bookmark_interval=BOOKMARK_INTERVAL).start()
@@ -337,7 +341,8 @@ def _run(opts: DemoOptions, view: DemoView, workdir: Path, kept: bool) -> DemoRe
         if not comparison.ok:
             raise DemoMismatch(comparison)
         return DemoResult(comparison, workdir, kept, drive_result, export_result)
-    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+    finally:
+        stack.close()
 
 
 def _record_and_export(
@@ -345,7 +350,7 @@ def _record_and_export(
     view: DemoView,
     workdir: Path,
     kubeconfig: Path,
-    generator: Any,
+    generator: WorkloadGenerator,
     stack: contextlib.ExitStack,
     trace_path: Path,
 ) -> ExportResult:
@@ -403,7 +408,7 @@ def _record_and_export(
     return result
 
 
-def _once(action: Any) -> Any:
+def _once(action: Callable[[], None]) -> Callable[[], None]:
     """`action` that runs only the first time it is called (an explicit stop, then the exit stack's)."""
     done: list[bool] = []
 
@@ -415,7 +420,7 @@ def _once(action: Any) -> Any:
     return run
 
 
-def _catch_up(tracer: Any, resource_version: int, timeout: float = CATCH_UP_SECONDS) -> bool:
+def _catch_up(tracer: Tracer, resource_version: int, timeout: float = CATCH_UP_SECONDS) -> bool:
     """Wait until every watch of the tracer has seen production's last write (bookmarks
     move idle watches along); False if that took longer than `timeout`."""
     deadline = time.monotonic() + timeout
@@ -462,7 +467,7 @@ def _manifests(opts: DemoOptions, view: DemoView, workdir: Path, trace_path: Pat
 
 
 def _replay(
-    opts: DemoOptions, view: DemoView, trace: Trace, simulation: Any, kubeconfig: Path
+    opts: DemoOptions, view: DemoView, trace: Trace, simulation: SandboxServer, kubeconfig: Path
 ) -> tuple[DriveResult, SimulationObserver]:
     """`skctl drive demo --trace-path TRACE --speed X` against the simulation sandbox, whose
     writes a SimulationObserver counts until the last event has been replayed."""
