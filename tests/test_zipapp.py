@@ -92,6 +92,15 @@ def test_pyz_carries_the_cloud_and_kubernetes_backends(pyz: Path, bare_python: P
     assert result.stdout.strip() == "ok"
 
 
+def test_pyz_runs_the_demo(pyz: Path, bare_python: Path, tmp_path: Path) -> None:
+    """`make demo` runs `python3 dist/skctl.pyz demo`: the sandboxes, tracer, exporter and driver
+    all work from the single file on an interpreter with nothing installed."""
+    result = run_pyz(bare_python, pyz, "demo", "--seconds", "3", "--speed", "20", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "recording and simulation match:" in result.stdout
+    assert "DIFFERS" not in result.stdout
+
+
 # --- the launcher ------------------------------------------------------------------------
 
 HEAVY = ("kubernetes", "cbor2", "fsspec", "rich", "textual", "requests", "botocore", "yaml")
