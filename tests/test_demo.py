@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,15 @@ import pytest
 from skctl import cli
 from skctl.demo import (
     DELETES,
-    LIFECYCLES,
     MARKER,
     OBJECTS,
+    OUTSIDE,
+    VERSIONS,
     DemoMismatch,
     DemoOptions,
     DemoView,
     Row,
+    SimulationObserver,
     Tally,
     compare,
     prepare_workdir,
@@ -77,7 +80,12 @@ def test_demo_replays_what_it_recorded_and_keeps_its_files(tmp_path: Path) -> No
         assert rows[(OBJECTS, gvk)].recorded == summary["objects"][gvk]["objects"] > 0
         assert rows[(OBJECTS, gvk)].simulated == rows[(OBJECTS, gvk)].recorded
     assert view.report["events"] == len(trace.events)
-    assert result.comparison.total(LIFECYCLES) == sum(len(v) for by_hash in trace.pod_lifecycles.values() for v in by_hash.values()) > 0
+    for gvk in WORKLOAD_KINDS:  # every version of every object arrived, in order
+        assert rows[(VERSIONS, gvk)].matches and rows[(VERSIONS, gvk)].recorded >= rows[(OBJECTS, gvk)].recorded
+    # the pod lifecycles are the trace's, shown but not compared (no KWOK in the sandbox)
+    assert sum(result.comparison.lifecycles.values()) == sum(
+        len(v) for by_hash in trace.pod_lifecycles.values() for v in by_hash.values()) > 0
+    assert "pod lifecycles" not in {section for section, _ in rows}
     # every event was replayed and shown
     assert [record.index for record, _ in view.steps] == list(range(len(trace.events)))
     # the manifests mount the trace from the node, as `skctl run --dry-run` prints them
@@ -130,26 +138,95 @@ def test_a_simulation_that_misses_an_object_fails_the_demo() -> None:
     assert f"objects batch.volcano.sh/v1alpha1.Job: recorded {row.recorded}, simulation {row.simulated}" in str(caught.value)
 
 
+def test_a_missed_update_fails_the_demo() -> None:
+    """An object applied once and then never updated: the object counts agree, the versions
+    do not, and the driver's failed applies fail the demo too."""
+
+    class FailUpdates(Recorder):
+        target = ""
+
+        def replay_started(self, plan: Any, speed: float) -> None:
+            applies = Counter(o["metadata"]["name"] for step in plan.steps for o in step.applied
+                              if o["kind"] == "Deployment")
+            self.target = next(name for name, n in applies.most_common() if n > 1)
+
+        def replay_step(self, record: Any, total: int) -> None:
+            if self.target and any(gvk == "apps/v1.Deployment" and name == self.target
+                                   for gvk, _ns, name in record.applied):
+                fault = {"action": "fail", "count": 1000, "status": 500,
+                         "pathContains": f"/deployments/{self.target}", "method": "PATCH"}
+                request = urllib.request.Request(f"{self.simulation_url}/sandbox/faults", json.dumps(fault).encode(),
+                                                 method="POST")
+                with urllib.request.urlopen(request, timeout=10) as resp:
+                    assert json.load(resp) == {"ok": True}
+                self.target = ""
+
+    with pytest.raises(DemoMismatch) as caught:
+        run_demo(DemoOptions(seconds=4, speed=20), FailUpdates())
+    comparison = caught.value.comparison
+    rows = {(r.section, r.gvk): r for r in comparison.rows}
+    assert rows[(OBJECTS, "apps/v1.Deployment")].matches
+    versions = rows[(VERSIONS, "apps/v1.Deployment")]
+    assert not versions.matches and versions.differing == 1 and versions.simulated < versions.recorded
+    assert comparison.failures and not comparison.ok
+    assert "versions apps/v1.Deployment" in str(caught.value)
+    assert "applies or deletes of the replay failed" in str(caught.value)
+
+
 def test_compare_finds_every_difference() -> None:
-    recorded = Tally({"apps/v1.Deployment": {"shop/web-1", "shop/web-2"}, "v1.Pod": {"shop/bare-1"}})
-    recorded.deletes["v1.Pod"] = 1
-    recorded.lifecycles["apps/v1.Deployment"] = 4
-    simulated = Tally({"apps/v1.Deployment": {"shop/web-1"}, "v1.Pod": {"shop/bare-1"}, "batch/v1.Job": {"shop/x"}})
-    simulated.lifecycles["apps/v1.Deployment"] = 4
+    recorded, simulated = Tally(), Tally()
+    for tally in (recorded, simulated):
+        tally.applied("v1.Pod", "shop/bare-1", 1)
+        tally.applied("apps/v1.Deployment", "shop/web-1", 10)
+    recorded.applied("apps/v1.Deployment", "shop/web-1", 11)  # an update the simulation missed
+    recorded.applied("apps/v1.Deployment", "shop/web-1", 11)  # the same spec again: not a version
+    simulated.applied("apps/v1.Deployment", "shop/web-1", 12)  # ... and one it got instead
+    recorded.applied("apps/v1.Deployment", "shop/web-2", 20)
+    simulated.applied("batch/v1.Job", "shop/x", 30)
+    recorded.deleted("v1.Pod", "shop/bare-1")
+    recorded.applied("v1.Pod", "shop/bare-1", 1)  # recreated alike: a new version after a delete
+    simulated.applied("v1.Pod", "shop/bare-1", 1)
     comparison = compare(recorded, simulated)
     assert comparison.rows == [
-        Row(OBJECTS, "apps/v1.Deployment", 2, 1),
-        Row(OBJECTS, "batch/v1.Job", 0, 1),
-        Row(OBJECTS, "v1.Pod", 1, 1),
+        Row(OBJECTS, "apps/v1.Deployment", 2, 1, 1),
+        Row(OBJECTS, "batch/v1.Job", 0, 1, 1),
+        Row(OBJECTS, "v1.Pod", 1, 1, 0),
+        Row(VERSIONS, "apps/v1.Deployment", 3, 2, 2),
+        Row(VERSIONS, "batch/v1.Job", 0, 1, 1),
+        Row(VERSIONS, "v1.Pod", 2, 1, 1),
         Row(DELETES, "v1.Pod", 1, 0),
-        Row(LIFECYCLES, "apps/v1.Deployment", 4, 4),
     ]
-    assert not comparison.ok
-    assert [r.gvk for r in comparison.mismatches] == ["apps/v1.Deployment", "batch/v1.Job", "v1.Pod"]
+    assert [(r.section, r.gvk) for r in comparison.mismatches] == [
+        (OBJECTS, "apps/v1.Deployment"), (OBJECTS, "batch/v1.Job"), (VERSIONS, "apps/v1.Deployment"),
+        (VERSIONS, "batch/v1.Job"), (VERSIONS, "v1.Pod"), (DELETES, "v1.Pod")]
     assert compare(recorded, recorded).ok
+    assert not compare(recorded, recorded, failures=["apply of x failed"]).ok
+    # the same number of objects, but not the same ones
+    other = Tally()
+    other.applied("v1.Pod", "shop/bare-2", 1)
+    one = Tally()
+    one.applied("v1.Pod", "shop/bare-1", 1)
+    assert compare(one, other).rows[0] == Row(OBJECTS, "v1.Pod", 1, 1, 2)
     message = str(DemoMismatch(comparison))
-    assert "objects apps/v1.Deployment: recorded 2, simulation 1" in message
+    assert "objects apps/v1.Deployment: recorded 2, simulation 1, 1 objects differ" in message
     assert "deletes v1.Pod: recorded 1, simulation 0" in message
+
+
+def test_the_observer_keys_by_where_the_object_landed() -> None:
+    from skctl.sandbox.store import Event
+
+    observer = SimulationObserver("demo", "virtual")
+    labels = {"simkube.io/simulation": "demo", "simkube.io/virtual": "true"}
+
+    def event(ns: str, annotations: dict[str, str]) -> Event:
+        obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": ns, "labels": labels,
+               "annotations": annotations}, "spec": {}}
+        return Event(1, "ADDED", ("", "v1", "pods"), ns, obj, b"", None, b"", 0.0)  # type: ignore[arg-type]
+
+    observer(event("virtual-shop", {}))
+    # the driver's annotation does not move an object that landed outside a virtual namespace
+    observer(event("shop", {"static.simkube.io/original-namespace": "other"}))
+    assert sorted(observer.result().versions["v1.Pod"]) == ["shop/p", f"shop/p {OUTSIDE}"]
 
 
 def test_keep_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:
