@@ -11,6 +11,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -35,7 +37,7 @@ from skctl.demo import (
     prepare_workdir,
     run_demo,
 )
-from skctl.errors import EXIT_OPERATIONAL, EXIT_USAGE, InputError
+from skctl.errors import EXIT_OPERATIONAL, EXIT_USAGE, InputError, OperationalError
 from skctl.trace import activity
 from skctl.trace.load import read_trace
 
@@ -51,14 +53,17 @@ class Recorder(DemoView):
         self.steps: list[Any] = []
         self.manifest_text = ""
         self.report: dict[str, Any] = {}
+        self.workdir: Path | None = None
 
     def started(self, production_url: str, simulation_url: str, workdir: Path, kept: bool) -> None:
         self.simulation_url = simulation_url
+        self.production_url = production_url
+        self.workdir = workdir
 
     def xray(self, report: dict[str, Any], url: str) -> None:
         self.report = report
 
-    def manifests(self, text: str, path: Path) -> None:
+    def manifests(self, text: str, path: Path, kept: bool) -> None:
         self.manifest_text = text
 
     def replay_step(self, record: Any, total: int) -> None:
@@ -274,6 +279,7 @@ def test_temporary_directory_is_used_without_keep() -> None:
         (["demo", "--seconds", "soon"], "--seconds must be a duration from 1s to 60m, not 'soon'"),
         (["demo", "--speed", "0"], "--speed must be a number"),
         (["demo", "--speed", "nan"], "--speed must be a number"),
+        (["demo", "--keep", ""], "--keep needs a directory name"),
     ],
 )
 def test_bad_flags_are_one_line_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -282,7 +288,9 @@ def test_bad_flags_are_one_line_usage_errors(argv: list[str], message: str, caps
     assert message in err and "Traceback" not in err
 
 
-def test_ctrl_c_stops_everything_and_exits_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_everything(tmp_path: Path, sig: signal.Signals, status: int) -> None:
+    """Ctrl-C exits 130; SIGTERM 143, as `skctl drive` (docs/getting-started.md)."""
     proc = subprocess.Popen([sys.executable, "-m", "skctl", "demo", "--seconds", "60", "--keep", str(tmp_path / "k")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -290,9 +298,127 @@ def test_ctrl_c_stops_everything_and_exits_130(tmp_path: Path) -> None:
     for line in proc.stdout:  # wait until it is recording
         if line.startswith("recording "):
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == status
     assert err.strip().splitlines() == ["skctl: interrupted"]
     assert "6. recorded" not in out
     assert (tmp_path / "k" / "journal").is_dir()  # --keep keeps what was recorded until then
+
+
+class InterruptAt(Recorder):
+    """Ctrl-C (a real SIGINT to this process) at one step of the demo."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__()
+        self.step = step
+
+    def interrupt(self, step: str) -> None:
+        if step == self.step:
+            signal.raise_signal(signal.SIGINT)
+
+    def exported(self, result: Any, path: Path) -> None:
+        self.interrupt("exported")
+
+    def replay_done(self, result: Any) -> None:
+        self.interrupt("replayed")
+
+
+@pytest.mark.parametrize("step", ["exported", "replayed"])
+def test_ctrl_c_after_the_export_or_the_replay_interrupts(step: str) -> None:
+    """Writing the trace commits the export, not the demo: Ctrl-C still interrupts the rest
+    (as the CLI runs it, in a command scope), and nothing is left running or on disk."""
+    from skctl.signals import command_scope
+
+    before = set(threading.enumerate())
+    view = InterruptAt(step)
+    with command_scope(), pytest.raises(KeyboardInterrupt):
+        run_demo(DemoOptions(seconds=2, speed=50), view)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert view.workdir is not None and not view.workdir.exists()
+    # the threads stopped; some were told to and end on their own: wait for them, bounded
+    deadline = time.monotonic() + 30
+    while (left := [t for t in threading.enumerate() if t not in before and t.is_alive()]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left == []
+
+
+def test_a_tracer_that_does_not_catch_up_fails_the_demo() -> None:
+    """When the tracer cannot see production's last writes, the comparison would be
+    meaningless: the demo fails with one line instead of comparing."""
+
+    class CutTheTracerOff(Recorder):
+        cut = False
+
+        def recording(self, elapsed: float, seconds: float, status: dict[str, Any]) -> None:
+            if self.cut:
+                return
+            self.cut = True
+            # every GET fails (no new watch, no re-list), then the open watches are dropped
+            for fault in ({"action": "fail", "count": 100000, "status": 503, "method": "GET"},
+                          {"action": "drop-watches"}):
+                request = urllib.request.Request(f"{self.production_url}/sandbox/faults", json.dumps(fault).encode(),
+                                                 method="POST")
+                with urllib.request.urlopen(request, timeout=10) as resp:
+                    assert json.load(resp)["ok"] is True
+
+    view = CutTheTracerOff()
+    with pytest.raises(OperationalError, match="the tracer had not caught up with production") as caught:
+        run_demo(DemoOptions(seconds=2, speed=50, catch_up_seconds=1), view)
+    assert "\n" not in str(caught.value) and caught.value.exit_code == EXIT_OPERATIONAL
+
+
+def test_clean_up_failures_never_replace_the_error() -> None:
+    from contextlib import ExitStack
+
+    from skctl.errors import cleanup_step
+
+    def fails() -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OperationalError, match="the real error"), ExitStack() as stack:
+        stack.push(cleanup_step(fails, "closing"))
+        raise OperationalError("the real error")
+    with pytest.raises(OSError, match="No space"), ExitStack() as stack:  # nothing else failed: its own error
+        stack.push(cleanup_step(fails, "closing"))
+
+
+def test_an_interrupted_stop_is_run_again() -> None:
+    from skctl.demo import _once
+
+    calls: list[int] = []
+
+    def stop() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    once = _once(stop)
+    with pytest.raises(KeyboardInterrupt):
+        once()
+    once()
+    once()
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(("limit", "message"), [
+    (150, "could not write the kubeconfig {k}/production.kubeconfig: File too large; choose a writable path"),
+    (400, "could not write {k}/tracer-config.yaml: File too large; free some space or choose another --keep"),
+])
+def test_a_full_disk_is_one_line_not_an_internal_error(tmp_path: Path, limit: int, message: str) -> None:
+    """Files larger than RLIMIT_FSIZE fail to write (EFBIG), as on a full disk: the demo's
+    own files (the kubeconfigs, the tracer config) fail with one line and exit 1, not an
+    internal error, and leave no partial file."""
+    import resource
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run([sys.executable, "-m", "skctl", "demo", "--seconds", "2", "--keep", str(tmp_path / "k")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120, preexec_fn=small_files,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert proc.returncode == EXIT_OPERATIONAL, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines == ["skctl: error: " + message.format(k=tmp_path / "k")], proc.stderr
+    assert not [p.name for p in (tmp_path / "k").iterdir() if p.name.endswith(("partial", ".yaml"))]  # no partial file
