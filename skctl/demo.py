@@ -7,8 +7,11 @@ activity.report) → driver manifests (`skctl run --dry-run`'s manifests) → re
 
 Every step calls the library function its command calls; nothing is re-implemented here.
 What the simulation received is observed on the simulation server itself (a store
-observer), not taken from the driver's own bookkeeping, so a dropped or failed apply
-shows up as a mismatch. The UI is a `DemoView` whose methods the command overrides.
+observer), not taken from the driver's own bookkeeping: every version of every object's
+spec, compared with the trace's versions as the driver's own rules turn them into virtual
+twins, so a dropped apply or a missed update shows up as a mismatch (and any failure the
+driver reports fails the demo too). Pod lifecycles are the trace's, shown but not compared:
+the sandbox runs no pods. The UI is a `DemoView` whose methods the command overrides.
 """
 
 from __future__ import annotations
