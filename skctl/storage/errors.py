@@ -30,6 +30,7 @@ _UNREACHABLE = (
     ("botocore.exceptions", "ReadTimeoutError"),
     ("botocore.exceptions", "ProxyConnectionError"),
     ("aiohttp.client_exceptions", "ClientConnectionError"),  # ClientConnectorError, ServerDisconnectedError
+    ("aiohttp.client_exceptions", "ClientPayloadError"),  # a response cut off by a reset
     ("azure.core.exceptions", "ServiceRequestError"),  # ServiceRequestTimeoutError
     ("requests.exceptions", "ConnectionError"),
     ("fsspec.exceptions", "FSTimeoutError"),
