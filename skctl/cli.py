@@ -126,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from skctl.kube.api import configure_request_timeout
 
         configure_request_timeout(args.request_timeout)  # the flag, or back to the default
+    if hasattr(args, "exec_timeout"):
+        from skctl.kube.client import configure_exec_timeout
+
+        configure_exec_timeout(args.exec_timeout)
     debug = args.verbosity == "debug"
     try:
         with command_scope():

@@ -120,6 +120,10 @@ KUBE_NOT_AN_API_SERVER = (
     "the server at {host} is not a Kubernetes API server ({detail}); check --kubeconfig/--context"
 )
 KUBE_BAD_CONFIG = "kubeconfig {path} is malformed: {detail}; fix it (kubectl config view shows what kubectl reads)"
+KUBE_EXEC_TIMEOUT = (
+    "the kubeconfig user's credential plugin {plugin} gave no answer within --exec-timeout ({timeout}); "
+    "check that it works on its own, or allow it more time with --exec-timeout"
+)
 KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
 KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"
 KUBE_INSECURE = "TLS certificates of {host} are not verified (insecure-skip-tls-verify in the kubeconfig)"
