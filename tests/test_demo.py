@@ -119,6 +119,11 @@ def test_demo_command_end_to_end() -> None:
         assert recorded == simulated and mark == "ok" and int(recorded) > 0
     # not a terminal: a plain line per replayed event, and the temporary directory is gone
     assert "event 1/" in out
+    # the manifests mount a trace in the temporary directory: said so above them
+    manifests = out.split("4. what skctl run --dry-run would apply", 1)[1]
+    assert manifests.splitlines()[1].startswith("(without --keep the trace these manifests mount is in the temporary")
+    # one count is of changes, the other of one-second trace events
+    assert "recorded " in out and " changes of objects (" in out and "fewer events than changes" in out
     workdir = next(line.split()[1] for line in out.splitlines() if line.startswith("files "))
     assert not Path(workdir).exists()
 

@@ -586,3 +586,14 @@ def test_trace_on_a_full_disk_is_one_error_line_not_an_internal_error(sandbox: S
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("skctl: error: could not flush the journal in ") and "File too large" in last
     assert "internal error" not in proc.stderr
+
+
+def test_close_stops_the_crd_poller(cluster, tmp_path: Path) -> None:
+    """A tracer waiting for a CRD has a poller thread; close() waits for it (bounded)."""
+    sandbox, _api = cluster
+    config = {"trackedObjects": {"batch.volcano.sh/v1alpha1.Job": {}}}
+    tracer = start_tracer(sandbox, tmp_path, config, wait_for_crds=True)
+    poller = tracer.recorder._poller
+    assert poller is not None and poller.is_alive()
+    tracer.close()
+    assert not poller.is_alive()
