@@ -588,6 +588,31 @@ def test_trace_on_a_full_disk_is_one_error_line_not_an_internal_error(sandbox: S
     assert "internal error" not in proc.stderr
 
 
+def test_a_full_disk_when_the_journal_opens_is_operational_not_bad_input(sandbox_kubeconfig: Path,
+                                                                        tmp_path: Path) -> None:
+    """Files capped at 16 bytes (EFBIG, as ENOSPC on a full disk) fail the journal's first
+    write: exit 1 (the machine's fault), where a path that cannot be a directory is 2."""
+    import resource
+
+    def tiny_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16))
+
+    def trace(journal: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "skctl", "trace", "--kubeconfig", str(sandbox_kubeconfig),
+                               "--journal", str(journal), "--listen", "127.0.0.1:0", "--duration", "1"],
+                              capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, **kwargs)
+
+    full = trace(tmp_path / "j", preexec_fn=tiny_files)
+    assert full.returncode == 1, full.stderr
+    assert full.stderr.strip().startswith("skctl: error: cannot use journal directory") and "File too large" in full.stderr
+    (tmp_path / "file").write_text("x")
+    wrong = trace(tmp_path / "file" / "j")
+    assert wrong.returncode == 2, wrong.stderr
+    assert wrong.stderr.strip().startswith("skctl: error: cannot use journal directory")
+
+
 def test_close_stops_the_crd_poller(cluster, tmp_path: Path) -> None:
     """A tracer waiting for a CRD has a poller thread; close() waits for it (bounded)."""
     sandbox, _api = cluster
