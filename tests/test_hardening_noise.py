@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -74,14 +75,15 @@ class ResettingProxy:
 
     With `stall`, such a connection is not reset but stalls: the proxy stops reading from
     it and keeps it open (a small receive window, so the client's sends soon block), a
-    service that accepted the request head and then stopped taking the body."""
+    service that accepted the request head and then stopped taking the body. With `rate`
+    (bytes/s), it is passed on at that rate: a slow link that keeps moving."""
 
-    def __init__(self, upstream: tuple[str, int], limit: int, stall: bool = False) -> None:
+    def __init__(self, upstream: tuple[str, int], limit: int, stall: bool = False, rate: int = 0) -> None:
         import selectors
 
-        self.upstream, self.limit, self.stall = upstream, limit, stall
+        self.upstream, self.limit, self.stall, self.rate = upstream, limit, stall, rate
         self.listener = socket.socket()
-        if stall:  # a small window, inherited by accepted sockets: the client's sends block soon
+        if stall or rate:  # a small window, inherited by accepted sockets: the client's sends block soon
             self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
@@ -89,6 +91,7 @@ class ResettingProxy:
         self.port = self.listener.getsockname()[1]
         self.resets = 0
         self.stalls = 0
+        self.slowed = 0
         self._stalled: list[socket.socket] = []
         self._selector = selectors.DefaultSelector()
         self._selector.register(self.listener, selectors.EVENT_READ, None)
@@ -118,12 +121,15 @@ class ResettingProxy:
                     continue
                 if from_client:
                     pair[2] += len(data)
-                    if pair[2] > self.limit and self.stall:  # stop reading, keep the connection open
+                    if pair[2] > self.limit and self.rate:  # a slow link: pass the data on, slowly
+                        self.slowed += 1
+                        time.sleep(len(data) / self.rate)
+                    elif pair[2] > self.limit and self.stall:  # stop reading, keep the connection open
                         self.stalls += 1
                         self._selector.unregister(key.fileobj)
                         self._stalled.extend(pair[:2])
                         continue
-                    if pair[2] > self.limit:
+                    elif pair[2] > self.limit:
                         self._close(pair, reset=True)
                         continue
                 target = pair[1] if from_client else pair[0]
@@ -271,3 +277,24 @@ def test_a_stalled_upload_is_bounded(request: pytest.FixtureRequest, big_trace: 
     assert lines[0].startswith("skctl: error: ") and "out.sktrace" in lines[0], lines
     assert "stopped taking data" in lines[0] and "stall_timeout" in lines[0], lines
     assert list_objects(object_store_url, pending=scheme == "s3") == []
+
+
+def test_a_slow_upload_that_moves_is_not_a_stall(s3_bucket_url: str, big_trace: Path) -> None:
+    """The stall bound is on no progress, not on the transfer: a link slower than a whole
+    part per `stall_timeout` (about 1 MiB/s for a 5 MiB part, stall_timeout=1) completes."""
+    from tests.fixtures.storage_servers import list_objects
+
+    proxy = ResettingProxy(_endpoint("s3"), limit=256 * 1024, rate=1024 * 1024)
+    dest = f"{s3_bucket_url}/out.sktrace"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "skctl", "convert", str(big_trace), dest, "--to", "cbor", "--compression", "none",
+             "--storage-option", f"block_size={BLOCK}", "--storage-option", "retries=0",
+             "--storage-option", "stall_timeout=1"],
+            capture_output=True, text=True, cwd=ROOT, env=_through(proxy.port, "s3"), timeout=180,
+        )
+    finally:
+        proxy.close()
+    assert proxy.slowed > 0
+    assert result.returncode == 0, result.stderr
+    assert list_objects(s3_bucket_url, pending=True) == ["out.sktrace"]

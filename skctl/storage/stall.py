@@ -130,9 +130,26 @@ async def _abort_unsent(loop: Any) -> None:
 
 
 def _unsent(transport: Any) -> int:
+    """Bytes the connection has not delivered yet: the transport's buffer plus, on Linux,
+    the kernel's send queue (TIOCOUTQ: unsent and unacknowledged), so a slow link shows
+    progress with every acknowledgement, not only when megabytes of kernel buffer free up."""
     try:
-        return int(transport.get_write_buffer_size())  # a closing one too: close() waits for it
+        unsent = int(transport.get_write_buffer_size())  # a closing one too: close() waits for it
     except Exception:  # noqa: BLE001 - a transport being torn down
+        return 0
+    return unsent + _kernel_queue(transport) if unsent else 0
+
+
+def _kernel_queue(transport: Any) -> int:
+    try:
+        import fcntl
+        import struct
+        import termios
+
+        sock = transport.get_extra_info("socket")
+        out = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        return int(struct.unpack("i", out)[0])
+    except Exception:  # noqa: BLE001 - not Linux, not a socket, or closed: the transport's buffer alone
         return 0
 
 
