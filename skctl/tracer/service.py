@@ -133,7 +133,15 @@ class Tracer:
         return self.api.address
 
     def close(self) -> None:
-        self.recorder.stop()
-        if self.api is not None:
-            self.api.stop()
-        self.journal.close()
+        """Stop the watches and the API, then flush and close the journal. Every part runs
+        even when an earlier one fails or is interrupted (Ctrl-C while the API shuts down), and
+        each part may run again, so calling close() again finishes what an interrupted call
+        left. A journal that cannot be flushed (full disk) is an OperationalError."""
+        try:
+            self.recorder.stop()
+        finally:
+            try:
+                if self.api is not None:
+                    self.api.stop()  # a second shutdown of a stopped server returns at once
+            finally:
+                self.journal.close()
