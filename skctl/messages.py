@@ -67,6 +67,10 @@ STORAGE_UNREACHABLE = (
     "cannot reach the storage service for {url} ({detail}); check the endpoint "
     "(e.g. AWS_ENDPOINT_URL, STORAGE_EMULATOR_HOST, the connection string) and the network, then retry"
 )
+STORAGE_STALLED = (
+    "the storage service stopped taking data for {url}: nothing was sent for {seconds:g}s; check the service "
+    "and the network, or allow longer with --storage-option stall_timeout=SECONDS; nothing was written there"
+)
 STORAGE_BAD_OPTIONS = "bad storage options for {url}: {detail}; check the --storage-option flags"
 STORAGE_BAD_SETTINGS = (
     "bad storage settings for {url}: {detail}; check the URL, the --storage-option flags and the backend's "

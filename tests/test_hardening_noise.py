@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -70,18 +71,28 @@ class ResettingProxy:
     close) every client connection once it has sent more than `limit` bytes upstream: an
     upload part or block is cut in the middle, each retry too, while small requests (the
     bucket check, starting and aborting the upload) pass. One thread with a selector, so a
-    close is a close (no other thread blocked in recv on the socket)."""
+    close is a close (no other thread blocked in recv on the socket).
 
-    def __init__(self, upstream: tuple[str, int], limit: int) -> None:
+    With `stall`, such a connection is not reset but stalls: the proxy stops reading from
+    it and keeps it open (a small receive window, so the client's sends soon block), a
+    service that accepted the request head and then stopped taking the body. With `rate`
+    (bytes/s), it is passed on at that rate: a slow link that keeps moving."""
+
+    def __init__(self, upstream: tuple[str, int], limit: int, stall: bool = False, rate: int = 0) -> None:
         import selectors
 
-        self.upstream, self.limit = upstream, limit
+        self.upstream, self.limit, self.stall, self.rate = upstream, limit, stall, rate
         self.listener = socket.socket()
+        if stall or rate:  # a small window, inherited by accepted sockets: the client's sends block soon
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
         self.listener.setblocking(False)
         self.port = self.listener.getsockname()[1]
         self.resets = 0
+        self.stalls = 0
+        self.slowed = 0
+        self._stalled: list[socket.socket] = []
         self._selector = selectors.DefaultSelector()
         self._selector.register(self.listener, selectors.EVENT_READ, None)
         self._stop = False
@@ -110,7 +121,15 @@ class ResettingProxy:
                     continue
                 if from_client:
                     pair[2] += len(data)
-                    if pair[2] > self.limit:
+                    if pair[2] > self.limit and self.rate:  # a slow link: pass the data on, slowly
+                        self.slowed += 1
+                        time.sleep(len(data) / self.rate)
+                    elif pair[2] > self.limit and self.stall:  # stop reading, keep the connection open
+                        self.stalls += 1
+                        self._selector.unregister(key.fileobj)
+                        self._stalled.extend(pair[:2])
+                        continue
+                    elif pair[2] > self.limit:
                         self._close(pair, reset=True)
                         continue
                 target = pair[1] if from_client else pair[0]
@@ -135,6 +154,8 @@ class ResettingProxy:
         self._stop = True
         self._thread.join(5)
         self.listener.close()
+        for sock in self._stalled:
+            sock.close()
 
 
 def _through(proxy_port: int, scheme: str) -> dict[str, str]:
@@ -216,3 +237,64 @@ def test_a_reset_during_an_upload_is_one_line(request: pytest.FixtureRequest, bi
     # nothing committed; on S3 the multipart upload was aborted too (Azure's staged blocks
     # stay invisible until the service drops them: docs/storage.md)
     assert list_objects(object_store_url, pending=scheme == "s3") == []
+
+
+# --- a service that stops reading in the middle of an upload ----------------------------
+
+STALL_CASES = [("s3_bucket_url", "convert"), ("gcs_bucket_url", "convert"), ("azure_container_url", "convert"),
+               ("s3_bucket_url", "export")]
+
+
+@pytest.mark.parametrize("store, command", STALL_CASES, ids=[f"{s.split('_')[0]}-{c}" for s, c in STALL_CASES])
+def test_a_stalled_upload_is_bounded(request: pytest.FixtureRequest, big_trace: Path, store: str, command: str) -> None:
+    """A service that takes the request head and then stops reading (not a reset): the
+    upload is dropped after `stall_timeout` seconds without progress, one line naming the
+    stall, exit 1, nothing committed (the S3 multipart upload aborted), and the process
+    ends: no clean-up at exit waits for the unsent data. The subprocess timeout is a hang
+    guard, not a timing assertion."""
+    from tests.fixtures.storage_servers import list_objects
+
+    object_store_url = request.getfixturevalue(store)
+    scheme = object_store_url.split("://")[0]
+    proxy = ResettingProxy(_endpoint(scheme), limit=256 * 1024, stall=True)
+    dest = f"{object_store_url}/out.sktrace"
+    argv = {
+        "convert": ["convert", str(big_trace), dest, "--to", "cbor", "--compression", "none"],
+        "export": ["export", "--from", str(big_trace), "-s", "0", "-t", "now", "--compression", "none", "-o", dest],
+    }[command]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "skctl", *argv, "--storage-option", f"block_size={BLOCK}",
+             "--storage-option", "retries=0", "--storage-option", "stall_timeout=2"],
+            capture_output=True, text=True, cwd=ROOT, env=_through(proxy.port, scheme), timeout=180,
+        )
+    finally:
+        proxy.close()
+    assert proxy.stalls >= 1  # the service really stopped reading, mid-upload
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("skctl: error: ") and "out.sktrace" in lines[0], lines
+    assert "stopped taking data" in lines[0] and "stall_timeout" in lines[0], lines
+    assert list_objects(object_store_url, pending=scheme == "s3") == []
+
+
+def test_a_slow_upload_that_moves_is_not_a_stall(s3_bucket_url: str, big_trace: Path) -> None:
+    """The stall bound is on no progress, not on the transfer: a link slower than a whole
+    part per `stall_timeout` (about 1 MiB/s for a 5 MiB part, stall_timeout=1) completes."""
+    from tests.fixtures.storage_servers import list_objects
+
+    proxy = ResettingProxy(_endpoint("s3"), limit=256 * 1024, rate=1024 * 1024)
+    dest = f"{s3_bucket_url}/out.sktrace"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "skctl", "convert", str(big_trace), dest, "--to", "cbor", "--compression", "none",
+             "--storage-option", f"block_size={BLOCK}", "--storage-option", "retries=0",
+             "--storage-option", "stall_timeout=1"],
+            capture_output=True, text=True, cwd=ROOT, env=_through(proxy.port, "s3"), timeout=180,
+        )
+    finally:
+        proxy.close()
+    assert proxy.slowed > 0
+    assert result.returncode == 0, result.stderr
+    assert list_objects(s3_bucket_url, pending=True) == ["out.sktrace"]

@@ -281,7 +281,8 @@ def test_parse_storage_options() -> None:
             storage.parse_storage_options([bad])
 
 
-@pytest.mark.parametrize("options", [{"retries": -1}, {"retries": "many"}, {"block_size": 0}])
+@pytest.mark.parametrize("options", [{"retries": -1}, {"retries": "many"}, {"block_size": 0}, {"stall_timeout": 0},
+                                     {"stall_timeout": "1m"}, {"stall_timeout": True}])
 def test_bad_skctl_options(options: dict) -> None:
     with pytest.raises(InputError, match="bad storage options"):
         storage.write_bytes("memory://x", b"x", options)
@@ -290,8 +291,8 @@ def test_bad_skctl_options(options: dict) -> None:
 def test_retries_option_on_a_healthy_backend(object_store_url: str) -> None:
     """`retries` rebuilds/bounds each backend's retry machinery; normal traffic still works."""
     url = f"{object_store_url}/t"
-    storage.write_bytes(url, b"x" * 1000, {"retries": 2})
-    assert storage.read_bytes(url, {"retries": 2}) == b"x" * 1000
+    storage.write_bytes(url, b"x" * 1000, {"retries": 2, "stall_timeout": 0.5})
+    assert storage.read_bytes(url, {"retries": 2, "stall_timeout": 0.5}) == b"x" * 1000
     assert storage.exists(url, {"retries": 0})
 
 

@@ -1,8 +1,9 @@
 """URL → bytes and back, through fsspec: one entry point for every backend.
 
 Modules: `urls` (schemes, paths, options), `backends` (URL → filesystem, retries),
-`local` (atomic local writes), `remote` (committed-or-discarded uploads), `errors`
-(backend exceptions → one-line errors). Progress is reported through a callback
+`local` (atomic local writes), `remote` (committed-or-discarded uploads), `stall` (an
+upload that stops moving is dropped after `stall_timeout`), `errors` (backend exceptions
+→ one-line errors). Progress is reported through a callback
 (skctl.progress), never drawn here.
 
 Supported: bare paths and file://, memory://, s3://, gs:// and gcs://, az:// and abfs://.

@@ -17,6 +17,7 @@ from typing import Any
 from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.storage.errors import map_error, no_credentials, short
+from skctl.storage.stall import DEFAULT_STALL_TIMEOUT
 from skctl.storage.urls import BACKEND_PACKAGE, local_path, protocol_of, scheme_of, split_remote
 
 log = logging.getLogger("skctl.storage")
@@ -24,7 +25,8 @@ log = logging.getLogger("skctl.storage")
 # Options skctl understands itself, for every backend (the rest go to the fsspec backend).
 #   retries     how many times to retry a failed request (each backend's default otherwise)
 #   block_size  upload part / read block size in bytes
-SKCTL_OPTIONS = ("retries", "block_size")
+#   stall_timeout  seconds an upload connection may take no data before it is dropped (skctl.storage.stall)
+SKCTL_OPTIONS = ("retries", "block_size", "stall_timeout")
 USER_AGENT = "skctl"
 
 
@@ -35,6 +37,7 @@ class Target:
     fs: Any
     path: str
     open_kwargs: dict[str, Any] = field(default_factory=dict)
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT
 
 
 def open_target(url: str, options: dict[str, Any] | None) -> Target:
@@ -43,6 +46,7 @@ def open_target(url: str, options: dict[str, Any] | None) -> Target:
     opts = dict(options or {})
     retries = _int_option(opts.pop("retries", None), "retries", url)
     block_size = _int_option(opts.pop("block_size", None), "block_size", url, minimum=1)
+    stall_timeout = _seconds_option(opts.pop("stall_timeout", None), "stall_timeout", url)
     open_kwargs = {"block_size": block_size} if block_size else {}
     for name, value in opts.items():  # config_kwargs, client_kwargs, s3_additional_kwargs, ...
         if name.endswith("kwargs") and not isinstance(value, dict):
@@ -52,7 +56,7 @@ def open_target(url: str, options: dict[str, Any] | None) -> Target:
         path = local_path(url)
         if not path:
             raise InputError(messages.STORAGE_BAD_URL.format(url=url, detail="empty path"))
-        return Target(None, path)
+        return Target(None, path, stall_timeout=stall_timeout)
     bucket, key = split_remote(url, protocol)
     path = f"{bucket}/{key}" if bucket else key
     try:
@@ -78,7 +82,7 @@ def open_target(url: str, options: dict[str, Any] | None) -> Target:
     except Exception as exc:  # noqa: BLE001 - every backend raises its own kinds; map them once
         raise map_error(exc, url, writing=False) from exc
     _quiet_backend_tracebacks()
-    return Target(fs, path, open_kwargs)
+    return Target(fs, path, open_kwargs, stall_timeout)
 
 
 def probe_bucket(target: Target) -> None:
@@ -111,6 +115,16 @@ def _int_option(value: Any, name: str, url: str, minimum: int = 0) -> int | None
             messages.STORAGE_BAD_OPTIONS.format(url=url, detail=f"{name} must be an integer >= {minimum}, not {value!r}")
         )
     return value
+
+
+def _seconds_option(value: Any, name: str, url: str) -> float:
+    if value is None:
+        return DEFAULT_STALL_TIMEOUT
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise InputError(
+            messages.STORAGE_BAD_OPTIONS.format(url=url, detail=f"{name} must be a number of seconds > 0, not {value!r}")
+        )
+    return float(value)
 
 
 def _s3(opts: dict[str, Any], retries: int | None) -> Any:

@@ -7,9 +7,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from skctl import messages
+from skctl.errors import InputError, OperationalError
 from skctl.progress import Progress
 from skctl.signals import work_committed
 from skctl.storage.backends import Target
+from skctl.storage.stall import stall_watchdog
 
 log = logging.getLogger("skctl.storage")
 DISCARD_TIMEOUT = 5.0  # seconds to wait for an abandoned upload to be cleaned up
@@ -23,17 +26,20 @@ def write_remote(target: Target, chunks: Iterator[bytes | memoryview], total: in
         work_committed()
         fs.pipe_file(target.path, data)
         return
-    f = fs.open(target.path, "wb", **target.open_kwargs)
-    try:
-        with progress(f"writing {url}", total) as advance:
-            for chunk in chunks:
-                f.write(chunk)
-                advance(len(chunk))
-        f.close()  # the commit: one-shot PUT, complete multipart, final chunk, block list
-        work_committed()
-    except BaseException:
-        _discard(f)
-        raise
+    with stall_watchdog(getattr(fs, "loop", None), target.stall_timeout) as watch:
+        f = fs.open(target.path, "wb", **target.open_kwargs)
+        try:
+            with progress(f"writing {url}", total) as advance:
+                for chunk in chunks:
+                    f.write(chunk)
+                    advance(len(chunk))
+            f.close()  # the commit: one-shot PUT, complete multipart, final chunk, block list
+            work_committed()
+        except BaseException as exc:
+            _discard(f)
+            if watch.stalled and isinstance(exc, Exception) and not isinstance(exc, InputError):
+                raise OperationalError(messages.STORAGE_STALLED.format(url=url, seconds=watch.seconds)) from exc
+            raise
 
 
 def _discard(f: Any) -> None:

@@ -1,0 +1,160 @@
+"""A stall watchdog for uploads: a connection that stops taking data is dropped.
+
+The object-store clients bound connecting and waiting for an answer, but not sending:
+aiohttp (under s3fs/aiobotocore and gcsfs) has no write timeout, and a service that
+accepts a connection and then stops reading leaves a part upload waiting forever; a
+connection closed with unsent data then also holds the process at exit (adlfs's clean-up).
+All three backends run their requests on fsspec's event loop, so one watchdog covers them:
+while an upload runs, a coroutine on that loop looks at every socket transport's unsent
+bytes, and aborts a transport whose unsent data has not moved for `seconds` (no progress,
+whatever the speed: a slow link that moves at all is never cut). The abort fails the
+request like a reset would; the backend's retries apply, then the caller reports the stall.
+The patience is per upload: once one connection has stalled, a retry's connection that
+takes no data between two checks (a second apart at most) is dropped too, so a dead
+service costs `seconds` once, not once per attempt of every retry layer.
+
+The transports are found through the selector event loop's table of them (`loop._transports`,
+in every CPython since 3.4): the one place skctl reads asyncio internals. On a loop without
+it the watchdog does nothing and says so at debug level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("skctl.storage")
+
+DEFAULT_STALL_TIMEOUT = 60.0  # seconds an upload connection may take no data before it is dropped
+
+
+@dataclass
+class Watch:
+    """What a watchdog saw: how many connections it dropped."""
+
+    seconds: float
+    stalled: int = 0
+    _stop: asyncio.Event | None = field(default=None, repr=False)
+
+
+@contextlib.contextmanager
+def stall_watchdog(loop: Any, seconds: float) -> Iterator[Watch]:
+    """Watch the socket transports of `loop` (an fsspec filesystem's loop) while the block runs.
+
+    On leaving the block with an exception, connections still holding unsent data are
+    aborted at once: the upload is abandoned, and closing them gracefully would wait for
+    the peer to read it (forever, for a peer that stopped reading)."""
+    watch = Watch(seconds)
+    transports = getattr(loop, "_transports", None)
+    if loop is None or transports is None or not loop.is_running():
+        log.debug("no stall watchdog: the backend has no running selector event loop")
+        yield watch
+        return
+    future = _start(loop, watch)
+    failed = False
+    try:
+        yield watch
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        _stop(loop, watch, future, abandon=failed)
+
+
+def _start(loop: Any, watch: Watch) -> concurrent.futures.Future[None] | None:
+    started = concurrent.futures.Future()  # type: concurrent.futures.Future[None]
+
+    async def run() -> None:
+        watch._stop = asyncio.Event()
+        started.set_result(None)
+        await _watch(loop, watch)
+
+    future = asyncio.run_coroutine_threadsafe(run(), loop)
+    try:
+        started.result(5)
+    except concurrent.futures.TimeoutError:
+        log.debug("the stall watchdog did not start; the backend's loop is busy")
+        future.cancel()
+        return None
+    return future
+
+
+def _stop(loop: Any, watch: Watch, future: concurrent.futures.Future[None] | None, abandon: bool) -> None:
+    if future is None or watch._stop is None:
+        return
+    loop.call_soon_threadsafe(watch._stop.set)
+    with contextlib.suppress(Exception):
+        future.result(5)
+    if abandon:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(_abort_unsent(loop), loop).result(5)
+
+
+async def _watch(loop: Any, watch: Watch) -> None:
+    assert watch._stop is not None
+    interval = min(1.0, watch.seconds / 4)
+    seen: dict[int, tuple[int, float]] = {}  # id(transport) -> (unsent bytes, since when)
+    while True:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(watch._stop.wait(), interval)
+        if watch._stop.is_set():
+            return
+        now = loop.time()
+        current: dict[int, tuple[int, float]] = {}
+        for transport in list(loop._transports.values()):
+            unsent = _unsent(transport)
+            if not unsent:
+                continue
+            before = seen.get(id(transport))
+            if before is None or before[0] != unsent:  # data moved: progress
+                current[id(transport)] = (unsent, now)
+            elif watch.stalled or now - before[1] >= watch.seconds:  # a retry after a stall: one poll
+                log.debug("no data taken for %gs on %s; dropping the connection", watch.seconds, _peer(transport))
+                watch.stalled += 1
+                transport.abort()
+            else:
+                current[id(transport)] = before
+        seen = current
+
+
+async def _abort_unsent(loop: Any) -> None:
+    for transport in list(loop._transports.values()):
+        if _unsent(transport):
+            log.debug("dropping %s with unsent data of an abandoned upload", _peer(transport))
+            transport.abort()
+
+
+def _unsent(transport: Any) -> int:
+    """Bytes the connection has not delivered yet: the transport's buffer plus, on Linux,
+    the kernel's send queue (TIOCOUTQ: unsent and unacknowledged), so a slow link shows
+    progress with every acknowledgement, not only when megabytes of kernel buffer free up."""
+    try:
+        unsent = int(transport.get_write_buffer_size())  # a closing one too: close() waits for it
+    except Exception:  # noqa: BLE001 - a transport being torn down
+        return 0
+    return unsent + _kernel_queue(transport) if unsent else 0
+
+
+def _kernel_queue(transport: Any) -> int:
+    try:
+        import fcntl
+        import struct
+        import termios
+
+        sock = transport.get_extra_info("socket")
+        out = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        return int(struct.unpack("i", out)[0])
+    except Exception:  # noqa: BLE001 - not Linux, not a socket, or closed: the transport's buffer alone
+        return 0
+
+
+def _peer(transport: Any) -> str:
+    with contextlib.suppress(Exception):
+        host, port = transport.get_extra_info("peername")[:2]
+        return f"{host}:{port}"
+    return "a connection"
