@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import cbor2
-from _common import REFERENCE, ROOT, best_of, report
+from _common import REFERENCE, ROOT, best_of, report, section
 
 from skctl.trace import codec, load, simkube, synth
 from skctl.trace.model import gc_paused
@@ -32,7 +32,8 @@ def codec_figures(label: str, trace, msgpack_bytes: int) -> None:
             cbor2.loads(plain)
 
     dec_base_nogc = best_of(loads_gc_paused, repeat)
-    print(f"{label}: {len(trace.events)} events")
+    section(label)
+    print(f"  {len(trace.events)} events")
     report("size: skctl bytes / SimKube msgpack bytes", len(encoded) / msgpack_bytes, "<= 0.10",
            detail=f"{len(encoded)} vs {msgpack_bytes} bytes")
     report("encode: skctl / cbor2.dumps", enc / enc_base, detail=f"{enc:.3f}s vs {enc_base:.3f}s")
@@ -48,6 +49,7 @@ def startup_figure() -> None:
         print("  dist/skctl.pyz missing: run `make pyz` (make bench does)")
         return
     run = lambda *cmd: subprocess.run([sys.executable, *cmd], check=True, capture_output=True)  # noqa: E731
+    section("start-up")
     run(str(pyz), "--version")  # warm the extraction cache
     t_pyz = best_of(lambda: run(str(pyz), "--version"), 7)
     t_py = best_of(lambda: run("-c", "pass"), 7)
@@ -63,7 +65,7 @@ def main() -> None:
     else:
         print("dsb-scaling.sktrace: skipped, ../shared/reference is absent")
     trace = synth.generate(100_000, objects=400)
-    codec_figures("generated trace", trace, len(simkube.encode(trace)))
+    codec_figures("generated trace, 100k events", trace, len(simkube.encode(trace)))
     startup_figure()
 
 
