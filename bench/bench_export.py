@@ -170,7 +170,6 @@ def main() -> None:
             filters=ExportFilters.from_strings(["kube-system", "monitoring"], ["tier=db,team=infra"]),
             output=dest,
             source_url=str(source),
-            progress=False,
         )
         t = time.perf_counter()
         result = exporter.export(request)

@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +118,12 @@ def run(runs: int, out: Path, only: Iterable[str] | None = None, append: bool = 
         for path in files:
             print(f"== {path.relative_to(ROOT)} (run {r + 1 - first_run} of {runs})", flush=True)
             env = {**os.environ, "BENCH_JSON": str(out), "BENCH_RUN": str(r)}
-            if subprocess.run([sys.executable, str(path)], cwd=ROOT, env=env, check=False).returncode != 0:
-                print(f"== {path.name} failed", flush=True)
+            code = subprocess.run([sys.executable, str(path)], cwd=ROOT, env=env, check=False).returncode
+            if code != 0:
+                print(f"== {path.name} failed (exit {code})", flush=True)
                 failures += 1
+                with out.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"failure": {"bench": path.stem, "run": r, "exit": code}}) + "\n")
     meta = {"meta": {**machine(), "started": started, "finished": time.time(), "runs": runs,
                      "load_before": [round(x, 2) for x in load0],
                      "load_after": [round(x, 2) for x in os.getloadavg()], "commit": _commit()}}
@@ -130,22 +133,27 @@ def run(runs: int, out: Path, only: Iterable[str] | None = None, append: bool = 
 
 
 def _next_run(path: Path) -> int:
-    records, _ = read(path) if path.exists() else ([], [])
+    records = read(path)[0] if path.exists() else []
     return max((r["run"] for r in records), default=-1) + 1
 
 
 # --- render -----------------------------------------------------------------------------
 
 
-def read(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(figure records, meta records) of a JSON-lines file."""
-    records, metas = [], []
+def read(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(figure records, meta records, failed bench runs) of a JSON-lines file."""
+    records, metas, failures = [], [], []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         doc = json.loads(line)
-        (metas if "meta" in doc else records).append(doc.get("meta", doc))
-    return records, metas
+        if "meta" in doc:
+            metas.append(doc["meta"])
+        elif "failure" in doc:
+            failures.append(doc["failure"])
+        else:
+            records.append(doc)
+    return records, metas, failures
 
 
 def summarise(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -186,8 +194,9 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    """The whole docs/performance.md for these figures and this machine description."""
+def render(records: list[dict[str, Any]], meta: dict[str, Any], failures: Sequence[dict[str, Any]] = ()) -> str:
+    """The whole docs/performance.md for these figures, this machine, and the bench runs that
+    failed (they are named: a median over fewer runs must say so)."""
     rows = summarise(records)
     runs = meta.get("runs") or max((r["runs"] for r in rows), default=0)
     when = dt.datetime.fromtimestamp(meta["finished"], dt.timezone.utc) if meta.get("finished") else None
@@ -214,6 +223,11 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     met = sum(1 for r in rows if r["met"])
     targeted = sum(1 for r in rows if r["met"] is not None)
     out += ["", f"{met} of {targeted} targets met.", ""]
+    for fail in failures:
+        out.append(f"- `bench/{fail['bench']}.py` failed in run {fail['run'] + 1} (exit {fail['exit']}); "
+                   "its figures are the median of the other runs.")
+    if failures:
+        out.append("")
 
     out += ["## Machine", ""]
     if meta:
@@ -343,8 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         failures = run(args.runs, args.jsonl, only, append=args.append)
         print_summary(read(args.jsonl)[0])
     if args.action in ("render", "all"):
-        records, metas = read(args.jsonl)
-        args.out.write_text(render(records, metas[-1] if metas else {**machine(), "finished": time.time()}))
+        records, metas, failed = read(args.jsonl)
+        meta = metas[-1] if metas else {**machine(), "finished": time.time()}
+        if len(metas) > 1:  # rounds appended with --append: the first start, the runs of all
+            meta = {**meta, "started": metas[0].get("started"), "load_before": metas[0].get("load_before"),
+                    "runs": sum(m.get("runs", 0) for m in metas)}
+        args.out.write_text(render(records, meta, failed))
         print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 1 if failures else 0
 

@@ -74,7 +74,9 @@ def test_each_figure_is_the_median_of_its_runs_judged_against_its_target() -> No
 def test_the_page_shows_medians_targets_verdicts_machine_and_growth(tmp_path: Path) -> None:
     perf = _load()
     jsonl = tmp_path / "bench.jsonl"
-    jsonl.write_text("".join(json.dumps(r) + "\n" for r in FIGURES) + json.dumps({"meta": META}) + "\n")
+    failure = {"failure": {"bench": "bench_export", "run": 1, "exit": 1}}
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in FIGURES) + json.dumps(failure) + "\n"
+                     + json.dumps({"meta": META}) + "\n")
     out = tmp_path / "performance.md"
     assert perf.main(["render", "--jsonl", str(jsonl), "--out", str(out)]) == 0
     page = out.read_text()
@@ -87,6 +89,8 @@ def test_the_page_shows_medians_targets_verdicts_machine_and_growth(tmp_path: Pa
     assert "| lateness p99 (ms) (replay) | 55.0 | 40.0–70.0 | ≤ 50 | **missed** |" in targets
     assert not any("10-minute window" in line for line in targets)  # no target, not in this table
     assert "1 of 4 targets met." in targets
+    assert ("- `bench/bench_export.py` failed in run 2 (exit 1); its figures are the median of the other runs."
+            in targets)
 
     assert "- CPU: Test CPU 9000, 2 cores" in lines
     assert "- Memory: 23.5 GiB" in lines
@@ -115,8 +119,8 @@ def test_report_appends_one_json_line_per_figure(tmp_path: Path, monkeypatch) ->
         monkeypatch.setenv("BENCH_RUN", str(run))
         _common.section("start-up")
         _common.report("pyz --version / python -c pass", value, "<= 4", detail=f"{value * 20:.0f} ms")
-    records, metas = perf.read(jsonl)
-    assert metas == []
+    records, metas, failures = perf.read(jsonl)
+    assert metas == failures == []
     assert [(r["section"], r["run"], r["value"], r["target"]) for r in records] == [
         ("start-up", 0, 3.0, "<= 4"), ("start-up", 1, 1.0, "<= 4"), ("start-up", 2, 2.0, "<= 4")]
     (row,) = perf.summarise(records)
