@@ -46,6 +46,28 @@ BENCHES = {
     "bench_e2e": "Replay and tracing on the real control plane",
 }
 
+# What limits a figure, shown under "Notes" when the figure is on the page. These explain
+# the measurement; the numbers themselves always come from the JSON lines.
+NOTES = {
+    ("bench_codec", "decode: skctl / cbor2.loads"):
+        "On the 19-event reference trace about half of skctl's decode is validating the whole document "
+        "once (issue 12, class 3: every later stage can then trust it), which plain `cbor2.loads` does "
+        "not do; on 100k events the string references make skctl's decode cheaper than plain CBOR's.",
+    ("bench_export", "--from file: (read+decode+window+encode+write) / encode"):
+        "This path also reads and decodes the whole 1M-event source, which the in-memory path (what a "
+        "tracer serves) never pays, and decoding costs about as much per event as encoding. Getting near "
+        "2 would take a format from which export can reuse already-encoded bytes.",
+    ("bench_replay", "sustained applies/s ÷ raw SSA loop rate"):
+        "At `--speed 10` the trace asks for about 320 writes/s, well under what the sandbox takes, so this "
+        "is the due rate over the raw rate; the driver's own overhead is the full-speed ratio below it.",
+    ("bench_e2e", "driver applies/s at speed 10 ÷ raw SSA loop"):
+        "On 2 shared cores the API server, etcd, the controllers and KWOK take 10–20 applies/s on either "
+        "side, so this ratio follows whichever side the other jobs on the machine slowed more.",
+    ("bench_growth", "ingest ÷ json.loads of the same lines"):
+        "The cost per watch event grows with the recording: each journal segment (10 minutes of trace "
+        "time or 64 MB) starts with a snapshot of every live object, and the collector's full "
+        "collections walk the whole, growing heap. See the cost-growth section.",
+}
 
 # --- machine ----------------------------------------------------------------------------
 
@@ -227,6 +249,11 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any], failures: Sequen
         out.append(f"- `bench/{fail['bench']}.py` failed in run {fail['run'] + 1} (exit {fail['exit']}); "
                    "its figures are the median of the other runs.")
     if failures:
+        out.append("")
+    notes = [(key, text) for key, text in NOTES.items() if any((r["bench"], r["name"]) == key for r in rows)]
+    if notes:
+        out += ["Notes:", ""]
+        out += [f"- {_cell(name)} (`{bench}`): {text}" for (bench, name), text in notes]
         out.append("")
 
     out += ["## Machine", ""]

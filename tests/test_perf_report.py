@@ -92,6 +92,9 @@ def test_the_page_shows_medians_targets_verdicts_machine_and_growth(tmp_path: Pa
     assert ("- `bench/bench_export.py` failed in run 2 (exit 1); its figures are the median of the other runs."
             in targets)
 
+    notes = [line for line in targets if line.startswith("- ") and "(`bench_" in line]
+    assert [line.split(" (`")[0] for line in notes] == ["- decode: skctl / cbor2.loads"]  # only figures shown
+
     assert "- CPU: Test CPU 9000, 2 cores" in lines
     assert "- Memory: 23.5 GiB" in lines
     assert "- Measured: 2025-11-24 17:00 UTC, 3 runs of each bench, skctl commit abc1234" in lines
