@@ -7,7 +7,9 @@ to that size alone. In the child:
    100 per second of trace time) go through the tracer's path: json.loads, the store's
    callbacks (sanitise, spec hash, owners, lifecycles) and the journal append, with the
    journal's fsync thread running. Lines are made in chunks of 5,000 outside the timed
-   part; `json.loads` of the same chunk is timed too, as the same-run baseline.
+   part; `json.loads` of the same chunk is timed too, as the same-run baseline. The time
+   spent in journal segment snapshots and in the cyclic collector is printed as a share,
+   because those are the parts that grow with the recording.
 2. Export from the recording (what a tracer answers to POST /export): the whole span,
    window + encode + write to a local file, through the same calls as `skctl export`
    (`TraceStore.export`, `skctl.exporter.encode`, `skctl.storage.write_bytes`).
@@ -62,10 +64,34 @@ def child_ingest(n: int, tmp: Path) -> dict[str, float]:
     from skctl.tracer.service import tune_gc
     from skctl.tracer.store import TraceStore
 
+    class Journal(journal_mod.Journal):
+        """The tracer's journal, timing its segment rotations (each writes a snapshot of
+        every live object): the part of the ingest that grows with the recording."""
+
+        rotate_s = 0.0
+        rotations = 0
+
+        def _rotate(self, ts: int) -> None:
+            t = time.perf_counter()
+            super()._rotate(ts)
+            self.rotate_s += time.perf_counter() - t
+            self.rotations += 1
+
+    collecting = [0.0, 0.0, False]  # seconds in the cyclic collector during the timed part, start, on
+
+    def on_gc(phase: str, info: dict) -> None:
+        if not collecting[2]:
+            return
+        if phase == "start":
+            collecting[1] = time.perf_counter()
+        else:
+            collecting[0] += time.perf_counter() - collecting[1]
+
+    gc.callbacks.append(on_gc)
     tune_gc()
     now = [T0]
     store = TraceStore(CONFIG, clock=lambda: now[0])
-    journal = journal_mod.Journal(tmp / "journal", retention=10 * n / RATE + 3600, clock=lambda: now[0])
+    journal = Journal(tmp / "journal", retention=10 * n / RATE + 3600, clock=lambda: now[0])
     journal.open(store)
     lines = watch_lines()
     fed = [0]
@@ -75,6 +101,7 @@ def child_ingest(n: int, tmp: Path) -> dict[str, float]:
         return T0 + fed[0] // RATE
 
     gc.collect()
+    first_rotate = journal.rotate_s  # the segment open() starts, before any event
     rss0 = _rss_mb()
     took = base = 0.0
     done = 0
@@ -84,17 +111,21 @@ def child_ingest(n: int, tmp: Path) -> dict[str, float]:
         for line in chunk:
             json.loads(line)
         t1 = time.perf_counter()
+        collecting[2] = True
         process(chunk, store, clock)
+        collecting[2] = False
         took += time.perf_counter() - t1
         base += t1 - t
         done += len(chunk)
         now[0] = T0 + done // RATE
+    rotate_s, rotations = journal.rotate_s, journal.rotations  # the rotations while ingesting
     journal.close()
     del chunk
     gc.collect()
     stored = store.event_count()
     out = {"events": n, "ingest_s": took, "loads_s": base, "stored": stored, "journal_mb": journal.size() / 2**20,
-           "rss_before_mb": rss0, "rss_after_mb": _rss_mb(), "ingest_peak_mb": _peak_mb()}
+           "rss_before_mb": rss0, "rss_after_mb": _rss_mb(), "ingest_peak_mb": _peak_mb(),
+           "rotate_s": rotate_s - first_rotate, "rotations": rotations - 1, "gc_s": collecting[0]}
 
     first, last = store.time_range() or (T0, T0)
     dest = f"file://{tmp}/whole.sktrace"
@@ -154,6 +185,11 @@ def show(m: dict[str, float]) -> None:
     report("ingest watch events/s", n / m["ingest_s"])
     report("ingest ÷ json.loads of the same lines", m["ingest_s"] / m["loads_s"], "<= 3",
            detail=f"json.loads {m['loads_s']:.2f} s")
+    if "rotate_s" in m:
+        report("share of the ingest in journal segment snapshots", m["rotate_s"] / m["ingest_s"],
+               detail=f"{int(m['rotations'])} snapshots of every live object, {m['rotate_s']:.2f} s")
+        report("share of the ingest in the cyclic garbage collector", m["gc_s"] / m["ingest_s"],
+               detail=f"{m['gc_s']:.2f} s with the tracer's thresholds")
     grew = m["rss_after_mb"] - m["rss_before_mb"]
     report("RSS per 100k stored events", grew / stored * 100_000, unit=" MB",
            detail=f"+{grew:.0f} MB for {stored:,} events and their live objects")

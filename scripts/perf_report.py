@@ -66,7 +66,7 @@ NOTES = {
     ("bench_growth", "ingest ÷ json.loads of the same lines"):
         "The cost per watch event grows with the recording: each journal segment (10 minutes of trace "
         "time or 64 MB) starts with a snapshot of every live object, and the collector's full "
-        "collections walk the whole, growing heap. See the cost-growth section.",
+        "collections walk the whole, growing heap: the cost-growth section gives both shares per size.",
 }
 
 # --- machine ----------------------------------------------------------------------------
@@ -329,6 +329,8 @@ def _growth_table(rows: list[dict[str, Any]]) -> list[str]:
         ("ingest seconds", "ingest"),
         ("ingest watch events/s", "events/s"),
         ("ingest ÷ json.loads of the same lines", "÷ json.loads"),
+        ("share of the ingest in journal segment snapshots", "share in snapshots"),
+        ("share of the ingest in the cyclic garbage collector", "share in GC"),
         ("RSS per 100k stored events", "RSS per 100k stored"),
         ("peak RSS of the ingest", "peak RSS, ingest"),
         ("export from the recording: window+encode+write seconds", "export (window+encode+write)"),
