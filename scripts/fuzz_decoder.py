@@ -1,9 +1,9 @@
 """`make fuzz`: coverage-guided fuzzing of the trace decoders with atheris (libFuzzer).
 
-Each input goes through skctl.trace.load.decode_any, the one entry point every command
-reads traces with. It must decode, or fail with InputError; whatever decodes must also
-re-encode in both formats and summarise (later stages trust the reader). Any other
-exception is a finding: libFuzzer stops and writes the input to crash-<hash>.
+The property is tests/fuzz_property.check_decoder (shared with the suite's hypothesis
+tests): decode_any must decode or fail with InputError, and whatever decodes must
+re-encode and summarise. Any other exception is a finding: libFuzzer stops and writes
+the input to crash-<hash>.
 
     make fuzz                       # 10 minutes, corpus in .fuzz-corpus/
     .venv/bin/python scripts/fuzz_decoder.py -max_total_time=3600 .fuzz-corpus
@@ -15,42 +15,26 @@ tests/test_fuzz.py cover the same properties in bounded time in the normal suite
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from pathlib import Path
 
 import atheris
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for tests.fuzz_property
+
 with atheris.instrument_imports():
-    from skctl.errors import InputError
-    from skctl.trace import codec, limits, load, simkube, summary, synth
+    from skctl.trace import limits
+    from tests.fuzz_property import check_decoder, seeds
 
 
 def seed_corpus(directory: str) -> None:
     os.makedirs(directory, exist_ok=True)
-    trace = synth.generate(events=20, objects=6)
-    seeds = {
-        "zlib.sktrace": codec.encode(trace, "zlib"),
-        "lzma.sktrace": codec.encode(trace, "lzma"),
-        "none.sktrace": codec.encode(trace, "none"),
-        "simkube.msgpack": simkube.encode(trace),
-        "simkube.json": json.dumps(trace.to_document() | {"pod_lifecycles": {}}).encode(),
-    }
-    for name, data in seeds.items():
+    for name, data in seeds(events=20, objects=6).items():
         path = os.path.join(directory, name)
         if not os.path.exists(path):
             with open(path, "wb") as f:
                 f.write(data)
-
-
-def one_input(data: bytes) -> None:
-    try:
-        trace, _fmt = load.decode_any(data, "fuzz")
-    except InputError:
-        return
-    codec.encode(trace, "zlib")
-    simkube.encode(trace)
-    summary.summarize(trace)
 
 
 def main() -> None:
@@ -58,7 +42,7 @@ def main() -> None:
     corpus = [a for a in sys.argv[1:] if not a.startswith("-")]
     for directory in corpus:
         seed_corpus(directory)
-    atheris.Setup(sys.argv, one_input)
+    atheris.Setup(sys.argv, check_decoder)
     atheris.Fuzz()
 
 

@@ -10,7 +10,6 @@ harness (scripts/fuzz_decoder.py) for longer runs.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import zlib
 from typing import Any
@@ -24,20 +23,15 @@ from hypothesis import strategies as st
 from skctl.errors import InputError
 from skctl.storage import urls
 from skctl.timeparse import MAX_TS, parse_duration, parse_time, resolve_window
-from skctl.trace import codec, limits, load, simkube, summary, synth
+from skctl.trace import codec, limits, synth
 from skctl.trace.config import parse_config
 from skctl.trace.selectors import SelectorError, parse_selector, selector_from_json
+from tests.fuzz_property import check_decoder, seeds
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-_TRACE = synth.generate(events=8, objects=4)
-SEEDS = [
-    codec.encode(_TRACE, "zlib"),
-    codec.encode(_TRACE, "lzma"),
-    codec.encode(_TRACE, "none"),
-    simkube.encode(_TRACE),
-    json.dumps(_TRACE.to_document() | {"pod_lifecycles": {}}).encode(),
-]
+_TRACE = synth.generate(events=8, objects=4)  # the trace seeds() encodes
+SEEDS = list(seeds().values())
 
 
 @pytest.fixture(autouse=True)
@@ -46,17 +40,6 @@ def _small_limits() -> Any:
     limits.configure(4 * 1024 * 1024)
     yield
     limits.configure(None)
-
-
-def check_decoder(data: bytes) -> None:
-    try:
-        trace, _fmt = load.decode_any(data, "fuzz")
-    except InputError:
-        return
-    # Accepted: every later stage must cope with it.
-    codec.encode(trace, "zlib")
-    simkube.encode(trace)
-    summary.summarize(trace)
 
 
 @FUZZ

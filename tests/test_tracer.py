@@ -228,6 +228,32 @@ def test_wait_for_crds_starts_the_watch_when_the_crd_appears(cluster, tmp_path: 
         tracer.close()
 
 
+def test_a_deleted_crd_goes_back_to_waiting_and_is_traced_again_when_recreated(cluster, tmp_path: Path) -> None:
+    sandbox, api = cluster
+    gvk = "batch.volcano.sh/v1alpha1.Job"
+    crds = client.ApiextensionsV1Api(api)
+    crs = client.CustomObjectsApi(api)
+    crds.create_custom_resource_definition(json.loads(json.dumps(VOLCANO_CRD)))
+    body = {"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job", "metadata": {"name": "vc"},
+            "spec": {"tasks": [{"name": "t", "replicas": 1, "template": {"spec": {"containers": [
+                {"name": "c", "image": "busybox"}]}}}]}}
+    tracer = start_tracer(sandbox, tmp_path / "j", {"trackedObjects": {gvk: {}}})
+    try:
+        assert tracer.status()["watches"][gvk]["state"] == "watching"
+        crs.create_namespaced_custom_object("batch.volcano.sh", "v1alpha1", "shop", "jobs", body)
+        wait_for(lambda: mentions(tracer.store.to_trace(), gvk) == [("applied", "vc")], what="the custom resource")
+        crds.delete_custom_resource_definition(VOLCANO_CRD["metadata"]["name"])
+        wait_for(lambda: tracer.status()["watches"][gvk]["state"] == "waiting for CRD", what="the watch to wait again")
+        crds.create_custom_resource_definition(json.loads(json.dumps(VOLCANO_CRD)))
+        body["metadata"]["name"] = "vc2"
+        wait_for(lambda: gvk in tracer.recorder.watches, what="the watch to start again")
+        crs.create_namespaced_custom_object("batch.volcano.sh", "v1alpha1", "shop", "jobs", body)
+        wait_for(lambda: ("applied", "vc2") in mentions(tracer.store.to_trace(), gvk), what="the recreated kind")
+        assert tracer.status()["watches"][gvk]["state"] == "watching"
+    finally:
+        tracer.close()
+
+
 def test_secret_in_config_is_refused(sandbox_kubeconfig: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("trackedObjects:\n  v1.Secret: {}\n")

@@ -92,7 +92,9 @@ class ListWatch:
 
     `on_sync(items)` gets every object after each (re-)list; `on_event(type, obj)` gets
     each ADDED/MODIFIED/DELETED object. Both are called from the loop's thread, in the
-    order the server sent things.
+    order the server sent things. `on_fatal(exc)`, if given, is told why the loop ended
+    on an answer retrying cannot fix (instead of the error being logged), so an owner
+    can decide what comes next (the tracer waits again for a deleted CRD).
     """
 
     def __init__(
@@ -106,8 +108,10 @@ class ListWatch:
         watch_timeout: int = WATCH_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
         name: str | None = None,
+        on_fatal: Callable[[Fatal], None] | None = None,
     ) -> None:
         self.api_client = api_client
+        self.on_fatal = on_fatal
         self.path = path
         self.on_event = on_event
         self.on_sync = on_sync
@@ -172,7 +176,10 @@ class ListWatch:
                 self.stats.errors += 1
                 self.stats.last_error = str(exc)
                 self.stats.state = "failed"
-                log.error("%s: %s", self.name, exc)
+                if self.on_fatal is not None:
+                    self.on_fatal(exc)
+                else:
+                    log.error("%s: %s", self.name, exc)
                 return
             if not self._stop.is_set():
                 self.stats.restarts += 1

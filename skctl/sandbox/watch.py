@@ -148,6 +148,8 @@ class WatchStream:
                 if lines:
                     write(b"".join(lines))
                 continue
+            if self.store.registry.lookup(self.rtype.group, self.rtype.version, self.rtype.plural) is None:
+                return  # caught up, and its CRD is gone: the real server ends such watches too
             wake = next_bookmark if self.bookmarks and next_bookmark is not None else now + 1.0
             if deadline is not None:
                 wake = min(wake, deadline)

@@ -3,7 +3,9 @@
 Every tracked GVK is resolved through API discovery (so custom resources work). A GVK
 the cluster does not serve is an input error at start-up, unless `wait_for_crds` is
 set: then discovery is checked again every `CRD_POLL` seconds and the watch starts when
-the CRD appears. Pods are always watched (lifecycles); when v1.Pod is also a tracked
+the CRD appears. A kind whose CRD is deleted while tracing (its watch gets a 404) goes
+back to waiting the same way, with or without `wait_for_crds`: at run time a vanished
+kind is a cluster change to ride out, not a typo in the config. Pods are always watched (lifecycles); when v1.Pod is also a tracked
 kind the same watch serves both.
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 from skctl import messages
 from skctl.errors import InputError
 from skctl.kube.api import Kube, Resource
-from skctl.kube.watch import ListWatch
+from skctl.kube.watch import Fatal, ListWatch
 from skctl.trace.config import TracerConfig
 from skctl.trace.model import split_gvk
 from skctl.tracer.store import POD_GVK, TraceStore
@@ -89,6 +91,12 @@ class Recorder:
             else:
                 self._start_watch(gvk, resource)
         if self.pending:
+            self._start_poller()
+
+    def _start_poller(self) -> None:
+        with self._lock:
+            if self._stop.is_set() or (self._poller is not None and self._poller.is_alive()):
+                return
             self._poller = threading.Thread(target=self._poll_crds, name="crd poller", daemon=True)
             self._poller.start()
 
@@ -108,7 +116,18 @@ class Recorder:
             def on_sync(items: list[dict[str, Any]]) -> None:
                 store.sync(gvk, items)
 
-        watch = ListWatch(self.kube.api_client, resource.path(), on_event, on_sync, name=gvk)
+        def on_fatal(exc: Fatal) -> None:
+            if exc.status != 404 or gvk == POD_GVK:
+                log.error("%s: %s", gvk, exc)
+                return
+            log.warning("%s is no longer served (its CRD was deleted?); waiting for it again", gvk)
+            with self._lock:
+                self.watches.pop(gvk, None)
+                if gvk not in self.pending:
+                    self.pending.append(gvk)
+            self._start_poller()
+
+        watch = ListWatch(self.kube.api_client, resource.path(), on_event, on_sync, name=gvk, on_fatal=on_fatal)
         with self._lock:
             if self._stop.is_set():
                 return
@@ -116,8 +135,13 @@ class Recorder:
         watch.start()
 
     def _poll_crds(self) -> None:
-        while self.pending and not self._stop.wait(CRD_POLL):
-            for gvk in list(self.pending):
+        while not self._stop.wait(CRD_POLL):
+            with self._lock:
+                waiting = list(self.pending)
+                if not waiting:
+                    self._poller = None
+                    return
+            for gvk in waiting:
                 try:
                     resource = self._discover(gvk, fresh=True)
                 except Exception as exc:  # noqa: BLE001 - discovery hiccups are retried next round
@@ -125,7 +149,8 @@ class Recorder:
                     continue
                 if resource is not None:
                     log.info("%s is served now; starting its watch", gvk)
-                    self.pending.remove(gvk)
+                    with self._lock:
+                        self.pending.remove(gvk)
                     self._start_watch(gvk, resource)
 
     def wait_synced(self, timeout: float | None = None) -> bool:
@@ -144,7 +169,7 @@ class Recorder:
     def states(self) -> dict[str, dict[str, Any]]:
         """Per-GVK watch state for /status and the status line."""
         out: dict[str, dict[str, Any]] = {}
-        for gvk in self.pending:
+        for gvk in list(self.pending):
             out[gvk] = {"state": "waiting for CRD"}
         for gvk, w in list(self.watches.items()):
             s = w.stats

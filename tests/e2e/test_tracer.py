@@ -100,6 +100,20 @@ def test_tracer_waits_for_a_real_crd(real_cluster: Cluster, tmp_path: Path) -> N
             export_all(url)), timeout=60, what="the custom resource in the recording")
         (obj,) = [o for _t, _a, o in trace.iter_objects() if o["kind"] == "Job"]
         assert obj["spec"]["tasks"][0]["name"] == "t" and "status" not in obj
+
+        def state() -> str:
+            return requests.get(url + "/status", timeout=5).json()["watches"]["batch.volcano.sh/v1alpha1.Job"]["state"]
+
+        # Deleting the CRD ends the real server's watch (then 404): the kind waits again, and
+        # is traced again once the CRD is back.
+        real_cluster.kubectl("delete", "crd", VOLCANO_CRD["metadata"]["name"], "--wait=true")
+        eventually(lambda: state() == "waiting for CRD", timeout=60, what="the watch to wait again")
+        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(VOLCANO_CRD))
+        eventually(lambda: state() == "watching", timeout=60, what="the watch to start again")
+        job["metadata"]["name"] = "vc2"
+        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(job))
+        eventually(lambda: any(o["metadata"]["name"] == "vc2" for _t, _a, o in export_all(url).iter_objects()),
+                   timeout=60, what="the recreated kind in the recording")
     finally:
         proc.terminate()
         proc.wait(30)
