@@ -197,7 +197,14 @@ def summarise(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _target(text: str) -> str:
-    return text.replace("<=", "≤").replace(">=", "≥").strip()
+    """"<= 1.5" → "≤ 1.5", ">= 20000" → "≥ 20,000"."""
+    op, _, bound = text.strip().partition(" ")
+    op = {"<=": "≤", ">=": "≥"}.get(op, op)
+    try:
+        number = float(bound)
+    except ValueError:
+        return f"{op} {bound}".strip()
+    return f"{op} {number:,.0f}" if number >= 1000 and number.is_integer() else f"{op} {bound}"
 
 
 def _value(row: dict[str, Any], key: str = "median") -> str:
@@ -219,7 +226,8 @@ def _cell(text: str) -> str:
 def render(records: list[dict[str, Any]], meta: dict[str, Any], failures: Sequence[dict[str, Any]] = ()) -> str:
     """The whole docs/performance.md for these figures, this machine, and the bench runs that
     failed (they are named: a median over fewer runs must say so)."""
-    rows = summarise(records)
+    order = list(BENCHES)
+    rows = sorted(summarise(records), key=lambda r: order.index(r["bench"]) if r["bench"] in order else len(order))
     runs = meta.get("runs") or max((r["runs"] for r in rows), default=0)
     when = dt.datetime.fromtimestamp(meta["finished"], dt.timezone.utc) if meta.get("finished") else None
     out = [
@@ -235,12 +243,12 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any], failures: Sequen
         "",
         "## Targets",
         "",
-        "| figure | median | min–max | target | |",
-        "| --- | --- | --- | --- | --- |",
+        "| figure | of | median | min–max | target | |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         if row["target"]:
-            out.append(f"| {_cell(row['name'])} ({_cell(row['section'])}) | {_value(row)} | "
+            out.append(f"| {_cell(row['name'])} | {_cell(row['section'])} | {_value(row)} | "
                        f"{_spread(row)} | {_target(row['target'])} | {_met(row)} |")
     met = sum(1 for r in rows if r["met"])
     targeted = sum(1 for r in rows if r["met"] is not None)
@@ -289,7 +297,7 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any], failures: Sequen
         "`make bench` builds the pyz first (the start-up figure runs it). The raw figures are in",
         "`build/bench.jsonl`, one JSON line per figure per run; `.venv/bin/python",
         "scripts/perf_report.py render` writes this page again from that file. The export bench",
-        "needs about 7 GB of memory and the cost-growth bench about 3 GB at 1M events;",
+        "needs about 7 GB of memory and the cost-growth bench about 1.2 GB at 1M events;",
         "`BENCH_GROWTH_SIZES=10000,100000` runs fewer sizes. `bench_e2e` needs the real control",
         "plane (`make controlplane`) and prints a skip line without it.",
         "",
@@ -348,7 +356,11 @@ def _growth_table(rows: list[dict[str, Any]]) -> list[str]:
         "| watch events | " + " | ".join(c[1] for c in columns) + " |",
         "| --- |" + " --- |" * len(columns),
     ]
-    for size, figures in by_size.items():
+    def events(size: str) -> float:
+        digits = size.replace(",", "")
+        return float(digits) if digits.isdigit() else float("inf")
+
+    for size, figures in sorted(by_size.items(), key=lambda item: events(item[0])):
         cells = [_value(figures[name]) if name in figures else "—" for name, _ in columns]
         out.append(f"| {size} | " + " | ".join(cells) + " |")
     out.append("")

@@ -75,7 +75,7 @@ def test_the_page_shows_medians_targets_verdicts_machine_and_growth(tmp_path: Pa
     perf = _load()
     jsonl = tmp_path / "bench.jsonl"
     failure = {"failure": {"bench": "bench_export", "run": 1, "exit": 1}}
-    jsonl.write_text("".join(json.dumps(r) + "\n" for r in FIGURES) + json.dumps(failure) + "\n"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in reversed(FIGURES)) + json.dumps(failure) + "\n"
                      + json.dumps({"meta": META}) + "\n")
     out = tmp_path / "performance.md"
     assert perf.main(["render", "--jsonl", str(jsonl), "--out", str(out)]) == 0
@@ -83,12 +83,15 @@ def test_the_page_shows_medians_targets_verdicts_machine_and_growth(tmp_path: Pa
     lines = page.splitlines()
 
     targets = lines[lines.index("## Targets"):lines.index("## Machine")]
-    assert "| decode: skctl / cbor2.loads (generated trace) | 1.700 | 1.200–1.900 | ≤ 1.5 | **missed** |" in targets
-    assert "| watch events/s (sandbox) | 25,000 | 290.0–31,000 | ≥ 20000 | met |" in targets
-    assert "| 10h journal ÷ 1h journal (journal) | 1.500 | 1.500–1.500 | < 1.5 | **missed** |" in targets
-    assert "| lateness p99 (ms) (replay) | 55.0 | 40.0–70.0 | ≤ 50 | **missed** |" in targets
+    assert "| decode: skctl / cbor2.loads | generated trace | 1.700 | 1.200–1.900 | ≤ 1.5 | **missed** |" in targets
+    assert "| watch events/s | sandbox | 25,000 | 290.0–31,000 | ≥ 20,000 | met |" in targets
+    assert "| 10h journal ÷ 1h journal | journal | 1.500 | 1.500–1.500 | < 1.5 | **missed** |" in targets
+    assert "| lateness p99 (ms) | replay | 55.0 | 40.0–70.0 | ≤ 50 | **missed** |" in targets
     assert not any("10-minute window" in line for line in targets)  # no target, not in this table
     assert "1 of 4 targets met." in targets
+    verdicts = [line.split(" | ")[0] for line in targets if line.endswith(("| met |", "| **missed** |"))]
+    assert verdicts == ["| decode: skctl / cbor2.loads", "| watch events/s", "| 10h journal ÷ 1h journal",
+                        "| lateness p99 (ms)"]  # in the benches' order, whatever order the lines came in
     assert ("- `bench/bench_export.py` failed in run 2 (exit 1); its figures are the median of the other runs."
             in targets)
 
@@ -102,8 +105,10 @@ def test_the_page_shows_medians_targets_verdicts_machine_and_growth(tmp_path: Pa
     assert "make perf-report PERF_RUNS=3        # three rounds, then writes this page" in lines
 
     growth = lines[lines.index("## Cost growth"):lines.index("## Every figure")]
-    assert any(line.startswith("| 10,000 | 0.200 s | — | — | — | — | 300.0 MB |") for line in growth)
-    assert any(line.startswith("| 1,000,000 | 21.0 s | — | — | — | — | 250.0 MB |") for line in growth)
+    sizes = [line for line in growth if line.startswith(("| 10,000 |", "| 1,000,000 |"))]
+    assert len(sizes) == 2  # smallest first, whatever order the lines came in
+    assert sizes[0].startswith("| 10,000 | 0.200 s | — | — | — | — | 300.0 MB |")
+    assert sizes[1].startswith("| 1,000,000 | 21.0 s | — | — | — | — | 250.0 MB |")
     assert "| ingest time ÷ (100 × at 10,000) | 1.050 | 1.050–1.050 |" in growth
 
     every = lines[lines.index("## Every figure"):]
