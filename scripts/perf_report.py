@@ -228,7 +228,14 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any], failures: Sequen
     failed (they are named: a median over fewer runs must say so)."""
     order = list(BENCHES)
     rows = sorted(summarise(records), key=lambda r: order.index(r["bench"]) if r["bench"] in order else len(order))
-    runs = meta.get("runs") or max((r["runs"] for r in rows), default=0)
+    per_bench: dict[str, set[int]] = {}
+    for rec in records:
+        per_bench.setdefault(rec["bench"], set()).add(rec.get("run", 0))
+    counts = {bench: len(runs) for bench, runs in per_bench.items()}
+    usual = statistics.mode(counts.values()) if counts else 0
+    odd = ", ".join(f"`{b}` {counts[b]}" for b in sorted(counts, key=lambda b: order.index(b) if b in order else len(order))
+                    if counts[b] != usual)
+    runs = f"{usual} runs of each bench" + (f" ({odd})" if odd else "")
     when = dt.datetime.fromtimestamp(meta["finished"], dt.timezone.utc) if meta.get("finished") else None
     out = [
         "# Performance",
@@ -273,7 +280,7 @@ def render(records: list[dict[str, Any]], meta: dict[str, Any], failures: Sequen
             f"- OS: {meta.get('os', '?')}",
         ]
         if when:
-            out.append(f"- Measured: {when:%Y-%m-%d %H:%M} UTC, {runs} runs of each bench"
+            out.append(f"- Measured: {when:%Y-%m-%d %H:%M} UTC, {runs}"
                        + (f", skctl commit {meta['commit']}" if meta.get("commit") else ""))
         if meta.get("load_before"):
             out.append(f"- Load average (1, 5, 15 min): {', '.join(map(str, meta['load_before']))} before, "
@@ -400,9 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.action in ("render", "all"):
         records, metas, failed = read(args.jsonl)
         meta = metas[-1] if metas else {**machine(), "finished": time.time()}
-        if len(metas) > 1:  # rounds appended with --append: the first start, the runs of all
-            meta = {**meta, "started": metas[0].get("started"), "load_before": metas[0].get("load_before"),
-                    "runs": sum(m.get("runs", 0) for m in metas)}
+        if len(metas) > 1:  # rounds appended with --append: from the first start to the last end
+            meta = {**meta, "started": metas[0].get("started"), "load_before": metas[0].get("load_before")}
         args.out.write_text(render(records, meta, failed))
         print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 1 if failures else 0

@@ -100,7 +100,8 @@ def test_the_page_shows_medians_targets_verdicts_machine_and_growth(tmp_path: Pa
 
     assert "- CPU: Test CPU 9000, 2 cores" in lines
     assert "- Memory: 23.5 GiB" in lines
-    assert "- Measured: 2025-11-24 17:00 UTC, 3 runs of each bench, skctl commit abc1234" in lines
+    assert ("- Measured: 2025-11-24 17:00 UTC, 3 runs of each bench (`bench_growth` 1, `bench_replay` 2), "
+            "skctl commit abc1234") in lines
     assert "- Load average (1, 5, 15 min): 1.0, 2.0, 3.0 before, 4.0, 5.0, 6.0 after" in lines
     assert "make perf-report PERF_RUNS=3        # three rounds, then writes this page" in lines
 
