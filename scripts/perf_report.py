@@ -384,10 +384,14 @@ def print_summary(records: list[dict[str, Any]]) -> None:
     """The medians on the terminal, after a multi-run `make bench`."""
     rows = summarise(records)
     print("\n== medians" if any(r["runs"] > 1 for r in rows) else "\n== summary")
+    section = None
     for row in rows:
+        if (row["bench"], row["section"]) != section:
+            section = (row["bench"], row["section"])
+            print(f"  {row['section'] or row['bench']}")
         target = f"   target {row['target']}  {'ok' if row['met'] else 'MISSED'}" if row["met"] is not None else ""
         spread = f" [{fmt(row['min'])}–{fmt(row['max'])}]" if row["runs"] > 1 else ""
-        print(f"  {row['bench'].removeprefix('bench_'):<8} {row['name'][:58]:<58} {_value(row):>12}{spread}{target}")
+        print(f"    {row['name'][:58]:<58} {_value(row):>12}{spread}{target}")
 
 
 def main(argv: list[str] | None = None) -> int:
