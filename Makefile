@@ -33,8 +33,10 @@ e2e: $(STAMP) controlplane
 pyz: $(STAMP)
 	$(VPY) scripts/build_zipapp.py
 
+# The whole loop through the single file, no cluster: two loopback API servers, record, export,
+# xray, run --dry-run, replay, compare (docs/getting-started.md). DEMO_ARGS e.g. --seconds 60 --keep out
 demo: pyz
-	$(VPY) scripts/demo.py
+	$(PY) dist/skctl.pyz demo $(DEMO_ARGS)
 
 # docs/reference/*.md from the argparse definitions (tests/test_docs.py checks they agree)
 docs: $(STAMP)

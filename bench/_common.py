@@ -14,6 +14,7 @@ import json
 import os
 import re
 import resource
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +36,18 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def medians(fns: dict[str, Callable[[], object]], repeat: int = 9) -> dict[str, float]:
+    """Median wall time of each function over `repeat` rounds, the functions interleaved in
+    each round so that load arriving mid-measurement affects them alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def peak_rss_mb() -> float:

@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 
 import cbor2
-from _common import REFERENCE, ROOT, best_of, report, section
+from _common import REFERENCE, ROOT, best_of, medians, report, section
 
 from skctl.trace import codec, load, simkube, synth
 from skctl.trace.model import gc_paused
@@ -44,17 +46,40 @@ def codec_figures(label: str, trace, msgpack_bytes: int) -> None:
 
 
 def startup_figure() -> None:
+    """Warm `python3 -I dist/skctl.pyz --version` against `python3 -I -c pass`, medians.
+
+    The interpreter is the one the venv was made from: the venv's own python would load
+    the editable skctl install and every .pth of the test dependencies. `site` can cost
+    more than the rest of start-up (a .pth file that imports a package, say), which
+    flatters the first ratio; the second takes `site` out of both sides (-S).
+    """
     pyz = ROOT / "dist" / "skctl.pyz"
     if not pyz.exists():
         print("  dist/skctl.pyz missing: run `make pyz` (make bench does)")
         return
-    run = lambda *cmd: subprocess.run([sys.executable, *cmd], check=True, capture_output=True)  # noqa: E731
     section("start-up")
-    run(str(pyz), "--version")  # warm the extraction cache
-    t_pyz = best_of(lambda: run(str(pyz), "--version"), 7)
-    t_py = best_of(lambda: run("-c", "pass"), 7)
-    report("startup: pyz --version (warm) / python -c pass", t_pyz / t_py, "<= 4",
-           detail=f"{t_pyz * 1000:.0f} ms vs {t_py * 1000:.0f} ms")
+    python = getattr(sys, "_base_executable", sys.executable)
+    with tempfile.TemporaryDirectory(prefix="skctl-bench-shiv-") as root:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHIV_")}
+        env["SHIV_ROOT"] = root
+
+        def run(*args: str):
+            return lambda: subprocess.run([python, *args], check=True, capture_output=True, env=env)
+
+        for flags in (["-I"], ["-I", "-S"]):
+            run(*flags, str(pyz), "--version")()  # unpack once, then compile the .pyc files
+            run(*flags, str(pyz), "--version")()
+        t = medians({
+            "pyz": run("-I", str(pyz), "--version"),
+            "py": run("-I", "-c", "pass"),
+            "pyz -S": run("-I", "-S", str(pyz), "--version"),
+            "py -S": run("-I", "-S", "-c", "pass"),
+        }, repeat=15)
+    ms = {k: f"{v * 1000:.1f} ms" for k, v in t.items()}
+    report("startup: python -I pyz --version (warm) / python -I -c pass", t["pyz"] / t["py"], "<= 4",
+           detail=f"medians of 15: {ms['pyz']} vs {ms['py']}")
+    report("startup without site (-I -S on both sides)", t["pyz -S"] / t["py -S"], "<= 4",
+           detail=f"{ms['pyz -S']} vs {ms['py -S']}")
 
 
 def main() -> None:

@@ -8,16 +8,22 @@ distribution through importlib.metadata, copy each distribution's files (from it
 RECORD) into a staging site-packages, add skctl's own sources, and let shiv pack that.
 The result runs on the same Python minor version and platform it was built with (the
 compiled wheels inside are version-specific); the README says so.
+
+shiv's zipapp is then nested, unchanged, as one member of a small outer zip whose
+`__main__.py` is scripts/pyz_main.py: a warm start no longer reads shiv's ~4,000-entry
+zip directory twice (docs/development.md, "Start-up").
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -103,6 +109,62 @@ def stage(target: Path) -> int:
     return count
 
 
+PAYLOAD = "payload.pyz"
+ENTRY_POINT = "skctl.entry:main"
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible, like shiv --reproducible
+
+
+def _launcher(env: dict, has_pth: bool) -> bytes:
+    """scripts/pyz_main.py with this build's constants (from shiv's environment.json) filled in."""
+    source = (ROOT / "scripts" / "pyz_main.py").read_text()
+    constants = {'BUILD_ID = ""': env["build_id"], 'ENTRY_POINT = ""': env["entry_point"], "HAS_PTH = False": has_pth}
+    for line, value in constants.items():
+        assert line in source, f"scripts/pyz_main.py lost its `{line}` line"
+        source = source.replace(line, f"{line.split(' = ')[0]} = {value!r}", 1)
+    assert f'PAYLOAD = "{PAYLOAD}"' in source
+    return source.encode()
+
+
+def nest(shiv_pyz: Path, output: Path) -> None:
+    """The outer zipapp: the launcher, shiv's bootstrap and environment, shiv's zipapp as PAYLOAD."""
+    with zipfile.ZipFile(shiv_pyz) as inner:
+        env = json.loads(inner.read("environment.json"))
+        has_pth = any(n.startswith("site-packages/") and n.count("/") == 1 and n.endswith(".pth") for n in inner.namelist())
+        members = {n: inner.read(n) for n in inner.namelist() if n == "environment.json" or n.startswith("_bootstrap/")}
+    members["__main__.py"] = _launcher(env, has_pth)
+    tmp = output.with_name(output.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(b"#!/usr/bin/env python3\n")
+        with zipfile.ZipFile(fh, "w") as outer:
+            for name in sorted(members):
+                # stored, like the payload (shiv compressed its members): reading a deflated
+                # __main__.py would cost every start the import of zlib
+                outer.writestr(zipfile.ZipInfo(name, _FIXED_TIME), members[name])
+            info = zipfile.ZipInfo(PAYLOAD, _FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            with outer.open(info, "w", force_zip64=True) as dest, open(shiv_pyz, "rb") as src:
+                shutil.copyfileobj(src, dest, 1 << 20)
+    tmp.chmod(0o755)
+    tmp.replace(output)
+
+
+def build(site_packages: Path, output: Path, entry_point: str = ENTRY_POINT) -> None:
+    """shiv packs `site_packages` with `entry_point`; its zipapp is then nested into `output`."""
+    with tempfile.TemporaryDirectory(prefix="skctl-shiv-") as tmp:
+        shiv_pyz = Path(tmp) / "shiv.pyz"
+        cmd = [
+            sys.executable, "-m", "shiv",
+            "--site-packages", str(site_packages),
+            "--entry-point", entry_point,
+            "--output-file", str(shiv_pyz),
+            "--python", "/usr/bin/env python3",
+            "--compressed",
+            "--reproducible",
+        ]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        nest(shiv_pyz, output)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", default=str(ROOT / "dist" / "skctl.pyz"))
@@ -113,16 +175,7 @@ def main() -> int:
         site = Path(tmp) / "site-packages"
         site.mkdir()
         files = stage(site)
-        cmd = [
-            sys.executable, "-m", "shiv",
-            "--site-packages", str(site),
-            "--entry-point", "skctl.cli:main",
-            "--output-file", str(output),
-            "--python", "/usr/bin/env python3",
-            "--compressed",
-            "--reproducible",
-        ]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        build(site, output)
     size_mb = output.stat().st_size / 1e6
     print(f"wrote {output} ({size_mb:.1f} MB, {files} dependency files)")
     return 0

@@ -126,12 +126,20 @@ def bench_files(only: Iterable[str] | None = None) -> list[Path]:
     return files
 
 
-def run(runs: int, out: Path, only: Iterable[str] | None = None, append: bool = False) -> int:
-    """Run each bench `runs` times (round-robin); returns the number of failed bench runs."""
+def run(runs: int, out: Path, only: Iterable[str] | None = None, append: bool = False, replace: bool = False) -> int:
+    """Run each bench `runs` times (round-robin); returns the number of failed bench runs.
+    `append` keeps the file's earlier figures; `replace` also drops those of the benches run
+    now (to measure one bench again after a change to it)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not append:
-        out.write_text("")
     files = bench_files(only)
+    if not append and not replace:
+        out.write_text("")
+    elif replace and out.exists():
+        again = {f.stem for f in files}
+        kept = [line for line in out.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("bench", json.loads(line).get("failure", {}).get("bench"))
+                not in again]
+        out.write_text("".join(line + "\n" for line in kept))
     started = time.time()
     load0 = os.getloadavg()
     failures = 0
@@ -405,11 +413,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jsonl", type=Path, default=DEFAULT_JSONL)
     parser.add_argument("--out", type=Path, default=DEFAULT_DOC)
     parser.add_argument("--append", action="store_true", help="add runs to the JSON-lines file")
+    parser.add_argument("--replace", action="store_true",
+                        help="like --append, but first drop the earlier figures of the benches run now")
     args = parser.parse_args(argv)
     only = [o for o in args.only.split(",") if o.strip()]
     failures = 0
     if args.action in ("run", "all"):
-        failures = run(args.runs, args.jsonl, only, append=args.append)
+        failures = run(args.runs, args.jsonl, only, append=args.append, replace=args.replace)
         print_summary(read(args.jsonl)[0])
     if args.action in ("render", "all"):
         records, metas, failed = read(args.jsonl)

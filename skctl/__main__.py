@@ -1,3 +1,3 @@
-from skctl.cli import main
+from skctl.entry import main
 
 raise SystemExit(main())

@@ -52,6 +52,13 @@ def speed(text: str) -> float:
     return _checked(parse_speed, text)
 
 
+def demo_seconds(text: str) -> float:
+    """`skctl demo --seconds`: a duration from 1 s to an hour (skctl.demo.validate_seconds)."""
+    from skctl.demo import validate_seconds
+
+    return _checked(validate_seconds, text)
+
+
 def speed_text(text: str) -> str:
     """A valid speed, kept as typed."""
     speed(text)

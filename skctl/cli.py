@@ -52,7 +52,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description=messages.CLI_DESCRIPTION,
         parents=[_verbosity_parent(DEFAULT_VERBOSITY)],
     )
-    parser.add_argument("--version", action="version", version=f"skctl {__version__}")
+    parser.add_argument("--version", action="version", version=messages.VERSION_LINE.format(version=__version__))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub_parent = _verbosity_parent(None)
     wanted = requested_command(argv) if argv is not None else None
@@ -126,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from skctl.kube.api import configure_request_timeout
 
         configure_request_timeout(args.request_timeout)  # the flag, or back to the default
+    if hasattr(args, "exec_timeout"):
+        from skctl.kube.client import configure_exec_timeout
+
+        configure_exec_timeout(args.exec_timeout)
     debug = args.verbosity == "debug"
     try:
         with command_scope():

@@ -88,7 +88,8 @@ def export(request: ExportRequest) -> ExportResult:
     """Run one export end to end; raises InputError/OperationalError with a message."""
     from skctl import storage
 
-    storage.check_destination(request.output)  # reject a bad destination before any work
+    # reject a bad destination before any work; a tracer that writes checks with its own credentials
+    storage.check_destination(request.output, request.storage_options, remote=not request.tracer_writes)
     timings: dict[str, float] = {}
     with gc_paused():  # the whole job: see gc_paused for why not just the decode
         if request.source_url is not None and _is_journal(request.source_url):

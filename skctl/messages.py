@@ -18,6 +18,7 @@ BAD_SIZE = "'{value}' is not a size; use bytes or a quantity such as 4Gi or 500M
 BAD_UNIX_SECONDS = "'{value}' is not whole unix seconds"
 UNIX_SECONDS_OUT_OF_RANGE = "'{value}' is outside 1970-01-01 .. 9999-12-31{hint}"
 ERROR_LINE = "skctl: error: {message}"
+VERSION_LINE = "skctl {version}"  # --version and `skctl version`
 INTERNAL_ERROR = "skctl: internal error: {detail} (rerun with -v debug for the traceback)"
 INTERRUPTED = "skctl: interrupted"
 
@@ -119,6 +120,10 @@ KUBE_NOT_AN_API_SERVER = (
     "the server at {host} is not a Kubernetes API server ({detail}); check --kubeconfig/--context"
 )
 KUBE_BAD_CONFIG = "kubeconfig {path} is malformed: {detail}; fix it (kubectl config view shows what kubectl reads)"
+KUBE_EXEC_TIMEOUT = (
+    "the kubeconfig user's credential plugin {plugin} gave no answer within --exec-timeout ({timeout}); "
+    "check that it works on its own, or allow it more time with --exec-timeout"
+)
 KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
 KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"
 KUBE_INSECURE = "TLS certificates of {host} are not verified (insecure-skip-tls-verify in the kubeconfig)"
@@ -194,6 +199,28 @@ EXPORT_DONE = (
     "exported {events} events, {objects} objects, {owners} pod-lifecycle owners for [{start}, {end}) "
     "to {url} ({size} bytes, {fmt})"
 )
+
+# --- demo ----------------------------------------------------------------------------
+DEMO_DESCRIPTION = (
+    "Record, export and replay without a cluster: start two loopback API servers in this process, "
+    "'production' (running a workload: Deployments scaling, a CronJob spawning Jobs, bare pods, a "
+    "custom resource) and 'simulation'; trace production for --seconds as `skctl trace` does, export "
+    "the window as `skctl export` does, show it as `skctl xray` does, print the manifests `skctl run "
+    "--dry-run` would apply, replay it on the simulation as `skctl drive` does at --speed, and compare "
+    "what was recorded with what the simulation received. Exits 1 if they differ. See docs/getting-started.md."
+)
+DEMO_BAD_SECONDS = "--seconds must be a duration from 1s to {max}, not '{value}'"
+DEMO_KEEP_NOT_DIR = "--keep {path} exists and is not a directory; name a new or empty directory"
+DEMO_KEEP_NOT_EMPTY = (
+    "--keep {path} is not empty and was not made by skctl demo; name a new or empty directory "
+    "(nothing in it was changed)"
+)
+DEMO_KEEP_FAILED = "cannot use --keep {path}: {detail}"
+DEMO_NOTHING_RECORDED = "the tracer recorded nothing in {seconds}s; try a longer --seconds"
+DEMO_MISMATCH = "the simulation does not match the recording: {rows}"
+DEMO_MATCH = "recording and simulation match: {objects} objects, {deletes} deletes, {lifecycles} pod lifecycles"
+DEMO_CATCH_UP = "the tracer had not caught up with production after {seconds:g}s; exporting what it has"
+DEMO_KEPT = "files kept in {path}: trace, journal, kubeconfigs, tracer config and manifests"
 
 # --- sandbox API server --------------------------------------------------------------
 SANDBOX_DESCRIPTION = (

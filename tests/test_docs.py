@@ -28,9 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 SHELL_STOPS = {"|", "||", "&&", ";", "&", ">", ">>", "2>", "<"}
 FENCE = re.compile(r"^\s*(```|~~~)")
-# Commands other branches are building (docs may name them before the code lands on this
-# branch): skipped while absent, checked like any other as soon as they exist.
-PLANNED = {"demo": "skctl demo (issue 13)"}
 # SimKube's own skctl commands that skctl does not have, named on the migration page.
 SIMKUBE_ONLY = {"transform"}
 INLINE = re.compile(r"(?<!`)`(skctl [^`]+)`(?!`)")
@@ -195,8 +192,6 @@ def check_example(example: Example) -> str | None:
 @pytest.mark.parametrize("example", ALL_EXAMPLES, ids=lambda e: f"{e.where} skctl {' '.join(e.argv)}"[:120])
 def test_doc_example_parses(example: Example) -> None:
     name = next((t for t in example.argv if not t.startswith("-") and t not in ("debug", "info", "warn", "error")), "")
-    if name in PLANNED and name not in COMMANDS:
-        pytest.skip(f"{PLANNED[name]} is not on this branch yet")
     if name in SIMKUBE_ONLY and example.where.startswith("docs/simkube.md:"):
         pytest.skip(f"SimKube's skctl {name}, named on the migration page")
     problem = check_example(example)

@@ -1,8 +1,10 @@
 """Issue 12, class 7: an API server that accepts TCP but never answers fails within
---request-timeout (all retries included), as one line with exit 1."""
+--request-timeout (all retries included), and an exec credential plugin that never answers
+within --exec-timeout, each as one line with exit 1."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -43,8 +45,26 @@ def silent_server() -> Iterator[int]:
     listener.close()
 
 
-@pytest.mark.parametrize("command", [["delete", "sim1"], ["run", "sim1", "--trace-path", "s3://b/t"]])
+def _trace(tmp_path: Path) -> str:
+    from skctl.trace import codec, synth
+
+    path = tmp_path / "t.sktrace"
+    path.write_bytes(codec.encode(synth.generate(events=5, objects=3)))
+    return str(path)
+
+
+# every command that talks to a cluster; {trace} is a small valid trace file
+CLUSTER_COMMANDS = [
+    ["delete", "sim1"],
+    ["run", "sim1", "--trace-path", "s3://b/t"],
+    ["drive", "sim1", "--trace-path", "{trace}"],
+    ["trace", "--duration", "10m", "--journal", "{journal}"],
+]
+
+
+@pytest.mark.parametrize("command", CLUSTER_COMMANDS, ids=[c[0] for c in CLUSTER_COMMANDS])
 def test_a_silent_api_server_fails_within_the_request_timeout(tmp_path: Path, silent_server: int, command: list[str]) -> None:
+    command = [a.format(trace=_trace(tmp_path), journal=tmp_path / "journal") for a in command]
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
@@ -61,3 +81,72 @@ def test_a_silent_api_server_fails_within_the_request_timeout(tmp_path: Path, si
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Kubernetes API server" in lines[0], lines
+
+
+PLUGIN = """#!/bin/sh
+sleep 1000 &
+echo $! > "$PIDFILE"
+wait
+"""
+
+
+def _kubeconfig(tmp_path: Path, server: str, exec_config: dict[str, object]) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps({  # JSON is YAML
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"exec": exec_config}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+    }))
+    return path
+
+
+def _process_ended(pid: int) -> bool:
+    """Gone, or a zombie waiting for a parent that does not reap (PID 1 in a container)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("command", CLUSTER_COMMANDS, ids=[c[0] for c in CLUSTER_COMMANDS])
+def test_an_exec_plugin_that_never_answers_fails_within_the_exec_timeout(tmp_path: Path, command: list[str]) -> None:
+    command = [a.format(trace=_trace(tmp_path), journal=tmp_path / "journal") for a in command]
+    plugin = tmp_path / "plugin.sh"
+    plugin.write_text(PLUGIN)
+    plugin.chmod(0o755)
+    pidfile = tmp_path / "plugin.pid"
+    # a relative command runs from the kubeconfig's directory, as with the client alone
+    kubeconfig = _kubeconfig(tmp_path, "https://127.0.0.1:1", {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./plugin.sh",
+        "env": [{"name": "PIDFILE", "value": str(pidfile)}],
+    })
+    # Before the fix skctl waited for the plugin forever; the subprocess timeout is only the guard.
+    result = subprocess.run(
+        [sys.executable, "-m", "skctl", *command, "--kubeconfig", str(kubeconfig), "--exec-timeout", "2s"],
+        capture_output=True, text=True, cwd=ROOT, timeout=90,
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "./plugin.sh" in lines[0] and "--exec-timeout (2s)" in lines[0], lines
+    # the plugin's own child (the sleep) was killed with it: nothing is left running
+    grandchild = int(pidfile.read_text())
+    assert _process_ended(grandchild), f"the plugin's child {grandchild} is still running"
+
+
+def test_a_quick_exec_plugin_still_provides_the_credentials(tmp_path: Path, silent_server: int) -> None:
+    """The guard is transparent: the plugin's token reaches the client (the silent server
+    then times out, which shows the request was made after the plugin answered)."""
+    status = {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential", "status": {"token": "t"}}
+    kubeconfig = _kubeconfig(tmp_path, f"http://127.0.0.1:{silent_server}", {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "/bin/sh",
+        "args": ["-c", f"echo '{json.dumps(status)}'"],
+    })
+    result = subprocess.run(
+        [sys.executable, "-m", "skctl", "delete", "sim1", "--kubeconfig", str(kubeconfig), "--request-timeout", "1s"],
+        capture_output=True, text=True, cwd=ROOT, timeout=90,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "cannot reach the Kubernetes API server" in result.stderr, result.stderr

@@ -111,3 +111,52 @@ def test_bad_storage_input_is_exit_2(
     assert main(["convert", str(trace_file), url, *flags]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0], err
+
+
+def _writers(source: str, dest: str, tmp: Path) -> dict[str, list[str]]:
+    """Every command that writes a trace, reading from `source` (where it reads one)."""
+    return {
+        "convert": ["convert", source, dest],
+        "export": ["export", "--from", source, "-s", "0", "-t", "now", "-o", dest],
+        "example": ["example", "-o", dest],
+        "validate --fix": ["validate", source, "--fix", dest],
+        "trace --output": ["trace", "--output", dest, "--duration", "1s", "--journal", str(tmp / "journal"),
+                           "--kubeconfig", str(tmp / "no-kubeconfig")],
+    }
+
+
+@pytest.mark.parametrize("command", ["convert", "export", "example", "validate --fix", "trace --output"])
+def test_a_missing_bucket_is_refused_before_any_work(
+    tmp_path: Path, object_store_url: str, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """The destination's bucket or container is checked with one request before the source
+    is read (the source does not exist: reading it first would say "no file at"), the trace
+    generated or the cluster contacted (the kubeconfig does not exist)."""
+    scheme, bucket = object_store_url.split("://")
+    missing = f"{scheme}://{bucket}-gone"
+    argv = _writers(str(tmp_path / "missing.sktrace"), f"{missing}/out.sktrace", tmp_path)[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert f"the bucket or container '{bucket}-gone' does not exist" in err[0], err
+
+
+@pytest.mark.parametrize("command", ["convert", "export", "example", "validate --fix"])
+def test_an_unreachable_destination_is_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    argv = _writers(str(tmp_path / "missing.sktrace"), "s3://b/out.sktrace", tmp_path)[command]
+    argv += ["--storage-option", f"endpoint_url=http://127.0.0.1:{closed_port()}", "--storage-option", "retries=0"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot reach the storage service" in err[0], err
+
+
+def test_an_existing_bucket_passes_the_check(tmp_path: Path, object_store_url: str, trace_file: Path) -> None:
+    """The check says yes to a bucket that is there (each emulator answers its probe)."""
+    from skctl import storage
+
+    storage.check_destination(f"{object_store_url}/out.sktrace")
+    assert main(["convert", str(trace_file), f"{object_store_url}/out.sktrace"]) == 0

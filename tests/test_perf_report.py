@@ -134,3 +134,18 @@ def test_report_appends_one_json_line_per_figure(tmp_path: Path, monkeypatch) ->
         ("start-up", 0, 3.0, "<= 4"), ("start-up", 1, 1.0, "<= 4"), ("start-up", 2, 2.0, "<= 4")]
     (row,) = perf.summarise(records)
     assert (row["median"], row["met"], row["detail"]) == (2.0, True, "40 ms")
+
+
+def test_replace_drops_only_the_rerun_benches_earlier_figures(tmp_path: Path) -> None:
+    """`run --only tracer --replace`: the tracer's old figures and failures go, the others stay."""
+    perf = _load()
+    jsonl = tmp_path / "bench.jsonl"
+    failure = {"failure": {"bench": "bench_tracer", "run": 0, "exit": 1}}
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in FIGURES) + json.dumps(failure) + "\n"
+                     + json.dumps({"meta": META}) + "\n")
+    assert perf.run(0, jsonl, ["tracer"], replace=True) == 0  # zero rounds: only the dropping
+    records, metas, failures = perf.read(jsonl)
+    assert failures == []
+    assert {r["bench"] for r in records} == {"bench_codec", "bench_sandbox", "bench_replay", "bench_growth"}
+    assert len(records) == len([r for r in FIGURES if r["bench"] != "bench_tracer"])
+    assert metas[0] == META and len(metas) == 2  # the earlier rounds' meta, and this (empty) one's

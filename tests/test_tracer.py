@@ -451,6 +451,23 @@ def test_tracer_writes_to_object_storage_itself(cluster, s3_bucket_url: str, tmp
         assert [n for _a, n in mentions(trace)] == ["web"]
 
 
+def test_a_tracer_refuses_a_missing_bucket_before_exporting(cluster, s3_bucket_url: str, tmp_path: Path) -> None:
+    """The tracer checks the bucket of export_path (storage.check_destination) before it
+    cuts and encodes the window, and answers 500 with skctl's one line."""
+    sandbox, _api = cluster
+    tracer = start_tracer(sandbox, tmp_path)
+    host, port = tracer.address
+    try:
+        missing = s3_bucket_url + "-gone"
+        answer = requests.post(f"http://{host}:{port}/export", json={
+            "start_ts": 0, "end_ts": FAR, "export_path": f"{missing}/t.sktrace",
+            "filters": {"excluded_namespaces": [], "excluded_labels": []}}, timeout=30)
+        assert answer.status_code == 500
+        assert f"the bucket or container '{missing[5:]}' does not exist" in answer.text
+    finally:
+        tracer.close()
+
+
 def test_journal_env_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from skctl.commands.trace import default_journal
 

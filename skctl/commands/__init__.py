@@ -18,6 +18,7 @@ COMMANDS = {
     "drive": "replay a trace against the cluster (the driver Job runs this)",
     "delete": "delete a simulation: its driver Job and virtual namespaces",
     "validate": "check a trace against SimKube's validation rules; --fix writes a corrected trace",
+    "demo": "record, export and replay on two loopback API servers: the whole loop, no cluster needed",
     "completions": "print a shell completion script (bash, zsh or fish)",
 }
 

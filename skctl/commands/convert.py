@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from skctl.trace.model import gc_paused
 
     options = storage.parse_storage_options(args.storage_option)
-    storage.check_destination(args.output)  # reject a bad destination before reading anything
+    storage.check_destination(args.output, options)  # reject a bad destination before reading anything
     with gc_paused():
         trace, fmt = load.decode_any(load.read_trace_bytes(args.input, options, transfer_progress), args.input)
         target = args.to or ("cbor" if fmt != "cbor" else "msgpack")

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from skctl.trace import codec, synth
 
     options = storage.parse_storage_options(args.storage_option)
-    storage.check_destination(args.output)
+    storage.check_destination(args.output, options)
     start = args.start_ts if args.start_ts is not None else synth.EXAMPLE_START_TS
     trace = synth.generate(events=args.events, objects=args.objects, seed=args.seed, start_ts=start)
     data = codec.encode(trace, args.compression)

@@ -41,6 +41,12 @@ def add_cluster_flags(parser: argparse.ArgumentParser) -> None:
         metavar="D",
         help="the most one Kubernetes API call may take, retries included, e.g. 30s, 2m (default: 60s)",
     )
+    parser.add_argument(
+        "--exec-timeout",
+        type=argtypes.duration,
+        metavar="D",
+        help="the most the kubeconfig user's exec credential plugin may take to answer, e.g. 2m (default: 60s)",
+    )
 
 
 LIFECYCLE_FLAGS = (

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         host, port = args.listen
     if args.output:
-        storage.check_destination(args.output)  # a bad destination fails now, not after hours of tracing
+        storage.check_destination(args.output, storage_options)  # a bad destination fails now, not after hours of tracing
     options = TracerOptions(
         config=config,
         journal_dir=Path(args.journal or default_journal()),

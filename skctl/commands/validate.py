@@ -102,7 +102,7 @@ def _check(args: argparse.Namespace) -> int:
 
     options = storage.parse_storage_options(args.storage_option)
     if args.fix:
-        storage.check_destination(args.fix)  # reject a bad destination before reading anything
+        storage.check_destination(args.fix, options)  # reject a bad destination before reading anything
     with gc_paused():
         trace, fmt = load.decode_any(load.read_trace_bytes(args.trace, options), args.trace)
         findings, fixed = validate.check(trace, fix=bool(args.fix))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from skctl import __version__
+from skctl import __version__, messages
 from skctl.commands import COMMANDS
 
 
@@ -13,5 +13,5 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"skctl {__version__}")
+    print(messages.VERSION_LINE.format(version=__version__))
     return 0

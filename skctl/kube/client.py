@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from skctl import messages
-from skctl.errors import InputError
+from skctl.errors import InputError, OperationalError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: this module is imported while parsers are built
 if TYPE_CHECKING:
@@ -25,15 +25,30 @@ def _kubeconfig_files() -> list[str]:
     return [os.path.expanduser("~/.kube/config")]
 
 
+# The most an exec credential plugin may take to answer (`--exec-timeout`, docs/run.md).
+# The client itself would wait forever; skctl.kube.exec_guard enforces this.
+DEFAULT_EXEC_TIMEOUT = 60.0
+_exec_timeout = DEFAULT_EXEC_TIMEOUT
+
+
+def configure_exec_timeout(seconds: float | None) -> None:
+    """Set (or with None, reset) the time an exec credential plugin may take."""
+    global _exec_timeout
+    _exec_timeout = DEFAULT_EXEC_TIMEOUT if seconds is None else seconds
+
+
 @contextmanager
-def _auth_failures() -> Iterator[None]:
+def _auth_failures(plugin: str | None) -> Iterator[None]:
     """Stop when the client library reports a failed exec credential plugin.
 
     The kubernetes client logs the plugin's error on the root logger and carries on without
     credentials, so every request would then fail with 401 far from the cause. The first
-    such error becomes an InputError with the plugin's own message.
+    such error becomes an InputError with the plugin's own message, or an OperationalError
+    when `plugin` (the user's exec command) ran out of --exec-timeout.
     """
     import logging
+
+    from skctl.kube.exec_guard import TIMEOUT_MARK
 
     errors: list[str] = []
 
@@ -49,9 +64,70 @@ def _auth_failures() -> Iterator[None]:
         yield
     finally:
         root.removeHandler(catcher)
+    if errors and plugin is not None and TIMEOUT_MARK in errors[0]:
+        raise OperationalError(messages.KUBE_EXEC_TIMEOUT.format(plugin=plugin, timeout=f"{_exec_timeout:g}s"))
     if errors:
         detail = " ".join(f"the user's credential plugin failed: {errors[0]}".split())
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail))
+
+
+def _load_kubeconfig(files: list[str], context: str | None, configuration: Any) -> None:
+    """What the client's load_kube_config does (its own merger and loader, kubectl's merge
+    of several files), with the active user's exec plugin run under --exec-timeout."""
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
+
+    merger = KubeConfigMerger(os.pathsep.join(files))
+    if merger.config is None:
+        raise ConfigException("Invalid kube-config file. No configuration found.")
+    plugin = _guard_exec_plugin(merger.config.value, context)
+    with _auth_failures(plugin):
+        # config_persister: the client saves refreshed gcp/oidc tokens back to the file, as
+        # load_kube_config does. The guard replaced a merged entry, never a file's own dict.
+        loader = KubeConfigLoader(
+            config_dict=merger.config, active_context=context, config_base_path=None, config_persister=merger.save_changes
+        )
+        loader.load_and_set(configuration)
+
+
+def _guard_exec_plugin(merged: dict[str, Any], context: str | None) -> str | None:
+    """Wrap the active user's exec command in skctl.kube.exec_guard (same environment,
+    arguments and working directory, plus a time limit); returns the original command.
+
+    The merged users are the merger's ConfigNodes (the entry and the file it came from):
+    the entry is replaced by a new node with the same file, so the plugin still runs in
+    that file's directory and the file's own dict is never changed (nor saved)."""
+    import sys
+
+    from kubernetes.config.kube_config import ConfigNode
+
+    def value(node: Any) -> Any:
+        return node.value if isinstance(node, ConfigNode) else node
+
+    name = context or merged.get("current-context")
+    contexts = [value(c) for c in merged.get("contexts") or []]
+    found = next((c for c in contexts if isinstance(c, dict) and c.get("name") == name), None)
+    body = found.get("context") if found else None
+    user_name = body.get("user") if isinstance(body, dict) else None
+    users = merged.get("users") or []
+    for index, node in enumerate(users):
+        entry = value(node)
+        if not isinstance(entry, dict) or entry.get("name") != user_name or not isinstance(entry.get("user"), dict):
+            continue
+        exec_config = entry["user"].get("exec")
+        if not isinstance(exec_config, dict) or not isinstance(exec_config.get("command"), str):
+            return None  # the client reports what is missing
+        args = exec_config.get("args") or []
+        guard = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exec_guard.py")
+        wrapped = {
+            **exec_config,
+            "command": sys.executable,
+            "args": ["-I", guard, f"{_exec_timeout:g}", exec_config["command"], *[str(a) for a in args]],
+        }
+        new_entry = {**entry, "user": {**entry["user"], "exec": wrapped}}
+        users[index] = ConfigNode(node.name, new_entry, node.path) if isinstance(node, ConfigNode) else new_entry
+        return str(exec_config["command"])
+    return None
 
 
 _SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
@@ -91,7 +167,7 @@ def check_kubeconfig_shape(paths: list[str]) -> None:
 def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
     """A kubernetes.client.ApiClient for the chosen cluster. Bad config is an InputError."""
     import yaml
-    from kubernetes import client, config
+    from kubernetes import client
     from kubernetes.config.config_exception import ConfigException
 
     configuration = client.Configuration()
@@ -100,14 +176,12 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
             if not os.path.isfile(kubeconfig):
                 raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig file at {kubeconfig}"))
             check_kubeconfig_shape([kubeconfig])
-            with _auth_failures():
-                config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+            _load_kubeconfig([kubeconfig], context, configuration)
         elif any(os.path.isfile(p) for p in _kubeconfig_files()):
             # several $KUBECONFIG files are merged by the client, as kubectl does
             files = [p for p in _kubeconfig_files() if os.path.isfile(p)]
             check_kubeconfig_shape(files)
-            with _auth_failures():
-                config.load_kube_config(config_file=os.pathsep.join(files), context=context, client_configuration=configuration)
+            _load_kubeconfig(files, context, configuration)
         elif context:  # a context names a kubeconfig entry; the service account has none
             raise InputError(messages.KUBE_NO_CONFIG.format(detail=f"no kubeconfig at {', '.join(_kubeconfig_files())}"))
         else:

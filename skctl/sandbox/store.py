@@ -194,6 +194,9 @@ class Store:
         self._emptying: set[str] = set()  # namespaces whose contents are being swept right now
         self._foreground: dict[str, tuple[ResourceType, str, str]] = {}  # uid -> owner waiting on dependents
         self.closed = False
+        # Called with every event, under the store's lock, in order (e.g. `skctl demo` counts
+        # what a simulation applied); an observer must be quick and must not write to the store.
+        self.observers: builtins.list[Callable[[Event], None]] = []
         for ns in INITIAL_NAMESPACES:
             self.create(NAMESPACE_TYPE, {"metadata": {"name": ns}}, from_api=True)
 
@@ -276,7 +279,10 @@ class Store:
         ns = (obj.get("metadata") or {}).get("namespace", "")
         now = self.monotonic()
         history = self._history
-        history.append(Event(self._rv, type_, rtype.key, ns, obj, raw, prev, event_line(type_, raw), now))
+        event = Event(self._rv, type_, rtype.key, ns, obj, raw, prev, event_line(type_, raw), now)
+        history.append(event)
+        for observe in self.observers:
+            observe(event)
         drop = 0
         if len(history) > self.max_history:
             drop = max(1, self.max_history // 4)

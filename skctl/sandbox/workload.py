@@ -43,6 +43,25 @@ VOLCANO_CRD = {
     },
 }
 
+VOLCANO_GVK = "batch.volcano.sh/v1alpha1.Job"
+
+
+def install_volcano_crd(store: Store, uid: str | None = None, timestamp: str | None = None) -> None:
+    """Serve the Volcano-like custom resource (as installing Volcano would), unless already served.
+
+    The generator's cluster needs it to make vcjobs; a simulation cluster needs it to replay them."""
+    import json
+
+    if store.registry.by_kind("batch.volcano.sh/v1alpha1", "Job") is not None:
+        return
+    crd = json.loads(json.dumps(VOLCANO_CRD))
+    crd["metadata"].update(uid=uid or str(uuid.uuid4()), creationTimestamp=timestamp or now_rfc3339(store.clock))
+    crd_type = store.registry.by_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+    assert crd_type is not None  # a built-in type
+    with store.cond:
+        store.create(crd_type, crd)
+
+
 DEFAULT_RATE = 5.0  # workload actions per second
 SCENARIOS: dict[str, dict[str, int]] = {
     "mixed": {"create_deployment": 3, "scale_deployment": 4, "rollout_deployment": 2, "delete_deployment": 1,
@@ -171,15 +190,8 @@ class WorkloadGenerator:
                                    "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
                                    "conditions": [{"type": "Ready", "status": "True"}]},
                     })
-            if self.scenario in ("mixed", "volcano") and self.store.registry.by_kind(
-                    "batch.volcano.sh/v1alpha1", "Job") is None:
-                import json
-
-                crd = json.loads(json.dumps(VOLCANO_CRD))
-                crd["metadata"].update(uid=self._uid(), creationTimestamp=self._ts())
-                crd_type = self.store.registry.by_kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-                assert crd_type is not None  # a built-in type
-                self.store.create(crd_type, crd)
+            if self.scenario in ("mixed", "volcano"):
+                install_volcano_crd(self.store, uid=self._uid(), timestamp=self._ts())
         self.t_vcjob = self.store.registry.by_kind("batch.volcano.sh/v1alpha1", "Job")
 
     def _new_pod(self, name: str, labels: dict, image: str, owner: dict | None, restart: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -10,7 +11,7 @@ from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
 from skctl.sim import FIELD_MANAGER, SIMULATION_LABEL, VIRTUAL_LABEL
-from skctl.sim.driver import DriveOptions, Driver, DriveResult, Step, schedule
+from skctl.sim.driver import DriveOptions, Driver, DriveResult, Step, StepRecord, schedule
 from skctl.sim.manifests import RunOptions
 from skctl.trace.model import Trace
 
@@ -35,12 +36,15 @@ def plan_replay(trace: Trace, opts: DriveOptions) -> ReplayPlan:
     return ReplayPlan(steps, span, wall)
 
 
-def drive(kube: Kube, trace: Trace, opts: DriveOptions) -> DriveResult:
+def drive(
+    kube: Kube, trace: Trace, opts: DriveOptions, on_step: Callable[[StepRecord], None] | None = None
+) -> DriveResult:
     """Replay `trace` into the cluster; SIGTERM (the pod is deleted) and SIGINT stop it
-    gracefully, so the cleanup of what the simulation created still runs."""
+    gracefully, so the cleanup of what the simulation created still runs. `on_step` sees
+    each event once it is replayed (a live view, `skctl demo`)."""
     from skctl.signals import stop_on_signals
 
-    driver = Driver(kube, trace, opts)
+    driver = Driver(kube, trace, opts, on_step=on_step)
     with stop_on_signals(driver.stop):
         return driver.run()
 

@@ -28,8 +28,8 @@ from typing import Any
 from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.progress import Progress, no_progress
-from skctl.storage.backends import SKCTL_OPTIONS, open_target
-from skctl.storage.errors import map_error
+from skctl.storage.backends import SKCTL_OPTIONS, open_target, probe_bucket
+from skctl.storage.errors import is_denied, map_error
 from skctl.storage.local import write_local
 from skctl.storage.remote import write_remote
 from skctl.storage.urls import (
@@ -98,9 +98,13 @@ def write_bytes(url: str, data: Data, options: dict[str, Any] | None = None, pro
         raise map_error(exc, url, writing=True) from exc
 
 
-def check_destination(url: str) -> None:
-    """Refuse a destination that no write could succeed at, before any work is done: a bad
-    URL, or a local path that is a directory or lies under a file."""
+def check_destination(url: str, options: dict[str, Any] | None = None, remote: bool = True) -> None:
+    """Refuse a destination that no write could succeed at, before any work is done (every
+    writing command calls this before it reads its source): a bad URL or option; a local
+    path that is a directory or lies under a file; with `remote`, a bucket or container the
+    service says does not exist, or a service that cannot be reached or refuses the
+    credentials (one request). Access denied on the bucket itself passes: credentials that
+    may only write objects cannot look at the bucket (docs/storage.md)."""
     check_url(url)
     if is_local(url):
         path = local_path(url)
@@ -111,6 +115,22 @@ def check_destination(url: str) -> None:
             parent = os.path.dirname(parent)  # the nearest existing ancestor (missing ones are created)
         if not os.path.isdir(parent):
             raise InputError(messages.STORAGE_WRITE_FAILED.format(url=url, detail=f"{parent} is not a directory"))
+        return
+    target = open_target(url, options)
+    if not remote or target.fs is None or "memory" in _protocols(target.fs):
+        return
+    try:
+        probe_bucket(target)
+    except (KeyboardInterrupt, InputError, OperationalError):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        if is_denied(exc):
+            return
+        raise map_error(exc, url, writing=True) from exc
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    return fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
 
 
 def exists(url: str, options: dict[str, Any] | None = None) -> bool:

@@ -81,6 +81,28 @@ def open_target(url: str, options: dict[str, Any] | None) -> Target:
     return Target(fs, path, open_kwargs)
 
 
+def probe_bucket(target: Target) -> None:
+    """Ask the service whether the bucket or container of `target` exists (one cheap request:
+    S3 HeadBucket, GCS buckets.get, Azure Get Container Properties). A missing one raises
+    the backend's not-found error; every other failure of the request propagates as raised,
+    for the caller to map (skctl.storage.check_destination)."""
+    fs = target.fs
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    bucket = target.path.split("/", 1)[0]
+    if "s3" in protocols:
+        fs.call_s3("head_bucket", Bucket=bucket)
+    elif "gcs" in protocols or "gs" in protocols:
+        fs.call("GET", "b/{}", bucket, json_out=True)
+    elif "abfs" in protocols or "az" in protocols:
+        from fsspec.asyn import sync
+
+        async def properties() -> None:
+            async with fs.service_client.get_container_client(bucket) as container:
+                await container.get_container_properties()
+
+        sync(fs.loop, properties)
+
+
 def _int_option(value: Any, name: str, url: str, minimum: int = 0) -> int | None:
     if value is None:
         return None

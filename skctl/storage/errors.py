@@ -30,6 +30,7 @@ _UNREACHABLE = (
     ("botocore.exceptions", "ReadTimeoutError"),
     ("botocore.exceptions", "ProxyConnectionError"),
     ("aiohttp.client_exceptions", "ClientConnectionError"),  # ClientConnectorError, ServerDisconnectedError
+    ("aiohttp.client_exceptions", "ClientPayloadError"),  # a response cut off by a reset
     ("azure.core.exceptions", "ServiceRequestError"),  # ServiceRequestTimeoutError
     ("requests.exceptions", "ConnectionError"),
     ("fsspec.exceptions", "FSTimeoutError"),
@@ -105,8 +106,7 @@ def map_error(exc: BaseException, url: str, writing: bool) -> Exception:
         return no_credentials(url, detail)
     if isinstance(exc, TypeError) and "unexpected keyword argument" in detail:
         return InputError(messages.STORAGE_BAD_OPTIONS.format(url=url, detail=detail))
-    denied = any(isinstance(e, PermissionError) for e in chain) or bool(statuses & {401, 403})
-    if denied or any_of(_DENIED):
+    if is_denied(exc):
         return InputError(messages.STORAGE_PERMISSION.format(url=url, detail=detail))
     if isinstance(exc, IsADirectoryError):
         return InputError(messages.STORAGE_IS_DIRECTORY.format(url=url))
@@ -124,6 +124,16 @@ def map_error(exc: BaseException, url: str, writing: bool) -> Exception:
     if writing:
         return OperationalError(messages.STORAGE_WRITE_FAILED.format(url=url, detail=detail))
     return OperationalError(messages.STORAGE_READ_FAILED.format(url=url, detail=detail))
+
+
+def is_denied(exc: BaseException) -> bool:
+    """The service refused the credentials or the access (401/403, PermissionError)."""
+    chain = list(_chain(exc))
+    denied = _loaded(_DENIED)
+    return any(
+        isinstance(e, PermissionError) or http_status(e) in (401, 403) or (bool(denied) and isinstance(e, denied))
+        for e in chain
+    )
 
 
 def no_credentials(url: str, detail: str) -> InputError:

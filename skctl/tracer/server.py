@@ -180,6 +180,11 @@ class TracerAPI:
         started = time.perf_counter()
         try:
             start, end, filters, export_path = parse_export_request(body)
+            if is_cloud_url(export_path):
+                from skctl import storage
+
+                assert export_path is not None
+                storage.check_destination(export_path, self.storage_options)  # before the work
             trace = self.export(start, end, filters)
             cbor = "application/cbor" in (h.headers.get("Accept") or "")
             data = _encode(trace, cbor)
