@@ -59,6 +59,14 @@ def demo_seconds(text: str) -> float:
     return _checked(validate_seconds, text)
 
 
+def demo_keep(text: str) -> str:
+    """`skctl demo --keep DIR`: a directory name; an empty one (`--keep ''`, an unset
+    variable) is refused rather than taken as the current directory."""
+    from skctl.demo import validate_keep
+
+    return _checked(validate_keep, text)
+
+
 def speed_text(text: str) -> str:
     """A valid speed, kept as typed."""
     speed(text)

@@ -134,9 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with command_scope():
             return int(args._run(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C; skctl.signals.Terminated (SIGTERM) carries 143
         print(messages.INTERRUPTED, file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return int(getattr(exc, "exit_code", EXIT_INTERRUPTED))
     except SkctlError as exc:
         if debug:
             _print_traceback()

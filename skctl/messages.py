@@ -215,11 +215,25 @@ DEMO_KEEP_NOT_EMPTY = (
     "--keep {path} is not empty and was not made by skctl demo; name a new or empty directory "
     "(nothing in it was changed)"
 )
+DEMO_WRITE_FAILED = "could not write {path}: {detail}; free some space or choose another --keep"
+DEMO_KEEP_EMPTY = "--keep needs a directory name"
 DEMO_KEEP_FAILED = "cannot use --keep {path}: {detail}"
 DEMO_NOTHING_RECORDED = "the tracer recorded nothing in {seconds}s; try a longer --seconds"
 DEMO_MISMATCH = "the simulation does not match the recording: {rows}"
-DEMO_MATCH = "recording and simulation match: {objects} objects, {deletes} deletes, {lifecycles} pod lifecycles"
-DEMO_CATCH_UP = "the tracer had not caught up with production after {seconds:g}s; exporting what it has"
+DEMO_MATCH = "recording and simulation match: {objects} objects, {versions} versions of their specs, {deletes} deletes"
+DEMO_DRIVE_FAILURES = "{count} applies or deletes of the replay failed (first: {first})"
+DEMO_CATCH_UP = (
+    "the tracer had not caught up with production {seconds:g}s after the workload stopped, so its trace "
+    "would not be comparable; is the machine overloaded? try again, or a shorter --seconds"
+)
+DEMO_RECORDED = "recorded {changes} changes of objects ({kinds})"
+DEMO_EVENTS_ARE_SECONDS = "(a trace event holds every change of one second, so there are fewer events than changes)"
+DEMO_MANIFESTS_TEMPORARY = (
+    "(without --keep the trace these manifests mount is in the temporary directory, removed at the end)"
+)
+DEMO_LIFECYCLES_NOT_COMPARED = (
+    "pod lifecycles in the trace (replayed by KWOK on a real cluster; not compared: the sandbox runs no pods):"
+)
 DEMO_KEPT = "files kept in {path}: trace, journal, kubeconfigs, tracer config and manifests"
 
 # --- sandbox API server --------------------------------------------------------------
@@ -249,6 +263,9 @@ TRACE_KIND_NOT_SERVED = (
 )
 TRACE_BAD_LISTEN = "--listen '{value}' is not HOST:PORT with a port from 0 to 65535"
 TRACE_LISTEN_FAILED = "cannot listen on {host}:{port}: {detail}; pick another --listen address"
+TRACE_JOURNAL_CLOSE_FAILED = (
+    "could not flush the journal in {path}: {detail}; what was flushed before is kept (free some space)"
+)
 TRACE_BAD_JOURNAL = "cannot use journal directory {path}: {detail}"
 TRACE_LISTENING = "tracer API listening on http://{host}:{port}"
 TRACE_STARTED = "tracing {kinds} (journal {journal}, retention {retention})"

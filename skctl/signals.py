@@ -18,6 +18,13 @@ from typing import Any
 DEFAULT_SIGNALS = ("SIGTERM", "SIGINT")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM turned into an interrupt (`skctl demo`): the same clean-up on the way out as
+    Ctrl-C, and the exit status of a terminated command, 143 (128 + 15), as `skctl drive`'s."""
+
+    exit_code = 143
+
+
 @contextmanager
 def stop_on_signals(stop: Callable[[str], None], names: tuple[str, ...] = DEFAULT_SIGNALS) -> Iterator[None]:
     """Within the block, each of the named signals calls `stop(signal name)`; the previous
@@ -82,7 +89,12 @@ _scope = threading.local()
 
 @contextmanager
 def command_scope() -> Iterator[None]:
-    """The lifetime of one CLI command: what `work_committed` changes is undone at its end."""
+    """The lifetime of one CLI command: what `work_committed` changes is undone at its end.
+
+    Scopes nest: a command that runs another's work as one step of its own (`skctl demo`
+    exports a trace, then replays it) wraps that step in a scope, so the step's commit lasts
+    only until the step ends and a Ctrl-C after it interrupts the command again."""
+    outer = getattr(_scope, "active", False)
     _scope.active = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGINT)
     try:
@@ -90,7 +102,7 @@ def command_scope() -> Iterator[None]:
     finally:
         if _scope.active and signal.getsignal(signal.SIGINT) is not previous:
             signal.signal(signal.SIGINT, previous)
-        _scope.active = False
+        _scope.active = outer
 
 
 def work_committed() -> None:

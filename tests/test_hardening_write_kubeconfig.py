@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skctl.errors import InputError
+from skctl.errors import InputError, OperationalError
 from skctl.sandbox.kubeconfig import write_kubeconfig
 
 SERVER = "http://127.0.0.1:1"
@@ -63,8 +63,14 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path: Path) -> No
     try:
         if os.access(tmp_path, os.W_OK):
             pytest.skip("running as a user that ignores directory permissions")
-        with pytest.raises(OSError):
+        with pytest.raises(OperationalError, match=f"could not write the kubeconfig {path}: Permission denied"):
             write_kubeconfig(path, SERVER)
     finally:
         os.chmod(tmp_path, 0o700)
     assert path.read_text() == "previous" and _leftovers(tmp_path) == []
+
+
+def test_a_full_disk_is_an_operational_error_naming_the_file() -> None:
+    """Both callers (`skctl sandbox --write-kubeconfig`, `skctl demo`) get one clear line."""
+    with pytest.raises(OperationalError, match="could not write the kubeconfig /dev/full: No space left on device"):
+        write_kubeconfig("/dev/full", SERVER)

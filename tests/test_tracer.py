@@ -512,3 +512,113 @@ def test_trace_command_writes_the_recording_and_refuses_a_busy_journal(
         assert "in use by another running tracer" in capsys.readouterr().err
     finally:
         holder.close()
+
+
+def test_an_interrupted_close_still_closes_the_journal_and_a_second_close_finishes(cluster, tmp_path: Path) -> None:
+    """Ctrl-C while the API shuts down (it blocks for its poll interval) must not leave the
+    journal open and its fsync thread running; close() again is harmless."""
+    import threading
+
+    sandbox, _api = cluster
+    tracer = start_tracer(sandbox, tmp_path)
+    assert tracer.api is not None
+    httpd = tracer.api.httpd
+    shutdown = httpd.shutdown
+
+    def interrupted_shutdown() -> None:
+        shutdown()
+        raise KeyboardInterrupt
+
+    httpd.shutdown = interrupted_shutdown  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        tracer.close()
+    assert "journal fsync" not in {t.name for t in threading.enumerate()}
+    assert tracer.journal._fh is None and tracer.journal._lock_fh is None
+    httpd.shutdown = shutdown  # type: ignore[method-assign]
+    tracer.close()
+    tracer.close()
+    # the journal's lock was released: another tracer can open the same journal
+    again = start_tracer(sandbox, tmp_path)
+    again.close()
+
+
+def test_journal_close_on_a_failed_flush_is_an_operational_error(tmp_path: Path) -> None:
+    from skctl.errors import OperationalError
+    from skctl.tracer.journal import Journal
+    from skctl.tracer.store import TraceStore
+
+    journal = Journal(tmp_path / "journal", 3600.0)
+    journal.open(TraceStore(parse_config({"trackedObjects": {}})))
+    assert journal._fh is not None
+    real = journal._fh
+    journal._fh = open("/dev/full", "wb")  # noqa: SIM115 - a segment on a full disk
+    journal._fh.write(b"unflushed record")
+    real.close()
+    with pytest.raises(OperationalError, match="could not flush the journal in .*No space left on device"):
+        journal.close()
+    assert journal._fh is None and journal._lock_fh is None
+    journal.close()
+
+
+def test_trace_on_a_full_disk_is_one_error_line_not_an_internal_error(sandbox: SandboxServer, sandbox_kubeconfig: Path,
+                                                                      tmp_path: Path) -> None:
+    """The journal cannot be flushed (files are capped at 2 KiB: EFBIG, as ENOSPC on a full
+    disk): `skctl trace` ends with exit 1 and the journal's error, not `internal error`."""
+    import resource
+
+    from skctl.sandbox.workload import WorkloadGenerator
+
+    generator = WorkloadGenerator(sandbox.store, seed=0, namespace="shop")
+    generator.start(20.0)
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
+
+    try:
+        proc = subprocess.run([sys.executable, "-m", "skctl", "trace", "--kubeconfig", str(sandbox_kubeconfig),
+                               "--journal", str(tmp_path / "j"), "--listen", "127.0.0.1:0", "--duration", "2"],
+                              capture_output=True, text=True, timeout=60, preexec_fn=small_files,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    finally:
+        generator.stop()
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("skctl: error: could not flush the journal in ") and "File too large" in last
+    assert "internal error" not in proc.stderr
+
+
+def test_a_full_disk_when_the_journal_opens_is_operational_not_bad_input(sandbox_kubeconfig: Path,
+                                                                        tmp_path: Path) -> None:
+    """Files capped at 16 bytes (EFBIG, as ENOSPC on a full disk) fail the journal's first
+    write: exit 1 (the machine's fault), where a path that cannot be a directory is 2."""
+    import resource
+
+    def tiny_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16))
+
+    def trace(journal: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "skctl", "trace", "--kubeconfig", str(sandbox_kubeconfig),
+                               "--journal", str(journal), "--listen", "127.0.0.1:0", "--duration", "1"],
+                              capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, **kwargs)
+
+    full = trace(tmp_path / "j", preexec_fn=tiny_files)
+    assert full.returncode == 1, full.stderr
+    assert full.stderr.strip().startswith("skctl: error: cannot use journal directory") and "File too large" in full.stderr
+    (tmp_path / "file").write_text("x")
+    wrong = trace(tmp_path / "file" / "j")
+    assert wrong.returncode == 2, wrong.stderr
+    assert wrong.stderr.strip().startswith("skctl: error: cannot use journal directory")
+
+
+def test_close_stops_the_crd_poller(cluster, tmp_path: Path) -> None:
+    """A tracer waiting for a CRD has a poller thread; close() waits for it (bounded)."""
+    sandbox, _api = cluster
+    config = {"trackedObjects": {"batch.volcano.sh/v1alpha1.Job": {}}}
+    tracer = start_tracer(sandbox, tmp_path, config, wait_for_crds=True)
+    poller = tracer.recorder._poller
+    assert poller is not None and poller.is_alive()
+    tracer.close()
+    assert not poller.is_alive()

@@ -13,7 +13,15 @@ from skctl.commands import COMMANDS
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: command modules load on every start-up
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
+
+    from rich.progress import Progress, TaskID
+
+    from skctl.demo import DemoView
+    from skctl.exporter import ExportResult
+    from skctl.sim.driver import DriveResult, StepRecord
+    from skctl.sim.runner import ReplayPlan
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -25,7 +33,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    f"{demo.MAX_SECONDS / 60:g}m (default: {demo.DEFAULT_SECONDS:g})")
     p.add_argument("--speed", type=argtypes.speed, default=demo.DEFAULT_SPEED, metavar="X",
                    help="replay speed-up factor, as skctl drive --speed (default: %(default)g)")
-    p.add_argument("--keep", metavar="DIR",
+    p.add_argument("--keep", type=argtypes.demo_keep, metavar="DIR",
                    help="keep the trace, journal, kubeconfigs, tracer config and manifests in DIR (new, empty, "
                    "or made by an earlier demo); default: a temporary directory, removed at the end")
     return p
@@ -48,28 +56,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _View(tty: bool) -> Any:  # noqa: N802 - a class made on demand: skctl.demo loads only in run()
+def _View(tty: bool) -> DemoView:  # noqa: N802 - a class made on demand: skctl.demo loads only in run()
     """The terminal view: headings per step, the export line, xray's tables, the manifests,
     the replay (a live bar on a terminal, a line per event otherwise) and the comparison."""
     from rich.text import Text
 
     from skctl.commands.xray import render
-    from skctl.demo import CATCH_UP_SECONDS, DELETES, LIFECYCLES, OBJECTS, Comparison, DemoView
+    from skctl.demo import DELETES, OBJECTS, VERSIONS, Comparison, DemoView
     from skctl.output import console, safe_lines, safe_text
     from skctl.sim.timing import format_number
     from skctl.timeparse import iso
 
     out = console()
 
-    def say(text: Any) -> None:
+    def say(text: str | Text) -> None:
         """One line, never wrapped (it greps, and a log keeps it whole); text from the user or
         a trace is passed as a safe Text."""
         out.print(text, soft_wrap=True)
 
     class View(DemoView):
         def __init__(self) -> None:
-            self.progress: Any = None
-            self.task: Any = None
+            self.progress: Progress | None = None
+            self.task: TaskID | None = None
             self.shown_second = -1
             self.applied = 0
             self.deleted = 0
@@ -93,7 +101,7 @@ def _View(tty: bool) -> Any:  # noqa: N802 - a class made on demand: skctl.demo 
                 self.progress.stop()
                 self.progress = None
 
-        def started(self, production_url: str, simulation_url: str, workdir: Any, kept: bool) -> None:
+        def started(self, production_url: str, simulation_url: str, workdir: Path, kept: bool) -> None:
             say(f"production  {production_url}  (workload: Deployments scaling and rolling out, a CronJob "
                       "spawning Jobs, bare pods, a Volcano-like custom resource)")
             say(f"simulation  {simulation_url}")
@@ -106,47 +114,48 @@ def _View(tty: bool) -> Any:  # noqa: N802 - a class made on demand: skctl.demo 
                     self.bar("recording", seconds)
             self.shown_second = max(self.shown_second, 0)
             detail = f"{status['events']} events, {status['live_objects']} live objects"
-            if self.progress is not None:
+            if self.progress is not None and self.task is not None:
                 self.progress.update(self.task, completed=min(elapsed, seconds), detail=detail)
             elif int(elapsed) > self.shown_second:
                 self.shown_second = int(elapsed)
                 say(f"recording {min(elapsed, seconds):.0f}/{seconds:g}s: {detail}")
 
-        def recorded(self, status: dict[str, Any], caught_up: bool) -> None:
-            if self.progress is not None:
+        def recorded(self, status: dict[str, Any]) -> None:
+            if self.progress is not None and self.task is not None:
                 self.progress.update(self.task, completed=self.progress.tasks[0].total)
             self.close()
             kinds = ", ".join(f"{g} {n}" for g, n in sorted(status["events_per_kind"].items())) or "none"
-            say(safe_text(f"recorded {status['events']} events ({kinds})"))
-            if not caught_up:
-                say(messages.DEMO_CATCH_UP.format(seconds=CATCH_UP_SECONDS))
+            say(safe_text(messages.DEMO_RECORDED.format(changes=status["events"], kinds=kinds)))
 
-        def exported(self, result: Any, path: Any) -> None:
+        def exported(self, result: ExportResult, path: Path) -> None:
             self.heading("2. export the window (skctl export)")
             say(safe_text(messages.EXPORT_DONE.format(
                 events=result.events, objects=result.objects, owners=result.owners, start=iso(result.start_ts),
                 end=iso(result.end_ts), url=result.destination, size=result.size, fmt=result.fmt)))
+            say(messages.DEMO_EVENTS_ARE_SECONDS)
 
         def xray(self, report: dict[str, Any], url: str) -> None:
             self.heading("3. what the trace holds (skctl xray --no-browse)")
             render(report, url)
 
-        def manifests(self, text: str, path: Any) -> None:
+        def manifests(self, text: str, path: Path, kept: bool) -> None:
             self.heading("4. what skctl run --dry-run would apply to a kind + KWOK cluster")
+            if not kept:
+                say(messages.DEMO_MANIFESTS_TEMPORARY)
             say(Text(safe_lines(text.rstrip("\n"))))
 
-        def replay_started(self, plan: Any, speed: float) -> None:
+        def replay_started(self, plan: ReplayPlan, speed: float) -> None:
             self.heading(f"5. replay on the simulation at speed {format_number(speed)} (skctl drive)")
             say(messages.DRIVE_START.format(name="demo", events=len(plan.steps), span=plan.span,
                                                   speed=format_number(speed), wall=plan.wall))
             if tty:
                 self.bar("replaying", len(plan.steps))
 
-        def replay_step(self, record: Any, total: int) -> None:
+        def replay_step(self, record: StepRecord, total: int) -> None:
             self.applied += len(record.applied)
             self.deleted += len(record.deleted)
             self.worst = max(self.worst, record.lateness)
-            if self.progress is not None:
+            if self.progress is not None and self.task is not None:
                 self.progress.update(self.task, advance=1, detail=f"{self.applied} applied, {self.deleted} deleted, "
                                      f"late at most {self.worst * 1000:.0f} ms")
                 return
@@ -154,7 +163,7 @@ def _View(tty: bool) -> Any:  # noqa: N802 - a class made on demand: skctl.demo 
             say(f"event {record.index + 1}/{total} (ts {record.ts}): applied {len(record.applied)}, "
                       f"deleted {len(record.deleted)}, {late:.0f} ms late")
 
-        def replay_done(self, result: Any) -> None:
+        def replay_done(self, result: DriveResult) -> None:
             self.close()
             say(messages.DRIVE_DONE.format(name="demo", events=result.events, applied=result.applies,
                                                  deleted=result.deletes))
@@ -167,16 +176,21 @@ def _View(tty: bool) -> Any:  # noqa: N802 - a class made on demand: skctl.demo 
             table = Table(box=box.SIMPLE_HEAD)
             for column in ("", "kind", "recorded", "simulation", ""):
                 table.add_column(column, justify="left" if column in ("", "kind") else "right")
-            titles = {OBJECTS: "objects", DELETES: "deletes", LIFECYCLES: "pod lifecycles"}
+            titles = {OBJECTS: "objects", VERSIONS: "versions", DELETES: "deletes"}
             last = None
             for row in comparison.rows:
                 table.add_row(titles[row.section] if row.section != last else "", safe_text(row.gvk),
                               str(row.recorded), str(row.simulated), "ok" if row.matches else "DIFFERS")
                 last = row.section
             out.print(table)
+            if comparison.lifecycles:  # shown, not compared (docs/getting-started.md)
+                say(messages.DEMO_LIFECYCLES_NOT_COMPARED)
+                for gvk, count in comparison.lifecycles.items():
+                    say(safe_text(f"  {gvk}: {count}"))
+            for failure in comparison.failures:
+                say(safe_text(f"replay failure: {failure}"))
             if comparison.ok:
-                say(messages.DEMO_MATCH.format(objects=comparison.total(OBJECTS),
-                                                     deletes=comparison.total(DELETES),
-                                                     lifecycles=comparison.total(LIFECYCLES)))
+                say(messages.DEMO_MATCH.format(objects=comparison.total(OBJECTS), versions=comparison.total(VERSIONS),
+                                               deletes=comparison.total(DELETES)))
 
     return View()

@@ -77,12 +77,7 @@ def run(args: argparse.Namespace) -> int:
             print(messages.SANDBOX_LISTENING.format(url=server.url), flush=True)
             if args.write_kubeconfig:
                 path = Path(args.write_kubeconfig)
-                try:
-                    server.write_kubeconfig(path)
-                except OSError as exc:
-                    raise OperationalError(
-                        messages.SANDBOX_KUBECONFIG_FAILED.format(path=path, detail=exc.strerror or exc)
-                    ) from exc
+                server.write_kubeconfig(path)  # OperationalError naming the path if it cannot be written
                 print(messages.SANDBOX_KUBECONFIG_WRITTEN.format(path=path), flush=True)
             if args.workload != NO_WORKLOAD:
                 from skctl.sandbox.workload import WorkloadGenerator

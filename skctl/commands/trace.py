@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from skctl import messages
 from skctl.commands import COMMANDS
@@ -99,25 +99,27 @@ def run(args: argparse.Namespace) -> int:
         reason["why"] = name
         stop.set()
 
-    with stop_on_signals(on_signal):
-        try:
-            tracer.start()
-            bound_host, bound_port = tracer.address
-            _say(messages.TRACE_LISTENING.format(host=bound_host, port=bound_port))
-            if tracer.replayed:
-                _say(messages.TRACE_RESTORED.format(journal=options.journal_dir, records=tracer.replayed))
-            _say(messages.TRACE_STARTED.format(kinds=", ".join(config.tracked_objects), journal=options.journal_dir,
-                                               retention=_size_of_time(args.retention)))
-            timer = threading.Timer(args.duration, stop.set) if args.duration is not None else None
-            if timer is not None:
-                timer.daemon = True
-                timer.start()
-            with _status_display() as on_tick:
-                tracer.run_until(stop, on_tick)
-            if timer is not None:
-                timer.cancel()
-        finally:
-            tracer.close()
+    from skctl.errors import cleanup_step
+
+    with stop_on_signals(on_signal), ExitStack() as stack:
+        # closed however the run ends; a close that fails (a full disk: OperationalError) is
+        # the error only when nothing else failed first
+        stack.push(cleanup_step(tracer.close, "closing the tracer"))
+        tracer.start()
+        bound_host, bound_port = tracer.address
+        _say(messages.TRACE_LISTENING.format(host=bound_host, port=bound_port))
+        if tracer.replayed:
+            _say(messages.TRACE_RESTORED.format(journal=options.journal_dir, records=tracer.replayed))
+        _say(messages.TRACE_STARTED.format(kinds=", ".join(config.tracked_objects), journal=options.journal_dir,
+                                           retention=_size_of_time(args.retention)))
+        timer = threading.Timer(args.duration, stop.set) if args.duration is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        with _status_display() as on_tick:
+            tracer.run_until(stop, on_tick)
+        if timer is not None:
+            timer.cancel()
     _say(messages.TRACE_STOPPED.format(reason=reason["why"], events=tracer.store.event_count(),
                                        journal=options.journal_dir))
     if args.output:

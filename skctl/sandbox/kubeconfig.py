@@ -40,10 +40,10 @@ def write_kubeconfig(path: str | os.PathLike, server: str, *, ca_pem: bytes | No
                      token: str | None = None) -> Path:
     """Write a kubeconfig (mode 0600) by the same rules as a trace: atomically, following a
     symlink, streaming into a FIFO or device instead of replacing it, and leaving no partial
-    file behind on a full disk."""
-    from skctl.progress import no_progress
-    from skctl.storage.local import write_local
+    file behind on a full disk. A failed write is an OperationalError naming the path."""
+    from skctl import messages
+    from skctl.storage.local import write_side_file
 
     data = render(kubeconfig_dict(server, ca_pem=ca_pem, token=token)).encode()
-    write_local(os.fspath(path), iter([data]), len(data), os.fspath(path), no_progress, mode=0o600, result=False)
+    write_side_file(path, data, messages.SANDBOX_KUBECONFIG_FAILED, mode=0o600)
     return Path(path)

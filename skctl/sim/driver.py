@@ -129,6 +129,23 @@ def schedule(trace: Trace, speed: float, duration: float | None = None, spread: 
     return steps
 
 
+def virtual_twin(obj: dict[str, Any], opts: DriveOptions, config: TracerConfig, namespaced: bool) -> dict[str, Any]:
+    """What the driver applies for the recorded `obj`: its virtual twin (skctl.sim.mutate) with
+    these options. Also what a check of the simulation expects it to have received (`skctl demo`)."""
+    gvk = gvk_of(obj)
+    try:
+        return virtual_object(
+            obj,
+            sim_name=opts.name,
+            ns_prefix=opts.virtual_ns_prefix,
+            template_paths=config.template_paths(gvk),
+            namespaced=namespaced,
+            delays=opts.delays,
+        )
+    except (AttributeError, TypeError, KeyError) as exc:  # a pod template of the wrong shape
+        raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from exc
+
+
 class Driver:
     """Replays one trace once. Thread-safe stop(); everything else runs on the caller's thread."""
 
@@ -279,17 +296,7 @@ class Driver:
         if gvk == "v1.Namespace":  # virtual namespaces stand in for the recorded ones
             return None
         res = self.kube.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
-        try:
-            vobj = virtual_object(
-                obj,
-                sim_name=self.opts.name,
-                ns_prefix=self.opts.virtual_ns_prefix,
-                template_paths=self.config.template_paths(gvk),
-                namespaced=res.namespaced,
-                delays=self.opts.delays,
-            )
-        except (AttributeError, TypeError, KeyError) as exc:  # a pod template of the wrong shape
-            raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from exc
+        vobj = virtual_twin(obj, self.opts, self.config, res.namespaced)
         meta = vobj["metadata"]
         ns = meta.get("namespace") or ""
         if res.namespaced:

@@ -66,7 +66,7 @@ class RunOptions:
     name: str
     trace_path: str = DEFAULT_TRACE_PATH
     duration: str | None = None
-    speed: float = DEFAULT_SPEED
+    speed: str | float = DEFAULT_SPEED  # as typed (`skctl run -s`) or a number (`skctl demo`); parse_speed checks it
     repetitions: int = 1
     driver_image: str | None = None
     driver_namespace: str = DEFAULT_DRIVER_NAMESPACE

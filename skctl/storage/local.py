@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 
 from skctl import messages
-from skctl.errors import InputError
+from skctl.errors import InputError, OperationalError
 from skctl.progress import Progress
 from skctl.signals import work_committed
 
@@ -56,6 +56,19 @@ def write_local(
             pass
         raise
     fsync_dir(directory)
+
+
+def write_side_file(path: str | os.PathLike[str], data: bytes, message: str, mode: int | None = None) -> None:
+    """Write a file that is not the command's result (a kubeconfig, a tracer config, manifests)
+    by write_local's rules (atomic, no partial file on a full disk) without committing the
+    command; an OSError becomes OperationalError(`message`), formatted with path and detail."""
+    from skctl.progress import no_progress
+
+    name = os.fspath(path)
+    try:
+        write_local(name, iter([data]), len(data), name, no_progress, mode=mode, result=False)
+    except OSError as exc:
+        raise OperationalError(message.format(path=name, detail=exc.strerror or exc)) from None
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:

@@ -35,6 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from skctl import messages
+from skctl.errors import OperationalError
 from skctl.storage.local import fsync_dir
 from skctl.tracer.store import REC_EVENT, REC_LIFECYCLE, REC_OWNERS, REC_SNAPSHOT, TraceStore
 
@@ -302,21 +304,33 @@ class Journal:
         return sum(p.stat().st_size for _s, _q, p in segments(self.directory) if p.exists())
 
     def close(self) -> None:
+        """Stop the fsync thread, flush and close the segment, release the lock. Safe to call
+        again (an interrupted close is finished by the next); the segment and the lock are
+        closed even when the flush fails, which is an OperationalError (a full disk)."""
         self._stop.set()
-        if self._flusher is not None:
-            self._flusher.join(5)
-        if self.store is not None:
-            with self.store.lock:
-                self.store.sink = None
-        with self._lock:
-            if self._fh is not None:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
-                self._fh.close()
-                self._fh = None
-        if self._lock_fh is not None:
-            self._lock_fh.close()  # releases the lock
-            self._lock_fh = None
+        try:
+            if self._flusher is not None:
+                self._flusher.join(5)
+                if not self._flusher.is_alive():
+                    self._flusher = None
+            if self.store is not None:
+                with self.store.lock:
+                    self.store.sink = None
+            with self._lock:
+                fh, self._fh = self._fh, None
+                if fh is not None:
+                    try:
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    finally:
+                        fh.close()
+        except OSError as exc:
+            raise OperationalError(messages.TRACE_JOURNAL_CLOSE_FAILED.format(
+                path=self.directory, detail=exc.strerror or exc)) from None
+        finally:
+            if self._lock_fh is not None:
+                self._lock_fh.close()  # releases the lock
+                self._lock_fh = None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -158,13 +158,17 @@ class Recorder:
         return all(w.stats.synced.wait(timeout) for w in list(self.watches.values()))
 
     def stop(self) -> None:
+        """Stop the watches and the CRD poller and wait (bounded) for their threads."""
         self._stop.set()
         with self._lock:
             watches = list(self.watches.values())
+            poller = self._poller
         for w in watches:
             w.stop()
         for w in watches:
             w.join(5)
+        if poller is not None and poller is not threading.current_thread():
+            poller.join(5)  # it wakes from its CRD_POLL wait at once: _stop is set
 
     def states(self) -> dict[str, dict[str, Any]]:
         """Per-GVK watch state for /status and the status line."""

@@ -9,6 +9,7 @@ watches and the API and flushes the journal.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 RETENTION_EVERY = 30.0
 GC_THRESHOLDS = (50_000, 20, 20)
+_MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})  # the disk's fault, not the path's
 
 
 def tune_gc() -> None:
@@ -77,7 +79,10 @@ class Tracer:
         except JournalError as exc:
             raise InputError(messages.TRACE_BAD_JOURNAL_FORMAT.format(detail=exc)) from None
         except OSError as exc:
-            raise InputError(messages.TRACE_BAD_JOURNAL.format(path=self.options.journal_dir, detail=exc)) from None
+            # A path that cannot hold a journal is the user's to fix (2); a disk that is
+            # full or failing is the machine's (1).
+            error = OperationalError if exc.errno in _MACHINE_ERRNOS else InputError
+            raise error(messages.TRACE_BAD_JOURNAL.format(path=self.options.journal_dir, detail=exc)) from None
         self.trim()
         try:
             self.api = TracerAPI(self.options.host, self.options.port, self.export, self.status,
@@ -133,7 +138,15 @@ class Tracer:
         return self.api.address
 
     def close(self) -> None:
-        self.recorder.stop()
-        if self.api is not None:
-            self.api.stop()
-        self.journal.close()
+        """Stop the watches and the API, then flush and close the journal. Every part runs
+        even when an earlier one fails or is interrupted (Ctrl-C while the API shuts down), and
+        each part may run again, so calling close() again finishes what an interrupted call
+        left. A journal that cannot be flushed (full disk) is an OperationalError."""
+        try:
+            self.recorder.stop()
+        finally:
+            try:
+                if self.api is not None:
+                    self.api.stop()  # a second shutdown of a stopped server returns at once
+            finally:
+                self.journal.close()
