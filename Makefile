@@ -5,7 +5,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo pyz bench lint clean controlplane cluster e2e fuzz docs
+.PHONY: test demo pyz bench perf-report lint clean controlplane cluster e2e fuzz docs
 
 $(STAMP): pyproject.toml package.json
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -42,8 +42,17 @@ demo: pyz
 docs: $(STAMP)
 	$(VPY) scripts/gen_cli_docs.py
 
+# Every bench/bench_*.py, BENCH_RUNS rounds (medians printed at the end); each figure also goes
+# to build/bench.jsonl. BENCH_ONLY=codec,growth runs only those.
+BENCH_RUNS ?= 1
+PERF_RUNS ?= 3
+BENCH_ONLY ?=
 bench: pyz
-	@for f in bench/bench_*.py; do echo "== $$f"; $(VPY) $$f || exit 1; done
+	$(VPY) scripts/perf_report.py run --runs $(BENCH_RUNS) --only '$(BENCH_ONLY)'
+
+# PERF_RUNS rounds of every bench, then docs/performance.md from their figures.
+perf-report: pyz
+	$(VPY) scripts/perf_report.py all --runs $(PERF_RUNS) --only '$(BENCH_ONLY)'
 
 # Coverage-guided fuzzing of the trace decoders (atheris, the optional `fuzz` extra); FUZZ_SECONDS long.
 # The suite's bounded hypothesis fuzz tests are tests/test_fuzz.py.

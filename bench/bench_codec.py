@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 import cbor2
-from _common import REFERENCE, ROOT, best_of, medians, report
+from _common import REFERENCE, ROOT, best_of, medians, report, section
 
 from skctl.trace import codec, load, simkube, synth
 from skctl.trace.model import gc_paused
@@ -34,7 +34,8 @@ def codec_figures(label: str, trace, msgpack_bytes: int) -> None:
             cbor2.loads(plain)
 
     dec_base_nogc = best_of(loads_gc_paused, repeat)
-    print(f"{label}: {len(trace.events)} events")
+    section(label)
+    print(f"  {len(trace.events)} events")
     report("size: skctl bytes / SimKube msgpack bytes", len(encoded) / msgpack_bytes, "<= 0.10",
            detail=f"{len(encoded)} vs {msgpack_bytes} bytes")
     report("encode: skctl / cbor2.dumps", enc / enc_base, detail=f"{enc:.3f}s vs {enc_base:.3f}s")
@@ -56,6 +57,7 @@ def startup_figure() -> None:
     if not pyz.exists():
         print("  dist/skctl.pyz missing: run `make pyz` (make bench does)")
         return
+    section("start-up")
     python = getattr(sys, "_base_executable", sys.executable)
     with tempfile.TemporaryDirectory(prefix="skctl-bench-shiv-") as root:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHIV_")}
@@ -88,7 +90,7 @@ def main() -> None:
     else:
         print("dsb-scaling.sktrace: skipped, ../shared/reference is absent")
     trace = synth.generate(100_000, objects=400)
-    codec_figures("generated trace", trace, len(simkube.encode(trace)))
+    codec_figures("generated trace, 100k events", trace, len(simkube.encode(trace)))
     startup_figure()
 
 

@@ -24,7 +24,7 @@ import threading
 import time
 
 import _common
-from _common import ROOT, report
+from _common import ROOT, report, section
 
 sys.path.insert(0, str(ROOT))
 
@@ -119,6 +119,7 @@ class RawWatch(threading.Thread):
 
 
 def tracer_figures(cluster: Cluster) -> None:
+    section("real control plane: skctl trace under a kubectl burst")
     journal = tempfile.mkdtemp(prefix="bench-journal-")
     proc = subprocess.Popen([sys.executable, "-m", "skctl", "trace", "--kubeconfig", str(cluster.kubeconfig),
                              "--journal", journal, "--listen", "127.0.0.1:0"], cwd=ROOT,
@@ -196,6 +197,7 @@ def main() -> None:
         dense = generated_trace(events=DENSE_EVENTS, per_second=32, objects=300)
         # raw loop, driver, raw loop again: the baseline is their mean, so drift on a shared
         # machine (other jobs, the controllers' backlog) affects both sides alike
+        section("real control plane: replay")
         before = raw_loop(kube, dense, "raw1")
         records, span, writes = replay(kube, dense, 10.0, "bench-dense")
         after = raw_loop(kube, dense, "raw2")

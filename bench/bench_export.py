@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import best_of, peak_rss_mb, report
+from _common import best_of, peak_rss_mb, report, section
 
 from skctl import exporter
 from skctl.trace import codec
@@ -151,7 +151,8 @@ def generate(events: int, objects: int, seed: int = 4) -> Trace:
 def main() -> None:
     events = int(os.environ.get("BENCH_EXPORT_EVENTS", "1000000"))
     objects = 10_000
-    print(f"export: generating {events} events over ~{objects} objects ...", flush=True)
+    section(f"export: a 1-hour window of a {events:,}-event, 2-hour trace")
+    print(f"  generating {events} events over ~{objects} objects ...", flush=True)
     t = time.perf_counter()
     trace = generate(events, objects)
     with tempfile.TemporaryDirectory(prefix="skctl-bench-export-") as tmp:
@@ -169,7 +170,6 @@ def main() -> None:
             filters=ExportFilters.from_strings(["kube-system", "monitoring"], ["tier=db,team=infra"]),
             output=dest,
             source_url=str(source),
-            progress=False,
         )
         t = time.perf_counter()
         result = exporter.export(request)
@@ -185,8 +185,8 @@ def main() -> None:
     print(f"  exported [{request.start_ts}, {request.end_ts}): {result.events} events, {result.objects} objects, "
           f"{result.owners} lifecycle owners, {result.size / 1e6:.1f} MB")
     for stage in ("read", "decode", "window", "encode", "write"):
-        report(f"  {stage} seconds", tm.get(stage, 0.0), unit="s")
-    report("export seconds (read+decode+window+encode+write)", total, unit="s")
+        report(f"{stage} seconds", tm.get(stage, 0.0), unit=" s")
+    report("export seconds (read+decode+window+encode+write)", total, unit=" s")
     report("peak RSS", peak, unit=" MB", detail=f"{rss_before:.0f} MB before the export, after generating")
     cut = tm["window"] + tm["encode"] + tm["write"]
     report("in-memory recording: (window+encode+write) / encode", cut / encode_alone, "<= 2",

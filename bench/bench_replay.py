@@ -18,7 +18,7 @@ import statistics
 import time
 
 import _common
-from _common import report
+from _common import report, section
 
 from skctl.kube.api import Kube  # noqa: E402
 from skctl.sandbox import SandboxServer  # noqa: E402
@@ -91,7 +91,8 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     trace = generated_trace()
     span_trace = trace.events[-1]["ts"] - trace.events[0]["ts"] + 1
-    print(f"generated trace: {len(trace.events)} events over {span_trace}s of trace time, replayed at speed {SPEED:g}")
+    section(f"replay: {len(trace.events):,} events at speed {SPEED:g} against the sandbox")
+    print(f"  generated trace: {len(trace.events)} events over {span_trace}s of trace time")
     with SandboxServer() as server:
         kube = Kube(server.api_client())
         base = baseline_rate(kube, trace)

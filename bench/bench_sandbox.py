@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import report, section  # noqa: E402
+
 from skctl.sandbox.store import dumps  # noqa: E402
 
 N_EVENTS = 100_000
@@ -181,7 +183,8 @@ def main() -> None:
     proc = ctx.Process(target=_serve, args=(ready, go, N_EVENTS, N_LIST), daemon=True)
     proc.start()
     port, start_rv = ready.get(timeout=300)
-    print(f"server preloaded with {N_EVENTS} pod events + {N_LIST} configmaps in {time.perf_counter() - t0:.1f}s")
+    section("sandbox API server: watch and list")
+    print(f"  server preloaded with {N_EVENTS} pod events + {N_LIST} configmaps in {time.perf_counter() - t0:.1f}s")
     try:
         sample = [b'{"type":"ADDED","object":' + dumps({"apiVersion": "v1", "kind": "Pod", **_pod(i)}) + b"}"
                   for i in range(N_EVENTS)]
@@ -190,21 +193,19 @@ def main() -> None:
         path = f"/api/v1/namespaces/bench/pods?watch=1&resourceVersion={start_rv}"
         count, elapsed, nbytes = _raw_watch(port, path, N_EVENTS)
         rate = count / elapsed
-        print(f"watch, raw streaming client: {rate:,.0f} events/s ({count} events, {nbytes / elapsed / 1e6:.1f} MB/s,"
-              f" {nbytes / count:.0f} B/event)")
-        print(f"  baseline json.loads of the same lines in-process: {base_rate:,.0f} lines/s;"
-              f" ratio {rate / base_rate:.2f}")
-        print(f"  target >= {TARGET:,} events/s: {'met' if rate >= TARGET else 'NOT met'}"
-              f" ({rate / TARGET:.1f}x target)")
+        report("watch, raw streaming client (events/s)", rate, f">= {TARGET}",
+               detail=f"{count} events, {nbytes / elapsed / 1e6:.1f} MB/s, {nbytes / count:.0f} B/event")
+        report("watch, raw client ÷ json.loads of the same lines", rate / base_rate,
+               detail=f"json.loads alone {base_rate:,.0f} lines/s")
 
         live = _live_watch(port, go, ready)
-        print(f"watch, live events (server writing while the client reads): {live[0]:,.0f} events/s delivered;"
-              f" server wrote {live[1]:,.0f} objects/s; ratio to json.loads baseline {live[0] / base_rate:.2f}")
+        report("watch, live: events/s delivered while the server writes", live[0],
+               detail=f"server wrote {live[1]:,.0f} objects/s; {live[0] / base_rate:.2f} of json.loads")
 
         n, secs = _client_watch(port, start_rv, N_WATCH_CLIENT)
         crate = n / secs
-        print(f"watch, kubernetes.watch.Watch (typed V1Pod): {crate:,.0f} events/s ({n} events);"
-              f" ratio to json.loads baseline {crate / base_rate:.3f}")
+        report("watch, kubernetes.watch.Watch typed V1Pod (events/s)", crate,
+               detail=f"{n} events; {crate / base_rate:.3f} of json.loads")
 
         lpath = "/api/v1/namespaces/listing/configmaps"
         fetches = [_list(port, lpath) for _ in range(5)]
@@ -213,13 +214,13 @@ def main() -> None:
         body = fetches[0][2]
         nbytes = len(body)
         parse_base = min(_timed_loads(body) for _ in range(5))
-        print(f"list {N_LIST} configmaps: {fetch * 1000:.1f} ms to fetch ({nbytes / 1e6:.1f} MB),"
-              f" {total * 1000:.1f} ms fetch+parse (best of 5)")
-        print(f"  baseline json.loads of the same response body in-process: {parse_base * 1000:.1f} ms;"
-              f" fetch ratio {fetch / parse_base:.2f}")
+        report(f"list {N_LIST:,} configmaps: fetch (ms)", fetch * 1000,
+               detail=f"{nbytes / 1e6:.1f} MB; {total * 1000:.1f} ms with parsing; best of 5")
+        report(f"list {N_LIST:,} configmaps: fetch ÷ json.loads of the body", fetch / parse_base,
+               detail=f"json.loads {parse_base * 1000:.1f} ms")
         sel = [_list(port, lpath + "?labelSelector=app%3Dlist") for _ in range(3)]
-        print(f"list {N_LIST} configmaps with labelSelector: {min(s[0] for s in sel) * 1000:.1f} ms to fetch"
-              f" (ratio {min(s[0] for s in sel) / parse_base:.2f})")
+        report(f"list {N_LIST:,} configmaps with labelSelector: fetch ÷ json.loads",
+               min(s[0] for s in sel) / parse_base, detail=f"{min(s[0] for s in sel) * 1000:.1f} ms")
     finally:
         proc.terminate()
         proc.join(timeout=10)

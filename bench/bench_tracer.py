@@ -17,6 +17,7 @@ No asserts; figures only. Run: .venv/bin/python bench/bench_tracer.py
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -24,9 +25,12 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import report, section  # noqa: E402
 
 from skctl.trace.config import parse_config  # noqa: E402
 from skctl.trace.window import ExportFilters  # noqa: E402
@@ -105,56 +109,64 @@ def pod(i: int, j: int, rv: int, phase: str) -> dict:
                                               "image": "nginx:1.25", "state": state}] if state else []}}
 
 
-def ingest_lines(n: int) -> list[bytes]:
+def watch_lines() -> Iterator[bytes]:
+    """An endless stream of watch-event lines: Deployments with their ReplicaSet and pods
+    going Pending → Running → Succeeded → deleted, status-only updates, scales, rollouts,
+    and a third of the Deployments deleted."""
     rng = random.Random(1)
-    lines: list[bytes] = []
     rv = 0
 
-    def add(kind: str, obj: dict) -> None:
-        lines.append(json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode())
+    def line(kind: str, obj: dict) -> bytes:
+        return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode()
 
     i = 0
-    while len(lines) < n:
+    while True:
         rv += 1
-        add("ADDED", deployment(i, rv))
-        add("ADDED", replicaset(i, rv))
+        yield line("ADDED", deployment(i, rv))
+        yield line("ADDED", replicaset(i, rv))
         for j in range(3):
-            add("ADDED", pod(i, j, rv, "Pending"))
-            add("MODIFIED", pod(i, j, rv, "Running"))
+            yield line("ADDED", pod(i, j, rv, "Pending"))
+            yield line("MODIFIED", pod(i, j, rv, "Running"))
         for _ in range(4):  # status-only updates: no event recorded
-            add("MODIFIED", deployment(i, rv + 1))
-        add("MODIFIED", deployment(i, rv + 2, replicas=rng.randint(1, 5)))  # scale
-        add("MODIFIED", deployment(i, rv + 3, image=f"nginx:1.{rng.randint(26, 30)}"))  # rollout
+            yield line("MODIFIED", deployment(i, rv + 1))
+        yield line("MODIFIED", deployment(i, rv + 2, replicas=rng.randint(1, 5)))  # scale
+        yield line("MODIFIED", deployment(i, rv + 3, image=f"nginx:1.{rng.randint(26, 30)}"))  # rollout
         for j in range(3):
-            add("MODIFIED", pod(i, j, rv, "Succeeded"))
-            add("DELETED", pod(i, j, rv, "Succeeded"))
+            yield line("MODIFIED", pod(i, j, rv, "Succeeded"))
+            yield line("DELETED", pod(i, j, rv, "Succeeded"))
         if i % 3 == 0:
-            add("DELETED", deployment(i, rv + 4))
+            yield line("DELETED", deployment(i, rv + 4))
         i += 1
-    return lines[:n]
 
 
-def process(lines: list[bytes], store: TraceStore) -> None:
-    """What the watch loops do per event line: decode, then the resource's callback
-    (skctl.tracer.recorder binds one per watched resource)."""
-    ts = 1_700_000_000
+def ingest_lines(n: int) -> list[bytes]:
+    return list(itertools.islice(watch_lines(), n))
 
-    def tracked(gvk: str) -> object:
+
+def handlers(store: TraceStore, clock: Callable[[], int]) -> dict[tuple[str, str], Callable[[str, dict], object]]:
+    """What skctl.tracer.recorder binds per watched resource: the store callback for a kind."""
+
+    def tracked(gvk: str) -> Callable[[str, dict], object]:
         def on_event(kind: str, obj: dict) -> None:
             if kind == "DELETED":
-                store.deleted(gvk, obj, ts)
+                store.deleted(gvk, obj, clock())
             else:
-                store.applied(gvk, obj, ts)
+                store.applied(gvk, obj, clock())
         return on_event
 
-    handlers = {("apps/v1", "Deployment"): tracked("apps/v1.Deployment"),
-                ("apps/v1", "ReplicaSet"): tracked("apps/v1.ReplicaSet"),
-                ("v1", "Pod"): lambda kind, obj: store.pod_event(kind, obj, ts)}
+    return {("apps/v1", "Deployment"): tracked("apps/v1.Deployment"),
+            ("apps/v1", "ReplicaSet"): tracked("apps/v1.ReplicaSet"),
+            ("v1", "Pod"): lambda kind, obj: store.pod_event(kind, obj, clock())}
+
+
+def process(lines: Iterable[bytes], store: TraceStore, clock: Callable[[], int] = lambda: 1_700_000_000) -> None:
+    """What the watch loops do per event line: decode, then the resource's callback."""
+    by_kind = handlers(store, clock)
     loads = json.loads
     for line in lines:
         ev = loads(line)
         obj = ev["object"]
-        handlers[obj["apiVersion"], obj["kind"]](ev["type"], obj)
+        by_kind[obj["apiVersion"], obj["kind"]](ev["type"], obj)
 
 
 def bench_ingest(rounds: int = 3) -> None:
@@ -181,10 +193,12 @@ def bench_ingest(rounds: int = 3) -> None:
             size = journal.size()
             grew = rss_mb() - rss0
         del store, journal
-    print(f"ingest: {N_INGEST} watch events in {took:.2f}s = {N_INGEST / took:,.0f} events/s; "
-          f"json.loads only {base:.2f}s = {N_INGEST / base:,.0f}/s; ratio {took / base:.2f} (target <= 3; best of {rounds})")
-    print(f"        recorded {store_events} trace events, journal {size / 1e6:.1f} MB; RSS +{grew:.0f} MB, "
-          f"peak RSS {peak_rss_mb():.0f} MB")
+    section(f"tracer: ingest of {N_INGEST:,} watch events")
+    report("ingest: tracer ÷ json.loads of the same lines", took / base, "<= 3",
+           detail=f"{took:.2f} s vs {base:.2f} s; best of {rounds}")
+    report("ingest: watch events/s", N_INGEST / took,
+           detail=f"{store_events} trace events recorded, journal {size / 1e6:.1f} MB")
+    report("ingest: peak RSS (MB)", peak_rss_mb(), detail=f"RSS +{grew:.0f} MB during the ingest")
 
 
 def bench_memory() -> None:
@@ -196,8 +210,9 @@ def bench_memory() -> None:
         store.applied("apps/v1.Deployment", obj, 1_700_000_000)
     gc.collect()
     used = rss_mb() - rss0
-    print(f"memory: {len(store.live)} live Deployments (with their recorded event) take {used:.0f} MB RSS "
-          f"= {used / (len(store.live) / 100_000):.0f} MB per 100,000 live objects")
+    section("tracer: memory")
+    report("MB RSS per 100,000 live Deployments", used / (len(store.live) / 100_000),
+           detail=f"{len(store.live)} live, with their recorded event: {used:.0f} MB")
 
 
 def _sandbox(ready: mp.Queue, go: mp.Queue) -> None:
@@ -248,9 +263,9 @@ def bench_end_to_end() -> None:
         tracer.close()
     go.put(None)
     child.join(10)
-    print(f"end to end: {N_E2E} pod creations in a sandbox child process, watched over HTTP and recorded "
-          f"(sanitise, lifecycle, journal): {N_E2E / took:,.0f} events/s "
-          f"(the sandbox produced them at {N_E2E / produced:,.0f}/s)")
+    section("tracer: end to end from the sandbox")
+    report("pod events/s watched over HTTP and recorded", N_E2E / took,
+           detail=f"{N_E2E} pod creations in a sandbox child process; it produced {N_E2E / produced:,.0f}/s")
 
 
 def build_journal(directory: Path, hours: float, rate: float) -> int:
@@ -283,12 +298,13 @@ def bench_journal_export(rounds: int = 7) -> None:
                 trace = journal_mod.export_journal(path, end - 600, end + 1, NO_FILTERS)
                 times[hours] = min(times[hours], time.perf_counter() - t0)
                 events[hours] = len(trace.events)
+        section("tracer: 10-minute export from a journal")
         for hours, (path, _end) in journals.items():
             size = sum(p.stat().st_size for _s, _q, p in journal_mod.segments(path))
-            print(f"export from journal: {hours:>2}h journal ({size / 1e6:.0f} MB, "
-                  f"{len(journal_mod.segments(path))} segments), 10-minute window "
-                  f"({events[hours]} events): {times[hours] * 1000:.0f} ms (best of {rounds})")
-    print(f"export from journal: 10h / 1h = {times[10] / times[1]:.2f} (target < 1.5)")
+            report(f"{hours}h journal: 10-minute window (ms)", times[hours] * 1000,
+                   detail=f"{size / 1e6:.0f} MB, {len(journal_mod.segments(path))} segments, "
+                          f"{events[hours]} events; best of {rounds}")
+    report("10h journal ÷ 1h journal", times[10] / times[1], "< 1.5")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ to Running as KWOK's pod-ready stage would, and reads back what the driver patch
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ import pytest
 
 from skctl.kube.api import Kube
 from skctl.sim.driver import DriveOptions, Driver, StepRecord
+from skctl.sim.pods import PodContext, PodHandler
 from skctl.trace.load import read_trace
 from skctl.trace.model import Trace, new_event
 
@@ -296,3 +298,22 @@ def test_set_keys_escapes_and_creates_maps() -> None:
     assert set_keys({"labels": {"a": "b"}}, "labels", {"simkube.io/x": "1"}) == [
         {"op": "add", "path": "/metadata/labels/simkube.io~1x", "value": "1"}
     ]
+
+
+def test_a_pod_gone_before_its_patch_is_no_warning(sandbox, kube: Kube, caplog: pytest.LogCaptureFixture) -> None:
+    """A pod deleted between its watch event and the driver's patch (a scale-down, a namespace
+    being deleted) needs nothing: its 404 is quiet. Any other refusal is still a warning."""
+    handler = PodHandler(kube, PodContext("sim", "virtual", 1.0, {}, {}), owns_namespace=lambda ns: True)
+    spec = {"nodeSelector": {"type": "virtual"}, "containers": [{"name": "c", "image": "busybox"}]}
+
+    def pod(name: str) -> dict:
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "virtual-shop",
+                                                                "uid": f"uid-{name}"}, "spec": spec}
+
+    with caplog.at_level(logging.WARNING, logger="skctl.sim.pods"):
+        handler.handle("ADDED", pod("gone"))  # never created: the PATCH answers 404
+        assert [r.getMessage() for r in caplog.records] == []
+        sandbox.faults.fail_next(count=50, status=500, retry_after=0, path_contains="/pods/broken", method="PATCH")
+        handler.handle("ADDED", pod("broken"))
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("could not patch pod virtual-shop/broken:")

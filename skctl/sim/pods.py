@@ -215,7 +215,7 @@ class PodHandler:
         try:
             self._handle(uid, pod)
         except ApiError as exc:
-            if exc.status != 404:  # a pod gone meanwhile needs nothing
+            if exc.code != 404:  # a pod gone meanwhile needs nothing
                 log.warning("could not patch pod %s/%s: %s", ns, meta.get("name"), exc)
 
     def _handle(self, uid: str, pod: dict[str, Any]) -> None:
