@@ -30,7 +30,7 @@ from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.progress import Progress, no_progress
 from skctl.storage.backends import SKCTL_OPTIONS, open_target, probe_bucket
-from skctl.storage.errors import is_denied, map_error
+from skctl.storage.errors import is_denied, is_moved, map_error
 from skctl.storage.local import write_local
 from skctl.storage.remote import write_remote
 from skctl.storage.urls import (
@@ -104,8 +104,9 @@ def check_destination(url: str, options: dict[str, Any] | None = None, remote: b
     writing command calls this before it reads its source): a bad URL or option; a local
     path that is a directory or lies under a file; with `remote`, a bucket or container the
     service says does not exist, or a service that cannot be reached or refuses the
-    credentials (one request). Access denied on the bucket itself passes: credentials that
-    may only write objects cannot look at the bucket (docs/storage.md)."""
+    credentials (one request, bounded by backends.PROBE_TIMEOUT). Access denied on the bucket
+    itself passes: credentials that may only write objects cannot look at the bucket; so does
+    S3's 301, a bucket in another region (docs/storage.md)."""
     check_url(url)
     if is_local(url):
         path = local_path(url)
@@ -125,7 +126,7 @@ def check_destination(url: str, options: dict[str, Any] | None = None, remote: b
     except (KeyboardInterrupt, InputError, OperationalError):
         raise
     except Exception as exc:  # noqa: BLE001
-        if is_denied(exc):
+        if is_denied(exc) or is_moved(exc):  # the bucket is there; the write decides
             return
         raise map_error(exc, url, writing=True) from exc
 

@@ -85,26 +85,47 @@ def open_target(url: str, options: dict[str, Any] | None) -> Target:
     return Target(fs, path, open_kwargs, stall_timeout)
 
 
+PROBE_TIMEOUT = 30.0  # seconds the destination check waits for its answer, retries included
+
+
+class ProbeTimeout(ConnectionError):
+    """The destination check got no answer within PROBE_TIMEOUT. Not a TimeoutError:
+    fsspec's sync() would replace that with a bare FSTimeoutError, losing the message."""
+
+
 def probe_bucket(target: Target) -> None:
     """Ask the service whether the bucket or container of `target` exists (one cheap request:
     S3 HeadBucket, GCS buckets.get, Azure Get Container Properties). A missing one raises
     the backend's not-found error; every other failure of the request propagates as raised,
-    for the caller to map (skctl.storage.check_destination)."""
+    for the caller to map (skctl.storage.check_destination). The whole check, the backend's
+    retries included, is bounded by PROBE_TIMEOUT: a service that accepts the connection and
+    never answers would otherwise hold it for the read timeout times every retry (botocore
+    60 s x 50 attempts by default), before any work has started. Running out is a
+    ProbeTimeout (an unreachable service)."""
+    import asyncio
+
+    from fsspec.asyn import sync
+
     fs = target.fs
     protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
     bucket = target.path.split("/", 1)[0]
-    if "s3" in protocols:
-        fs.call_s3("head_bucket", Bucket=bucket)
-    elif "gcs" in protocols or "gs" in protocols:
-        fs.call("GET", "b/{}", bucket, json_out=True)
-    elif "abfs" in protocols or "az" in protocols:
-        from fsspec.asyn import sync
 
-        async def properties() -> None:
+    async def ask() -> None:
+        if "s3" in protocols:
+            await fs._call_s3("head_bucket", Bucket=bucket)
+        elif "gcs" in protocols or "gs" in protocols:
+            await fs._call("GET", "b/{}", bucket, json_out=True)
+        elif "abfs" in protocols or "az" in protocols:
             async with fs.service_client.get_container_client(bucket) as container:
                 await container.get_container_properties()
 
-        sync(fs.loop, properties)
+    async def bounded() -> None:
+        try:
+            await asyncio.wait_for(ask(), PROBE_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise ProbeTimeout(f"no answer to the bucket check within {PROBE_TIMEOUT:g}s") from None
+
+    sync(fs.loop, bounded)
 
 
 def _int_option(value: Any, name: str, url: str, minimum: int = 0) -> int | None:

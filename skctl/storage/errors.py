@@ -127,12 +127,25 @@ def map_error(exc: BaseException, url: str, writing: bool) -> Exception:
 
 
 def is_denied(exc: BaseException) -> bool:
-    """The service refused the credentials or the access (401/403, PermissionError)."""
+    """The service refused the credentials or the access (401/403, PermissionError; gcsfs
+    raises a bare OSError("Forbidden: ...") for 403, with no status or errno to go by)."""
     chain = list(_chain(exc))
     denied = _loaded(_DENIED)
     return any(
-        isinstance(e, PermissionError) or http_status(e) in (401, 403) or (bool(denied) and isinstance(e, denied))
+        isinstance(e, PermissionError)
+        or http_status(e) in (401, 403)
+        or (bool(denied) and isinstance(e, denied))
+        or (type(e) is OSError and e.errno is None and str(e).startswith("Forbidden: "))
         for e in chain
+    )
+
+
+def is_moved(exc: BaseException) -> bool:
+    """S3 answered 301 (PermanentRedirect): the bucket exists, in another region than the
+    request was sent to (s3fs turns it into OSError EREMCHG)."""
+    return any(
+        http_status(e) == 301 or (isinstance(e, OSError) and e.errno == getattr(errno, "EREMCHG", -1))
+        for e in _chain(exc)
     )
 
 
