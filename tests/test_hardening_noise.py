@@ -76,14 +76,19 @@ class ResettingProxy:
     With `stall`, such a connection is not reset but stalls: the proxy stops reading from
     it and keeps it open (a small receive window, so the client's sends soon block), a
     service that accepted the request head and then stopped taking the body. With `rate`
-    (bytes/s), it is passed on at that rate: a slow link that keeps moving."""
+    (bytes/s), it is passed on at that rate: a slow link that keeps moving. With `pause`
+    (bytes, seconds), it is passed on at full speed but the proxy stops reading for that
+    long after each such amount: a link with hiccups."""
 
-    def __init__(self, upstream: tuple[str, int], limit: int, stall: bool = False, rate: int = 0) -> None:
+    def __init__(self, upstream: tuple[str, int], limit: int, stall: bool = False, rate: int = 0,
+                 pause: tuple[int, float] | None = None) -> None:
         import selectors
 
-        self.upstream, self.limit, self.stall, self.rate = upstream, limit, stall, rate
+        self.upstream, self.limit, self.stall, self.rate, self.pause = upstream, limit, stall, rate, pause
+        self._since_pause = 0
+        self.paused = 0
         self.listener = socket.socket()
-        if stall or rate:  # a small window, inherited by accepted sockets: the client's sends block soon
+        if stall or rate or pause:  # a small window, inherited by accepted sockets: the client's sends block soon
             self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
@@ -121,7 +126,13 @@ class ResettingProxy:
                     continue
                 if from_client:
                     pair[2] += len(data)
-                    if pair[2] > self.limit and self.rate:  # a slow link: pass the data on, slowly
+                    if pair[2] > self.limit and self.pause:  # a hiccup after every pause[0] bytes
+                        self._since_pause += len(data)
+                        if self._since_pause >= self.pause[0]:
+                            self._since_pause = 0
+                            self.paused += 1
+                            time.sleep(self.pause[1])
+                    elif pair[2] > self.limit and self.rate:  # a slow link: pass the data on, slowly
                         self.slowed += 1
                         time.sleep(len(data) / self.rate)
                     elif pair[2] > self.limit and self.stall:  # stop reading, keep the connection open
@@ -298,3 +309,45 @@ def test_a_slow_upload_that_moves_is_not_a_stall(s3_bucket_url: str, big_trace: 
     assert proxy.slowed > 0
     assert result.returncode == 0, result.stderr
     assert list_objects(s3_bucket_url, pending=True) == ["out.sktrace"]
+
+
+def test_a_stalled_upload_leaves_a_concurrent_one_alone(s3_bucket_url: str) -> None:
+    """Two uploads at once on fsspec's one loop, as the tracer runs concurrent exports: one
+    to a service that stops reading (stall_timeout=1, retried, then abandoned), one over a
+    link that pauses 2.5 s after every MiB (stall_timeout=60). Each watchdog judges only its
+    own upload's connections: the stall, its retries' quick drops and the abandon must not
+    cut the other upload, which completes."""
+    from skctl import storage
+    from skctl.errors import OperationalError
+    from tests.fixtures.storage_servers import list_objects
+
+    stalling = ResettingProxy(_endpoint("s3"), limit=256 * 1024, stall=True)
+    hiccups = ResettingProxy(_endpoint("s3"), limit=0, pause=(1024 * 1024, 2.5))
+    failed: list[BaseException] = []
+
+    def stalled_upload() -> None:
+        try:
+            storage.write_bytes(f"{s3_bucket_url}/stalled.bin", os.urandom(BLOCK + BLOCK // 4), {
+                "endpoint_url": f"http://127.0.0.1:{stalling.port}", "block_size": BLOCK, "retries": 2,
+                "stall_timeout": 1})
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=stalled_upload, daemon=True)
+    try:
+        worker.start()
+        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
+        while not stalling.stalls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stalling.stalls, "the first upload never stalled"
+        storage.write_bytes(f"{s3_bucket_url}/healthy.bin", os.urandom(4 * 1024 * 1024), {
+            "endpoint_url": f"http://127.0.0.1:{hiccups.port}", "retries": 0, "stall_timeout": 60})
+        worker.join(180)
+    finally:
+        stalling.close()
+        hiccups.close()
+    assert not worker.is_alive()
+    assert hiccups.paused >= 2  # the healthy upload really paused while the other was stalled
+    assert len(failed) == 1 and isinstance(failed[0], OperationalError), failed
+    assert "stopped taking data" in str(failed[0])
+    assert list_objects(s3_bucket_url) == ["healthy.bin"]

@@ -13,9 +13,18 @@ The patience is per upload: once one connection has stalled, a retry's connectio
 takes no data between two checks (a second apart at most) is dropped too, so a dead
 service costs `seconds` once, not once per attempt of every retry layer.
 
+The loop is shared by every filesystem in the process (the tracer runs concurrent exports
+on it), so a watchdog only judges its own upload's connections: the upload runs with a
+context variable naming its watch, asyncio copies the context into the tasks fsspec starts
+for it, and a connection holding unsent data has a pending writer callback that carries the
+context of the task that wrote. A connection whose writer names another watch is left to
+that one (neither dropped for another upload's stall, nor by another upload's stricter
+timeout or failure); one whose writer carries no watch is judged by every watchdog.
+
 The transports are found through the selector event loop's table of them (`loop._transports`,
-in every CPython since 3.4): the one place skctl reads asyncio internals. On a loop without
-it the watchdog does nothing and says so at debug level.
+in every CPython since 3.4) and their writers through its selector: the one place skctl
+reads asyncio internals. On a loop without the table the watchdog does nothing and says so
+at debug level.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +41,7 @@ from typing import Any
 log = logging.getLogger("skctl.storage")
 
 DEFAULT_STALL_TIMEOUT = 60.0  # seconds an upload connection may take no data before it is dropped
+_CURRENT: contextvars.ContextVar[Watch | None] = contextvars.ContextVar("skctl_stall_watch", default=None)
 
 
 @dataclass
@@ -55,15 +66,19 @@ def stall_watchdog(loop: Any, seconds: float) -> Iterator[Watch]:
         log.debug("no stall watchdog: the backend has no running selector event loop")
         yield watch
         return
-    future = _start(loop, watch)
-    failed = False
+    token = _CURRENT.set(watch)  # the upload's tasks inherit it: how its connections are told apart
     try:
-        yield watch
-    except BaseException:
-        failed = True
-        raise
+        future = _start(loop, watch)
+        failed = False
+        try:
+            yield watch
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            _stop(loop, watch, future, abandon=failed)
     finally:
-        _stop(loop, watch, future, abandon=failed)
+        _CURRENT.reset(token)
 
 
 def _start(loop: Any, watch: Watch) -> concurrent.futures.Future[None] | None:
@@ -92,7 +107,7 @@ def _stop(loop: Any, watch: Watch, future: concurrent.futures.Future[None] | Non
         future.result(5)
     if abandon:
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(_abort_unsent(loop), loop).result(5)
+            asyncio.run_coroutine_threadsafe(_abort_unsent(loop, watch), loop).result(5)
 
 
 async def _watch(loop: Any, watch: Watch) -> None:
@@ -108,7 +123,7 @@ async def _watch(loop: Any, watch: Watch) -> None:
         current: dict[int, tuple[int, float]] = {}
         for transport in list(loop._transports.values()):
             unsent = _unsent(transport)
-            if not unsent:
+            if not unsent or not _ours(loop, transport, watch):
                 continue
             before = seen.get(id(transport))
             if before is None or before[0] != unsent:  # data moved: progress
@@ -122,11 +137,23 @@ async def _watch(loop: Any, watch: Watch) -> None:
         seen = current
 
 
-async def _abort_unsent(loop: Any) -> None:
+async def _abort_unsent(loop: Any, watch: Watch) -> None:
     for transport in list(loop._transports.values()):
-        if _unsent(transport):
+        if _unsent(transport) and _ours(loop, transport, watch):
             log.debug("dropping %s with unsent data of an abandoned upload", _peer(transport))
             transport.abort()
+
+
+def _ours(loop: Any, transport: Any, watch: Watch) -> bool:
+    """Whether `transport`'s unsent data may be `watch`'s: its pending writer callback was
+    scheduled in a context naming `watch`, or names no watch at all (or cannot be read)."""
+    try:
+        fd = transport.get_extra_info("socket").fileno()
+        writer = loop._selector.get_key(fd).data[1]
+        owner = writer._context.get(_CURRENT) if writer is not None else None
+    except Exception:  # noqa: BLE001 - closed, not a selector transport, another loop: don't know
+        return True
+    return owner is None or owner is watch
 
 
 def _unsent(transport: Any) -> int:
