@@ -351,3 +351,41 @@ def test_a_stalled_upload_leaves_a_concurrent_one_alone(s3_bucket_url: str) -> N
     assert len(failed) == 1 and isinstance(failed[0], OperationalError), failed
     assert "stopped taking data" in str(failed[0])
     assert list_objects(s3_bucket_url) == ["healthy.bin"]
+
+
+INTERRUPT_CASES = ["s3_bucket_url", "gcs_bucket_url", "azure_container_url"]
+
+
+@pytest.mark.parametrize("store", INTERRUPT_CASES, ids=[s.split("_")[0] for s in INTERRUPT_CASES])
+def test_ctrl_c_during_a_stalled_upload(request: pytest.FixtureRequest, big_trace: Path, store: str) -> None:
+    """Ctrl-C while an upload is stalled (long before stall_timeout, with the backends'
+    default retries): exit 130, nothing committed, and the process ends (no clean-up at exit
+    waits for the unsent data). The wait is a hang guard, not a timing assertion."""
+    import signal
+
+    from tests.fixtures.storage_servers import list_objects
+
+    object_store_url = request.getfixturevalue(store)
+    scheme = object_store_url.split("://")[0]
+    proxy = ResettingProxy(_endpoint(scheme), limit=256 * 1024, stall=True)
+    dest = f"{object_store_url}/out.sktrace"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "skctl", "convert", str(big_trace), dest, "--to", "cbor", "--compression", "none",
+         "--storage-option", f"block_size={BLOCK}", "--storage-option", "stall_timeout=600"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_through(proxy.port, scheme),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not proxy.stalls and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proxy.stalls, "the upload never stalled"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        proxy.close()
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == ["skctl: interrupted"], err
+    assert list_objects(object_store_url, pending=scheme == "s3") == []
