@@ -4,6 +4,7 @@ server, and atomicity is checked by listing the server with its own SDK."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import io
@@ -535,3 +536,26 @@ def test_cli_bad_scheme_and_option(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "unsupported URL scheme 'ftp'" in capsys.readouterr().err
     assert cli.main(["xray", str(source), "--storage-option", "oops"]) == 2
     assert "bad --storage-option 'oops'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ending", ["success", "failure", "interrupt"])
+def test_the_stall_watchdog_always_stops(object_store_url: str, ending: str) -> None:
+    """After an upload, whichever way it ends, no watchdog is left running on fsspec's loop
+    (the tracer uploads for days: one leaked per export would add up)."""
+    from fsspec.asyn import get_loop, sync
+
+    from skctl.storage import stall
+
+    options = part_options(object_store_url)
+    url = f"{object_store_url}/out.bin"
+    if ending == "success":
+        storage.write_bytes(url, os.urandom(1024), options)
+    else:
+        exc = Boom("source died") if ending == "failure" else KeyboardInterrupt()
+        with pytest.raises(type(exc)):
+            storage.write_bytes(url, failing_source(2 * 1024 * 1024, exc), options)
+
+    async def watchdogs() -> list[str]:
+        return [repr(t) for t in asyncio.all_tasks() if t.get_coro().cr_code.co_filename == stall.__file__]
+
+    assert sync(get_loop(), watchdogs) == []
