@@ -57,6 +57,7 @@ STORAGE_UNKNOWN_SCHEME = (
 STORAGE_BAD_URL = "malformed URL '{url}': {detail}"
 STORAGE_NOT_FOUND = "no file at {url}; check the path or URL"
 STORAGE_IS_DIRECTORY = "{url} is a directory; give the path of a trace file"
+STORAGE_DASH = "'-' is not a destination: to write the trace to standard output use /dev/stdout, for a file named - use ./-"
 STORAGE_PERMISSION = "permission denied for {url}: {detail}"
 STORAGE_NO_CREDENTIALS = "no credentials for {url} ({detail}); set {hint}, or pass them with --storage-option"
 STORAGE_READ_FAILED = "could not read {url}: {detail}"

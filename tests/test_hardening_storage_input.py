@@ -160,3 +160,19 @@ def test_an_existing_bucket_passes_the_check(tmp_path: Path, object_store_url: s
 
     storage.check_destination(f"{object_store_url}/out.sktrace")
     assert main(["convert", str(trace_file), f"{object_store_url}/out.sktrace"]) == 0
+
+
+@pytest.mark.parametrize("command", ["convert", "export", "example"])
+def test_dash_is_not_a_file_named_dash(
+    tmp_path: Path, trace_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`-o -` means standard output to a Unix user: refused with the way to get it
+    (/dev/stdout) instead of silently writing a file named "-"."""
+    monkeypatch.chdir(tmp_path)
+    argv = {"convert": ["convert", str(trace_file), "-"],
+            "export": ["export", "--from", str(trace_file), "-s", "0", "-t", "now", "-o", "-"],
+            "example": ["example", "-o", "-"]}[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "/dev/stdout" in err[0], err
+    assert not (tmp_path / "-").exists()

@@ -108,6 +108,8 @@ def check_destination(url: str, options: dict[str, Any] | None = None, remote: b
     itself passes: credentials that may only write objects cannot look at the bucket; so does
     S3's 301, a bucket in another region (docs/storage.md)."""
     check_url(url)
+    if url == "-":  # the Unix habit for stdout; writing a file named "-" would surprise
+        raise InputError(messages.STORAGE_DASH)
     if is_local(url):
         path = local_path(url)
         if os.path.isdir(path) or path.endswith(os.sep):
