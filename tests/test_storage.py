@@ -559,3 +559,29 @@ def test_the_stall_watchdog_always_stops(object_store_url: str, ending: str) -> 
         return [repr(t) for t in asyncio.all_tasks() if t.get_coro().cr_code.co_filename == stall.__file__]
 
     assert sync(get_loop(), watchdogs) == []
+
+
+def test_the_stall_watchdog_without_a_transport_table() -> None:
+    """A loop that is not CPython's selector loop (no `_transports`, e.g. uvloop): the
+    watchdog is off, the upload runs as it is and its failure passes through; a transport
+    without a kernel socket queue (not Linux, not a socket) counts its own buffer only."""
+    from skctl.storage import stall
+
+    class OtherLoop:
+        def is_running(self) -> bool:
+            return True
+
+    with stall.stall_watchdog(OtherLoop(), 1) as watch:
+        pass
+    assert watch.stalled == 0
+    with pytest.raises(Boom), stall.stall_watchdog(OtherLoop(), 1):
+        raise Boom("the upload's own failure")
+
+    class Piped:
+        def get_write_buffer_size(self) -> int:
+            return 7
+
+        def get_extra_info(self, name: str) -> object:
+            return None
+
+    assert stall._unsent(Piped()) == 7
