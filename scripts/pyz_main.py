@@ -135,9 +135,36 @@ def main():
         sys.path[:] = before[:index] + added + before[index:]
     else:
         sys.path.insert(index, site)
+    try:
+        code = _call_entry()
+    except ImportError as exc:
+        # Files went missing from the copy after it was unpacked (a temporary-file cleaner,
+        # a user tidying up): shiv only checks that the directory exists. Unpack it again and
+        # retry once. An ImportError gets here only before the command started: skctl.cli
+        # turns every later one into an error line.
+        code = _repair(site, exc)
+    sys.exit(code)
+
+
+def _call_entry():
     module, _, attr = ENTRY_POINT.partition(":")
-    entry = getattr(__import__(module, fromlist=[attr]), attr)
-    sys.exit(entry())
+    return getattr(__import__(module, fromlist=[attr]), attr)()
+
+
+def _repair(site, exc):
+    """Unpack `site` again (forced), forget what was imported from it, and call the entry point."""
+    import importlib
+
+    prefix = site + os.sep
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(prefix):
+            del sys.modules[name]
+    _unpack([os.path.dirname(os.path.dirname(site))], True)
+    importlib.invalidate_caches()
+    try:
+        return _call_entry()
+    except ImportError as again:
+        _fail(f"{site} is incomplete and unpacking it again did not help ({again}; before: {exc})")
 
 
 main()

@@ -247,3 +247,38 @@ def test_an_unwritable_shiv_root_is_one_line(small_pyz: Path, tmp_path: Path) ->
     [line] = error_lines(result)
     assert line.startswith("skctl: error: cannot unpack") and "Not a directory" in line
     assert line.endswith("set SHIV_ROOT to a writable directory")
+
+
+def test_a_copy_that_lost_files_is_unpacked_again(small_pyz: Path, tmp_path: Path) -> None:
+    """A temporary-file cleaner or a user deleted files from the unpacked copy: the next start
+    unpacks it again instead of failing with a traceback."""
+    root = tmp_path / "shiv"
+    env = clean_env(SHIV_ROOT=str(root))
+    assert launch(sys.executable, small_pyz, env=env).returncode == 3
+    [site] = root.glob("hello.pyz_*/site-packages")
+    for lost in (site / "hello_app.py", site / "extra" / "pthmod.py"):  # the entry point, then what it imports
+        lost.unlink()
+        result = launch(sys.executable, small_pyz, "x", env=env)
+        assert (result.returncode, result.stdout) == (3, "hello via-pth x\n"), result.stderr
+        assert lost.exists()
+
+
+def test_pyz_with_a_damaged_copy_keeps_the_error_policy(pyz: Path, bare_python: Path, tmp_path: Path) -> None:
+    env = clean_env(SHIV_ROOT=str(tmp_path / "shiv"))
+    assert launch(bare_python, pyz, "--version", env=env).returncode == 0
+    [site] = (tmp_path / "shiv").glob("skctl.pyz_*/site-packages")
+    (site / "skctl" / "cli.py").unlink()  # lost before the command starts: unpacked again
+    helped = launch(bare_python, pyz, "--help", env=env)
+    assert helped.returncode == 0, helped.stderr
+    assert "usage: skctl" in helped.stdout
+    assert (site / "skctl" / "cli.py").exists()
+
+    src = tmp_path / "in.sktrace"
+    src.write_bytes(codec.encode(synth.generate(events=4, objects=2)))
+    for path in sorted((site / "rich").rglob("*"), reverse=True):  # lost while the command runs: one line
+        path.rmdir() if path.is_dir() else path.unlink()
+    result = launch(bare_python, pyz, "xray", str(src), env=env)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert line.startswith("skctl: error: part of skctl's installation is missing") and "named 'rich" in line
+    assert "SHIV_FORCE_EXTRACT=1" in line
