@@ -150,3 +150,43 @@ def test_a_quick_exec_plugin_still_provides_the_credentials(tmp_path: Path, sile
     )
     assert result.returncode == 1, result.stderr
     assert "cannot reach the Kubernetes API server" in result.stderr, result.stderr
+
+
+# First call: a token that is already inside the client's refresh margin (5 minutes), so the
+# client runs the plugin again before the first request; later calls fail or never answer.
+REFRESH_PLUGIN = """#!/bin/sh
+if [ ! -e "$STATE" ]; then
+  touch "$STATE"
+  expiry=$(date -u -d '+1 minute' +%Y-%m-%dT%H:%M:%SZ)
+  echo '{"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",'
+  echo " \\"status\\": {\\"token\\": \\"t\\", \\"expirationTimestamp\\": \\"$expiry\\"}}"
+  exit 0
+fi
+LATER
+"""
+
+
+@pytest.mark.parametrize(("later", "expected"), [
+    ("exec sleep 1000", "gave no answer within --exec-timeout (2s)"),
+    ("echo 'token revoked: log in again' >&2; exit 3", "exec: process returned 3. token revoked: log in again"),
+], ids=["hangs", "fails"])
+def test_a_token_refresh_is_guarded_and_its_failure_reported(
+    tmp_path: Path, silent_server: int, later: str, expected: str
+) -> None:
+    """Before the fix a refresh that failed was only logged and the request went out with the
+    expired token: here the silent server's timeout was reported instead of the plugin."""
+    plugin = tmp_path / "refresh plugin.sh"  # a space in the path, run relative to the kubeconfig
+    plugin.write_text(REFRESH_PLUGIN.replace("LATER", later))
+    plugin.chmod(0o755)
+    kubeconfig = _kubeconfig(tmp_path, f"http://127.0.0.1:{silent_server}", {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./refresh plugin.sh",
+        "env": [{"name": "STATE", "value": str(tmp_path / "state")}],
+    })
+    result = subprocess.run(
+        [sys.executable, "-m", "skctl", "delete", "sim1", "--kubeconfig", str(kubeconfig),
+         "--exec-timeout", "2s", "--request-timeout", "3s"],
+        capture_output=True, text=True, cwd=ROOT, timeout=90,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], lines
+    assert (tmp_path / "state").exists()
