@@ -190,3 +190,38 @@ def test_a_token_refresh_is_guarded_and_its_failure_reported(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], lines
     assert (tmp_path / "state").exists()
+
+
+def test_an_exec_plugin_timing_out_with_a_terminal_on_stdin_only(tmp_path: Path) -> None:
+    """`skctl ... > file` in a terminal: the client is not interactive (its stdout is no
+    terminal) and captures the plugin's stderr, while stdin is still the terminal. The guard
+    follows the client's choice, so the plugin's child, which holds that stderr, is killed
+    with it and the client is not left waiting for it."""
+    import os
+    import pty
+
+    plugin = tmp_path / "plugin.sh"
+    plugin.write_text(PLUGIN)
+    plugin.chmod(0o755)
+    pidfile = tmp_path / "plugin.pid"
+    kubeconfig = _kubeconfig(tmp_path, "https://127.0.0.1:1", {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./plugin.sh",
+        "env": [{"name": "PIDFILE", "value": str(pidfile)}],
+    })
+    controller, terminal = pty.openpty()
+    left_running = False
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "skctl", "delete", "sim1", "--kubeconfig", str(kubeconfig), "--exec-timeout", "2s"],
+            stdin=terminal, capture_output=True, text=True, cwd=ROOT, timeout=60,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+        if pidfile.exists() and not _process_ended(int(pidfile.read_text())):
+            left_running = True
+            os.kill(int(pidfile.read_text()), 9)
+    assert not left_running, "the plugin's child is still running"
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--exec-timeout (2s)" in lines[0], lines
