@@ -282,3 +282,22 @@ def test_pyz_with_a_damaged_copy_keeps_the_error_policy(pyz: Path, bare_python: 
     [line] = error_lines(result)
     assert line.startswith("skctl: error: part of skctl's installation is missing") and "named 'rich" in line
     assert "SHIV_FORCE_EXTRACT=1" in line
+
+
+def test_pyz_runs_the_exec_credential_plugin_under_its_time_limit(pyz: Path, bare_python: Path, tmp_path: Path) -> None:
+    """skctl.kube.exec_guard runs by file path: from the pyz it is the unpacked copy's file."""
+    plugin = tmp_path / "plugin.sh"
+    plugin.write_text("#!/bin/sh\nexec sleep 1000\n")
+    plugin.chmod(0o755)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: ./plugin.sh}}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+    )
+    env = clean_env(SHIV_ROOT=str(tmp_path / "shiv"))
+    result = launch(bare_python, pyz, "delete", "sim1", "--kubeconfig", str(kubeconfig), "--exec-timeout", "2s", env=env)
+    assert result.returncode == 1, result.stderr
+    [line] = error_lines(result)
+    assert "./plugin.sh gave no answer within --exec-timeout (2s)" in line
