@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from skctl.sandbox import SandboxServer
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -225,3 +227,34 @@ def test_an_exec_plugin_timing_out_with_a_terminal_on_stdin_only(tmp_path: Path)
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--exec-timeout (2s)" in lines[0], lines
+
+
+def test_a_watch_survives_a_failed_token_refresh(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """A long-lived watch (the tracer, the driver's pod watch) whose token refresh fails backs
+    off and runs the plugin again, with the plugin's message as its last error. Before the
+    fix the guard's error escaped the watch thread with a traceback and the watch was gone."""
+    import time
+
+    from skctl.kube.client import connect
+    from skctl.kube.watch import ListWatch
+
+    plugin = tmp_path / "plugin.sh"
+    plugin.write_text(REFRESH_PLUGIN.replace("LATER", "echo 'token revoked: log in again' >&2; exit 3"))
+    plugin.chmod(0o755)
+    kubeconfig = _kubeconfig(tmp_path, sandbox.url, {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./plugin.sh",
+        "env": [{"name": "STATE", "value": str(tmp_path / "state")}],
+    })
+    watch = ListWatch(connect(str(kubeconfig)), "/api/v1/pods", lambda kind, obj: None, lambda items: None, name="pods")
+    watch.start()
+    thread = watch._thread
+    assert thread is not None
+    try:
+        deadline = time.monotonic() + 30  # only a guard against waiting forever
+        while "token revoked" not in watch.stats.last_error and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert thread.is_alive(), "the watch thread died"
+        assert "token revoked: log in again" in watch.stats.last_error
+    finally:
+        watch.stop()
+        watch.join(10)
