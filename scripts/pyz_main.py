@@ -25,6 +25,7 @@ import sys
 BUILD_ID = ""
 ENTRY_POINT = ""
 HAS_PTH = False  # site-packages has .pth files: add it with site.addsitedir
+BUILT_FOR = ""  # "3.11 linux x86_64": the compiled dependencies inside load only there
 PAYLOAD = "payload.pyz"
 
 _OVERRIDES = (
@@ -107,7 +108,17 @@ def _unpack(roots, force):
     _fail(f"cannot unpack {archive} ({'; '.join(errors)}); set SHIV_ROOT to a writable directory")
 
 
+def _interpreter():
+    return f"{sys.version_info[0]}.{sys.version_info[1]} {sys.platform} {os.uname().machine}"
+
+
 def main():
+    if BUILT_FOR and _interpreter() != BUILT_FOR:
+        # Otherwise most commands would fail later, each on some compiled module "missing".
+        _fail(
+            f"{sys.argv[0]} was built for Python {BUILT_FOR} and this is Python {_interpreter()}: "
+            f"run it with that Python (an image with it, for the driver), or build it with this one (make pyz)"
+        )
     roots = _roots()
     force = os.environ.get("SHIV_FORCE_EXTRACT", "").lower() in ("1", "t", "true", "yes")  # shiv's reading
     site = None

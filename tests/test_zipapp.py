@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -301,3 +302,25 @@ def test_pyz_runs_the_exec_credential_plugin_under_its_time_limit(pyz: Path, bar
     assert result.returncode == 1, result.stderr
     [line] = error_lines(result)
     assert "./plugin.sh gave no answer within --exec-timeout (2s)" in line
+
+
+def test_another_python_or_machine_is_one_line(small_pyz: Path, tmp_path: Path) -> None:
+    """The compiled wheels inside load only on the Python minor version and machine that built
+    the pyz (a python:3.12 image, an arm64 node): say so instead of failing later, in some
+    command, on a compiled module that seems to be missing."""
+    import zipfile
+
+    other = tmp_path / "hello.pyz"
+    with zipfile.ZipFile(small_pyz) as src, zipfile.ZipFile(other, "w") as dest:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "__main__.py":
+                text = data.decode()
+                assert "\nBUILT_FOR = '3." in text, "the build records the interpreter"
+                data = re.sub(r"\nBUILT_FOR = '[^']*'", "\nBUILT_FOR = '2.7 linux pdp11'", text).encode()
+            dest.writestr(info, data)
+    result = launch(sys.executable, other, env=clean_env(SHIV_ROOT=str(tmp_path / "shiv")))
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert line.startswith("skctl: error: ") and "was built for Python 2.7 linux pdp11 and this is Python 3." in line
+    assert not (tmp_path / "shiv").exists(), "nothing is unpacked"
