@@ -134,6 +134,10 @@ KUBE_EXEC_TIMEOUT = (
     "the kubeconfig user's credential plugin {plugin} gave no answer within --exec-timeout ({timeout}); "
     "check that it works on its own, or allow it more time with --exec-timeout"
 )
+KUBE_EXEC_FAILED = (
+    "the kubeconfig user's credential plugin {plugin} failed: {detail}; "
+    "check that it works on its own (a login may have expired)"
+)
 KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
 KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"
 KUBE_INSECURE = "TLS certificates of {host} are not verified (insecure-skip-tls-verify in the kubeconfig)"

@@ -66,6 +66,8 @@ def _auth_failures(plugin: str | None) -> Iterator[None]:
         root.removeHandler(catcher)
     if errors and plugin is not None and TIMEOUT_MARK in errors[0]:
         raise OperationalError(messages.KUBE_EXEC_TIMEOUT.format(plugin=plugin, timeout=f"{_exec_timeout:g}s"))
+    if errors and plugin is not None:
+        raise InputError(messages.KUBE_EXEC_FAILED.format(plugin=plugin, detail=" ".join(errors[0].split())))
     if errors:
         detail = " ".join(f"the user's credential plugin failed: {errors[0]}".split())
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail))
