@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -117,7 +118,11 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible, like shiv --reproducible
 def _launcher(env: dict, has_pth: bool) -> bytes:
     """scripts/pyz_main.py with this build's constants (from shiv's environment.json) filled in."""
     source = (ROOT / "scripts" / "pyz_main.py").read_text()
-    constants = {'BUILD_ID = ""': env["build_id"], 'ENTRY_POINT = ""': env["entry_point"], "HAS_PTH = False": has_pth}
+    built_for = f"{sys.version_info[0]}.{sys.version_info[1]} {sys.platform} {platform.machine()}"
+    constants = {
+        'BUILD_ID = ""': env["build_id"], 'ENTRY_POINT = ""': env["entry_point"], "HAS_PTH = False": has_pth,
+        'BUILT_FOR = ""': built_for,
+    }
     for line, value in constants.items():
         assert line in source, f"scripts/pyz_main.py lost its `{line}` line"
         source = source.replace(line, f"{line.split(' = ')[0]} = {value!r}", 1)

@@ -25,6 +25,7 @@ import sys
 BUILD_ID = ""
 ENTRY_POINT = ""
 HAS_PTH = False  # site-packages has .pth files: add it with site.addsitedir
+BUILT_FOR = ""  # "3.11 linux x86_64": the compiled dependencies inside load only there
 PAYLOAD = "payload.pyz"
 
 _OVERRIDES = (
@@ -107,7 +108,17 @@ def _unpack(roots, force):
     _fail(f"cannot unpack {archive} ({'; '.join(errors)}); set SHIV_ROOT to a writable directory")
 
 
+def _interpreter():
+    return f"{sys.version_info[0]}.{sys.version_info[1]} {sys.platform} {os.uname().machine}"
+
+
 def main():
+    if BUILT_FOR and _interpreter() != BUILT_FOR:
+        # Otherwise most commands would fail later, each on some compiled module "missing".
+        _fail(
+            f"{sys.argv[0]} was built for Python {BUILT_FOR} and this is Python {_interpreter()}: "
+            f"run it with that Python (an image with it, for the driver), or build it with this one (make pyz)"
+        )
     roots = _roots()
     force = os.environ.get("SHIV_FORCE_EXTRACT", "").lower() in ("1", "t", "true", "yes")  # shiv's reading
     site = None
@@ -135,9 +146,36 @@ def main():
         sys.path[:] = before[:index] + added + before[index:]
     else:
         sys.path.insert(index, site)
+    try:
+        code = _call_entry()
+    except ImportError as exc:
+        # Files went missing from the copy after it was unpacked (a temporary-file cleaner,
+        # a user tidying up): shiv only checks that the directory exists. Unpack it again and
+        # retry once. An ImportError gets here only before the command started: skctl.cli
+        # turns every later one into an error line.
+        code = _repair(site, exc)
+    sys.exit(code)
+
+
+def _call_entry():
     module, _, attr = ENTRY_POINT.partition(":")
-    entry = getattr(__import__(module, fromlist=[attr]), attr)
-    sys.exit(entry())
+    return getattr(__import__(module, fromlist=[attr]), attr)()
+
+
+def _repair(site, exc):
+    """Unpack `site` again (forced), forget what was imported from it, and call the entry point."""
+    import importlib
+
+    prefix = site + os.sep
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(prefix):
+            del sys.modules[name]
+    _unpack([os.path.dirname(os.path.dirname(site))], True)
+    importlib.invalidate_caches()
+    try:
+        return _call_entry()
+    except ImportError as again:
+        _fail(f"{site} is incomplete and unpacking it again did not help ({again}; before: {exc})")
 
 
 main()

@@ -153,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             _print_traceback()
         detail = _one_line(f"{type(exc).__name__}: {exc}")
-        print(messages.INTERNAL_ERROR.format(detail=detail), file=sys.stderr)
+        template = messages.MISSING_MODULE if isinstance(exc, ImportError) else messages.INTERNAL_ERROR
+        print(template.format(detail=detail), file=sys.stderr)
         return EXIT_OPERATIONAL
 
 

@@ -20,6 +20,12 @@ UNIX_SECONDS_OUT_OF_RANGE = "'{value}' is outside 1970-01-01 .. 9999-12-31{hint}
 ERROR_LINE = "skctl: error: {message}"
 VERSION_LINE = "skctl {version}"  # --version and `skctl version`
 INTERNAL_ERROR = "skctl: internal error: {detail} (rerun with -v debug for the traceback)"
+# An ImportError while a command runs: files of the installation went missing (for the pyz,
+# from its unpacked copy, e.g. by a temporary-file cleaner).
+MISSING_MODULE = (
+    "skctl: error: part of skctl's installation is missing ({detail}): reinstall it; "
+    "for dist/skctl.pyz, run it once with SHIV_FORCE_EXTRACT=1 to unpack it again"
+)
 INTERRUPTED = "skctl: interrupted"
 
 # --- trace files ---------------------------------------------------------------------
@@ -128,6 +134,10 @@ KUBE_BAD_CONFIG = "kubeconfig {path} is malformed: {detail}; fix it (kubectl con
 KUBE_EXEC_TIMEOUT = (
     "the kubeconfig user's credential plugin {plugin} gave no answer within --exec-timeout ({timeout}); "
     "check that it works on its own, or allow it more time with --exec-timeout"
+)
+KUBE_EXEC_FAILED = (
+    "the kubeconfig user's credential plugin {plugin} failed: {detail}; "
+    "check that it works on its own (a login may have expired)"
 )
 KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
 KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"

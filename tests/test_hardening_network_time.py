@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from skctl.sandbox import SandboxServer
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -150,3 +152,109 @@ def test_a_quick_exec_plugin_still_provides_the_credentials(tmp_path: Path, sile
     )
     assert result.returncode == 1, result.stderr
     assert "cannot reach the Kubernetes API server" in result.stderr, result.stderr
+
+
+# First call: a token that is already inside the client's refresh margin (5 minutes), so the
+# client runs the plugin again before the first request; later calls fail or never answer.
+REFRESH_PLUGIN = """#!/bin/sh
+if [ ! -e "$STATE" ]; then
+  touch "$STATE"
+  expiry=$(date -u -d '+1 minute' +%Y-%m-%dT%H:%M:%SZ)
+  echo '{"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",'
+  echo " \\"status\\": {\\"token\\": \\"t\\", \\"expirationTimestamp\\": \\"$expiry\\"}}"
+  exit 0
+fi
+LATER
+"""
+
+
+@pytest.mark.parametrize(("later", "expected"), [
+    ("exec sleep 1000", "gave no answer within --exec-timeout (2s)"),
+    ("echo 'token revoked: log in again' >&2; exit 3", "exec: process returned 3. token revoked: log in again"),
+], ids=["hangs", "fails"])
+def test_a_token_refresh_is_guarded_and_its_failure_reported(
+    tmp_path: Path, silent_server: int, later: str, expected: str
+) -> None:
+    """Before the fix a refresh that failed was only logged and the request went out with the
+    expired token: here the silent server's timeout was reported instead of the plugin."""
+    plugin = tmp_path / "refresh plugin.sh"  # a space in the path, run relative to the kubeconfig
+    plugin.write_text(REFRESH_PLUGIN.replace("LATER", later))
+    plugin.chmod(0o755)
+    kubeconfig = _kubeconfig(tmp_path, f"http://127.0.0.1:{silent_server}", {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./refresh plugin.sh",
+        "env": [{"name": "STATE", "value": str(tmp_path / "state")}],
+    })
+    result = subprocess.run(
+        [sys.executable, "-m", "skctl", "delete", "sim1", "--kubeconfig", str(kubeconfig),
+         "--exec-timeout", "2s", "--request-timeout", "3s"],
+        capture_output=True, text=True, cwd=ROOT, timeout=90,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], lines
+    assert (tmp_path / "state").exists()
+
+
+def test_an_exec_plugin_timing_out_with_a_terminal_on_stdin_only(tmp_path: Path) -> None:
+    """`skctl ... > file` in a terminal: the client is not interactive (its stdout is no
+    terminal) and captures the plugin's stderr, while stdin is still the terminal. The guard
+    follows the client's choice, so the plugin's child, which holds that stderr, is killed
+    with it and the client is not left waiting for it."""
+    import os
+    import pty
+
+    plugin = tmp_path / "plugin.sh"
+    plugin.write_text(PLUGIN)
+    plugin.chmod(0o755)
+    pidfile = tmp_path / "plugin.pid"
+    kubeconfig = _kubeconfig(tmp_path, "https://127.0.0.1:1", {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./plugin.sh",
+        "env": [{"name": "PIDFILE", "value": str(pidfile)}],
+    })
+    controller, terminal = pty.openpty()
+    left_running = False
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "skctl", "delete", "sim1", "--kubeconfig", str(kubeconfig), "--exec-timeout", "2s"],
+            stdin=terminal, capture_output=True, text=True, cwd=ROOT, timeout=60,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+        if pidfile.exists() and not _process_ended(int(pidfile.read_text())):
+            left_running = True
+            os.kill(int(pidfile.read_text()), 9)
+    assert not left_running, "the plugin's child is still running"
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--exec-timeout (2s)" in lines[0], lines
+
+
+def test_a_watch_survives_a_failed_token_refresh(tmp_path: Path, sandbox: SandboxServer) -> None:
+    """A long-lived watch (the tracer, the driver's pod watch) whose token refresh fails backs
+    off and runs the plugin again, with the plugin's message as its last error. Before the
+    fix the guard's error escaped the watch thread with a traceback and the watch was gone."""
+    import time
+
+    from skctl.kube.client import connect
+    from skctl.kube.watch import ListWatch
+
+    plugin = tmp_path / "plugin.sh"
+    plugin.write_text(REFRESH_PLUGIN.replace("LATER", "echo 'token revoked: log in again' >&2; exit 3"))
+    plugin.chmod(0o755)
+    kubeconfig = _kubeconfig(tmp_path, sandbox.url, {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./plugin.sh",
+        "env": [{"name": "STATE", "value": str(tmp_path / "state")}],
+    })
+    watch = ListWatch(connect(str(kubeconfig)), "/api/v1/pods", lambda kind, obj: None, lambda items: None, name="pods")
+    watch.start()
+    thread = watch._thread
+    assert thread is not None
+    try:
+        deadline = time.monotonic() + 30  # only a guard against waiting forever
+        while "token revoked" not in watch.stats.last_error and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert thread.is_alive(), "the watch thread died"
+        assert "token revoked: log in again" in watch.stats.last_error
+    finally:
+        watch.stop()
+        watch.join(10)

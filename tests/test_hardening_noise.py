@@ -60,7 +60,8 @@ def test_a_failing_exec_plugin_stops_with_its_error(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
-    assert "credential plugin failed" in lines[0] and "plugin says no" in lines[0]
+    assert "credential plugin /bin/sh failed" in lines[0] and "plugin says no" in lines[0]
+    assert "pass --kubeconfig" not in lines[0], "the kubeconfig was found; its plugin failed"
 
 
 # --- a TCP reset in the middle of an upload, for real ------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -247,3 +248,79 @@ def test_an_unwritable_shiv_root_is_one_line(small_pyz: Path, tmp_path: Path) ->
     [line] = error_lines(result)
     assert line.startswith("skctl: error: cannot unpack") and "Not a directory" in line
     assert line.endswith("set SHIV_ROOT to a writable directory")
+
+
+def test_a_copy_that_lost_files_is_unpacked_again(small_pyz: Path, tmp_path: Path) -> None:
+    """A temporary-file cleaner or a user deleted files from the unpacked copy: the next start
+    unpacks it again instead of failing with a traceback."""
+    root = tmp_path / "shiv"
+    env = clean_env(SHIV_ROOT=str(root))
+    assert launch(sys.executable, small_pyz, env=env).returncode == 3
+    [site] = root.glob("hello.pyz_*/site-packages")
+    for lost in (site / "hello_app.py", site / "extra" / "pthmod.py"):  # the entry point, then what it imports
+        lost.unlink()
+        result = launch(sys.executable, small_pyz, "x", env=env)
+        assert (result.returncode, result.stdout) == (3, "hello via-pth x\n"), result.stderr
+        assert lost.exists()
+
+
+def test_pyz_with_a_damaged_copy_keeps_the_error_policy(pyz: Path, bare_python: Path, tmp_path: Path) -> None:
+    env = clean_env(SHIV_ROOT=str(tmp_path / "shiv"))
+    assert launch(bare_python, pyz, "--version", env=env).returncode == 0
+    [site] = (tmp_path / "shiv").glob("skctl.pyz_*/site-packages")
+    (site / "skctl" / "cli.py").unlink()  # lost before the command starts: unpacked again
+    helped = launch(bare_python, pyz, "--help", env=env)
+    assert helped.returncode == 0, helped.stderr
+    assert "usage: skctl" in helped.stdout
+    assert (site / "skctl" / "cli.py").exists()
+
+    src = tmp_path / "in.sktrace"
+    src.write_bytes(codec.encode(synth.generate(events=4, objects=2)))
+    for path in sorted((site / "rich").rglob("*"), reverse=True):  # lost while the command runs: one line
+        path.rmdir() if path.is_dir() else path.unlink()
+    result = launch(bare_python, pyz, "xray", str(src), env=env)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert line.startswith("skctl: error: part of skctl's installation is missing") and "named 'rich" in line
+    assert "SHIV_FORCE_EXTRACT=1" in line
+
+
+def test_pyz_runs_the_exec_credential_plugin_under_its_time_limit(pyz: Path, bare_python: Path, tmp_path: Path) -> None:
+    """skctl.kube.exec_guard runs by file path: from the pyz it is the unpacked copy's file."""
+    plugin = tmp_path / "plugin.sh"
+    plugin.write_text("#!/bin/sh\nexec sleep 1000\n")
+    plugin.chmod(0o755)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: ./plugin.sh}}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+    )
+    env = clean_env(SHIV_ROOT=str(tmp_path / "shiv"))
+    result = launch(bare_python, pyz, "delete", "sim1", "--kubeconfig", str(kubeconfig), "--exec-timeout", "2s", env=env)
+    assert result.returncode == 1, result.stderr
+    [line] = error_lines(result)
+    assert "./plugin.sh gave no answer within --exec-timeout (2s)" in line
+
+
+def test_another_python_or_machine_is_one_line(small_pyz: Path, tmp_path: Path) -> None:
+    """The compiled wheels inside load only on the Python minor version and machine that built
+    the pyz (a python:3.12 image, an arm64 node): say so instead of failing later, in some
+    command, on a compiled module that seems to be missing."""
+    import zipfile
+
+    other = tmp_path / "hello.pyz"
+    with zipfile.ZipFile(small_pyz) as src, zipfile.ZipFile(other, "w") as dest:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "__main__.py":
+                text = data.decode()
+                assert "\nBUILT_FOR = '3." in text, "the build records the interpreter"
+                data = re.sub(r"\nBUILT_FOR = '[^']*'", "\nBUILT_FOR = '2.7 linux pdp11'", text).encode()
+            dest.writestr(info, data)
+    result = launch(sys.executable, other, env=clean_env(SHIV_ROOT=str(tmp_path / "shiv")))
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert line.startswith("skctl: error: ") and "was built for Python 2.7 linux pdp11 and this is Python 3." in line
+    assert not (tmp_path / "shiv").exists(), "nothing is unpacked"

@@ -66,6 +66,8 @@ def _auth_failures(plugin: str | None) -> Iterator[None]:
         root.removeHandler(catcher)
     if errors and plugin is not None and TIMEOUT_MARK in errors[0]:
         raise OperationalError(messages.KUBE_EXEC_TIMEOUT.format(plugin=plugin, timeout=f"{_exec_timeout:g}s"))
+    if errors and plugin is not None:
+        raise InputError(messages.KUBE_EXEC_FAILED.format(plugin=plugin, detail=" ".join(errors[0].split())))
     if errors:
         detail = " ".join(f"the user's credential plugin failed: {errors[0]}".split())
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail))
@@ -88,6 +90,29 @@ def _load_kubeconfig(files: list[str], context: str | None, configuration: Any) 
             config_dict=merger.config, active_context=context, config_base_path=None, config_persister=merger.save_changes
         )
         loader.load_and_set(configuration)
+    if plugin is not None:
+        _guard_refresh(configuration, plugin)
+
+
+def _guard_refresh(configuration: Any, plugin: str) -> None:
+    """Report a failed token refresh like a failed first run of the plugin.
+
+    The client re-runs the exec plugin from `refresh_api_key_hook` before a request once the
+    token is near its expirationTimestamp; a failure there is only logged and the request
+    goes out with the old token. Each call of the hook installs a new hook, so the guard
+    re-installs itself after every call."""
+    original = configuration.refresh_api_key_hook
+    if original is None:
+        return
+
+    def guarded(conf: Any) -> None:
+        try:
+            with _auth_failures(plugin):
+                original(conf)
+        finally:
+            conf.refresh_api_key_hook = guarded
+
+    configuration.refresh_api_key_hook = guarded
 
 
 def _guard_exec_plugin(merged: dict[str, Any], context: str | None) -> str | None:

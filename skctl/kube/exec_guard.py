@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
     seconds, command = float(argv[0]), argv[1:]
     # An interactive plugin reads the terminal: it must stay in the terminal's session and
     # foreground process group. Otherwise it leads its own session, killed as a whole on timeout.
-    interactive = sys.stdin is not None and sys.stdin.isatty()
+    interactive = _client_says_interactive()
     try:
         process = subprocess.Popen(
             command,
@@ -54,6 +54,19 @@ def main(argv: list[str]) -> int:
         sys.stderr.buffer.write(err)
         sys.stderr.flush()
     return process.returncode if process.returncode >= 0 else 128 - process.returncode
+
+
+def _client_says_interactive() -> bool:
+    """The client's own choice, from KUBERNETES_EXEC_INFO's spec.interactive (it tests its
+    stdout). When false it captures the plugin's stderr, so that stderr must be ours, relayed:
+    a grandchild holding the client's pipe would keep it waiting. Without the variable (an
+    older client), whether stdin is a terminal."""
+    import json
+
+    try:
+        return bool(json.loads(os.environ["KUBERNETES_EXEC_INFO"])["spec"]["interactive"])
+    except (KeyError, TypeError, ValueError):
+        return sys.stdin is not None and sys.stdin.isatty()
 
 
 def _kill(process: subprocess.Popen[bytes], group: bool) -> None:

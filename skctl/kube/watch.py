@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from skctl.errors import SkctlError
+
 log = logging.getLogger(__name__)
 
 LIST_PAGE = 500
@@ -200,6 +202,10 @@ class ListWatch:
             resp = self.api_client.call_api(*params, _request_timeout=timeout)
         except (HTTPError, OSError) as exc:
             raise Retryable(f"connection failed: {_short(exc)}") from None
+        except SkctlError as exc:
+            # the exec credential plugin failed to refresh the token (skctl.kube.client):
+            # the next attempt runs it again, as a login may have been renewed meanwhile
+            raise Retryable(f"credentials: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - the client wraps transport errors variously
             if type(exc).__name__ == "ApiException":
                 raise Retryable(f"request failed: {_short(exc)}") from None
