@@ -103,6 +103,21 @@ def _kubeconfig(tmp_path: Path, server: str, exec_config: dict[str, object]) -> 
     return path
 
 
+def _hanging_plugin(tmp_path: Path) -> tuple[Path, Path]:
+    """A kubeconfig whose exec plugin (PLUGIN) never answers, and the file it writes its pid to.
+
+    The command is relative: it runs from the kubeconfig's directory, as with the client alone."""
+    plugin = tmp_path / "plugin.sh"
+    plugin.write_text(PLUGIN)
+    plugin.chmod(0o755)
+    pidfile = tmp_path / "plugin.pid"
+    kubeconfig = _kubeconfig(tmp_path, "https://127.0.0.1:1", {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./plugin.sh",
+        "env": [{"name": "PIDFILE", "value": str(pidfile)}],
+    })
+    return kubeconfig, pidfile
+
+
 def _process_ended(pid: int) -> bool:
     """Gone, or a zombie waiting for a parent that does not reap (PID 1 in a container)."""
     try:
@@ -115,15 +130,7 @@ def _process_ended(pid: int) -> bool:
 @pytest.mark.parametrize("command", CLUSTER_COMMANDS, ids=[c[0] for c in CLUSTER_COMMANDS])
 def test_an_exec_plugin_that_never_answers_fails_within_the_exec_timeout(tmp_path: Path, command: list[str]) -> None:
     command = [a.format(trace=_trace(tmp_path), journal=tmp_path / "journal") for a in command]
-    plugin = tmp_path / "plugin.sh"
-    plugin.write_text(PLUGIN)
-    plugin.chmod(0o755)
-    pidfile = tmp_path / "plugin.pid"
-    # a relative command runs from the kubeconfig's directory, as with the client alone
-    kubeconfig = _kubeconfig(tmp_path, "https://127.0.0.1:1", {
-        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./plugin.sh",
-        "env": [{"name": "PIDFILE", "value": str(pidfile)}],
-    })
+    kubeconfig, pidfile = _hanging_plugin(tmp_path)
     # Before the fix skctl waited for the plugin forever; the subprocess timeout is only the guard.
     result = subprocess.run(
         [sys.executable, "-m", "skctl", *command, "--kubeconfig", str(kubeconfig), "--exec-timeout", "2s"],
@@ -202,14 +209,7 @@ def test_an_exec_plugin_timing_out_with_a_terminal_on_stdin_only(tmp_path: Path)
     import os
     import pty
 
-    plugin = tmp_path / "plugin.sh"
-    plugin.write_text(PLUGIN)
-    plugin.chmod(0o755)
-    pidfile = tmp_path / "plugin.pid"
-    kubeconfig = _kubeconfig(tmp_path, "https://127.0.0.1:1", {
-        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./plugin.sh",
-        "env": [{"name": "PIDFILE", "value": str(pidfile)}],
-    })
+    kubeconfig, pidfile = _hanging_plugin(tmp_path)
     controller, terminal = pty.openpty()
     left_running = False
     try:

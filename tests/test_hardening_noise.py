@@ -203,6 +203,14 @@ BLOCK = 5 * 1024 * 1024  # S3's smallest part: the trace below needs a multipart
 NOISE_WORDS = ("Traceback", "Task exception", "Unclosed", "Exception ignored", "aiohttp", "asyncio")
 
 
+def _upload(command: str, trace: Path, dest: str) -> list[str]:
+    """The arguments of a `convert` or `export` that uploads `trace` uncompressed to `dest`."""
+    return {
+        "convert": ["convert", str(trace), dest, "--to", "cbor", "--compression", "none"],
+        "export": ["export", "--from", str(trace), "-s", "0", "-t", "now", "--compression", "none", "-o", dest],
+    }[command]
+
+
 @pytest.fixture(scope="module")
 def big_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from skctl.trace import codec, synth
@@ -228,10 +236,7 @@ def test_a_reset_during_an_upload_is_one_line(request: pytest.FixtureRequest, bi
     scheme = object_store_url.split("://")[0]
     proxy = ResettingProxy(_endpoint(scheme), limit=BLOCK // 2)
     dest = f"{object_store_url}/out.sktrace"
-    argv = {
-        "convert": ["convert", str(big_trace), dest, "--to", "cbor", "--compression", "none"],
-        "export": ["export", "--from", str(big_trace), "-s", "0", "-t", "now", "--compression", "none", "-o", dest],
-    }[command]
+    argv = _upload(command, big_trace, dest)
     try:
         result = subprocess.run(
             [sys.executable, "-m", "skctl", *argv, "--storage-option", f"block_size={BLOCK}",
@@ -270,10 +275,7 @@ def test_a_stalled_upload_is_bounded(request: pytest.FixtureRequest, big_trace: 
     scheme = object_store_url.split("://")[0]
     proxy = ResettingProxy(_endpoint(scheme), limit=256 * 1024, stall=True)
     dest = f"{object_store_url}/out.sktrace"
-    argv = {
-        "convert": ["convert", str(big_trace), dest, "--to", "cbor", "--compression", "none"],
-        "export": ["export", "--from", str(big_trace), "-s", "0", "-t", "now", "--compression", "none", "-o", dest],
-    }[command]
+    argv = _upload(command, big_trace, dest)
     try:
         result = subprocess.run(
             [sys.executable, "-m", "skctl", *argv, "--storage-option", f"block_size={BLOCK}",
