@@ -53,18 +53,26 @@ def speed(text: str) -> float:
 
 
 def demo_seconds(text: str) -> float:
-    """`skctl demo --seconds`: a duration from 1 s to an hour (skctl.demo.validate_seconds)."""
-    from skctl.demo import validate_seconds
+    """`skctl demo --seconds`: a duration (`20`, `90s`, `2m`) from 1 s to skctl.demo.MAX_SECONDS."""
+    from skctl.demo import MAX_SECONDS
+    from skctl.timeparse import parse_duration
 
-    return _checked(validate_seconds, text)
+    try:
+        value = parse_duration(text)
+    except InputError:
+        value = -1.0
+    if not 1 <= value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(messages.DEMO_BAD_SECONDS.format(value=text, max=f"{MAX_SECONDS / 60:g}m"))
+    return value
 
 
 def demo_keep(text: str) -> str:
     """`skctl demo --keep DIR`: a directory name; an empty one (`--keep ''`, an unset
-    variable) is refused rather than taken as the current directory."""
-    from skctl.demo import validate_keep
-
-    return _checked(validate_keep, text)
+    variable) is refused rather than taken as the current directory (what the directory
+    holds is checked when the demo starts)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(messages.DEMO_KEEP_EMPTY)
+    return text
 
 
 def speed_text(text: str) -> str:

@@ -74,26 +74,6 @@ OBJECTS, VERSIONS, DELETES = "objects", "versions", "deletes"
 OUTSIDE = "(not in a virtual namespace)"  # marks a simulation object that landed elsewhere
 
 
-def validate_keep(text: str) -> str:
-    """--keep: a non-empty directory name (what the directory holds is checked later)."""
-    if not text.strip():
-        raise InputError(messages.DEMO_KEEP_EMPTY)
-    return text
-
-
-def validate_seconds(text: str) -> float:
-    """--seconds: a duration (`20`, `90s`, `2m`) from 1 s to MAX_SECONDS."""
-    from skctl.timeparse import parse_duration
-
-    try:
-        value = parse_duration(text)
-    except InputError:
-        value = -1.0
-    if not 1 <= value <= MAX_SECONDS:
-        raise InputError(messages.DEMO_BAD_SECONDS.format(value=text, max=f"{MAX_SECONDS / 60:g}m"))
-    return value
-
-
 @dataclass
 class DemoOptions:
     seconds: float = DEFAULT_SECONDS
