@@ -5,6 +5,7 @@ server, and atomicity is checked by listing the server with its own SDK."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import io
@@ -585,3 +586,93 @@ def test_the_stall_watchdog_without_a_transport_table() -> None:
             return None
 
     assert stall._unsent(Piped()) == 7
+
+
+def test_abandoning_an_upload_cancels_its_own_tasks() -> None:
+    """Ctrl-C reaches the caller while fsspec's `sync` leaves the coroutine running on the
+    loop, where a backend's retry would open a new connection that stalls and holds the exit.
+    Leaving the watch with an exception cancels the upload's tasks and the parts they
+    gathered; a task started outside the watch, or under another upload's watch, runs on."""
+    import concurrent.futures
+    import threading
+
+    from fsspec.asyn import get_loop, sync
+
+    from skctl.storage import stall
+
+    loop = get_loop()
+
+    async def upload() -> None:
+        await asyncio.gather(asyncio.sleep(3600), asyncio.sleep(3600))  # concurrent parts
+
+    unwatched = asyncio.run_coroutine_threadsafe(asyncio.sleep(3600), loop)
+    other_started, other_done = threading.Event(), threading.Event()
+    others: list[concurrent.futures.Future[None]] = []
+
+    def other_upload() -> None:
+        with stall.stall_watchdog(loop, 600):
+            others.append(asyncio.run_coroutine_threadsafe(upload(), loop))
+            other_started.set()
+            other_done.wait(30)
+
+    worker = threading.Thread(target=other_upload)
+    worker.start()
+    try:
+        assert other_started.wait(30)
+        with pytest.raises(KeyboardInterrupt), stall.stall_watchdog(loop, 600):
+            ours = asyncio.run_coroutine_threadsafe(upload(), loop)
+            raise KeyboardInterrupt
+        with pytest.raises(concurrent.futures.CancelledError):
+            ours.result(10)
+
+        async def pending_sleeps() -> int:
+            return sum(1 for t in asyncio.all_tasks() if "sleep" in repr(t.get_coro()))
+
+        assert not unwatched.done() and not others[0].done()
+        assert sync(loop, pending_sleeps) == 3  # the unwatched one and the other upload's two parts
+    finally:
+        other_done.set()
+        worker.join(30)
+        unwatched.cancel()
+        for future in others:
+            future.cancel()
+
+
+def test_unsent_counts_the_kernel_queue_alone() -> None:
+    """A body small enough to leave the transport's buffer at once sits in the kernel's
+    send queue when the peer stops reading: that is unsent data too (Linux)."""
+    import socket
+    import time
+
+    from skctl.storage import stall
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("TIOCOUTQ is Linux's")
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname())
+    accepted, _ = server.accept()
+    try:
+        client.setblocking(False)
+        sent = 0
+        with contextlib.suppress(BlockingIOError):
+            while sent < 64 * 1024 * 1024:
+                sent += client.send(b"x" * 65536)
+
+        class Drained:  # the transport handed everything to the kernel
+            def get_write_buffer_size(self) -> int:
+                return 0
+
+            def get_extra_info(self, name: str) -> object:
+                return client if name == "socket" else None
+
+        assert stall._unsent(Drained()) > 0
+        received = 0
+        while received < sent:
+            received += len(accepted.recv(1 << 20))
+        deadline = time.monotonic() + 30  # the last acknowledgements (a hang guard)
+        while stall._unsent(Drained()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert stall._unsent(Drained()) == 0  # read to the end by the peer: nothing unsent
+    finally:
+        for s in (server, client, accepted):
+            s.close()

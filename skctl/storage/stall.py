@@ -21,6 +21,10 @@ context of the task that wrote. A connection whose writer names another watch is
 that one (neither dropped for another upload's stall, nor by another upload's stricter
 timeout or failure); one whose writer carries no watch is judged by every watchdog.
 
+An upload that ends with an exception (Ctrl-C included) is abandoned: the tasks it started
+on the loop, told apart by a task factory that records the watch of the starting context,
+are cancelled, so no backend retry outlives it and holds the process at exit.
+
 The transports are found through the selector event loop's table of them (`loop._transports`,
 in every CPython since 3.4) and their writers through its selector: the one place skctl
 reads asyncio internals. On a loop without the table the watchdog does nothing and says so
@@ -34,6 +38,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import logging
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,15 +56,18 @@ class Watch:
     seconds: float
     stalled: int = 0
     _stop: asyncio.Event | None = field(default=None, repr=False)
+    _tasks: weakref.WeakSet[asyncio.Task[Any]] = field(default_factory=weakref.WeakSet, repr=False)
 
 
 @contextlib.contextmanager
 def stall_watchdog(loop: Any, seconds: float) -> Iterator[Watch]:
     """Watch the socket transports of `loop` (an fsspec filesystem's loop) while the block runs.
 
-    On leaving the block with an exception, connections still holding unsent data are
-    aborted at once: the upload is abandoned, and closing them gracefully would wait for
-    the peer to read it (forever, for a peer that stopped reading)."""
+    On leaving the block with an exception the upload is abandoned: its tasks still on the
+    loop are cancelled (fsspec's `sync` leaves them running when Ctrl-C reaches the caller,
+    and a backend's retry would open a new connection that stalls again and holds the exit),
+    then connections still holding unsent data are aborted at once (closing them gracefully
+    would wait for the peer to read it: forever, for a peer that stopped reading)."""
     watch = Watch(seconds)
     transports = getattr(loop, "_transports", None)
     if loop is None or transports is None or not loop.is_running():
@@ -85,6 +93,7 @@ def _start(loop: Any, watch: Watch) -> concurrent.futures.Future[None] | None:
     started = concurrent.futures.Future()  # type: concurrent.futures.Future[None]
 
     async def run() -> None:
+        _tag_tasks(loop)
         watch._stop = asyncio.Event()
         started.set_result(None)
         await _watch(loop, watch)
@@ -107,7 +116,39 @@ def _stop(loop: Any, watch: Watch, future: concurrent.futures.Future[None] | Non
         future.result(5)
     if abandon:
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(_abort_unsent(loop, watch), loop).result(5)
+            asyncio.run_coroutine_threadsafe(_abandon(loop, watch), loop).result(5)
+
+
+def _tag_tasks(loop: Any) -> None:
+    """Have every task started on `loop` remember the watch of the context that started it
+    (the upload's, through `run_coroutine_threadsafe` and the backends' own gathers), so
+    an abandoned upload's tasks can be told from another upload's. A task factory is the
+    public hook for it; one the loop already has is kept and called."""
+    previous = loop.get_task_factory()
+    if getattr(previous, "_skctl_tags_watches", False):
+        return
+
+    def factory(loop: Any, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        task = previous(loop, coro, **kwargs) if previous is not None else asyncio.Task(coro, loop=loop, **kwargs)
+        context = kwargs.get("context")
+        watch = context.get(_CURRENT) if context is not None else _CURRENT.get()
+        if watch is not None and isinstance(task, asyncio.Task):
+            watch._tasks.add(task)
+        return task
+
+    factory._skctl_tags_watches = True  # type: ignore[attr-defined]
+    loop.set_task_factory(factory)
+
+
+async def _abandon(loop: Any, watch: Watch) -> None:
+    """Cancel the upload's tasks, let them unwind, then drop what they left unsent."""
+    me = asyncio.current_task()
+    for task in list(watch._tasks):
+        if task is not me and not task.done():
+            task.cancel()
+    for _ in range(3):  # a cancelled request closes its connection on its way out
+        await asyncio.sleep(0)
+    await _abort_unsent(loop, watch)
 
 
 async def _watch(loop: Any, watch: Watch) -> None:
@@ -138,8 +179,11 @@ async def _watch(loop: Any, watch: Watch) -> None:
 
 
 async def _abort_unsent(loop: Any, watch: Watch) -> None:
+    """Only a transport's own buffer matters here: close() waits for it, while what the
+    kernel holds does not hold the exit (and a connection whose data is all in the kernel
+    names no owner: it may be a healthy upload's beside this one)."""
     for transport in list(loop._transports.values()):
-        if _unsent(transport) and _ours(loop, transport, watch):
+        if _buffered(transport) and _ours(loop, transport, watch):
             log.debug("dropping %s with unsent data of an abandoned upload", _peer(transport))
             transport.abort()
 
@@ -159,12 +203,18 @@ def _ours(loop: Any, transport: Any, watch: Watch) -> bool:
 def _unsent(transport: Any) -> int:
     """Bytes the connection has not delivered yet: the transport's buffer plus, on Linux,
     the kernel's send queue (TIOCOUTQ: unsent and unacknowledged), so a slow link shows
-    progress with every acknowledgement, not only when megabytes of kernel buffer free up."""
+    progress with every acknowledgement, not only when megabytes of kernel buffer free up.
+    The kernel's queue counts alone too: a body small enough to leave the transport's buffer
+    at once (a last block) sits there when the peer stops reading, and the request then
+    waits for an answer that never comes."""
+    return _buffered(transport) + _kernel_queue(transport)
+
+
+def _buffered(transport: Any) -> int:
     try:
-        unsent = int(transport.get_write_buffer_size())  # a closing one too: close() waits for it
+        return int(transport.get_write_buffer_size())  # a closing one too: close() waits for it
     except Exception:  # noqa: BLE001 - a transport being torn down
         return 0
-    return unsent + _kernel_queue(transport) if unsent else 0
 
 
 def _kernel_queue(transport: Any) -> int:
