@@ -2,7 +2,8 @@
 
 `skctl --version` is answered here, before `skctl.cli` loads argparse, the signal
 handling and the command table: a version probe is the start-up that scripts and
-health checks pay most often. Everything else goes to `skctl.cli.main`.
+health checks pay most often. Everything else goes to `skctl.cli.main`; after an
+interrupted command the process is given `signals.EXIT_GRACE` seconds to end.
 """
 
 import sys
@@ -15,5 +16,10 @@ def main() -> int:
         print(messages.VERSION_LINE.format(version=__version__))
         return 0
     from skctl.cli import main as cli_main
+    from skctl.errors import EXIT_INTERRUPTED
+    from skctl.signals import Terminated, bound_the_exit
 
-    return cli_main()
+    code = cli_main()
+    if code in (EXIT_INTERRUPTED, Terminated.exit_code):  # Ctrl-C always wins, at exit too
+        bound_the_exit(code)
+    return code

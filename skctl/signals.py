@@ -111,3 +111,32 @@ def work_committed() -> None:
     of the command. Outside a CLI command (library use, tests) this does nothing."""
     if getattr(_scope, "active", False):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# --- an interrupted process ends, whatever a library's clean-up at exit waits for ------
+
+EXIT_GRACE = 10.0  # seconds the interpreter's own shutdown may take after an interrupt
+
+
+def bound_the_exit(code: int, grace: float = EXIT_GRACE) -> None:
+    """Make sure the process ends within `grace` seconds, with `code`, once this returns.
+
+    For the process entry point only, after an interrupted command: the command's own
+    clean-up is done, but at exit libraries still close their clients (fsspec's filesystems
+    through finalizers that wait on their event loop without a timeout), and one waiting on
+    a peer that stopped answering would keep a Ctrl-C'd process alive. A daemon thread gives
+    the normal shutdown `grace` seconds, then flushes the standard streams and ends the
+    process. Started now rather than from an atexit hook, where newer Pythons refuse threads."""
+    import os
+    import time
+
+    def expire() -> None:
+        time.sleep(grace)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed or broken stream: nothing more to say
+                pass
+        os._exit(code)
+
+    threading.Thread(target=expire, name="skctl-exit-guard", daemon=True).start()

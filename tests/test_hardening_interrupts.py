@@ -123,3 +123,37 @@ def test_interrupt_at_each_moment(
         assert dest.read_bytes() == OLD
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
     assert signal.getsignal(signal.SIGINT) is handler_before  # the command leaves no handler behind
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_process_ends_whatever_waits_at_exit(sig: signal.Signals, status: int) -> None:
+    """A library's clean-up at exit that never ends (as adlfs's did, closing a client whose
+    retry was stalled) does not keep an interrupted skctl alive: the process entry point
+    gives the interpreter's shutdown signals.EXIT_GRACE seconds, then ends with the status.
+    The wait is a hang guard, not a timing assertion."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    program = (
+        "import atexit, sys, time\n"
+        "atexit.register(time.sleep, 3600)  # registered first: runs after skctl's own\n"
+        "from skctl.entry import main\n"
+        "sys.argv = ['skctl', 'demo', '--seconds', '60']\n"
+        "sys.exit(main())\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=root, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # wait until it is recording
+            if line.startswith("recording "):
+                break
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == status, err
+    assert err.strip().splitlines() == ["skctl: interrupted"]
