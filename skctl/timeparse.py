@@ -67,18 +67,34 @@ def parse_offset(text: str) -> float | None:
     return seconds if sign == "+" else -seconds
 
 
+# The durations a flag may hold: from a microsecond (the resolution durations are parsed
+# to, timedelta's) to a century, which every wait, timer and timedelta the value ends up in
+# can hold (threading's waits stop near 292 years; `1e300` seconds would be an overflow deep
+# inside a command, not a usage error).
+MIN_DURATION = 1e-6
+MAX_DURATION = 36_500 * 86_400.0
+
+
+def in_duration_range(seconds: float) -> bool:
+    """Whether `seconds` is a duration skctl can wait for (MIN_DURATION to MAX_DURATION)."""
+    return MIN_DURATION <= seconds <= MAX_DURATION
+
+
 def parse_duration(text: str | float, message: str = messages.RUN_BAD_DURATION) -> float:
     """Positive seconds for a duration or a bare number of seconds (`90s`, `1h30m`, `45`).
 
-    Zero, negative, infinite and malformed values are an InputError with `message`.
+    Zero, negative, infinite and malformed values are an InputError with `message`; a
+    duration outside MIN_DURATION..MAX_DURATION is one that names the range.
     """
     value = str(text).strip()
     try:
         seconds: float | None = float(value)
     except ValueError:
         seconds = duration_seconds(value)
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+    if seconds is None or math.isnan(seconds) or seconds <= 0:
         raise InputError(message.format(value=text))
+    if not in_duration_range(seconds):
+        raise InputError(messages.DURATION_OUT_OF_RANGE.format(value=text, max_days=MAX_DURATION / 86_400))
     return seconds
 
 

@@ -151,6 +151,17 @@ def test_parse_duration_rejects(text: str) -> None:
         timeparse.parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["1e300", "36501d", "5300w", "1e-10", "1e-320", "1e-7"])
+def test_parse_duration_rejects_what_no_wait_can_hold(text: str) -> None:
+    with pytest.raises(InputError, match=f"duration '{text}' is out of range: use 1us to 36500d"):
+        timeparse.parse_duration(text)
+
+
+@pytest.mark.parametrize("text, seconds", [("36500d", 36500 * 86400), ("1us", 1e-6), ("3153600000", 3153600000)])
+def test_parse_duration_takes_the_ends_of_the_range(text: str, seconds: float) -> None:
+    assert timeparse.parse_duration(text) == pytest.approx(seconds)
+
+
 def _trace(*ts: int) -> Trace:
     return Trace(events=[new_event(t, [{"i": i}]) for i, t in enumerate(ts)])
 

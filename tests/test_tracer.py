@@ -488,6 +488,9 @@ def test_unreachable_cluster_and_bad_flags_are_one_line_errors(tmp_path: Path, c
     assert "--listen 'nope'" in capsys.readouterr().err
     assert main(["trace", "--kubeconfig", str(kc), "--retention", "soon"]) == 2
     assert "bad duration 'soon'" in capsys.readouterr().err
+    for flag in ("--retention", "--duration", "--request-timeout", "--exec-timeout"):  # once an overflow inside
+        assert main(["trace", "--kubeconfig", str(kc), flag, "1e300"]) == 2
+        assert f"argument {flag}: duration '1e300' is out of range: use 1us to 36500d" in capsys.readouterr().err
 
 
 def test_trace_command_writes_the_recording_and_refuses_a_busy_journal(

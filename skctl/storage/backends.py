@@ -19,6 +19,7 @@ from skctl.errors import InputError, OperationalError
 from skctl.storage.errors import map_error, no_credentials, short
 from skctl.storage.stall import DEFAULT_STALL_TIMEOUT
 from skctl.storage.urls import BACKEND_PACKAGE, local_path, protocol_of, scheme_of, split_remote
+from skctl.timeparse import MAX_DURATION, MIN_DURATION, in_duration_range
 
 log = logging.getLogger("skctl.storage")
 
@@ -141,10 +142,9 @@ def _int_option(value: Any, name: str, url: str, minimum: int = 0) -> int | None
 def _seconds_option(value: Any, name: str, url: str) -> float:
     if value is None:
         return DEFAULT_STALL_TIMEOUT
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise InputError(
-            messages.STORAGE_BAD_OPTIONS.format(url=url, detail=f"{name} must be a number of seconds > 0, not {value!r}")
-        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not in_duration_range(value):
+        raise InputError(messages.STORAGE_BAD_OPTIONS.format(
+            url=url, detail=f"{name} must be a number of seconds from {MIN_DURATION:g} to {MAX_DURATION:.0f}, not {value!r}"))
     return float(value)
 
 
