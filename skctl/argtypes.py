@@ -154,6 +154,31 @@ def positive_int(text: str) -> int:
     return value
 
 
+def example_events(text: str) -> int:
+    """`skctl example --events`: 1 to skctl.trace.synth.MAX_EVENTS (more would run for hours)."""
+    from skctl.trace.synth import MAX_EVENTS
+
+    return _count(text, MAX_EVENTS)
+
+
+def example_objects(text: str) -> int:
+    """`skctl example --objects`: 1 to skctl.trace.synth.MAX_OBJECTS."""
+    from skctl.trace.synth import MAX_OBJECTS
+
+    return _count(text, MAX_OBJECTS)
+
+
+def _count(text: str, most: int) -> int:
+    """A whole number from 1 to `most`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= most:
+        raise argparse.ArgumentTypeError(messages.BAD_COUNT.format(value=text, max=most))
+    return value
+
+
 def millis(text: str) -> int:
     """A whole number of milliseconds, 0 or more (SimKube's lifecycle delay flags)."""
     from skctl.sim.timing import parse_millis

@@ -14,6 +14,7 @@ USAGE_ERROR = "{prog}: error: {message} (see '{prog} --help')"
 BAD_PORT = "'{value}' is out of range; use 0-{max} (0 picks a free port)"
 BAD_POSITIVE_NUMBER = "'{value}' must be a number greater than 0"
 BAD_POSITIVE_INT = "'{value}' must be a whole number of at least 1"
+BAD_COUNT = "'{value}' must be a whole number from 1 to {max}"
 BAD_SIZE = "'{value}' is not a size; use bytes or a quantity such as 4Gi or 500Mi (1Ki to 8Pi)"
 BAD_UNIX_SECONDS = "'{value}' is not whole unix seconds"
 UNIX_SECONDS_OUT_OF_RANGE = "'{value}' is outside 1970-01-01 .. 9999-12-31{hint}"
@@ -224,6 +225,10 @@ DEMO_DESCRIPTION = (
     "the window as `skctl export` does, show it as `skctl xray` does, print the manifests `skctl run "
     "--dry-run` would apply, replay it on the simulation as `skctl drive` does at --speed, and compare "
     "what was recorded with what the simulation received. Exits 1 if they differ. See docs/getting-started.md."
+)
+EXAMPLE_TOO_LATE = (
+    "--start-ts {start} leaves no room for {events} events before 9999-12-31 (a trace's last time); "
+    "use a --start-ts of at most {latest}"
 )
 DEMO_BAD_SECONDS = "--seconds must be a duration from 1s to {max}, not '{value}'"
 DEMO_KEEP_NOT_DIR = "--keep {path} exists and is not a directory; name a new or empty directory"

@@ -157,6 +157,8 @@ def one_error_line(capsys: pytest.CaptureFixture) -> str:
         (["-o", "ftp://x/y"], "unsupported URL scheme 'ftp'"),
         (["--storage-option", "novalue"], "--storage-option"),
         (["--tracer-timeout", "0", "--tracer-address", "http://127.0.0.1:1"], "--tracer-timeout"),
+        # 1e300 was an OverflowError deep in the socket layer ("internal error")
+        (["--tracer-timeout", "1e300", "--tracer-address", "http://127.0.0.1:1"], "--tracer-timeout: duration '1e300' is out of range"),
         (["--tracer-address", "ftp://host"], "--tracer-address"),
     ],
 )

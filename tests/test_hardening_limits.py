@@ -203,3 +203,27 @@ def test_a_tracer_that_streams_forever_is_cut_off(tmp_path: Path, capsys: pytest
 def test_bad_sizes_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
     assert main(["xray", str(tmp_path / "x"), f"--max-trace-size={text}"]) == 2
     assert "is not a size" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("flag", ["--events", "--objects"])
+@pytest.mark.parametrize("text", [str(2**64), "99999999999999999999", "1000001"])
+def test_example_counts_are_bounded(tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, text: str) -> None:
+    # Unbounded, --events 2**64 generated events until the machine gave out.
+    if flag == "--objects" and text == "1000001":
+        text = str(synth.MAX_OBJECTS + 1)
+    assert main(["example", "-o", str(tmp_path / "t"), flag, text]) == 2
+    assert f"argument {flag}: '{text}' must be a whole number from 1 to" in one_error_line(capsys)
+    assert not (tmp_path / "t").exists()
+
+
+def test_example_start_ts_leaves_room_for_its_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --start-ts near 9999-12-31 wrote a trace every other command refused as invalid.
+    out = tmp_path / "t"
+    assert main(["example", "-o", str(out), "--start-ts", "253402300799"]) == 2
+    message = one_error_line(capsys)
+    assert "--start-ts 253402300799 leaves no room for 200 events" in message
+    assert not out.exists()
+    latest = message.rsplit(" ", 1)[1]
+    assert main(["example", "-o", str(out), "--start-ts", latest]) == 0
+    capsys.readouterr()
+    assert main(["xray", str(out), "--json"]) == 0

@@ -25,6 +25,8 @@ pytestmark = pytest.mark.timeout(60)
         (["--port", "http"], "--port: 'http' is out of range"),
         (["--max-history", "0"], "--max-history: '0' must be a whole number of at least 1"),
         (["--bookmark-interval", "-1"], "--bookmark-interval"),
+        # 1e300 dropped every watch connection (Condition.wait overflowed in the handler)
+        (["--bookmark-interval", "1e300"], "--bookmark-interval: duration '1e300' is out of range"),
     ],
 )
 def test_bad_arguments_exit_2(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:

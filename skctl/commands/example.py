@@ -20,8 +20,8 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         "bare Pods with pod lifecycles, in a few namespaces. Deterministic for a given --seed.",
     )
     p.add_argument("-o", "--output", default="example.sktrace", help="destination path or URL (default: %(default)s)")
-    p.add_argument("--events", type=argtypes.positive_int, default=200, help="number of events (default: %(default)s)")
-    p.add_argument("--objects", type=argtypes.positive_int, default=24, help="live objects at most (default: %(default)s)")
+    p.add_argument("--events", type=argtypes.example_events, default=200, help="number of events (default: %(default)s)")
+    p.add_argument("--objects", type=argtypes.example_objects, default=24, help="live objects at most (default: %(default)s)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
     p.add_argument("--start-ts", type=argtypes.unix_seconds, default=None, help="unix time of the first event (default: fixed)")
     p.add_argument("--compression", choices=COMPRESSIONS, default=DEFAULT_COMPRESSION)

@@ -76,10 +76,11 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     )
     p.add_argument(
         "--tracer-timeout",
-        type=argtypes.positive_float,
+        type=argtypes.duration,
         default=DEFAULT_TRACER_TIMEOUT,
         metavar="SECONDS",
-        help=f"how long to wait for the tracer's answer (default: {DEFAULT_TRACER_TIMEOUT:g})",
+        help=f"how long to wait for the tracer's answer, in seconds or as a duration such as 5m "
+        f"(default: {DEFAULT_TRACER_TIMEOUT:g})",
     )
     p.add_argument(
         "--tracer-writes",

@@ -34,9 +34,10 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    help="workload actions per second (default: %(default)g)")
     p.add_argument("--workload-seed", type=int, default=0, metavar="SEED", help="workload random seed (default: 0)")
     p.add_argument("--workload-namespace", type=argtypes.namespace, default="default", metavar="NS", help="namespace for the workload")
-    p.add_argument("--bookmark-interval", type=argtypes.positive_float, default=DEFAULT_BOOKMARK_INTERVAL,
+    p.add_argument("--bookmark-interval", type=argtypes.duration, default=DEFAULT_BOOKMARK_INTERVAL,
                    metavar="SECONDS",
-                   help="seconds between watch BOOKMARK events, about a minute as on a real server (default: %(default)g)")
+                   help="seconds (or a duration such as 2m) between watch BOOKMARK events, about a minute as on a real "
+                   "server (default: %(default)g)")
     p.add_argument("--max-history", type=argtypes.positive_int, default=DEFAULT_MAX_HISTORY, metavar="N",
                    help="at most this many watch events kept for resuming (75 s of them otherwise); "
                    "older resourceVersions get 410 (default: %(default)d)")

@@ -11,10 +11,21 @@ import copy
 import random
 from typing import Any
 
+from skctl import messages
+from skctl.errors import InputError
+from skctl.timeparse import MAX_TS
 from skctl.trace.model import Obj, Trace, new_event, ns_name
 from skctl.trace.window import spec_hash
 
 EXAMPLE_START_TS = 1_750_000_000
+# `skctl example` bounds: a million events take minutes to generate; more would run for hours.
+MAX_EVENTS = 1_000_000
+MAX_OBJECTS = 100_000
+STEPS = (0, 0, 1, 1, 2, 5)  # seconds between consecutive events
+LIFECYCLE_START = (1, 30)  # a pod starts this many seconds after its owner's event...
+LIFECYCLE_RUN = (5, 300)  # ...and runs this long
+# The most a trace of n events can span: every step the longest, the last pod started and ended late.
+_TAIL = LIFECYCLE_START[1] + LIFECYCLE_RUN[1]
 NAMESPACES = ("shop", "payments", "search", "batch")
 IMAGES = ("nginx:1.27.1", "ghcr.io/acme/api:2.14.0", "redis:7.4", "ghcr.io/acme/worker:5.1.3", "envoyproxy/envoy:v1.31.0")
 CONFIG = {
@@ -108,6 +119,9 @@ def generate(events: int = 200, objects: int = 24, seed: int = 7, start_ts: int 
     Most events scale or re-image a Deployment; some create or delete objects; CronJobs
     and bare Pods carry pod lifecycles. Several events can share a second, as in a real trace.
     """
+    latest = MAX_TS - events * max(STEPS) - _TAIL
+    if start_ts > latest:
+        raise InputError(messages.EXAMPLE_TOO_LATE.format(start=start_ts, events=events, latest=max(latest, 0)))
     rng = random.Random(seed)
     trace = Trace(config=copy.deepcopy(CONFIG))
     live: dict[str, Obj] = {}
@@ -135,7 +149,7 @@ def generate(events: int = 200, objects: int = 24, seed: int = 7, start_ts: int 
         _lifecycle(rng, trace, o, ts)
 
     while len(trace.events) < events:
-        ts += rng.choice((0, 0, 1, 1, 2, 5))
+        ts += rng.choice(STEPS)
         roll = rng.random()
         keys = list(live)
         if roll < 0.08 and len(live) < objects or not keys:
@@ -168,8 +182,8 @@ def _lifecycle(rng: random.Random, trace: Trace, obj: Obj, ts: int) -> None:
     template = obj["spec"]["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else obj
     pod_hash = spec_hash(template)  # one hash per pod spec, as the tracer keys lifecycles
     runs = trace.pod_lifecycles.setdefault(key, {}).setdefault(pod_hash, [])
-    start = ts + rng.randint(1, 30)
-    runs.append({"start_ts": start, "end_ts": start + rng.randint(5, 300) if rng.random() < 0.9 else None})
+    start = ts + rng.randint(*LIFECYCLE_START)
+    runs.append({"start_ts": start, "end_ts": start + rng.randint(*LIFECYCLE_RUN) if rng.random() < 0.9 else None})
 
 
 def _index(trace: Trace, live: dict[str, Obj]) -> None:
