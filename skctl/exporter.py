@@ -233,6 +233,11 @@ def tracer_export_url(address: str) -> str:
         raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address)) from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address))
+    try:  # a port past 65535, or a host name no DNS can hold (a label over 63 characters, `a..b`)
+        _ = parts.port
+        (parts.hostname or "").encode("idna")
+    except ValueError:
+        raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address)) from None
     return address.rstrip("/") + "/export"
 
 

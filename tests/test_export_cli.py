@@ -160,12 +160,17 @@ def one_error_line(capsys: pytest.CaptureFixture) -> str:
         # 1e300 was an OverflowError deep in the socket layer ("internal error")
         (["--tracer-timeout", "1e300", "--tracer-address", "http://127.0.0.1:1"], "--tracer-timeout: duration '1e300' is out of range"),
         (["--tracer-address", "ftp://host"], "--tracer-address"),
+        # a host label past 63 characters was urllib3's LocationParseError ("internal error")
+        (["--tracer-address", "http://" + "a" * 64 + ":7777"], "--tracer-address"),
+        (["--tracer-address", "http://a..b:7777"], "--tracer-address"),
+        # a name past NAME_MAX was an OSError from the journal check ("internal error")
+        (["--from", "a" * 300], "could not read"),
     ],
 )
 def test_input_errors_are_one_line_exit_2(trace_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
                                           flags: list[str], needle: str) -> None:
     args = ["export", *flags]
-    if "--tracer-address" not in flags:
+    if "--tracer-address" not in flags and "--from" not in flags:
         args += ["--from", str(trace_file)]
     if "-o" not in flags:
         args += ["-o", str(tmp_path / "out.sktrace")]

@@ -68,7 +68,12 @@ class JournalBusy(JournalError):
 
 
 def is_journal(path: str | os.PathLike[str]) -> bool:
-    return (Path(path) / META_NAME).is_file()
+    """Whether `path` holds a journal; a path the OS refuses (a name too long, EACCES) holds
+    none, and reading it as a trace file then reports why."""
+    try:
+        return (Path(path) / META_NAME).is_file()
+    except OSError:
+        return False
 
 
 def segments(directory: Path) -> list[tuple[int, int, Path]]:
