@@ -285,7 +285,9 @@ def test_parse_storage_options() -> None:
 
 @pytest.mark.parametrize("options", [{"retries": -1}, {"retries": "many"}, {"block_size": 0}, {"stall_timeout": 0},
                                      {"stall_timeout": "1m"}, {"stall_timeout": True}, {"stall_timeout": 1e300},
-                                     {"stall_timeout": 1e-320}])
+                                     {"stall_timeout": 1e-320},
+                                     # unbounded, a typo'd retry count retried an unreachable service for ever
+                                     {"retries": 99999999999999999999}, {"retries": 101}])
 def test_bad_skctl_options(options: dict) -> None:
     with pytest.raises(InputError, match="bad storage options"):
         storage.write_bytes("memory://x", b"x", options)

@@ -28,6 +28,9 @@ log = logging.getLogger("skctl.storage")
 #   block_size  upload part / read block size in bytes
 #   stall_timeout  seconds an upload connection may take no data before it is dropped (skctl.storage.stall)
 SKCTL_OPTIONS = ("retries", "block_size", "stall_timeout")
+# More retries than this is a command that never ends against an unreachable service (each
+# attempt waits up to a backoff of 15-32 s); 99999999999999999999 is a typo, not a wish.
+MAX_RETRIES = 100
 USER_AGENT = "skctl"
 
 
@@ -45,7 +48,7 @@ def open_target(url: str, options: dict[str, Any] | None) -> Target:
     """The filesystem and path for `url`; bad URLs and options are InputErrors."""
     protocol = protocol_of(url)
     opts = dict(options or {})
-    retries = _int_option(opts.pop("retries", None), "retries", url)
+    retries = _int_option(opts.pop("retries", None), "retries", url, maximum=MAX_RETRIES)
     block_size = _int_option(opts.pop("block_size", None), "block_size", url, minimum=1)
     stall_timeout = _seconds_option(opts.pop("stall_timeout", None), "stall_timeout", url)
     open_kwargs = {"block_size": block_size} if block_size else {}
@@ -129,12 +132,13 @@ def probe_bucket(target: Target) -> None:
     sync(fs.loop, bounded)
 
 
-def _int_option(value: Any, name: str, url: str, minimum: int = 0) -> int | None:
+def _int_option(value: Any, name: str, url: str, minimum: int = 0, maximum: int | None = None) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or maximum is not None and value > maximum:
+        bound = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
         raise InputError(
-            messages.STORAGE_BAD_OPTIONS.format(url=url, detail=f"{name} must be an integer >= {minimum}, not {value!r}")
+            messages.STORAGE_BAD_OPTIONS.format(url=url, detail=f"{name} must be an integer {bound}, not {value!r}")
         )
     return value
 
