@@ -97,6 +97,8 @@ XRAY_TUI_NEEDS_TTY = "--browse needs a terminal; use --events, --object or --jso
 
 # --- run/drive -----------------------------------------------------------------------
 CONFIG_BAD_YAML = "tracer config {source} is not valid YAML: {detail}"
+CONFIG_TOO_LARGE = "tracer config {source} is larger than {limit}, far more than a config; check the path"
+CONFIG_TOO_DEEP = "tracer config {source} is nested too deeply to be a tracer config; check the file"
 CONFIG_BAD = "bad tracer config {source}: {detail}"
 CONFIG_PATH_DISAGREES = (
     "bad tracer config {source}: podSpecTemplatePaths {paths} for {gvk} disagrees with the built-in "

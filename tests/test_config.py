@@ -123,6 +123,11 @@ def test_pointer_escapes_and_indices() -> None:
         ("tracked: {}\n", "unknown key"),
         ("- 1\n", "mapping"),
         ("trackedObjects: {a: [\n", "not valid YAML"),
+        # nested past Python's recursion limit: PyYAML's RecursionError was an "internal error"
+        ("trackedObjects: " + "[" * 10_000 + "]" * 10_000 + "\n", "nested too deeply"),
+        ("a: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n", "nested too deeply"),
+        # a huge file (a trace or a log given by mistake) is refused unread past the bound
+        ("#" + "x" * cfg.MAX_CONFIG_BYTES + "\ntrackedObjects: {}\n", "larger than 16 MiB"),
     ],
 )
 def test_bad_configs(tmp_path: Path, text: str, fragment: str) -> None:
@@ -130,6 +135,12 @@ def test_bad_configs(tmp_path: Path, text: str, fragment: str) -> None:
         cfg.load_config(_write(tmp_path, text))
     assert fragment in str(info.value)
     assert "\n" not in str(info.value).strip()
+
+
+@pytest.mark.timeout(30)
+def test_dev_zero_is_refused_not_read_for_ever() -> None:
+    with pytest.raises(InputError, match="/dev/zero is larger than 16 MiB"):
+        cfg.load_config("/dev/zero")
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

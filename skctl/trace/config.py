@@ -95,18 +95,27 @@ def default_template_paths(gvk: str) -> tuple[str, ...]:
     return BUILTIN_TEMPLATE_PATHS.get(gvk, ())
 
 
+MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a real config is a few kilobytes
+
+
 def load_config(url: str, storage_options: dict[str, Any] | None = None) -> TracerConfig:
     """Read and validate a tracer config file (path or URL)."""
     import yaml
 
     from skctl import storage
 
-    data = storage.read_bytes(url, storage_options)
+    def too_large(source: str, limit: int) -> InputError:
+        return InputError(messages.CONFIG_TOO_LARGE.format(source=source, limit=f"{limit // 2**20} MiB"))
+
+    # Bounded: `-c /dev/zero` (or a trace given by mistake) is refused, not read for ever.
+    data = storage.read_bytes(url, storage_options, limit=storage.Limit(MAX_CONFIG_BYTES, too_large))
     try:
         doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
         raise InputError(messages.CONFIG_BAD_YAML.format(source=url, detail=detail)) from exc
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise InputError(messages.CONFIG_TOO_DEEP.format(source=url)) from None
     return parse_config(doc, url)
 
 
