@@ -132,6 +132,21 @@ def listen_address(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def journal_dir(text: str) -> str:
+    """`skctl trace --journal`: a local directory, as a path or file:// URL (returned as a path).
+    An object-storage URL or an empty value is refused: it used to become a relative
+    directory named `s3:/bucket/key` (or the default journal)."""
+    from skctl.storage.urls import is_local, local_path
+
+    try:
+        path = local_path(text) if is_local(text) else ""
+    except InputError:  # an unknown scheme, file://host/...
+        path = ""
+    if not path.strip():
+        raise argparse.ArgumentTypeError(messages.TRACE_JOURNAL_NOT_LOCAL.format(value=text))
+    return path
+
+
 def positive_float(text: str) -> float:
     """A finite number greater than 0 (rates, timeouts)."""
     try:

@@ -285,6 +285,10 @@ TRACE_KIND_NOT_SERVED = (
     "the cluster does not serve {gvk}; install its CRD first, fix the config, or pass --wait-for-crds"
 )
 TRACE_BAD_LISTEN = "--listen '{value}' is not HOST:PORT with a port from 0 to 65535"
+TRACE_JOURNAL_NOT_LOCAL = (
+    "--journal {value!r} is not a local directory: the tracer journals to local disk "
+    "(a path or file:///dir); -o URL writes the recording to object storage when it stops"
+)
 TRACE_LISTEN_FAILED = "cannot listen on {host}:{port}: {detail}; pick another --listen address"
 TRACE_JOURNAL_CLOSE_FAILED = (
     "could not flush the journal in {path}: {detail}; what was flushed before is kept (free some space)"

@@ -475,7 +475,9 @@ def test_journal_env_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert default_journal() == os.path.join(str(tmp_path), "skctl", "journal")
 
 
-def test_unreachable_cluster_and_bad_flags_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_unreachable_cluster_and_bad_flags_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     kc = tmp_path / "kc"
     kc.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
@@ -491,6 +493,18 @@ def test_unreachable_cluster_and_bad_flags_are_one_line_errors(tmp_path: Path, c
     for flag in ("--retention", "--duration", "--request-timeout", "--exec-timeout"):  # once an overflow inside
         assert main(["trace", "--kubeconfig", str(kc), flag, "1e300"]) == 2
         assert f"argument {flag}: duration '1e300' is out of range: use 1us to 36500d" in capsys.readouterr().err
+    # An object-storage --journal became a relative directory named `s3:/b/k`, and an empty
+    # -o/-c/--journal (an unset variable) was silently the default: no recording written.
+    for flags, needle in ((["--journal", "s3://b/k"], "--journal 's3://b/k' is not a local directory"),
+                          (["--journal", "memory://x"], "--journal 'memory://x' is not a local directory"),
+                          (["--journal", ""], "--journal '' is not a local directory"),
+                          (["-o", ""], "malformed URL ''"), (["-c", ""], "malformed URL ''")):
+        args = ["trace", "--kubeconfig", str(kc), "--duration", "1", *flags]
+        if "--journal" not in flags:
+            args += ["--journal", str(tmp_path / "j")]
+        assert main(args) == 2
+        assert needle in capsys.readouterr().err
+    assert not (tmp_path / "s3:").exists()
 
 
 def test_trace_command_writes_the_recording_and_refuses_a_busy_journal(

@@ -32,7 +32,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    help=f"API address (default: {DEFAULT_LISTEN})")
     p.add_argument("--server-port", type=argtypes.port, metavar="PORT",
                    help="SimKube's flag: serve the API on 0.0.0.0:PORT (for a pod behind a Service)")
-    p.add_argument("--journal", metavar="DIR", help="journal directory (default: $XDG_STATE_HOME/skctl/journal)")
+    p.add_argument("--journal", type=argtypes.journal_dir, metavar="DIR", help="journal directory (default: $XDG_STATE_HOME/skctl/journal)")
     p.add_argument("--retention", type=argtypes.duration, default=DEFAULT_RETENTION, metavar="DURATION",
                    help=f"how much history to keep in memory and on disk (default: {DEFAULT_RETENTION})")
     p.add_argument("--duration", type=argtypes.duration, metavar="DURATION",
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(DEFAULT_CONFIG_YAML)
         return 0
     storage_options = storage.parse_storage_options(args.storage_option)
-    if args.config:
+    if args.config is not None:  # `-c ''` (an unset variable) is an error, not the default config
         config = load_config(args.config, storage_options)
     else:
         import yaml
@@ -78,11 +78,11 @@ def run(args: argparse.Namespace) -> int:
         host, port = "0.0.0.0", args.server_port  # noqa: S104 - SimKube's flag: reachable through a Service
     else:
         host, port = args.listen
-    if args.output:
+    if args.output is not None:  # `-o ''` is an error now, not a recording silently never written
         storage.check_destination(args.output, storage_options)  # a bad destination fails now, not after hours of tracing
     options = TracerOptions(
         config=config,
-        journal_dir=Path(args.journal or default_journal()),
+        journal_dir=Path(args.journal if args.journal is not None else default_journal()),
         retention=args.retention,
         host=host,
         port=port,
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             timer.cancel()
     _say(messages.TRACE_STOPPED.format(reason=reason["why"], events=tracer.store.event_count(),
                                        journal=options.journal_dir))
-    if args.output:
+    if args.output is not None:
         from skctl.trace import codec
 
         trace = tracer.store.whole()
