@@ -55,6 +55,19 @@ def test_malformed_kubeconfig_is_an_input_error(
         assert word in err[0], err[0]
 
 
+@pytest.mark.parametrize("text", ["clusters: " + "[" * 10_000 + "]" * 10_000 + "\n",
+                                  "a: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n"], ids=["lists", "maps"])
+def test_a_kubeconfig_nested_past_the_recursion_limit_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
+) -> None:
+    # PyYAML's RecursionError was an "internal error"
+    path = tmp_path / "kubeconfig"
+    path.write_text(text)
+    assert main(["delete", "sim1", "--kubeconfig", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is nested too deeply to be a kubeconfig" in err[0], err
+
+
 class _WebServer(__import__("http.server").server.BaseHTTPRequestHandler):
     """Any web server: 404 for /api and everything else, or HTML pages with 200."""
 

@@ -213,6 +213,9 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
             _load_in_cluster(configuration)
     except ConfigException as exc:
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=" ".join(str(exc).split()))) from exc
+    except RecursionError:  # PyYAML composes nested collections recursively
+        detail = f"{kubeconfig or 'the kubeconfig'} is nested too deeply to be a kubeconfig"
+        raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from None
     except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as exc:  # unreadable or malformed
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from exc
