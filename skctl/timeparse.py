@@ -122,7 +122,8 @@ def parse_time(text: str, reference: float, flag: str = "time", now: float | Non
     """
     result = _parse_time(text, reference, flag, now)
     if not (math.isfinite(result) and 0 <= result <= MAX_TS):
-        hint = messages.EXPORT_MILLISECONDS_HINT if MAX_TS < result < MAX_TS * 1000 + 1000 else ""
+        numeric = _UNIX_RE.match(text.strip()) is not None  # not for 9999-12-31T23:59:59-01:00
+        hint = messages.EXPORT_MILLISECONDS_HINT if numeric and MAX_TS < result < MAX_TS * 1000 + 1000 else ""
         raise InputError(messages.EXPORT_TIME_OUT_OF_RANGE.format(flag=flag, value=text, hint=hint))
     return result
 
@@ -178,6 +179,7 @@ def parse_gnu_relative(text: str, now: float) -> float | None:
     return now - seconds if m.group(1) else now + seconds
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DST_GAP = object()  # _parse_iso's answer for a local time that the clocks skipped
 
 
@@ -196,7 +198,9 @@ def _parse_iso(value: str) -> float | object | None:
     except ValueError:
         return None
     if moment.tzinfo is not None:
-        return moment.astimezone(timezone.utc).timestamp()
+        # by subtraction: astimezone() overflows for 9999-12-31T23:59:59-01:00 (year 10000
+        # in UTC), which parse_time then reports as out of range
+        return (moment - _EPOCH).total_seconds()
     try:  # naive = local time
         ts = moment.timestamp()
         exists = datetime.fromtimestamp(ts) == moment

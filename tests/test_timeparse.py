@@ -132,6 +132,10 @@ def test_iso_rendering() -> None:
         ("1750000000000", "1750000100000", ["outside", "milliseconds"]),
         ("-99999999999999999w", "300", ["--start-time", "outside"]),
         ("99999999999999999999", "now", ["--start-time", "outside"]),
+        # an offset that carries the time past year 9999 or before year 1 in UTC was an
+        # OverflowError ("internal error"), and then not a milliseconds mistake
+        ("9999-12-31T23:59:59-23:59", "now", ["--start-time", "outside"]),
+        ("0", "0001-01-01T00:00:00+23:59", ["--end-time", "outside"]),
     ],
 )
 def test_out_of_range_times_are_input_errors(start: str, end: str, words: list[str]) -> None:
@@ -139,6 +143,8 @@ def test_out_of_range_times_are_input_errors(start: str, end: str, words: list[s
         resolve_window(start, end, now=1_750_000_000)
     for word in words:
         assert word in str(err.value)
+    if "T" in start:
+        assert "milliseconds" not in str(err.value)
 
 
 def test_iso_shows_unrepresentable_times_as_numbers() -> None:
