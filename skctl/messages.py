@@ -115,6 +115,10 @@ RUN_BAD_DURATION = "bad duration '{value}': use e.g. 90s, 10m, 1h30m or a number
 DURATION_OUT_OF_RANGE = "duration '{value}' is out of range: use 1us to {max_days:g}d"
 RUN_BAD_MILLIS = "'{value}' is not a whole number of milliseconds (0 or more)"
 RUN_BAD_REPETITIONS = "--repetitions must be a whole number from 1 to 2147483647, not '{value}'"
+RUN_BAD_IMAGE = (
+    "invalid --driver-image {image!r}: Kubernetes refuses an image with leading or trailing whitespace "
+    "or bytes that are not UTF-8; give an image reference such as ghcr.io/org/skctl:1.0"
+)
 RUN_BAD_SECRET = "invalid secret name '{name}' in --driver-secrets; use DNS-1123 subdomain names separated by commas"
 RUN_BAD_NAMESPACE = "invalid {flag} '{value}': use a DNS-1123 label"
 RUN_LABEL_TOO_LONG = "{flag} '{value}' is longer than {max_len} characters; use a shorter one"

@@ -20,6 +20,9 @@ _CONTROLS = {
     for c in [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 }
 _CONTROLS.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+# Command-line bytes that are not UTF-8 arrive as lone surrogates (surrogateescape); shown
+# as escapes too, an error line naming such a path is printable on any stream.
+_CONTROLS.update({c: f"\\u{c:04x}" for c in range(0xDC80, 0xDD00)})
 
 
 def printable(text: object) -> str:

@@ -216,6 +216,11 @@ BAD = [
     (["--trace-path", "file:///data/t?"], "?query"),
     (["-N", str(2**31)], "--repetitions"),
     (["--storage-option", "foo"], "--storage-option"),
+    # non-UTF-8 command-line bytes (surrogate escapes) went into the manifest as \uDCFF
+    (["--trace-path", "file:///data/\udcff\udcfe"], "not UTF-8"),
+    (["--skctl-pyz", "/data/skctl\udcff.pyz"], "not UTF-8"),
+    (["--driver-image", "img\udcff"], "invalid --driver-image"),
+    (["--driver-image", " ghcr.io/x/skctl:1 "], "leading or trailing whitespace"),
 ]
 
 
