@@ -65,6 +65,8 @@ def write_side_file(path: str | os.PathLike[str], data: bytes, message: str, mod
     from skctl.progress import no_progress
 
     name = os.fspath(path)
+    if os.path.isdir(name):  # write_local's own message would ask for "a trace file"
+        raise InputError(message.format(path=name, detail="it is a directory"))
     try:
         write_local(name, iter([data]), len(data), name, no_progress, mode=mode, result=False)
     except OSError as exc:
