@@ -195,7 +195,7 @@ def _count(text: str, most: int) -> int:
 
 
 def millis(text: str) -> int:
-    """A whole number of milliseconds, 0 or more (SimKube's lifecycle delay flags)."""
+    """A whole number of milliseconds, 0 to 2**32-1 (SimKube's u32 lifecycle delay flags)."""
     from skctl.sim.timing import parse_millis
 
     return _checked(parse_millis, text)

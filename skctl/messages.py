@@ -113,7 +113,7 @@ RUN_BAD_PYZ_PATH = "cannot mount --skctl-pyz {url}: {detail}"
 RUN_BAD_SPEED = "--speed must be a number from 0.000001 to 1000000, not '{value}'"
 RUN_BAD_DURATION = "bad duration '{value}': use e.g. 90s, 10m, 1h30m or a number of seconds"
 DURATION_OUT_OF_RANGE = "duration '{value}' is out of range: use 1us to {max_days:g}d"
-RUN_BAD_MILLIS = "'{value}' is not a whole number of milliseconds (0 or more)"
+RUN_BAD_MILLIS = "'{value}' is not a whole number of milliseconds from 0 to 4294967295 (SimKube's u32)"
 RUN_BAD_REPETITIONS = "--repetitions must be a whole number from 1 to 2147483647, not '{value}'"
 RUN_BAD_IMAGE = (
     "invalid --driver-image {image!r}: Kubernetes refuses an image with leading or trailing whitespace "

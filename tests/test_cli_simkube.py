@@ -139,4 +139,5 @@ def test_lifecycle_flags_reach_the_pods(capsys: pytest.CaptureFixture[str]) -> N
 def test_lifecycle_flags_reject_bad_values(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "sim", "--dry-run", "--pod-startup-delay", value]) == 2
     err = capsys.readouterr().err
-    assert "--pod-startup-delay" in err and "is not a whole number of milliseconds" in err
+    # the range is named: '4294967296 is not a whole number (0 or more)' read as nonsense
+    assert "--pod-startup-delay" in err and "is not a whole number of milliseconds from 0 to 4294967295" in err
