@@ -126,8 +126,11 @@ def port(text: str) -> int:
 def listen_address(text: str) -> tuple[str, int]:
     """`HOST:PORT` to listen on (`[::1]:7777` for IPv6; port 0 picks a free one)."""
     host, sep, port_text = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port_text.isdigit() or int(port_text) > MAX_PORT:
+    bracketed = host.startswith("[") and host.endswith("]") and len(host) > 2
+    if bracketed:
+        host = host[1:-1]
+    if (not sep or not host or "[" in host or "]" in host or not (port_text.isascii() and port_text.isdigit())
+            or int(port_text) > MAX_PORT):
         raise argparse.ArgumentTypeError(messages.TRACE_BAD_LISTEN.format(value=text))
     return host, int(port_text)
 

@@ -488,6 +488,9 @@ def test_unreachable_cluster_and_bad_flags_are_one_line_errors(tmp_path: Path, c
     assert err.count("\n") == 1 and "cannot reach the Kubernetes API server" in err
     assert main(["trace", "--kubeconfig", str(kc), "--listen", "nope", "--duration", "1"]) == 2
     assert "--listen 'nope'" in capsys.readouterr().err
+    for bad in ("[::1:0", "::1]:0", "[]:0", "[[::1]]:0", "127.0.0.1:\u0667", "127.0.0.1:65536"):  # half brackets, odd digits
+        assert main(["trace", "--kubeconfig", str(kc), "--listen", bad, "--duration", "1"]) == 2
+        assert f"--listen '{bad}'" in capsys.readouterr().err
     assert main(["trace", "--kubeconfig", str(kc), "--retention", "soon"]) == 2
     assert "bad duration 'soon'" in capsys.readouterr().err
     for flag in ("--retention", "--duration", "--request-timeout", "--exec-timeout"):  # once an overflow inside
