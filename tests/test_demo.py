@@ -40,6 +40,7 @@ from skctl.demo import (
 from skctl.errors import EXIT_OPERATIONAL, EXIT_USAGE, InputError, OperationalError
 from skctl.trace import activity
 from skctl.trace.load import read_trace
+from tests.fixtures.processes import signal_when
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOAD_KINDS = {"apps/v1.Deployment", "batch/v1.CronJob", "v1.Pod", "batch.volcano.sh/v1alpha1.Job"}
@@ -296,16 +297,9 @@ def test_bad_flags_are_one_line_usage_errors(argv: list[str], message: str, caps
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_or_sigterm_stops_everything(tmp_path: Path, sig: signal.Signals, status: int) -> None:
     """Ctrl-C exits 130; SIGTERM 143, as `skctl drive` (docs/getting-started.md)."""
-    proc = subprocess.Popen([sys.executable, "-m", "skctl", "demo", "--seconds", "60", "--keep", str(tmp_path / "k")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.stdout is not None
-    for line in proc.stdout:  # wait until it is recording
-        if line.startswith("recording "):
-            break
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == status
+    argv = [sys.executable, "-m", "skctl", "demo", "--seconds", "60", "--keep", str(tmp_path / "k")]
+    returncode, out, err = signal_when(argv, "recording ", sig)
+    assert returncode == status
     assert err.strip().splitlines() == ["skctl: interrupted"]
     assert "6. recorded" not in out
     assert (tmp_path / "k" / "journal").is_dir()  # --keep keeps what was recorded until then

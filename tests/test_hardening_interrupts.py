@@ -131,10 +131,10 @@ def test_an_interrupted_process_ends_whatever_waits_at_exit(sig: signal.Signals,
     retry was stalled) does not keep an interrupted skctl alive: the process entry point
     gives the interpreter's shutdown signals.EXIT_GRACE seconds, then ends with the status.
     The wait is a hang guard, not a timing assertion."""
-    import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    from tests.fixtures.processes import signal_when
+
     program = (
         "import atexit, sys, time\n"
         "atexit.register(time.sleep, 3600)  # registered first: runs after skctl's own\n"
@@ -142,18 +142,6 @@ def test_an_interrupted_process_ends_whatever_waits_at_exit(sig: signal.Signals,
         "sys.argv = ['skctl', 'demo', '--seconds', '60']\n"
         "sys.exit(main())\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=root, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:  # wait until it is recording
-            if line.startswith("recording "):
-                break
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == status, err
+    returncode, _, err = signal_when([sys.executable, "-c", program], "recording ", sig)
+    assert returncode == status, err
     assert err.strip().splitlines() == ["skctl: interrupted"]
