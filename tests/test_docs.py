@@ -23,6 +23,7 @@ import pytest
 
 from skctl.cli import attach_dash_values, build_parser
 from skctl.commands import COMMANDS, command_of
+from tests.fixtures.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
@@ -34,11 +35,7 @@ INLINE = re.compile(r"(?<!`)`(skctl [^`]+)`(?!`)")
 
 
 def _gen_cli_docs():  # noqa: ANN202 - a script module, loaded by path
-    spec = importlib.util.spec_from_file_location("gen_cli_docs", ROOT / "scripts" / "gen_cli_docs.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gen_cli_docs")
 
 
 def test_reference_pages_match_the_parsers() -> None:

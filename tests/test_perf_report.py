@@ -6,19 +6,16 @@ met/missed verdicts that come out are checked against values worked out by hand.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from tests.fixtures.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _load():  # noqa: ANN202 - a script module, loaded by path
-    spec = importlib.util.spec_from_file_location("perf_report", ROOT / "scripts" / "perf_report.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("perf_report")
 
 
 def _rec(bench: str, section: str, name: str, value: float, run: int, target: str = "", unit: str = "",

@@ -7,7 +7,6 @@ temporary directory when HOME is read-only), and `--version` loads no library.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 
 from skctl import __version__
 from skctl.trace import codec, synth
+from tests.fixtures.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,11 +149,7 @@ def test_pyz_version_and_help_load_no_library(pyz: Path, bare_python: Path, tmp_
 
 
 def _load_builder():  # scripts/build_zipapp.py is a script, not a package module
-    spec = importlib.util.spec_from_file_location("build_zipapp", ROOT / "scripts" / "build_zipapp.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("build_zipapp")
 
 
 def build_small(tmp_path_factory: pytest.TempPathFactory, greeting: str = "hello") -> Path:
