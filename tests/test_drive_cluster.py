@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from skctl.kube.api import Kube
 from skctl.sim.driver import DriveOptions, Driver, StepRecord, schedule
 from skctl.trace.load import read_trace
 from skctl.trace.model import gvk_of, split_gvk
+from tests.fixtures.processes import running, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEED = 2000.0
@@ -176,27 +175,17 @@ def test_rejected_apply_is_reported_after_cleanup(capsys, tmp_path: Path, kube: 
 
 def test_sigterm_mid_trace_cleans_up(reference_dir: Path, kube: Kube, sandbox_kubeconfig: Path) -> None:
     # dsb-scaling spans 1134 s of trace time: at speed 20 the replay would take ~57 s
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "skctl", "drive", "term", "--kubeconfig", str(sandbox_kubeconfig),
-         "--trace-path", str(reference_dir / "dsb-scaling.sktrace"), "--speed", "20", "-v", "info"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if kube.list("apps/v1", "Deployment", "virtual-dsb", label_selector="simkube.io/simulation=term"):
-                break
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
-        else:
-            pytest.fail("the driver never applied anything")
+    argv = [sys.executable, "-m", "skctl", "drive", "term", "--kubeconfig", str(sandbox_kubeconfig),
+            "--trace-path", str(reference_dir / "dsb-scaling.sktrace"), "--speed", "20", "-v", "info"]
+
+    def applied() -> list:
+        return kube.list("apps/v1", "Deployment", "virtual-dsb", label_selector="simkube.io/simulation=term")
+
+    with running(argv) as proc:
+        wait_until(applied, proc, 30, "the driver never applied anything")
         assert kube.get("v1", "Namespace", "virtual-dsb") is not None
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "stopped by SIGTERM" in out and "cleaned up" in out
     assert "Traceback" not in err

@@ -366,28 +366,21 @@ def test_ctrl_c_during_a_stalled_upload(request: pytest.FixtureRequest, big_trac
     waits for the unsent data). The wait is a hang guard, not a timing assertion."""
     import signal
 
+    from tests.fixtures.processes import running, wait_until
     from tests.fixtures.storage_servers import list_objects
 
     object_store_url = request.getfixturevalue(store)
     scheme = object_store_url.split("://")[0]
     proxy = ResettingProxy(_endpoint(scheme), limit=256 * 1024, stall=True)
     dest = f"{object_store_url}/out.sktrace"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "skctl", "convert", str(big_trace), dest, "--to", "cbor", "--compression", "none",
-         "--storage-option", f"block_size={BLOCK}", "--storage-option", "stall_timeout=600"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_through(proxy.port, scheme),
-    )
+    argv = [sys.executable, "-m", "skctl", "convert", str(big_trace), dest, "--to", "cbor", "--compression", "none",
+            "--storage-option", f"block_size={BLOCK}", "--storage-option", "stall_timeout=600"]
     try:
-        deadline = time.monotonic() + 120
-        while not proxy.stalls and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proxy.stalls, "the upload never stalled"
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        with running(argv, env=_through(proxy.port, scheme)) as process:
+            wait_until(lambda: proxy.stalls, process, 120, "the upload never stalled")
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
         proxy.close()
     assert process.returncode == 130, err
     assert err.strip().splitlines() == ["skctl: interrupted"], err
