@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -678,4 +678,56 @@ def test_unsent_counts_the_kernel_queue_alone() -> None:
         assert stall._unsent(Drained()) == 0  # read to the end by the peer: nothing unsent
     finally:
         for s in (server, client, accepted):
+            s.close()
+
+
+def test_data_left_in_the_kernel_is_judged_by_its_own_upload_only() -> None:
+    """A healthy upload whose peer pauses can have its last bytes in the kernel's send
+    queue alone (no writer callback names its watch). Another upload's watchdog, even one
+    that has seen a stall and drops after one poll, leaves that connection alone; the
+    upload that opened it still judges it."""
+    import socket
+    import time
+
+    from fsspec.asyn import get_loop
+
+    from skctl.storage import stall
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("TIOCOUTQ is Linux's")
+    loop = get_loop()
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname())
+    accepted, _ = server.accept()
+    client.setblocking(False)
+    with contextlib.suppress(BlockingIOError):  # the peer reads nothing: the kernel queue fills
+        while True:
+            client.send(b"x" * 65536)
+
+    async def adopt() -> asyncio.Transport:
+        transport, _ = await asyncio.get_running_loop().create_connection(asyncio.Protocol, sock=client)
+        return transport
+
+    def hang_guard(condition: Callable[[], bool], seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return bool(condition())
+
+    transport = None
+    try:
+        with stall.stall_watchdog(loop, 600) as healthy:
+            transport = asyncio.run_coroutine_threadsafe(adopt(), loop).result(10)
+            assert transport.get_write_buffer_size() == 0 and stall._unsent(transport) > 0
+            with stall.stall_watchdog(loop, 1) as other:
+                other.stalled = 1  # it has seen its own connection stall: one poll is its patience
+                assert not hang_guard(transport.is_closing, 2)  # eight of its polls
+            assert other.stalled == 1
+            healthy.stalled = 1  # its own watchdog still judges it
+            assert hang_guard(transport.is_closing, 30)
+        assert healthy.stalled == 2
+    finally:
+        if transport is not None:
+            loop.call_soon_threadsafe(transport.abort)
+        for s in (server, accepted):
             s.close()

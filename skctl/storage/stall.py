@@ -20,6 +20,10 @@ for it, and a connection holding unsent data has a pending writer callback that 
 context of the task that wrote. A connection whose writer names another watch is left to
 that one (neither dropped for another upload's stall, nor by another upload's stricter
 timeout or failure); one whose writer carries no watch is judged by every watchdog.
+Unsent data that sits in the kernel alone has no writer: its connection is judged only by
+the watch that last wrote on it, or failing that the one whose task opened it (the reader
+callback keeps that task's context), never by a guess: a healthy upload that pauses with
+its last bytes in the kernel must not be cut by another upload's stall.
 
 An upload that ends with an exception (Ctrl-C included) is abandoned: the tasks it started
 on the loop, told apart by a task factory that records the watch of the starting context,
@@ -155,6 +159,7 @@ async def _watch(loop: Any, watch: Watch) -> None:
     assert watch._stop is not None
     interval = min(1.0, watch.seconds / 4)
     seen: dict[int, tuple[int, float]] = {}  # id(transport) -> (unsent bytes, since when)
+    writers: dict[int, Any] = {}  # id(transport) -> the watch that last wrote on it
     while True:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(watch._stop.wait(), interval)
@@ -162,9 +167,14 @@ async def _watch(loop: Any, watch: Watch) -> None:
             return
         now = loop.time()
         current: dict[int, tuple[int, float]] = {}
+        live: dict[int, Any] = {}
         for transport in list(loop._transports.values()):
             unsent = _unsent(transport)
-            if not unsent or not _ours(loop, transport, watch):
+            if not unsent:
+                continue
+            writer = _callback_watch(loop, transport, _WRITER)
+            live[id(transport)] = writer if writer is not _UNKNOWN else writers.get(id(transport), _UNKNOWN)
+            if not _judged_by(loop, transport, watch, writer, live[id(transport)]):
                 continue
             before = seen.get(id(transport))
             if before is None or before[0] != unsent:  # data moved: progress
@@ -175,7 +185,7 @@ async def _watch(loop: Any, watch: Watch) -> None:
                 transport.abort()
             else:
                 current[id(transport)] = before
-        seen = current
+        seen, writers = current, live
 
 
 async def _abort_unsent(loop: Any, watch: Watch) -> None:
@@ -183,21 +193,37 @@ async def _abort_unsent(loop: Any, watch: Watch) -> None:
     kernel holds does not hold the exit (and a connection whose data is all in the kernel
     names no owner: it may be a healthy upload's beside this one)."""
     for transport in list(loop._transports.values()):
-        if _buffered(transport) and _ours(loop, transport, watch):
+        if _buffered(transport) and _judged_by(loop, transport, watch, _callback_watch(loop, transport, _WRITER)):
             log.debug("dropping %s with unsent data of an abandoned upload", _peer(transport))
             transport.abort()
 
 
-def _ours(loop: Any, transport: Any, watch: Watch) -> bool:
-    """Whether `transport`'s unsent data may be `watch`'s: its pending writer callback was
-    scheduled in a context naming `watch`, or names no watch at all (or cannot be read)."""
+_READER, _WRITER = 0, 1  # the selector key's data: (reader callback, writer callback)
+_UNKNOWN: Any = object()  # no such callback, or it cannot be read
+
+
+def _callback_watch(loop: Any, transport: Any, which: int) -> Any:
+    """The watch named by the context of `transport`'s pending reader or writer callback:
+    the writer's is the task that wrote the unsent data, the reader's the task that opened
+    the connection (the transport registers it from that task's context). `_UNKNOWN` when
+    there is no such callback or it cannot be read (closed, not a selector transport)."""
     try:
         fd = transport.get_extra_info("socket").fileno()
-        writer = loop._selector.get_key(fd).data[1]
-        owner = writer._context.get(_CURRENT) if writer is not None else None
+        handle = loop._selector.get_key(fd).data[which]
+        return _UNKNOWN if handle is None else handle._context.get(_CURRENT)
     except Exception:  # noqa: BLE001 - closed, not a selector transport, another loop: don't know
-        return True
-    return owner is None or owner is watch
+        return _UNKNOWN
+
+
+def _judged_by(loop: Any, transport: Any, watch: Watch, writer: Any, last_writer: Any = _UNKNOWN) -> bool:
+    """Whether `watch` may drop `transport`. Data in the transport's buffer has a writer:
+    it is judged by that writer's watch, or by every watch when the writer names none or
+    cannot be read. Data in the kernel alone is judged only by the watch known to own the
+    connection: the last writer seen, else the task that opened it."""
+    if writer is not _UNKNOWN or _buffered(transport):
+        return writer is _UNKNOWN or writer is None or writer is watch
+    owner = last_writer if last_writer is not _UNKNOWN else _callback_watch(loop, transport, _READER)
+    return owner is watch
 
 
 def _unsent(transport: Any) -> int:
