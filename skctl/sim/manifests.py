@@ -39,6 +39,7 @@ from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers
 )
 from skctl.sim.timing import LIFECYCLE_FLAGS, format_number, lifecycle_delays, parse_millis, parse_speed
 from skctl.timeparse import parse_duration
+from skctl.trace.shape import is_text
 
 SERVICE_ACCOUNT = "skctl-driver"
 MAX_COMPLETIONS = 2**31 - 1  # Job.spec.completions is an int32
@@ -144,18 +145,9 @@ def _check_node_path(url: str, path: str, error: str) -> str:
         raise InputError(error.format(url=url, detail=f"the path is not normalised; write it as {posixpath.normpath(path)}"))
     if any(ch in path for ch in ("\0", "\n", "\r")):
         raise InputError(error.format(url=url, detail="the path contains control characters"))
-    if not _is_utf8(path):  # bytes a manifest (JSON) cannot carry: the mount would name another path
+    if not is_text(path):  # bytes a manifest (JSON) cannot carry: the mount would name another path
         raise InputError(error.format(url=url, detail="the path has bytes that are not UTF-8; rename the file"))
     return path
-
-
-def _is_utf8(text: str) -> bool:
-    """False for text holding undecodable command-line bytes (Python's surrogate escapes)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def validate_options(opts: RunOptions) -> None:
@@ -173,7 +165,7 @@ def validate_options(opts: RunOptions) -> None:
     storage.parse_storage_options(opts.storage_options)  # the driver would reject them only in the cluster
     lifecycle_delays(opts.lifecycle)
     image = opts.driver_image
-    if image and (image.strip() != image or not _is_utf8(image)):
+    if image and (image.strip() != image or not is_text(image)):
         raise InputError(messages.RUN_BAD_IMAGE.format(image=image))
     for secret in opts.driver_secrets:
         if not is_dns1123_subdomain(secret):

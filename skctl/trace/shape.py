@@ -137,13 +137,13 @@ def _value_problem(value: Any, depth: int, check_strings: bool) -> Problem | Non
         items = enumerate(value)
     for k, v in items:
         if type(k) is str:
-            if check_strings and not _valid_text(k):
+            if check_strings and not is_text(k):
                 return [k], "a key with a lone surrogate, which is not text"
         elif type(value) is dict:
             return [], f"a map key {k!r} that is not a string"
         tv = type(v)
         if tv is str:
-            if check_strings and not _valid_text(v):
+            if check_strings and not is_text(v):
                 return [k], "a string with a lone surrogate, which is not text"
         elif tv is dict or tv is list:
             found = _value_problem(v, depth + 1, check_strings)
@@ -161,7 +161,9 @@ def _value_problem(value: Any, depth: int, check_strings: bool) -> Problem | Non
     return None
 
 
-def _valid_text(s: str) -> bool:
+def is_text(s: str) -> bool:
+    """False for a str no UTF-8 can carry: lone surrogates, as a JSON reader or undecodable
+    command-line bytes (Python's surrogate escapes) produce."""
     if s.isascii():
         return True
     try:
