@@ -262,19 +262,23 @@ def test_pod_watch_survives_dropped_watches_and_410(sandbox, kube: Kube) -> None
 # --- the decisions, without a server ------------------------------------------------------
 
 def test_simulated_pod_hashes_like_the_recorded_one(reference_dir: Path) -> None:
-    """A custom kind's lifecycle is found by pod hash: the driver's own changes must not alter it."""
+    """The driver's hash of a simulated pod is the key SimKube's tracer recorded the original
+    pod's lifecycle under: the driver's own changes (virtual nodeSelector, kwok toleration,
+    no ports, no token volume) must not alter it, and the hash is SimKube's, not another."""
     from skctl.sim.mutate import mutate_template
     from skctl.sim.pods import simulated_spec_hash
-    from skctl.trace.podhash import pod_spec_hash
+    from skctl.trace.pods import pod_spec_hash
 
     trace = read_trace(str(reference_dir / "bare-pods.sktrace"))
     recorded = trace.events[0]["applied_objs"][0]
+    meta = recorded["metadata"]
+    (recorded_hash,) = trace.pod_lifecycles[("v1.Pod", f"{meta['namespace']}/{meta['name']}")]
     simulated = copy.deepcopy(recorded)
     mutate_template(simulated, "s", "testing")
     assert simulated["spec"] != recorded["spec"]
-    assert simulated_spec_hash(simulated["spec"]) == pod_spec_hash(recorded["spec"])
+    assert simulated_spec_hash(simulated["spec"]) == recorded_hash
     with_selector = dict(recorded["spec"], nodeSelector={"disk": "ssd"})
-    assert pod_spec_hash(with_selector) != pod_spec_hash(recorded["spec"])
+    assert pod_spec_hash(with_selector) != recorded_hash
 
 
 @pytest.mark.parametrize("spec, expected", [

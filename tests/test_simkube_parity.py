@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from skctl.sim import lifecycle
 from skctl.sim.mutate import place_on_virtual_nodes
+from skctl.trace import pods
 from skctl.trace.model import Trace, new_event
 from skctl.trace.window import NO_FILTERS, ExportFilters, export_window, filter_lifecycles
 
@@ -201,7 +201,12 @@ LOOKUPS = [
     ("test_lookup_pod_lifecycle_no_owner", {}, DEPL, "test/d", 1, 0, None),
     ("test_lookup_pod_lifecycle_no_hash: owner known, no lifecycles", {(DEPL, "x/other"): {1: [lc(1, 2)]}}, DEPL, "test/d", 1, 0, None),
     ("test_lookup_pod_lifecycle", {(DEPL, "test/d"): {1: [lc(1, 2)]}}, DEPL, "test/d", 1, 0, lc(1, 2)),
-    ("built-in kind: the hash is not compared", {(DEPL, "test/d"): {1: [lc(1, 2)]}}, DEPL, "test/d", 99, 0, lc(1, 2)),
+    ("built-in kind, hash not recorded: the owner's first hash", {(DEPL, "test/d"): {1: [lc(1, 2)], 2: [lc(7, 8)]}},
+     DEPL, "test/d", 99, 0, lc(1, 2)),
+    ("built-in kind after a rollout: each spec its own lifecycles", {(DEPL, "test/d"): {1: [lc(1, 2)], 2: [lc(7, 8)]}},
+     DEPL, "test/d", 2, 0, lc(7, 8)),
+    ("custom kind with one recorded hash: used for any spec", {("x.io/v1.Job", "test/j"): {1: [lc(1, 2)]}},
+     "x.io/v1.Job", "test/j", 5, 0, lc(1, 2)),
     ("n-th pod, n-th lifecycle", {(DEPL, "test/d"): {1: [lc(1, 2), lc(3, 9)]}}, DEPL, "test/d", 1, 1, lc(3, 9)),
     ("wraps round", {(DEPL, "test/d"): {1: [lc(1, 2), lc(3, 9)]}}, DEPL, "test/d", 1, 4, lc(1, 2)),
     ("custom kind: the hash picks the pod type",
@@ -213,11 +218,11 @@ LOOKUPS = [
 
 @pytest.mark.parametrize("recorded,gvk,owner,pod_hash,seq,expected", [c[1:] for c in LOOKUPS], ids=[c[0] for c in LOOKUPS])
 def test_lookup_pod_lifecycle(recorded, gvk, owner, pod_hash, seq, expected) -> None:
-    assert lifecycle.lookup_lifecycle(recorded, gvk, owner, pod_hash, seq) == expected
+    assert pods.lookup_lifecycle(recorded, gvk, owner, pod_hash, seq) == expected
 
 
 def test_pod_counter_numbers_per_owner_and_hash() -> None:
-    counter = lifecycle.PodCounter()
+    counter = pods.PodCounter()
     assert [counter.next(DEPL, "a/x", 1) for _ in range(3)] == [0, 1, 2]
     assert counter.next(DEPL, "a/x", 2) == 0 and counter.next(DEPL, "a/y", 1) == 0
 

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from skctl.trace.config import parse_config
+from skctl.trace.jsonhash import json_hash, siphash13
+from skctl.trace.pods import pod_hash, pod_lifecycle, stable_pod_spec
 from skctl.trace.window import ExportFilters
 from skctl.tracer import journal as journal_mod
-from skctl.tracer.objects import json_hash, pod_hash, pod_lifecycle, sanitize, siphash13, stable_pod_spec
+from skctl.tracer.objects import sanitize
 from skctl.tracer.store import TraceStore
 
 CONFIG = parse_config({"trackedObjects": {

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -33,6 +33,7 @@ import jsonpointer
 
 from skctl.kube.api import ApiError, Kube
 from skctl.kube.names import truncate_label_value as label_value
+from skctl.kube.times import rfc3339
 from skctl.sim import (
     KWOK_STAGE_COMPLETE_LABEL,
     KWOK_STAGE_COMPLETE_TIME_ANNOTATION,
@@ -46,16 +47,23 @@ from skctl.sim import (
     VIRTUAL_NODE_SELECTOR_VALUE,
     VIRTUAL_NODE_TAINT_KEY,
 )
-from skctl.sim.lifecycle import PodCounter, completion_time, lookup_lifecycle, rfc3339
+from skctl.sim.lifecycle import completion_time
 from skctl.sim.mutate import KWOK_TOLERATION, delay_annotations, on_virtual_nodes
 from skctl.trace.model import PodLifecycles
-from skctl.trace.podhash import pod_spec_hash
+from skctl.trace.pods import (
+    POD_GVK,
+    Key,
+    OwnersCache,
+    PodCounter,
+    lifecycle_owner,
+    lookup_lifecycle,
+    object_key,
+    owner_keys,
+    pod_spec_hash,
+)
 
 log = logging.getLogger("skctl.sim.pods")
 JSON_PATCH = "application/json-patch+json"
-MAX_OWNER_DEPTH = 10
-
-OwnerRef = tuple[str, str, str]  # (apiVersion, kind, name) in the pod's namespace
 
 
 @dataclass
@@ -68,10 +76,6 @@ class PodContext:
     lifecycles: PodLifecycles
     index: Mapping[str, Mapping[str, Any]]  # the trace index: gvk → {"ns/name": hash}
     delays: Mapping[str, str] | None = None
-
-
-def owner_gvk(api_version: str, kind: str) -> str:
-    return f"{api_version}.{kind}"
 
 
 def original_namespace(pod: Mapping[str, Any], ns_prefix: str) -> str:
@@ -102,19 +106,29 @@ def simulated_spec_hash(spec: Mapping[str, Any]) -> int:
     return pod_spec_hash(clean)
 
 
-def trace_owners(pod: Mapping[str, Any], chain: Iterable[OwnerRef], ctx: PodContext) -> list[tuple[str, str]]:
-    """The pod's owners (nearest first, then the pod itself as SimKube's self-owner) that the
-    trace knows, as (GVK, original "ns/name")."""
+def original_key(key: Key, ns: str, orig_ns: str) -> Key:
+    """A simulation object's key as the trace names it (its original namespace)."""
+    gvk, ns_name = key
+    prefix = f"{ns}/"
+    return (gvk, f"{orig_ns}/{ns_name[len(prefix):]}") if ns_name.startswith(prefix) else key
+
+
+def trace_owner(pod: Mapping[str, Any], chain: list[Key], ctx: PodContext) -> Key | None:
+    """The owner the pod's recorded lifecycles are keyed by, as (GVK, original "ns/name"):
+    the tracer's rule (skctl.trace.pods.lifecycle_owner) applied to the simulation's owner
+    chain, where "known" means the trace holds the object or lifecycles for it."""
     meta = pod.get("metadata") or {}
+    ns = str(meta.get("namespace") or "")
     orig_ns = original_namespace(pod, ctx.ns_prefix)
     self_name = (meta.get("annotations") or {}).get(ORIGINAL_OWNER_ANNOTATION) or meta.get("name", "")
-    found = []
-    for api_version, kind, name in [*chain, ("v1", "Pod", self_name)]:
-        gvk = owner_gvk(api_version, kind)
-        key = f"{orig_ns}/{name}"
-        if key in (ctx.index.get(gvk) or {}) or (gvk, key) in ctx.lifecycles:
-            found.append((gvk, key))
-    return found
+    pod_key = (POD_GVK, f"{ns}/{self_name}")
+
+    def known(key: Key) -> bool:
+        gvk, name = original_key(key, ns, orig_ns)
+        return name in (ctx.index.get(gvk) or {}) or (gvk, name) in ctx.lifecycles
+
+    owner = lifecycle_owner(pod_key, chain, known)
+    return original_key(owner, ns, orig_ns) if owner is not None else None
 
 
 def first_sight_patch(pod: Mapping[str, Any], ctx: PodContext, pod_hash: int, seq: int) -> list[dict[str, Any]]:
@@ -155,19 +169,19 @@ def placement_patch(pod: Mapping[str, Any]) -> list[dict[str, Any]] | None:
 
 
 def completion_patch(
-    pod: Mapping[str, Any], ctx: PodContext, owners: list[tuple[str, str]], pod_hash: int, seq: int, now: datetime
+    pod: Mapping[str, Any], ctx: PodContext, owner: Key | None, pod_hash: int, seq: int, now: datetime
 ) -> list[dict[str, Any]] | None:
-    """The completion label and time for a Running pod whose owner's recorded lifecycle finished."""
-    for gvk, key in owners:
-        lifecycle = lookup_lifecycle(ctx.lifecycles, gvk, key, pod_hash, seq)
-        when = completion_time(lifecycle, ctx.speed, now)
-        if when is None:
-            continue
-        meta = pod.get("metadata") or {}
-        return set_keys(meta, "labels", {KWOK_STAGE_COMPLETE_LABEL: "true"}) + set_keys(
-            meta, "annotations", {KWOK_STAGE_COMPLETE_TIME_ANNOTATION: rfc3339(when)}
-        )
-    return None
+    """The completion label and time for a Running pod whose recorded lifecycle finished."""
+    if owner is None:
+        return None
+    lifecycle = lookup_lifecycle(ctx.lifecycles, owner[0], owner[1], pod_hash, seq)
+    when = completion_time(lifecycle, ctx.speed, now)
+    if when is None:
+        return None
+    meta = pod.get("metadata") or {}
+    return set_keys(meta, "labels", {KWOK_STAGE_COMPLETE_LABEL: "true"}) + set_keys(
+        meta, "annotations", {KWOK_STAGE_COMPLETE_TIME_ANNOTATION: rfc3339(when)}
+    )
 
 
 def set_keys(meta: Mapping[str, Any], field: str, values: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -195,9 +209,9 @@ class PodHandler:
         self.owns_namespace = owns_namespace
         self.now = now
         self.counter = PodCounter()
-        self._numbers: dict[str, tuple[int, int, list[tuple[str, str]]]] = {}  # uid → (hash, seq, owners)
+        self._numbers: dict[str, tuple[int, int, Key | None]] = {}  # uid → (hash, seq, lifecycle owner)
         self._completed: set[str] = set()
-        self._owner_refs: dict[tuple[str, str, str, str], list[OwnerRef]] = {}
+        self.owners = OwnersCache(self._read_object)
         self._lock = threading.Lock()
         self.refused: list[str] = []  # "ns/name" of pods deleted because they could reach a real node
 
@@ -233,23 +247,23 @@ class PodHandler:
             numbered = self._numbers.get(uid)
         annotations = meta.get("annotations") or {}
         if numbered is None:
-            owners = trace_owners(pod, self._owner_chain(ns, meta.get("ownerReferences") or []), self.ctx)
+            owner = trace_owner(pod, self.owners.chain(object_key(POD_GVK, pod), owner_keys(pod)), self.ctx)
             if POD_SEQUENCE_ANNOTATION in annotations and POD_SPEC_HASH_ANNOTATION in annotations:
                 # numbered by an earlier run of this driver (a restarted driver pod)
                 pod_hash, seq = int(annotations[POD_SPEC_HASH_ANNOTATION]), int(annotations[POD_SEQUENCE_ANNOTATION])
             else:
                 pod_hash = simulated_spec_hash(spec)
-                gvk, key = owners[0] if owners else ("", "")
+                gvk, key = owner if owner is not None else ("", "")
                 seq = self.counter.next(gvk, key, pod_hash)
                 ops.extend(first_sight_patch(pod, self.ctx, pod_hash, seq))
-            numbered = (pod_hash, seq, owners)
+            numbered = (pod_hash, seq, owner)
             with self._lock:
                 self._numbers[uid] = numbered
-        pod_hash, seq, owners = numbered
+        pod_hash, seq, owner = numbered
         labels = meta.get("labels") or {}
         running = (pod.get("status") or {}).get("phase") == "Running"
         if running and KWOK_STAGE_COMPLETE_LABEL not in labels and uid not in self._completed:
-            done = completion_patch(_patched_view(pod, ops), self.ctx, owners, pod_hash, seq, self.now())
+            done = completion_patch(_patched_view(pod, ops), self.ctx, owner, pod_hash, seq, self.now())
             if done is not None:
                 ops += done
                 self._completed.add(uid)
@@ -274,35 +288,16 @@ class PodHandler:
         self.kube.delete("v1", "Pod", name, ns)
         self.refused.append(f"{ns}/{name}")
 
-    def _owner_chain(self, ns: str, refs: list[dict[str, Any]]) -> list[OwnerRef]:
-        """The pod's owners, nearest first, following ownerReferences through the cluster."""
-        chain: list[OwnerRef] = []
-        frontier = [(r.get("apiVersion", ""), r.get("kind", ""), r.get("name", "")) for r in refs if isinstance(r, dict)]
-        depth = 0
-        while frontier and depth < MAX_OWNER_DEPTH:
-            depth += 1
-            nxt: list[OwnerRef] = []
-            for ref in frontier:
-                if ref in chain:
-                    continue
-                chain.append(ref)
-                nxt.extend(self._owners_of(ns, ref))
-            frontier = nxt
-        return chain
-
-    def _owners_of(self, ns: str, ref: OwnerRef) -> list[OwnerRef]:
-        key = (ns, *ref)
-        if key not in self._owner_refs:
-            api_version, kind, name = ref
-            try:
-                res = self.kube.resource(api_version, kind)
-                obj = self.kube.get(api_version, kind, name, ns if res.namespaced else None)
-            except Exception as exc:  # noqa: BLE001 - an unknown or unreadable owner ends the chain
-                log.debug("owner %s %s/%s not readable: %s", kind, ns, name, exc)
-                obj = None
-            refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
-            self._owner_refs[key] = [(r.get("apiVersion", ""), r.get("kind", ""), r.get("name", "")) for r in refs]
-        return self._owner_refs[key]
+    def _read_object(self, gvk: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The owners cache's lookup: one object of the simulation cluster (an unknown or
+        unreadable owner ends the chain)."""
+        api_version, _, kind = gvk.rpartition(".")
+        try:
+            res = self.kube.resource(api_version, kind)
+            return self.kube.get(api_version, kind, name, namespace if res.namespaced else None)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.debug("owner %s %s/%s not readable: %s", kind, namespace, name, exc)
+            return None
 
 
 def _patched_view(pod: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:

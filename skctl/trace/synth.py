@@ -15,6 +15,7 @@ from skctl import messages
 from skctl.errors import InputError
 from skctl.timeparse import MAX_TS
 from skctl.trace.model import Obj, Trace, new_event, ns_name
+from skctl.trace.pods import pod_spec_hash
 from skctl.trace.window import spec_hash
 
 EXAMPLE_START_TS = 1_750_000_000
@@ -180,7 +181,7 @@ def _lifecycle(rng: random.Random, trace: Trace, obj: Obj, ts: int) -> None:
         return
     key = (f"{obj['apiVersion']}.{obj['kind']}", ns_name(obj))
     template = obj["spec"]["jobTemplate"]["spec"]["template"] if obj["kind"] == "CronJob" else obj
-    pod_hash = spec_hash(template)  # one hash per pod spec, as the tracer keys lifecycles
+    pod_hash = pod_spec_hash(template.get("spec") or {})  # the tracer's key (skctl.trace.pods)
     runs = trace.pod_lifecycles.setdefault(key, {}).setdefault(pod_hash, [])
     start = ts + rng.randint(*LIFECYCLE_START)
     runs.append({"start_ts": start, "end_ts": start + rng.randint(*LIFECYCLE_RUN) if rng.random() < 0.9 else None})

@@ -22,7 +22,8 @@ from skctl.kube.api import Kube, Resource
 from skctl.kube.watch import Fatal, ListWatch
 from skctl.trace.config import TracerConfig
 from skctl.trace.model import split_gvk
-from skctl.tracer.store import POD_GVK, TraceStore
+from skctl.trace.pods import POD_GVK
+from skctl.tracer.store import TraceStore
 
 log = logging.getLogger(__name__)
 

@@ -28,13 +28,22 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from skctl.kube.times import parse_ts
 from skctl.trace.config import TracerConfig
 from skctl.trace.model import Trace, new_event
+from skctl.trace.pods import (
+    POD_GVK,
+    Key,
+    Lookup,
+    OwnersCache,
+    lifecycle_owner,
+    owner_keys,
+    pod_hash,
+    pod_lifecycle,
+)
+from skctl.trace.pods import object_key as key_of
 from skctl.trace.window import ExportFilters, export_window
-from skctl.tracer.objects import parse_ts, pod_hash, pod_lifecycle, sanitize
-from skctl.tracer.owners import Key, Lookup, OwnersCache, owner_keys
-
-POD_GVK = "v1.Pod"
+from skctl.tracer.objects import sanitize
 
 # Journal record types (skctl.tracer.journal persists them as they are).
 REC_SNAPSHOT = "snap"
@@ -43,13 +52,6 @@ REC_LIFECYCLE = "lc"  # {"p": pod ns/name, "o": [gvk, ns/name], "h": hash, "s": 
 REC_OWNERS = "ow"  # {"k": [gvk, ns/name], "r": [[gvk, ns/name], ...]}: an unwatched object's owners
 
 Sink = Callable[[str, int, dict[str, Any]], None]
-
-
-def key_of(gvk: str, obj: Mapping[str, Any]) -> Key:
-    meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    name = meta.get("name", "")
-    return gvk, (f"{ns}/{name}" if ns else name)
 
 
 class TraceStore:
@@ -196,17 +198,8 @@ class TraceStore:
     def lifecycle_owner(self, pod: dict[str, Any]) -> Key | None:
         """The owner a pod's lifecycle is recorded under, or None (see the module doc)."""
         key = key_of(POD_GVK, pod)
-        chain = self.owners.chain(key, owner_keys(pod))
-        if not chain:
-            owner: Key | None = key if POD_GVK in self.tracked else None
-        else:
-            owner = None
-            for ancestor in chain:
-                if ancestor[0] in self.tracked:
-                    owner = ancestor  # keep going: the outermost tracked ancestor wins
+        owner = lifecycle_owner(key, self.owners.chain(key, owner_keys(pod)), lambda k: k[0] in self.tracked)
         if owner is None or not self.config.track_lifecycle(owner[0]):
-            return None
-        if owner[0] == POD_GVK and owner != key:
             return None
         return owner
 

@@ -1,0 +1,286 @@
+"""Pod rules, one home: the tracer, the exporter, the driver and xray all go through here.
+
+- **The stable pod spec and its hash** key `pod_lifecycles`. The hash is SimKube's
+  (`jsonutils::hash` of `PodExt::stable_spec`, skctl.trace.jsonhash), so SimKube's driver
+  finds the lifecycles skctl recorded and skctl's driver finds SimKube's. The stable spec
+  drops nodeName, serviceAccount, serviceAccountName and every main container's ports,
+  and removes the service-account token volume (`kube-api-access-*`) and its mounts;
+  SimKube's typed round trip also turns absent `volumes`/`volumeMounts` into empty lists
+  and drops null fields, which is reproduced here.
+- **A pod's lifecycle** (start, end) from its container statuses, as SimKube computes it.
+- **Owner chains**: who (transitively) owns an object, through objects nobody watches
+  (a Pod names its ReplicaSet, the ReplicaSet its Deployment). `OwnersCache` learns owner
+  references from the objects it is shown and looks the others up once through a
+  callback (the tracer reads the production cluster, the driver the simulation).
+- **The lifecycle owner**: the outermost ancestor the trace knows; a bare pod is its own.
+- **Lifecycle lookup**: pods are numbered per owner and hash in the order they are first
+  seen; the n-th gets the n-th lifecycle recorded for that owner and hash, wrapping round.
+  Every kind uses the hash, so after a rollout each pod gets the lifecycles recorded for
+  its own spec. When the hash was not recorded for that owner, built-in kinds (one kind of
+  pod per owner) fall back to the owner's first recorded hash, as SimKube does for them,
+  and so does any owner with a single recorded hash; a custom kind with several recorded
+  pod templates gets nothing rather than another template's lifecycle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from skctl.kube.times import parse_ts
+from skctl.trace.config import BUILTIN_TEMPLATE_PATHS
+from skctl.trace.jsonhash import json_hash
+from skctl.trace.model import PodLifecycles
+
+log = logging.getLogger(__name__)
+
+POD_GVK = "v1.Pod"
+TOKEN_VOLUME_PREFIX = "kube-api-access"
+
+Obj = dict[str, Any]
+Key = tuple[str, str]  # (GVK, "ns/name" or "name")
+Lookup = Callable[[str, "str | None", str], "dict[str, Any] | None"]  # (gvk, namespace, name) → object
+
+
+# --- the stable pod spec and its hash ---------------------------------------------------
+
+
+def stable_pod_spec(spec: Mapping[str, Any]) -> Obj:
+    """The part of a pod spec that identifies "the same kind of pod" (see the module doc)."""
+    out = {k: v for k, v in spec.items() if k not in ("nodeName", "serviceAccount", "serviceAccountName")}
+    out["volumes"] = [v for v in spec.get("volumes") or () if not _is_token(v)]
+    for key in ("initContainers", "containers"):
+        if key not in spec:
+            continue
+        containers = []
+        for container in spec.get(key) or ():
+            c = dict(container) if isinstance(container, Mapping) else {}
+            c["volumeMounts"] = [m for m in c.get("volumeMounts") or () if not _is_token(m)]
+            if key == "containers":
+                c.pop("ports", None)
+            containers.append(c)
+        out[key] = containers
+    return out
+
+
+def _is_token(entry: Any) -> bool:
+    return isinstance(entry, Mapping) and str(entry.get("name", "")).startswith(TOKEN_VOLUME_PREFIX)
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+_HASHES: dict[str, int] = {}
+_HASH_CACHE_MAX = 20_000
+
+
+def pod_spec_hash(spec: Mapping[str, Any]) -> int:
+    """SimKube's u64 hash of a pod spec's stable part.
+
+    The pure-Python SipHash is slow next to everything else done per pod, and the pods of
+    one template share a stable spec, so hashes are cached by the spec's canonical JSON
+    (C-accelerated).
+    """
+    stable = stable_pod_spec(spec)
+    key = json.dumps(stable, sort_keys=True, separators=(",", ":"), default=str)
+    found = _HASHES.get(key)
+    if found is None:
+        if len(_HASHES) >= _HASH_CACHE_MAX:
+            _HASHES.clear()
+        found = _HASHES[key] = json_hash(_drop_nulls(stable))
+    return found
+
+
+def pod_hash(pod: Mapping[str, Any]) -> int:
+    """The hash that keys a pod's lifecycle: `pod_spec_hash` of its spec."""
+    spec = pod.get("spec")
+    return pod_spec_hash(spec if isinstance(spec, Mapping) else {})
+
+
+# --- a pod's lifecycle ------------------------------------------------------------------
+
+
+def pod_lifecycle(pod: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(start, end) of a pod from its container statuses, as SimKube computes them.
+
+    Start: the earliest time any (init) container started. End: the latest time one
+    finished, only once every main container has terminated. Neither is ever the time
+    the tracer happened to see the pod.
+    """
+    status = pod.get("status") or {}
+    start: int | None = None
+    end: int | None = None
+    terminated = 0
+    for field_name in ("initContainerStatuses", "containerStatuses"):
+        for cs in status.get(field_name) or ():
+            state = (cs or {}).get("state") or {}
+            running, done = state.get("running"), state.get("terminated")
+            began = parse_ts((running or {}).get("startedAt")) if running else parse_ts((done or {}).get("startedAt"))
+            finished = parse_ts(done.get("finishedAt")) if done else None
+            if began is not None and (start is None or began < start):
+                start = began
+            if finished is not None:
+                if field_name == "containerStatuses":
+                    terminated += 1
+                end = finished if end is None else max(end, finished)
+    containers = ((pod.get("spec") or {}).get("containers")) or ()
+    if terminated != len(containers) or start is None:
+        end = None
+    return start, end
+
+
+# --- owner chains -----------------------------------------------------------------------
+
+MAX_LOOKED_UP = 200_000
+_NO_OWNERS: list[Key] = []  # shared and never mutated: "known to have no owners"
+
+
+def object_key(gvk: str, obj: Mapping[str, Any]) -> Key:
+    """(GVK, "ns/name") of a namespaced object, (GVK, "name") of a cluster-scoped one."""
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    name = meta.get("name", "")
+    return gvk, (f"{ns}/{name}" if ns else name)
+
+
+def owner_keys(obj: Mapping[str, Any]) -> list[Key]:
+    """The owners an object names, as keys in the object's namespace."""
+    meta = obj.get("metadata") or {}
+    refs = meta.get("ownerReferences") or ()
+    ns = meta.get("namespace")
+    out = []
+    for ref in refs:
+        if isinstance(ref, Mapping) and ref.get("kind") and ref.get("name"):
+            gvk = f"{ref.get('apiVersion', '')}.{ref['kind']}"
+            out.append((gvk, f"{ns}/{ref['name']}" if ns else str(ref["name"])))
+    return out
+
+
+class OwnersCache:
+    """(GVK, ns/name) → owner keys, fed by watches and filled in through `lookup`."""
+
+    def __init__(self, lookup: Lookup | None = None) -> None:
+        self.lookup = lookup
+        self.watched: dict[Key, list[Key]] = {}
+        self._raw: dict[Key, Any] = {}  # the ownerReferences each watched entry was computed from
+        self.looked_up: dict[Key, list[Key]] = {}
+        self.lookups = 0  # API lookups made (for metrics)
+        self._lock = threading.Lock()
+
+    def observe(self, key: Key, obj: Mapping[str, Any]) -> None:
+        """Remember a watched object's owners (called for every event of it)."""
+        refs = (obj.get("metadata") or {}).get("ownerReferences")
+        if key in self.watched and self._raw.get(key) == refs:
+            return  # the common case: a status update with the same owners
+        self._raw[key] = refs
+        # empty too (one shared list, never mutated): a watched object is never looked up
+        self.watched[key] = owner_keys(obj) or _NO_OWNERS
+
+    def forget(self, key: Key) -> None:
+        self.watched.pop(key, None)
+        self._raw.pop(key, None)
+
+    def owners(self, key: Key) -> list[Key]:
+        """The direct owners of `key`, looking it up through the API when it is unknown."""
+        found = self.watched.get(key)
+        if found is not None:
+            return found
+        found = self.looked_up.get(key)
+        if found is not None:
+            return found
+        if self.lookup is None:
+            return []
+        gvk, ns_name = key
+        ns, _, name = ns_name.rpartition("/")
+        try:
+            obj = self.lookup(gvk, ns or None, name)
+        except Exception as exc:  # noqa: BLE001 - an unreadable owner ends the chain, it is not fatal
+            log.warning("could not look up owner %s %s: %s", gvk, ns_name, exc)
+            obj = None
+        with self._lock:
+            self.lookups += 1
+            found = owner_keys(obj) if obj else []
+            if len(self.looked_up) >= MAX_LOOKED_UP:
+                self.looked_up.clear()
+            self.looked_up[key] = found
+        return found
+
+    def chain(self, key: Key, first: list[Key] | None = None) -> list[Key]:
+        """Every ancestor of `key`, nearest first (breadth-first; cycles are cut)."""
+        seen = {key}
+        out: list[Key] = []
+        queue = list(first if first is not None else self.owners(key))
+        while queue:
+            owner = queue.pop(0)
+            if owner in seen:
+                continue
+            seen.add(owner)
+            out.append(owner)
+            queue.extend(self.owners(owner))
+        return out
+
+
+def lifecycle_owner(pod_key: Key, chain: list[Key], known: Callable[[Key], bool]) -> Key | None:
+    """The owner a pod's lifecycle is keyed by: the outermost ancestor in `chain` that
+    `known` accepts (the one an export keeps); a pod with no owners is its own owner when
+    `known` accepts it. A pod owned by another Pod has none."""
+    if not chain:
+        return pod_key if known(pod_key) else None
+    owner: Key | None = None
+    for ancestor in chain:
+        if known(ancestor):
+            owner = ancestor  # keep going: the outermost known ancestor wins
+    if owner is not None and owner[0] == POD_GVK and owner != pod_key:
+        return None
+    return owner
+
+
+# --- lifecycle lookup -------------------------------------------------------------------
+
+
+class PodCounter:
+    """Sequence numbers per (owner GVK, owner "ns/name", pod hash), thread-safe.
+
+    SimKube counts per hash alone; counting per owner too only differs when two owners
+    have identical pod specs, where SimKube would interleave their lifecycles.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str, int], int] = {}
+        self._lock = threading.Lock()
+
+    def next(self, owner_gvk: str, owner_ns_name: str, pod_hash: int) -> int:
+        key = (owner_gvk, owner_ns_name, pod_hash)
+        with self._lock:
+            seq = self._counts.get(key, 0)
+            self._counts[key] = seq + 1
+        return seq
+
+
+def is_builtin(owner_gvk: str) -> bool:
+    """Built-in workload kinds have one kind of pod per owner."""
+    return owner_gvk in BUILTIN_TEMPLATE_PATHS
+
+
+def lookup_lifecycle(
+    lifecycles: PodLifecycles, owner_gvk: str, owner_ns_name: str, pod_hash: int, seq: int
+) -> Mapping[str, Any] | None:
+    """The recorded lifecycle for the `seq`-th pod (from 0) of an owner and hash, or None
+    (the fallbacks are in the module doc)."""
+    by_hash = lifecycles.get((owner_gvk, owner_ns_name))
+    if not by_hash:
+        return None
+    recorded = by_hash.get(pod_hash)
+    if not recorded and (is_builtin(owner_gvk) or len(by_hash) == 1):
+        recorded = next(iter(by_hash.values()))
+    if not recorded:
+        return None
+    return recorded[seq % len(recorded)]
