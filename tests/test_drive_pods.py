@@ -281,6 +281,30 @@ def test_simulated_pod_hashes_like_the_recorded_one(reference_dir: Path) -> None
     assert pod_spec_hash(with_selector) != recorded_hash
 
 
+@pytest.mark.parametrize("recorded_extra", [
+    {},
+    {"nodeSelector": {"type": "virtual"}},
+    {"tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]},
+    {"nodeSelector": {"type": "virtual", "disk": "ssd"},
+     "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]},
+])
+def test_simulated_pod_hash_leaves_out_only_what_the_driver_added(recorded_extra: dict) -> None:
+    """A recorded spec that already had the virtual selector or the kwok toleration (recorded
+    on a KWOK cluster) keeps them in its hash; the driver removes only its own additions."""
+    from skctl.sim import PLACEMENT_ADDED_ANNOTATION
+    from skctl.sim.mutate import mutate_template
+    from skctl.sim.pods import simulated_spec_hash
+    from skctl.trace.pods import pod_spec_hash
+
+    recorded = {"metadata": {}, "spec": {"containers": [{"name": "c", "image": "i"}], **copy.deepcopy(recorded_extra)}}
+    template = copy.deepcopy(recorded)
+    mutate_template(template, "s", "ns")
+    added = template["metadata"]["annotations"][PLACEMENT_ADDED_ANNOTATION]
+    assert simulated_spec_hash(template["spec"], added) == pod_spec_hash(recorded["spec"])
+    if recorded_extra:  # the old rule (remove both whatever the recording had) would miss it
+        assert simulated_spec_hash(template["spec"]) != pod_spec_hash(recorded["spec"])
+
+
 @pytest.mark.parametrize("spec, expected", [
     ({"schedulingGates": [{"name": "g"}]}, [{"op": "add", "path": "/spec/nodeSelector", "value": {"type": "virtual"}}]),
     ({"schedulingGates": [{"name": "g"}], "nodeSelector": {"a": "b"}},

@@ -17,6 +17,11 @@ KWOK_STAGE_CREATE_DELAY_ANNOTATION = "simkube.io/kwok-stage-create-delay"
 KWOK_STAGE_CREATE_DELAY_JITTER_ANNOTATION = "simkube.io/kwok-stage-create-delay-jitter"
 KWOK_STAGE_READY_DELAY_ANNOTATION = "simkube.io/kwok-stage-ready-delay"
 KWOK_STAGE_READY_DELAY_JITTER_ANNOTATION = "simkube.io/kwok-stage-ready-delay-jitter"
+# What the driver added to a pod template to place its pods on the virtual nodes
+# ("nodeSelector", "toleration"), so a pod's spec hash leaves out exactly that.
+PLACEMENT_ADDED_ANNOTATION = "skctl.io/placement-added"
+PLACEMENT_NODE_SELECTOR = "nodeSelector"
+PLACEMENT_TOLERATION = "toleration"
 VIRTUAL_NODE_SELECTOR_KEY = "type"
 VIRTUAL_NODE_SELECTOR_VALUE = "virtual"
 VIRTUAL_NODE_TAINT_KEY = "kwok-provider"

@@ -14,7 +14,9 @@ What changes, and why (docs/run.md, docs/simkube.md):
   paths): the simulation labels (skctl's addition: cleanup and stages can select the pods
   from birth), annotation `static.simkube.io/original-namespace`, the KWOK create/ready
   delay annotations SimKube's stages read, nodeSelector `type: virtual` merged into the
-  recorded selector, the `kwok-provider` toleration appended once, container ports removed
+  recorded selector, the `kwok-provider` toleration appended once (what was added is noted
+  in the annotation `skctl.io/placement-added`, so a pod's spec hash can leave out exactly
+  the driver's additions and match the recorded pod's), container ports removed
   (a pod spec may repeat a port, which apply rejects; KWOK pods serve nothing), nodeName
   and the service-account token volume of a recorded bare pod removed (the node and the
   token belong to the traced cluster; the API server injects a fresh token volume).
@@ -35,6 +37,9 @@ from skctl.sim import (
     KWOK_STAGE_READY_DELAY_ANNOTATION,
     KWOK_STAGE_READY_DELAY_JITTER_ANNOTATION,
     ORIGINAL_NAMESPACE_ANNOTATION,
+    PLACEMENT_ADDED_ANNOTATION,
+    PLACEMENT_NODE_SELECTOR,
+    PLACEMENT_TOLERATION,
     SIMULATION_LABEL,
     VIRTUAL_LABEL,
     VIRTUAL_NODE_SELECTOR_KEY,
@@ -76,18 +81,24 @@ def delay_annotations(create_delay_ms: int = 0, create_jitter_ms: int = 0, ready
     }
 
 
-def place_on_virtual_nodes(spec: dict[str, Any]) -> None:
+def place_on_virtual_nodes(spec: dict[str, Any]) -> list[str]:
     """Merge `type: virtual` into the pod spec's nodeSelector (a recorded `type` is
     overwritten, as SimKube does; other keys stay) and append the `kwok-provider`
-    toleration unless one for that key is there already."""
+    toleration unless one for that key is there already. Returns what was added
+    (PLACEMENT_NODE_SELECTOR, PLACEMENT_TOLERATION): a recorded spec may carry either."""
+    added = []
     selector = spec.get("nodeSelector")
     selector = dict(selector) if isinstance(selector, Mapping) else {}
+    if selector.get(VIRTUAL_NODE_SELECTOR_KEY) != VIRTUAL_NODE_SELECTOR_VALUE:
+        added.append(PLACEMENT_NODE_SELECTOR)
     selector.update(VIRTUAL_NODE_SELECTOR)
     spec["nodeSelector"] = selector
     tolerations = list(spec.get("tolerations") or [])
     if not any(isinstance(t, Mapping) and t.get("key") == VIRTUAL_NODE_TAINT_KEY for t in tolerations):
         tolerations.append(dict(KWOK_TOLERATION))
+        added.append(PLACEMENT_TOLERATION)
     spec["tolerations"] = tolerations
+    return added
 
 
 def on_virtual_nodes(spec: Mapping[str, Any]) -> bool:
@@ -114,12 +125,11 @@ def mutate_template(
     if original_ns:
         annotations[ORIGINAL_NAMESPACE_ANNOTATION] = original_ns
     annotations.update(delays if delays is not None else delay_annotations())
-    if annotations:
-        meta["annotations"] = annotations
     spec = template.get("spec")
     if not isinstance(spec, dict):
         spec = template["spec"] = {}
-    place_on_virtual_nodes(spec)
+    annotations[PLACEMENT_ADDED_ANNOTATION] = ",".join(place_on_virtual_nodes(spec))
+    meta["annotations"] = annotations
     spec.pop("nodeName", None)
     token_volumes = {
         v.get("name")

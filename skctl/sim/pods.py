@@ -39,6 +39,9 @@ from skctl.sim import (
     KWOK_STAGE_COMPLETE_TIME_ANNOTATION,
     ORIGINAL_NAMESPACE_ANNOTATION,
     ORIGINAL_OWNER_ANNOTATION,
+    PLACEMENT_ADDED_ANNOTATION,
+    PLACEMENT_NODE_SELECTOR,
+    PLACEMENT_TOLERATION,
     POD_SEQUENCE_ANNOTATION,
     POD_SPEC_HASH_ANNOTATION,
     SIMULATION_LABEL,
@@ -87,22 +90,27 @@ def original_namespace(pod: Mapping[str, Any], ns_prefix: str) -> str:
     return ns[len(ns_prefix) + 1 :] if ns.startswith(ns_prefix + "-") else ns
 
 
-def simulated_spec_hash(spec: Mapping[str, Any]) -> int:
-    """The stable hash of a simulated pod's spec, without the driver's own additions (the
-    virtual nodeSelector and the kwok-provider toleration), so it matches the recorded pod's."""
+def simulated_spec_hash(spec: Mapping[str, Any], added: str | None = None) -> int:
+    """The stable hash of a simulated pod's spec without the driver's own additions, so it
+    matches the recorded pod's. `added` is the template's PLACEMENT_ADDED_ANNOTATION (what
+    the driver added: the virtual nodeSelector, the kwok-provider toleration); without it
+    (a pod made outside the patched templates) both are the driver's."""
+    parts = {PLACEMENT_NODE_SELECTOR, PLACEMENT_TOLERATION} if added is None else set(added.split(","))
     clean = dict(spec)
-    selector = dict(clean.get("nodeSelector") or {})
-    if selector.get(VIRTUAL_NODE_SELECTOR_KEY) == VIRTUAL_NODE_SELECTOR_VALUE:
-        selector.pop(VIRTUAL_NODE_SELECTOR_KEY)
-    if selector:
-        clean["nodeSelector"] = selector
-    else:
-        clean.pop("nodeSelector", None)
-    tolerations = [t for t in clean.get("tolerations") or [] if (t or {}).get("key") != VIRTUAL_NODE_TAINT_KEY]
-    if tolerations:
-        clean["tolerations"] = tolerations
-    else:
-        clean.pop("tolerations", None)
+    if PLACEMENT_NODE_SELECTOR in parts:
+        selector = dict(clean.get("nodeSelector") or {})
+        if selector.get(VIRTUAL_NODE_SELECTOR_KEY) == VIRTUAL_NODE_SELECTOR_VALUE:
+            selector.pop(VIRTUAL_NODE_SELECTOR_KEY)
+        if selector:
+            clean["nodeSelector"] = selector
+        else:
+            clean.pop("nodeSelector", None)
+    if PLACEMENT_TOLERATION in parts:
+        tolerations = [t for t in clean.get("tolerations") or [] if (t or {}).get("key") != VIRTUAL_NODE_TAINT_KEY]
+        if tolerations:
+            clean["tolerations"] = tolerations
+        else:
+            clean.pop("tolerations", None)
     return pod_spec_hash(clean)
 
 
@@ -252,7 +260,7 @@ class PodHandler:
                 # numbered by an earlier run of this driver (a restarted driver pod)
                 pod_hash, seq = int(annotations[POD_SPEC_HASH_ANNOTATION]), int(annotations[POD_SEQUENCE_ANNOTATION])
             else:
-                pod_hash = simulated_spec_hash(spec)
+                pod_hash = simulated_spec_hash(spec, annotations.get(PLACEMENT_ADDED_ANNOTATION))
                 gvk, key = owner if owner is not None else ("", "")
                 seq = self.counter.next(gvk, key, pod_hash)
                 ops.extend(first_sight_patch(pod, self.ctx, pod_hash, seq))
