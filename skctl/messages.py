@@ -218,6 +218,10 @@ EXPORT_TRACER_WROTE_NOTHING = (
     "credentials and logs"
 )
 EXPORT_TRACER_BROKEN = "the tracer at {url} sent an unusable trace: {detail}"
+EXPORT_START_MOVED = (
+    "note: the recording begins at {first} ({first_ts}), after --start-time {start} ({start_ts}); "
+    "the window starts at the recording's first event"
+)
 EXPORT_DONE = (
     "exported {events} events, {objects} objects, {owners} pod-lifecycle owners for [{start}, {end}) "
     "to {url} ({size} bytes, {fmt})"
