@@ -133,6 +133,11 @@ RUN_JOB_CONFLICT = (
     "cannot change); run `skctl delete {name}` first or pick another name"
 )
 RUN_JOB_VANISHED = "driver Job {namespace}/{job} disappeared while waiting for it (deleted by someone?)"
+RUN_UNSCHEDULABLE = "driver pod {namespace}/{pod} cannot be scheduled: {reason}"
+RUN_SCHEDULE_TIMEOUT = (
+    "driver pod {namespace}/{pod} could not be scheduled for {timeout}: {reason}; make room for it and run "
+    "again (`skctl delete {name}` removes the Job), or wait longer with --schedule-timeout"
+)
 RUN_WAIT_TIMEOUT = "driver Job {namespace}/{job} did not finish in time; it keeps running, check it with kubectl"
 KUBE_UNREACHABLE = "cannot reach the Kubernetes API server at {host}: {detail}; check --kubeconfig/--context and that the cluster is up"
 KUBE_NOT_AN_API_SERVER = (
