@@ -174,6 +174,15 @@ DRIVE_BAD_VIRTUAL_NAMESPACE = (
     "virtual namespace '{namespace}' is not a valid namespace name (a DNS-1123 label of at most 63 characters); "
     "use a shorter --virtual-ns-prefix"
 )
+DRIVE_FORBIDDEN = (
+    "the driver may not {missing}, which the replay needs; the driver's ClusterRole {role} aggregates every "
+    "ClusterRole labelled {label}=true, so add one: `kubectl create clusterrole {extra} --verb={verbs} "
+    "--resource={resources}` and `kubectl label clusterrole {extra} {label}=true` (docs/run.md)"
+)
+DRIVE_ACCESS_UNCHECKED = (
+    "the API server answers no SelfSubjectAccessReview (not served, or not allowed for this user): the driver's "
+    "permissions are not checked before the replay"
+)
 DRIVE_BAD_OBJECT = "the trace's {gvk} {name} cannot be replayed: its pod template is malformed ({detail})"
 DRIVE_EMPTY_TRACE = "{url} holds no events; nothing to replay"
 DRIVE_FAILURES = "simulation {name}: {count} apply/delete call(s) failed (first: {first}); cleaned up"
