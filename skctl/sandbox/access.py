@@ -88,7 +88,7 @@ def review(rules: AccessRules | None, method: str, body: bytes) -> Response:
         raise errors.bad_request(f"the object provided is unrecognized (must be of type {_KIND}): {exc}") from None
     if not isinstance(doc, dict):
         raise errors.bad_request(f"the object provided is unrecognized (must be of type {_KIND})")
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+    spec: dict[str, Any] = doc["spec"] if isinstance(doc.get("spec"), dict) else {}
     attrs, non_resource = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
     if attrs is not None and non_resource is not None:
         raise _invalid("spec.nonResourceAttributes", "cannot be specified in combination with resourceAttributes")

@@ -89,7 +89,7 @@ def check(kube: Kube, permissions: list[Permission]) -> None:
     if None in answers:
         log.warning(messages.DRIVE_ACCESS_UNCHECKED)
         return
-    missing = [perm for perm, ok in zip(permissions, answers) if not ok]
+    missing = [perm for perm, ok in zip(permissions, answers, strict=True) if not ok]
     if missing:
         raise InputError(describe(missing))
 
