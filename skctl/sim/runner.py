@@ -208,7 +208,7 @@ def _check_scheduling(
             print(messages.RUN_UNSCHEDULABLE.format(namespace=ns, pod=pod_name, reason=reason), file=out, flush=True)
         if now - since >= bound:
             raise OperationalError(messages.RUN_SCHEDULE_TIMEOUT.format(
-                namespace=ns, pod=pod_name, timeout=f"{bound:g}s", reason=reason, name=opts.name))
+                namespace=ns, pod=pod_name, timeout=f"{bound:g}s", reason=reason.rstrip("."), name=opts.name))
     stuck.clear()
     stuck.update(seen)  # a pod placed (or gone) meanwhile starts afresh if it is ever stuck again
 
