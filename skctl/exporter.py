@@ -61,9 +61,15 @@ class ExportResult:
     events: int
     objects: int
     owners: int
-    start_ts: int
+    start_ts: int  # the window's effective start: the recording's first event when asked to start earlier
     end_ts: int
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    requested_start_ts: int | None = None  # the start as asked (--start-time); None: not known
+
+    @property
+    def start_moved(self) -> bool:
+        """Whether the start was moved up to the recording's first event (skctl.trace.window rule 0)."""
+        return self.requested_start_ts is not None and self.requested_start_ts != self.start_ts
 
 
 def filters_from_flags(namespaces: list[str] | None, labels: list[str]) -> ExportFilters:
@@ -110,9 +116,10 @@ def export(request: ExportRequest) -> ExportResult:
             events=len(trace.events),
             objects=sum(len(names) for names in trace.index.values()),
             owners=len(trace.pod_lifecycles),
-            start_ts=request.start_ts,
+            start_ts=effective_start(trace, request.start_ts),
             end_ts=request.end_ts,
             timings=timings,
+            requested_start_ts=request.start_ts,
         )
         del data, trace  # freed by reference counting while the collector is still off
     return result
@@ -168,8 +175,17 @@ def _tracer_writes(request: ExportRequest, timings: dict[str, float]) -> ExportR
     return ExportResult(
         destination=request.output, fmt=fmt, size=len(raw), events=len(trace.events),
         objects=sum(len(n) for n in trace.index.values()), owners=len(trace.pod_lifecycles),
-        start_ts=request.start_ts, end_ts=request.end_ts, timings=timings,
+        start_ts=effective_start(trace, request.start_ts), end_ts=request.end_ts, timings=timings,
+        requested_start_ts=request.start_ts,
     )
+
+
+def effective_start(window: Trace, requested: int) -> int:
+    """The start the exported `window` really has: its first event, which every exporter (this
+    one, the tracer's, SimKube's) puts at the window start. Later than `requested` when the
+    recording began after it (skctl.trace.window.window_start)."""
+    first = window.events[0]["ts"] if window.events else requested
+    return first if isinstance(first, int) and first > requested else requested
 
 
 def _from_trace_file(request: ExportRequest, timings: dict[str, float]) -> tuple[bytes, Trace]:

@@ -133,6 +133,11 @@ RUN_JOB_CONFLICT = (
     "cannot change); run `skctl delete {name}` first or pick another name"
 )
 RUN_JOB_VANISHED = "driver Job {namespace}/{job} disappeared while waiting for it (deleted by someone?)"
+RUN_UNSCHEDULABLE = "driver pod {namespace}/{pod} cannot be scheduled: {reason}"
+RUN_SCHEDULE_TIMEOUT = (
+    "driver pod {namespace}/{pod} could not be scheduled for {timeout}: {reason}; make room for it and run "
+    "again (`skctl delete {name}` removes the Job), or wait longer with --schedule-timeout"
+)
 RUN_WAIT_TIMEOUT = "driver Job {namespace}/{job} did not finish in time; it keeps running, check it with kubectl"
 KUBE_UNREACHABLE = "cannot reach the Kubernetes API server at {host}: {detail}; check --kubeconfig/--context and that the cluster is up"
 KUBE_NOT_AN_API_SERVER = (
@@ -168,6 +173,15 @@ DRIVE_NAMESPACE_TAKEN = (
 DRIVE_BAD_VIRTUAL_NAMESPACE = (
     "virtual namespace '{namespace}' is not a valid namespace name (a DNS-1123 label of at most 63 characters); "
     "use a shorter --virtual-ns-prefix"
+)
+DRIVE_FORBIDDEN = (
+    "the driver may not {missing}, which the replay needs; the driver's ClusterRole {role} aggregates every "
+    "ClusterRole labelled {label}=true, so add one: `kubectl create clusterrole {extra} --verb={verbs} "
+    "--resource={resources}` and `kubectl label clusterrole {extra} {label}=true` (docs/run.md)"
+)
+DRIVE_ACCESS_UNCHECKED = (
+    "the API server answers no SelfSubjectAccessReview (not served, or not allowed for this user): the driver's "
+    "permissions are not checked before the replay"
 )
 DRIVE_BAD_OBJECT = "the trace's {gvk} {name} cannot be replayed: its pod template is malformed ({detail})"
 DRIVE_EMPTY_TRACE = "{url} holds no events; nothing to replay"
@@ -218,6 +232,10 @@ EXPORT_TRACER_WROTE_NOTHING = (
     "credentials and logs"
 )
 EXPORT_TRACER_BROKEN = "the tracer at {url} sent an unusable trace: {detail}"
+EXPORT_START_MOVED = (
+    "note: the recording begins at {first} ({first_ts}), after --start-time {start} ({start_ts}); "
+    "the window starts at the recording's first event"
+)
 EXPORT_DONE = (
     "exported {events} events, {objects} objects, {owners} pod-lifecycle owners for [{start}, {end}) "
     "to {url} ({size} bytes, {fmt})"

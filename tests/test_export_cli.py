@@ -87,6 +87,26 @@ def test_export_from_file_to_file(trace_file: Path, tmp_path: Path, capsys: pyte
     assert trace.pod_lifecycles == {("apps/v1.Deployment", "shop/web"): {5: [{"start_ts": T0 + 600, "end_ts": None}]}}
 
 
+def test_a_start_before_the_recording_starts_at_its_first_event(trace_file: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    """`-s 0` (or any start before the recording began) is not an error: the window starts at
+    the recording's first event, one line on stderr says so, and the summary shows that start."""
+    from skctl.timeparse import iso
+
+    out = tmp_path / "out.sktrace"
+    capsys.readouterr()
+    assert main(["export", "--from", str(trace_file), "-s", "0", "-t", str(T0 + 2000), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    note = captured.err.strip().splitlines()
+    assert len(note) == 1 and iso(T0) in note[0] and iso(0) in note[0] and "first event" in note[0]
+    assert f"[{iso(T0)}, {iso(T0 + 2000)})" in captured.out
+    assert load.read_trace(str(out)).events[0]["ts"] == T0
+    # a start inside the recording is taken as given, silently
+    assert main(["export", "--from", str(trace_file), "-s", str(T0 + 1), "-t", str(T0 + 2000), "-o", str(out)]) == 0
+    assert capsys.readouterr().err == ""
+    assert load.read_trace(str(out)).events[0]["ts"] == T0 + 1
+
+
 def test_relative_start_uses_the_end_and_filters_apply(trace_file: Path, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out.sktrace"

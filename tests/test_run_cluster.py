@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from skctl.cli import main
+from skctl.errors import OperationalError
 from skctl.kube.api import MERGE_PATCH_CONTENT_TYPE, Kube
 from skctl.sim import manifests
 
@@ -213,3 +214,86 @@ def test_delete_again_while_namespaces_terminate(capsys, tmp_path: Path) -> None
         assert code == 0, err
         assert out.strip() == "simulation sim1: namespaces virtual-a are already being deleted (Terminating)"
         k.close()
+
+
+UNSCHEDULABLE = ("0/4 nodes are available: 4 node(s) had untolerated taint(s). preemption: "
+                 "0/4 nodes are available: 4 Preemption is not helpful for scheduling.")
+
+
+def _driver_pod(kube: Kube, name: str = "sim1-abcde", ns: str = "simkube", sim: str = "sim1") -> None:
+    """A driver pod as the Job controller makes it; the sandbox has no scheduler, so the test
+    writes the scheduler's verdict into its status as a real one does."""
+    kube.apply({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": ns, "labels": {"simkube.io/simulation": sim}},
+                "spec": {"containers": [{"name": "driver", "image": "python:3.11-slim"}]}})
+
+
+def _pod_status(kube: Kube, status: dict, name: str = "sim1-abcde", ns: str = "simkube") -> None:
+    kube.request("PATCH", f"/api/v1/namespaces/{ns}/pods/{name}/status", body={"status": status},
+                 content_type=MERGE_PATCH_CONTENT_TYPE)
+
+
+def _job_status(kube: Kube, status: dict, name: str = "sim1", ns: str = "simkube") -> None:
+    kube.request("PATCH", f"/apis/batch/v1/namespaces/{ns}/jobs/{name}/status", body={"status": status},
+                 content_type=MERGE_PATCH_CONTENT_TYPE)
+
+
+PENDING = {"phase": "Pending", "conditions": [
+    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": UNSCHEDULABLE}]}
+
+
+def test_run_wait_gives_up_on_an_unschedulable_driver_pod(capsys, sandbox_kubeconfig: Path, kube: Kube) -> None:
+    """A Pending driver pod the scheduler cannot place is not "running": --wait prints the
+    scheduler's reason and gives up after --schedule-timeout with exit 1 and one line."""
+    base = ["run", "sim1", "--kubeconfig", str(sandbox_kubeconfig)]
+    assert run_cli(capsys, *base)[0] == 0
+    _job_status(kube, {"active": 1})
+    _driver_pod(kube)
+    _pod_status(kube, PENDING)
+    code, out, err = run_cli(capsys, *base, "--wait", "--schedule-timeout", "1ms")
+    assert code == 1
+    assert f"driver pod simkube/sim1-abcde cannot be scheduled: {UNSCHEDULABLE}" in out
+    (line,) = err.strip().splitlines()
+    assert f"sim1-abcde could not be scheduled for 0.001s: {UNSCHEDULABLE.rstrip('.')}; " in line
+    assert "--schedule-timeout" in line and "skctl delete sim1" in line
+
+
+def test_run_wait_bound_counts_only_while_the_pod_is_unschedulable(sandbox, kube: Kube) -> None:
+    """The bound is for one stretch of being unschedulable: a pod placed in time (an autoscaler
+    added a node) is followed to the Job's end; the reason is printed once, not every poll."""
+    import io
+
+    from skctl.sim import runner
+
+    opts = manifests.RunOptions(name="sim1")
+    runner.apply_simulation(kube, opts, manifests.build_manifests(opts))
+    _job_status(kube, {"active": 1})
+    _driver_pod(kube)
+    _pod_status(kube, PENDING)
+    now = [0.0]
+    script = {
+        3: lambda: _pod_status(kube, {"phase": "Running", "conditions": [
+            {"type": "PodScheduled", "status": "True"}]}),
+        4: lambda: _job_status(kube, {"active": 0, "succeeded": 1, "conditions": [
+            {"type": "Complete", "status": "True", "reason": "Done"}]}),
+    }
+    polls = []
+
+    def sleep(seconds: float) -> None:  # a fake clock: each poll advances it, and the cluster moves on
+        polls.append(seconds)
+        now[0] += seconds
+        script.get(len(polls), lambda: None)()
+
+    out = io.StringIO()
+    assert runner.wait_for_job(kube, opts, out, poll=1.0, schedule_timeout=3.5, clock=lambda: now[0], sleep=sleep) == 0
+    assert out.getvalue().count("cannot be scheduled") == 1
+    assert "finished: 1/1" in out.getvalue()
+
+    # unschedulable for longer than the bound: given up at the first poll past it
+    _job_status(kube, {"active": 1, "succeeded": 0, "conditions": []})
+    _pod_status(kube, PENDING)
+    polls.clear()
+    script.clear()
+    with pytest.raises(OperationalError, match="could not be scheduled for 3.5s"):
+        runner.wait_for_job(kube, opts, io.StringIO(), poll=1.0, schedule_timeout=3.5, clock=lambda: now[0], sleep=sleep)
+    assert len(polls) == 4

@@ -399,6 +399,9 @@ def test_http_api_and_export_client_end_to_end(cluster, tmp_path: Path, capsys: 
                      "kube-system", "--excluded-labels", "tier in (data)", "-o", str(out)]) == 0
         trace = load.read_trace(str(out))
         assert sorted(n for _a, n in mentions(trace)) == ["web"]
+        # -s 0 starts at the tracer's first recorded event, not in 1970, and says so
+        assert trace.events[0]["ts"] == tracer.store.to_trace().events[0]["ts"] > 0
+        assert "the window starts at the recording's first event" in capsys.readouterr().err
         msg = tmp_path / "m.sktrace"
         assert main(["export", "--tracer-address", url, "-s", "0", "-t", "+1h", "--excluded-namespaces", "",
                      "--format", "msgpack", "-o", str(msg)]) == 0

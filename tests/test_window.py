@@ -17,6 +17,7 @@ from skctl.trace.window import (
     export_window,
     lifecycle_overlaps,
     spec_hash,
+    window_start,
 )
 
 API = {"DaemonSet": "apps/v1", "Deployment": "apps/v1", "ReplicaSet": "apps/v1", "Pod": "v1", "Job": "batch/v1", "CronJob": "batch/v1"}
@@ -118,7 +119,7 @@ CASES = [
      [(10, ["p-d1"], [])]),
     ("an event emptied by the filters drops", [ap(1, D1), ap(12, P_D1), ap(13, D2)], 10, 20, F,
      [(10, ["d1"], []), (13, ["d2"], [])]),
-    ("events in window keep their ts and order", [ap(11, D1), de(12, D1), ap(12, D2)], 10, 20, F,
+    ("events in window keep their ts and order", [ap(5, D2), de(6, D2), ap(11, D1), de(12, D1), ap(12, D2)], 10, 20, F,
      [(10, [], []), (11, ["d1"], []), (12, [], ["d1"]), (12, ["d2"], [])]),
 ]
 
@@ -206,6 +207,40 @@ def test_spec_hash_is_stable_and_order_independent() -> None:
     assert spec_hash(a) == spec_hash(b) == 16281437553473431795  # pinned: must never change
     assert 0 <= spec_hash(a) < 2**64
     assert spec_hash({"spec": {"a": 2}}) != spec_hash(a)
+
+
+START_CASES = [
+    # id, event times, start, end, effective start
+    ("start before the recording moves to its first event", [5, 8], 0, 20, 5),
+    ("start inside the recording stays", [5, 8], 6, 20, 6),
+    ("start at the first event stays", [5, 8], 5, 20, 5),
+    ("unsorted events: the earliest counts", [8, 5], 0, 20, 5),
+    ("a window ending before the recording stays (nothing to move to)", [25], 0, 20, 0),
+    ("a window ending at the first event stays", [20], 0, 20, 0),
+    ("an empty trace stays", [], 0, 20, 0),
+]
+
+
+@pytest.mark.parametrize("stamps,start,end,expected", [c[1:] for c in START_CASES], ids=[c[0] for c in START_CASES])
+def test_window_start(stamps: list[int], start: int, end: int, expected: int) -> None:
+    trace = Trace(events=[ap(ts, obj("Deployment", f"d{ts}")) for ts in stamps])
+    assert window_start(trace, start, end) == expected
+    assert export_window(trace, start, end, NO_FILTERS).events[0]["ts"] == expected
+
+
+def test_a_start_before_the_recording_exports_as_from_the_first_event() -> None:
+    """`-s 0` must not make a replay idle for decades before the first event: the export is
+    the one that starts at the recording's first event, lifecycles clipped there too."""
+    pod = obj("Pod", "bare")
+    trace = Trace(
+        events=[ap(5, D1, pod), de(8, D1), ap(9, D2)],
+        pod_lifecycles={("v1.Pod", "app/bare"): {3: [lc(2, None)]}},  # began before the tracer started
+    )
+    early = export_window(trace, 0, 20, NO_FILTERS)
+    assert shape(early) == [(5, [], []), (5, ["d1", "bare"], []), (8, [], ["d1"]), (9, ["d2"], [])]
+    assert early.pod_lifecycles == {("v1.Pod", "app/bare"): {3: [lc(5, None)]}}
+    from_first = export_window(trace, 5, 20, NO_FILTERS)
+    assert (early.events, early.index, early.pod_lifecycles) == (from_first.events, from_first.index, from_first.pod_lifecycles)
 
 
 def test_unsorted_input_is_sorted_stably() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from skctl import argtypes, messages
 from skctl.commands import ALIASES, COMMANDS
@@ -115,6 +116,16 @@ def run(args: argparse.Namespace) -> int:
         progress=transfer_progress,
     )
     result = exporter.export(request)
+    if result.start_moved:  # a start before the recording (`-s 0`): not an error, but say so
+        print(
+            messages.EXPORT_START_MOVED.format(
+                first=timeparse.iso(result.start_ts),
+                first_ts=result.start_ts,
+                start=timeparse.iso(request.start_ts),
+                start_ts=request.start_ts,
+            ),
+            file=sys.stderr,
+        )
     report_written(
         messages.EXPORT_DONE.format(
             events=result.events,

@@ -84,6 +84,14 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("--dry-run", action="store_true", help="print the manifests instead of applying them")
     p.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="--dry-run format (default: yaml)")
     p.add_argument("--wait", action="store_true", help="follow the driver Job to completion; exit 1 if it fails")
+    p.add_argument(
+        "--schedule-timeout",
+        type=argtypes.duration,
+        default=m.DEFAULT_SCHEDULE_TIMEOUT,
+        metavar="D",
+        help="with --wait: give up (exit 1) when the driver pod has been unschedulable this long, e.g. 10m "
+        f"(default: {m.DEFAULT_SCHEDULE_TIMEOUT:g}s)",
+    )
     add_lifecycle_flags(p)
     add_storage_option_flag(p)
     add_cluster_flags(p)
@@ -127,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         runner.apply_simulation(kube, opts, objects, out=sys.stdout)
         if args.wait:
-            return runner.wait_for_job(kube, opts, out=sys.stdout)
+            return runner.wait_for_job(kube, opts, out=sys.stdout, schedule_timeout=args.schedule_timeout)
     finally:
         kube.close()
     return 0

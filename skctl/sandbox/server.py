@@ -15,12 +15,13 @@ import socket
 import ssl
 import tempfile
 import threading
+from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from skctl.sandbox import errors, openapi, options
+from skctl.sandbox import access, errors, openapi, options
 from skctl.sandbox.discovery import SERVER_VERSION, Registry
 from skctl.sandbox.errors import ApiError
 from skctl.sandbox.faults import Faults
@@ -226,6 +227,7 @@ class SandboxServer:
         fresh_wait: float = options.BLOCK_SECONDS,
         history_seconds: float | None = None,
         namespace_delay: float | None = None,
+        access_rules: Iterable[Mapping[str, Any]] | None = None,
     ) -> None:
         if host not in LOOPBACK_HOSTS and not host.startswith("127."):
             raise ValueError(f"the sandbox binds to loopback only, not {host!r}")
@@ -245,6 +247,8 @@ class SandboxServer:
             store = Store(Registry.with_builtins(), **kwargs)
         self.store = store
         self.registry = self.store.registry
+        # None: every request allowed; else the one user's RBAC rules (skctl.sandbox.access)
+        self.access = None if access_rules is None else access.AccessRules(access_rules)
         self.faults = Faults()
         self.faults.on_drop(self.drop_watches)
         self.faults.on_compact(self.store.compact)
@@ -364,6 +368,8 @@ class SandboxServer:
             return self._handle_sandbox(method, path, body)
         self.faults.check(method, path)
         path = path.rstrip("/") or "/"
+        if path == access.SSAR_PATH:
+            return access.review(self.access, method, body)
         if method in ("GET", "HEAD"):
             doc = self._discovery(path, headers)
             if doc is not None:
@@ -379,7 +385,22 @@ class SandboxServer:
         req = ResourceRequest.parse(self.registry, method, group, version, rest, query, headers, body)
         if req is None:
             raise _path_not_found()
+        if self.access is not None:
+            self._authorize(req)
         return handle_resource(self, req)
+
+    def _authorize(self, req: ResourceRequest) -> None:
+        """403 unless the access rules allow the request; an apply that would create the object
+        needs `create` too, as on a real server."""
+        assert self.access is not None
+        rtype, sub = req.rtype, req.subresource or ""
+        verbs = [access.request_verb(req.method, req.name, req.watch)]
+        if (verbs[0] == "patch" and not sub and req.name and req.content_type == "application/apply-patch+yaml"
+                and self.store.get(rtype, req.namespace or "", req.name) is None):
+            verbs.append("create")
+        for verb in verbs:
+            if not self.access.allows(verb, rtype.group, rtype.plural, sub, req.name or ""):
+                raise access.forbidden(verb, rtype.group, rtype.plural, sub, req.namespace, req.name)
 
     def _discovery(self, path: str, headers: Any = None) -> Response | None:
         if path in ("/healthz", "/livez", "/readyz"):

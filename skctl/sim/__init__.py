@@ -32,6 +32,9 @@ DEFAULT_VIRTUAL_NS_PREFIX = "virtual"
 MAX_VIRTUAL_NS_PREFIX = 40
 DEFAULT_TRACE_PATH = "file:///data/trace"
 DEFAULT_SPEED = 1.0
+# How long `skctl run --wait` lets the driver pod stay unschedulable (`--schedule-timeout`):
+# room for a cluster autoscaler to add a node, not for a pod that can never be placed.
+DEFAULT_SCHEDULE_TIMEOUT = 300.0
 DEFAULT_PYZ = "file:///data/skctl.pyz"
 # A stock image for the zipapp. The pyz carries compiled wheels for the Python that built
 # it, so this must be the same minor version (scripts/build_zipapp.py uses the venv's).

@@ -30,7 +30,7 @@ from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
 from skctl.kube.names import is_dns1123_label
-from skctl.sim import DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL
+from skctl.sim import DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL, access
 from skctl.sim.mutate import virtual_namespace, virtual_namespace_object, virtual_object
 from skctl.sim.pods import PodContext, PodHandler
 from skctl.sim.podwatch import PodWatcher
@@ -234,19 +234,24 @@ class Driver:
 
     def preflight(self) -> None:
         """Fail before the first event, not hours in: every kind in the trace must be served by
-        the cluster, and every virtual namespace name must be a valid namespace name."""
-        kinds: set[tuple[str, str]] = set()
+        the cluster, every virtual namespace name must be a valid namespace name, and the
+        driver must be allowed every call the replay makes (skctl.sim.access)."""
+        kinds: dict[tuple[str, str], bool] = {}  # (apiVersion, kind) -> the trace deletes some
         namespaces: set[str] = set()
-        for _ts, _action, obj in self.trace.iter_objects():
-            kinds.add((obj.get("apiVersion", ""), obj.get("kind", "")))
+        for _ts, action, obj in self.trace.iter_objects():
+            key = (obj.get("apiVersion", ""), obj.get("kind", ""))
+            kinds[key] = kinds.get(key, False) or action == "deleted"
             ns = (obj.get("metadata") or {}).get("namespace")
             if ns:
                 namespaces.add(virtual_namespace(self.opts.virtual_ns_prefix, ns))
+        resources = []
         for api_version, kind in sorted(kinds):
-            self.kube.resource(api_version, kind)  # InputError naming the kind if it is not served
+            # InputError naming the kind if it is not served
+            resources.append((self.kube.resource(api_version, kind), kinds[(api_version, kind)]))
         for ns in sorted(namespaces):
             if not is_dns1123_label(ns):
                 raise InputError(messages.DRIVE_BAD_VIRTUAL_NAMESPACE.format(namespace=ns))
+        access.check(self.kube, access.needed(resources, self.opts.watch_pods))
 
     def _wait_until(self, due: float) -> bool:
         """Sleep until `due` (monotonic); True if stop() was called meanwhile."""

@@ -10,7 +10,7 @@ from typing import IO, Any
 from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
-from skctl.sim import FIELD_MANAGER, SIMULATION_LABEL, VIRTUAL_LABEL
+from skctl.sim import DEFAULT_SCHEDULE_TIMEOUT, FIELD_MANAGER, SIMULATION_LABEL, VIRTUAL_LABEL
 from skctl.sim.driver import DriveOptions, Driver, DriveResult, Step, StepRecord, schedule
 from skctl.sim.manifests import RunOptions
 from skctl.trace.model import Trace
@@ -116,12 +116,48 @@ def driver_log_tail(kube: Kube, namespace: str, name: str, lines: int = LOG_LINE
     return pod, text or ""
 
 
-def wait_for_job(kube: Kube, opts: RunOptions, out: IO[str], poll: float = POLL_SECONDS, timeout: float | None = None) -> int:
-    """Follow the driver Job until it completes (0) or fails (1), printing progress."""
+def unschedulable_reason(pod: dict[str, Any]) -> str | None:
+    """The scheduler's word on a pod it cannot place (its PodScheduled=False condition message,
+    e.g. "0/4 nodes are available: ..."), or None for a pod that is placed or not yet judged."""
+    status = pod.get("status") or {}
+    if (pod.get("spec") or {}).get("nodeName") or status.get("phase") not in (None, "Pending"):
+        return None
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return None
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return " ".join(str(cond.get("message") or cond.get("reason") or "Unschedulable").split())
+    return None
+
+
+def _driver_pods(kube: Kube, namespace: str, name: str) -> list[dict[str, Any]]:
+    try:
+        return kube.list("v1", "Pod", namespace, label_selector=f"{SIMULATION_LABEL}={name}")
+    except ApiError:
+        return []  # best effort: the Job's own status still decides
+
+
+def wait_for_job(
+    kube: Kube,
+    opts: RunOptions,
+    out: IO[str],
+    poll: float = POLL_SECONDS,
+    timeout: float | None = None,
+    schedule_timeout: float = DEFAULT_SCHEDULE_TIMEOUT,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Follow the driver Job until it completes (0) or fails (1), printing progress.
+
+    A Job counts a Pending pod as active, but a driver pod the scheduler cannot place never
+    runs: its reason is printed once (and again when it changes), and after it has stayed
+    unschedulable for `schedule_timeout` seconds the wait gives up (OperationalError, exit 1).
+    """
     ns, name = opts.driver_namespace, opts.name
     print(messages.RUN_WAITING.format(namespace=ns, job=name, completions=opts.repetitions), file=out, flush=True)
     last = None
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = None if timeout is None else clock() + timeout
+    stuck: dict[str, tuple[float, str]] = {}  # pod name -> (first seen unschedulable, reason)
     while True:
         job = kube.get("batch/v1", "Job", name, ns)
         if job is None:
@@ -148,9 +184,33 @@ def wait_for_job(kube: Kube, opts: RunOptions, out: IO[str], poll: float = POLL_
                 print(messages.RUN_JOB_SUCCEEDED.format(name=name, succeeded=progress[0], completions=opts.repetitions), file=out)
                 return 0
             raise OperationalError(messages.RUN_JOB_FAILED.format(name=name, namespace=ns, job=name, reason=reason))
-        if deadline is not None and time.monotonic() > deadline:
+        if progress[1]:
+            _check_scheduling(kube, opts, out, stuck, schedule_timeout, clock())
+        if deadline is not None and clock() > deadline:
             raise OperationalError(messages.RUN_WAIT_TIMEOUT.format(namespace=ns, job=name))
-        time.sleep(poll)
+        sleep(poll)
+
+
+def _check_scheduling(
+    kube: Kube, opts: RunOptions, out: IO[str], stuck: dict[str, tuple[float, str]], bound: float, now: float
+) -> None:
+    """Note the driver pods the scheduler cannot place; give up on one stuck longer than `bound`."""
+    ns = opts.driver_namespace
+    seen: dict[str, tuple[float, str]] = {}
+    for pod in _driver_pods(kube, ns, opts.name):
+        reason = unschedulable_reason(pod)
+        if reason is None:
+            continue
+        pod_name = str((pod.get("metadata") or {}).get("name"))
+        since, before = stuck.get(pod_name, (now, None))
+        seen[pod_name] = (since, reason)
+        if reason != before:
+            print(messages.RUN_UNSCHEDULABLE.format(namespace=ns, pod=pod_name, reason=reason), file=out, flush=True)
+        if now - since >= bound:
+            raise OperationalError(messages.RUN_SCHEDULE_TIMEOUT.format(
+                namespace=ns, pod=pod_name, timeout=f"{bound:g}s", reason=reason.rstrip("."), name=opts.name))
+    stuck.clear()
+    stuck.update(seen)  # a pod placed (or gone) meanwhile starts afresh if it is ever stuck again
 
 
 def virtual_namespaces(kube: Kube, name: str) -> list[dict[str, Any]]:

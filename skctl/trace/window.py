@@ -4,6 +4,9 @@ This is the one definition of "export" in skctl: `skctl export --from` applies i
 trace file and the tracer's `POST /export` applies it to its store, so both give the
 same answer. The rules (docs/export.md has the reasoning):
 
+0. A start before the recording's first event is moved up to that event (`window_start`):
+   nothing was recorded before it, and a start at 0 would make a replay idle for decades
+   before the first event. The exported trace's first event is the effective start.
 1. Objects alive at `start` (applied before it, not deleted before or at it) are
    flattened into ONE event at `start` holding each object's latest state before
    `start`: the starting configuration. Bare pods whose recorded lifecycles all ended
@@ -143,6 +146,18 @@ def owned_by_daemonset(meta: Mapping[str, Any]) -> bool:
     return any(isinstance(r, Mapping) and r.get("kind") == "DaemonSet" for r in refs)
 
 
+def window_start(trace: Trace, start_ts: int, end_ts: int) -> int:
+    """The start an export of `[start_ts, end_ts)` really uses (rule 0): the recording's first
+    event when `start_ts` is before it and that event is inside the window, else `start_ts`.
+    An export's first event is always at this time, so callers read it back from there."""
+    first = min((event["ts"] for event in trace.events), default=None)
+    return _clamped_start(first, start_ts, end_ts)
+
+
+def _clamped_start(first_ts: int | None, start_ts: int, end_ts: int) -> int:
+    return first_ts if first_ts is not None and start_ts < first_ts < end_ts else start_ts
+
+
 def export_window(
     trace: Trace,
     start_ts: int,
@@ -168,6 +183,7 @@ def _export_window(
     stamps = [event["ts"] for event in events]
     if any(map(operator.gt, stamps, itertools.islice(stamps, 1, None))):
         events = sorted(events, key=lambda e: e["ts"])  # stable: same-ts order is kept
+    start_ts = _clamped_start(events[0]["ts"] if events else None, start_ts, end_ts)  # rule 0
 
     state: dict[Key, Obj] = {}  # alive before start: latest state
     owner_refs: dict[Key, list[tuple[str, str, str]]] = {}  # key → [(gvk, ns, name)] of its owners

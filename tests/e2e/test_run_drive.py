@@ -291,3 +291,72 @@ def test_insecure_kubeconfig_is_one_line_once(real_cluster: Cluster, reference_d
     assert r.returncode == 0, r.stderr
     assert "InsecureRequestWarning" not in r.stderr
     assert [line for line in r.stderr.splitlines() if "not verified" in line] == [r.stderr.strip()], r.stderr
+
+
+# --- issue 20: pre-flight permissions, an unschedulable driver pod ------------------------------
+
+def test_preflight_names_a_missing_permission_and_its_fix(real_cluster: Cluster, tmp_path: Path) -> None:
+    """The driver's own ServiceAccount may not write ConfigMaps: the replay stops before its first
+    write with exit 2 and one line, whose two kubectl commands, run as given, let it through."""
+    import shlex
+
+    from skctl.trace import codec
+    from skctl.trace.model import Trace, new_event
+
+    _run_sim(real_cluster, "e2e-pre")  # applies the driver's ServiceAccount and RBAC
+    skctl("delete", "e2e-pre", "--kubeconfig", str(real_cluster.kubeconfig))
+    token = real_cluster.service_account_token(DRIVER_NS, SA)
+    kc = real_cluster.kubeconfig_for_token(token, tmp_path / "driver.kubeconfig")
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "shop"},
+                  "data": {"k": "v"}}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "shop"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    trace = tmp_path / "t.sktrace"
+    trace.write_bytes(codec.encode(Trace(events=[new_event(100, [pod, config_map]), new_event(101, [], [pod])])))
+    name = "e2e-pre"
+    argv = ("drive", name, "--trace-path", f"file://{trace}", "--speed", "100", "--kubeconfig", str(kc))
+    try:
+        r = skctl(*argv, timeout=120)
+        assert r.returncode == 2, r.stdout + r.stderr
+        (line,) = r.stderr.strip().splitlines()
+        assert 'may not create, get, patch configmaps (API group "")' in line, line
+        assert "pods" not in line.split("which the replay needs")[0]  # the driver's role has those
+        assert f"{manifests.CLUSTER_ROLE} aggregates every ClusterRole labelled {manifests.AGGREGATE_LABEL}=true" in line
+        assert not namespaces(real_cluster, f"{SIMULATION_LABEL}={name}"), "nothing is written before the check"
+
+        commands = line.split("`")[1::2]
+        assert [c.split()[:3] for c in commands] == [["kubectl", "create", "clusterrole"], ["kubectl", "label", "clusterrole"]]
+        for command in commands:
+            real_cluster.kubectl(*shlex.split(command)[1:])
+        eventually(lambda: real_cluster.kubectl("auth", "can-i", "create", "configmaps", f"--token={token}",
+                                                check=False).stdout.strip() == "yes",
+                   what="the aggregation controller to add the new role's rules to skctl-driver")
+        r = skctl(*argv, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "replayed 2 events, 2 applies, 1 deletes" in r.stdout
+    finally:
+        real_cluster.kubectl("delete", "clusterrole", "skctl-driver-extra", "--ignore-not-found")
+    eventually(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
+               what="the virtual namespaces to be deleted")
+
+
+def test_run_wait_gives_up_on_an_unschedulable_driver_pod(real_cluster: Cluster) -> None:
+    """Every node of the e2e cluster is a tainted KWOK node, which the driver pod does not
+    tolerate: the real scheduler marks it unschedulable, and `run --wait` says why and gives up
+    after --schedule-timeout instead of waiting for a pod it counts as running."""
+    name, bound = "e2e-unsched", 10
+    started = time.monotonic()
+    r = skctl("run", name, "--kubeconfig", str(real_cluster.kubeconfig), "--wait", "--schedule-timeout", f"{bound}s",
+              timeout=120)
+    took = time.monotonic() - started
+    try:
+        assert r.returncode == 1, r.stdout + r.stderr
+        (line,) = r.stderr.strip().splitlines()
+        assert f"could not be scheduled for {bound}s" in line and "nodes are available" in line, line
+        assert "had untolerated taint" in line  # the scheduler's own words
+        assert f"driver pod {DRIVER_NS}/{name}-" in r.stdout and "cannot be scheduled: 0/" in r.stdout, r.stdout
+        # the bound, plus the Job controller and scheduler making and judging the pod, plus a poll
+        assert took < bound + 30, took
+    finally:
+        skctl("delete", name, "--kubeconfig", str(real_cluster.kubeconfig))
+    eventually(lambda: _sim_gone(real_cluster, name), what=f"nothing of {name} left")
