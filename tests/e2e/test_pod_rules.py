@@ -147,7 +147,7 @@ def _record(cluster: Cluster, tmp_path: Path) -> Path:
         out = tmp_path / "trace.sktrace"
 
         def exported() -> Any:
-            r = skctl("export", "--tracer-address", url, "-s", "0", "-t", "now+1h", "-o", str(out), "--force")
+            r = skctl("export", "--tracer-address", url, "-s", "0", "-t", "+5m", "-o", str(out))
             assert r.returncode == 0, r.stderr
             trace = read_trace(str(out))
             lcs = trace.pod_lifecycles
