@@ -27,6 +27,10 @@ DEFAULT_VIRTUAL_NS_PREFIX = "virtual"
 MAX_VIRTUAL_NS_PREFIX = 40
 DEFAULT_TRACE_PATH = "file:///data/trace"
 DEFAULT_SPEED = 1.0
+# Where a simulation's nodes come from (`skctl drive --nodes`): the simulation cluster's own
+# (an autoscaler, hand-made KWOK nodes) or KWOK nodes shaped like the trace's starting state.
+NODES_SOURCES = ("cluster", "trace")
+DEFAULT_NODES = "cluster"
 DEFAULT_PYZ = "file:///data/skctl.pyz"
 # A stock image for the zipapp. The pyz carries compiled wheels for the Python that built
 # it, so this must be the same minor version (scripts/build_zipapp.py uses the venv's).
