@@ -192,12 +192,13 @@ def node_shape(node: Mapping[str, Any]) -> str:
 
 
 def inventory(trace: Trace) -> dict[str, Any] | None:
-    """The starting state in brief: nodes at the start, their most common shapes, how many
-    node changes follow, PriorityClasses. None when the trace carries no starting state."""
+    """The starting state in brief: nodes at the trace's start (its first event, where a replay
+    starts), their most common shapes, how many node changes follow, PriorityClasses. None
+    when the trace carries no starting state."""
     events = events_of(trace)
     if not events:
         return None
-    start, later = split_at(events, events[0]["ts"])
+    start, later = split_at(events, trace.events[0]["ts"] if trace.events else events[0]["ts"])
     nodes = [obj for (gvk, _n), obj in start.items() if gvk == NODE_GVK]
     shapes = Counter(node_shape(n) for n in nodes)
     changes = sum(1 for e in later for o in (*e.get("applied_objs", ()), *e.get("deleted_objs", ()))
