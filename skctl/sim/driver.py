@@ -248,7 +248,9 @@ class Driver:
     def run(self) -> DriveResult:
         steps = schedule(self.trace, self.opts.speed, self.opts.duration, self.opts.spread)
         initial, state_steps = state_plan(self.trace, self.opts.speed, self.opts.duration)
-        if self.opts.nodes == "trace" and not any(cluster.key_of(o)[0] == cluster.NODE_GVK for o in initial):
+        if self.opts.nodes == "trace" and not any(
+            cluster.key_of(o)[0] == cluster.NODE_GVK for o in (*initial, *(o for s in state_steps for o in s.applied))
+        ):
             raise InputError(messages.DRIVE_NO_RECORDED_NODES)
         result = DriveResult()
         self.preflight()
