@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -89,39 +88,14 @@ def _settled(cluster: Cluster, namespace: str, node_name: Any) -> dict[str, list
     return placement if done else None
 
 
-def _start_clusters() -> tuple[Cluster, Cluster]:
-    """Production (four different nodes) and the empty simulation cluster, started side by side."""
-    prod, sim = Cluster(nodes=0), Cluster(nodes=0)
-    errors: list[BaseException] = []
-
-    def start(c: Cluster) -> None:
-        try:
-            c.start()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(c,)) for c in (prod, sim)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        prod.stop()
-        sim.stop()
-        raise errors[0]
-    return prod, sim
-
-
 def test_replay_with_the_recorded_nodes_places_pods_as_production(tmp_path: Path) -> None:
     from tests.e2e.conftest import _require_binaries
 
     _require_binaries()
-    prod, sim = _start_clusters()
-    try:
+    # production gets four different nodes below; the simulation cluster has none at all.
+    # Started on this thread: the components die with the thread that spawned them.
+    with Cluster(nodes=0) as prod, Cluster(nodes=0) as sim:
         _record_and_replay(prod, sim, tmp_path)
-    finally:
-        prod.stop()
-        sim.stop()
 
 
 def _record_and_replay(prod: Cluster, sim: Cluster, tmp_path: Path) -> None:
