@@ -401,3 +401,67 @@ def test_delete_removes_the_simulation_s_nodes(kube: Kube) -> None:
     deleted, _terminating = delete_simulation(kube, "gone", "simkube")
     assert deleted == ["node virtual-a"]
     assert kube.get("v1", "Node", "virtual-a") is None and kube.get("v1", "Node", "v2-a") is not None
+
+
+# --- the running tracer ---------------------------------------------------------------------
+
+
+def test_the_tracer_watches_nodes_and_serves_them_in_exports(sandbox, tmp_path: Path) -> None:  # noqa: ANN001
+    import requests
+
+    from skctl.sandbox.workload import WorkloadGenerator
+    from skctl.tracer.service import Tracer, TracerOptions
+    from tests.test_tracer import wait_for
+
+    WorkloadGenerator(sandbox.store, seed=1, scenario="deployments", nodes=2)
+    kube = Kube(sandbox.api_client())
+    kube.apply({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "high"}, "value": 9})
+    tracer = Tracer(kube, TracerOptions(config=CONFIG, journal_dir=tmp_path / "j", port=0)).start()
+    try:
+        assert tracer.recorder.wait_synced(10)
+        assert {"v1.Node", PC} <= set(tracer.recorder.states())
+        kube.apply({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "late", "labels": {"pool": "b"}},
+                    "status": {"capacity": {"cpu": "2"}, "allocatable": {"cpu": "2"}}})
+        wait_for(lambda: (NODE, "late") in tracer.store.cluster_live, what="the new node recorded")
+        host, port = tracer.address
+        body = {"start_ts": 0, "end_ts": 2**40, "filters": {"excluded_namespaces": [], "excluded_labels": []}}
+        answer = requests.post(f"http://{host}:{port}/export", json=body, timeout=30)  # SimKube's msgpack
+        answer.raise_for_status()
+        exported = simkube.decode(answer.content)
+    finally:
+        tracer.close()
+    final = cluster.fold(exported.extra[cluster.CLUSTER_KEY]["events"])
+    assert sorted(name for gvk, name in final) == ["high", "late", "sandbox-node-0", "sandbox-node-1"]
+    assert final[(NODE, "late")]["status"]["capacity"] == {"cpu": "2"}
+
+    # --no-starting-state: no watch on them, nothing in the trace
+    off = parse_config({"trackedObjects": {"apps/v1.Deployment": {}}})
+    off.starting_state = False
+    tracer = Tracer(kube, TracerOptions(config=off, journal_dir=tmp_path / "j2", port=0)).start()
+    try:
+        assert tracer.recorder.wait_synced(10)
+        assert "v1.Node" not in tracer.recorder.states()
+        assert cluster.CLUSTER_KEY not in tracer.store.to_trace().extra
+    finally:
+        tracer.close()
+        kube.close()
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-starting-state"]])
+def test_trace_command_records_the_starting_state_unless_told_not_to(sandbox, sandbox_kubeconfig: Path,  # noqa: ANN001
+                                                                      tmp_path: Path, flag: list[str]) -> None:
+    from skctl.sandbox.workload import WorkloadGenerator
+    from skctl.trace.load import read_trace
+
+    gen = WorkloadGenerator(sandbox.store, seed=2, scenario="deployments", nodes=3)
+    gen.run(5)
+    out = tmp_path / "whole.sktrace"
+    assert main(["trace", "--kubeconfig", str(sandbox_kubeconfig), "--journal", str(tmp_path / "j"),
+                 "--listen", "127.0.0.1:0", "--duration", "1s", "-o", str(out), *flag]) == 0
+    trace = read_trace(str(out))
+    inventory = summarize(trace)["starting_state"]
+    if flag:
+        # the config says why there is none (SimKube's config reader ignores the top-level key)
+        assert inventory is None and trace.config["startingState"] is False
+    else:
+        assert inventory is not None and inventory["nodes"] == 3 and "startingState" not in trace.config
