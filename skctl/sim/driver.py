@@ -560,24 +560,32 @@ class Driver:
         return [n["metadata"]["name"] for n in self.kube.list("v1", "Namespace", label_selector=selector)]
 
     def cleanup(self, leftovers: bool = False) -> None:
-        """Delete every namespace and cluster-scoped object of the simulation; wait until gone."""
+        """Delete every namespace and cluster-scoped object of the simulation; wait until gone.
+        The simulation's nodes go last, once the namespaces are: a pod whose node vanished
+        first waits for the pod garbage collector's 40 s quarantine instead of KWOK."""
         names = set(self._labelled_namespaces())  # only what still carries this simulation's label
         for ns in sorted(names):
             self.kube.delete("v1", "Namespace", ns, propagation="Background")
-        if self.opts.nodes == "trace":
-            self._delete_labelled_nodes()
         self._uids.clear()
         self._nodes.clear()
-        if leftovers and not names:
-            return
+        if not (leftovers and not names):
+            self._delete_cluster_objects(names)
+        if self.opts.nodes == "trace":
+            self._delete_labelled_nodes()
+        self._cluster_objects.clear()
+
+    def _delete_cluster_objects(self, names: set[str]) -> None:
+        """The cluster-scoped objects this run created (but its nodes), then wait for `names`."""
         for api_version, kind, name in list(self._cluster_objects):
+            if (api_version, kind) == ("v1", "Node"):
+                continue
             try:
                 current = self.kube.get(api_version, kind, name)
                 if current is not None and self._owned(current):
                     self.kube.delete(api_version, kind, name, propagation="Background")
             except ApiError as exc:
                 log.warning("delete of %s %s failed: %s", kind, name, exc)
-        self._cluster_objects.clear()
+            self._cluster_objects.pop((api_version, kind, name), None)
         self._namespaces.clear()
         if names:
             log.info("deleted virtual namespaces %s", ", ".join(sorted(names)))
