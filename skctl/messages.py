@@ -108,6 +108,7 @@ RUN_BAD_NAME = (
     "invalid simulation name '{name}': use a DNS-1123 label (lowercase letters, digits and '-', "
     "starting and ending with a letter or digit, at most {max} characters)"
 )
+RUN_BAD_NODES = "--nodes '{value}' is not one of {choices}"
 RUN_BAD_TRACE_PATH = "cannot mount --trace-path {url}: {detail}"
 RUN_BAD_PYZ_PATH = "cannot mount --skctl-pyz {url}: {detail}"
 RUN_BAD_SPEED = "--speed must be a number from 0.000001 to 1000000, not '{value}'"
@@ -184,6 +185,15 @@ DRIVE_ACCESS_UNCHECKED = (
     "permissions are not checked before the replay"
 )
 DRIVE_BAD_OBJECT = "the trace's {gvk} {name} cannot be replayed: its pod template is malformed ({detail})"
+DRIVE_NO_RECORDED_NODES = (
+    "--nodes trace: the trace carries no recorded nodes (recorded with --no-starting-state, by SimKube, "
+    "or before skctl recorded the starting state); use --nodes cluster"
+)
+DRIVE_NODES_NOT_READY = (
+    "{count} of the simulation's nodes (first: {first}) are not Ready after {timeout}s; replaying anyway. "
+    "Is KWOK running with --manage-nodes-with-label-selector=type=virtual?"
+)
+DRIVE_NODES_CREATED = "simulation {name}: created {nodes} nodes shaped like the recorded ones"
 DRIVE_EMPTY_TRACE = "{url} holds no events; nothing to replay"
 DRIVE_FAILURES = "simulation {name}: {count} apply/delete call(s) failed (first: {first}); cleaned up"
 DELETE_DONE = "simulation {name}: deleted {what}"
@@ -322,6 +332,13 @@ TRACE_RESTORED = "journal {journal}: replayed {records} records"
 TRACE_STOPPED = "tracer stopped by {reason}: {events} events recorded; journal {journal} flushed"
 TRACE_WRITTEN = "wrote the recording ({events} events) to {url} ({size} bytes)"
 TRACE_JOURNAL_BUSY = "{detail}; stop it first or give this tracer its own --journal"
+TRACE_STATE_NOT_SERVED = (
+    "the cluster does not serve {gvk}: the traces carry no starting state for it"
+)
+TRACE_STATE_FAILED = (
+    "cannot watch {gvk} for the starting state ({detail}): the traces carry none for it; "
+    "grant the tracer list/watch on it, or pass --no-starting-state"
+)
 TRACE_BAD_JOURNAL_FORMAT = "{detail}; point --journal at an skctl journal directory or a new one"
 
 # --- validate -------------------------------------------------------------------------

@@ -39,7 +39,8 @@ def test_role_covers_exactly_the_tracked_kinds_read_only() -> None:
         api_version, _, kind = gvk.rpartition(".")
         group = api_version.rpartition("/")[0]
         wanted.add((group, plurals[kind]))
-    assert watchable == wanted | {("", "pods")}
+    starting_state = {("", "nodes"), ("scheduling.k8s.io", "priorityclasses")} if config.starting_state else set()
+    assert watchable == wanted | {("", "pods")} | starting_state
     container = objs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     args = container["args"]
     assert args[0] == "trace" and args[args.index("--journal") + 1] == "/journal"

@@ -13,7 +13,13 @@ from skctl.commands.flags import (
     add_trace_size_flag,
     lifecycle_values,
 )
-from skctl.sim import DEFAULT_SPEED, DEFAULT_TRACE_PATH, DEFAULT_VIRTUAL_NS_PREFIX
+from skctl.sim import (
+    DEFAULT_NODES,
+    DEFAULT_SPEED,
+    DEFAULT_TRACE_PATH,
+    DEFAULT_VIRTUAL_NS_PREFIX,
+    NODES_SOURCES,
+)
 
 # The exit status when a signal stopped the replay: 128 + the signal number, as a shell reports it.
 EXIT_CODES = {"SIGTERM": 128 + 15, "SIGINT": 130}
@@ -39,6 +45,10 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    help="replay only this much trace time, e.g. 10m (default: all)")
     p.add_argument("--virtual-ns-prefix", type=argtypes.virtual_ns_prefix, default=DEFAULT_VIRTUAL_NS_PREFIX,
                    metavar="P", help=f"virtual namespace prefix (default: {DEFAULT_VIRTUAL_NS_PREFIX})")
+    p.add_argument("--nodes", choices=NODES_SOURCES, default=DEFAULT_NODES,
+                   help="where the simulation's nodes come from: the cluster's own (an autoscaler, hand-made KWOK "
+                   "nodes), or KWOK nodes shaped like the trace's recorded ones, named P-<recorded name> "
+                   f"(default: {DEFAULT_NODES})")
     add_lifecycle_flags(p)
     add_storage_option_flag(p)
     add_trace_size_flag(p)
@@ -57,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     opts = DriveOptions(
         name=args.name, speed=args.speed, duration=args.duration, virtual_ns_prefix=args.virtual_ns_prefix,
-        delays=lifecycle_delays(lifecycle_values(args)),
+        delays=lifecycle_delays(lifecycle_values(args)), nodes=args.nodes,
     )
     trace = read_trace(args.trace_path, storage.parse_storage_options(args.storage_option), transfer_progress)
     plan = runner.plan_replay(trace, opts)
@@ -81,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise OperationalError(
             messages.DRIVE_FAILURES.format(name=opts.name, count=len(result.failures), first=result.failures[0])
         )
+    if result.nodes_created:
+        print(messages.DRIVE_NODES_CREATED.format(name=opts.name, nodes=result.nodes_created), flush=True)
     print(
         messages.DRIVE_DONE.format(
             name=opts.name, events=result.events, applied=result.applies, deleted=result.deletes

@@ -72,6 +72,9 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         metavar="P",
         help=f"virtual namespaces are named P-<original> (default: {m.DEFAULT_VIRTUAL_NS_PREFIX})"
     )
+    p.add_argument("--nodes", choices=m.NODES_SOURCES, default=m.DEFAULT_NODES,
+                   help="the driver's --nodes: the cluster's own nodes, or KWOK nodes shaped like the trace's "
+                   f"recorded ones (default: {m.DEFAULT_NODES})")
     p.add_argument("--driver-verbosity", default=DEFAULT_DRIVER_VERBOSITY, choices=VERBOSITY_LEVELS,
                    help=f"driver log level (default: {DEFAULT_DRIVER_VERBOSITY})")
     p.add_argument(
@@ -118,6 +121,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         skctl_pyz=None if pyz is None or pyz.strip().lower() in ("", "none") else pyz,
         storage_options=list(args.storage_option),
         lifecycle=lifecycle_values(args),  # type: ignore[arg-type]
+        nodes=args.nodes,
     )
 
 

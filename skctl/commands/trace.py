@@ -40,6 +40,8 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("-o", "--output", metavar="URL", help="when stopping, write the whole recording here as a trace")
     p.add_argument("--wait-for-crds", action="store_true",
                    help="start watching a tracked custom resource when its CRD appears instead of failing")
+    p.add_argument("--no-starting-state", action="store_true",
+                   help="do not record nodes and PriorityClasses (the starting state; also config startingState: false)")
     add_storage_option_flag(p)
     return p
 
@@ -74,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         import yaml
 
         config = parse_config(yaml.safe_load(DEFAULT_CONFIG_YAML), "default config")
+    if args.no_starting_state:
+        config.starting_state = False
     if args.server_port is not None:
         host, port = "0.0.0.0", args.server_port  # noqa: S104 - SimKube's flag: reachable through a Service
     else:

@@ -104,6 +104,7 @@ def render(summary: dict[str, Any], url: str) -> None:
         out.print(f"time range  {summary['start']} → {summary['end']}  ({summary['duration_seconds']} s)")
     out.print(f"events      {summary['events']}  (applied {summary['applied']}, deleted {summary['deleted']})")
     out.print(safe_text(f"tracked     {', '.join(summary['tracked_objects']) or '-'}"))
+    render_starting_state(summary.get("starting_state"), out)
 
     objects = Table(title="objects per kind", title_justify="left")
     for column in ("GVK", "objects", "applied", "deleted"):
@@ -127,6 +128,22 @@ def render(summary: dict[str, Any], url: str) -> None:
     out.print(owners)
     render_validation(summary["validation"], out)
     render_timeline(summary["timeline"], out)
+
+
+def render_starting_state(state: dict[str, Any] | None, out: Any) -> None:
+    """The node inventory at the trace's start, in a few lines (skctl.trace.cluster.inventory)."""
+    from skctl.output import safe_text
+
+    if state is None:
+        out.print("nodes       - (no starting state recorded)")
+        return
+    out.print(f"nodes       {state['nodes']} at the start, {state['node_changes']} node changes later")
+    for row in state["node_shapes"]:
+        out.print(safe_text(f"  {row['nodes']:>4} × {row['shape']}"))
+    if state["other_shapes"]:
+        out.print(f"  and {state['other_shapes']} other shapes")
+    if state["priority_classes"]:
+        out.print(safe_text(f"priority    {', '.join(state['priority_classes'])}"))
 
 
 def render_validation(validation: dict[str, Any], out: Any) -> None:

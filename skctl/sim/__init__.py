@@ -35,6 +35,10 @@ DEFAULT_SPEED = 1.0
 # How long `skctl run --wait` lets the driver pod stay unschedulable (`--schedule-timeout`):
 # room for a cluster autoscaler to add a node, not for a pod that can never be placed.
 DEFAULT_SCHEDULE_TIMEOUT = 300.0
+# Where a simulation's nodes come from (`skctl drive --nodes`): the simulation cluster's own
+# (an autoscaler, hand-made KWOK nodes) or KWOK nodes shaped like the trace's starting state.
+NODES_SOURCES = ("cluster", "trace")
+DEFAULT_NODES = "cluster"
 DEFAULT_PYZ = "file:///data/skctl.pyz"
 # A stock image for the zipapp. The pyz carries compiled wheels for the Python that built
 # it, so this must be the same minor version (scripts/build_zipapp.py uses the venv's).

@@ -11,7 +11,10 @@ verbs are the ones the driver really uses (skctl.sim.driver, skctl.sim.pods):
   kinds (cleanup deletes what the run created; namespaced ones go with their namespace);
 - namespaces: create, patch, get, list, delete (virtual namespaces and cleanup);
 - pods, when the driver watches them: list and watch (the pod watcher), patch (numbering,
-  completion, placement) and delete (a pod that would reach a real node).
+  completion, placement) and delete (a pod that would reach a real node);
+- the trace's starting state: PriorityClasses as a replayed cluster-scoped kind; with
+  `--nodes trace`, nodes (create, patch, get, list, delete) and `nodes/status` (patch: the
+  recorded capacity).
 
 Every review is cluster-wide (no namespace): the driver creates the virtual namespaces itself
 (deleting leftovers first), so nothing but a cluster-wide grant can reach inside them.
@@ -34,6 +37,7 @@ SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 REPLAY_VERBS = ("create", "patch", "get")
 NAMESPACE_VERBS = ("create", "patch", "get", "list", "delete")
 POD_WATCH_VERBS = ("list", "watch", "patch", "delete")
+NODE_VERBS = ("create", "patch", "get", "list", "delete")
 PARALLEL_REVIEWS = 8
 MAX_NAMED = 3  # missing permissions named in the message; the kubectl fix covers all of them
 EXTRA_ROLE = f"{CLUSTER_ROLE}-extra"
@@ -48,12 +52,16 @@ class Permission:
     verb: str
 
 
-def needed(kinds: Iterable[tuple[Resource, bool]], watch_pods: bool) -> list[Permission]:
+def needed(kinds: Iterable[tuple[Resource, bool]], watch_pods: bool, make_nodes: bool = False) -> list[Permission]:
     """What a replay needs of `kinds` ((resource, whether the trace deletes some)), the virtual
-    namespaces and, with `watch_pods`, the pod watcher; sorted, without duplicates."""
+    namespaces, with `watch_pods` the pod watcher and with `make_nodes` the trace's nodes;
+    sorted, without duplicates."""
     wanted = {Permission("", "namespaces", verb) for verb in NAMESPACE_VERBS}
     if watch_pods:
         wanted |= {Permission("", "pods", verb) for verb in POD_WATCH_VERBS}
+    if make_nodes:
+        wanted |= {Permission("", "nodes", verb) for verb in NODE_VERBS}
+        wanted.add(Permission("", "nodes/status", "patch"))
     for res, deletes in kinds:
         if (res.group, res.plural) == ("", "namespaces"):
             continue  # recorded namespaces are not replayed: virtual ones stand in for them

@@ -13,6 +13,17 @@ namespace labelled `simkube.io/simulation=<name>` is deleted (which takes the na
 virtual objects with it), then the cluster-scoped objects this run created, and the
 driver waits until the namespaces are gone so the next repetition starts clean. A run
 also starts with that cleanup, in case an earlier driver was killed before it finished.
+
+Starting state (docs/run.md). Before the first event the trace's PriorityClasses are
+applied (cluster-scoped: only when absent or already this simulation's), and with
+`--nodes trace` KWOK nodes shaped like the recorded ones are created (skctl.sim.nodes) and
+waited for until Ready; the state's later changes (nodes added, changed, removed) are
+replayed on the trace's clock, just before the events of the same second. What the driver
+created of them goes at cleanup, with the namespaces.
+
+Owner references. The driver remembers the UID the API server gave each object it applied;
+an ownerReference of a replayed object that names one of them is rewritten to that UID,
+every other one is removed (skctl.sim.mutate).
 """
 
 from __future__ import annotations
@@ -30,10 +41,12 @@ from skctl import messages
 from skctl.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
 from skctl.kube.names import is_dns1123_label
-from skctl.sim import DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL, access
-from skctl.sim.mutate import virtual_namespace, virtual_namespace_object, virtual_object
+from skctl.sim import DEFAULT_NODES, DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL, access
+from skctl.sim import nodes as sim_nodes
+from skctl.sim.mutate import OwnerLookup, virtual_namespace, virtual_namespace_object, virtual_object
 from skctl.sim.pods import PodContext, PodHandler
 from skctl.sim.podwatch import PodWatcher
+from skctl.trace import cluster
 from skctl.trace.config import TracerConfig, config_of_trace
 from skctl.trace.model import Trace, gvk_of, ns_name
 
@@ -53,6 +66,8 @@ SA_RETRIES = 25
 LAG_WARN = 1.0
 LAG_WARN_EVERY = 10.0
 SA_RETRY_DELAY = 0.2
+NODE_READY_TIMEOUT = 60.0  # how long the first event waits for the simulation's nodes to be Ready
+NODE_READY_POLL = 0.25
 
 
 @dataclass
@@ -65,6 +80,8 @@ class DriveOptions:
     cleanup_timeout: float = CLEANUP_TIMEOUT
     watch_pods: bool = True  # number, time and place the simulation's pods (skctl.sim.pods)
     delays: dict[str, str] | None = None  # KWOK create/ready delay annotations (default 0ms each)
+    nodes: str = DEFAULT_NODES  # "cluster": the cluster's own nodes; "trace": the recorded ones (KWOK)
+    node_ready_timeout: float = NODE_READY_TIMEOUT
 
 
 @dataclass
@@ -105,6 +122,32 @@ class DriveResult:
     started: float = 0.0
     finished: float = 0.0
     max_lateness: float = 0.0  # seconds the replay ran behind the trace at worst
+    nodes_created: int = 0  # KWOK nodes made from the trace's starting state (--nodes trace)
+    state_applies: int = 0  # starting-state objects applied (nodes, PriorityClasses), changes included
+
+
+@dataclass
+class StateStep:
+    """A change of the trace's starting state (skctl.trace.cluster), due `offset` seconds in."""
+
+    ts: int
+    offset: float
+    applied: list[dict[str, Any]]
+    deleted: list[dict[str, Any]]
+
+
+def state_plan(trace: Trace, speed: float, duration: float | None = None) -> tuple[list[dict[str, Any]], list[StateStep]]:
+    """(the starting state at the first event, its later changes as steps), cut like `schedule`."""
+    if not trace.events:
+        return [], []
+    t0 = trace.events[0]["ts"]
+    start, later = cluster.split_at(cluster.events_of(trace), t0)
+    steps = [
+        StateStep(e["ts"], (e["ts"] - t0) / speed, list(e.get("applied_objs") or []), list(e.get("deleted_objs") or []))
+        for e in later
+        if duration is None or e["ts"] - t0 < duration
+    ]
+    return list(start.values()), steps
 
 
 def schedule(trace: Trace, speed: float, duration: float | None = None, spread: bool = True) -> list[Step]:
@@ -129,9 +172,12 @@ def schedule(trace: Trace, speed: float, duration: float | None = None, spread: 
     return steps
 
 
-def virtual_twin(obj: dict[str, Any], opts: DriveOptions, config: TracerConfig, namespaced: bool) -> dict[str, Any]:
+def virtual_twin(
+    obj: dict[str, Any], opts: DriveOptions, config: TracerConfig, namespaced: bool, owner_uid: OwnerLookup | None = None
+) -> dict[str, Any]:
     """What the driver applies for the recorded `obj`: its virtual twin (skctl.sim.mutate) with
-    these options. Also what a check of the simulation expects it to have received (`skctl demo`)."""
+    these options. Also what a check of the simulation expects it to have received (`skctl demo`).
+    `owner_uid` gives the simulation's UID of an owner (None: every ownerReference is removed)."""
     gvk = gvk_of(obj)
     try:
         return virtual_object(
@@ -141,6 +187,7 @@ def virtual_twin(obj: dict[str, Any], opts: DriveOptions, config: TracerConfig, 
             template_paths=config.template_paths(gvk),
             namespaced=namespaced,
             delays=opts.delays,
+            owner_uid=owner_uid,
         )
     except (AttributeError, TypeError, KeyError) as exc:  # a pod template of the wrong shape
         raise InputError(messages.DRIVE_BAD_OBJECT.format(gvk=gvk, name=ns_name(obj), detail=exc)) from exc
@@ -182,6 +229,8 @@ class Driver:
         self._foreign: set[tuple[str, str, str]] = set()  # cluster-scoped, someone else's: left alone
         self._writes_since_gc = 0
         self._last_lag_warning = float("-inf")
+        self._uids: dict[tuple[str, str, str, str], str] = {}  # (apiVersion, kind, ns, name) → UID here
+        self._nodes: dict[str, str] = {}  # recorded node name → the simulation's node name
 
     # --- control --------------------------------------------------------------------
 
@@ -198,6 +247,11 @@ class Driver:
 
     def run(self) -> DriveResult:
         steps = schedule(self.trace, self.opts.speed, self.opts.duration, self.opts.spread)
+        initial, state_steps = state_plan(self.trace, self.opts.speed, self.opts.duration)
+        if self.opts.nodes == "trace" and not any(
+            cluster.key_of(o)[0] == cluster.NODE_GVK for o in (*initial, *(o for s in state_steps for o in s.applied))
+        ):
+            raise InputError(messages.DRIVE_NO_RECORDED_NODES)
         result = DriveResult()
         self.preflight()
         watcher: PodWatcher | None = None
@@ -206,12 +260,21 @@ class Driver:
             if self.opts.watch_pods:
                 watcher = PodWatcher(self.kube, self.pods.handle)
                 watcher.start()
+            self._start_state(initial, result)
             with _quiet_gc():
                 start = self.clock()
                 result.started = start
+                pending = list(state_steps)
                 for step in steps:
                     due = start + step.offset
-                    if self._wait_until(due):
+                    stopped = False
+                    while pending and pending[0].offset <= step.offset:  # state first: nodes before pods
+                        change = pending.pop(0)
+                        if self._wait_until(start + change.offset):
+                            stopped = True
+                            break
+                        self._state_change(change.applied, change.deleted, result)
+                    if stopped or self._wait_until(due):
                         break
                     self._run_step(step, due, result)
                     result.events += 1
@@ -244,6 +307,10 @@ class Driver:
             ns = (obj.get("metadata") or {}).get("namespace")
             if ns:
                 namespaces.add(virtual_namespace(self.opts.virtual_ns_prefix, ns))
+        for event in cluster.events_of(self.trace):  # the starting state's cluster-scoped kinds
+            for obj in (*event.get("applied_objs", ()), *event.get("deleted_objs", ())):
+                if cluster.key_of(obj)[0] == cluster.PRIORITY_CLASS_GVK:
+                    kinds[(obj.get("apiVersion", ""), obj.get("kind", ""))] = True
         resources = []
         for api_version, kind in sorted(kinds):
             # InputError naming the kind if it is not served
@@ -251,7 +318,7 @@ class Driver:
         for ns in sorted(namespaces):
             if not is_dns1123_label(ns):
                 raise InputError(messages.DRIVE_BAD_VIRTUAL_NAMESPACE.format(namespace=ns))
-        access.check(self.kube, access.needed(resources, self.opts.watch_pods))
+        access.check(self.kube, access.needed(resources, self.opts.watch_pods, self.opts.nodes == "trace"))
 
     def _wait_until(self, due: float) -> bool:
         """Sleep until `due` (monotonic); True if stop() was called meanwhile."""
@@ -296,12 +363,13 @@ class Driver:
             self._last_lag_warning = record.started
             log.warning(messages.DRIVE_BEHIND.format(name=self.opts.name, lag=lag, ts=record.ts))
 
-    def _apply(self, obj: dict[str, Any], result: DriveResult) -> tuple[str, str, str] | None:
+    def _apply(self, obj: dict[str, Any], result: DriveResult, state: bool = False) -> tuple[str, str, str] | None:
+        """Apply the virtual twin of `obj`; `state`: a starting-state object, counted as such."""
         gvk = gvk_of(obj)
         if gvk == "v1.Namespace":  # virtual namespaces stand in for the recorded ones
             return None
         res = self.kube.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
-        vobj = virtual_twin(obj, self.opts, self.config, res.namespaced)
+        vobj = virtual_twin(obj, self.opts, self.config, res.namespaced, owner_uid=self._owner_uid)
         meta = vobj["metadata"]
         ns = meta.get("namespace") or ""
         if res.namespaced:
@@ -309,29 +377,126 @@ class Driver:
         elif not self._claim_cluster_object((vobj["apiVersion"], vobj["kind"], meta["name"])):
             return None
         try:
-            self._apply_with_patience(vobj)
+            applied = self._apply_with_patience(vobj)
         except ApiError as exc:
             log.warning("apply of %s %s/%s failed: %s", gvk, ns, meta.get("name"), exc)
             result.failures.append(str(exc))
             return None
-        result.applies += 1
+        self._note_uid(vobj, applied)
+        if state:
+            result.state_applies += 1
+        else:
+            result.applies += 1
         log.debug("applied %s %s/%s", gvk, ns, meta.get("name"))
         return gvk, ns, meta["name"]
 
-    def _apply_with_patience(self, vobj: dict[str, Any]) -> None:
+    def _apply_with_patience(self, vobj: dict[str, Any]) -> dict[str, Any]:
         """Apply; in a namespace created a moment ago, a pod can be refused until the
         service-account controller has made the namespace's `default` account: wait for it."""
         for attempt in range(SA_RETRIES + 1):
             try:
-                self.kube.apply(vobj)
-                return
+                return self.kube.apply(vobj)
             except ApiError as exc:
                 if exc.code != 403 or "service account" not in str(exc).lower() or attempt == SA_RETRIES:
                     raise
                 if self._stop.wait(SA_RETRY_DELAY):
                     raise
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    def _delete(self, obj: dict[str, Any], result: DriveResult) -> tuple[str, str, str] | None:
+    # --- owner references -----------------------------------------------------------
+
+    def _note_uid(self, vobj: dict[str, Any], applied: Any) -> None:
+        uid = ((applied or {}).get("metadata") or {}).get("uid") if isinstance(applied, dict) else None
+        if isinstance(uid, str) and uid:
+            meta = vobj["metadata"]
+            self._uids[(vobj["apiVersion"], vobj["kind"], meta.get("namespace") or "", meta["name"])] = uid
+
+    def _owner_uid(self, api_version: str, kind: str, namespace: str | None, name: str) -> str | None:
+        """The UID of the owner this simulation applied (same namespace, or cluster-scoped)."""
+        found = self._uids.get((api_version, kind, namespace or "", name))
+        if found is None and namespace:
+            found = self._uids.get((api_version, kind, "", name))
+        return found
+
+    # --- the starting state (nodes, PriorityClasses) ---------------------------------
+
+    def _start_state(self, initial: list[dict[str, Any]], result: DriveResult) -> None:
+        """Before the first event: the trace's PriorityClasses, and with --nodes trace its nodes,
+        then wait (bounded) until the nodes are Ready so the first pods find them."""
+        if not initial:
+            return
+        self._state_change(initial, [], result)
+        if self.opts.nodes == "trace" and self._nodes:
+            log.info("created %d nodes shaped like the recorded ones", result.nodes_created)
+            self._wait_nodes_ready()
+
+    def _state_change(self, applied: list[dict[str, Any]], deleted: list[dict[str, Any]], result: DriveResult) -> None:
+        for obj in applied:
+            gvk = cluster.key_of(obj)[0]
+            if gvk == cluster.NODE_GVK:
+                if self.opts.nodes == "trace":
+                    self._apply_node(obj, result)
+            elif gvk == cluster.PRIORITY_CLASS_GVK:
+                self._apply(obj, result, state=True)
+            else:
+                log.debug("starting state of kind %s is not replayed by this skctl", gvk)
+        for obj in deleted:
+            gvk = cluster.key_of(obj)[0]
+            if gvk == cluster.NODE_GVK:
+                if self.opts.nodes == "trace":
+                    self._delete_node(obj, result)
+            elif gvk == cluster.PRIORITY_CLASS_GVK:
+                self._delete(obj, result, state=True)
+
+    def _apply_node(self, recorded: dict[str, Any], result: DriveResult) -> None:
+        manifest = sim_nodes.node_manifest(recorded, self.opts.name, self.opts.virtual_ns_prefix)
+        name = manifest["metadata"]["name"]
+        if not self._claim_cluster_object(("v1", "Node", name)):
+            return
+        try:
+            sim_nodes.apply_node(self.kube, manifest)
+        except ApiError as exc:
+            log.warning("apply of Node %s failed: %s", name, exc)
+            result.failures.append(str(exc))
+            return
+        original = recorded["metadata"]["name"]
+        if original not in self._nodes:
+            result.nodes_created += 1
+        self._nodes[original] = name
+        result.state_applies += 1
+        log.debug("applied Node %s (recorded %s)", name, original)
+
+    def _delete_node(self, recorded: dict[str, Any], result: DriveResult) -> None:
+        name = self._nodes.pop(recorded["metadata"]["name"], None)
+        if name is None or ("v1", "Node", name) not in self._cluster_objects:
+            return
+        try:
+            self.kube.delete("v1", "Node", name)
+        except ApiError as exc:
+            log.warning("delete of Node %s failed: %s", name, exc)
+            result.failures.append(str(exc))
+            return
+        self._cluster_objects.pop(("v1", "Node", name), None)
+        log.debug("deleted Node %s", name)
+
+    def _wait_nodes_ready(self) -> None:
+        deadline = self.clock() + self.opts.node_ready_timeout
+        selector = sim_nodes.simulation_nodes_selector(self.opts.name)
+        wanted = set(self._nodes.values())
+        while True:
+            ready = {n["metadata"]["name"] for n in self.kube.list("v1", "Node", label_selector=selector)
+                     if sim_nodes.is_ready(n)}
+            missing = sorted(wanted - ready)
+            if not missing:
+                return
+            if self.clock() > deadline:
+                log.warning(messages.DRIVE_NODES_NOT_READY.format(
+                    count=len(missing), timeout=int(self.opts.node_ready_timeout), first=missing[0]))
+                return
+            if self._stop.wait(NODE_READY_POLL):
+                return
+
+    def _delete(self, obj: dict[str, Any], result: DriveResult, state: bool = False) -> tuple[str, str, str] | None:
         gvk = gvk_of(obj)
         if gvk == "v1.Namespace":
             return None
@@ -348,7 +513,9 @@ class Driver:
             result.failures.append(str(exc))
             return None
         self._cluster_objects.pop(key, None)
-        result.deletes += 1
+        self._uids.pop((obj["apiVersion"], obj["kind"], ns, meta["name"]), None)
+        if not state:
+            result.deletes += 1
         log.debug("deleted %s %s/%s", gvk, ns, meta.get("name"))
         return gvk, ns, meta["name"]
 
@@ -386,25 +553,48 @@ class Driver:
 
     # --- cleanup --------------------------------------------------------------------
 
+    def _delete_labelled_nodes(self) -> None:
+        """Every node labelled with this simulation (also those of a driver killed earlier)."""
+        selector = sim_nodes.simulation_nodes_selector(self.opts.name)
+        for node in self.kube.list("v1", "Node", label_selector=selector):
+            name = node["metadata"]["name"]
+            try:
+                self.kube.delete("v1", "Node", name)
+            except ApiError as exc:
+                log.warning("delete of Node %s failed: %s", name, exc)
+            self._cluster_objects.pop(("v1", "Node", name), None)
+
     def _labelled_namespaces(self) -> list[str]:
         selector = f"{SIMULATION_LABEL}={self.opts.name},{VIRTUAL_LABEL}=true"
         return [n["metadata"]["name"] for n in self.kube.list("v1", "Namespace", label_selector=selector)]
 
     def cleanup(self, leftovers: bool = False) -> None:
-        """Delete every namespace and cluster-scoped object of the simulation; wait until gone."""
+        """Delete every namespace and cluster-scoped object of the simulation; wait until gone.
+        The simulation's nodes go last, once the namespaces are: a pod whose node vanished
+        first waits for the pod garbage collector's 40 s quarantine instead of KWOK."""
         names = set(self._labelled_namespaces())  # only what still carries this simulation's label
-        if leftovers and not names:
-            return
         for ns in sorted(names):
             self.kube.delete("v1", "Namespace", ns, propagation="Background")
+        self._uids.clear()
+        self._nodes.clear()
+        if not (leftovers and not names):
+            self._delete_cluster_objects(names)
+        if self.opts.nodes == "trace":
+            self._delete_labelled_nodes()
+        self._cluster_objects.clear()
+
+    def _delete_cluster_objects(self, names: set[str]) -> None:
+        """The cluster-scoped objects this run created (but its nodes), then wait for `names`."""
         for api_version, kind, name in list(self._cluster_objects):
+            if (api_version, kind) == ("v1", "Node"):
+                continue
             try:
                 current = self.kube.get(api_version, kind, name)
                 if current is not None and self._owned(current):
                     self.kube.delete(api_version, kind, name, propagation="Background")
             except ApiError as exc:
                 log.warning("delete of %s %s failed: %s", kind, name, exc)
-        self._cluster_objects.clear()
+            self._cluster_objects.pop((api_version, kind, name), None)
         self._namespaces.clear()
         if names:
             log.info("deleted virtual namespaces %s", ", ".join(sorted(names)))

@@ -6,7 +6,9 @@ tests all see the same manifests.
 RBAC choice (docs/run.md): the driver gets exactly what a replay of the built-in
 workload kinds needs — namespaces (create/patch/get/list/delete) and pods, deployments,
 replicasets, statefulsets, daemonsets, jobs, cronjobs (create/patch/get/list/delete) —
-in a ClusterRole `skctl-driver-workloads` labelled for aggregation. The role bound to
+and of the trace's starting state — priorityclasses and nodes (create/patch/get/list/delete)
+and nodes/status (patch, the recorded capacity) — in a ClusterRole
+`skctl-driver-workloads` labelled for aggregation. The role bound to
 the driver, `skctl-driver`, aggregates every ClusterRole labelled
 `simkube.io/aggregate-to-driver: "true"`, so a trace with custom resources (Volcano
 Jobs, ...) is replayed by applying one small labelled ClusterRole for those kinds
@@ -27,6 +29,7 @@ from skctl.kube.names import DNS1123_LABEL_MAX, is_dns1123_label, is_dns1123_sub
 from skctl.logs import DEFAULT_DRIVER_VERBOSITY, VERBOSITY_LEVELS
 from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers of this module
     DEFAULT_DRIVER_NAMESPACE,
+    DEFAULT_NODES,
     DEFAULT_PYZ,
     DEFAULT_PYZ_IMAGE,
     DEFAULT_SKCTL_IMAGE,
@@ -35,6 +38,7 @@ from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers
     DEFAULT_VIRTUAL_NS_PREFIX,
     DRIVER_LABEL,
     MAX_VIRTUAL_NS_PREFIX,
+    NODES_SOURCES,
     SIMULATION_LABEL,
 )
 from skctl.sim.timing import LIFECYCLE_FLAGS, format_number, lifecycle_delays, parse_millis, parse_speed
@@ -55,6 +59,11 @@ WORKLOAD_RESOURCES: list[tuple[str, list[str]]] = [
     ("", ["pods"]),
     ("apps", ["deployments", "replicasets", "statefulsets", "daemonsets"]),
     ("batch", ["jobs", "cronjobs"]),
+]
+# The starting state (skctl.sim.nodes, `--nodes trace`; PriorityClasses always): the same verbs.
+STATE_RESOURCES: list[tuple[str, list[str]]] = [
+    ("scheduling.k8s.io", ["priorityclasses"]),
+    ("", ["nodes"]),
 ]
 OBJECT_VERBS = ["create", "patch", "get", "list", "delete"]
 NAMESPACE_VERBS = ["create", "patch", "get", "list", "delete"]
@@ -78,6 +87,7 @@ class RunOptions:
     skctl_pyz: str | None = DEFAULT_PYZ
     storage_options: list[str] = field(default_factory=list)
     lifecycle: dict[str, str | int] = field(default_factory=dict)  # LIFECYCLE_FLAGS → milliseconds
+    nodes: str = DEFAULT_NODES  # the driver's --nodes
 
     @property
     def image(self) -> str:
@@ -159,6 +169,8 @@ def validate_options(opts: RunOptions) -> None:
     # virtual namespaces are "<prefix>-<original ns>": the prefix must leave room for a name
     validate_label(opts.virtual_ns_prefix, "--virtual-ns-prefix", max_len=MAX_VIRTUAL_NS_PREFIX)
     parse_speed(opts.speed)
+    if opts.nodes not in NODES_SOURCES:
+        raise InputError(messages.RUN_BAD_NODES.format(value=opts.nodes, choices=", ".join(NODES_SOURCES)))
     if opts.duration is not None:
         parse_duration(opts.duration)
     validate_repetitions(opts.repetitions)
@@ -209,6 +221,8 @@ def driver_args(opts: RunOptions) -> list[str]:
             args += [flag, str(millis)]
     for option in opts.storage_options:
         args += ["--storage-option", option]
+    if opts.nodes != DEFAULT_NODES:
+        args += ["--nodes", opts.nodes]
     return args
 
 
@@ -228,6 +242,10 @@ def workloads_role() -> dict[str, Any]:
     rules: list[dict[str, Any]] = [{"apiGroups": [""], "resources": ["namespaces"], "verbs": list(NAMESPACE_VERBS)}]
     for group, resources in WORKLOAD_RESOURCES:
         rules.append({"apiGroups": [group], "resources": list(resources), "verbs": list(OBJECT_VERBS)})
+    for group, resources in STATE_RESOURCES:
+        rules.append({"apiGroups": [group], "resources": list(resources), "verbs": list(OBJECT_VERBS)})
+    # the recorded capacity of a node the driver made: a node's main resource ignores status
+    rules.append({"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]})
     # the pod watcher (skctl.sim.pods) numbers, times and places every simulated pod
     rules.append({"apiGroups": [""], "resources": ["pods"], "verbs": ["watch"]})
     return {

@@ -4,9 +4,13 @@ What changes, and why (docs/run.md, docs/simkube.md):
 - namespace → `<prefix>-<original>`, so the simulation never touches real namespaces;
 - status and server-owned metadata (uid, resourceVersion, generation, timestamps,
   managedFields, selfLink) are dropped: server-side apply must not send them;
-- ownerReferences are dropped: the owners' uids belong to the traced cluster, and a
-  reference to an object that does not exist here makes the garbage collector delete
-  the virtual object at once; the simulation's owners recreate what they own anyway;
+- ownerReferences: the owners' uids belong to the traced cluster, and a reference to an
+  object that does not exist here makes the garbage collector delete the virtual object
+  at once. A reference to an object the simulation applied (the driver's `owner_uid`
+  knows the UID the API server gave its virtual twin) is rewritten to that UID, keeping
+  `controller` and dropping `blockOwnerDeletion` (setting it needs delete rights on the
+  owner's finalizers under OwnerReferencesPermissionEnforcement); every other is removed
+  (the simulation's owners recreate what they own anyway);
 - labels as SimKube sets them: `simkube.io/simulation=<name>`, `simkube.io/virtual=true`
   and `app.kubernetes.io/name=<object name>` (each value cut to 63 characters), so tools
   written for SimKube's simulations select the same objects;
@@ -26,7 +30,7 @@ Per-pod data (lifecycle, sequence number) cannot go on a shared template: the po
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from skctl.kube.names import truncate_label_value as label_value
@@ -50,6 +54,8 @@ from skctl.trace.config import iter_pod_templates
 from skctl.trace.model import SERVER_SET_METADATA
 
 DROPPED_METADATA = (*SERVER_SET_METADATA, "ownerReferences")
+# (apiVersion, kind, virtual namespace or None, name) → the simulation's UID of that owner, or None
+OwnerLookup = Callable[[str, str, "str | None", str], "str | None"]
 VIRTUAL_NODE_SELECTOR = {VIRTUAL_NODE_SELECTOR_KEY: VIRTUAL_NODE_SELECTOR_VALUE}
 KWOK_TOLERATION = {"key": VIRTUAL_NODE_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 _TOKEN_VOLUME_PREFIX = "kube-api-access-"
@@ -157,12 +163,15 @@ def virtual_object(
     template_paths: tuple[str, ...],
     namespaced: bool = True,
     delays: Mapping[str, str] | None = None,
+    owner_uid: OwnerLookup | None = None,
 ) -> dict[str, Any]:
-    """A mutated deep copy of `obj`, ready for server-side apply (see the module docstring)."""
+    """A mutated deep copy of `obj`, ready for server-side apply (see the module docstring).
+    `owner_uid` finds the simulation's UID of an owner; without it every ownerReference goes."""
     vobj = clone_json(obj)
     vobj.pop("status", None)
     meta = vobj.get("metadata") or {}
     vobj["metadata"] = meta
+    refs = meta.get("ownerReferences")
     for key in DROPPED_METADATA:
         meta.pop(key, None)
     original_ns = meta.get("namespace") or ("default" if namespaced else None)
@@ -170,6 +179,10 @@ def virtual_object(
         meta["namespace"] = virtual_namespace(ns_prefix, original_ns or "default")
     else:
         meta.pop("namespace", None)
+    if refs and owner_uid is not None:
+        kept = rewrite_owner_references(refs, meta.get("namespace"), owner_uid)
+        if kept:
+            meta["ownerReferences"] = kept
     labels = meta.get("labels") or {}
     labels[SIMULATION_LABEL] = label_value(sim_name)
     labels[APP_NAME_LABEL] = label_value(str(meta.get("name", "")))
@@ -178,6 +191,25 @@ def virtual_object(
     for _at, template in iter_pod_templates(vobj, template_paths):
         mutate_template(template, sim_name, original_ns, delays=delays)
     return vobj
+
+
+def rewrite_owner_references(refs: Any, namespace: str | None, owner_uid: OwnerLookup) -> list[dict[str, Any]]:
+    """The references whose owner the simulation has, pointing at its UID there; the rest go."""
+    kept = []
+    for ref in refs if isinstance(refs, list) else ():
+        if not isinstance(ref, Mapping):
+            continue
+        api_version, kind, name = ref.get("apiVersion"), ref.get("kind"), ref.get("name")
+        if not (isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)):
+            continue
+        uid = owner_uid(api_version, kind, namespace, name)
+        if uid is None:
+            continue
+        out: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid}
+        if isinstance(ref.get("controller"), bool):
+            out["controller"] = ref["controller"]
+        kept.append(out)
+    return kept
 
 
 def virtual_namespace_object(name: str, sim_name: str) -> dict[str, Any]:

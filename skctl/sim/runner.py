@@ -13,6 +13,7 @@ from skctl.kube.api import ApiError, Kube
 from skctl.sim import DEFAULT_SCHEDULE_TIMEOUT, FIELD_MANAGER, SIMULATION_LABEL, VIRTUAL_LABEL
 from skctl.sim.driver import DriveOptions, Driver, DriveResult, Step, StepRecord, schedule
 from skctl.sim.manifests import RunOptions
+from skctl.sim.nodes import simulation_nodes_selector
 from skctl.trace.model import Trace
 
 POLL_SECONDS = 2.0
@@ -219,7 +220,8 @@ def virtual_namespaces(kube: Kube, name: str) -> list[dict[str, Any]]:
 
 
 def delete_simulation(kube: Kube, name: str, driver_namespace: str) -> tuple[list[str], list[str]]:
-    """Delete the driver Job (its pods go with it) and every virtual namespace of `name`.
+    """Delete the driver Job (its pods go with it), every virtual namespace of `name` and
+    the nodes its driver made from the trace's starting state (`--nodes trace`).
 
     Returns (what was deleted now, namespaces already Terminating from an earlier delete:
     deleting them again would say nothing true). Nothing left at all is an OperationalError.
@@ -234,6 +236,15 @@ def delete_simulation(kube: Kube, name: str, driver_namespace: str) -> tuple[lis
             terminating.append(ns)
         elif kube.delete("v1", "Namespace", ns, propagation="Background"):
             deleted.append(f"namespace {ns}")
+    try:
+        nodes = kube.list("v1", "Node", label_selector=simulation_nodes_selector(name))
+    except ApiError as exc:
+        if exc.code != 403:
+            raise
+        nodes = []  # not allowed to see nodes: this user cannot have made any either
+    for node in nodes:
+        if kube.delete("v1", "Node", node["metadata"]["name"]):
+            deleted.append(f"node {node['metadata']['name']}")
     if not deleted and not terminating:
         raise OperationalError(messages.DELETE_MISSING.format(name=name, namespace=driver_namespace))
     return deleted, terminating

@@ -16,7 +16,9 @@ that disagrees is rejected (it could only be a typo, and would silently send pod
 real nodes in a simulation).
 
 The same config travels inside every trace (`trace.config`) and is what the driver uses
-to find the pod templates it must mutate.
+to find the pod templates it must mutate. One top-level key is skctl's own:
+`startingState: false` turns off recording nodes and PriorityClasses (docs/tracer.md);
+SimKube's config reader ignores unknown top-level keys (only tracked-object entries deny them).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ BUILTIN_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 }
 
 _KEYS = {"podSpecTemplatePaths", "podSpecTemplatePath", "trackLifecycle", "skipOwned"}
+STARTING_STATE_KEY = "startingState"  # top level, skctl's: record nodes and PriorityClasses
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class TracerConfig:
     """The tracked objects, keyed by GVK string ("apps/v1.Deployment", "v1.Pod")."""
 
     tracked_objects: dict[str, TrackConfig] = field(default_factory=dict)
+    # Record the starting state (nodes, PriorityClasses; skctl.trace.cluster). Turned off by the
+    # top-level key `startingState: false` or `skctl trace --no-starting-state`.
+    starting_state: bool = True
 
     def template_paths(self, gvk: str) -> tuple[str, ...]:
         """The pod template paths for a GVK: the configured ones, else the built-in ones."""
@@ -87,8 +93,12 @@ class TracerConfig:
         return bool(tc and tc.skip_owned)
 
     def to_document(self) -> dict[str, Any]:
-        """The `config` entry of a trace (same shape SimKube writes)."""
-        return {"trackedObjects": {gvk: tc.to_document() for gvk, tc in self.tracked_objects.items()}}
+        """The `config` entry of a trace (same shape SimKube writes). `startingState: false`
+        is written only when off: SimKube's config reader ignores unknown top-level keys."""
+        doc: dict[str, Any] = {"trackedObjects": {gvk: tc.to_document() for gvk, tc in self.tracked_objects.items()}}
+        if not self.starting_state:
+            doc[STARTING_STATE_KEY] = False
+        return doc
 
 
 def default_template_paths(gvk: str) -> tuple[str, ...]:
@@ -127,7 +137,7 @@ def parse_config(doc: Any, source: str = "<config>", strict: bool = True) -> Tra
     if not isinstance(doc, Mapping):
         raise InputError(messages.CONFIG_BAD.format(source=source, detail="expected a mapping with trackedObjects"))
     if strict:
-        unknown = set(doc) - {"trackedObjects"}
+        unknown = set(doc) - {"trackedObjects", STARTING_STATE_KEY}
         if unknown:
             raise InputError(
                 messages.CONFIG_BAD.format(source=source, detail=f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
@@ -138,7 +148,10 @@ def parse_config(doc: Any, source: str = "<config>", strict: bool = True) -> Tra
     result: dict[str, TrackConfig] = {}
     for gvk, settings in tracked.items():
         result[str(gvk)] = _parse_track_config(str(gvk), settings, source, strict)
-    return TracerConfig(result)
+    starting_state = doc.get(STARTING_STATE_KEY, True)
+    if not isinstance(starting_state, bool):
+        raise InputError(messages.CONFIG_BAD.format(source=source, detail=f"{STARTING_STATE_KEY} must be true or false"))
+    return TracerConfig(result, starting_state=starting_state)
 
 
 def config_of_trace(trace: Any) -> TracerConfig:

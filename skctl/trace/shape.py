@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from skctl.timeparse import MAX_TS
+from skctl.trace.cluster import CLUSTER_KEY
 
 MAX_DEPTH = 100  # nesting inside one object; real Kubernetes objects stay under ~30
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what JSON (int64) and msgpack (uint64) carry
@@ -64,9 +65,38 @@ def problem(doc: dict[str, Any], check_strings: bool = False) -> str | None:
         if issue:
             return f"pod_lifecycles {owner!r}: {issue}"
     extra = {k: v for k, v in doc.items() if k not in ("version", "config", "events", "index", "pod_lifecycles")}
+    if CLUSTER_KEY in extra:
+        issue = _cluster_problem(extra[CLUSTER_KEY], check_strings)
+        if issue:
+            return f"{CLUSTER_KEY}: {issue}"
     found = _value_problem(extra, 0, check_strings)
     if found:
         return _where(*found)
+    return None
+
+
+def _cluster_problem(section: Any, check_strings: bool) -> str | None:
+    """The starting-state section (skctl.trace.cluster): a map whose `events` list has the
+    shape of the trace's events. Other keys and unknown kinds are allowed (newer writers)."""
+    if not isinstance(section, dict):
+        return "is not a map"
+    events = section.get("events")
+    if not isinstance(events, list):
+        return "'events' is missing or not a list"
+    for i, event in enumerate(events):
+        if not isinstance(event, dict) or type(event.get("ts")) is not int:
+            return f"event {i} has no integer 'ts'"
+        ts = event["ts"]
+        if not TS_MIN <= ts <= TS_MAX:
+            return f"event {i} has a time {ts} out of range (unix seconds, 1970 to 9999)"
+        for key in ("applied_objs", "deleted_objs"):
+            objs = event.setdefault(key, [])
+            if not isinstance(objs, list):
+                return f"event {i} (ts {ts}): '{key}' is not a list"
+            for j, obj in enumerate(objs):
+                issue = _object_problem(obj, check_strings)
+                if issue:
+                    return f"event {i} (ts {ts}): {key}[{j}] {_describe(obj)}{issue}"
     return None
 
 

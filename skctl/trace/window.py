@@ -30,6 +30,10 @@ same answer. The rules (docs/export.md has the reasoning):
    began before `end`. Kept lifecycles that began before `start` are clipped to `start`.
 6. The index is rebuilt for the exported objects, keeping the input's hash when it
    has one, otherwise `spec_hash` of the object's last exported state.
+7. The starting state (the `cluster` section: nodes and PriorityClasses,
+   skctl.trace.cluster) is cut like the events: its state before `start` becomes one
+   event at `start`, its changes in `[start, end)` keep their times. The filters do not
+   apply to it (namespaces and owners are not a node's; the inventory is the cluster's).
 
 The result shares object dicts with the input (no copies): treat both as read-only.
 One pass over the events, dict lookups only, so a million events take seconds.
@@ -46,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skctl.kube.names import is_dns1123_label
-from skctl.trace import DEFAULT_EXCLUDED_NAMESPACES
+from skctl.trace import DEFAULT_EXCLUDED_NAMESPACES, cluster
 from skctl.trace.model import Obj, Trace, gc_paused, new_event
 from skctl.trace.selectors import Selector, SelectorError, parse_selector, selector_from_json
 
@@ -313,8 +317,20 @@ def _export_window(
         index=index,
         pod_lifecycles=lifecycles,
         version=trace.version,
-        extra=dict(trace.extra),
+        extra=_window_extra(trace, start_ts, end_ts),
     )
+
+
+def _window_extra(trace: Trace, start_ts: int, end_ts: int) -> dict[str, Any]:
+    """The input's other top-level keys; the starting state (rule 7) cut to the window."""
+    extra = dict(trace.extra)
+    if cluster.CLUSTER_KEY in extra:
+        section = cluster.window(trace, start_ts, end_ts)
+        if section is None:
+            del extra[cluster.CLUSTER_KEY]
+        else:
+            extra[cluster.CLUSTER_KEY] = section
+    return extra
 
 
 def _split_ns(ns_name: str) -> tuple[str, str]:

@@ -38,7 +38,7 @@ from typing import Any
 from skctl import messages
 from skctl.errors import OperationalError
 from skctl.storage.local import fsync_dir
-from skctl.tracer.store import REC_EVENT, REC_LIFECYCLE, REC_OWNERS, REC_SNAPSHOT, TraceStore
+from skctl.tracer.store import REC_CLUSTER, REC_EVENT, REC_LIFECYCLE, REC_OWNERS, REC_SNAPSHOT, TraceStore
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ SEGMENT_BYTES = 64 * 1024 * 1024
 _HEADER = struct.Struct(">IIBq")
 _HEAD = struct.Struct(">II")  # length, CRC-32 of the rest
 _TAIL = struct.Struct(">Bq")  # type, ts
-_TYPES = {REC_SNAPSHOT: 1, REC_EVENT: 2, REC_LIFECYCLE: 3, REC_OWNERS: 4}
+_TYPES = {REC_SNAPSHOT: 1, REC_EVENT: 2, REC_LIFECYCLE: 3, REC_OWNERS: 4, REC_CLUSTER: 5}
 _NAMES = {v: k for k, v in _TYPES.items()}
 _SEGMENT_RE = re.compile(r"^seg-(\d+)-(\d+)\.skj$")
 MAX_FRAME = 1 << 30

@@ -7,6 +7,10 @@ the CRD appears. A kind whose CRD is deleted while tracing (its watch gets a 404
 back to waiting the same way, with or without `wait_for_crds`: at run time a vanished
 kind is a cluster change to ride out, not a typo in the config. Pods are always watched (lifecycles); when v1.Pod is also a tracked
 kind the same watch serves both.
+
+The starting state (`config.starting_state`): Nodes and PriorityClasses get a watch each
+that feeds the store's starting-state timeline (skctl.trace.cluster). A cluster that does
+not serve one, or a tracer not allowed to watch it, records the rest: a warning names it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from skctl import messages
 from skctl.errors import InputError
 from skctl.kube.api import Kube, Resource
 from skctl.kube.watch import Fatal, ListWatch
+from skctl.trace import cluster
 from skctl.trace.config import TracerConfig
 from skctl.trace.model import split_gvk
 from skctl.trace.pods import POD_GVK
@@ -93,6 +98,38 @@ class Recorder:
                 self._start_watch(gvk, resource)
         if self.pending:
             self._start_poller()
+        if self.config.starting_state:
+            self._start_state_watches()
+
+    def _start_state_watches(self) -> None:
+        """One watch per starting-state kind, feeding the store's cluster timeline."""
+        store = self.store
+        for gvk in cluster.STATE_GVKS:
+            resource = self._discover(gvk)
+            if resource is None:
+                log.warning(messages.TRACE_STATE_NOT_SERVED.format(gvk=gvk))
+                continue
+
+            def on_event(kind: str, obj: dict[str, Any], gvk: str = gvk) -> None:
+                if kind == "DELETED":
+                    store.cluster_deleted(gvk, obj)
+                else:
+                    store.cluster_applied(gvk, obj)
+
+            def on_sync(items: list[dict[str, Any]], gvk: str = gvk) -> None:
+                store.cluster_sync(gvk, items)
+
+            def on_fatal(exc: Fatal, gvk: str = gvk) -> None:
+                log.warning(messages.TRACE_STATE_FAILED.format(gvk=gvk, detail=exc))
+
+            # a kind also listed in trackedObjects has its own watch under its GVK
+            name = gvk if gvk not in self.config.tracked_objects else f"{gvk} (starting state)"
+            watch = ListWatch(self.kube.api_client, resource.path(), on_event, on_sync, name=name, on_fatal=on_fatal)
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self.watches[name] = watch
+            watch.start()
 
     def _start_poller(self) -> None:
         with self._lock:

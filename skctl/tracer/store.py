@@ -17,6 +17,11 @@
   `replay()` turn the store into records and back (skctl.tracer.journal).
 - `trim(cutoff)` enforces retention: older events fold into one starting event that
   keeps the objects still alive, and finished lifecycles older than the cutoff drop.
+- The starting state (`config.starting_state`, on by default): Nodes and PriorityClasses
+  in their recorded form (`skctl.trace.cluster.recorded`) are kept in a timeline of their
+  own, `cluster_events`, which travels as the trace's `cluster` section; a change is
+  recorded only when the recorded form changed (a node's heartbeat is not a change). It
+  is journaled, snapshotted, trimmed and re-listed like the tracked objects.
 
 All methods are thread-safe (one lock); watch loops call them from their threads.
 """
@@ -29,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from skctl.kube.times import parse_ts
+from skctl.trace import cluster
 from skctl.trace.config import TracerConfig
 from skctl.trace.model import Trace, new_event
 from skctl.trace.pods import (
@@ -50,6 +56,7 @@ REC_SNAPSHOT = "snap"
 REC_EVENT = "ev"  # {"a": [obj]} or {"d": [obj]}
 REC_LIFECYCLE = "lc"  # {"p": pod ns/name, "o": [gvk, ns/name], "h": hash, "s": start, "e": end}
 REC_OWNERS = "ow"  # {"k": [gvk, ns/name], "r": [[gvk, ns/name], ...]}: an unwatched object's owners
+REC_CLUSTER = "cl"  # {"a": [obj]} or {"d": [obj]}: a Node or PriorityClass of the starting state
 
 Sink = Callable[[str, int, dict[str, Any]], None]
 
@@ -79,6 +86,9 @@ class TraceStore:
         self.last_ts = 0
         self.last_event_at = 0.0
         self._restored = False
+        self.starting_state = config.starting_state
+        self.cluster_events: list[dict[str, Any]] = []  # the starting state's timeline
+        self.cluster_live: dict[cluster.Key, dict[str, Any]] = {}  # its objects as last recorded
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -160,6 +170,74 @@ class TraceStore:
                 self._applied(gvk, obj, now)
             for key in [k for k in self.live if k[0] == gvk and k not in seen]:
                 self._deleted(gvk, None, now, key)
+
+    # --- the starting state: nodes and PriorityClasses -----------------------------------
+
+    def cluster_applied(self, gvk: str, obj: dict[str, Any], ts: float | None = None) -> bool:
+        """An ADDED/MODIFIED Node or PriorityClass; True when its recorded form changed."""
+        if not self.starting_state:
+            return False
+        with self.lock:
+            return self._cluster_applied(gvk, obj, self._now(ts))
+
+    def _cluster_applied(self, gvk: str, obj: dict[str, Any], ts: int) -> bool:
+        form = cluster.recorded(gvk, obj)
+        if form is None:
+            return False
+        key = cluster.key_of(form)
+        if self.cluster_live.get(key) == form:
+            return False
+        self.cluster_live[key] = form
+        self._cluster_append(ts, form, False)
+        self._emit(REC_CLUSTER, ts, {"a": [form]})
+        return True
+
+    def cluster_deleted(self, gvk: str, obj: dict[str, Any], ts: float | None = None) -> bool:
+        """A DELETED Node or PriorityClass; recorded when it had been recorded."""
+        if not self.starting_state:
+            return False
+        with self.lock:
+            name = (obj.get("metadata") or {}).get("name", "")
+            return self._cluster_deleted((gvk, str(name)), self._now(ts))
+
+    def _cluster_deleted(self, key: cluster.Key, ts: int) -> bool:
+        old = self.cluster_live.pop(key, None)
+        if old is None:
+            return False
+        self._cluster_append(ts, old, True)
+        self._emit(REC_CLUSTER, ts, {"d": [old]})
+        return True
+
+    def cluster_sync(self, gvk: str, items: Iterable[dict[str, Any]], ts: float | None = None) -> None:
+        """A complete (re-)list of Nodes or PriorityClasses: record what changed meanwhile."""
+        if not self.starting_state:
+            return
+        with self.lock:
+            now = self._now(ts)
+            seen = set()
+            for obj in items:
+                seen.add((gvk, str((obj.get("metadata") or {}).get("name", ""))))
+                self._cluster_applied(gvk, obj, now)
+            for key in [k for k in self.cluster_live if k[0] == gvk and k not in seen]:
+                self._cluster_deleted(key, now)
+
+    def _cluster_append(self, ts: int, obj: dict[str, Any], deleted: bool) -> None:
+        last = self.cluster_events[-1] if self.cluster_events else None
+        if last is None or last["ts"] != ts:
+            last = new_event(ts)
+            self.cluster_events.append(last)
+        last["deleted_objs" if deleted else "applied_objs"].append(obj)
+        gvk = cluster.key_of(obj)[0]
+        self.counts[gvk] = self.counts.get(gvk, 0) + 1
+
+    def _cluster_record(self, ts: int, payload: dict[str, Any]) -> None:
+        """A journaled change of the starting state, replayed."""
+        for obj in payload.get("a") or ():
+            self.cluster_live[cluster.key_of(obj)] = obj
+            self._cluster_append(ts, obj, False)
+        for obj in payload.get("d") or ():
+            self.cluster_live.pop(cluster.key_of(obj), None)
+            self._cluster_append(ts, obj, True)
 
     # --- pods and their lifecycles ------------------------------------------------------
 
@@ -273,7 +351,7 @@ class TraceStore:
             if events:
                 last = events[-1]
                 events[-1] = new_event(last["ts"], list(last["applied_objs"]), list(last["deleted_objs"]))
-            return Trace(
+            trace = Trace(
                 config=self.config.to_document(),
                 events=events,
                 index={},  # the window hashes what it exports (`spec_hash`, its rule 6): off the hot path
@@ -282,6 +360,11 @@ class TraceStore:
                     for owner, by_hash in self.lifecycles.items()
                 },
             )
+            if self.cluster_events:
+                copied = [new_event(e["ts"], list(e["applied_objs"]), list(e["deleted_objs"]))
+                          for e in self.cluster_events]
+                cluster.set_section(trace, cluster.section(copied))
+            return trace
 
     def owner_links(self) -> dict[Key, list[Key]]:
         """Owners of objects the trace does not contain (e.g. ReplicaSets), for export."""
@@ -321,6 +404,7 @@ class TraceStore:
             while n < len(self.events) and self.events[n]["ts"] < cutoff:
                 n += 1
             if n == 0 or (n == 1 and self.events[0]["ts"] == cutoff - 1):
+                self._trim_cluster(cutoff)
                 return 0
             alive: dict[Key, dict[str, Any]] = {}
             for event in self.events[:n]:
@@ -333,6 +417,7 @@ class TraceStore:
             # flattens them into its starting configuration, as it would have before.
             base = [new_event(cutoff - 1, list(alive.values()))] if alive else []
             self.events = base + self.events[n:]
+            self._trim_cluster(cutoff)
             for owner in list(self.lifecycles):
                 by_hash = self.lifecycles[owner]
                 for h in list(by_hash):
@@ -342,6 +427,19 @@ class TraceStore:
                 if not by_hash:
                     del self.lifecycles[owner]
             return dropped
+
+    def _trim_cluster(self, cutoff: int) -> None:
+        """Retention for the starting state: its history before `cutoff` folds into one
+        event just before it, as the tracked objects' does."""
+        events = self.cluster_events
+        n = 0
+        while n < len(events) and events[n]["ts"] < cutoff:
+            n += 1
+        if n == 0 or (n == 1 and events[0]["ts"] == cutoff - 1 and not events[0]["deleted_objs"]):
+            return
+        alive = cluster.fold(events[:n])
+        base = [new_event(cutoff - 1, list(alive.values()))] if alive else []
+        self.cluster_events = base + events[n:]
 
     # --- journal ------------------------------------------------------------------------
 
@@ -363,6 +461,7 @@ class TraceStore:
                 "objects": [[k[0], obj] for k, obj in self.live.items()],
                 "lifecycles": lifecycles,
                 "owners": [[list(k), [list(o) for o in v]] for k, v in self.owners.looked_up.items()],
+                "cluster": list(self.cluster_live.values()),
             }
 
     def replay(self, records: Iterable[tuple[str, int, dict[str, Any]]]) -> int:
@@ -391,6 +490,9 @@ class TraceStore:
                         self._replay_lifecycle(payload)
                     elif kind == REC_OWNERS:
                         self.owners.looked_up[tuple(payload["k"])] = [tuple(o) for o in payload.get("r") or ()]
+                    elif kind == REC_CLUSTER:
+                        if self.starting_state:
+                            self._cluster_record(ts, payload)
                     n += 1
         finally:
             self.sink = sink
@@ -405,6 +507,7 @@ class TraceStore:
                 self._applied(gvk, obj, ts)
             for key in [k for k in self.live if k not in fresh]:
                 self._deleted(key[0], None, ts, key)
+            self._load_cluster_snapshot(ts, snap)
             return
         self._restored = True
         objs = []
@@ -419,6 +522,20 @@ class TraceStore:
             self._replay_lifecycle(item)
         for k, v in snap.get("owners") or ():
             self.owners.looked_up[tuple(k)] = [tuple(o) for o in v]
+        self._load_cluster_snapshot(ts, snap)
+
+    def _load_cluster_snapshot(self, ts: int, snap: dict[str, Any]) -> None:
+        """A snapshot's starting state: the differences from what the records before it built
+        are recorded at its time (none, unless a damaged segment lost some)."""
+        if not self.starting_state:
+            return
+        fresh = {cluster.key_of(obj): obj for obj in snap.get("cluster") or ()}
+        for key, obj in fresh.items():
+            if self.cluster_live.get(key) != obj:
+                self.cluster_live[key] = obj
+                self._cluster_append(ts, obj, False)
+        for key in [k for k in self.cluster_live if k not in fresh]:
+            self._cluster_append(ts, self.cluster_live.pop(key), True)
 
     def _replay_lifecycle(self, rec: dict[str, Any]) -> None:
         name = rec.get("p")
