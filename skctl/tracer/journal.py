@@ -222,7 +222,10 @@ class Journal:
         self._seq = segs[-1][1] + 1 if segs else 0
         self.store = store
         with store.lock:
-            self._rotate(int(self.clock()))
+            # A reopened journal's new segment starts when its records end: its snapshot is
+            # the state then, and the changes a re-list finds go after it at their own times
+            # (skctl.tracer.store, `sync`), not all at the restart.
+            self._rotate(store.last_ts if replayed and store.last_ts else int(self.clock()))
             store.sink = self.append
         self._flusher = threading.Thread(target=self._flush_loop, name="journal fsync", daemon=True)
         self._flusher.start()
@@ -258,11 +261,15 @@ class Journal:
         if kind != REC_SNAPSHOT and (
             self._segment_size >= self.segment_bytes or self.clock() - self._segment_started >= self.segment_seconds
         ):
-            self._rotate(ts)
+            assert self.store is not None
+            self._rotate(max(ts, self.store.last_ts))  # never before a recorded event: the snapshot holds them
 
     def _rotate(self, ts: int) -> None:
-        """Close the current segment and start the next with a snapshot (store lock held)."""
+        """Close the current segment and start the next with a snapshot (store lock held).
+        Every event record of a segment is stamped at or after its start: the store is told
+        so (`set_floor`), since replaying the snapshot would undo an earlier stamped event."""
         assert self.store is not None
+        self.store.set_floor(ts)
         with self._lock:
             if self._fh is not None:
                 self._fh.flush()
