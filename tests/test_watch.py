@@ -141,7 +141,7 @@ def test_a_quiet_watch_is_ended_by_the_server_never_by_the_client_timing_out(qui
     """No bookmark, no event: the server's timeoutSeconds ends each watch cleanly before the
     client's read timeout (timeoutSeconds + READ_MARGIN) could, and the next starts at once."""
     watch = ListWatch(quiet_sandbox.api_client(), PATH, lambda kind, obj: None, lambda items: None,
-                      watch_timeout=1).start()
+                      watch_timeout=1, short_watch=0.5).start()
     try:
         wait_for(lambda: watch.stats.restarts >= 3, "three watches ended by the server", timeout=30)
         assert watch.stats.errors == 0 and watch.stats.backoffs == 0, watch.stats.last_error
