@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from skctl.kube.watch import ListWatch
 from skctl.sandbox import SandboxServer
 
@@ -101,7 +102,7 @@ def test_a_watch_cut_before_the_server_said_anything_backs_off_more_each_time(qu
         for n in (1, 2, 3):
             before = quiet_sandbox.watches_started
             quiet_sandbox.faults.break_watches()
-            wait_for(lambda: reconnected(quiet_sandbox, watch, before), f"reconnect {n}")
+            wait_for(lambda b=before: reconnected(quiet_sandbox, watch, b), f"reconnect {n}")
             assert watch.stats.backoffs == n
             delays.append(watch.stats.last_delay)
         # ceilings 0.2, 0.4, 0.8 s with jitter in [1/2, 1] of each: strictly growing
