@@ -340,6 +340,14 @@ TRACE_STATE_FAILED = (
     "grant the tracer list/watch on it, or pass --no-starting-state"
 )
 TRACE_BAD_JOURNAL_FORMAT = "{detail}; point --journal at an skctl journal directory or a new one"
+TRACE_JOURNAL_OTHER_CLUSTER = (
+    "journal {path} belongs to the cluster at {theirs} (kube-system UID {their_uid}), not to this one at {ours} "
+    "(kube-system UID {our_uid}); give each cluster its own --journal"
+)
+TRACE_IDENTITY_UNKNOWN = (
+    "cannot read namespace kube-system ({detail}): the journal's cluster identity is not checked or recorded; "
+    "grant get on it (deploy/tracer.yaml does)"
+)
 
 # --- validate -------------------------------------------------------------------------
 VALIDATE_UNKNOWN_CODE = "unknown validation code '{code}'; the codes are {codes} (`skctl validate print` lists them)"

@@ -429,6 +429,35 @@ def test_http_api_and_export_client_end_to_end(cluster, tmp_path: Path, capsys: 
         tracer.close()
 
 
+def test_status_and_metrics_show_when_each_watch_last_heard_from_the_server(cluster, tmp_path: Path) -> None:
+    sandbox, api = cluster
+    tracer = start_tracer(sandbox, tmp_path, {"trackedObjects": {
+        "apps/v1.Deployment": {}, "batch.volcano.sh/v1alpha1.Job": {"podSpecTemplatePaths": ["/spec/tasks/*/template"]}}},
+        wait_for_crds=True)
+    host, port = tracer.address
+    url = f"http://{host}:{port}"
+    try:
+        watches = requests.get(url + "/status", timeout=5).json()["watches"]
+        assert watches["batch.volcano.sh/v1alpha1.Job"] == {"state": "waiting for CRD"}
+        first = watches["apps/v1.Deployment"]
+        assert first["last_heard_at"] is not None and first["last_heard_seconds"] >= 0 and first["failures"] == 0
+        client.AppsV1Api(api).create_namespaced_deployment("shop", deployment("web"))
+        wait_for(lambda: requests.get(url + "/status", timeout=5).json()["watches"]["apps/v1.Deployment"]
+                 ["last_heard_at"] > first["last_heard_at"], what="the event to count as hearing from the server")
+        samples = {}
+        for line in requests.get(url + "/metrics", timeout=5).text.splitlines():
+            if line.startswith("skctl_tracer_watch_last_heard_seconds{"):
+                name, value = line.split()
+                samples[name] = float(value)
+        # one sample per watched kind (pods, and the starting state's nodes and PriorityClasses,
+        # are always watched), none for a kind not watched yet
+        assert set(samples) == {f'skctl_tracer_watch_last_heard_seconds{{gvk="{gvk}"}}' for gvk in
+                                ("apps/v1.Deployment", "v1.Pod", "v1.Node", "scheduling.k8s.io/v1.PriorityClass")}
+        assert all(v >= 0 for v in samples.values())
+    finally:
+        tracer.close()
+
+
 def test_tracer_writes_to_object_storage_itself(cluster, s3_bucket_url: str, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture) -> None:
     sandbox, api = cluster
@@ -471,11 +500,23 @@ def test_a_tracer_refuses_a_missing_bucket_before_exporting(cluster, s3_bucket_u
         tracer.close()
 
 
-def test_journal_env_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_default_journal_is_one_per_kubeconfig_context(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from skctl.commands.trace import default_journal
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
-    assert default_journal() == os.path.join(str(tmp_path), "skctl", "journal")
+    base = os.path.join(str(tmp_path), "skctl", "journals")
+    assert default_journal("prod") == os.path.join(base, "prod")
+    assert default_journal("kind-staging_2.x") == os.path.join(base, "kind-staging_2.x")
+    assert default_journal(None) == os.path.join(base, "in-cluster")  # the pod's service account
+    # names that are not plain file names become one, kept apart by a hash of the real name
+    odd = [default_journal(c) for c in ("arn:aws:eks:eu-west-1:1:cluster/prod", "arn:aws:eks:eu-west-1:1:cluster_prod",
+                                        "me@prod", "..", "/", "in-cluster", "x" * 300)]
+    assert len(set(odd)) == len(odd)
+    for path in odd:
+        name = os.path.basename(path)
+        assert os.path.dirname(path) == base and name not in (".", "..") and len(name) <= 120
+        assert all(ch.isalnum() or ch in "._-" for ch in name)
+    assert os.path.basename(odd[0]).startswith("arn_aws_eks_eu-west-1_1_cluster_prod-")
 
 
 def test_unreachable_cluster_and_bad_flags_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture,

@@ -32,7 +32,8 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    help=f"API address (default: {DEFAULT_LISTEN})")
     p.add_argument("--server-port", type=argtypes.port, metavar="PORT",
                    help="SimKube's flag: serve the API on 0.0.0.0:PORT (for a pod behind a Service)")
-    p.add_argument("--journal", type=argtypes.journal_dir, metavar="DIR", help="journal directory (default: $XDG_STATE_HOME/skctl/journal)")
+    p.add_argument("--journal", type=argtypes.journal_dir, metavar="DIR",
+                   help="journal directory (default: $XDG_STATE_HOME/skctl/journals/CONTEXT, one per kubeconfig context)")
     p.add_argument("--retention", type=argtypes.duration, default=DEFAULT_RETENTION, metavar="DURATION",
                    help=f"how much history to keep in memory and on disk (default: {DEFAULT_RETENTION})")
     p.add_argument("--duration", type=argtypes.duration, metavar="DURATION",
@@ -46,11 +47,14 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     return p
 
 
-def default_journal() -> str:
+def default_journal(context: str | None) -> str:
+    """The journal of a kubeconfig context (None: in a cluster) under $XDG_STATE_HOME."""
     import os
 
+    from skctl.tracer.journal import default_dir
+
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(state, "skctl", "journal")
+    return str(default_dir(state, context))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     from skctl import storage
     from skctl.kube.api import Kube
-    from skctl.kube.client import connect
+    from skctl.kube.client import active_context, connect
     from skctl.signals import stop_on_signals
     from skctl.trace.config import load_config, parse_config
     from skctl.tracer import DEFAULT_CONFIG_YAML
@@ -84,16 +88,18 @@ def run(args: argparse.Namespace) -> int:
         host, port = args.listen
     if args.output is not None:  # `-o ''` is an error now, not a recording silently never written
         storage.check_destination(args.output, storage_options)  # a bad destination fails now, not after hours of tracing
+    api_client = connect(args.kubeconfig, args.context)
+    journal = args.journal if args.journal is not None else default_journal(active_context(args.kubeconfig, args.context))
     options = TracerOptions(
         config=config,
-        journal_dir=Path(args.journal if args.journal is not None else default_journal()),
+        journal_dir=Path(journal),
         retention=args.retention,
         host=host,
         port=port,
         wait_for_crds=args.wait_for_crds,
         storage_options=storage_options,
     )
-    kube = Kube(connect(args.kubeconfig, args.context), field_manager="skctl-tracer")
+    kube = Kube(api_client, field_manager="skctl-tracer")
     tracer = Tracer(kube, options)
 
     stop = threading.Event()

@@ -232,6 +232,22 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
     return client.ApiClient(configuration)
 
 
+def active_context(kubeconfig: str | None = None, context: str | None = None) -> str | None:
+    """The kubeconfig context `connect` uses with the same arguments: `context`, else the
+    current-context of the kubeconfig (or of the merged $KUBECONFIG files); None when it
+    uses the in-cluster service account. Call it after `connect` has checked the files."""
+    if context:
+        return context
+    files = [kubeconfig] if kubeconfig else [p for p in _kubeconfig_files() if os.path.isfile(p)]
+    if not files:
+        return None
+    from kubernetes.config.kube_config import KubeConfigMerger
+
+    merger = KubeConfigMerger(os.pathsep.join(files))
+    current = merger.config.value.get("current-context") if merger.config is not None else None
+    return str(current) if current else None
+
+
 def _load_in_cluster(configuration: Any) -> None:
     """The pod's service account, detected by the client's own in-cluster loader (service
     host/port in the environment, token and CA files mounted)."""

@@ -8,11 +8,20 @@ that follows what it created), written once:
    410 records exactly what changed while the client was not watching.
 2. WATCH from the list's resourceVersion with bookmarks, passing each ADDED, MODIFIED
    and DELETED object to `on_event`, and remembering the resourceVersion of every event
-   and BOOKMARK.
+   and BOOKMARK. Each watch asks the server to end it after a random `timeoutSeconds`
+   between `WATCH_TIMEOUT` and twice that (as client-go's reflector does, so the watches
+   of many kinds do not all end together), and the client's read timeout is that plus
+   `READ_MARGIN`: the server always ends a quiet watch cleanly before the client would
+   give up on it, bookmarks or not (a server without a watch cache sends none).
 3. When the stream ends or the connection drops, WATCH again from the remembered
    resourceVersion. On 410 Gone (an ERROR event or the HTTP status) go back to step 1.
-4. 429 and 5xx answers and connection errors are retried with capped, jittered
-   exponential backoff; a 429's Retry-After is honoured.
+   A watch that heard from the server (any line, bookmarks included, or a clean end)
+   is healthy: the next one starts at once and the backoff starts over.
+4. Only failures in a row back off: 429 and 5xx answers, connection errors and watches
+   that broke before the server said anything are retried with capped, jittered
+   exponential backoff; a 429's Retry-After is honoured. A watch that ends cleanly with
+   no line within `SHORT_WATCH` seconds counts as a failure (client-go's "very short
+   watch"), so a server or proxy that closes every watch at once is not hammered.
 
 resourceVersions are opaque strings: they are only stored and sent back, never compared
 or parsed. The `k8s.io/initial-events-end` bookmark is not relied on (a real server
@@ -38,8 +47,10 @@ from skctl.errors import SkctlError
 log = logging.getLogger(__name__)
 
 LIST_PAGE = 500
-WATCH_TIMEOUT = 300  # seconds the server may keep one watch open (it ends it cleanly)
-READ_TIMEOUT = 60.0  # no byte in this long (bookmarks come far more often): reconnect
+WATCH_TIMEOUT = 300  # the shortest timeoutSeconds asked for; each watch asks for up to twice this
+READ_MARGIN = 30.0  # the client gives up on a silent watch this long after the server should have ended it
+LIST_READ_TIMEOUT = 60.0  # no byte of a list page in this long: retry
+SHORT_WATCH = 1.0  # a clean end with nothing heard sooner than this is a failure
 BACKOFF_BASE = 0.2
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 60.0
@@ -52,9 +63,10 @@ class Gone(Exception):
 class Retryable(Exception):
     """A 429/5xx answer or a broken connection: wait and try again."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, heard: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.heard = heard  # the broken watch had heard from the server: reconnect at once
 
 
 class Fatal(Exception):
@@ -78,6 +90,10 @@ class WatchStats:
     last_error: str = ""
     resource_version: str = ""
     last_event_at: float = 0.0
+    last_heard_at: float = 0.0  # wall time of the last word from the server: a watch line, a list, a clean end
+    failures: int = 0  # failures in a row (the backoff grows with them); 0 once the server is heard
+    backoffs: int = 0  # waits before a retry so far
+    last_delay: float = 0.0  # the last such wait, in seconds
     synced: threading.Event = field(default_factory=threading.Event)
 
 
@@ -108,7 +124,8 @@ class ListWatch:
         *,
         label_selector: str | None = None,
         watch_timeout: int = WATCH_TIMEOUT,
-        read_timeout: float = READ_TIMEOUT,
+        read_margin: float = READ_MARGIN,
+        short_watch: float = SHORT_WATCH,
         name: str | None = None,
         on_fatal: Callable[[Fatal], None] | None = None,
     ) -> None:
@@ -119,7 +136,8 @@ class ListWatch:
         self.on_sync = on_sync
         self.label_selector = label_selector
         self.watch_timeout = watch_timeout
-        self.read_timeout = read_timeout
+        self.read_margin = read_margin
+        self.short_watch = short_watch
         self.name = name or path
         self.stats = WatchStats()
         self._stop = threading.Event()
@@ -152,40 +170,50 @@ class ListWatch:
     def run(self) -> None:
         """The loop (blocking). Fatal answers end it with state `failed`."""
         rv: str | None = None
-        attempt = 0
+        stats = self.stats
         while not self._stop.is_set():
             try:
                 if rv is None:
-                    self.stats.state = "listing"
+                    stats.state = "listing"
                     rv = self._list()
-                    attempt = 0
-                self.stats.state = "watching"
+                stats.state = "watching"
                 rv = self._watch(rv)
-                attempt = 0
             except Gone:
                 log.info("%s: resourceVersion %s is too old (410); re-listing", self.name, rv)
-                self.stats.relists += 1
+                stats.relists += 1
                 rv = None
             except Retryable as exc:
-                self.stats.errors += 1
-                self.stats.last_error = str(exc)
-                delay = backoff_delay(attempt, exc.retry_after, self._rng)
-                attempt += 1
-                log.info("%s: %s; retrying in %.1fs", self.name, exc, delay)
-                self.stats.state = "backoff"
-                self._stop.wait(delay)
+                stats.errors += 1
+                stats.last_error = str(exc)
+                if exc.heard and exc.retry_after is None:
+                    # a healthy watch that broke (a dropped connection after events or
+                    # bookmarks): resume at once, so no change waits for a backoff
+                    log.info("%s: %s; resuming at once", self.name, exc)
+                else:
+                    delay = backoff_delay(stats.failures, exc.retry_after, self._rng)
+                    stats.failures += 1
+                    stats.backoffs += 1
+                    stats.last_delay = delay
+                    log.info("%s: %s; retrying in %.1fs", self.name, exc, delay)
+                    stats.state = "backoff"
+                    self._stop.wait(delay)
             except Fatal as exc:
-                self.stats.errors += 1
-                self.stats.last_error = str(exc)
-                self.stats.state = "failed"
+                stats.errors += 1
+                stats.last_error = str(exc)
+                stats.state = "failed"
                 if self.on_fatal is not None:
                     self.on_fatal(exc)
                 else:
                     log.error("%s: %s", self.name, exc)
                 return
             if not self._stop.is_set():
-                self.stats.restarts += 1
-        self.stats.state = "stopped"
+                stats.restarts += 1
+        stats.state = "stopped"
+
+    def _heard(self) -> None:
+        """The server said something (a line, a list, a clean end): failures in a row end."""
+        self.stats.last_heard_at = time.time()
+        self.stats.failures = 0
 
     # --- HTTP -----------------------------------------------------------------------
 
@@ -236,7 +264,7 @@ class ListWatch:
         while True:
             resp = self._open(
                 {"limit": LIST_PAGE, "continue": cont, "labelSelector": self.label_selector},
-                (10.0, max(self.read_timeout, 30.0)),
+                (10.0, LIST_READ_TIMEOUT),
             )
             try:
                 doc = json.loads(resp.read())
@@ -263,23 +291,27 @@ class ListWatch:
                 break
         self.stats.lists += 1
         self.stats.resource_version = rv
+        self._heard()
         self.on_sync(items)
         self.stats.synced.set()
         return rv
 
     def _watch(self, rv: str) -> str:
         """One watch connection; returns the resourceVersion to resume from."""
+        timeout = int(self.watch_timeout * (1.0 + self._rng.random()))  # client-go's spread
         resp = self._open(
             {
                 "watch": "1",
                 "allowWatchBookmarks": "true",
                 "resourceVersion": rv,
-                "timeoutSeconds": self.watch_timeout,
+                "timeoutSeconds": timeout,
                 "labelSelector": self.label_selector,
             },
-            (10.0, self.read_timeout),
+            (10.0, timeout + self.read_margin),
         )
         self._response = resp
+        opened = time.monotonic()
+        heard = False  # a line came on this connection
         try:
             if self._stop.is_set():
                 return rv
@@ -300,6 +332,8 @@ class ListWatch:
                     if code == 429 or (isinstance(code, int) and code >= 500):
                         raise Retryable(f"watch error {code}: {obj.get('message', '')}")
                     raise Retryable(f"watch error: {_short(obj)}")
+                heard = True
+                self._heard()
                 new_rv = ((obj.get("metadata") or {}).get("resourceVersion")) if isinstance(obj, dict) else None
                 if kind != "BOOKMARK":
                     self.stats.events += 1
@@ -310,15 +344,18 @@ class ListWatch:
                     self.stats.resource_version = rv
         except (OSError, ValueError) as exc:
             if not self._stop.is_set():
-                raise Retryable(f"watch connection broke: {_short(exc)}") from None
+                raise Retryable(f"watch connection broke: {_short(exc)}", heard=heard) from None
         except Exception as exc:  # noqa: BLE001 - urllib3's protocol/timeout errors
             if isinstance(exc, (Gone, Retryable, Fatal)):
                 raise
             if not self._stop.is_set():
-                raise Retryable(f"watch connection broke: {_short(exc)}") from None
+                raise Retryable(f"watch connection broke: {_short(exc)}", heard=heard) from None
         finally:
             self._response = None
             _close(resp)
+        if not heard and not self._stop.is_set() and time.monotonic() - opened < self.short_watch:
+            raise Retryable("the server ended the watch at once without a word")
+        self._heard()  # a clean end is the server's word too
         return rv
 
 

@@ -2,8 +2,9 @@
 
 Tests drive it through `server.faults` (or POST /sandbox/faults): fail the next N
 requests with 500/503/429 (429 carries Retry-After), add latency, drop every open watch
-connection (clients must resume from their last resourceVersion), and compact history
-(resuming from an older resourceVersion then gets 410 Gone).
+connection (clients must resume from their last resourceVersion), break them (the
+connection is cut mid-stream, as by a network failure or a crashed server), and compact
+history (resuming from an older resourceVersion then gets 410 Gone).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Faults:
         self._failures: list[_Failure] = []
         self.latency = 0.0
         self.injected = 0  # how many requests were failed on purpose
-        self._drop_hooks: list[Callable[[], int]] = []
+        self._drop_hooks: list[Callable[..., int]] = []
         self._compact_hooks: list[Callable[[], int]] = []
 
     def fail_next(
@@ -66,6 +67,11 @@ class Faults:
         """Close every open watch stream now; returns how many were closed."""
         return sum(hook() for hook in list(self._drop_hooks))
 
+    def break_watches(self) -> int:
+        """Cut every open watch connection without ending its stream (the client sees a
+        broken connection, not a clean end); returns how many were cut."""
+        return sum(hook(True) for hook in list(self._drop_hooks))
+
     def compact(self) -> int:
         """Compact the event history; returns the resourceVersion compacted up to."""
         return max([hook() for hook in list(self._compact_hooks)] or [0])
@@ -75,7 +81,7 @@ class Faults:
             self._failures.clear()
         self.latency = 0.0
 
-    def on_drop(self, hook: Callable[[], int]) -> None:
+    def on_drop(self, hook: Callable[..., int]) -> None:
         self._drop_hooks.append(hook)
 
     def on_compact(self, hook: Callable[[], int]) -> None:
@@ -119,9 +125,11 @@ class Faults:
             return {"ok": True}
         if action == "drop-watches":
             return {"ok": True, "dropped": self.drop_watches()}
+        if action == "break-watches":
+            return {"ok": True, "broken": self.break_watches()}
         if action == "compact":
             return {"ok": True, "resourceVersion": str(self.compact())}
         if action == "clear":
             self.clear()
             return {"ok": True}
-        raise ValueError("action must be one of fail, latency, drop-watches, compact, clear")
+        raise ValueError("action must be one of fail, latency, drop-watches, break-watches, compact, clear")

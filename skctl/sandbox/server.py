@@ -200,7 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox._register_watch(stream)
         try:
             stream.run(write)
-            sock.sendall(b"0\r\n\r\n")
+            if stream.broken:  # cut mid-stream: no final chunk, the connection just ends
+                sock.shutdown(socket.SHUT_RDWR)
+            else:
+                sock.sendall(b"0\r\n\r\n")
         finally:
             sandbox._unregister_watch(stream)
         if stream.dropped:
@@ -324,12 +327,13 @@ class SandboxServer:
     def open_watches(self) -> int:
         return len(self._watches)
 
-    def drop_watches(self) -> int:
-        """End every open watch stream (clients see the stream end and must resume)."""
+    def drop_watches(self, broken: bool = False) -> int:
+        """End every open watch stream (clients see the stream end and must resume); with
+        `broken`, cut the connections mid-stream instead of ending the streams cleanly."""
         with self._watch_lock:
             streams = list(self._watches)
         for stream in streams:
-            stream.stop()
+            stream.stop(broken)
         return len(streams)
 
     # --- clients -------------------------------------------------------------------------

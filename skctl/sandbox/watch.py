@@ -55,10 +55,13 @@ class WatchStream:
         self.timeout = timeout
         self.send_initial_events = send_initial_events
         self.dropped = False
+        self.broken = False  # stopped to be cut off, not ended cleanly
         self._stopped = threading.Event()
 
-    def stop(self) -> None:
-        """End the stream (used to drop watches); wakes the stream if it is waiting."""
+    def stop(self, broken: bool = False) -> None:
+        """End the stream (used to drop watches; `broken`: the connection is to be cut
+        mid-stream); wakes the stream if it is waiting."""
+        self.broken = self.broken or broken
         self.dropped = True
         self._stopped.set()
         with self.store.cond:

@@ -2,7 +2,8 @@
 
 A journal is a directory:
 
-    journal.cbor                          {"format": "skctl-journal", "version": 1, "config": {...}}
+    journal.cbor                          {"format": "skctl-journal", "version": 1, "config": {...},
+                                           "cluster": {"uid": ..., "server": ...}}
     seg-<start ts>-<sequence>.skj         append-only segments of records
 
 Each record is a frame: a 17-byte header (big-endian u32 payload length, u32 CRC-32 of
@@ -20,6 +21,12 @@ Writes go through a buffer that a background thread flushes and fsyncs every
 `FSYNC_INTERVAL` seconds, so a SIGKILL loses at most the last second. A frame cut short
 by a crash or damaged on disk ends the reading of its segment with a warning; a later
 segment's snapshot brings the state back in line.
+
+A journal belongs to one cluster: `cluster` holds the UID of its kube-system namespace
+(which decides: a server URL changes behind a load balancer or a tunnel, the UID does
+not) and the server URL (for the message). Opening it for a cluster with another UID is
+refused (`JournalForeign`); a journal without identity (an older skctl's) is adopted by
+the first cluster that opens it.
 """
 
 from __future__ import annotations
@@ -65,6 +72,31 @@ class JournalError(Exception):
 
 class JournalBusy(JournalError):
     """Another running tracer writes this journal."""
+
+
+class JournalForeign(JournalError):
+    """The journal belongs to another cluster (`theirs` and `ours`: {"uid", "server"})."""
+
+    def __init__(self, directory: Path, theirs: dict[str, Any], ours: dict[str, Any]) -> None:
+        super().__init__(f"{directory} belongs to the cluster with kube-system UID {theirs.get('uid')}")
+        self.directory = directory
+        self.theirs = theirs
+        self.ours = ours
+
+
+def default_dir(state_home: str, context: str | None) -> Path:
+    """The default journal of a kubeconfig context (None: in a cluster, the service
+    account's): `<state_home>/skctl/journals/<context>`, so each context, and so each
+    cluster, has its own. A context name that is not a plain file name (`arn:aws:eks:...:
+    cluster/prod`, `me@prod`, `..`) is made one: other characters become `_`, and a short
+    hash of the real name keeps two such names apart."""
+    import hashlib
+
+    name = context if context is not None else "in-cluster"
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100]
+    if safe != name or not safe.strip(".") or context == "in-cluster":
+        safe = f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return Path(state_home) / "skctl" / "journals" / safe
 
 
 def is_journal(path: str | os.PathLike[str]) -> bool:
@@ -203,26 +235,42 @@ class Journal:
         self.records_written = 0
         self._lock_fh: Any = None
 
-    def open(self, store: TraceStore) -> int:
+    def open(self, store: TraceStore, cluster: dict[str, Any] | None = None) -> int:
         """Create or reopen the directory, replay what it holds into `store`, start a new
-        segment with a snapshot and the fsync thread. Returns the records replayed."""
+        segment with a snapshot and the fsync thread. Returns the records replayed.
+        `cluster` ({"uid", "server"}) is the cluster being recorded: a journal of another
+        one is refused (JournalForeign) before anything is read or written."""
         import cbor2
 
         self.directory.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         meta_path = self.directory / META_NAME
         replayed = 0
+        recorded: Any = None
+        try:
+            if meta_path.exists():
+                recorded = read_meta(self.directory).get("cluster")
+                if (isinstance(recorded, dict) and recorded.get("uid") and cluster and cluster.get("uid")
+                        and recorded["uid"] != cluster["uid"]):
+                    raise JournalForeign(self.directory, recorded, cluster)
+        except JournalError:
+            self._release_lock()
+            raise
         if meta_path.exists():
-            read_meta(self.directory)
             replayed = load_store(self.directory, store)
-        _atomic_write(meta_path, cbor2.dumps(
-            {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": store.config.to_document()}
-        ))
+        meta: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": store.config.to_document()}
+        identity = cluster if cluster and cluster.get("uid") else recorded  # an unreadable identity keeps the old one
+        if isinstance(identity, dict) and identity.get("uid"):
+            meta["cluster"] = {"uid": str(identity["uid"]), "server": str(identity.get("server") or "")}
+        _atomic_write(meta_path, cbor2.dumps(meta))
         segs = segments(self.directory)
         self._seq = segs[-1][1] + 1 if segs else 0
         self.store = store
         with store.lock:
-            self._rotate(int(self.clock()))
+            # A reopened journal's new segment starts when its records end: its snapshot is
+            # the state then, and the changes a re-list finds go after it at their own times
+            # (skctl.tracer.store, `sync`), not all at the restart.
+            self._rotate(store.last_ts if replayed and store.last_ts else int(self.clock()))
             store.sink = self.append
         self._flusher = threading.Thread(target=self._flush_loop, name="journal fsync", daemon=True)
         self._flusher.start()
@@ -239,6 +287,11 @@ class Journal:
             self._lock_fh.close()
             self._lock_fh = None
             raise JournalBusy(f"{self.directory} is in use by another running tracer") from None
+
+    def _release_lock(self) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()  # releases the lock
+            self._lock_fh = None
 
     def append(self, kind: str, ts: int, payload: dict[str, Any]) -> None:
         """Write one record (called by the store under its lock)."""
@@ -258,11 +311,15 @@ class Journal:
         if kind != REC_SNAPSHOT and (
             self._segment_size >= self.segment_bytes or self.clock() - self._segment_started >= self.segment_seconds
         ):
-            self._rotate(ts)
+            assert self.store is not None
+            self._rotate(max(ts, self.store.last_ts))  # never before a recorded event: the snapshot holds them
 
     def _rotate(self, ts: int) -> None:
-        """Close the current segment and start the next with a snapshot (store lock held)."""
+        """Close the current segment and start the next with a snapshot (store lock held).
+        Every event record of a segment is stamped at or after its start: the store is told
+        so (`set_floor`), since replaying the snapshot would undo an earlier stamped event."""
         assert self.store is not None
+        self.store.set_floor(ts)
         with self._lock:
             if self._fh is not None:
                 self._fh.flush()
@@ -333,9 +390,7 @@ class Journal:
             raise OperationalError(messages.TRACE_JOURNAL_CLOSE_FAILED.format(
                 path=self.directory, detail=exc.strerror or exc)) from None
         finally:
-            if self._lock_fh is not None:
-                self._lock_fh.close()  # releases the lock
-                self._lock_fh = None
+            self._release_lock()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

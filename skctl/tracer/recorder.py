@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -209,12 +210,16 @@ class Recorder:
             poller.join(5)  # it wakes from its CRD_POLL wait at once: _stop is set
 
     def states(self) -> dict[str, dict[str, Any]]:
-        """Per-GVK watch state for /status and the status line."""
+        """Per-GVK watch state for /status and the status line. `last_heard_seconds` is the
+        time since the watch last heard from the server (any watch line, bookmarks included,
+        a list, a clean end): a kind that is not watched right now shows it growing."""
         out: dict[str, dict[str, Any]] = {}
+        now = time.time()
         for gvk in list(self.pending):
             out[gvk] = {"state": "waiting for CRD"}
         for gvk, w in list(self.watches.items()):
             s = w.stats
+            heard = s.last_heard_at
             out[gvk] = {
                 "state": s.state,
                 "events": s.events,
@@ -224,5 +229,8 @@ class Recorder:
                 "errors": s.errors,
                 "last_error": s.last_error,
                 "resource_version": s.resource_version,
+                "failures": s.failures,
+                "last_heard_at": heard or None,
+                "last_heard_seconds": round(max(0.0, now - heard), 3) if heard else None,
             }
         return out

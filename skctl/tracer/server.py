@@ -233,6 +233,11 @@ class TracerAPI:
                [(f'{{gvk="{g}"}}', w.get("relists", 0)) for g, w in sorted(watches.items())])
         metric("skctl_tracer_watch_errors_total", "counter", "Failed list/watch calls, per tracked kind.",
                [(f'{{gvk="{g}"}}', w.get("errors", 0)) for g, w in sorted(watches.items())])
+        metric("skctl_tracer_watch_last_heard_seconds", "gauge",
+               "Seconds since the watch last heard from the API server (an event, a bookmark, a list, a clean end), "
+               "per tracked kind.",
+               [(f'{{gvk="{g}"}}', w["last_heard_seconds"]) for g, w in sorted(watches.items())
+                if w.get("last_heard_seconds") is not None])
         metric("skctl_tracer_journal_bytes", "gauge", "Bytes in the journal directory.",
                [("", st.get("journal_bytes", 0))])
         metric("skctl_tracer_live_objects", "gauge", "Tracked objects currently alive.",

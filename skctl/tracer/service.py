@@ -4,7 +4,8 @@
 (their first list is diffed against the replayed state, so what changed while no tracer
 ran is recorded once), then the API. `run_until(stop)` enforces retention every
 `RETENTION_EVERY` seconds and calls `on_tick(status)` for the UI. `close()` stops the
-watches and the API and flushes the journal.
+watches and the API and flushes the journal. A journal recorded from another cluster
+(`cluster_identity`: the kube-system namespace's UID) is refused, exit 2.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError, OperationalError
-from skctl.kube.api import Kube
+from skctl.kube.api import ApiError, Kube
 from skctl.trace.config import TracerConfig
 from skctl.trace.window import ExportFilters
-from skctl.tracer.journal import Journal, JournalBusy, JournalError
+from skctl.tracer.journal import Journal, JournalBusy, JournalError, JournalForeign
 from skctl.tracer.recorder import Recorder, check_config, lookup_through
 from skctl.tracer.server import TracerAPI
 from skctl.tracer.store import TraceStore
@@ -33,6 +34,20 @@ log = logging.getLogger(__name__)
 RETENTION_EVERY = 30.0
 GC_THRESHOLDS = (50_000, 20, 20)
 _MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})  # the disk's fault, not the path's
+
+
+def cluster_identity(kube: Kube) -> dict[str, Any]:
+    """{"uid": the kube-system namespace's UID, "server": the API server URL}: what a journal
+    records to know its cluster. The UID is created once with the cluster and never
+    changes; it is None (with a warning) when the namespace cannot be read (RBAC)."""
+    server = str(getattr(kube.api_client.configuration, "host", "") or "")
+    try:
+        ns = kube.get("v1", "Namespace", "kube-system")
+    except ApiError as exc:
+        log.warning(messages.TRACE_IDENTITY_UNKNOWN.format(detail=exc))
+        ns = None
+    uid = ((ns or {}).get("metadata") or {}).get("uid")
+    return {"uid": str(uid) if uid else None, "server": server}
 
 
 def tune_gc() -> None:
@@ -72,8 +87,13 @@ class Tracer:
     def start(self) -> Tracer:
         tune_gc()
         self.recorder.resolve()  # an unserved kind is an input error before anything is written
+        cluster = cluster_identity(self.kube)
         try:
-            self.replayed = self.journal.open(self.store)
+            self.replayed = self.journal.open(self.store, cluster)
+        except JournalForeign as exc:
+            raise InputError(messages.TRACE_JOURNAL_OTHER_CLUSTER.format(
+                path=self.options.journal_dir, theirs=exc.theirs.get("server") or "an unknown address",
+                their_uid=exc.theirs.get("uid"), ours=exc.ours.get("server"), our_uid=exc.ours.get("uid"))) from None
         except JournalBusy as exc:
             raise OperationalError(messages.TRACE_JOURNAL_BUSY.format(detail=exc)) from None
         except JournalError as exc:

@@ -12,7 +12,11 @@
   (`objects.pod_lifecycle`); a pod deleted before its containers reported an end
   ends at its deletion.
 - A re-list (`sync`) is diffed against what is recorded: objects added or changed while
-  the tracer was not watching are applied, objects gone are deleted, once each.
+  the tracer was not watching are applied, objects gone are deleted, once each. Such a
+  change is stamped with the time the object itself gives (`changed_at`: the newest
+  spec-changing managedFields entry, or creationTimestamp for a new object), never
+  earlier than the object's last recorded event or the store's `floor_ts`, never later
+  than now; an event stamped before the newest one is inserted in time order.
 - Every change is also handed to `sink` as a journal record, and `snapshot()` /
   `replay()` turn the store into records and back (skctl.tracer.journal).
 - `trim(cutoff)` enforces retention: older events fold into one starting event that
@@ -28,6 +32,7 @@ All methods are thread-safe (one lock); watch loops call them from their threads
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -85,6 +90,10 @@ class TraceStore:
         self.counts: dict[str, int] = {}  # recorded events per GVK (metrics)
         self.last_ts = 0
         self.last_event_at = 0.0
+        # No event is stamped before this: the journal's current snapshot (its segment
+        # start) or the retention cutoff; see `set_floor`.
+        self.floor_ts = int(clock())
+        self.last_at: dict[Key, int] = {}  # ts of each object's last recorded event (live ones, recent deletes)
         self._restored = False
         self.starting_state = config.starting_state
         self.cluster_events: list[dict[str, Any]] = []  # the starting state's timeline
@@ -113,13 +122,51 @@ class TraceStore:
             self.sink(kind, ts, payload)
 
     def _append(self, ts: int, obj: dict[str, Any], deleted: bool, gvk: str) -> None:
+        field = "deleted_objs" if deleted else "applied_objs"
         last = self.events[-1] if self.events else None
-        if last is None or last["ts"] != ts:
-            last = new_event(ts)
-            self.events.append(last)
-        last["deleted_objs" if deleted else "applied_objs"].append(obj)
+        if last is not None and ts < last["ts"]:
+            self._insert(ts, obj, field)
+        else:
+            if last is None or last["ts"] != ts:
+                last = new_event(ts)
+                self.events.append(last)
+            last[field].append(obj)
         self.counts[gvk] = self.counts.get(gvk, 0) + 1
         self.last_event_at = self.clock()
+
+    def _insert(self, ts: int, obj: dict[str, Any], field: str) -> None:
+        """An event stamped before the newest (a change found by a re-list, at the object's
+        own time): into the event of that second, or a new one in time order. An existing
+        event is replaced, not changed, so a copy `to_trace` handed out stays as it was."""
+        i = bisect.bisect_right(self.events, ts, key=lambda e: e["ts"])
+        if i and self.events[i - 1]["ts"] == ts:
+            old = self.events[i - 1]
+            event = new_event(ts, list(old["applied_objs"]), list(old["deleted_objs"]))
+            event[field].append(obj)
+            self.events[i - 1] = event
+        else:
+            event = new_event(ts)
+            event[field].append(obj)
+            self.events.insert(i, event)
+
+    def set_floor(self, ts: int) -> None:
+        """No event is stamped before `ts` from now on (the journal calls this when it starts
+        a segment with a snapshot: an earlier event written after that snapshot would be
+        undone by it on replay). Forgets the last-event times it makes redundant."""
+        with self.lock:
+            self.floor_ts = ts
+            gone = [k for k, t in self.last_at.items() if t <= ts and k not in self.live]
+            for key in gone:
+                del self.last_at[key]
+
+    def _true_time(self, key: Key, obj: Mapping[str, Any], new: bool, now: int) -> int:
+        """When a change found by a re-list happened, as the object tells (see the module
+        doc), kept between the object's last recorded event (and the floor) and now."""
+        at = changed_at(obj, new)
+        if at is None:
+            return now
+        floor = max(self.floor_ts, self.last_at.get(key, self.floor_ts))
+        return min(max(at, floor), now)
 
     # --- tracked objects ----------------------------------------------------------------
 
@@ -128,7 +175,7 @@ class TraceStore:
         with self.lock:
             return self._applied(gvk, obj, self._now(ts))
 
-    def _applied(self, gvk: str, obj: dict[str, Any], ts: int, key: Key | None = None) -> bool:
+    def _applied(self, gvk: str, obj: dict[str, Any], ts: int, key: Key | None = None, relisted: bool = False) -> bool:
         key = key or key_of(gvk, obj)
         self.owners.observe(key, obj)
         meta = obj.get("metadata") or {}
@@ -138,8 +185,11 @@ class TraceStore:
         spec = obj.get("spec")
         if old is not None and old.get("spec") == spec:
             return False
+        if relisted:
+            ts = self._true_time(key, obj, old is None, ts)
         clean = sanitize(obj)
         self.live[key] = clean
+        self.last_at[key] = ts
         self._append(ts, clean, False, gvk)
         self._emit(REC_EVENT, ts, {"a": [clean]})
         return True
@@ -156,18 +206,23 @@ class TraceStore:
         if old is None:
             return False
         clean = sanitize(obj) if obj is not None else old
+        ts = max(ts, self.last_at.get(key, ts))  # a delete never goes before the object's last event
+        self.last_at[key] = ts
         self._append(ts, clean, True, gvk)
         self._emit(REC_EVENT, ts, {"d": [clean]})
         return True
 
     def sync(self, gvk: str, items: Iterable[dict[str, Any]], ts: float | None = None) -> None:
-        """A complete (re-)list of a tracked kind: record what changed since we last knew."""
+        """A complete (re-)list of a tracked kind: record what changed since we last knew,
+        each change at its own time where the object tells it (see the module doc); what
+        vanished is deleted now (when it went is not knowable)."""
         with self.lock:
             now = self._now(ts)
             seen = set()
             for obj in items:
-                seen.add(key_of(gvk, obj))
-                self._applied(gvk, obj, now)
+                key = key_of(gvk, obj)
+                seen.add(key)
+                self._applied(gvk, obj, now, key, relisted=True)
             for key in [k for k in self.live if k[0] == gvk and k not in seen]:
                 self._deleted(gvk, None, now, key)
 
@@ -262,9 +317,10 @@ class TraceStore:
             now = self._now(ts)
             names = set()
             for pod in items:
-                names.add(key_of(POD_GVK, pod)[1])
+                key = key_of(POD_GVK, pod)
+                names.add(key[1])
                 if POD_GVK in self.tracked:
-                    self._applied(POD_GVK, pod, now)
+                    self._applied(POD_GVK, pod, now, key, relisted=True)
                 self._pod_seen(pod, now)
             if POD_GVK in self.tracked:
                 for key in [k for k in self.live if k[0] == POD_GVK and k[1] not in names]:
@@ -418,6 +474,7 @@ class TraceStore:
             base = [new_event(cutoff - 1, list(alive.values()))] if alive else []
             self.events = base + self.events[n:]
             self._trim_cluster(cutoff)
+            self.set_floor(max(self.floor_ts, cutoff))  # an earlier stamp would go before the base
             for owner in list(self.lifecycles):
                 by_hash = self.lifecycles[owner]
                 for h in list(by_hash):
@@ -479,11 +536,13 @@ class TraceStore:
                         for obj in payload.get("a") or ():
                             key = key_of(_gvk(obj), obj)
                             self.live[key] = obj
+                            self.last_at[key] = ts
                             self.owners.observe(key, obj)
                             self._append(ts, obj, False, key[0])
                         for obj in payload.get("d") or ():
                             key = key_of(_gvk(obj), obj)
                             self.live.pop(key, None)
+                            self.last_at[key] = ts
                             self.owners.forget(key)
                             self._append(ts, obj, True, key[0])
                     elif kind == REC_LIFECYCLE:
@@ -514,6 +573,7 @@ class TraceStore:
         for gvk, obj in snap.get("objects") or ():
             key = key_of(gvk, obj)
             self.live[key] = obj
+            self.last_at[key] = ts  # at the latest: the snapshot holds its state then
             self.owners.observe(key, obj)
             objs.append(obj)
         if objs:
@@ -552,6 +612,20 @@ class TraceStore:
 
 def _gvk(obj: Mapping[str, Any]) -> str:
     return f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}"
+
+
+def changed_at(obj: Mapping[str, Any], new: bool) -> int | None:
+    """When an object's spec last changed, as the object itself tells: the newest time of
+    its managedFields entries that own part of `spec` (any operation and subresource but
+    `status`; when none owns `spec`, as for kinds without one, of every such entry), else
+    for a `new` object its creationTimestamp. None when it does not tell."""
+    meta = obj.get("metadata") or {}
+    entries = [e for e in meta.get("managedFields") or () if isinstance(e, Mapping) and e.get("subresource") != "status"]
+    owning = [e for e in entries if isinstance(e.get("fieldsV1"), Mapping) and "f:spec" in e["fieldsV1"]]
+    times = [t for t in (parse_ts(e.get("time")) for e in owning or entries) if t is not None]
+    if times:
+        return max(times)
+    return parse_ts(meta.get("creationTimestamp")) if new else None
 
 
 def _deletion_time(pod: dict[str, Any]) -> int | None:
