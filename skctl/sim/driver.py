@@ -105,6 +105,8 @@ class DriveResult:
     started: float = 0.0
     finished: float = 0.0
     max_lateness: float = 0.0  # seconds the replay ran behind the trace at worst
+    failed_applies: int = 0  # of `failures`, the applies (the rest are deletes): for the report
+    failed_deletes: int = 0
 
 
 def schedule(trace: Trace, speed: float, duration: float | None = None, spread: bool = True) -> list[Step]:
@@ -308,6 +310,7 @@ class Driver:
         except ApiError as exc:
             log.warning("apply of %s %s/%s failed: %s", gvk, ns, meta.get("name"), exc)
             result.failures.append(str(exc))
+            result.failed_applies += 1
             return None
         result.applies += 1
         log.debug("applied %s %s/%s", gvk, ns, meta.get("name"))
@@ -341,6 +344,7 @@ class Driver:
         except ApiError as exc:
             log.warning("delete of %s %s/%s failed: %s", gvk, ns, meta.get("name"), exc)
             result.failures.append(str(exc))
+            result.failed_deletes += 1
             return None
         self._cluster_objects.pop(key, None)
         result.deletes += 1
