@@ -171,10 +171,10 @@ def test_nodes_added_removed_utilisation_and_pods_per_node() -> None:
     assert "real" not in nd["per_node"]
 
 
-def test_fidelity_counts_checkpoints_that_agree_within_the_settle_time() -> None:
+def test_fidelity_judges_checkpoints_after_the_settle_time() -> None:
     r = recorder()
-    # the trace: web has 2 replicas from t=0, 4 from t=50; the simulation (speed 2: t=50 is wall +25)
-    # is ready with 2 at +1, reaches 4 at +27 (2 s after the change: within the 5 s settle time)
+    # the trace: web has 2 replicas from t=0, 4 from t=50; replayed at speed 2 (t=50 is wall +25),
+    # the simulation is ready with 2 at +1 and with 4 at +27, 2 s after the change
     r.on_object("apps/v1.Deployment", "ADDED", deployment("web", 2, 0), T0 + 0.2)
     r.on_object("apps/v1.Deployment", "MODIFIED", deployment("web", 2, 2), T0 + 1)
     r.on_object("apps/v1.Deployment", "MODIFIED", deployment("web", 4, 4), T0 + 27)
@@ -185,23 +185,30 @@ def test_fidelity_counts_checkpoints_that_agree_within_the_settle_time() -> None
         ("apps/v1.Deployment", NS, "web"): [(0.0, 2), (50.0, 4)],
         ("apps/v1.Deployment", NS, "db"): [(0.0, 3)],
     })
-    fid = measure.measure(r.records, f, DriverFacts())["fidelity"]
-    # 101 checkpoints per object (t = 0..100 every trace second); web agrees at every one
-    # (at t=0..1 the trace's "before" value 0 is allowed; after t=50 the old 2 until +27)
+    doc = measure.measure(r.records, f, DriverFacts())
+    fid = doc["fidelity"]
+    # checkpoints every trace second, t = 0..100; the settle time is 5 s wall = 10 trace seconds,
+    # so t = 0..9 and (for web) t = 50..59 are settling, not judged
     web = next(o for o in fid["objects"] if o["object"].endswith("/web"))
     db = next(o for o in fid["objects"] if o["object"].endswith("/db"))
-    assert web == {"object": "apps/v1.Deployment shop/web", "checkpoints": 101, "agreeing": 101, "score": 1.0,
-                   "max_difference": 0}
-    # db: t=0..10 agree (0 was allowed then, the simulation's 1 is not 0... only until it was seen)
-    assert db["checkpoints"] == 101 and db["max_difference"] == 2
-    assert db["agreeing"] == 2  # t=0 and t=1 (wall +0, +0.5: not yet observed, 0 ready, trace 0 allowed)
-    assert fid["score"] == round((101 + 2) / 202, 4)
-    assert fid["checkpoints"] == 202
+    assert web == {"object": "apps/v1.Deployment shop/web", "checkpoints": 81, "agreeing": 81, "settling": 20,
+                   "score": 1.0, "max_difference": 0}
+    assert db == {"object": "apps/v1.Deployment shop/db", "checkpoints": 91, "agreeing": 0, "settling": 10,
+                  "score": 0.0, "max_difference": 2}
+    assert (fid["score"], fid["checkpoints"], fid["agreeing"]) == (round(81 / 172, 4), 172, 81)
     assert fid["objects"][0]["object"].endswith("/db")  # least faithful first
     assert fid["tolerance"] == {"replicas": 0, "settle_seconds": 5.0, "checkpoint_interval_trace_seconds": 1.0}
-    assert set(fid["lifecycles"]) == {"found", "none", "untracked"}
-    assert measure.measure(r.records, f, DriverFacts())["series"]["ready_vs_trace"]["apps/v1.Deployment shop/db"] == {
-        "ready": [[1.0, 1]], "trace": [[0.0, 3]]}
+    assert doc["series"]["ready_vs_trace"]["apps/v1.Deployment shop/db"] == {"ready": [[1.0, 1]], "trace": [[0.0, 3]]}
+    assert measure.metrics(doc)["fidelity"] == round(81 / 172, 4)
+
+
+def test_fidelity_of_a_replay_faster_than_the_settle_time_is_none() -> None:
+    r = recorder()
+    r.on_object("apps/v1.Deployment", "ADDED", deployment("web", 2, 0), T0 + 0.2)
+    window(r, 1)  # 100 trace seconds at speed 100 in one wall second: everything is settling
+    f = facts(speed=100.0, replicas={("apps/v1.Deployment", NS, "web"): [(0.0, 2)]})
+    fid = measure.measure(r.records, f, DriverFacts())["fidelity"]
+    assert fid["score"] is None and fid["checkpoints"] == 0 and fid["settling"] == 101
 
 
 def test_lifecycles_found_and_missing_through_the_owner_chain() -> None:

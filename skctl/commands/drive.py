@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
             session = ReportSession(trace, name=opts.name, trace_url=args.trace_path, speed=opts.speed,
                                     duration=opts.duration, ns_prefix=opts.virtual_ns_prefix)
             session.start(kube)
+            print(messages.REPORT_RECORDER_STARTED.format(name=opts.name, namespaces=len(session.recorder.namespaces)),
+                  flush=True)
         try:
             result = runner.drive(kube, trace, opts, on_step=session.on_step if session else None)
         except BaseException as exc:

@@ -367,18 +367,21 @@ def fidelity(records: ReplayRecords, facts: TraceFacts, start: float, end: float
 
     Checkpoints are spaced evenly over the replayed trace time (at most MAX_CHECKPOINTS, at
     least 1 trace second apart), from each object's first appearance in the trace to the end
-    of the window. At checkpoint c (wall time start + (c - t0) / speed) the object agrees
-    when its ready replicas differ by at most REPLICA_TOLERANCE from a value the trace held
-    at some time in [c - SETTLE_SECONDS * speed, c]: the simulation may lag by the settle
-    time, as controllers, the scheduler and KWOK take a moment to follow a change.
+    of the window; checkpoint c is looked at on the wall clock at start + (c - t0) / speed.
+    A checkpoint within SETTLE_SECONDS (wall) of the object's last change in the trace is
+    settling and not judged: controllers, the scheduler and KWOK take a moment to follow a
+    change. Every other checkpoint agrees when the object's ready replicas differ by at most
+    REPLICA_TOLERANCE from the trace's spec.replicas at c (0 before it exists, after it is
+    deleted). The score is agreeing / judged; None when nothing could be judged (a replay
+    faster than the settle time allows).
     """
     speed, t0 = facts.speed, facts.t0
     span = max(0.0, min(facts.t_end, t0 + (end - start) * speed) - t0)
     interval = max(1.0, span / MAX_CHECKPOINTS)
-    settle = SETTLE_SECONDS * speed
+    settle = SETTLE_SECONDS * speed  # in trace seconds
     unobserved = set(records.unobserved_kinds)
     objects: list[dict[str, Any]] = []
-    total = agreeing = 0
+    judged_total = agreeing = settling_total = 0
     worst_series: dict[str, dict[str, list[list[float]]]] = {}
     for key, trace_series in sorted(facts.replicas.items()):
         gvk, ns, name = key
@@ -389,40 +392,39 @@ def fidelity(records: ReplayRecords, facts: TraceFacts, start: float, end: float
         sim_t = [t for t, _ in sim]
         tr = [(float(ts), r) for ts, r in trace_series]
         tr_t = [t for t, _ in tr]
-        first = tr_t[0]
-        k0 = max(0, math.ceil((first - t0) / interval))
-        checks = ok = 0
-        worst = 0
-        c = t0 + k0 * interval
-        while c <= t0 + span + 1e-9:
-            wall = start + (c - t0) / speed
-            ready = _value_at(sim, sim_t, wall)
-            lo = c - settle
-            allowed = {_value_at(tr, tr_t, lo)} | {r for t, r in tr if lo < t <= c}
-            want = _value_at(tr, tr_t, c)
-            checks += 1
-            if any(abs(ready - a) <= REPLICA_TOLERANCE for a in allowed):
+        k = max(0, math.ceil((tr_t[0] - t0) / interval - 1e-9))
+        judged = ok = settling = worst = 0
+        while (c := t0 + k * interval) <= t0 + span + 1e-9:
+            k += 1
+            i = bisect.bisect_right(tr_t, c) - 1
+            if c - tr_t[i] < settle:
+                settling += 1
+                continue
+            ready = _value_at(sim, sim_t, start + (c - t0) / speed)
+            judged += 1
+            if abs(ready - tr[i][1]) <= REPLICA_TOLERANCE:
                 ok += 1
             else:
-                worst = max(worst, abs(want - ready))
-            c += interval
-        if not checks:
+                worst = max(worst, abs(tr[i][1] - ready))
+        if not judged and not settling:
             continue
-        total += checks
+        judged_total += judged
         agreeing += ok
+        settling_total += settling
         label = f"{gvk} {_original(ns, facts.ns_prefix)}/{name}"
-        objects.append({"object": label, "checkpoints": checks, "agreeing": ok, "score": round(ok / checks, 4),
-                        "max_difference": worst})
+        objects.append({"object": label, "checkpoints": judged, "agreeing": ok, "settling": settling,
+                        "score": round(ok / judged, 4) if judged else None, "max_difference": worst})
         worst_series[label] = {
             "ready": [[round(max(0.0, t - start), 3), v] for t, v in sim if t <= end],
             "trace": [[round(max(0.0, (t - t0) / speed), 3), r] for t, r in tr if t <= facts.t_end],
         }
-    objects.sort(key=lambda o: (o["score"], -o["max_difference"], o["object"]))
+    objects.sort(key=lambda o: (1.0 if o["score"] is None else o["score"], -o["max_difference"], o["object"]))
     keep = {o["object"] for o in objects[:WORST_OBJECTS]}
     return {
-        "score": round(agreeing / total, 4) if total else None,
-        "checkpoints": total,
+        "score": round(agreeing / judged_total, 4) if judged_total else None,
+        "checkpoints": judged_total,
         "agreeing": agreeing,
+        "settling": settling_total,
         "tolerance": {"replicas": REPLICA_TOLERANCE, "settle_seconds": SETTLE_SECONDS,
                       "checkpoint_interval_trace_seconds": round(interval, 3)},
         "objects": objects,

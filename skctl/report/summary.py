@@ -35,13 +35,14 @@ def report_lines(doc: Mapping[str, Any]) -> list[str]:
         f"{show('cpu_utilisation_mean', m['cpu_utilisation_mean'])}, memory peak "
         f"{show('memory_utilisation_peak', m['memory_utilisation_peak'])}, pods-per-node spread "
         f"{show('pods_per_node_spread', m['pods_per_node_spread'])}",
-        f"  fidelity: {show('fidelity', m['fidelity'])} of {fid.get('checkpoints', 0)} (object, checkpoint) pairs agree; "
+        f"  fidelity: {show('fidelity', m['fidelity'])} of {fid.get('checkpoints', 0)} judged (object, checkpoint) pairs agree "
+        f"({fid.get('settling', 0)} settling); "
         f"lifecycles {m['lifecycles_found']} found, {m['lifecycles_missing']} none",
         f"  driver: {drv.get('events', 0)} events, lateness p50 {show('driver_lateness_p50', m['driver_lateness_p50'])} "
         f"p99 {show('driver_lateness_p99', m['driver_lateness_p99'])}, {m['driver_failed_applies']} failed applies, "
         f"{m['driver_failed_deletes']} failed deletes",
     ]
-    worst = [o for o in fid.get("objects") or [] if o["score"] < 1][:3]
+    worst = [o for o in fid.get("objects") or [] if o["score"] is not None and o["score"] < 1][:3]
     if worst:
         lines.append("  least faithful: " + ", ".join(f"{o['object']} {o['score'] * 100:.0f}%" for o in worst))
     return lines
