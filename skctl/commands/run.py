@@ -84,6 +84,9 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("--dry-run", action="store_true", help="print the manifests instead of applying them")
     p.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="--dry-run format (default: yaml)")
     p.add_argument("--wait", action="store_true", help="follow the driver Job to completion; exit 1 if it fails")
+    p.add_argument("--report", metavar="URL",
+                   help="the driver measures the replay and writes report.json and report.html under URL, e.g. "
+                   "s3://bucket/reports/NAME (a URL the driver pod can write; see docs/report.md)")
     add_lifecycle_flags(p)
     add_storage_option_flag(p)
     add_cluster_flags(p)
@@ -110,6 +113,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         skctl_pyz=None if pyz is None or pyz.strip().lower() in ("", "none") else pyz,
         storage_options=list(args.storage_option),
         lifecycle=lifecycle_values(args),  # type: ignore[arg-type]
+        report=args.report,
     )
 
 

@@ -57,6 +57,13 @@ WORKLOAD_RESOURCES: list[tuple[str, list[str]]] = [
     ("batch", ["jobs", "cronjobs"]),
 ]
 OBJECT_VERBS = ["create", "patch", "get", "list", "delete"]
+# Read-only, for the report recorder (skctl.report, `--report`): nodes and events to
+# get/list/watch, and watch on the workload kinds (pods already have get/list/watch).
+REPORT_READ_RULES: list[dict[str, Any]] = [
+    {"apiGroups": [""], "resources": ["nodes", "events"], "verbs": ["get", "list", "watch"]},
+    *({"apiGroups": [group], "resources": list(resources), "verbs": ["watch"]}
+      for group, resources in WORKLOAD_RESOURCES if group),
+]
 NAMESPACE_VERBS = ["create", "patch", "get", "list", "delete"]
 
 
@@ -78,6 +85,7 @@ class RunOptions:
     skctl_pyz: str | None = DEFAULT_PYZ
     storage_options: list[str] = field(default_factory=list)
     lifecycle: dict[str, str | int] = field(default_factory=dict)  # LIFECYCLE_FLAGS → milliseconds
+    report: str | None = None  # `--report DEST` passed on to the driver (a URL the driver pod can write)
 
     @property
     def image(self) -> str:
@@ -209,6 +217,8 @@ def driver_args(opts: RunOptions) -> list[str]:
             args += [flag, str(millis)]
     for option in opts.storage_options:
         args += ["--storage-option", option]
+    if opts.report:
+        args += ["--report", opts.report]
     return args
 
 
@@ -230,6 +240,7 @@ def workloads_role() -> dict[str, Any]:
         rules.append({"apiGroups": [group], "resources": list(resources), "verbs": list(OBJECT_VERBS)})
     # the pod watcher (skctl.sim.pods) numbers, times and places every simulated pod
     rules.append({"apiGroups": [""], "resources": ["pods"], "verbs": ["watch"]})
+    rules.extend(dict(rule, verbs=list(rule["verbs"]), resources=list(rule["resources"])) for rule in REPORT_READ_RULES)
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
