@@ -54,11 +54,12 @@ Series = tuple[str, Sequence[Sequence[float]], str, bool]  # (label, [[x, y]...]
 
 
 def chart(chart_id: str, title: str, series: Sequence[Series], *, x_label: str = "seconds since the replay started",
-          y_format: Callable[[float], str] = _fmt_tick, y_max: float | None = None, step: bool = True) -> str:
+          y_format: Callable[[float], str] = _fmt_tick, y_max: float | None = None, step: bool = True,
+          x_max: float | None = None) -> str:
     """One SVG line chart (step lines by default) with axes, ticks and a legend."""
     xs = [p[0] for _l, pts, _c, _d in series for p in pts]
     ys = [p[1] for _l, pts, _c, _d in series for p in pts]
-    x_hi = _nice(max(xs, default=1.0))
+    x_hi = _nice(max([*xs, x_max or 0.0], default=1.0))
     y_hi = y_max if y_max is not None else _nice(max(ys, default=1.0))
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
@@ -130,6 +131,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], classes: Sequen
 def _charts(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The time-series charts of one run, or of several overlaid (one colour per run)."""
     many = len(runs) > 1
+    length = max(float((doc.get("window") or {}).get("seconds") or 0) for doc in runs.values())
 
     def color(run: str, i: int) -> str:
         return RUN_COLORS.get(run, COLORS[0]) if many else COLORS[i]
@@ -143,12 +145,14 @@ def _charts(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
         return out
 
     charts = [
-        chart("pending", "Pods pending and unschedulable", lines([("pending", "pending"), ("unschedulable", "unschedulable")])),
-        chart("nodes", "Nodes (type=virtual)", lines([("nodes", "nodes")])),
+        chart("pending", "Pods pending and unschedulable", lines([("pending", "pending"), ("unschedulable", "unschedulable")]),
+              x_max=length),
+        chart("nodes", "Nodes (type=virtual)", lines([("nodes", "nodes")]), x_max=length),
         chart("utilisation", "Requested / allocatable", lines([("cpu_utilisation", "CPU"), ("memory_utilisation", "memory")]),
               y_format=_pct, y_max=max(1.0, *(max((p[1] for p in doc["series"].get(k) or []), default=0)
-                                             for doc in runs.values() for k in ("cpu_utilisation", "memory_utilisation")))),
-        chart("bound", "Pods bound to nodes", lines([("pods_bound", "pods")])),
+                                             for doc in runs.values() for k in ("cpu_utilisation", "memory_utilisation"))),
+              x_max=length),
+        chart("bound", "Pods bound to nodes", lines([("pods_bound", "pods")]), x_max=length),
         chart("startup-cdf", "Pod startup latency (created → running), CDF",
               [(f"{run}" if many else "pods", doc["series"].get("startup_cdf") or [], color(run, 0), False)
                for run, doc in runs.items()], x_label="seconds", y_format=_pct, y_max=1.0),
@@ -172,7 +176,8 @@ def _object_charts(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
         for run, doc in runs.items():
             pts = ((doc["series"].get("ready_vs_trace") or {}).get(name) or {}).get("ready") or []
             series.append((f"{run} ready" if many else "ready", pts, RUN_COLORS.get(run, COLORS[0]) if many else COLORS[0], False))
-        out.append(chart(f"object-{i}", name, series))
+        length = max(float((doc.get("window") or {}).get("seconds") or 0) for doc in runs.values())
+        out.append(chart(f"object-{i}", name, series, x_max=length))
     return out
 
 

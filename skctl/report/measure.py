@@ -560,8 +560,8 @@ DIRECTION: dict[str, int] = {
     "driver_failed_applies": -1, "driver_failed_deletes": -1,
 }
 # Metrics in seconds (shown with units; `5s`/`500ms` in gates) and shares (shown as %).
-SECONDS = frozenset(k for k in DIRECTION if k.endswith(("_p50", "_p90", "_p99", "_max")) and not k.startswith(
-    ("scheduling_throughput", "unschedulable", "pending_max")))
+SECONDS = frozenset(k for k in DIRECTION if k.startswith(("pod_startup_", "create_to_schedule_", "schedule_to_run_",
+                                                           "pending_p", "driver_lateness_")))
 SHARES = frozenset({"fidelity", "cpu_utilisation_peak", "cpu_utilisation_mean", "memory_utilisation_peak",
                     "memory_utilisation_mean"})
 METRICS = tuple(DIRECTION)
