@@ -170,8 +170,12 @@ def _object_charts(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     out = []
     for i, name in enumerate(names):
         series: list[Series] = []
-        trace_pts = next(((doc["series"]["ready_vs_trace"].get(name) or {}).get("trace") for doc in runs.values()
-                          if name in (doc["series"].get("ready_vs_trace") or {})), []) or []
+        trace_pts: Sequence[Sequence[float]] = []
+        for doc in runs.values():
+            found = (doc["series"].get("ready_vs_trace") or {}).get(name)
+            if found:
+                trace_pts = found.get("trace") or []
+                break
         series.append(("trace replicas", trace_pts, "#555", True))
         for run, doc in runs.items():
             pts = ((doc["series"].get("ready_vs_trace") or {}).get(name) or {}).get("ready") or []

@@ -102,7 +102,7 @@ def time_weighted_mean(points: Sequence[tuple[float, float]], length: float) -> 
     if length <= 0 or not points:
         return None
     total = 0.0
-    for (t, v), (t_next, _v) in zip(points, [*points[1:], (length, 0.0)]):
+    for (t, v), (t_next, _v) in zip(points, [*points[1:], (length, 0.0)], strict=True):
         total += v * max(0.0, min(t_next, length) - t)
     return total / length
 
