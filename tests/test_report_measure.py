@@ -253,3 +253,14 @@ def test_downsampling_keeps_peaks() -> None:
     points = [(float(t), float(t % 7 == 0) * 100) for t in range(10_000)]
     out = measure.downsample(points, 10_000.0, limit=100)
     assert len(out) <= 101 and max(v for _t, v in out) == 100.0
+
+
+def test_diff_verdicts_follow_each_metrics_direction_and_noise() -> None:
+    from skctl.report.diff import verdict
+
+    assert verdict("pod_startup_p99", 2.0, 3.0) == "worse" and verdict("pod_startup_p99", 2.0, 1.0) == "better"
+    assert verdict("pod_startup_p99", 2.0, 2.05) == "same"  # within 5%
+    assert verdict("fidelity", 1.0, 0.97) == "worse"  # shares: half a percentage point
+    assert verdict("fidelity", 0.99, 0.993) == "same"
+    assert verdict("pods_per_node_spread", 2, 20) == "changed"  # no better direction
+    assert verdict("pod_startup_p99", None, 1.0) == "n/a" and verdict("fidelity", None, None) == "same"

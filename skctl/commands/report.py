@@ -38,7 +38,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     add_storage_option_flag(show)
     diff = actions.add_parser("diff", parents=[parent], help="compare a baseline report with a candidate",
                               description="Every metric of two reports side by side with its change and a verdict "
-                              "(better, worse, same within 5%, changed). --html writes a page with both runs' time "
+                              "(better, worse, same within 5% or half a point for shares, changed). --html writes a page with both runs' time "
                               "series overlaid.")
     diff.add_argument("baseline", metavar="BASELINE", help="the baseline run's report")
     diff.add_argument("candidate", metavar="CANDIDATE", help="the candidate run's report")

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from skctl.report.measure import DIRECTION, METRICS
+from skctl.report.measure import DIRECTION, METRICS, SHARES
 
 # A change within this share of the baseline (or below NOISE_ABS) is "same": replays on a
-# shared machine never repeat to the millisecond.
+# shared machine never repeat to the millisecond. Shares (fidelity, utilisation: 0..1) are
+# "same" within NOISE_POINTS, half a percentage point, whatever their size.
 NOISE_SHARE = 0.05
 NOISE_ABS = 1e-3
+NOISE_POINTS = 0.005
 
 
 def verdict(metric: str, baseline: float | None, candidate: float | None) -> str:
@@ -18,7 +20,8 @@ def verdict(metric: str, baseline: float | None, candidate: float | None) -> str
     if baseline is None or candidate is None:
         return "same" if baseline is None and candidate is None else "n/a"
     change = candidate - baseline
-    if abs(change) <= max(NOISE_ABS, abs(baseline) * NOISE_SHARE):
+    noise = NOISE_POINTS if metric in SHARES else max(NOISE_ABS, abs(baseline) * NOISE_SHARE)
+    if abs(change) <= noise:
         return "same"
     direction = DIRECTION.get(metric, 0)
     if direction == 0:

@@ -73,6 +73,8 @@ def _number(num: str, unit: str | None, text: str) -> float:
     from skctl.timeparse import duration_seconds
 
     value = float(num)
+    if not math.isfinite(value):
+        raise InputError(messages.SLO_BAD_EXPRESSION.format(expr=text, at=num))
     if unit is None:
         return value
     if unit == "%":

@@ -110,7 +110,7 @@ def test_one_node_is_unschedulable_for_insufficient_cpu_and_the_gate_says_so(
     assert diff.returncode == 0, diff.stderr
     rows = {r["metric"]: r for r in json.loads(diff.stdout)["rows"]}
     assert rows["unschedulable_max"]["baseline"] == 0 and rows["unschedulable_max"]["candidate"] > 0
-    assert rows["unschedulable_max"]["verdict"] == "worse" and rows["fidelity"]["verdict"] == "worse"
+    assert rows["unschedulable_max"]["verdict"] == "worse" and rows["fidelity"]["verdict"] == "worse", rows["fidelity"]
     table = skctl("report", "diff", str(four_nodes), str(tmp_path / "one"), "--html", str(tmp_path / "diff.html"))
     assert table.returncode == 0 and any(line.startswith("unschedulable_max ") and line.endswith("worse")
                                          for line in table.stdout.splitlines()), table.stdout
