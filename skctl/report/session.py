@@ -68,7 +68,7 @@ class ReportSession:
         self.facts = trace_facts(trace, speed, duration, ns_prefix)
         self.recorder = Recorder(virtual_namespaces(trace, ns_prefix), self.facts.kinds, ns_prefix, clock=clock)
         self.clock = clock
-        self.started_at = clock()
+        self._last_step_finished: float | None = None  # wall time the latest replayed event was done
 
     def start(self, kube: Any) -> None:
         self.recorder.start(kube, self.facts.kinds)
@@ -76,14 +76,13 @@ class ReportSession:
     def on_step(self, record: Any) -> None:
         """The driver's on_step hook (skctl.sim.driver.StepRecord)."""
         self.recorder.on_step(record.ts, record.lateness, record.due, first=record.index == 0)
-        self.recorder.records.replay_end = None  # the replay goes on
         self._last_step_finished = self.clock() - (time.monotonic() - record.finished)
 
     def finish(self, result: Any | None, error: str | None = None) -> dict[str, Any]:
         """Stop the recorder; the report document of what it saw (skctl.report.document).
         `result` is the driver's DriveResult, None when the replay failed with `error`."""
         rec = self.recorder.records
-        end = getattr(self, "_last_step_finished", None)
+        end = self._last_step_finished
         if result is not None and self.duration is not None and rec.replay_start is not None and not result.stopped_by:
             end = max(end or 0.0, rec.replay_start + self.duration / self.speed)
         rec.replay_end = end if end is not None else self.clock()
