@@ -320,7 +320,6 @@ REPORT_UNKNOWN_VERSION = (
 REPORT_WRITTEN = "report written to {json} and {html}"
 REPORT_DIFF_WRITTEN = "diff page written to {html}"
 REPORT_RECORDER_STARTED = "simulation {name}: recording a report of the replay ({namespaces} virtual namespaces watched)"
-REPORT_WRITE_FAILED = "simulation {name}: the report could not be written: {detail}"
 SLO_BAD_EXPRESSION = (
     "--slo '{expr}' is not a gate (near '{at}'); write METRIC OP VALUE, e.g. pod_startup_p99<=5s, "
     "fidelity>=0.99 or candidate.pod_startup_p99<=1.1*baseline.pod_startup_p99"
@@ -332,5 +331,4 @@ SLO_BAD_UNIT = "--slo '{expr}': unknown unit '{unit}'; use ms, s, m, h for times
 SLO_BAD_RUN = "--slo '{expr}': '{run}.' must be 'baseline.' or 'candidate.'"
 SLO_RUN_OUTSIDE_DIFF = "--slo '{expr}': '{run}.' only makes sense in `skctl report diff`; name the metric alone"
 SLO_VIOLATED = "skctl: SLO violated: {expr} ({detail})"
-JUNIT_WRITTEN = "gate results written to {path}"
 DRIVE_SLO_WITHOUT_REPORT = "--slo needs --report DEST: gates are checked against the report of the replay"

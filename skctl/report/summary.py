@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from skctl import messages
 from skctl.report.slo import GateResult, show
 
 
@@ -61,5 +62,5 @@ def diff_lines(rows: Sequence[Mapping[str, Any]], names: tuple[str, str] = ("bas
 def gate_lines(results: Sequence[GateResult]) -> tuple[list[str], list[str]]:
     """(lines for stdout: every gate's outcome, lines for stderr: one per violation)."""
     out = [f"  SLO {'ok' if r.passed else 'VIOLATED'}: {r.gate.text} ({r.detail})" for r in results]
-    err = [f"skctl: SLO violated: {r.gate.text} ({r.detail})" for r in results if not r.passed]
+    err = [messages.SLO_VIOLATED.format(expr=r.gate.text, detail=r.detail) for r in results if not r.passed]
     return out, err
