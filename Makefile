@@ -5,7 +5,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo pyz bench perf-report lint clean controlplane cluster e2e fuzz docs
+.PHONY: test demo pyz bench perf-report lint clean controlplane cluster e2e fuzz docs chromium
 
 $(STAMP): pyproject.toml package.json
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml package.json
 
 test: $(STAMP)
 	$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+# Headless Chromium (Debian's package) for the report page's browser test; the test skips without it.
+chromium:
+	scripts/install_chromium.sh
 
 # The real control plane (kube-apiserver, etcd, controller-manager, scheduler, KWOK, kubectl)
 # built from the Go modules pinned in controlplane/, cached outside the checkout.

@@ -44,6 +44,7 @@ BENCHES = {
     "bench_growth": "Cost growth: 10k, 100k and 1M watch events",
     "bench_replay": "Replay against the sandbox",
     "bench_e2e": "Replay and tracing on the real control plane",
+    "bench_report": "Report recorder (`skctl drive --report`)",
 }
 
 # What limits a figure, shown under "Notes" when the figure is on the page. These explain

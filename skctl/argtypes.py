@@ -216,3 +216,17 @@ def unix_seconds(text: str) -> int:
     from skctl.timeparse import parse_unix_seconds
 
     return _checked(parse_unix_seconds, text)
+
+
+def slo_gate(text: str) -> object:
+    """An `--slo` gate of one report (skctl.report.slo), parsed before anything runs."""
+    from skctl.report.slo import parse
+
+    return _checked(parse, text)
+
+
+def slo_diff_gate(text: str) -> object:
+    """An `--slo` gate of `report diff`: may name `baseline.` and `candidate.` metrics."""
+    from skctl.report.slo import parse
+
+    return _checked(lambda t: parse(t, diff=True), text)

@@ -354,3 +354,24 @@ VALIDATE_UNKNOWN_CODE = "unknown validation code '{code}'; the codes are {codes}
 VALIDATE_CLEAN = "{url}: no validation findings"
 VALIDATE_SUMMARY_HEADER = "Validation findings in {url}:"
 VALIDATE_FIXED = "wrote the corrected trace to {url} ({fixed} objects changed; {remaining} findings left)"
+
+# --- simulation reports (skctl.report, `drive --report`, `report show|diff`) -----------
+REPORT_NOT_A_REPORT = "{url} is not a skctl simulation report (report.json from `skctl drive --report`)"
+REPORT_UNKNOWN_VERSION = (
+    "{url} is a report of schema {schema!r}, but this skctl reads {supported}; use the skctl that wrote it"
+)
+REPORT_WRITTEN = "report written to {json} and {html}"
+REPORT_DIFF_WRITTEN = "diff page written to {html}"
+REPORT_RECORDER_STARTED = "simulation {name}: recording a report of the replay ({namespaces} virtual namespaces watched)"
+SLO_BAD_EXPRESSION = (
+    "--slo '{expr}' is not a gate (near '{at}'); write METRIC OP VALUE, e.g. pod_startup_p99<=5s, "
+    "fidelity>=0.99 or candidate.pod_startup_p99<=1.1*baseline.pod_startup_p99"
+)
+SLO_NEEDS_ONE_OPERATOR = "--slo '{expr}' needs exactly one comparison ({ops})"
+SLO_NO_METRIC = "--slo '{expr}' names no metric; compare a metric with a value, e.g. unschedulable_max==0"
+SLO_UNKNOWN_METRIC = "--slo '{expr}': unknown metric '{metric}'; the metrics are {metrics}"
+SLO_BAD_UNIT = "--slo '{expr}': unknown unit '{unit}'; use ms, s, m, h for times or % for shares"
+SLO_BAD_RUN = "--slo '{expr}': '{run}.' must be 'baseline.' or 'candidate.'"
+SLO_RUN_OUTSIDE_DIFF = "--slo '{expr}': '{run}.' only makes sense in `skctl report diff`; name the metric alone"
+SLO_VIOLATED = "skctl: SLO violated: {expr} ({detail})"
+DRIVE_SLO_WITHOUT_REPORT = "--slo needs --report DEST: gates are checked against the report of the replay"

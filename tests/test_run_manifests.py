@@ -122,18 +122,30 @@ def test_rbac_is_least_privilege(capsys: pytest.CaptureFixture[str]) -> None:
     driver = next(r for r in roles if "aggregationRule" in r)
     for rule in workloads["rules"]:
         assert "*" not in rule["apiGroups"] and "*" not in rule["resources"] and "*" not in rule["verbs"]
-        if rule["verbs"] == ["watch"]:  # the driver's pod watcher, pods only
-            assert rule["apiGroups"] == [""] and rule["resources"] == ["pods"]
+        if set(rule["verbs"]) <= {"get", "list", "watch"}:
+            # read-only: the pod watcher, and the report recorder (nodes, events, the workload kinds)
+            assert set(rule["resources"]) <= {"pods", "nodes", "events", "deployments", "replicasets", "statefulsets",
+                                              "daemonsets", "jobs", "cronjobs"}, rule
         else:
             assert set(rule["verbs"]) <= {"create", "patch", "get", "list", "delete"}
+            assert not {"nodes", "events"} & set(rule["resources"]), rule  # never written
     granted = {(g, r) for rule in workloads["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert ("", "namespaces") in granted and ("apps", "deployments") in granted and ("batch", "cronjobs") in granted
     assert ("", "secrets") not in granted
+    readable = {(g, r) for rule in workloads["rules"] if "watch" in rule["verbs"]
+                for g in rule["apiGroups"] for r in rule["resources"]}
+    assert {("", "pods"), ("", "nodes"), ("", "events"), ("apps", "deployments"), ("apps", "replicasets")} <= readable
     selector = driver["aggregationRule"]["clusterRoleSelectors"][0]["matchLabels"]
     assert all(workloads["metadata"]["labels"][k] == v for k, v in selector.items())
     binding = the(objects, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == driver["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "skctl-driver", "namespace": "simkube"}]
+
+
+def test_report_url_is_passed_to_the_driver(capsys: pytest.CaptureFixture[str]) -> None:
+    args = container(dry_run(capsys, "--report", "s3://bucket/reports/sim"))["args"]
+    assert args[args.index("--report") + 1] == "s3://bucket/reports/sim"
+    assert "--report" not in container(dry_run(capsys))["args"]
 
 
 def test_cloud_trace_secrets_and_no_hostpath(capsys: pytest.CaptureFixture[str]) -> None:

@@ -320,3 +320,22 @@ def test_another_python_or_machine_is_one_line(small_pyz: Path, tmp_path: Path) 
     [line] = error_lines(result)
     assert line.startswith("skctl: error: ") and "was built for Python 2.7 linux pdp11 and this is Python 3." in line
     assert not (tmp_path / "shiv").exists(), "nothing is unpacked"
+
+
+def test_pyz_drive_report_show_and_diff(pyz: Path, bare_python: Path, tmp_path: Path, sandbox_kubeconfig: Path,
+                                        reference_dir: Path) -> None:
+    """The report path from the single file: drive --report against the sandbox, then show and diff with gates."""
+    trace = reference_dir / "dsb-scaling.sktrace"
+    result = run_pyz(bare_python, pyz, "drive", "zip", "--kubeconfig", str(sandbox_kubeconfig), "--trace-path",
+                     str(trace), "--speed", "500", "--duration", "10m", "--report", str(tmp_path / "rep"), home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "rep" / "report.html").read_text().startswith("<!DOCTYPE html>")
+    result = run_pyz(bare_python, pyz, "report", "show", str(tmp_path / "rep"), "--slo", "driver_failed_applies==0",
+                     home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "report of simulation zip: complete" in result.stdout and "SLO ok: driver_failed_applies==0" in result.stdout
+    result = run_pyz(bare_python, pyz, "report", "diff", str(tmp_path / "rep"), str(tmp_path / "rep"), "--html",
+                     str(tmp_path / "diff.html"), "--junit", str(tmp_path / "j.xml"), "--slo",
+                     "candidate.driver_lateness_p99<0*baseline.driver_lateness_p99", home=tmp_path)
+    assert result.returncode == 1 and "SLO violated: candidate.driver_lateness_p99<0*baseline" in result.stderr
+    assert (tmp_path / "diff.html").is_file() and "<failure" in (tmp_path / "j.xml").read_text()

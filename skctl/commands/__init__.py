@@ -17,6 +17,7 @@ COMMANDS = {
     "run": "launch a simulation: apply the driver Job that replays a trace",
     "drive": "replay a trace against the cluster (the driver Job runs this)",
     "delete": "delete a simulation: its driver Job and virtual namespaces",
+    "report": "show a simulation report (drive --report) or compare two; SLO gates for CI",
     "validate": "check a trace against SimKube's validation rules; --fix writes a corrected trace",
     "demo": "record, export and replay on two loopback API servers: the whole loop, no cluster needed",
     "completions": "print a shell completion script (bash, zsh or fish)",

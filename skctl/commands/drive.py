@@ -49,6 +49,12 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    help="where the simulation's nodes come from: the cluster's own (an autoscaler, hand-made KWOK "
                    "nodes), or KWOK nodes shaped like the trace's recorded ones, named P-<recorded name> "
                    f"(default: {DEFAULT_NODES})")
+    p.add_argument("--report", metavar="DEST",
+                   help="measure the replay and write report.json and report.html under DEST, a directory or "
+                   "storage URL (docs/report.md); a stopped replay still writes what was seen, marked incomplete")
+    from skctl.commands.report import add_gate_flags
+
+    add_gate_flags(p)
     add_lifecycle_flags(p)
     add_storage_option_flag(p)
     add_trace_size_flag(p)
@@ -58,18 +64,27 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from skctl import storage
-    from skctl.errors import OperationalError
+    from skctl.errors import InputError, OperationalError
     from skctl.output import transfer_progress
     from skctl.sim import runner
     from skctl.sim.driver import DriveOptions
     from skctl.sim.timing import format_number, lifecycle_delays
     from skctl.trace.load import read_trace
 
+    options = storage.parse_storage_options(args.storage_option)
+    if (args.slo or args.junit) and not args.report:
+        raise InputError(messages.DRIVE_SLO_WITHOUT_REPORT)
+    if args.report:
+        from skctl.report import document
+
+        document.check_destination(args.report, options)
+    if args.junit:
+        storage.check_destination(args.junit, options)
     opts = DriveOptions(
         name=args.name, speed=args.speed, duration=args.duration, virtual_ns_prefix=args.virtual_ns_prefix,
         delays=lifecycle_delays(lifecycle_values(args)), nodes=args.nodes,
     )
-    trace = read_trace(args.trace_path, storage.parse_storage_options(args.storage_option), transfer_progress)
+    trace = read_trace(args.trace_path, options, transfer_progress)
     plan = runner.plan_replay(trace, opts)
     if not plan.steps:
         raise OperationalError(messages.DRIVE_EMPTY_TRACE.format(url=args.trace_path))
@@ -80,10 +95,31 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     kube = runner.connect(args.kubeconfig, args.context)
+    session = None
     try:
-        result = runner.drive(kube, trace, opts)
+        if args.report:
+            from skctl.report.session import ReportSession
+
+            session = ReportSession(trace, name=opts.name, trace_url=args.trace_path, speed=opts.speed,
+                                    duration=opts.duration, ns_prefix=opts.virtual_ns_prefix)
+            session.start(kube)
+            print(messages.REPORT_RECORDER_STARTED.format(name=opts.name, namespaces=len(session.recorder.namespaces)),
+                  flush=True)
+        try:
+            result = runner.drive(kube, trace, opts, on_step=session.on_step if session else None)
+        except BaseException as exc:
+            if session is not None:  # what was seen until the failure, marked incomplete
+                _write_report(session.finish(None, error=str(exc) or type(exc).__name__), args.report, options)
+            raise
     finally:
         kube.close()
+    results = []
+    if session is not None:
+        from skctl.report import gates
+
+        doc = session.finish(result)
+        _write_report(doc, args.report, options)
+        results = gates.evaluate_all(args.slo, {"candidate": doc["metrics"]})
     if result.stopped_by:
         print(messages.DRIVE_STOPPED.format(name=opts.name, signal=result.stopped_by, events=result.events), flush=True)
         return EXIT_CODES.get(result.stopped_by, 1)
@@ -101,4 +137,16 @@ def run(args: argparse.Namespace) -> int:
     )
     if result.max_lateness > LAG_REPORT:
         print(messages.DRIVE_LAGGED.format(name=opts.name, lag=result.max_lateness), flush=True)
+    if session is not None:
+        from skctl.commands.report import finish_gates
+
+        return finish_gates(results, args.junit, options)
     return 0
+
+
+def _write_report(doc: dict, dest: str, options: dict) -> None:
+    from skctl.report import document, summary
+
+    json_url, html_url = document.write(doc, dest, options)
+    print("\n".join(summary.report_lines(doc)), flush=True)
+    print(messages.REPORT_WRITTEN.format(json=json_url, html=html_url), flush=True)

@@ -95,6 +95,9 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help="with --wait: give up (exit 1) when the driver pod has been unschedulable this long, e.g. 10m "
         f"(default: {m.DEFAULT_SCHEDULE_TIMEOUT:g}s)",
     )
+    p.add_argument("--report", metavar="URL",
+                   help="the driver measures the replay and writes report.json and report.html under URL, e.g. "
+                   "s3://bucket/reports/NAME (a URL the driver pod can write; see docs/report.md)")
     add_lifecycle_flags(p)
     add_storage_option_flag(p)
     add_cluster_flags(p)
@@ -122,6 +125,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         storage_options=list(args.storage_option),
         lifecycle=lifecycle_values(args),  # type: ignore[arg-type]
         nodes=args.nodes,
+        report=args.report,
     )
 
 

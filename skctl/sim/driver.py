@@ -124,6 +124,8 @@ class DriveResult:
     max_lateness: float = 0.0  # seconds the replay ran behind the trace at worst
     nodes_created: int = 0  # KWOK nodes made from the trace's starting state (--nodes trace)
     state_applies: int = 0  # starting-state objects applied (nodes, PriorityClasses), changes included
+    failed_applies: int = 0  # of `failures`, the applies (the rest are deletes): for the report
+    failed_deletes: int = 0
 
 
 @dataclass
@@ -381,6 +383,7 @@ class Driver:
         except ApiError as exc:
             log.warning("apply of %s %s/%s failed: %s", gvk, ns, meta.get("name"), exc)
             result.failures.append(str(exc))
+            result.failed_applies += 1
             return None
         self._note_uid(vobj, applied)
         if state:
@@ -511,6 +514,7 @@ class Driver:
         except ApiError as exc:
             log.warning("delete of %s %s/%s failed: %s", gvk, ns, meta.get("name"), exc)
             result.failures.append(str(exc))
+            result.failed_deletes += 1
             return None
         self._cluster_objects.pop(key, None)
         self._uids.pop((obj["apiVersion"], obj["kind"], ns, meta["name"]), None)

@@ -66,6 +66,13 @@ STATE_RESOURCES: list[tuple[str, list[str]]] = [
     ("", ["nodes"]),
 ]
 OBJECT_VERBS = ["create", "patch", "get", "list", "delete"]
+# Read-only, for the report recorder (skctl.report, `--report`): nodes and events to
+# get/list/watch, and watch on the workload kinds (pods already have get/list/watch).
+REPORT_READ_RULES: list[dict[str, Any]] = [
+    {"apiGroups": [""], "resources": ["nodes", "events"], "verbs": ["get", "list", "watch"]},
+    *({"apiGroups": [group], "resources": list(resources), "verbs": ["watch"]}
+      for group, resources in WORKLOAD_RESOURCES if group),
+]
 NAMESPACE_VERBS = ["create", "patch", "get", "list", "delete"]
 
 
@@ -88,6 +95,7 @@ class RunOptions:
     storage_options: list[str] = field(default_factory=list)
     lifecycle: dict[str, str | int] = field(default_factory=dict)  # LIFECYCLE_FLAGS → milliseconds
     nodes: str = DEFAULT_NODES  # the driver's --nodes
+    report: str | None = None  # `--report DEST` passed on to the driver (a URL the driver pod can write)
 
     @property
     def image(self) -> str:
@@ -223,6 +231,8 @@ def driver_args(opts: RunOptions) -> list[str]:
         args += ["--storage-option", option]
     if opts.nodes != DEFAULT_NODES:
         args += ["--nodes", opts.nodes]
+    if opts.report:
+        args += ["--report", opts.report]
     return args
 
 
@@ -248,6 +258,7 @@ def workloads_role() -> dict[str, Any]:
     rules.append({"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]})
     # the pod watcher (skctl.sim.pods) numbers, times and places every simulated pod
     rules.append({"apiGroups": [""], "resources": ["pods"], "verbs": ["watch"]})
+    rules.extend(dict(rule, verbs=list(rule["verbs"]), resources=list(rule["resources"])) for rule in REPORT_READ_RULES)
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",

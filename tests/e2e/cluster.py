@@ -120,9 +120,13 @@ class Cluster:
     """A running control plane. Use as a context manager, or call start() and stop()."""
 
     def __init__(self, nodes: int = 4, workdir: Path | None = None, bin_dir: Path | None = None,
-                 log: Callable[[str], None] = lambda _m: None, apiserver_args: Iterable[str] = ()) -> None:
+                 log: Callable[[str], None] = lambda _m: None, apiserver_args: Iterable[str] = (),
+                 scheduler_config: dict | None = None) -> None:
         self.nodes = nodes
         self.apiserver_args = list(apiserver_args)
+        # a KubeSchedulerConfiguration (its profiles, e.g. a NodeResourcesFit scoring strategy);
+        # the launcher fills in the client connection and turns leader election off
+        self.scheduler_config = scheduler_config
         self.bin_dir = bin_dir or binaries.bin_dir()
         self._own_workdir = workdir is None
         self.dir = workdir or Path(tempfile.mkdtemp(prefix="skctl-e2e-"))
@@ -258,8 +262,17 @@ class Cluster:
             "--use-service-account-credentials=false", *CONTROLLER_QPS,
             "--concurrent-deployment-syncs=20", "--concurrent-replicaset-syncs=20",
         ])
-        self._spawn("kube-scheduler", [kc, "--leader-elect=false", "--bind-address=127.0.0.1",
-                                       "--secure-port=0", *CONTROLLER_QPS])
+        if self.scheduler_config is None:
+            self._spawn("kube-scheduler", [kc, "--leader-elect=false", "--bind-address=127.0.0.1",
+                                           "--secure-port=0", *CONTROLLER_QPS])
+        else:
+            config = {"apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration",
+                      **self.scheduler_config,
+                      "clientConnection": {"kubeconfig": str(self.kubeconfig), "qps": 500, "burst": 1000},
+                      "leaderElection": {"leaderElect": False}}
+            path = self.dir / "scheduler-config.yaml"
+            path.write_text(yaml.safe_dump(config, sort_keys=False))
+            self._spawn("kube-scheduler", [f"--config={path}", "--bind-address=127.0.0.1", "--secure-port=0"])
         stages = sorted(binaries.stages_dir().glob("*.yaml"))
         # skctl's own stages come last: a stage of the same name replaces KWOK's
         stages += sorted(p for p in SKCTL_STAGES.glob("*.yaml") if _is_stage_file(p))
@@ -393,13 +406,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--nodes", type=int, default=4, help="KWOK nodes to create (default 4)")
     parser.add_argument("--apiserver-arg", action="append", default=[], metavar="FLAG",
                         help="extra kube-apiserver flag, e.g. --apiserver-arg=--watch-cache=false (repeatable)")
+    parser.add_argument("--scheduler-config", metavar="FILE",
+                        help="a KubeSchedulerConfiguration (YAML) for kube-scheduler, e.g. another scoring strategy")
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the finally below stops everything either way; SIGINT is
     # reset because a shell without job control starts background commands with it ignored
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_a: sys.exit(143))
+    scheduler_config = yaml.safe_load(Path(args.scheduler_config).read_text()) if args.scheduler_config else None
     cluster = Cluster(nodes=args.nodes, log=lambda m: print(m, file=sys.stderr, flush=True),
-                      apiserver_args=args.apiserver_arg)
+                      apiserver_args=args.apiserver_arg, scheduler_config=scheduler_config)
     try:
         cluster.start()
         print(f"KUBECONFIG={cluster.kubeconfig}", flush=True)

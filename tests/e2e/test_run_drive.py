@@ -85,10 +85,13 @@ def test_drive_with_the_driver_service_account(real_cluster: Cluster, reference_
     assert json.loads(who)["status"]["userInfo"]["username"] == f"system:serviceaccount:{DRIVER_NS}:{SA}"
 
     name = "e2e-" + trace.split(".")[0]
+    # --report: the recorder's list+watches of pods, nodes, events and the workload kinds run with
+    # the driver's token too (the role's read-only rules)
     r = skctl("drive", name, "--trace-path", f"file://{reference_dir / trace}", "--speed", "200",
-              "--kubeconfig", str(kc), timeout=180)
+              "--kubeconfig", str(kc), "--report", str(tmp_path / "report"), timeout=180)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "forbidden" not in (r.stdout + r.stderr).lower()
+    assert "forbidden" not in (r.stdout + r.stderr).lower() and "cannot watch" not in r.stderr
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["fidelity"]["unobserved_kinds"] == []
     eventually(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
                what="the virtual namespaces to be deleted")
 
