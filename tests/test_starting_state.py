@@ -316,9 +316,13 @@ def test_run_passes_nodes_to_the_driver_and_grants_exactly_what_it_needs() -> No
     opts = manifests.RunOptions(name="sim", nodes="trace")
     assert manifests.driver_args(opts)[-2:] == ["--nodes", "trace"]
     assert "--nodes" not in manifests.driver_args(manifests.RunOptions(name="sim"))
-    rules = {(r["apiGroups"][0], res): set(r["verbs"]) for r in manifests.workloads_role()["rules"] for res in r["resources"]}
+    rules: dict[tuple[str, str], set[str]] = {}
+    for r in manifests.workloads_role()["rules"]:
+        for res in r["resources"]:
+            rules.setdefault((r["apiGroups"][0], res), set()).update(r["verbs"])
     crud = {"create", "patch", "get", "list", "delete"}
-    assert rules[("", "nodes")] == crud and rules[("scheduling.k8s.io", "priorityclasses")] == crud
+    # nodes: the starting state's writes, and the report recorder's watch
+    assert rules[("", "nodes")] == crud | {"watch"} and rules[("scheduling.k8s.io", "priorityclasses")] == crud
     assert rules[("", "nodes/status")] == {"patch"}
     with pytest.raises(InputError, match="--nodes 'fake'"):
         manifests.validate_options(manifests.RunOptions(name="sim", nodes="fake"))
