@@ -264,3 +264,14 @@ def test_diff_verdicts_follow_each_metrics_direction_and_noise() -> None:
     assert verdict("fidelity", 0.99, 0.993) == "same"
     assert verdict("pods_per_node_spread", 2, 20) == "changed"  # no better direction
     assert verdict("pod_startup_p99", None, 1.0) == "n/a" and verdict("fidelity", None, None) == "same"
+
+
+def test_node_count_min_counts_the_nodes_there_from_the_start() -> None:
+    """One node from before the replay, a second added later and kept: the count ran 1 then 2
+    (the first point of the series is a real value, not a placeholder to skip)."""
+    r = recorder()
+    r.on_node("ADDED", node("n1", cpu="4", mem="8Gi"), T0 - 5)
+    r.on_node("ADDED", node("n2", cpu="4", mem="8Gi"), T0 + 6)
+    window(r, 20)
+    nd = measure.measure(r.records, facts(), DriverFacts())["nodes"]
+    assert (nd["count_min"], nd["count_max"], nd["added"], nd["removed"]) == (1, 2, 1, 0)

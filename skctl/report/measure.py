@@ -311,7 +311,7 @@ def nodes(records: ReplayRecords, pods: Sequence[PodRecord], start: float, end: 
     for name, value in at_peak.items():
         per_node[name]["pods_at_peak"] = value
     return {
-        "count_min": int(min(counts_in_window[1:] or counts_in_window)),
+        "count_min": int(min(counts_in_window)),
         "count_max": int(max(counts_in_window)),
         "added": added,
         "removed": removed,
