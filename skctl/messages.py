@@ -251,6 +251,26 @@ EXPORT_DONE = (
     "to {url} ({size} bytes, {fmt})"
 )
 
+# --- trace transforms (SimKube's SKEL: skctl.trace.skel, `transform`, `export --transform`) ---
+SKEL_SYNTAX = "{origin}: syntax error at line {line}, column {column}: unexpected {what}"
+SKEL_UNFINISHED = "{origin}: the program ends inside a command (a missing ')' or ';'?)"
+SKEL_IN = "{origin}: {detail}"
+SKEL_BAD_VARIABLE = "'{name}' cannot be assigned to: a variable is $ and a name, e.g. $x"
+SKEL_VAR_TWICE = "variable {var} already defined"
+SKEL_VAR_UNDEFINED = "variable {var} not defined"
+SKEL_VAR_LHS = "variable {var} is not present in selector {path} on left-hand side"
+SKEL_BOUND_VAR = "{var} := {path}: the path a variable is bound to starts at the object, not at another variable"
+SKEL_MANY_VALUES = "only one matched value allowed in modify context: values = {values}"
+SKEL_WHOLE_OBJECT = "cannot replace the whole object"
+SKEL_CANNOT_SET = "cannot set {path}: its parent is not an object or the index is out of range"
+SKEL_APPLY_FAILED = "{command} on {kind} {name} at {ts}: {detail}"
+SKEL_NO_FILE = "no transform program at {path}; check the path"
+SKEL_IS_DIR = "{path} is a directory; give the path of a transform program"
+SKEL_NOT_TEXT = "{path} is not UTF-8 text; a transform program is text"
+SKEL_READ_FAILED = "could not read the transform program {path}: {detail}"
+TRANSFORM_DONE = "transformed {events_in} events into {events} ({objects} objects left) with {program}; wrote {url}"
+TRANSFORM_BOTH_OUTPUTS = "give the output once: as the second argument with --program, or with -o/--output"
+
 # --- demo ----------------------------------------------------------------------------
 DEMO_DESCRIPTION = (
     "Record, export and replay without a cluster: start two loopback API servers in this process, "
