@@ -127,6 +127,7 @@ class Program:
 
     commands: list[Command]
     source: str = ""
+    origin: str = "the transform"  # where the text came from (a file name), for messages
 
     def apply_trace(self, trace: Trace, start_ts: int | None = None) -> Trace:
         """A new trace with every event transformed; `start_ts` anchors relative times
@@ -174,7 +175,7 @@ def parse(source: str, origin: str = "the transform") -> Program:
         if isinstance(exc.orig_exc, TransformError):
             raise TransformError(messages.SKEL_IN.format(origin=origin, detail=exc.orig_exc)) from None
         raise
-    return Program(commands, source)
+    return Program(commands, source, origin)
 
 
 def _syntax_error(exc: UnexpectedInput, source: str, origin: str) -> str:
@@ -186,7 +187,8 @@ def _syntax_error(exc: UnexpectedInput, source: str, origin: str) -> str:
     ):
         return messages.SKEL_UNFINISHED.format(origin=origin)
     if isinstance(exc, UnexpectedCharacters):
-        char = source[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(source) else "?"
+        pos = exc.pos_in_stream if isinstance(exc.pos_in_stream, int) else -1
+        char = source[pos] if 0 <= pos < len(source) else "?"
         return messages.SKEL_SYNTAX.format(origin=origin, line=line, column=column, what=repr(char))
     return messages.SKEL_SYNTAX.format(origin=origin, line=line, column=column, what=repr(str(token)))
 
@@ -328,7 +330,8 @@ def _run(cmd: Command, obj: dict[str, Any], ts: int, start_ts: int) -> dict[str,
         else:
             _remove_all(obj, targets)
     except TransformError as exc:
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        found = obj.get("metadata")
+        meta: dict[str, Any] = found if isinstance(found, dict) else {}
         name = "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p)
         raise TransformError(messages.SKEL_APPLY_FAILED.format(
             command=cmd.text, kind=obj.get("kind", "object"), name=name, ts=ts, detail=exc)) from None
@@ -493,7 +496,7 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
 
 
