@@ -237,3 +237,10 @@ def transform_program(text: str) -> object:
     from skctl.trace import skel
 
     return _checked(skel.read_program, text)
+
+
+def hook_files(text: str) -> object:
+    """`--hooks FILE[:FILE...]`: SimKube hook files, read, checked and merged ('' for none)."""
+    from skctl.sim import hooks
+
+    return _checked(hooks.load_files, text)

@@ -203,6 +203,32 @@ DELETE_MISSING = (
     "check the name and --driver-namespace"
 )
 
+# --- pause/resume, hooks, bare pods, SimKube-only flags (skctl.sim.pause, skctl.sim.hooks) ---
+PAUSE_NO_JOB = "no simulation {name}: there is no driver Job {namespace}/{name} (see --driver-namespace)"
+PAUSE_ALREADY = "simulation {name} is already paused (since {since})"
+PAUSE_NOT_PAUSED = "simulation {name} is not paused"
+PAUSE_DONE = "simulation {name}: paused (driver Job {namespace}/{name}); `skctl resume {name}` continues it"
+RESUME_DONE = "simulation {name}: resumed (driver Job {namespace}/{name})"
+DRIVE_PAUSED = "simulation {name} is paused; replay time stands still until `skctl resume {name}`"
+DRIVE_RESUMED = "simulation {name} resumed after {seconds:.1f}s paused"
+DRIVE_START_PAUSED_NO_JOB = (
+    "--start-paused needs the driver Job {namespace}/{name} to hold the pause (skctl run makes it; for a "
+    "driver run by hand, create a suspended Job of that name or leave --start-paused out)"
+)
+HOOKS_BAD_FILE = "bad hooks file {path}: {detail}"
+HOOKS_NO_FILE = "no hooks file at {path}; check the path (--hooks takes FILE[:FILE...])"
+HOOKS_BAD_ENV = "bad hooks in ${var}: {detail}"
+HOOK_RUNNING = "running {stage} hook: {command}"
+HOOK_OUTPUT = "{stage} hook {cmd}: {line}"
+HOOK_FAILED = "{stage} hook `{command}` failed ({status}); set ignoreFailure: true on it to go on regardless"
+HOOK_IGNORED = "{stage} hook `{command}` failed ({status}); ignored (ignoreFailure: true)"
+HOOK_NOT_FOUND = "command not found"
+BARE_POD_RESCHEDULED = "bare pod {namespace}/{pod} was deleted while Running; recreated it as {clone}"
+BARE_POD_RESCHEDULE_FAILED = "bare pod {namespace}/{pod} was deleted while Running; could not recreate it: {detail}"
+RUN_SIMKUBE_ONLY_FLAGS = (
+    "skctl: note: {flags} ignored: skctl runs no admission webhook and no metrics operator (docs/simkube.md)"
+)
+
 # --- export --------------------------------------------------------------------------
 EXPORT_TIME_IN_DST_GAP = (
     "{flag}: '{value}' does not exist in local time (the clocks skipped it for daylight saving); "

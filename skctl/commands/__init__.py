@@ -16,6 +16,8 @@ COMMANDS = {
     "sandbox": "run a loopback Kubernetes API server for tests and demos",
     "run": "launch a simulation: apply the driver Job that replays a trace",
     "drive": "replay a trace against the cluster (the driver Job runs this)",
+    "pause": "pause a running simulation: its replay time stands still",
+    "resume": "resume a paused simulation",
     "delete": "delete a simulation: its driver Job and virtual namespaces",
     "report": "show a simulation report (drive --report) or compare two; SLO gates for CI",
     "transform": "rewrite a trace with a SimKube transform program (SKEL: delete, modify, remove)",
