@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
 from skctl import messages
@@ -204,7 +204,6 @@ class _Build(Transformer[Token, list[Command]]):
     def start(self, commands: list[Command]) -> list[Command]:
         return list(commands)
 
-    @v_args(meta=False)
     def delete_cmd(self, items: list[Any]) -> Command:
         conditions = items[0]
         _check_vars(conditions, [])
