@@ -230,3 +230,17 @@ def slo_diff_gate(text: str) -> object:
     from skctl.report.slo import parse
 
     return _checked(lambda t: parse(t, diff=True), text)
+
+
+def transform_program(text: str) -> object:
+    """`--transform FILE` / `--program FILE`: the SimKube transform program (SKEL) in a local file, parsed."""
+    from skctl.trace import skel
+
+    return _checked(skel.read_program, text)
+
+
+def hook_files(text: str) -> object:
+    """`--hooks FILE[:FILE...]`: SimKube hook files, read, checked and merged ('' for none)."""
+    from skctl.sim import hooks
+
+    return _checked(hooks.load_files, text)

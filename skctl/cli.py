@@ -52,7 +52,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description=messages.CLI_DESCRIPTION,
         parents=[_verbosity_parent(DEFAULT_VERBOSITY)],
     )
-    parser.add_argument("--version", action="version", version=messages.VERSION_LINE.format(version=__version__))
+    parser.add_argument("-V", "--version", action="version", version=messages.VERSION_LINE.format(version=__version__))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub_parent = _verbosity_parent(None)
     wanted = requested_command(argv) if argv is not None else None

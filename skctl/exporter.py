@@ -49,6 +49,7 @@ class ExportRequest:
     tracer_timeout: float = DEFAULT_TRACER_TIMEOUT
     progress: Progress = no_progress  # e.g. skctl.output.transfer_progress
     tracer_writes: bool = False  # ask the tracer to write a cloud --output itself (SimKube's way)
+    transform: Any = None  # --transform: a skctl.trace.skel.Program, applied per recorded event
 
 
 @dataclass
@@ -140,7 +141,8 @@ def _from_journal(request: ExportRequest, timings: dict[str, float]) -> tuple[by
     assert request.source_url is not None
     t0 = time.perf_counter()
     try:
-        window = export_journal(storage.local_path(request.source_url), request.start_ts, request.end_ts, request.filters)
+        window = export_journal(storage.local_path(request.source_url), request.start_ts, request.end_ts, request.filters,
+                                request.transform)
     except JournalError as exc:
         raise InputError(str(exc)) from None
     t1 = time.perf_counter()
@@ -161,7 +163,7 @@ def _tracer_writes(request: ExportRequest, timings: dict[str, float]) -> ExportR
     data = fetch_from_tracer(
         request.tracer_address, request.start_ts, request.end_ts, request.filters,
         timeout=request.tracer_timeout, progress=request.progress, export_path=request.output,
-        fmt=request.fmt,
+        fmt=request.fmt, transform=_program_text(request),
     )
     timings["tracer"] = time.perf_counter() - t0
     if data:
@@ -198,7 +200,7 @@ def _from_trace_file(request: ExportRequest, timings: dict[str, float]) -> tuple
     trace, _fmt = load.decode_any(raw, request.source_url)
     del raw
     t2 = time.perf_counter()
-    window = export_window(trace, request.start_ts, request.end_ts, request.filters)
+    window = export_window(trace, request.start_ts, request.end_ts, request.filters, transform=request.transform)
     t3 = time.perf_counter()
     data = encode(window, request.fmt, request.compression)
     t4 = time.perf_counter()
@@ -223,6 +225,7 @@ def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[byt
         request.filters,
         timeout=request.tracer_timeout,
         progress=request.progress,
+        transform=_program_text(request),
     )
     t1 = time.perf_counter()
     url = tracer_export_url(request.tracer_address)
@@ -236,6 +239,11 @@ def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[byt
         data = encode(trace, request.fmt, request.compression)
         timings["encode"] = time.perf_counter() - t2
     return data, trace
+
+
+def _program_text(request: ExportRequest) -> str | None:
+    """The transform program's text, as SimKube's ExportRequest carries it to a tracer."""
+    return request.transform.source if request.transform is not None else None
 
 
 def tracer_export_url(address: str) -> str:
@@ -266,6 +274,7 @@ def fetch_from_tracer(
     progress: Progress = no_progress,
     export_path: str | None = None,
     fmt: str = "cbor",
+    transform: str | None = None,
 ) -> bytes:
     """POST the window to a running tracer and stream back its trace bytes.
 
@@ -296,6 +305,8 @@ def fetch_from_tracer(
         "export_path": export_path or LOCAL_EXPORT_PATH,
         "filters": {"excluded_namespaces": sorted(filters.excluded_namespaces), "excluded_labels": labels},
     }
+    if transform:  # SimKube's field: the tracer applies the program (skctl's and SimKube's both do)
+        body["transform"] = transform
     accept = "application/cbor, application/msgpack;q=0.5" if fmt == "cbor" else "application/msgpack"
     try:
         response = requests.post(url, json=body, stream=True, headers={"Accept": accept},

@@ -203,6 +203,32 @@ DELETE_MISSING = (
     "check the name and --driver-namespace"
 )
 
+# --- pause/resume, hooks, bare pods, SimKube-only flags (skctl.sim.pause, skctl.sim.hooks) ---
+PAUSE_NO_JOB = "no simulation {name}: there is no driver Job {namespace}/{name} (see --driver-namespace)"
+PAUSE_ALREADY = "simulation {name} is already paused (since {since})"
+PAUSE_NOT_PAUSED = "simulation {name} is not paused"
+PAUSE_DONE = "simulation {name}: paused (driver Job {namespace}/{name}); `skctl resume {name}` continues it"
+RESUME_DONE = "simulation {name}: resumed (driver Job {namespace}/{name})"
+DRIVE_PAUSED = "simulation {name} is paused; replay time stands still until `skctl resume {name}`"
+DRIVE_RESUMED = "simulation {name} resumed after {seconds:.1f}s paused"
+DRIVE_START_PAUSED_NO_JOB = (
+    "--start-paused needs the driver Job {namespace}/{name} to hold the pause (skctl run makes it; for a "
+    "driver run by hand, create a suspended Job of that name or leave --start-paused out)"
+)
+HOOKS_BAD_FILE = "bad hooks file {path}: {detail}"
+HOOKS_NO_FILE = "no hooks file at {path}; check the path (--hooks takes FILE[:FILE...])"
+HOOKS_BAD_ENV = "bad hooks in ${var}: {detail}"
+HOOK_RUNNING = "running {stage} hook: {command}"
+HOOK_OUTPUT = "{stage} hook {cmd}: {line}"
+HOOK_FAILED = "{stage} hook `{command}` failed ({status}); set ignoreFailure: true on it to go on regardless"
+HOOK_IGNORED = "{stage} hook `{command}` failed ({status}); ignored (ignoreFailure: true)"
+HOOK_NOT_FOUND = "command not found"
+BARE_POD_RESCHEDULED = "bare pod {namespace}/{pod} was deleted while Running; recreated it as {clone}"
+BARE_POD_RESCHEDULE_FAILED = "bare pod {namespace}/{pod} was deleted while Running; could not recreate it: {detail}"
+RUN_SIMKUBE_ONLY_FLAGS = (
+    "skctl: note: {flags} ignored: skctl runs no admission webhook and no metrics operator (docs/simkube.md)"
+)
+
 # --- export --------------------------------------------------------------------------
 EXPORT_TIME_IN_DST_GAP = (
     "{flag}: '{value}' does not exist in local time (the clocks skipped it for daylight saving); "
@@ -250,6 +276,26 @@ EXPORT_DONE = (
     "exported {events} events, {objects} objects, {owners} pod-lifecycle owners for [{start}, {end}) "
     "to {url} ({size} bytes, {fmt})"
 )
+
+# --- trace transforms (SimKube's SKEL: skctl.trace.skel, `transform`, `export --transform`) ---
+SKEL_SYNTAX = "{origin}: syntax error at line {line}, column {column}: unexpected {what}"
+SKEL_UNFINISHED = "{origin}: the program ends inside a command (a missing ')' or ';'?)"
+SKEL_IN = "{origin}: {detail}"
+SKEL_BAD_VARIABLE = "'{name}' cannot be assigned to: a variable is $ and a name, e.g. $x"
+SKEL_VAR_TWICE = "variable {var} already defined"
+SKEL_VAR_UNDEFINED = "variable {var} not defined"
+SKEL_VAR_LHS = "variable {var} is not present in selector {path} on left-hand side"
+SKEL_BOUND_VAR = "{var} := {path}: the path a variable is bound to starts at the object, not at another variable"
+SKEL_MANY_VALUES = "only one matched value allowed in modify context: values = {values}"
+SKEL_WHOLE_OBJECT = "cannot replace the whole object"
+SKEL_CANNOT_SET = "cannot set {path}: its parent is not an object or the index is out of range"
+SKEL_APPLY_FAILED = "{command} on {kind} {name} at {ts}: {detail}"
+SKEL_NO_FILE = "no transform program at {path}; check the path"
+SKEL_IS_DIR = "{path} is a directory; give the path of a transform program"
+SKEL_NOT_TEXT = "{path} is not UTF-8 text; a transform program is text"
+SKEL_READ_FAILED = "could not read the transform program {path}: {detail}"
+TRANSFORM_DONE = "transformed {events_in} events into {events} ({objects} objects left) with {program}; wrote {url}"
+TRANSFORM_BOTH_OUTPUTS = "give the output once: as the second argument with --program, or with -o/--output"
 
 # --- demo ----------------------------------------------------------------------------
 DEMO_DESCRIPTION = (

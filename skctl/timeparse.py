@@ -84,9 +84,12 @@ def parse_duration(text: str | float, message: str = messages.RUN_BAD_DURATION) 
     """Positive seconds for a duration or a bare number of seconds (`90s`, `1h30m`, `45`).
 
     Zero, negative, infinite and malformed values are an InputError with `message`; a
-    duration outside MIN_DURATION..MAX_DURATION is one that names the range.
+    duration outside MIN_DURATION..MAX_DURATION is one that names the range. A leading `+`
+    is allowed, as SimKube writes durations after the start (`--duration +5m`).
     """
     value = str(text).strip()
+    if value.startswith("+") and not value.startswith("++"):
+        value = value[1:]
     try:
         seconds: float | None = float(value)
     except ValueError:

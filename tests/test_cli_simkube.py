@@ -141,3 +141,74 @@ def test_lifecycle_flags_reject_bad_values(value: str, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     # the range is named: '4294967296 is not a whole number (0 or more)' read as nonsense
     assert "--pod-startup-delay" in err and "is not a whole number of milliseconds from 0 to 4294967295" in err
+
+
+# --- SimKube 2.7's flag list (tests/fixtures/simkube/skctl-2.7-flags.txt) against skctl's parser ---
+
+FLAGS_FILE = Path(__file__).resolve().parent / "fixtures" / "simkube" / "skctl-2.7-flags.txt"
+
+
+def _simkube_flags() -> list[tuple[str, str]]:
+    rows = []
+    for line in FLAGS_FILE.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            command, *flags = line.split()
+            rows.extend((command, flag) for flag in flags)
+    return rows
+
+
+def _options_of(command: str) -> set[str]:
+    import argparse
+
+    root = build_parser([command] if command != "root" else [])
+    if command == "root":
+        return set(root._option_string_actions)
+    sub = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+    return set(sub.choices[command]._option_string_actions)
+
+
+@pytest.mark.parametrize("command, flag", _simkube_flags())
+def test_every_simkube_flag_is_accepted(command: str, flag: str) -> None:
+    assert flag in _options_of(command), f"SimKube's `skctl {command} {flag}` is unknown to skctl: add it or map it"
+
+
+# SimKube's documented command lines (its docs/ at 2.7), as a user types them.
+SIMKUBE_DOC_LINES = [
+    "run my-simulation --reschedule-interrupted-bare-pods",
+    "run my-simulation --trace-path s3://your-simkube-bucket/path/to/trace",
+    "run my-first-simulation --trace-path s3://your-simkube-bucket/path/to/trace --duration +5m",
+    "run my-simulation --disable-metrics",
+    "run my-simulation --hooks {hooks}",
+    "run my-simulation --start-paused",
+    "export -o s3://your-simkube-bucket/path/to/trace",
+    "export -o file:///path/to/trace",
+    "export -s -1h -t now --excluded-namespaces kube-system -o out.sktrace --transform {skel}",
+    "transform cronjob.sktrace {skel} -o output.sktrace",
+    "pause my-simulation",
+    "resume my-simulation",
+    "delete my-simulation",
+    "completions bash -o",
+]
+
+
+@pytest.mark.parametrize("line", SIMKUBE_DOC_LINES)
+def test_simkube_documented_command_lines_parse_unchanged(line: str, tmp_path: Path) -> None:
+    (tmp_path / "hook.yml").write_text("preRunHooks: [{cmd: echo, args: [bar]}]\n")
+    (tmp_path / "sanitize.skel").write_text("remove(status);\n")
+    argv = line.format(hooks=tmp_path / "hook.yml", skel=tmp_path / "sanitize.skel").split()
+    from skctl.cli import attach_dash_values
+
+    argv = attach_dash_values(argv)
+    args = build_parser(argv).parse_args(argv)
+    assert args.command
+
+
+def test_simkube_duration_after_the_start() -> None:
+    args = build_parser(["run", "s", "--duration", "+5m"]).parse_args(["run", "s", "--duration", "+5m"])
+    from skctl.sim import manifests
+
+    opts = manifests.RunOptions(name="s", duration=args.duration)
+    (job,) = [o for o in manifests.build_manifests(opts) if o["kind"] == "Job"]
+    drive_args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    duration = drive_args[drive_args.index("--duration") + 1]
+    assert build_parser(["drive", "s", "--duration", duration]).parse_args(["drive", "s", "--duration", duration]).duration == 300

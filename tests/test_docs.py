@@ -30,7 +30,7 @@ DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 SHELL_STOPS = {"|", "||", "&&", ";", "&", ">", ">>", "2>", "<"}
 FENCE = re.compile(r"^\s*(```|~~~)")
 # SimKube's own skctl commands that skctl does not have, named on the migration page.
-SIMKUBE_ONLY = {"transform"}
+SIMKUBE_ONLY: set[str] = set()
 INLINE = re.compile(r"(?<!`)`(skctl [^`]+)`(?!`)")
 
 

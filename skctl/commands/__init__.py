@@ -16,8 +16,11 @@ COMMANDS = {
     "sandbox": "run a loopback Kubernetes API server for tests and demos",
     "run": "launch a simulation: apply the driver Job that replays a trace",
     "drive": "replay a trace against the cluster (the driver Job runs this)",
+    "pause": "pause a running simulation: its replay time stands still",
+    "resume": "resume a paused simulation",
     "delete": "delete a simulation: its driver Job and virtual namespaces",
     "report": "show a simulation report (drive --report) or compare two; SLO gates for CI",
+    "transform": "rewrite a trace with a SimKube transform program (SKEL: delete, modify, remove)",
     "validate": "check a trace against SimKube's validation rules; --fix writes a corrected trace",
     "demo": "record, export and replay on two loopback API servers: the whole loop, no cluster needed",
     "completions": "print a shell completion script (bash, zsh or fish)",
@@ -29,6 +32,7 @@ ALIASES: dict[str, list[str]] = {
     "run": ["r"],
     "delete": ["d", "del", "rm"],
     "validate": ["val"],
+    "transform": ["trans"],
 }
 
 

@@ -16,6 +16,8 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         "`skctl completions zsh > ~/.zfunc/_skctl`, `skctl completions fish > ~/.config/fish/completions/skctl.fish`.",
     )
     p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell to complete for")
+    p.add_argument("-o", "--stdout", action="store_true",
+                   help="print to standard output (SimKube's flag; skctl always prints there)")
     return p
 
 

@@ -9,11 +9,13 @@ from skctl.commands import COMMANDS
 from skctl.commands.flags import (
     add_cluster_flags,
     add_lifecycle_flags,
+    add_simkube_run_flags,
     add_storage_option_flag,
     add_trace_size_flag,
     lifecycle_values,
 )
 from skctl.sim import (
+    DEFAULT_DRIVER_NAMESPACE,
     DEFAULT_NODES,
     DEFAULT_SPEED,
     DEFAULT_TRACE_PATH,
@@ -54,7 +56,12 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    "storage URL (docs/report.md); a stopped replay still writes what was seen, marked incomplete")
     from skctl.commands.report import add_gate_flags
 
+    p.add_argument("--driver-namespace", type=argtypes.namespace, default=DEFAULT_DRIVER_NAMESPACE, metavar="NS",
+                   help="namespace of the driver Job NAME, whose annotation pauses and resumes this replay "
+                   f"(`skctl pause NAME`, `skctl resume NAME`); without that Job the replay cannot be paused (default: "
+                   f"{DEFAULT_DRIVER_NAMESPACE})")
     add_gate_flags(p)
+    add_simkube_run_flags(p)
     add_lifecycle_flags(p)
     add_storage_option_flag(p)
     add_trace_size_flag(p)
@@ -83,7 +90,12 @@ def run(args: argparse.Namespace) -> int:
     opts = DriveOptions(
         name=args.name, speed=args.speed, duration=args.duration, virtual_ns_prefix=args.virtual_ns_prefix,
         delays=lifecycle_delays(lifecycle_values(args)), nodes=args.nodes,
+        driver_namespace=args.driver_namespace, start_paused=args.start_paused,
+        reschedule_bare_pods=args.reschedule_interrupted_bare_pods,
     )
+    from skctl.sim import hooks as sim_hooks
+
+    hooks = args.hooks or sim_hooks.from_env()
     trace = read_trace(args.trace_path, options, transfer_progress)
     plan = runner.plan_replay(trace, opts)
     if not plan.steps:
@@ -97,6 +109,12 @@ def run(args: argparse.Namespace) -> int:
     kube = runner.connect(args.kubeconfig, args.context)
     session = None
     try:
+        hook_run = sim_hooks.prepare(
+            kube, hooks, opts.name, args.driver_namespace,
+            driver={"namespace": args.driver_namespace, "tracePath": args.trace_path,
+                    "virtualNsPrefix": opts.virtual_ns_prefix},
+            speed=opts.speed, duration=opts.duration, rescheduleInterruptedBarePods=opts.reschedule_bare_pods)
+        hook_run.before()
         if args.report:
             from skctl.report.session import ReportSession
 
@@ -120,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         doc = session.finish(result)
         _write_report(doc, args.report, options)
         results = gates.evaluate_all(args.slo, {"candidate": doc["metrics"]})
+    if not result.stopped_by:
+        hook_run.after()
     if result.stopped_by:
         print(messages.DRIVE_STOPPED.format(name=opts.name, signal=result.stopped_by, events=result.events), flush=True)
         return EXIT_CODES.get(result.stopped_by, 1)

@@ -89,6 +89,14 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help="ask the tracer to write a cloud --output (s3://, gs://, az://) itself with its own credentials, "
         "as SimKube's tracer does, then check the object exists",
     )
+    p.add_argument(
+        "--transform",
+        type=argtypes.transform_program,
+        metavar="FILE",
+        help="rewrite every recorded object with this SimKube transform program (SKEL: delete, modify, remove) "
+        "before the window is cut; sent to the tracer in its export request, applied locally with --from "
+        "(docs/export.md, \"Transforms\")",
+    )
     add_storage_option_flag(p)
     add_trace_size_flag(p)
     return p
@@ -114,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         tracer_timeout=args.tracer_timeout,
         tracer_writes=args.tracer_writes,
         progress=transfer_progress,
+        transform=args.transform,
     )
     result = exporter.export(request)
     if result.start_moved:  # a start before the recording (`-s 0`): not an error, but say so

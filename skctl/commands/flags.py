@@ -69,3 +69,47 @@ def add_lifecycle_flags(parser: argparse.ArgumentParser) -> None:
 def lifecycle_values(args: argparse.Namespace) -> dict[str, int]:
     """{flag: milliseconds} of the lifecycle flags, as skctl.sim.timing.lifecycle_delays takes them."""
     return {flag: getattr(args, flag[2:].replace("-", "_")) for flag, _what in LIFECYCLE_FLAGS}
+
+
+def add_simkube_run_flags(parser: argparse.ArgumentParser) -> None:
+    """SimKube's simulation options (run and drive): start paused, hooks, bare-pod rescheduling."""
+    from skctl import argtypes
+
+    group = parser.add_argument_group("SimKube simulation options")
+    group.add_argument("--start-paused", action="store_true",
+                       help="start paused: nothing is replayed until `skctl resume NAME` (docs/run.md, \"Pause\")")
+    group.add_argument("--hooks", type=argtypes.hook_files, default={}, metavar="FILE[:FILE]",
+                       help="SimKube hook files, merged in order: commands run before/after the simulation and "
+                       "each repetition, in the driver (default: none; docs/run.md, \"Hooks\")")
+    group.add_argument("--reschedule-interrupted-bare-pods", action="store_true",
+                       help="recreate a bare pod deleted while Running before its recorded end, as NAME-clone-N")
+
+
+# SimKube's run flags for its admission webhook and metrics stack: accepted, no effect here.
+SIMKUBE_ONLY_RUN_FLAGS = (
+    ("--driver-port", "PORT", "SimKube driver's admission webhook port"),
+    ("--disable-metrics", None, "SimKube: do not start Prometheus"),
+    ("--metrics-namespace", "NS", "SimKube: namespace of the monitoring stack"),
+    ("--metrics-service-account", "SA", "SimKube: service account with monitoring permissions"),
+    ("--metrics-pod-monitor-namespaces", "A,B", "SimKube: namespaces of pod monitor configs"),
+    ("--metrics-pod-monitor-names", "A,B", "SimKube: pod monitor config names"),
+    ("--metrics-service-monitor-namespaces", "A,B", "SimKube: namespaces of service monitor configs"),
+    ("--metrics-service-monitor-names", "A,B", "SimKube: service monitor config names"),
+    ("--prometheus-shards", "N", "SimKube: Prometheus shards"),
+    ("--remote-write-endpoint", "URL", "SimKube: Prometheus remote write address"),
+)
+
+
+def add_simkube_only_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "SimKube webhook and metrics options (accepted so SimKube command lines run; skctl needs neither)")
+    for flag, metavar, what in SIMKUBE_ONLY_RUN_FLAGS:
+        if metavar is None:
+            group.add_argument(flag, action="store_true", help=f"{what}; no effect")
+        else:
+            group.add_argument(flag, metavar=metavar, help=f"{what}; no effect")
+
+
+def simkube_only_given(args: argparse.Namespace) -> list[str]:
+    """The SimKube-only flags this command line gave (for the one note on stderr)."""
+    return [flag for flag, _m, _w in SIMKUBE_ONLY_RUN_FLAGS if getattr(args, flag[2:].replace("-", "_"), None)]

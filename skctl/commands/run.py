@@ -10,8 +10,11 @@ from skctl.commands import ALIASES, COMMANDS
 from skctl.commands.flags import (
     add_cluster_flags,
     add_lifecycle_flags,
+    add_simkube_only_flags,
+    add_simkube_run_flags,
     add_storage_option_flag,
     lifecycle_values,
+    simkube_only_given,
 )
 from skctl.logs import DEFAULT_DRIVER_VERBOSITY, VERBOSITY_LEVELS
 
@@ -98,7 +101,9 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("--report", metavar="URL",
                    help="the driver measures the replay and writes report.json and report.html under URL, e.g. "
                    "s3://bucket/reports/NAME (a URL the driver pod can write; see docs/report.md)")
+    add_simkube_run_flags(p)
     add_lifecycle_flags(p)
+    add_simkube_only_flags(p)
     add_storage_option_flag(p)
     add_cluster_flags(p)
     return p
@@ -126,12 +131,19 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
         lifecycle=lifecycle_values(args),  # type: ignore[arg-type]
         nodes=args.nodes,
         report=args.report,
+        start_paused=args.start_paused,
+        hooks=args.hooks,
+        reschedule_bare_pods=args.reschedule_interrupted_bare_pods,
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    from skctl import messages
     from skctl.sim import manifests
 
+    ignored = simkube_only_given(args)
+    if ignored:
+        print(messages.RUN_SIMKUBE_ONLY_FLAGS.format(flags=", ".join(ignored)), file=sys.stderr)
     opts = options_from_args(args)
     objects = manifests.build_manifests(opts)
     if args.dry_run:

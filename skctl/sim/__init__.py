@@ -26,6 +26,11 @@ VIRTUAL_NODE_SELECTOR_KEY = "type"
 VIRTUAL_NODE_SELECTOR_VALUE = "virtual"
 VIRTUAL_NODE_TAINT_KEY = "kwok-provider"
 FIELD_MANAGER = "skctl"
+# On the driver Job: present (an RFC 3339 time, when it was paused) while the simulation is
+# paused (`skctl pause`, `run --start-paused`); SimKube keeps the same in Simulation.spec.pausedTime.
+PAUSED_ANNOTATION = "simkube.io/paused-time"
+# The merged --hooks of `skctl run`, as JSON, in the driver container's environment.
+HOOKS_ENV = "SKCTL_HOOKS"
 DEFAULT_DRIVER_NAMESPACE = "simkube"
 DEFAULT_VIRTUAL_NS_PREFIX = "virtual"
 # A virtual namespace is <prefix>-<original>, a DNS label of at most 63: leave room for the original.

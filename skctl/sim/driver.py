@@ -44,6 +44,7 @@ from skctl.kube.names import is_dns1123_label
 from skctl.sim import DEFAULT_NODES, DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL, access
 from skctl.sim import nodes as sim_nodes
 from skctl.sim.mutate import OwnerLookup, virtual_namespace, virtual_namespace_object, virtual_object
+from skctl.sim.pause import PauseWatch
 from skctl.sim.pods import PodContext, PodHandler
 from skctl.sim.podwatch import PodWatcher
 from skctl.trace import cluster
@@ -82,6 +83,9 @@ class DriveOptions:
     delays: dict[str, str] | None = None  # KWOK create/ready delay annotations (default 0ms each)
     nodes: str = DEFAULT_NODES  # "cluster": the cluster's own nodes; "trace": the recorded ones (KWOK)
     node_ready_timeout: float = NODE_READY_TIMEOUT
+    driver_namespace: str | None = None  # where the driver Job NAME is: its pause annotation (skctl.sim.pause)
+    start_paused: bool = False  # pause the simulation before its first event (needs the Job)
+    reschedule_bare_pods: bool = False  # recreate bare pods deleted while Running (skctl.sim.pods)
 
 
 @dataclass
@@ -126,6 +130,7 @@ class DriveResult:
     state_applies: int = 0  # starting-state objects applied (nodes, PriorityClasses), changes included
     failed_applies: int = 0  # of `failures`, the applies (the rest are deletes): for the report
     failed_deletes: int = 0
+    paused_seconds: float = 0.0  # wall time the simulation spent paused (skctl pause/resume)
 
 
 @dataclass
@@ -224,9 +229,12 @@ class Driver:
                 lifecycles=trace.pod_lifecycles or {},
                 index=trace.index or {},
                 delays=opts.delays,
+                reschedule_bare_pods=opts.reschedule_bare_pods,
             ),
             owns_namespace=self._namespaces.__contains__,
         )
+        self.pause: PauseWatch | None = None
+        self._shift = 0.0  # seconds the replay was paused: every later event moves by this much
         self._cluster_objects: dict[tuple[str, str, str], None] = {}  # created by this simulation
         self._foreign: set[tuple[str, str, str]] = set()  # cluster-scoped, someone else's: left alone
         self._writes_since_gc = 0
@@ -256,6 +264,7 @@ class Driver:
             raise InputError(messages.DRIVE_NO_RECORDED_NODES)
         result = DriveResult()
         self.preflight()
+        self._start_pause_watch()
         watcher: PodWatcher | None = None
         try:
             self.cleanup(leftovers=True)
@@ -268,21 +277,22 @@ class Driver:
                 result.started = start
                 pending = list(state_steps)
                 for step in steps:
-                    due = start + step.offset
                     stopped = False
                     while pending and pending[0].offset <= step.offset:  # state first: nodes before pods
                         change = pending.pop(0)
-                        if self._wait_until(start + change.offset):
+                        if self._wait_until(start, change.offset):
                             stopped = True
                             break
                         self._state_change(change.applied, change.deleted, result)
-                    if stopped or self._wait_until(due):
+                    if stopped or self._wait_until(start, step.offset):
                         break
-                    self._run_step(step, due, result)
+                    self._run_step(step, start + self._shift + step.offset, result)
                     result.events += 1
             if self.opts.duration is not None and not self.stopped:
-                self._wait_until(start + self.opts.duration / self.opts.speed)
+                self._wait_until(start, self.opts.duration / self.opts.speed)
         except BaseException:
+            if self.pause is not None:
+                self.pause.stop()
             if watcher is not None:
                 watcher.stop()
             try:
@@ -291,6 +301,9 @@ class Driver:
                 log.warning("cleanup after an error failed too: %s", exc)
             raise
         result.stopped_by = self._stop_reason
+        result.paused_seconds = self._shift
+        if self.pause is not None:
+            self.pause.stop()
         if watcher is not None:
             watcher.stop()
         self.cleanup()
@@ -322,8 +335,34 @@ class Driver:
                 raise InputError(messages.DRIVE_BAD_VIRTUAL_NAMESPACE.format(namespace=ns))
         access.check(self.kube, access.needed(resources, self.opts.watch_pods, self.opts.nodes == "trace"))
 
-    def _wait_until(self, due: float) -> bool:
-        """Sleep until `due` (monotonic); True if stop() was called meanwhile."""
+    def _start_pause_watch(self) -> None:
+        """Follow the driver Job's pause annotation (skctl.sim.pause); with --start-paused, set it."""
+        ns = self.opts.driver_namespace
+        if ns is None:
+            return
+        from skctl.sim.pause import PauseWatch, now_text
+
+        watch = PauseWatch(self.kube, self.opts.name, ns)
+        job = watch.refresh()
+        if job is None:
+            if self.opts.start_paused:
+                raise InputError(messages.DRIVE_START_PAUSED_NO_JOB.format(namespace=ns, name=self.opts.name))
+            log.debug("no driver Job %s/%s: this replay cannot be paused", ns, self.opts.name)
+            return
+        if self.opts.start_paused and not watch.paused:
+            from skctl.sim.pause import set_paused
+
+            set_paused(self.kube, self.opts.name, ns, now_text())
+            watch.refresh()
+        self.pause = watch
+        watch.start()
+
+    def _wait_until(self, start: float, offset: float) -> bool:
+        """Sleep until `offset` seconds after `start` plus the time spent paused (monotonic),
+        holding while the simulation is paused; True if stop() was called meanwhile."""
+        if self.pause is not None:
+            self._shift += self.pause.wait_while_paused(self._stop, self.clock)
+        due = start + self._shift + offset
         remaining = due - self.clock()
         if self._writes_since_gc >= FORCED_GC_WRITES or (
             remaining > IDLE_GC_SLACK and self._writes_since_gc >= IDLE_GC_WRITES
@@ -331,6 +370,9 @@ class Driver:
             gc.collect()
             self._writes_since_gc = 0
         while True:
+            if self.pause is not None and self.pause.paused and not self._stop.is_set():
+                self._shift += self.pause.wait_while_paused(self._stop, self.clock)
+                due = start + self._shift + offset
             remaining = due - self.clock()
             if self._stop.is_set():
                 return True
@@ -509,6 +551,8 @@ class Driver:
         key = (obj["apiVersion"], obj["kind"], meta["name"])
         if not res.namespaced and key not in self._cluster_objects:
             return None  # not created by this simulation: never delete the real cluster's objects
+        if gvk == "v1.Pod":  # the trace ends this pod: not an interruption to reschedule
+            self.pods.expect_delete(ns, meta["name"])
         try:
             self.kube.delete(obj["apiVersion"], obj["kind"], meta["name"], ns or None)
         except ApiError as exc:

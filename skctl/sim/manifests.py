@@ -37,8 +37,10 @@ from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers
     DEFAULT_TRACE_PATH,
     DEFAULT_VIRTUAL_NS_PREFIX,
     DRIVER_LABEL,
+    HOOKS_ENV,
     MAX_VIRTUAL_NS_PREFIX,
     NODES_SOURCES,
+    PAUSED_ANNOTATION,
     SIMULATION_LABEL,
 )
 from skctl.sim.timing import LIFECYCLE_FLAGS, format_number, lifecycle_delays, parse_millis, parse_speed
@@ -96,6 +98,9 @@ class RunOptions:
     lifecycle: dict[str, str | int] = field(default_factory=dict)  # LIFECYCLE_FLAGS → milliseconds
     nodes: str = DEFAULT_NODES  # the driver's --nodes
     report: str | None = None  # `--report DEST` passed on to the driver (a URL the driver pod can write)
+    start_paused: bool = False  # the Job starts with the pause annotation (skctl.sim.pause)
+    hooks: dict[str, Any] = field(default_factory=dict)  # merged --hooks (skctl.sim.hooks), to the driver's env
+    reschedule_bare_pods: bool = False  # `--reschedule-interrupted-bare-pods`, passed on to the driver
 
     @property
     def image(self) -> str:
@@ -233,6 +238,10 @@ def driver_args(opts: RunOptions) -> list[str]:
         args += ["--nodes", opts.nodes]
     if opts.report:
         args += ["--report", opts.report]
+    if opts.reschedule_bare_pods:
+        args.append("--reschedule-interrupted-bare-pods")
+    if opts.driver_namespace != DEFAULT_DRIVER_NAMESPACE:  # where the driver finds its Job (pause)
+        args += ["--driver-namespace", opts.driver_namespace]
     return args
 
 
@@ -297,6 +306,10 @@ def job(opts: RunOptions) -> dict[str, Any]:
             volumes.append({"name": "trace", "hostPath": {"path": trace_node_path, "type": "File"}})
             mounts.append({"name": "trace", "mountPath": trace_node_path, "readOnly": True})
     env = [{"name": "PYTHONUNBUFFERED", "value": "1"}]
+    if opts.hooks:
+        import json
+
+        env.append({"name": HOOKS_ENV, "value": json.dumps(opts.hooks, sort_keys=True)})
     if opts.skctl_pyz:
         pyz_path = node_file_path(opts.skctl_pyz, messages.RUN_BAD_PYZ_PATH)
         assert pyz_path is not None  # validate_options guarantees a local path
@@ -329,10 +342,15 @@ def job(opts: RunOptions) -> dict[str, Any]:
     if volumes:
         pod_spec["volumes"] = volumes
     labels = sim_labels(opts.name)
+    meta: dict[str, Any] = {"name": opts.name, "namespace": opts.driver_namespace, "labels": labels}
+    if opts.start_paused:
+        from skctl.sim.pause import now_text
+
+        meta["annotations"] = {PAUSED_ANNOTATION: now_text()}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": opts.name, "namespace": opts.driver_namespace, "labels": labels},
+        "metadata": meta,
         "spec": {
             "backoffLimit": 0,
             "completions": opts.repetitions,

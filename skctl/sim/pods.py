@@ -23,6 +23,7 @@ Everything here is a decision on a raw pod dict; the API calls go through `Kube`
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Any
 
 import jsonpointer
 
+from skctl import messages
 from skctl.kube.api import ApiError, Kube
 from skctl.kube.names import truncate_label_value as label_value
 from skctl.kube.times import rfc3339
@@ -79,6 +81,7 @@ class PodContext:
     lifecycles: PodLifecycles
     index: Mapping[str, Mapping[str, Any]]  # the trace index: gvk → {"ns/name": hash}
     delays: Mapping[str, str] | None = None
+    reschedule_bare_pods: bool = False  # SimKube's --reschedule-interrupted-bare-pods
 
 
 def original_namespace(pod: Mapping[str, Any], ns_prefix: str) -> str:
@@ -192,6 +195,41 @@ def completion_patch(
     )
 
 
+CLONE_NAME = re.compile(r"^(.*)-clone-(\d+)$")
+# metadata the API server sets: a clone is a new object (SimKube's sanitize_obj)
+SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                 "generation", "managedFields", "selfLink")
+DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision",
+                       KWOK_STAGE_COMPLETE_TIME_ANNOTATION)
+
+
+def clone_name(name: str) -> str:
+    """SimKube's name for a rescheduled bare pod: NAME-clone-1, then NAME-clone-2, ..."""
+    match = CLONE_NAME.match(name)
+    return f"{match.group(1)}-clone-{int(match.group(2)) + 1}" if match else f"{name}-clone-1"
+
+
+def interrupted_bare_pod(pod: Mapping[str, Any]) -> bool:
+    """A pod SimKube reschedules: no owner and still Running when it was deleted."""
+    meta = pod.get("metadata") or {}
+    return not meta.get("ownerReferences") and (pod.get("status") or {}).get("phase") == "Running"
+
+
+def clone_of(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod to create for an interrupted bare pod: same spec and labels, a -clone-N name,
+    unbound, no status, its lifecycle started afresh (no completion time), and the original
+    pod's name in `static.simkube.io/original-owner` so its recorded lifecycle is found."""
+    meta = {k: v for k, v in (pod.get("metadata") or {}).items() if k not in SERVER_FIELDS}
+    name = str(meta.get("name") or "")
+    meta["name"] = clone_name(name)
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != KWOK_STAGE_COMPLETE_LABEL}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in DROPPED_ANNOTATIONS}
+    annotations.setdefault(ORIGINAL_OWNER_ANNOTATION, name)
+    meta["labels"], meta["annotations"] = labels, annotations
+    spec = {k: v for k, v in (pod.get("spec") or {}).items() if k != "nodeName"}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
 def set_keys(meta: Mapping[str, Any], field: str, values: Mapping[str, str]) -> list[dict[str, Any]]:
     """JSON patch operations that set `values` in metadata.labels/annotations, one key at a
     time (so a concurrent writer's other keys survive), creating the map when absent."""
@@ -222,6 +260,13 @@ class PodHandler:
         self.owners = OwnersCache(self._read_object)
         self._lock = threading.Lock()
         self.refused: list[str] = []  # "ns/name" of pods deleted because they could reach a real node
+        self._expected: set[str] = set()  # "ns/name" of pods the trace deletes (not interruptions)
+        self.rescheduled: list[str] = []  # "ns/name" of the clones made for interrupted bare pods
+
+    def expect_delete(self, namespace: str, name: str) -> None:
+        """The driver is about to delete this pod as the trace says: not an interruption."""
+        with self._lock:
+            self._expected.add(f"{namespace}/{name}")
 
     def handle(self, event_type: str, pod: dict[str, Any]) -> None:
         meta = pod.get("metadata") or {}
@@ -231,6 +276,10 @@ class PodHandler:
             with self._lock:
                 self._numbers.pop(uid, None)
                 self._completed.discard(uid)
+                expected = f"{ns}/{meta.get('name')}" in self._expected
+                self._expected.discard(f"{ns}/{meta.get('name')}")
+            if self.ctx.reschedule_bare_pods and not expected and self.owns_namespace(ns) and interrupted_bare_pod(pod):
+                self._reschedule(pod)
             return
         if not self.owns_namespace(ns) or meta.get("deletionTimestamp"):
             return
@@ -283,6 +332,19 @@ class PodHandler:
                 content_type=JSON_PATCH,
                 what=f"patch of pod {ns}/{name}",
             )
+
+    def _reschedule(self, pod: dict[str, Any]) -> None:
+        meta = pod.get("metadata") or {}
+        ns, name = str(meta.get("namespace")), str(meta.get("name"))
+        clone = clone_of(pod)
+        try:
+            self.kube.request("POST", self.kube.resource("v1", "Pod").path(ns), body=clone,
+                              what=f"creation of pod {ns}/{clone['metadata']['name']}")
+        except ApiError as exc:
+            log.warning(messages.BARE_POD_RESCHEDULE_FAILED.format(namespace=ns, pod=name, detail=exc))
+            return
+        log.info(messages.BARE_POD_RESCHEDULED.format(namespace=ns, pod=name, clone=clone["metadata"]["name"]))
+        self.rescheduled.append(f"{ns}/{clone['metadata']['name']}")
 
     def _refuse(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]

@@ -47,12 +47,15 @@ import json
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skctl.kube.names import is_dns1123_label
 from skctl.trace import DEFAULT_EXCLUDED_NAMESPACES, cluster
 from skctl.trace.model import Obj, Trace, gc_paused, new_event
 from skctl.trace.selectors import Selector, SelectorError, parse_selector, selector_from_json
+
+if TYPE_CHECKING:
+    from skctl.trace.skel import Program  # lark loads only for a transform
 
 Key = tuple[str, str]  # (GVK, "ns/name")
 _EMPTY: dict[str, Any] = {}
@@ -168,14 +171,21 @@ def export_window(
     end_ts: int,
     filters: ExportFilters | None = None,
     extra_owners: Mapping[Key, list[Key]] | None = None,
+    transform: Program | None = None,
 ) -> Trace:
     """The trace a simulation of `[start_ts, end_ts)` needs, filtered; see the module doc.
+
+    `transform` (a SimKube transform program, skctl.trace.skel) rewrites every recorded event
+    first, relative times counted from `start_ts`, as SimKube's tracer applies one: the
+    window, filters and flattening then see the transformed objects.
 
     `extra_owners` adds owner links of objects the trace does not hold (the tracer knows
     that a ReplicaSet it never recorded belongs to a Deployment), so rule 4 follows
     chains through them.
     """
     with gc_paused():
+        if transform is not None:
+            trace = transform.apply_trace(trace, start_ts)
         return _export_window(trace, start_ts, end_ts, filters, extra_owners or {})
 
 

@@ -195,7 +195,9 @@ def load_store(directory: Path, store: TraceStore, start_ts: int | None = None, 
     return store.replay(records())
 
 
-def export_journal(directory: str | os.PathLike[str], start_ts: int, end_ts: int, filters: Any = None) -> Any:
+def export_journal(
+    directory: str | os.PathLike[str], start_ts: int, end_ts: int, filters: Any = None, transform: Any = None
+) -> Any:
     """`skctl export --from JOURNAL_DIR`: the window, cut exactly as a running tracer cuts it."""
     from skctl.trace.config import parse_config
 
@@ -203,7 +205,7 @@ def export_journal(directory: str | os.PathLike[str], start_ts: int, end_ts: int
     meta = read_meta(path)
     store = TraceStore(parse_config(meta.get("config") or {}, "journal config", strict=False))
     load_store(path, store, start_ts, end_ts)
-    return store.export(start_ts, end_ts, filters)
+    return store.export(start_ts, end_ts, filters, transform)
 
 
 class Journal:

@@ -24,6 +24,7 @@ from typing import Any
 from skctl.errors import SkctlError
 from skctl.trace.model import Trace
 from skctl.trace.selectors import SelectorError
+from skctl.trace.skel import Program, TransformError
 from skctl.trace.window import ExportFilters
 
 log = logging.getLogger(__name__)
@@ -63,12 +64,26 @@ def parse_export_request(body: bytes) -> tuple[int, int, ExportFilters, str | No
     except (SelectorError, ValueError, TypeError, AttributeError) as exc:
         raise BadRequest(422, f"bad filters: {exc}") from None
     transform = doc.get("transform")
-    if transform not in (None, ""):
-        raise BadRequest(422, "transform is not supported by skctl's tracer; export without it")
+    if transform is not None and not isinstance(transform, str):
+        raise BadRequest(422, "transform must be a string: a SimKube transform program (SKEL)")
     path = doc.get("export_path")
     if path is not None and not isinstance(path, str):
         raise BadRequest(422, "export_path must be a string")
     return start, end, filters, path or None
+
+
+def parse_transform(body: bytes) -> Program | None:
+    """The request's `transform` (SimKube's SKEL program text) parsed, or None; 422 when it
+    does not parse. Applied per recorded event before the window is cut (skctl.trace.skel)."""
+    from skctl.trace import skel
+
+    text = json.loads(body).get("transform")
+    if not text:
+        return None
+    try:
+        return skel.parse(text, origin="transform")
+    except TransformError as exc:
+        raise BadRequest(422, str(exc)) from None
 
 
 def is_cloud_url(url: str | None) -> bool:
@@ -99,7 +114,7 @@ class TracerAPI:
         self,
         host: str,
         port: int,
-        export: Callable[[int, int, ExportFilters], Trace],
+        export: Callable[..., Trace],  # (start, end, filters[, transform])
         status: Callable[[], dict[str, Any]],
         storage_options: dict[str, Any] | None = None,
     ) -> None:
@@ -180,12 +195,13 @@ class TracerAPI:
         started = time.perf_counter()
         try:
             start, end, filters, export_path = parse_export_request(body)
+            transform = parse_transform(body)
             if is_cloud_url(export_path):
                 from skctl import storage
 
                 assert export_path is not None
                 storage.check_destination(export_path, self.storage_options)  # before the work
-            trace = self.export(start, end, filters)
+            trace = self.export(start, end, filters, transform) if transform else self.export(start, end, filters)
             cbor = "application/cbor" in (h.headers.get("Accept") or "")
             data = _encode(trace, cbor)
             if is_cloud_url(export_path):
@@ -199,6 +215,10 @@ class TracerAPI:
         except BadRequest as exc:
             self._count(started, error=True)
             self._error(h, exc.status, str(exc))
+            return
+        except TransformError as exc:  # the program does not fit the recorded objects
+            self._count(started, error=True)
+            self._error(h, 422, str(exc))
             return
         except SkctlError as exc:
             self._count(started, error=True)

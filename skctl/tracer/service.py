@@ -115,8 +115,8 @@ class Tracer:
         self.recorder.start()
         return self
 
-    def export(self, start_ts: int, end_ts: int, filters: ExportFilters) -> Any:
-        return self.store.export(start_ts, end_ts, filters)
+    def export(self, start_ts: int, end_ts: int, filters: ExportFilters, transform: Any = None) -> Any:
+        return self.store.export(start_ts, end_ts, filters, transform)
 
     def trim(self) -> None:
         cutoff = int(self.clock() - self.options.retention)

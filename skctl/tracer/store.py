@@ -36,12 +36,15 @@ import bisect
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skctl.kube.times import parse_ts
 from skctl.trace import cluster
 from skctl.trace.config import TracerConfig
 from skctl.trace.model import Trace, new_event
+
+if TYPE_CHECKING:
+    from skctl.trace.skel import Program
 from skctl.trace.pods import (
     POD_GVK,
     Key,
@@ -427,9 +430,13 @@ class TraceStore:
         with self.lock:
             return {k: list(v) for k, v in {**self.owners.looked_up, **self.owners.watched}.items() if v}
 
-    def export(self, start_ts: int, end_ts: int, filters: ExportFilters | None = None) -> Trace:
-        """The window `[start_ts, end_ts)`, by the same rules as `skctl export --from`."""
-        return export_window(self.to_trace(), start_ts, end_ts, filters, extra_owners=self.owner_links())
+    def export(
+        self, start_ts: int, end_ts: int, filters: ExportFilters | None = None, transform: Program | None = None
+    ) -> Trace:
+        """The window `[start_ts, end_ts)`, by the same rules as `skctl export --from`; a
+        transform program rewrites the recorded events first (SimKube's tracer does)."""
+        return export_window(self.to_trace(), start_ts, end_ts, filters, extra_owners=self.owner_links(),
+                             transform=transform)
 
     def whole(self) -> Trace:
         """The whole recording as `skctl export` with no filters would cut it (index built,
