@@ -234,6 +234,7 @@ class Journal:
         self.bytes_written = 0
         self.records_written = 0
         self._lock_fh: Any = None
+        self._dir_fd: int | None = None
 
     def open(self, store: TraceStore, cluster: dict[str, Any] | None = None) -> int:
         """Create or reopen the directory, replay what it holds into `store`, start a new
@@ -244,6 +245,12 @@ class Journal:
 
         self.directory.mkdir(parents=True, exist_ok=True)
         self._take_lock()
+        try:
+            # held for the journal's life: rotating a segment must never need a new
+            # descriptor for the directory, whatever else holds the process's descriptors
+            self._dir_fd = os.open(self.directory, os.O_RDONLY)
+        except OSError:
+            self._dir_fd = None
         meta_path = self.directory / META_NAME
         replayed = 0
         recorded: Any = None
@@ -289,6 +296,9 @@ class Journal:
             raise JournalBusy(f"{self.directory} is in use by another running tracer") from None
 
     def _release_lock(self) -> None:
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
         if self._lock_fh is not None:
             self._lock_fh.close()  # releases the lock
             self._lock_fh = None
@@ -332,7 +342,13 @@ class Journal:
             self._segment_size = 0
         self.append(REC_SNAPSHOT, ts, self.store.snapshot(ts))
         self.flush()
-        fsync_dir(self.directory)
+        if self._dir_fd is not None:
+            try:
+                os.fsync(self._dir_fd)
+            except OSError:
+                pass
+        else:
+            fsync_dir(self.directory)
 
     def flush(self) -> None:
         with self._lock:
