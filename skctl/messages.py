@@ -93,6 +93,10 @@ STORAGE_NO_BUCKET = (
 CONVERT_DONE = "wrote {fmt} trace to {url} ({size} bytes, {events} events)"
 XRAY_NO_SUCH_OBJECT = "the trace has no object {key}; `skctl xray --events TRACE` lists every object it mentions"
 XRAY_BAD_OBJECT = "--object takes NAMESPACE/NAME (or NAME for a cluster-scoped object), not {value!r}"
+XRAY_TOO_MANY_BUCKETS = (
+    "--bucket {width}s makes {count} timeline buckets over the trace's {span}s; the most is {limit}: "
+    "give a wider --bucket, or leave it out to get at most 30"
+)
 XRAY_TUI_NEEDS_TTY = "--browse needs a terminal; use --events, --object or --json in scripts"
 
 # --- run/drive -----------------------------------------------------------------------

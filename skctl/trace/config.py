@@ -267,7 +267,7 @@ def resolve_pointer(doc: Any, pointer: str) -> list[tuple[str, Any]]:
             if head == "*":
                 for i, item in enumerate(node):
                     walk(item, rest, f"{at}/{i}")
-            elif head.isdigit() and int(head) < len(node):
+            elif head.isascii() and head.isdigit() and int(head) < len(node):  # not "²" or "١"
                 walk(node[int(head)], rest, f"{at}/{head}")
         elif isinstance(node, dict) and head in node:
             walk(node[head], rest, f"{at}/{jsonpointer.escape(head)}")
@@ -287,7 +287,8 @@ def iter_pod_templates(obj: dict[str, Any], paths: tuple[str, ...]) -> Iterator[
         for at, node in resolve_pointer(obj, path):
             if not isinstance(node, dict):
                 continue
-            if "containers" not in (node.get("spec") or {}) and isinstance(node.get("template"), dict):
+            spec = node.get("spec")
+            if not (isinstance(spec, dict) and "containers" in spec) and isinstance(node.get("template"), dict):
                 at, node = f"{at}/template", node["template"]
             if id(node) not in seen:
                 seen.add(id(node))
