@@ -165,10 +165,11 @@ def _print_traceback() -> None:
 
 
 def _one_line(text: str) -> str:
-    """Whitespace folded, then terminal controls (from a trace or the user) made visible."""
-    from skctl.output import printable
+    """Whitespace folded, credentials redacted, terminal controls (from a trace or the
+    user) made visible."""
+    from skctl.output import safe_line
 
-    return printable(" ".join(text.split()))
+    return safe_line(text)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -157,6 +157,10 @@ KUBE_EXEC_FAILED = (
     "the kubeconfig user's credential plugin {plugin} failed: {detail}; "
     "check that it works on its own (a login may have expired)"
 )
+KUBE_BAD_CREDENTIAL = (
+    "the kubeconfig's credentials for {server} ({what}) hold a line break or control character, which no HTTP "
+    "header can carry; remove it (often a trailing newline from `echo` or a copied file); the value is not shown"
+)
 KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
 KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"
 KUBE_INSECURE = "TLS certificates of {host} are not verified (insecure-skip-tls-verify in the kubeconfig)"

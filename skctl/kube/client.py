@@ -224,12 +224,25 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
             detail = " ".join(f"the user's auth provider failed: {exc}".split())
             raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from exc
         raise
+    check_credentials(configuration)
     # One retry loop, skctl's (skctl.kube.api, bounded by --request-timeout): urllib3's own
     # retries would multiply it.
     configuration.retries = False
     if not configuration.verify_ssl:
         _warn_insecure_once(str(configuration.host))
     return client.ApiClient(configuration)
+
+
+def check_credentials(configuration: Any) -> None:
+    """Refuse credentials no HTTP header can carry (a token with a trailing newline): the
+    HTTP layer would otherwise fail on every request with the whole header, token included,
+    in its message. The message names the problem, never the value."""
+    values = {f"{name} token": value for name, value in (getattr(configuration, "api_key", None) or {}).items()}
+    values["username"] = getattr(configuration, "username", "")
+    values["password"] = getattr(configuration, "password", "")
+    for what, value in values.items():
+        if isinstance(value, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise InputError(messages.KUBE_BAD_CREDENTIAL.format(server=getattr(configuration, "host", "?"), what=what))
 
 
 def active_context(kubeconfig: str | None = None, context: str | None = None) -> str | None:
