@@ -204,6 +204,14 @@ def _describe(obj: Any) -> str:
     return f"({kind if isinstance(kind, str) else _show(kind)} {name}) "
 
 
+def object_problem(obj: Any) -> str | None:
+    """What is wrong with one Kubernetes object as a trace holds it (string apiVersion, kind,
+    metadata.name, values JSON can carry, ...), or None; for readers of other containers of
+    objects (the tracer's journal)."""
+    issue = _object_problem(obj, False)
+    return f"{_describe(obj)}{issue}" if issue else None
+
+
 def _object_problem(obj: Any, check_strings: bool) -> str | None:
     if not isinstance(obj, dict):
         return f"holds a {type(obj).__name__}, not an object"

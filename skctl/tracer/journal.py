@@ -114,6 +114,10 @@ def segments(directory: Path) -> list[tuple[int, int, Path]]:
     for entry in directory.iterdir() if directory.is_dir() else ():
         m = _SEGMENT_RE.match(entry.name)
         if m:
+            if not entry.is_file():  # a FIFO or a device would block the reader; a directory fail it
+                log.warning("journal %s: %s is named like a segment but is not a regular file; skipped",
+                            directory, entry.name)
+                continue
             out.append((int(m.group(1)), int(m.group(2)), entry))
     return sorted(out, key=lambda s: s[1])
 
@@ -121,6 +125,8 @@ def segments(directory: Path) -> list[tuple[int, int, Path]]:
 def read_meta(directory: Path) -> dict[str, Any]:
     import cbor2
 
+    if (directory / META_NAME).exists() and not (directory / META_NAME).is_file():
+        raise JournalError(f"{directory / META_NAME} is not a regular file")
     try:
         meta = cbor2.loads((directory / META_NAME).read_bytes())
     except (OSError, ValueError, cbor2.CBORDecodeError) as exc:
