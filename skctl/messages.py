@@ -70,6 +70,7 @@ STORAGE_NO_CREDENTIALS = "no credentials for {url} ({detail}); set {hint}, or pa
 STORAGE_READ_FAILED = "could not read {url}: {detail}"
 STORAGE_WRITE_FAILED = "could not write {url}: {detail}; nothing was written there"
 STORAGE_BAD_OPTION = "bad --storage-option '{option}': expected key=value"
+STORAGE_OPTION_TOO_DEEP = "--storage-option {key}: the value nests too deeply to be an option; give a plain value or flat JSON"
 STORAGE_MISSING_BACKEND = "the {scheme}:// backend needs the '{package}' package, which is not installed"
 STORAGE_UNREACHABLE = (
     "cannot reach the storage service for {url} ({detail}); check the endpoint "
@@ -147,6 +148,10 @@ RUN_WAIT_TIMEOUT = "driver Job {namespace}/{job} did not finish in time; it keep
 KUBE_UNREACHABLE = "cannot reach the Kubernetes API server at {host}: {detail}; check --kubeconfig/--context and that the cluster is up"
 KUBE_NOT_AN_API_SERVER = (
     "the server at {host} is not a Kubernetes API server ({detail}); check --kubeconfig/--context"
+)
+KUBE_CONFIG_TOO_LARGE = (
+    "kubeconfig {path} expands to more than {limit} YAML nodes (anchors and aliases repeated many times, "
+    "a YAML bomb); write it without nested aliases"
 )
 KUBE_BAD_CONFIG = "kubeconfig {path} is malformed: {detail}; fix it (kubectl config view shows what kubectl reads)"
 KUBE_EXEC_TIMEOUT = (

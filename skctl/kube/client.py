@@ -156,6 +156,34 @@ def _guard_exec_plugin(merged: dict[str, Any], context: str | None) -> str | Non
 
 
 _SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
+# A real kubeconfig has hundreds of YAML nodes, a big merged one thousands. The client
+# merges and copies the document with aliases expanded, so a "billion laughs" file of a
+# few lines would hang it: the expanded size is counted (each shared node once per use,
+# memoised) and bounded first.
+MAX_KUBECONFIG_NODES = 1_000_000
+
+
+def _expanded_size(node: Any, memo: dict[int, int]) -> int:
+    """Nodes of the YAML graph with every alias expanded, counted without expanding it."""
+    import yaml
+
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = MAX_KUBECONFIG_NODES + 1  # a cycle (a recursive alias) counts as too large
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded_size(child, memo)
+            if total > MAX_KUBECONFIG_NODES:
+                break
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            total += _expanded_size(key, memo) + _expanded_size(value, memo)
+            if total > MAX_KUBECONFIG_NODES:
+                break
+    memo[id(node)] = total
+    return total
 
 
 def check_kubeconfig_shape(paths: list[str]) -> None:
@@ -165,7 +193,11 @@ def check_kubeconfig_shape(paths: list[str]) -> None:
 
     for path in paths:
         with open(path, "rb") as f:
-            doc = yaml.safe_load(f)
+            node = yaml.compose(f, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node, {}) > MAX_KUBECONFIG_NODES:
+            raise InputError(messages.KUBE_CONFIG_TOO_LARGE.format(path=path, limit=MAX_KUBECONFIG_NODES))
+        with open(path, "rb") as f:
+            doc = yaml.safe_load(f)  # bounded now: aliases share their objects
         if doc is None:
             continue
         if not isinstance(doc, dict):

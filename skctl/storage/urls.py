@@ -36,6 +36,8 @@ def parse_storage_options(pairs: Iterable[str] | None) -> dict[str, Any]:
             options[key.strip()] = json.loads(value)
         except ValueError:
             options[key.strip()] = value
+        except RecursionError:
+            raise InputError(messages.STORAGE_OPTION_TOO_DEEP.format(key=key.strip()[:100])) from None
     return options
 
 
