@@ -25,7 +25,8 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (plus where to look), never the usage dump."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, messages.USAGE_ERROR.format(prog=self.prog, message=message) + "\n")
+        # argparse echoes unknown arguments and bad values as typed: one line, escaped
+        self.exit(EXIT_USAGE, messages.USAGE_ERROR.format(prog=self.prog, message=_one_line(message)) + "\n")
 
 
 def _verbosity_parent(default: str | None) -> argparse.ArgumentParser:

@@ -102,7 +102,7 @@ def report_written(line: str, destination: str) -> None:
                 stream = sys.stderr
         except (OSError, ValueError):
             pass
-    print(line, file=stream)
+    print(printable(line), file=stream)  # the destination is the user's text
 
 
 @contextmanager
