@@ -103,6 +103,7 @@ XRAY_TUI_NEEDS_TTY = "--browse needs a terminal; use --events, --object or --jso
 # --- run/drive -----------------------------------------------------------------------
 CONFIG_BAD_YAML = "tracer config {source} is not valid YAML: {detail}"
 CONFIG_TOO_LARGE = "tracer config {source} is larger than {limit}, far more than a config; check the path"
+CONFIG_EMPTY = "tracer config {source} is empty (a FIFO without a writer reads as empty); give a file with trackedObjects"
 CONFIG_TOO_DEEP = "tracer config {source} is nested too deeply to be a tracer config; check the file"
 CONFIG_BAD = "bad tracer config {source}: {detail}"
 CONFIG_PATH_DISAGREES = (
@@ -165,6 +166,9 @@ KUBE_EXEC_FAILED = (
 KUBE_BAD_CREDENTIAL = (
     "the kubeconfig's credentials for {server} ({what}) hold a line break or control character, which no HTTP "
     "header can carry; remove it (often a trailing newline from `echo` or a copied file); the value is not shown"
+)
+KUBE_BAD_PROXY = (
+    "the kubeconfig's proxy-url {url!r} is not a usable proxy URL ({detail}); use http://, https:// or socks5://HOST:PORT"
 )
 KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
 KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"
@@ -242,6 +246,10 @@ EXPORT_TRACER_UNREACHABLE = (
     "or cut the window from a trace file with --from"
 )
 EXPORT_TRACER_TIMEOUT = "the tracer at {url} did not answer within {timeout}s; retry, or raise --tracer-timeout"
+EXPORT_TRACER_REDIRECTED = (
+    "the tracer at {url} answered with a redirect (HTTP {status}) to {location!r}; a tracer answers exports "
+    "itself: point --tracer-address at the tracer, not at what is in front of it"
+)
 EXPORT_TRACER_REJECTED = "the tracer at {url} rejected the export request: HTTP {status}: {body}"
 EXPORT_TRACER_FAILED = "the tracer at {url} failed to export: HTTP {status}: {body}; check the tracer's logs"
 EXPORT_TRACER_NOT_CBOR = (

@@ -257,12 +257,37 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
             raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from exc
         raise
     check_credentials(configuration)
+    check_proxy(configuration)
     # One retry loop, skctl's (skctl.kube.api, bounded by --request-timeout): urllib3's own
     # retries would multiply it.
     configuration.retries = False
     if not configuration.verify_ssl:
         _warn_insecure_once(str(configuration.host))
     return client.ApiClient(configuration)
+
+
+_PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+
+
+def check_proxy(configuration: Any) -> None:
+    """A cluster's proxy-url as the HTTP layer will parse it: a malformed one (a bad host or
+    port, an unknown scheme) is bad input here, not an internal error at the first request."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    from skctl.output import redact
+
+    url = getattr(configuration, "proxy", None)
+    if not url:
+        return
+    try:
+        parsed = parse_url(str(url))
+        detail = None if parsed.scheme in _PROXY_SCHEMES and parsed.host else "no scheme and host" \
+            if not parsed.host else f"unsupported scheme {parsed.scheme!r}"
+    except (LocationParseError, ValueError) as exc:
+        detail = " ".join(str(exc).split())
+    if detail:
+        raise InputError(messages.KUBE_BAD_PROXY.format(url=redact(url), detail=redact(detail)))
 
 
 def check_credentials(configuration: Any) -> None:

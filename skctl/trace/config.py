@@ -119,6 +119,8 @@ def load_config(url: str, storage_options: dict[str, Any] | None = None) -> Trac
 
     # Bounded: `-c /dev/zero` (or a trace given by mistake) is refused, not read for ever.
     data = storage.read_bytes(url, storage_options, limit=storage.Limit(MAX_CONFIG_BYTES, too_large))
+    if not data.strip():
+        raise InputError(messages.CONFIG_EMPTY.format(source=url))
     try:
         doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:
