@@ -145,7 +145,10 @@ RUN_SCHEDULE_TIMEOUT = (
     "driver pod {namespace}/{pod} could not be scheduled for {timeout}: {reason}; make room for it and run "
     "again (`skctl delete {name}` removes the Job), or wait longer with --schedule-timeout"
 )
-RUN_WAIT_TIMEOUT = "driver Job {namespace}/{job} did not finish in time; it keeps running, check it with kubectl"
+RUN_WAIT_TIMEOUT = (
+    "driver Job {namespace}/{job} did not finish within {timeout}; it keeps running (check it with kubectl); "
+    "raise --wait-timeout to wait longer"
+)
 KUBE_UNREACHABLE = "cannot reach the Kubernetes API server at {host}: {detail}; check --kubeconfig/--context and that the cluster is up"
 KUBE_NOT_AN_API_SERVER = (
     "the server at {host} is not a Kubernetes API server ({detail}); check --kubeconfig/--context"
