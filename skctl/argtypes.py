@@ -13,6 +13,7 @@ import math
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.numbers import parse_float, parse_int
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: command modules load on every start-up
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def namespace(text: str) -> str:
 def port(text: str) -> int:
     """A TCP port, 0 (pick a free one) to 65535."""
     try:
-        value = int(text)
+        value = parse_int(text)
     except ValueError:
         value = -1
     if not 0 <= value <= MAX_PORT:
@@ -153,7 +154,7 @@ def journal_dir(text: str) -> str:
 def positive_float(text: str) -> float:
     """A finite number greater than 0 (rates, timeouts)."""
     try:
-        value = float(text)
+        value = parse_float(text)
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
@@ -164,7 +165,7 @@ def positive_float(text: str) -> float:
 def positive_int(text: str) -> int:
     """A whole number of at least 1 (counts)."""
     try:
-        value = int(text)
+        value = parse_int(text)
     except ValueError:
         value = 0
     if value < 1:
@@ -189,7 +190,7 @@ def example_objects(text: str) -> int:
 def _count(text: str, most: int) -> int:
     """A whole number from 1 to `most`."""
     try:
-        value = int(text)
+        value = parse_int(text)
     except ValueError:
         value = 0
     if not 1 <= value <= most:

@@ -25,7 +25,8 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (plus where to look), never the usage dump."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, messages.USAGE_ERROR.format(prog=self.prog, message=message) + "\n")
+        # argparse echoes unknown arguments and bad values as typed: one line, escaped
+        self.exit(EXIT_USAGE, messages.USAGE_ERROR.format(prog=self.prog, message=_one_line(message)) + "\n")
 
 
 def _verbosity_parent(default: str | None) -> argparse.ArgumentParser:
@@ -165,10 +166,11 @@ def _print_traceback() -> None:
 
 
 def _one_line(text: str) -> str:
-    """Whitespace folded, then terminal controls (from a trace or the user) made visible."""
-    from skctl.output import printable
+    """Whitespace folded, credentials redacted, terminal controls (from a trace or the
+    user) made visible."""
+    from skctl.output import safe_line
 
-    return printable(" ".join(text.split()))
+    return safe_line(text)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,10 +16,9 @@ def main() -> int:
         print(messages.VERSION_LINE.format(version=__version__))
         return 0
     from skctl.cli import main as cli_main
-    from skctl.errors import EXIT_INTERRUPTED
-    from skctl.signals import Terminated, bound_the_exit
+    from skctl.signals import EXIT_CODES, bound_the_exit
 
     code = cli_main()
-    if code in (EXIT_INTERRUPTED, Terminated.exit_code):  # Ctrl-C always wins, at exit too
+    if code in EXIT_CODES:  # Ctrl-C (and SIGTERM, SIGHUP) always wins, at exit too
         bound_the_exit(code)
     return code

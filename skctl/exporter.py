@@ -8,7 +8,10 @@ result is written to the destination URL atomically through `skctl.storage`.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -246,6 +249,37 @@ def _program_text(request: ExportRequest) -> str | None:
     return request.transform.source if request.transform is not None else None
 
 
+@contextlib.contextmanager
+def _overall_deadline(response: Any, seconds: float) -> Iterator[threading.Event]:
+    """--tracer-timeout bounds the whole answer, not each read: a tracer that trickles a
+    byte every few seconds would otherwise never time out. When the time is up the
+    connection is shut down under the reading thread (whose read then fails), and the
+    event tells the caller why."""
+    import socket
+
+    expired = threading.Event()
+    conn = getattr(response.raw, "_connection", None) or getattr(response.raw, "connection", None)
+    sock = getattr(conn, "sock", None)
+
+    def cut() -> None:
+        expired.set()
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+            else:
+                response.close()
+        except OSError:
+            pass
+
+    timer = threading.Timer(max(0.0, seconds), cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield expired
+    finally:
+        timer.cancel()
+
+
 def tracer_export_url(address: str) -> str:
     """`{address}/export`; a bare `host:port` means http://host:port."""
     address = address.strip()
@@ -308,8 +342,11 @@ def fetch_from_tracer(
     if transform:  # SimKube's field: the tracer applies the program (skctl's and SimKube's both do)
         body["transform"] = transform
     accept = "application/cbor, application/msgpack;q=0.5" if fmt == "cbor" else "application/msgpack"
+    started = time.monotonic()
     try:
-        response = requests.post(url, json=body, stream=True, headers={"Accept": accept},
+        # No redirects: a tracer answers exports itself, and requests would follow one to
+        # file:// and blame the user's (valid) --tracer-address.
+        response = requests.post(url, json=body, stream=True, headers={"Accept": accept}, allow_redirects=False,
                                  timeout=(min(CONNECT_TIMEOUT, timeout), timeout))
     except requests.exceptions.Timeout as exc:
         raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from exc
@@ -317,7 +354,10 @@ def fetch_from_tracer(
         raise InputError(messages.EXPORT_BAD_TRACER_URL.format(url=address)) from exc
     except requests.exceptions.RequestException as exc:
         raise OperationalError(messages.EXPORT_TRACER_UNREACHABLE.format(url=url, detail=_reason(exc))) from exc
-    with response:
+    with response, _overall_deadline(response, timeout - (time.monotonic() - started)) as expired:
+        if 300 <= response.status_code < 400:
+            raise OperationalError(messages.EXPORT_TRACER_REDIRECTED.format(
+                url=url, status=response.status_code, location=response.headers.get("Location", "")[:200]))
         if response.status_code >= 400:
             text = _body(response)
             template = messages.EXPORT_TRACER_REJECTED if response.status_code < 500 else messages.EXPORT_TRACER_FAILED
@@ -347,9 +387,13 @@ def fetch_from_tracer(
         except requests.exceptions.Timeout as exc:
             raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from exc
         except requests.exceptions.RequestException as exc:
+            if expired.is_set():
+                raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout))) from exc
             raise OperationalError(
                 messages.EXPORT_TRACER_BROKEN.format(url=url, detail=f"the download broke off: {_reason(exc)}")
             ) from exc
+        if expired.is_set():
+            raise OperationalError(messages.EXPORT_TRACER_TIMEOUT.format(url=url, timeout=_secs(timeout)))
     data = b"".join(chunks)
     if not data and export_path:
         return data  # the tracer wrote to export_path itself

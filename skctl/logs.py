@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 VERBOSITY_LEVELS = ("error", "warn", "info", "debug")
@@ -10,14 +11,14 @@ DEFAULT_DRIVER_VERBOSITY = "info"
 
 
 def configure_logging(level: str) -> None:
-    import logging
-
     numeric = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
     logging.basicConfig(
         level=numeric[level],
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_SafeFormatter(handler.formatter._fmt if handler.formatter else None))
     if level != "debug":
         # Only skctl's own records reach the terminal: asyncio/aiohttp tracebacks after a
         # reset upload, the kubernetes client's bare "ERROR root" lines and library
@@ -40,3 +41,15 @@ class _OnlySkctl:
     def filter(self, record: object) -> bool:
         name = getattr(record, "name", "")
         return name == "skctl" or name.startswith("skctl.")
+
+
+class _SafeFormatter(logging.Formatter):
+    """Each log line's message as one printable line: credentials redacted, controls
+    from a trace or the user escaped (skctl.output.safe_line). A traceback (-v debug)
+    follows as the logging module writes it."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        from skctl.output import safe_line
+
+        record.message = safe_line(record.message)
+        return super().formatMessage(record)

@@ -70,6 +70,7 @@ STORAGE_NO_CREDENTIALS = "no credentials for {url} ({detail}); set {hint}, or pa
 STORAGE_READ_FAILED = "could not read {url}: {detail}"
 STORAGE_WRITE_FAILED = "could not write {url}: {detail}; nothing was written there"
 STORAGE_BAD_OPTION = "bad --storage-option '{option}': expected key=value"
+STORAGE_OPTION_TOO_DEEP = "--storage-option {key}: the value nests too deeply to be an option; give a plain value or flat JSON"
 STORAGE_MISSING_BACKEND = "the {scheme}:// backend needs the '{package}' package, which is not installed"
 STORAGE_UNREACHABLE = (
     "cannot reach the storage service for {url} ({detail}); check the endpoint "
@@ -93,11 +94,16 @@ STORAGE_NO_BUCKET = (
 CONVERT_DONE = "wrote {fmt} trace to {url} ({size} bytes, {events} events)"
 XRAY_NO_SUCH_OBJECT = "the trace has no object {key}; `skctl xray --events TRACE` lists every object it mentions"
 XRAY_BAD_OBJECT = "--object takes NAMESPACE/NAME (or NAME for a cluster-scoped object), not {value!r}"
+XRAY_TOO_MANY_BUCKETS = (
+    "--bucket {width}s makes {count} timeline buckets over the trace's {span}s; the most is {limit}: "
+    "give a wider --bucket, or leave it out to get at most 30"
+)
 XRAY_TUI_NEEDS_TTY = "--browse needs a terminal; use --events, --object or --json in scripts"
 
 # --- run/drive -----------------------------------------------------------------------
 CONFIG_BAD_YAML = "tracer config {source} is not valid YAML: {detail}"
 CONFIG_TOO_LARGE = "tracer config {source} is larger than {limit}, far more than a config; check the path"
+CONFIG_EMPTY = "tracer config {source} is empty (a FIFO without a writer reads as empty); give a file with trackedObjects"
 CONFIG_TOO_DEEP = "tracer config {source} is nested too deeply to be a tracer config; check the file"
 CONFIG_BAD = "bad tracer config {source}: {detail}"
 CONFIG_PATH_DISAGREES = (
@@ -139,10 +145,17 @@ RUN_SCHEDULE_TIMEOUT = (
     "driver pod {namespace}/{pod} could not be scheduled for {timeout}: {reason}; make room for it and run "
     "again (`skctl delete {name}` removes the Job), or wait longer with --schedule-timeout"
 )
-RUN_WAIT_TIMEOUT = "driver Job {namespace}/{job} did not finish in time; it keeps running, check it with kubectl"
+RUN_WAIT_TIMEOUT = (
+    "driver Job {namespace}/{job} did not finish within {timeout}; it keeps running (check it with kubectl); "
+    "raise --wait-timeout to wait longer"
+)
 KUBE_UNREACHABLE = "cannot reach the Kubernetes API server at {host}: {detail}; check --kubeconfig/--context and that the cluster is up"
 KUBE_NOT_AN_API_SERVER = (
     "the server at {host} is not a Kubernetes API server ({detail}); check --kubeconfig/--context"
+)
+KUBE_CONFIG_TOO_LARGE = (
+    "kubeconfig {path} expands to more than {limit} YAML nodes (anchors and aliases repeated many times, "
+    "a YAML bomb); write it without nested aliases"
 )
 KUBE_BAD_CONFIG = "kubeconfig {path} is malformed: {detail}; fix it (kubectl config view shows what kubectl reads)"
 KUBE_EXEC_TIMEOUT = (
@@ -152,6 +165,13 @@ KUBE_EXEC_TIMEOUT = (
 KUBE_EXEC_FAILED = (
     "the kubeconfig user's credential plugin {plugin} failed: {detail}; "
     "check that it works on its own (a login may have expired)"
+)
+KUBE_BAD_CREDENTIAL = (
+    "the kubeconfig's credentials for {server} ({what}) hold a line break or control character, which no HTTP "
+    "header can carry; remove it (often a trailing newline from `echo` or a copied file); the value is not shown"
+)
+KUBE_BAD_PROXY = (
+    "the kubeconfig's proxy-url {url!r} is not a usable proxy URL ({detail}); use http://, https:// or socks5://HOST:PORT"
 )
 KUBE_NO_CONFIG = "no Kubernetes client configuration: {detail}; pass --kubeconfig, set KUBECONFIG, or run in a cluster"
 KUBE_API_ERROR = "the Kubernetes API server refused {what}: {status} {detail}"
@@ -255,6 +275,10 @@ EXPORT_TRACER_UNREACHABLE = (
     "or cut the window from a trace file with --from"
 )
 EXPORT_TRACER_TIMEOUT = "the tracer at {url} did not answer within {timeout}s; retry, or raise --tracer-timeout"
+EXPORT_TRACER_REDIRECTED = (
+    "the tracer at {url} answered with a redirect (HTTP {status}) to {location!r}; a tracer answers exports "
+    "itself: point --tracer-address at the tracer, not at what is in front of it"
+)
 EXPORT_TRACER_REJECTED = "the tracer at {url} rejected the export request: HTTP {status}: {body}"
 EXPORT_TRACER_FAILED = "the tracer at {url} failed to export: HTTP {status}: {body}; check the tracer's logs"
 EXPORT_TRACER_NOT_CBOR = (

@@ -1,5 +1,6 @@
 """Signals: SIGTERM/SIGINT as a graceful stop for long-running commands (drive, sandbox), and
-Ctrl-C that always ends a one-shot command with 130, unless its result is already in place.
+Ctrl-C that always ends a one-shot command with 130, unless its result is already in place;
+SIGTERM and SIGHUP end a one-shot command the same way, with 143 and 129 (`command_scope`).
 
 A pod is stopped with SIGTERM; a terminal with Ctrl-C. Either one calls `stop(name)` so
 the command's own loop ends and its cleanup runs, instead of dying mid-way.
@@ -19,10 +20,25 @@ DEFAULT_SIGNALS = ("SIGTERM", "SIGINT")
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM turned into an interrupt (`skctl demo`): the same clean-up on the way out as
-    Ctrl-C, and the exit status of a terminated command, 143 (128 + 15), as `skctl drive`'s."""
+    """SIGTERM (or SIGHUP) turned into an interrupt: the same clean-up on the way out as
+    Ctrl-C (partial files removed, multipart uploads aborted), and the exit status of a
+    terminated command, 143 (128 + 15), as `skctl drive`'s; 129 after SIGHUP."""
 
     exit_code = 143
+
+    def __init__(self, exit_code: int = 143) -> None:
+        super().__init__()
+        self.exit_code = exit_code
+
+
+# Signals that end a one-shot command as Ctrl-C does: `timeout`, CI cancellation and `kill`
+# send SIGTERM, a closed terminal SIGHUP.
+TERMINATING = ("SIGTERM", "SIGHUP")
+EXIT_CODES = frozenset({130, 143, 129})  # Ctrl-C, SIGTERM, SIGHUP
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(128 + signum)
 
 
 @contextmanager
@@ -96,12 +112,19 @@ def command_scope() -> Iterator[None]:
     only until the step ends and a Ctrl-C after it interrupts the command again."""
     outer = getattr(_scope, "active", False)
     _scope.active = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGINT)
+    watched = [signal.SIGINT, *(getattr(signal, name) for name in TERMINATING if hasattr(signal, name))]
+    previous = {sig: signal.getsignal(sig) for sig in watched}
+    if _scope.active and not outer:  # the outermost scope: SIGTERM and SIGHUP interrupt like Ctrl-C
+        for sig in watched[1:]:
+            if previous[sig] in (signal.SIG_DFL, None):
+                signal.signal(sig, _terminate)
     try:
         yield
     finally:
-        if _scope.active and signal.getsignal(signal.SIGINT) is not previous:
-            signal.signal(signal.SIGINT, previous)
+        if _scope.active:
+            for sig, handler in previous.items():
+                if signal.getsignal(sig) is not handler and handler is not None:
+                    signal.signal(sig, handler)
         _scope.active = outer
 
 
@@ -111,6 +134,9 @@ def work_committed() -> None:
     of the command. Outside a CLI command (library use, tests) this does nothing."""
     if getattr(_scope, "active", False):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for name in TERMINATING:
+            if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is _terminate:
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 # --- an interrupted process ends, whatever a library's clean-up at exit waits for ------

@@ -35,13 +35,14 @@ import durationpy
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.numbers import parse_float, parse_int
 
 DURATION_UNITS = ("ns", "us", "µs", "μs", "ms", "s", "m", "h", "d", "w")
 # durationpy also knows months and years, and skips what lies between two parts
 # ("1h 30m"); this pattern keeps the grammar to Go's units plus d and w, written solid.
 _DURATION_RE = re.compile(r"(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h|d|w))+")
 _OFFSET_RE = re.compile(r"([+-]?)(.+)")
-_UNIX_RE = re.compile(r"^\d+(?:\.\d+)?$")
+_UNIX_RE = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")  # ASCII digits: "١٢٣" is no time
 
 
 def duration_seconds(text: str) -> float | None:
@@ -91,7 +92,7 @@ def parse_duration(text: str | float, message: str = messages.RUN_BAD_DURATION) 
     if value.startswith("+") and not value.startswith("++"):
         value = value[1:]
     try:
-        seconds: float | None = float(value)
+        seconds: float | None = parse_float(value)
     except ValueError:
         seconds = duration_seconds(value)
     if seconds is None or math.isnan(seconds) or seconds <= 0:
@@ -108,7 +109,7 @@ MAX_TS = 253_402_300_799
 def parse_unix_seconds(text: str) -> int:
     """Whole unix seconds in the range a trace can hold (0 to MAX_TS), e.g. for `--start-ts`."""
     try:
-        value = int(text.strip())
+        value = parse_int(text.strip())
     except ValueError:
         raise InputError(messages.BAD_UNIX_SECONDS.format(value=text)) from None
     if not 0 <= value <= MAX_TS:
@@ -157,9 +158,11 @@ _GNU_UNITS = {
     "sec": 1, "second": 1, "min": 60, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400,
     "fortnight": 14 * 86400,
 }
-_GNU_PART_RE = re.compile(r"([+-]?\d+)\s*(sec|second|min|minute|hour|day|week|fortnight)s?\b")
+# ASCII digits only ("١٢" is no number here), at most 20 of them: a count beyond that is far
+# outside 1970..9999 in any unit, and hundreds of digits would overflow the float arithmetic.
+_GNU_PART_RE = re.compile(r"([+-]?[0-9]{1,20})\s*(sec|second|min|minute|hour|day|week|fortnight)s?\b")
 _GNU_RELATIVE_RE = re.compile(
-    r"^(?:[+-]?\d+\s*(?:sec|second|min|minute|hour|day|week|fortnight)s?\s*)+(ago)?$"
+    r"^(?:[+-]?[0-9]{1,20}\s*(?:sec|second|min|minute|hour|day|week|fortnight)s?\s*)+(ago)?$"
 )
 _GNU_DAYS = {"yesterday": -86400, "today": 0, "tomorrow": 86400}
 

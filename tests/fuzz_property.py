@@ -12,6 +12,7 @@ import json
 
 from skctl.errors import InputError
 from skctl.trace import codec, load, simkube, summary, synth
+from skctl.trace.model import Trace
 
 
 def seeds(events: int = 8, objects: int = 4) -> dict[str, bytes]:
@@ -35,3 +36,41 @@ def check_decoder(data: bytes) -> None:
     codec.encode(trace, "zlib")
     simkube.encode(trace)
     summary.summarize(trace)
+    check_stages(trace)
+
+
+def check_stages(trace: Trace) -> None:
+    """Every later stage on a trace the reader accepted: xray (summary, timeline, event
+    list, each object's history), validate and validate --fix, convert to both formats,
+    and export of a window inside and around it, re-read. None may fail; InputError is
+    allowed only where a command answers the user's own flags (never here)."""
+    from skctl.trace import activity, validate, window
+
+    activity.report(trace, summary=True, events=True, key=None, width=None)
+    try:
+        activity.report(trace, summary=True, events=False, key=None, width=1)
+    except InputError:  # one bucket per second over a long span: refused, as --bucket 1s is
+        span = trace.time_range()
+        assert span is not None and span[1] - span[0] >= activity.MAX_EXPLICIT_BUCKETS
+    for _gvk, name in activity.object_keys(trace)[:5]:
+        activity.report(trace, summary=False, events=False, key=name)
+    findings, fixed = validate.check(trace, fix=True)
+    assert fixed is not None
+    validate.check(fixed)
+    for fmt in ("cbor", "msgpack"):
+        for t in (trace, fixed):
+            load.decode_any(load.encode_as(t, fmt), "fuzz")
+    times = [e["ts"] for e in trace.events] or [0]
+    for lo, hi in ((min(times), max(times) + 1), (0, shape_max_ts() + 1), (times[len(times) // 2], max(times) + 1)):
+        if lo < hi:
+            cut = window.export_window(trace, lo, hi, window.NO_FILTERS)
+            cut_default = window.export_window(trace, lo, hi)
+            for fmt in ("cbor", "msgpack"):
+                load.decode_any(load.encode_as(cut, fmt), "fuzz")
+                load.decode_any(load.encode_as(cut_default, fmt), "fuzz")
+
+
+def shape_max_ts() -> int:
+    from skctl.trace.shape import TS_MAX
+
+    return TS_MAX

@@ -155,13 +155,18 @@ def test_debug_verbosity_shows_the_traceback(tmp_path: Path) -> None:
 
 def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)  # opening it for reading blocks until a writer comes: a command stuck mid-read
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "skctl", "xray", str(fifo)], stderr=subprocess.PIPE, text=True, cwd=ROOT
-    )
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    os.mkfifo(fifo)
+    # a writer that never writes: reading blocks until data comes, a command stuck mid-read
+    writer = os.open(fifo, os.O_RDWR)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "skctl", "xray", str(fifo)], stderr=subprocess.PIPE, text=True, cwd=ROOT
+        )
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        os.close(writer)
     assert proc.returncode == 130
     assert err.strip() == "skctl: interrupted"
 

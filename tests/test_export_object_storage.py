@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +70,9 @@ def test_export_can_read_its_source_from_the_object_store(object_store_url: str,
     assert len(load.read_trace(str(out)).events) == 6
 
 
+_INTERRUPT: dict[str, signal.Signals | None] = {"signal": None}
+
+
 @contextlib.contextmanager
 def _interrupting_progress(description: str, total: int | None, enabled: bool | None = None) -> Iterator:
     calls = {"n": 0}
@@ -76,13 +80,19 @@ def _interrupting_progress(description: str, total: int | None, enabled: bool | 
     def advance(n: int) -> None:
         calls["n"] += 1
         if description.startswith("writing") and calls["n"] >= 3:  # after ~12 MB: past the first multipart part of every backend
-            raise KeyboardInterrupt
+            sig = _INTERRUPT["signal"]
+            if sig is None:
+                raise KeyboardInterrupt
+            signal.raise_signal(sig)  # SIGTERM, SIGHUP: handled as Ctrl-C (issue 22, class 6)
 
     yield advance
 
 
+@pytest.mark.parametrize(("sig", "status"), [(None, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+                         ids=["ctrl-c", "SIGTERM", "SIGHUP"])
 def test_interrupted_upload_leaves_nothing_and_keeps_the_old_object(
     object_store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    sig: signal.Signals | None, status: int,
 ) -> None:
     # ~20 MB of incompressible objects so the upload takes several chunks.
     big = Trace(events=[new_event(T0 + i, [deployment(i, os.urandom(600).hex())]) for i in range(16_000)])
@@ -99,8 +109,9 @@ def test_interrupted_upload_leaves_nothing_and_keeps_the_old_object(
     args = ["export", "--from", str(source), "-s", str(T0), "-t", str(T0 + 20_000), "--compression", "none"]
     with monkeypatch.context() as patch:
         patch.setattr(skctl.output, "transfer_progress", _interrupting_progress)
-        assert main([*args, "-o", url]) == 130
-        assert main([*args, "-o", f"{object_store_url}/exports/new.sktrace"]) == 130
+        patch.setitem(_INTERRUPT, "signal", sig)
+        assert main([*args, "-o", url]) == status
+        assert main([*args, "-o", f"{object_store_url}/exports/new.sktrace"]) == status
 
     assert list_objects(object_store_url) == ["exports/keep.sktrace"]
     assert load.read_trace(url).to_document() == before

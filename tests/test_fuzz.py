@@ -2,7 +2,8 @@
 
 Property for each: any input parses, or fails with the documented error (InputError, or
 SelectorError for selectors), and nothing else. For the trace decoders also: whatever they
-accept, every later stage can handle (re-encoding in both formats, the xray summary). The
+accept, every later stage can handle (tests/fuzz_property.check_stages: xray, validate and
+--fix, convert, export; issue 22, class 3). The
 example counts keep the whole file to well under a minute; `make fuzz` runs the atheris
 harness (scripts/fuzz_decoder.py) for longer runs.
 """
@@ -10,6 +11,7 @@ harness (scripts/fuzz_decoder.py) for longer runs.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import zlib
 from typing import Any
@@ -154,6 +156,95 @@ def test_documents_with_planted_values(data: st.DataObject) -> None:
         raw = codec.SELF_DESCRIBE + cbor2.dumps(doc) if encoding == "cbor" else msgpack.packb(
             doc | {"pod_lifecycles": {}}, use_bin_type=True, default=str
         )
+    except (TypeError, ValueError, OverflowError):
+        return  # the encoder itself cannot write this value
+    check_decoder(raw)
+
+
+def _json_document(doc: dict[str, Any]) -> bytes:
+    """SimKube's JSON rendering: lifecycle keys as JSON arrays in strings."""
+    lifecycles = {json.dumps(list(k)) if isinstance(k, tuple) else str(k): {str(h): v for h, v in pods.items()}
+                  if isinstance(pods, dict) else pods for k, pods in doc["pod_lifecycles"].items()}
+    return json.dumps(doc | {"pod_lifecycles": lifecycles}, default=str).encode()
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of the containers in `value` (its scalars, CBOR's undefined included, are shared)."""
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    return value
+
+
+def _plant(node: Any, data: st.DataObject, value: Any) -> None:
+    """Replace one member somewhere under `node` (a random walk down maps and lists) with `value`."""
+    while True:
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            return
+        key = data.draw(st.sampled_from(keys))
+        child = node[key]
+        if isinstance(child, (dict, list)) and child and data.draw(st.booleans()):
+            node = child
+            continue
+        node[key] = _fresh(value)  # never the same object twice (no cycles)
+        return
+
+
+# Values that broke later stages before (issue 22, class 3), next to the general ones.
+_huge = st.integers(4301, 4400).map(lambda digits: 10**digits)  # str() refuses these
+_hostile = _values | _huge | st.sampled_from(["x", 5, [5], [["x"]], {"a": 1}, -(10**30), "\ud800", "²", "١٢",
+                                               None, [], {}, 1.5, True])
+
+
+@FUZZ
+@given(st.data())
+def test_structure_aware_mutations_reach_every_later_stage(data: st.DataObject) -> None:
+    """Whatever the shape check accepts, xray, validate (--fix), convert and export handle."""
+    doc = copy.deepcopy(_TRACE.to_document())
+    for _ in range(data.draw(st.integers(1, 3))):
+        target = data.draw(st.sampled_from(["object", "template", "order", "config", "lifecycle", "index", "ts"]))
+        if target == "object":
+            event = data.draw(st.sampled_from([e for e in doc["events"] if e["applied_objs"]]))
+            _plant(data.draw(st.sampled_from(event["applied_objs"])), data, data.draw(_hostile))
+        elif target == "template":
+            objs = [o for e in doc["events"] for o in e["applied_objs"] if isinstance(o.get("spec"), dict)]
+            if objs:
+                spec = data.draw(st.sampled_from(objs))["spec"]
+                _plant(spec.get("template") if isinstance(spec.get("template"), dict) else spec, data,
+                       data.draw(_hostile))
+        elif target == "order":
+            i, j = data.draw(st.integers(0, len(doc["events"]) - 1)), data.draw(st.integers(0, len(doc["events"]) - 1))
+            doc["events"][i], doc["events"][j] = doc["events"][j], doc["events"][i]
+        elif target == "config":
+            gvk = data.draw(st.sampled_from([*doc["config"]["trackedObjects"], "batch.volcano.sh/v1alpha1.Job",
+                                             "/v1.Secret", "v1.Secret"]))
+            entry = doc["config"]["trackedObjects"].setdefault(gvk, {})
+            entry["podSpecTemplatePaths"] = [data.draw(st.sampled_from(
+                ["/spec/tasks/²/template", "/spec/tasks/١/template", "/spec/tasks/*/template", "/spec/0", "", "~"]))]
+        elif target == "lifecycle":
+            owner = data.draw(st.sampled_from(list(doc["pod_lifecycles"])))
+            if data.draw(st.booleans()):
+                doc["pod_lifecycles"][data.draw(st.sampled_from([(owner[0], 5), ("x", "y"), "a|b"]))] = \
+                    doc["pod_lifecycles"].pop(owner)
+            else:
+                lc = next(iter(doc["pod_lifecycles"][owner].values()))[0]
+                lc[data.draw(st.sampled_from(["start_ts", "end_ts"]))] = data.draw(_hostile)
+        elif target == "index":
+            doc["index"][data.draw(st.sampled_from(["v1.Pod", "\ud800", "x"]))] = {data.draw(_hostile.filter(
+                lambda v: isinstance(v, str))) if data.draw(st.booleans()) else "ns/n": data.draw(_hostile)}
+        else:
+            doc["events"][data.draw(st.integers(0, len(doc["events"]) - 1))]["ts"] = data.draw(
+                st.sampled_from([-1, 0, MAX_TS, MAX_TS + 1, 2**64]) | _huge)
+    encoding = data.draw(st.sampled_from(["cbor", "msgpack", "json"]))
+    try:
+        if encoding == "cbor":
+            raw = codec.SELF_DESCRIBE + cbor2.dumps(doc)
+        elif encoding == "msgpack":
+            raw = msgpack.packb(doc | {"pod_lifecycles": {}}, use_bin_type=True, default=str)
+        else:
+            raw = _json_document(doc)
     except (TypeError, ValueError, OverflowError):
         return  # the encoder itself cannot write this value
     check_decoder(raw)

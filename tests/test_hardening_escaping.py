@@ -70,3 +70,69 @@ def test_error_lines_make_control_characters_visible(tmp_path: Path, capsys: pyt
     err = capsys.readouterr().err
     assert ESC not in err and "\x07" not in err
     assert "\\x1b]0;pwned\\x07" in err
+
+
+# --- issue 22, class 7: every surface escapes, not only xray --------------------------------
+
+CONTROL = [h for h in HOSTILE if h[0] in ("ANSI colour", "OSC title with BEL", "bidi override")]
+RAW = (ESC, "\x07", "\u202e")
+
+
+def _clean(text: str) -> bool:
+    return not any(c in text for c in RAW)
+
+
+def _secret_trace(text: str) -> Trace:
+    """A Deployment whose pod template names a Secret that the trace never creates (a
+    validate finding that prints the Secret's name)."""
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
+           "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i", "env": [
+               {"name": "A", "valueFrom": {"secretKeyRef": {"name": f"s{text}", "key": "k"}}}]}]}}}}
+    return Trace(config={"trackedObjects": {"apps/v1.Deployment": {}}}, events=[new_event(1_750_000_000, [dep])])
+
+
+SURFACES = {
+    "validate findings": lambda tmp, text: ["validate", str(tmp / "t.sktrace")],
+    "validate --fix success line": lambda tmp, text: ["validate", str(tmp / "t.sktrace"), "--fix",
+                                                      str(tmp / f"fixed{text}.sktrace")],
+    "convert success line": lambda tmp, text: ["convert", str(tmp / "t.sktrace"), str(tmp / f"out{text}.msgpack")],
+    "argparse unknown argument": lambda tmp, text: ["xray", str(tmp / "t.sktrace"), f"--bogus{text}"],
+    "argparse bad value": lambda tmp, text: ["example", "-o", str(tmp / "x.sktrace"), "--events", f"1{text}"],
+    "argparse bad choice": lambda tmp, text: ["convert", "a", "b", "--to", f"c{text}"],
+    "argparse value with a newline": lambda tmp, text: ["example", "-o", str(tmp / "x.sktrace"), "--events",
+                                                        f"1\nskctl: fake line{text}"],
+}
+
+
+@pytest.mark.parametrize("surface", list(SURFACES))
+@pytest.mark.parametrize("name, text, shown", CONTROL, ids=[h[0] for h in CONTROL])
+def test_every_surface_escapes_control_characters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], surface: str, name: str, text: str, shown: str,
+) -> None:
+    (tmp_path / "t.sktrace").write_bytes(codec.encode(_secret_trace(text)))
+    main(SURFACES[surface](tmp_path, text))
+    out, err = capsys.readouterr()
+    assert _clean(out) and _clean(err), (out, err)
+    assert shown in out + err, (out, err)
+    if surface.startswith("argparse"):
+        assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("name, text, shown", CONTROL, ids=[h[0] for h in CONTROL])
+def test_log_lines_escape_control_characters(capsys: pytest.CaptureFixture[str], name: str, text: str,
+                                             shown: str) -> None:
+    """drive's warnings (and every other log line) go through the one formatter (skctl.logs)."""
+    import logging
+
+    from skctl.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()
+    try:
+        configure_logging("warn")
+        logging.getLogger("skctl.sim.driver").warning("cannot apply %s", f"Deployment shop/web{text}")
+    finally:
+        root.handlers[:] = saved
+    err = capsys.readouterr().err
+    assert _clean(err) and shown in err, err

@@ -145,3 +145,63 @@ def test_an_interrupted_process_ends_whatever_waits_at_exit(sig: signal.Signals,
     returncode, _, err = signal_when([sys.executable, "-c", program], "recording ", sig)
     assert returncode == status, err
     assert err.strip().splitlines() == ["skctl: interrupted"]
+
+
+# --- issue 22, class 6: SIGTERM and SIGHUP end a command as Ctrl-C does ----------------------
+
+COMMANDS = {
+    "convert": lambda src, dest: ["convert", src, dest, "--to", "cbor"],
+    "example": lambda src, dest: ["example", "-o", dest],
+    "validate --fix": lambda src, dest: ["validate", src, "--fix", dest],
+    "export": lambda src, dest: ["export", "--from", src, "-s", "0", "-t", "+1d", "-o", dest],
+}
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_sigterm_and_sighup_while_writing_clean_up_as_ctrl_c(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    command: str, sig: signal.Signals, status: int,
+) -> None:
+    source = tmp_path / "in.sktrace"
+    source.write_bytes(codec.encode(synth.generate(events=40, objects=8)))
+    dest = tmp_path / "out.sktrace"
+    dest.write_bytes(OLD)
+    handlers_before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        signal.raise_signal(sig)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    code = cli.main(COMMANDS[command](str(source), str(dest)))
+
+    err = capsys.readouterr().err
+    assert code == status, err
+    assert err.strip().splitlines() == ["skctl: interrupted"]
+    assert dest.read_bytes() == OLD
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+    assert {s: signal.getsignal(s) for s in handlers_before} == handlers_before
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_to_a_process_stuck_reading_exits_like_ctrl_c(tmp_path: Path, sig: signal.Signals, status: int) -> None:
+    """A real process (as `timeout` or CI cancellation would stop it), stuck in xray."""
+    import sys
+
+    from tests.fixtures.processes import running, wait_until
+
+    src = tmp_path / "big.sktrace"
+    src.write_bytes(codec.encode(synth.generate(events=20, objects=4)))
+    program = ("import sys, time\nfrom skctl.trace import load\nreal = load.decode_any\n"
+               "def slow(*a, **k):\n    print('reading', flush=True)\n    time.sleep(3600)\n"
+               "load.decode_any = slow\nfrom skctl.entry import main\n"
+               f"sys.argv = ['skctl', 'xray', {str(src)!r}]\nsys.exit(main())\n")
+    with running([sys.executable, "-c", program]) as proc:
+        assert proc.stdout is not None
+        wait_until(lambda: proc.stdout.readline().startswith("reading"), proc, 60, "xray to start reading")
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    assert err.strip().splitlines() == ["skctl: interrupted"]

@@ -113,3 +113,68 @@ def test_a_web_server_is_not_an_api_server(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2, err
     assert len(err) == 1 and "is not a Kubernetes API server" in err[0] and "CRD" not in err[0], err
+
+
+# --- issue 22, class 4: no credential ever reaches output ----------------------------------
+
+SECRET = "s3cr3t-T0KEN-value"
+BAD_CREDENTIALS = {
+    "token with a trailing newline": {"token": SECRET + "\n"},
+    "token with CRLF": {"token": SECRET + "\r\n"},
+    "token with a NUL": {"token": SECRET + "\x00x"},
+    "token with an ESC": {"token": "\x1b]0;x\x07" + SECRET},
+    "token with a header injected": {"token": SECRET + "\r\nX-Evil: 1"},
+}
+
+
+@pytest.mark.parametrize("argv", [["delete", "sim1"], ["trace", "--listen", "127.0.0.1:0", "--journal", "j"]],
+                         ids=["delete", "trace"])
+@pytest.mark.parametrize("name", list(BAD_CREDENTIALS))
+def test_a_credential_no_header_can_carry_is_named_never_shown(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str],
+        name: str) -> None:
+    import yaml
+
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig(users=[{"name": "u", "user": BAD_CREDENTIALS[name]}])))
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--kubeconfig", str(path)]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "internal error" not in lines[0], lines
+    assert "line break or control character" in lines[0] and "not shown" in lines[0]
+    assert SECRET not in out + err and "T0KEN" not in out + err
+
+
+LEAKY_MESSAGES = [
+    "ValueError: Invalid header value b'Bearer s3cr3t-T0KEN-value\\n'",
+    "Invalid header value b'Basic czNjcjN0LVQwS0VOLXZhbHVl'",
+    "ProxyError: cannot connect to http://me:s3cr3t-T0KEN-value@proxy:3128/",
+    "HTTP 403 for https://acct.blob.core.windows.net/c/t?sv=2024&sig=s3cr3t-T0KEN-value&se=1",
+    "bad connection string DefaultEndpointsProtocol=https;AccountName=a;AccountKey=s3cr3t-T0KEN-value;",
+    "request failed: X-Amz-Security-Token=s3cr3t-T0KEN-value&X-Amz-Signature=s3cr3t-T0KEN-value",
+]
+
+
+@pytest.mark.parametrize("message", LEAKY_MESSAGES)
+def test_error_and_log_lines_redact_credentials(message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The last line of defence: whatever a library puts in an exception's text, the error
+    line (skctl.cli) and every log line (skctl.logs) go through skctl.output.safe_line."""
+    import logging
+
+    from skctl import cli
+    from skctl.logs import configure_logging
+    from skctl.output import safe_line
+
+    assert "T0KEN" not in safe_line(message) and "<redacted>" in safe_line(message)
+    assert "T0KEN" not in cli._one_line(message)
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()
+    try:
+        configure_logging("warn")
+        logging.getLogger("skctl.test").warning("failed: %s", message)
+    finally:
+        root.handlers[:] = saved
+    err = capsys.readouterr().err
+    assert "failed:" in err and "T0KEN" not in err

@@ -189,3 +189,125 @@ def test_example_refuses_a_start_time_no_trace_can_hold(tmp_path: Path, capsys: 
     assert main(["example", "-o", str(out), f"--start-ts={value}"]) == 2
     assert "--start-ts" in capsys.readouterr().err
     assert not out.exists()
+
+
+# --- issue 22, class 3: what every later stage assumes is checked when the trace is read ---
+
+
+def in_template(path: tuple[Any, ...], value: Any) -> Callable[[Doc], None]:
+    """Set a member of event 3's Deployment's pod template (`spec.template...`)."""
+    return setter(("events", EVENT, "applied_objs", 0, "spec", "template", *path), value)  # type: ignore[arg-type]
+
+
+def events_out_of_order(doc: Doc) -> None:
+    doc["events"][EVENT], doc["events"][EVENT + 1] = doc["events"][EVENT + 1], doc["events"][EVENT]
+    doc["events"][EVENT]["ts"] += 5
+
+
+def config_path(pointer: str) -> Callable[[Doc], None]:
+    def plant(doc: Doc) -> None:
+        doc["config"]["trackedObjects"]["batch.volcano.sh/v1alpha1.Job"] = {"podSpecTemplatePaths": [pointer]}
+        doc["events"][EVENT]["applied_objs"].append({
+            "apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job", "metadata": {"name": "v", "namespace": "ns"},
+            "spec": {"tasks": [{"template": {"spec": {"containers": [{"name": "c", "env": "x"}]}}}]}})
+
+    return plant
+
+
+def json_lifecycle_key(key: str) -> Callable[[Doc], bytes]:
+    def build(doc: Doc) -> bytes:
+        doc = dict(doc)
+        doc["pod_lifecycles"] = {key: {"1": [{"start_ts": 1750000001, "end_ts": None}]}}
+        return json.dumps(doc).encode()
+
+    return build
+
+
+def json_index_name(name: str) -> Callable[[Doc], bytes]:
+    def build(doc: Doc) -> bytes:
+        doc = dict(doc)
+        doc["pod_lifecycles"] = {}
+        doc["index"] = {"v1.Pod": {"@@NAME@@": 1}}
+        return json.dumps(doc).encode().replace(b"@@NAME@@", name.encode())
+
+    return build
+
+
+def lifecycle_ends_without_start(doc: Doc) -> None:
+    pods = next(iter(doc["pod_lifecycles"].values()))
+    next(iter(pods.values()))[0].update(start_ts=None, end_ts=1_750_000_005)
+
+
+TEMPLATE = (*IN_OBJECT, "pod template at /spec/template")
+ROUND_TWO: list[tuple[str, Callable[[Doc], Any], Callable[[Doc], bytes], tuple[str, ...]]] = [
+    ("containers a string", in_template(("spec", "containers"), "x"), as_cbor, (*TEMPLATE, "spec.containers", "a string")),
+    ("a container an integer", in_template(("spec", "containers"), [5]), as_cbor, (*TEMPLATE, "containers[0]")),
+    ("env a string", in_template(("spec", "containers", 0, "env"), "x"), as_cbor, (*TEMPLATE, "containers[0].env")),
+    ("valueFrom a list", in_template(("spec", "containers", 0, "env"), [{"name": "A", "valueFrom": [1]}]), as_cbor,
+     (*TEMPLATE, "env[0].valueFrom")),
+    ("envFrom secretRef a string", in_template(("spec", "containers", 0, "envFrom"), [{"secretRef": "s"}]), as_cbor,
+     (*TEMPLATE, "envFrom[0].secretRef")),
+    ("volumes a string", in_template(("spec", "volumes"), "x"), as_cbor, (*TEMPLATE, "spec.volumes")),
+    ("a volume an integer", in_template(("spec", "volumes"), [1]), as_cbor, (*TEMPLATE, "volumes[0]")),
+    ("template spec a list", in_template(("spec",), [1]), as_cbor, (*TEMPLATE, "spec", "not a map")),
+    ("template spec an integer", in_template(("spec",), 5), as_cbor, (*TEMPLATE, "spec", "not a map")),
+    ("template labels a list", in_template(("metadata", "labels"), [1]), as_cbor, (*TEMPLATE, "metadata.labels")),
+    ("events out of order", events_out_of_order, as_cbor, (f"event {EVENT + 1} ", "time order")),
+    ("config pointer reaching a bad template", config_path("/spec/tasks/*/template"), as_cbor,
+     (f"event {EVENT} ", "Job ns/v", "/spec/tasks/0/template", "env")),
+    ("a 5000-digit integer", in_spec(10**5000), as_cbor, (*IN_OBJECT, "16610 bits", "does not fit in 64 bits")),
+    ("a 5000-digit kind", setter(("events", EVENT, "applied_objs", 0, "kind"), 10**5000), as_cbor,  # type: ignore[arg-type]
+     (f"event {EVENT} ", "string apiVersion and kind")),
+    ("JSON lifecycle key of lists", json_lifecycle_key('[["v1.Pod"], "a/b"]'), lambda b: b,
+     ("pod_lifecycles", "[GVK, ns/name] pair")),
+    ("JSON lifecycle key of maps", json_lifecycle_key('[{"a": 1}, "x"]'), lambda b: b,
+     ("pod_lifecycles", "[GVK, ns/name] pair")),
+    ("JSON lifecycle key with a surrogate", json_lifecycle_key('["v1.Pod\\ud800", "a/b"]'), lambda b: b,
+     ("pod_lifecycles", "lone surrogate")),
+    ("JSON index name with a surrogate", json_index_name("a\\ud800"), lambda b: b, ("index entry", "lone surrogate")),
+    ("a lifecycle that ends but never started", lifecycle_ends_without_start, as_cbor,
+     ("pod_lifecycles", "search/pod-1", "never started")),
+]
+STAGES = {
+    "xray": lambda src, out: ["xray", "--json", src],
+    "xray --events": lambda src, out: ["xray", "--events", src],
+    "validate": lambda src, out: ["validate", src],
+    "validate --fix": lambda src, out: ["validate", src, "--fix", out],
+    "convert": lambda src, out: ["convert", src, out],
+    "convert --to cbor": lambda src, out: ["convert", src, out, "--to", "cbor"],
+    "export": lambda src, out: ["export", "--from", src, "-s", "0", "-t", "+1d", "-o", out],
+}
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+@pytest.mark.parametrize("name, plant, encode, words", ROUND_TWO, ids=[c[0] for c in ROUND_TWO])
+def test_every_stage_refuses_what_it_cannot_walk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    stage: str, name: str, plant: Callable[[Doc], Any], encode: Callable[[Any], bytes], words: tuple[str, ...],
+) -> None:
+    doc = base()
+    built = plant(doc)
+    src = tmp_path / "bad.trace"
+    src.write_bytes(encode(built if isinstance(built, bytes) else doc))
+    out = tmp_path / "out.trace"
+
+    assert main(STAGES[stage](str(src), str(out))) == 2, capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error" not in err[0], err
+    assert "is not a valid trace" in err[0] or "bad tracer config" in err[0], err[0]
+    for word in words:
+        assert word in err[0], err[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+@pytest.mark.parametrize("pointer", ["/spec/tasks/²/template", "/spec/tasks/١/template", "/spec/tasks/9/template"])
+def test_a_pointer_index_that_is_no_ascii_number_reaches_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], stage: str, pointer: str) -> None:
+    """A config pointer's array index is ASCII digits (RFC 6901); "²" or "١" name no element
+    (the template with a bad `env` behind them is never reached), as an index past the end."""
+    doc = base()
+    config_path(pointer)(doc)
+    src = tmp_path / "t.sktrace"
+    src.write_bytes(as_cbor(doc))
+    assert main(STAGES[stage](str(src), str(tmp_path / "out.trace"))) == 0, capsys.readouterr().err

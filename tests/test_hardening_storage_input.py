@@ -88,8 +88,8 @@ def _storage_rows() -> list[tuple[str, str, list[str], dict[str, str], str]]:
         ("file name too long", "LONG", [], {}, "the file name is too long"),
         ("non-JSON GOOGLE_APPLICATION_CREDENTIALS", "gs://b/k", [], {"GOOGLE_APPLICATION_CREDENTIALS": "KEYFILE"},
          "is not readable JSON"),
-        ("garbage Azure connection string", "az://c/k", [], {"AZURE_STORAGE_CONNECTION_STRING": "garbage"},
-         "no credentials for az://c/k"),
+        ("garbage Azure connection string", "az://ctr/k", [], {"AZURE_STORAGE_CONNECTION_STRING": "garbage"},
+         "no credentials for az://ctr/k"),
     ]
 
 

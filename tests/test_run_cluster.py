@@ -297,3 +297,17 @@ def test_run_wait_bound_counts_only_while_the_pod_is_unschedulable(sandbox, kube
     with pytest.raises(OperationalError, match="could not be scheduled for 3.5s"):
         runner.wait_for_job(kube, opts, io.StringIO(), poll=1.0, schedule_timeout=3.5, clock=lambda: now[0], sleep=sleep)
     assert len(polls) == 4
+
+
+@pytest.mark.parametrize("bound", ["1ms", "0.2s"])
+def test_run_wait_has_an_overall_bound(capsys, sandbox_kubeconfig: Path, kube: Kube, bound: str) -> None:
+    """A driver Job that runs (scheduled, active) but never ends is followed for at most
+    --wait-timeout (issue 22, class 8): exit 1, one line, the Job left running."""
+    base = ["run", "sim1", "--kubeconfig", str(sandbox_kubeconfig)]
+    assert run_cli(capsys, *base)[0] == 0
+    _job_status(kube, {"active": 1})
+    code, _out, err = run_cli(capsys, *base, "--wait", "--wait-timeout", bound)
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert "did not finish within" in line and "--wait-timeout" in line
+    assert kube.get("batch/v1", "Job", "sim1", "simkube") is not None

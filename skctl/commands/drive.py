@@ -169,4 +169,6 @@ def _write_report(doc: dict, dest: str, options: dict) -> None:
 
     json_url, html_url = document.write(doc, dest, options)
     print("\n".join(summary.report_lines(doc)), flush=True)
-    print(messages.REPORT_WRITTEN.format(json=json_url, html=html_url), flush=True)
+    from skctl.output import printable
+
+    print(printable(messages.REPORT_WRITTEN.format(json=json_url, html=html_url)), flush=True)

@@ -98,6 +98,14 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help="with --wait: give up (exit 1) when the driver pod has been unschedulable this long, e.g. 10m "
         f"(default: {m.DEFAULT_SCHEDULE_TIMEOUT:g}s)",
     )
+    p.add_argument(
+        "--wait-timeout",
+        type=argtypes.duration,
+        default=m.DEFAULT_WAIT_TIMEOUT,
+        metavar="D",
+        help="with --wait: stop following the driver Job (exit 1; the Job keeps running) after this long, e.g. 6h "
+        f"(default: {m.DEFAULT_WAIT_TIMEOUT:g}s)",
+    )
     p.add_argument("--report", metavar="URL",
                    help="the driver measures the replay and writes report.json and report.html under URL, e.g. "
                    "s3://bucket/reports/NAME (a URL the driver pod can write; see docs/report.md)")
@@ -155,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         runner.apply_simulation(kube, opts, objects, out=sys.stdout)
         if args.wait:
-            return runner.wait_for_job(kube, opts, out=sys.stdout, schedule_timeout=args.schedule_timeout)
+            return runner.wait_for_job(kube, opts, out=sys.stdout, schedule_timeout=args.schedule_timeout,
+                                       timeout=args.wait_timeout)
     finally:
         kube.close()
     return 0

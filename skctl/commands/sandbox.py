@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
             if args.write_kubeconfig:
                 path = Path(args.write_kubeconfig)
                 server.write_kubeconfig(path)  # OperationalError naming the path if it cannot be written
-                print(messages.SANDBOX_KUBECONFIG_WRITTEN.format(path=path), flush=True)
+                from skctl.output import printable
+
+                print(printable(messages.SANDBOX_KUBECONFIG_WRITTEN.format(path=path)), flush=True)
             if args.workload != NO_WORKLOAD:
                 from skctl.sandbox.workload import WorkloadGenerator
 

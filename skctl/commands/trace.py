@@ -153,7 +153,9 @@ def _size_of_time(seconds: float) -> str:
 def _say(line: str) -> None:
     import sys
 
-    print(line, file=sys.stderr, flush=True)
+    from skctl.output import printable
+
+    print(printable(line), file=sys.stderr, flush=True)
 
 
 @contextmanager

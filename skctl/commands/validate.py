@@ -96,7 +96,7 @@ def _check(args: argparse.Namespace) -> int:
     import json
 
     from skctl import messages, storage
-    from skctl.output import report_written
+    from skctl.output import printable, report_written
     from skctl.trace import load, validate
     from skctl.trace.model import gc_paused
 
@@ -112,13 +112,13 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"counts": validate.counts(findings), "findings": [f.to_json() for f in findings]}, indent=2))
     elif not findings:
-        print(messages.VALIDATE_CLEAN.format(url=args.trace))
+        print(printable(messages.VALIDATE_CLEAN.format(url=args.trace)))
     else:
-        print(messages.VALIDATE_SUMMARY_HEADER.format(url=args.trace))
-        for f in findings:
+        print(printable(messages.VALIDATE_SUMMARY_HEADER.format(url=args.trace)))
+        for f in findings:  # names come from the trace: escaped
             rule = validate.RULES[f.code]
             what = f" (missing {f.missing})" if f.missing else ""
-            print(f"  event {f.event} ts {f.ts}: {f.gvk} {f.name}: {f.code} {rule.name}{what}")
+            print(printable(f"  event {f.event} ts {f.ts}: {f.gvk} {f.name}: {f.code} {rule.name}{what}"))
         print("-" * 70)
         for code, count in validate.counts(findings).items():
             left = f"{validate.RULES[code].name} ({code})"

@@ -156,6 +156,34 @@ def _guard_exec_plugin(merged: dict[str, Any], context: str | None) -> str | Non
 
 
 _SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
+# A real kubeconfig has hundreds of YAML nodes, a big merged one thousands. The client
+# merges and copies the document with aliases expanded, so a "billion laughs" file of a
+# few lines would hang it: the expanded size is counted (each shared node once per use,
+# memoised) and bounded first.
+MAX_KUBECONFIG_NODES = 1_000_000
+
+
+def _expanded_size(node: Any, memo: dict[int, int]) -> int:
+    """Nodes of the YAML graph with every alias expanded, counted without expanding it."""
+    import yaml
+
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = MAX_KUBECONFIG_NODES + 1  # a cycle (a recursive alias) counts as too large
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded_size(child, memo)
+            if total > MAX_KUBECONFIG_NODES:
+                break
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            total += _expanded_size(key, memo) + _expanded_size(value, memo)
+            if total > MAX_KUBECONFIG_NODES:
+                break
+    memo[id(node)] = total
+    return total
 
 
 def check_kubeconfig_shape(paths: list[str]) -> None:
@@ -165,7 +193,11 @@ def check_kubeconfig_shape(paths: list[str]) -> None:
 
     for path in paths:
         with open(path, "rb") as f:
-            doc = yaml.safe_load(f)
+            node = yaml.compose(f, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node, {}) > MAX_KUBECONFIG_NODES:
+            raise InputError(messages.KUBE_CONFIG_TOO_LARGE.format(path=path, limit=MAX_KUBECONFIG_NODES))
+        with open(path, "rb") as f:
+            doc = yaml.safe_load(f)  # bounded now: aliases share their objects
         if doc is None:
             continue
         if not isinstance(doc, dict):
@@ -224,12 +256,50 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
             detail = " ".join(f"the user's auth provider failed: {exc}".split())
             raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from exc
         raise
+    check_credentials(configuration)
+    check_proxy(configuration)
     # One retry loop, skctl's (skctl.kube.api, bounded by --request-timeout): urllib3's own
     # retries would multiply it.
     configuration.retries = False
     if not configuration.verify_ssl:
         _warn_insecure_once(str(configuration.host))
     return client.ApiClient(configuration)
+
+
+_PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+
+
+def check_proxy(configuration: Any) -> None:
+    """A cluster's proxy-url as the HTTP layer will parse it: a malformed one (a bad host or
+    port, an unknown scheme) is bad input here, not an internal error at the first request."""
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
+    from skctl.output import redact
+
+    url = getattr(configuration, "proxy", None)
+    if not url:
+        return
+    try:
+        parsed = parse_url(str(url))
+        detail = None if parsed.scheme in _PROXY_SCHEMES and parsed.host else "no scheme and host" \
+            if not parsed.host else f"unsupported scheme {parsed.scheme!r}"
+    except (LocationParseError, ValueError) as exc:
+        detail = " ".join(str(exc).split())
+    if detail:
+        raise InputError(messages.KUBE_BAD_PROXY.format(url=redact(url), detail=redact(detail)))
+
+
+def check_credentials(configuration: Any) -> None:
+    """Refuse credentials no HTTP header can carry (a token with a trailing newline): the
+    HTTP layer would otherwise fail on every request with the whole header, token included,
+    in its message. The message names the problem, never the value."""
+    values = {f"{name} token": value for name, value in (getattr(configuration, "api_key", None) or {}).items()}
+    values["username"] = getattr(configuration, "username", "")
+    values["password"] = getattr(configuration, "password", "")
+    for what, value in values.items():
+        if isinstance(value, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise InputError(messages.KUBE_BAD_CREDENTIAL.format(server=getattr(configuration, "host", "?"), what=what))
 
 
 def active_context(kubeconfig: str | None = None, context: str | None = None) -> str | None:

@@ -40,6 +40,9 @@ DEFAULT_SPEED = 1.0
 # How long `skctl run --wait` lets the driver pod stay unschedulable (`--schedule-timeout`):
 # room for a cluster autoscaler to add a node, not for a pod that can never be placed.
 DEFAULT_SCHEDULE_TIMEOUT = 300.0
+# How long `skctl run --wait` follows the driver Job at most (`--wait-timeout`); the Job
+# itself keeps running when the wait ends.
+DEFAULT_WAIT_TIMEOUT = 86_400.0
 # Where a simulation's nodes come from (`skctl drive --nodes`): the simulation cluster's own
 # (an autoscaler, hand-made KWOK nodes) or KWOK nodes shaped like the trace's starting state.
 NODES_SOURCES = ("cluster", "trace")

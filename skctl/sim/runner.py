@@ -188,7 +188,7 @@ def wait_for_job(
         if progress[1]:
             _check_scheduling(kube, opts, out, stuck, schedule_timeout, clock())
         if deadline is not None and clock() > deadline:
-            raise OperationalError(messages.RUN_WAIT_TIMEOUT.format(namespace=ns, job=name))
+            raise OperationalError(messages.RUN_WAIT_TIMEOUT.format(namespace=ns, job=name, timeout=f"{timeout:g}s"))
         sleep(poll)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.numbers import parse_int
 
 # A trace of up to ~300 years (timeparse.MAX_TS) divided by the speed stays a finite, plannable
 # wall time, and a sleep of trace-time/speed stays above float resolution.
@@ -41,7 +42,7 @@ LIFECYCLE_FLAGS = {
 def parse_millis(text: str | int) -> int:
     """A whole, non-negative number of milliseconds (SimKube's u32 lifecycle flags)."""
     try:
-        value = int(str(text).strip())
+        value = parse_int(str(text).strip())
     except ValueError:
         raise InputError(messages.RUN_BAD_MILLIS.format(value=text)) from None
     if not 0 <= value < 2**32:

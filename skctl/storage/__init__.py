@@ -31,7 +31,7 @@ from skctl.errors import InputError, OperationalError
 from skctl.progress import Progress, no_progress
 from skctl.storage.backends import SKCTL_OPTIONS, open_target, probe_bucket
 from skctl.storage.errors import is_denied, is_moved, map_error
-from skctl.storage.local import write_local
+from skctl.storage.local import open_for_reading, write_local
 from skctl.storage.remote import write_remote
 from skctl.storage.urls import (
     SCHEMES,
@@ -68,7 +68,7 @@ def read_bytes(
     target = open_target(url, options)
     try:
         if target.fs is None:
-            with open(target.path, "rb") as f:
+            with open_for_reading(target.path) as f:
                 return _read_all(f, os.fstat(f.fileno()).st_size or None, url, progress, limit)
         with target.fs.open(target.path, "rb", **target.open_kwargs) as f:
             return _read_all(f, getattr(f, "size", None), url, progress, limit)

@@ -171,6 +171,10 @@ def _s3(opts: dict[str, Any], retries: int | None) -> Any:
 _GCS_CLASSES: dict[tuple[type, int | None], type] = {}
 
 
+GCS_CONNECT_TIMEOUT = 30.0  # seconds to connect to the GCS endpoint
+GCS_ANSWER_TIMEOUT = 60.0  # seconds a GCS request may wait for a byte of its answer (per try)
+
+
 def _gcs(opts: dict[str, Any], retries: int | None, url: str) -> Any:
     """gcsfs. It reads STORAGE_EMULATOR_HOST itself; against an emulator we use anonymous
     access and the plain (non-zonal) client, whose bucket-type probe would go to Google."""
@@ -192,6 +196,13 @@ def _gcs(opts: dict[str, Any], retries: int | None, url: str) -> Any:
             raise no_credentials(url, f"GOOGLE_APPLICATION_CREDENTIALS names {creds}, which does not exist")
         if "token" not in opts and creds:
             _check_key_file(creds, url)
+    if "requests_timeout" not in opts:
+        # gcsfs sets no timeout on its requests by default: a request the service never
+        # answers would wait for ever (the stall watchdog sees a fully sent request).
+        import aiohttp
+
+        opts["requests_timeout"] = aiohttp.ClientTimeout(sock_connect=GCS_CONNECT_TIMEOUT,
+                                                         sock_read=GCS_ANSWER_TIMEOUT)
     return _gcs_class(base, retries)(skip_instance_cache=True, **opts)
 
 

@@ -102,6 +102,9 @@ def map_error(exc: BaseException, url: str, writing: bool) -> Exception:
     if any(isinstance(e, OSError) and e.errno == errno.ENAMETOOLONG for e in chain):
         template = messages.STORAGE_WRITE_FAILED if writing else messages.STORAGE_READ_FAILED
         return InputError(template.format(url=url, detail="the file name is too long"))
+    if any(isinstance(e, OSError) and e.errno == errno.ELOOP for e in chain):  # a symlink loop: the path's fault
+        template = messages.STORAGE_WRITE_FAILED if writing else messages.STORAGE_READ_FAILED
+        return InputError(template.format(url=url, detail="its symbolic links form a loop"))
     if any_of(_NO_CREDENTIALS):
         return no_credentials(url, detail)
     if isinstance(exc, TypeError) and "unexpected keyword argument" in detail:

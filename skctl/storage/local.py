@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from skctl import messages
 from skctl.errors import InputError, OperationalError
@@ -71,6 +72,23 @@ def write_side_file(path: str | os.PathLike[str], data: bytes, message: str, mod
         write_local(name, iter([data]), len(data), name, no_progress, mode=mode, result=False)
     except OSError as exc:
         raise OperationalError(message.format(path=name, detail=exc.strerror or exc)) from None
+
+
+def open_for_reading(path: str | os.PathLike[str]) -> BinaryIO:
+    """A local file opened for reading without ever waiting in open(): a FIFO with no
+    writer would block open() forever; opened non-blocking and then switched back, its
+    read sees the end at once (an empty input, refused as such), while a pipe or FIFO
+    that has a writer (`<(zcat trace.gz)`) is read as usual."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:

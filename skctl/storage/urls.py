@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,6 +37,8 @@ def parse_storage_options(pairs: Iterable[str] | None) -> dict[str, Any]:
             options[key.strip()] = json.loads(value)
         except ValueError:
             options[key.strip()] = value
+        except RecursionError:
+            raise InputError(messages.STORAGE_OPTION_TOO_DEEP.format(key=key.strip()[:100])) from None
     return options
 
 
@@ -72,6 +75,9 @@ def local_path(url: str) -> str:
     return slash + path
 
 
+_AZURE_CONTAINER_RE = re.compile(r"(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]")
+
+
 def split_remote(url: str, protocol: str) -> tuple[str, str]:
     """(bucket, key) of an object-store URL; no urlsplit, so '?' and '#' stay in keys."""
     scheme, rest = url.split("://", 1)
@@ -86,6 +92,12 @@ def split_remote(url: str, protocol: str) -> tuple[str, str]:
         raise InputError(messages.STORAGE_BAD_URL.format(url=url, detail=f"no object name; expected {scheme}://{bucket}/OBJECT"))
     if key.endswith("/"):
         raise InputError(messages.STORAGE_IS_DIRECTORY.format(url=url))
+    if protocol == "abfs" and "@" not in bucket and not _AZURE_CONTAINER_RE.fullmatch(bucket) and bucket != "$root":
+        # the service would answer 400 after a round trip (exit 1); S3's and GCS's SDKs
+        # refuse a bad bucket name before sending, so all three are bad input alike
+        raise InputError(messages.STORAGE_BAD_URL.format(url=url, detail=(
+            f"'{bucket}' is not an Azure container name (3-63 lowercase letters, digits and single hyphens, "
+            "starting and ending with a letter or digit)")))
     return bucket, key
 
 

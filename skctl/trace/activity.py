@@ -28,6 +28,7 @@ from skctl.trace.model import Obj, Trace, gvk_of, ns_name
 # most MAX_BUCKETS rows, so a 30-minute trace reads in minutes and a 5-second one in seconds.
 NICE_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 MAX_BUCKETS = 30
+MAX_EXPLICIT_BUCKETS = 10_000  # an explicit --bucket may give more, never one per second of a year
 DIFF_CONTEXT = 3
 
 # Validation marks (`skctl validate`): (event index, position among the event's applied
@@ -67,6 +68,9 @@ def timeline(trace: Trace, width: int | None = None) -> dict[str, Any]:
     start, end = int(time_range[0]), int(time_range[1])
     width = width or bucket_width(end - start)
     count = (end - start) // width + 1
+    if count > MAX_EXPLICIT_BUCKETS:
+        raise InputError(messages.XRAY_TOO_MANY_BUCKETS.format(width=width, count=count, span=end - start,
+                                                               limit=MAX_EXPLICIT_BUCKETS))
     applied: list[dict[str, int]] = [defaultdict(int) for _ in range(count)]
     deleted: list[dict[str, int]] = [defaultdict(int) for _ in range(count)]
     kinds: set[str] = set()

@@ -119,6 +119,8 @@ def load_config(url: str, storage_options: dict[str, Any] | None = None) -> Trac
 
     # Bounded: `-c /dev/zero` (or a trace given by mistake) is refused, not read for ever.
     data = storage.read_bytes(url, storage_options, limit=storage.Limit(MAX_CONFIG_BYTES, too_large))
+    if not data.strip():
+        raise InputError(messages.CONFIG_EMPTY.format(source=url))
     try:
         doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:
@@ -267,7 +269,7 @@ def resolve_pointer(doc: Any, pointer: str) -> list[tuple[str, Any]]:
             if head == "*":
                 for i, item in enumerate(node):
                     walk(item, rest, f"{at}/{i}")
-            elif head.isdigit() and int(head) < len(node):
+            elif head.isascii() and head.isdigit() and int(head) < len(node):  # not "²" or "١"
                 walk(node[int(head)], rest, f"{at}/{head}")
         elif isinstance(node, dict) and head in node:
             walk(node[head], rest, f"{at}/{jsonpointer.escape(head)}")
@@ -287,7 +289,8 @@ def iter_pod_templates(obj: dict[str, Any], paths: tuple[str, ...]) -> Iterator[
         for at, node in resolve_pointer(obj, path):
             if not isinstance(node, dict):
                 continue
-            if "containers" not in (node.get("spec") or {}) and isinstance(node.get("template"), dict):
+            spec = node.get("spec")
+            if not (isinstance(spec, dict) and "containers" in spec) and isinstance(node.get("template"), dict):
                 at, node = f"{at}/template", node["template"]
             if id(node) not in seen:
                 seen.add(id(node))

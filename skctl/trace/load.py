@@ -100,10 +100,14 @@ def plausible_head(head: bytes) -> bool:
     return not head.strip()  # only whitespace so far: JSON may follow
 
 
-def _json_owner_key(key: str) -> tuple[str, str]:
+def _json_owner_key(key: str) -> tuple[str, str] | str:
+    """A JSON lifecycle key ('["apps/v1.Deployment", "ns/name"]' or 'gvk|ns/name') as the
+    (GVK, owner) pair; anything else stays the string it was, which the shape check
+    refuses (a pair of lists or maps would not even be a valid map key)."""
     try:
         gvk, owner = json.loads(key)
-        return gvk, owner
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         gvk, _, owner = key.partition("|")
+    if isinstance(gvk, str) and isinstance(owner, str):
         return gvk, owner
+    return key

@@ -34,36 +34,24 @@ def problem(doc: dict[str, Any], check_strings: bool = False) -> str | None:
     `check_strings` also refuses lone surrogates, which only a JSON reader can produce
     (CBOR and msgpack decoders already refuse invalid UTF-8).
     """
-    issue = _config_problem(doc["config"])
+    issue, config = _config_problem(doc["config"])
     if issue:
         return f"config: {issue}"
-    for i, event in enumerate(doc["events"]):
-        if not isinstance(event, dict) or type(event.get("ts")) is not int:
-            return f"event {i} has no integer 'ts'"
-        ts = event["ts"]
-        if not TS_MIN <= ts <= TS_MAX:
-            return f"event {i} has a time {ts} out of range (unix seconds, 1970 to 9999)"
-        for key in ("applied_objs", "deleted_objs"):
-            objs = event.setdefault(key, [])
-            if not isinstance(objs, list):
-                return f"event {i} (ts {ts}): '{key}' is not a list"
-            for j, obj in enumerate(objs):
-                issue = _object_problem(obj, check_strings)
-                if issue:
-                    return f"event {i} (ts {ts}): {key}[{j}] {_describe(obj)}{issue}"
-        others = {k: v for k, v in event.items() if k not in ("ts", "applied_objs", "deleted_objs")}
-        found = _value_problem(others, 0, check_strings)
-        if found:
-            return f"event {i} (ts {ts}): {_where(*found)}"
+    assert config is not None
+    issue = _events_problem(doc["events"], check_strings, config)
+    if issue:
+        return issue
     for gvk, names in doc["index"].items():
-        if not isinstance(gvk, str) or not isinstance(names, dict):
-            return f"index entry {gvk!r} is not a map of names to hashes"
+        if not isinstance(gvk, str) or not isinstance(names, dict) or (check_strings and not is_text(gvk)):
+            return f"index entry {_show(gvk)} is not a map of names to hashes"
         if not all(isinstance(k, str) and type(v) is int and HASH_MIN <= v <= HASH_MAX for k, v in names.items()):
-            return f"index entry {gvk!r} has a name or hash of the wrong type"
+            return f"index entry {_show(gvk)} has a name or hash of the wrong type"
+        if check_strings and not all(is_text(k) for k in names):
+            return f"index entry {_show(gvk)} has a name with a lone surrogate, which is not text"
     for owner, pods in doc["pod_lifecycles"].items():
-        issue = _lifecycle_problem(owner, pods)
+        issue = _lifecycle_problem(owner, pods, check_strings)
         if issue:
-            return f"pod_lifecycles {owner!r}: {issue}"
+            return f"pod_lifecycles {_show(owner)}: {issue}"
     extra = {k: v for k, v in doc.items() if k not in ("version", "config", "events", "index", "pod_lifecycles")}
     if CLUSTER_KEY in extra:
         issue = _cluster_problem(extra[CLUSTER_KEY], check_strings)
@@ -75,6 +63,111 @@ def problem(doc: dict[str, Any], check_strings: bool = False) -> str | None:
     return None
 
 
+def _events_problem(events: list[Any], check_strings: bool, config: Any = None) -> str | None:
+    """The events (the trace's, or the starting state's): objects of the right shape, in
+    time order. With `config`, each object's pod templates are checked too."""
+    previous = TS_MIN
+    for i, event in enumerate(events):
+        if not isinstance(event, dict) or type(event.get("ts")) is not int:
+            return f"event {i} has no integer 'ts'"
+        ts = event["ts"]
+        if not TS_MIN <= ts <= TS_MAX:
+            return f"event {i} has a time {_show(ts)} out of range (unix seconds, 1970 to 9999)"
+        if ts < previous:
+            return f"event {i} (ts {ts}) comes after an event at {previous}: events must be in time order"
+        previous = ts
+        for key in ("applied_objs", "deleted_objs"):
+            objs = event.setdefault(key, [])
+            if not isinstance(objs, list):
+                return f"event {i} (ts {ts}): '{key}' is not a list"
+            for j, obj in enumerate(objs):
+                issue = _object_problem(obj, check_strings)
+                if not issue and config is not None:
+                    issue = _templates_problem(obj, config)
+                if issue:
+                    return f"event {i} (ts {ts}): {key}[{j}] {_describe(obj)}{issue}"
+        if config is not None:
+            others = {k: v for k, v in event.items() if k not in ("ts", "applied_objs", "deleted_objs")}
+            found = _value_problem(others, 0, check_strings)
+            if found:
+                return f"event {i} (ts {ts}): {_where(*found)}"
+    return None
+
+
+def _show(value: Any) -> str:
+    """A value for a message: never a 4,300-digit integer (which str() refuses) or a page."""
+    if type(value) is int and value.bit_length() > 64:
+        return f"<an integer of {value.bit_length()} bits>"
+    try:
+        text = ascii(value) if not isinstance(value, str) or not is_text(value) else repr(value)
+    except (ValueError, RecursionError):  # a huge integer somewhere inside
+        text = f"<a {type(value).__name__} holding an integer too long to show>"
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# What every later stage (validate and --fix, the driver's mutation, pod hashes, xray)
+# assumes of a pod template: these members, when present and not null, are maps ("map")
+# or lists of maps ("list", with the schema of each item).
+_CONTAINER = {"env": ("list", {"valueFrom": ("map", {"secretKeyRef": ("map", {}), "configMapKeyRef": ("map", {}),
+                                                       "fieldRef": ("map", {}), "resourceFieldRef": ("map", {})})}),
+              "envFrom": ("list", {"secretRef": ("map", {}), "configMapRef": ("map", {})}),
+              "volumeMounts": ("list", {}), "ports": ("list", {}), "resources": ("map", {})}
+_POD_SPEC = {"containers": ("list", _CONTAINER), "initContainers": ("list", _CONTAINER),
+             "ephemeralContainers": ("list", _CONTAINER),
+             "volumes": ("list", {"secret": ("map", {}), "configMap": ("map", {}), "projected": ("map", {})}),
+             "tolerations": ("list", {}), "nodeSelector": ("map", {}), "affinity": ("map", {})}
+_TEMPLATE = {"metadata": ("map", {}), "spec": ("map", _POD_SPEC)}
+
+
+def _a(value: Any) -> str:
+    name = {"str": "string", "int": "integer", "dict": "map", "bool": "boolean"}.get(type(value).__name__,
+                                                                                 type(value).__name__)
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def _templates_problem(obj: dict[str, Any], config: Any) -> str | None:
+    from skctl.trace.config import iter_pod_templates
+    from skctl.trace.model import gvk_of
+
+    meta_of_template = None
+    for at, template in iter_pod_templates(obj, config.template_paths(gvk_of(obj))):
+        found = _schema_problem(template, _TEMPLATE, [])
+        if found is None:
+            meta_of_template = template.get("metadata") or {}
+            for field in ("labels", "annotations"):
+                value = meta_of_template.get(field)
+                if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+                    found = (["metadata", field], "is not a map of strings")
+                    break
+        if found is not None:
+            path, what = found
+            return f"has a pod template at {at or '/'} whose {_where(path, what)}"
+    return None
+
+
+def _schema_problem(node: dict[str, Any], schema: dict[str, Any], path: list[Any]) -> Problem | None:
+    for key, (shape, inner) in schema.items():
+        value = node.get(key)
+        if value is None:
+            continue
+        if shape == "map":
+            if not isinstance(value, dict):
+                return [*path, key], f"is {_a(value)}, not a map"
+            found = _schema_problem(value, inner, [*path, key])
+            if found:
+                return found
+        else:
+            if not isinstance(value, list):
+                return [*path, key], f"is {_a(value)}, not a list"
+            for i, item in enumerate(value):
+                if not isinstance(item, dict):
+                    return [*path, key, i], f"is {_a(item)}, not a map"
+                found = _schema_problem(item, inner, [*path, key, i])
+                if found:
+                    return found
+    return None
+
+
 def _cluster_problem(section: Any, check_strings: bool) -> str | None:
     """The starting-state section (skctl.trace.cluster): a map whose `events` list has the
     shape of the trace's events. Other keys and unknown kinds are allowed (newer writers)."""
@@ -83,36 +176,22 @@ def _cluster_problem(section: Any, check_strings: bool) -> str | None:
     events = section.get("events")
     if not isinstance(events, list):
         return "'events' is missing or not a list"
-    for i, event in enumerate(events):
-        if not isinstance(event, dict) or type(event.get("ts")) is not int:
-            return f"event {i} has no integer 'ts'"
-        ts = event["ts"]
-        if not TS_MIN <= ts <= TS_MAX:
-            return f"event {i} has a time {ts} out of range (unix seconds, 1970 to 9999)"
-        for key in ("applied_objs", "deleted_objs"):
-            objs = event.setdefault(key, [])
-            if not isinstance(objs, list):
-                return f"event {i} (ts {ts}): '{key}' is not a list"
-            for j, obj in enumerate(objs):
-                issue = _object_problem(obj, check_strings)
-                if issue:
-                    return f"event {i} (ts {ts}): {key}[{j}] {_describe(obj)}{issue}"
-    return None
+    return _events_problem(events, check_strings)
 
 
-def _config_problem(config: dict[str, Any]) -> str | None:
-    """The embedded tracer config, read exactly as the driver will read it."""
+def _config_problem(config: dict[str, Any]) -> tuple[str | None, Any]:
+    """The embedded tracer config, read exactly as the driver will read it: (what is
+    wrong, None) or (None, the parsed config)."""
     from skctl.errors import InputError
     from skctl.trace.config import parse_config
 
     found = _value_problem(config, 0, False)
     if found:
-        return _where(*found)
+        return _where(*found), None
     try:
-        parse_config(config, "in the trace", strict=False)
+        return None, parse_config(config, "in the trace", strict=False)
     except InputError as exc:
-        return str(exc)
-    return None
+        return str(exc), None
 
 
 def _describe(obj: Any) -> str:
@@ -121,7 +200,16 @@ def _describe(obj: Any) -> str:
         return ""
     ns = meta.get("namespace")
     name = f"{ns}/{meta['name']}" if isinstance(ns, str) and ns else meta["name"]
-    return f"({obj.get('kind')} {name}) "
+    kind = obj.get("kind")
+    return f"({kind if isinstance(kind, str) else _show(kind)} {name}) "
+
+
+def object_problem(obj: Any) -> str | None:
+    """What is wrong with one Kubernetes object as a trace holds it (string apiVersion, kind,
+    metadata.name, values JSON can carry, ...), or None; for readers of other containers of
+    objects (the tracer's journal)."""
+    issue = _object_problem(obj, False)
+    return f"{_describe(obj)}{issue}" if issue else None
 
 
 def _object_problem(obj: Any, check_strings: bool) -> str | None:
@@ -182,7 +270,7 @@ def _value_problem(value: Any, depth: int, check_strings: bool) -> Problem | Non
                 return found
         elif tv is int:
             if not INT_MIN <= v <= INT_MAX:
-                return [k], f"the integer {v} does not fit in 64 bits"
+                return [k], f"the integer {_show(v)} does not fit in 64 bits"
         elif tv is float:
             if not math.isfinite(v):
                 return [k], f"the number {v} is not finite"
@@ -214,9 +302,11 @@ def _kind(value: Any) -> str:
     }.get(name, f"a {name}")
 
 
-def _lifecycle_problem(owner: Any, pods: Any) -> str | None:
+def _lifecycle_problem(owner: Any, pods: Any, check_strings: bool = False) -> str | None:
     if not (isinstance(owner, tuple) and len(owner) == 2 and all(isinstance(p, str) for p in owner)):
         return "the key is not a [GVK, ns/name] pair"
+    if check_strings and not all(is_text(p) for p in owner):
+        return "the key has a lone surrogate, which is not text"
     if not isinstance(pods, dict):
         return "is not a map of pod hashes to lifecycles"
     for pod_hash, lifecycles in pods.items():
@@ -226,5 +316,7 @@ def _lifecycle_problem(owner: Any, pods: Any) -> str | None:
             if not isinstance(lc, dict) or not all(
                 lc.get(k) is None or (type(lc.get(k)) is int and TS_MIN <= lc[k] <= TS_MAX) for k in ("start_ts", "end_ts")
             ):
-                return f"pod {pod_hash} has a lifecycle that is not {{start_ts, end_ts}} times in range: {lc!r}"[:300]
+                return f"pod {pod_hash} has a lifecycle that is not {{start_ts, end_ts}} times in range: {_show(lc)}"
+            if lc.get("start_ts") is None and lc.get("end_ts") is not None:
+                return f"pod {pod_hash} has a lifecycle that ends at {lc['end_ts']} but never started (start_ts is null)"
     return None

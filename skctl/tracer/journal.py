@@ -114,6 +114,10 @@ def segments(directory: Path) -> list[tuple[int, int, Path]]:
     for entry in directory.iterdir() if directory.is_dir() else ():
         m = _SEGMENT_RE.match(entry.name)
         if m:
+            if not entry.is_file():  # a FIFO or a device would block the reader; a directory fail it
+                log.warning("journal %s: %s is named like a segment but is not a regular file; skipped",
+                            directory, entry.name)
+                continue
             out.append((int(m.group(1)), int(m.group(2)), entry))
     return sorted(out, key=lambda s: s[1])
 
@@ -121,6 +125,8 @@ def segments(directory: Path) -> list[tuple[int, int, Path]]:
 def read_meta(directory: Path) -> dict[str, Any]:
     import cbor2
 
+    if (directory / META_NAME).exists() and not (directory / META_NAME).is_file():
+        raise JournalError(f"{directory / META_NAME} is not a regular file")
     try:
         meta = cbor2.loads((directory / META_NAME).read_bytes())
     except (OSError, ValueError, cbor2.CBORDecodeError) as exc:
@@ -236,6 +242,7 @@ class Journal:
         self.bytes_written = 0
         self.records_written = 0
         self._lock_fh: Any = None
+        self._dir_fd: int | None = None
 
     def open(self, store: TraceStore, cluster: dict[str, Any] | None = None) -> int:
         """Create or reopen the directory, replay what it holds into `store`, start a new
@@ -246,6 +253,12 @@ class Journal:
 
         self.directory.mkdir(parents=True, exist_ok=True)
         self._take_lock()
+        try:
+            # held for the journal's life: rotating a segment must never need a new
+            # descriptor for the directory, whatever else holds the process's descriptors
+            self._dir_fd = os.open(self.directory, os.O_RDONLY)
+        except OSError:
+            self._dir_fd = None
         meta_path = self.directory / META_NAME
         replayed = 0
         recorded: Any = None
@@ -291,6 +304,9 @@ class Journal:
             raise JournalBusy(f"{self.directory} is in use by another running tracer") from None
 
     def _release_lock(self) -> None:
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
         if self._lock_fh is not None:
             self._lock_fh.close()  # releases the lock
             self._lock_fh = None
@@ -334,7 +350,13 @@ class Journal:
             self._segment_size = 0
         self.append(REC_SNAPSHOT, ts, self.store.snapshot(ts))
         self.flush()
-        fsync_dir(self.directory)
+        if self._dir_fd is not None:
+            try:
+                os.fsync(self._dir_fd)
+            except OSError:
+                pass
+        else:
+            fsync_dir(self.directory)
 
     def flush(self) -> None:
         with self._lock:

@@ -38,9 +38,14 @@ REFUSED_KINDS = ("v1.Secret",)
 
 
 def check_config(config: TracerConfig) -> None:
-    """Refuse kinds the tracer must never record (Secret data is never stored)."""
+    """Refuse kinds the tracer must never record (Secret data is never stored), however the
+    GVK is spelled: "/v1.Secret" (an empty group) and "v1.secret" name the core Secret too."""
+    from skctl.trace.model import split_gvk
+
+    refused = {(group, kind.lower()) for group, _version, kind in map(split_gvk, REFUSED_KINDS)}
     for gvk in config.tracked_objects:
-        if gvk in REFUSED_KINDS:
+        group, _version, kind = split_gvk(gvk)
+        if gvk in REFUSED_KINDS or (group.strip("/"), kind.lower()) in refused:
             raise InputError(messages.TRACE_SECRET_REFUSED.format(gvk=gvk))
 
 

@@ -7,14 +7,27 @@
   `export_path` is an object-storage URL (s3, gs/gcs, az/abfs) the tracer writes the
   trace there itself, with its own credentials, and answers 200 with an empty body, as
   SimKube's tracer does. Malformed JSON is 400, a well-formed but unusable request 422
-  (both with a JSON `{"error": ...}`), a body over `MAX_BODY` bytes 413.
+  (a window outside 1970..9999 included), a body over `MAX_BODY` bytes 413; every error
+  answer is a JSON `{"error": "<one line>"}`.
 - `GET /healthz`: "ok". `GET /status`: JSON. `GET /metrics`: Prometheus text.
+
+The API can never stop the recording (docs/tracer.md, "The HTTP API under load"): at most
+`max_connections()` connections are open at once (a new one closes the one that has
+waited longest for its request; when all are computing answers, new ones wait in the
+kernel's listen queue and use none of the tracer's file descriptors), a connection that sends
+nothing for `READ_TIMEOUT` seconds, or has not sent its whole request within
+`REQUEST_DEADLINE` seconds, is closed, and the cap leaves `FD_RESERVE` descriptors of the
+process's limit to the journal and the watches. Clients that go away early are logged at
+debug level; nothing below `-v debug` prints a traceback.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from skctl.errors import SkctlError
+from skctl.timeparse import MAX_TS
 from skctl.trace.model import Trace
 from skctl.trace.selectors import SelectorError
 from skctl.trace.skel import Program, TransformError
@@ -31,6 +45,11 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 CLOUD_PROTOCOLS = ("s3", "gcs", "abfs")
+READ_TIMEOUT = 10.0  # seconds a connection may stay silent (idle keep-alive included)
+REQUEST_DEADLINE = 30.0  # seconds to send one whole request (line, headers, body)
+MAX_CONNECTIONS = 64  # connections served at once; more wait in the listen queue
+FD_RESERVE = 64  # descriptors kept for the journal, the watches and cloud writes
+_DIGITS = re.compile(r"[0-9]{1,12}")
 
 
 class BadRequest(Exception):
@@ -43,6 +62,8 @@ def parse_export_request(body: bytes) -> tuple[int, int, ExportFilters, str | No
     """(start, end, filters, export_path) from a request body; BadRequest on anything wrong."""
     try:
         doc = json.loads(body or b"null")
+    except RecursionError:
+        raise BadRequest(400, "the body is nested too deeply to be an export request") from None
     except ValueError as exc:
         raise BadRequest(400, f"the body is not JSON: {exc}") from None
     if not isinstance(doc, dict):
@@ -54,8 +75,14 @@ def parse_export_request(body: bytes) -> tuple[int, int, ExportFilters, str | No
             raise BadRequest(422, f"{key} must be an integer number of unix seconds")
         times.append(value)
     start, end = times
+    # The start becomes the exported trace's first time, so it must be one a trace can hold;
+    # an end past 9999 means "everything recorded" and is clipped (end_ts is exclusive).
+    if not 0 <= start <= MAX_TS:
+        raise BadRequest(422, "start_ts is outside 1970-01-01 .. 9999-12-31 (unix seconds 0 to " + str(MAX_TS) + ")")
+    end = min(end, MAX_TS + 1)
     if start >= end:
-        raise BadRequest(422, f"start_ts {start} must be before end_ts {end}")
+        shown = end if end >= 0 else "(negative)"
+        raise BadRequest(422, f"start_ts {start} must be before end_ts {shown}")
     filters_doc = doc.get("filters")
     if filters_doc is not None and not isinstance(filters_doc, dict):
         raise BadRequest(422, "filters must be an object")
@@ -107,6 +134,125 @@ class Metrics:
         self.export_seconds = 0.0
 
 
+def max_connections(limit: int = MAX_CONNECTIONS, reserve: int = FD_RESERVE) -> int:
+    """How many connections the API serves at once: `limit`, lowered so that the
+    descriptors already open plus the API's and `reserve` more stay within the process's
+    soft RLIMIT_NOFILE (a tracer run with `ulimit -n 256` still journals and watches)."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return limit
+    if soft == resource.RLIM_INFINITY:
+        return limit
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        in_use = 32
+    return max(1, min(limit, soft - in_use - reserve))
+
+
+class _Server(ThreadingHTTPServer):
+    """A threading HTTP server that accepts at most `capacity` connections at a time and
+    closes those that take too long to send a request; its errors are log lines."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], capacity: int,
+                 deadline: float) -> None:
+        self.capacity = capacity
+        self.slots = threading.BoundedSemaphore(capacity)
+        self.deadline = deadline
+        self.reading: dict[socket.socket, float] = {}  # connection -> when it must have sent its request
+        self.reading_lock = threading.Lock()
+        self.reaper_stop = threading.Event()
+        super().__init__(address, handler)
+        self.reaper = threading.Thread(target=self._reap, name="tracer api deadlines", daemon=True)
+        self.reaper.start()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        # At capacity, the connection that has waited longest for its request makes room
+        # (an idle keep-alive, a stalled client): new clients are served, answers being
+        # computed are never cut. When every slot is busy computing, the new connection
+        # waits in the kernel's listen queue; waiting in short steps lets
+        # serve_forever() see a shutdown.
+        if not self.slots.acquire(blocking=False):
+            self._evict_oldest()
+            if not self.slots.acquire(timeout=0.5):
+                raise OSError("at the connection cap")
+        try:
+            return super().get_request()
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def shutdown_request(self, request: Any) -> None:
+        self.expect_nothing(request)  # before the close: the reaper never touches a closed socket
+        try:
+            super().shutdown_request(request)
+        finally:
+            self.slots.release()
+
+    def expect_request(self, sock: socket.socket) -> None:
+        with self.reading_lock:
+            self.reading[sock] = time.monotonic() + self.deadline
+
+    def expect_nothing(self, sock: socket.socket) -> None:
+        with self.reading_lock:
+            self.reading.pop(sock, None)
+
+    def _cut(self, sock: socket.socket) -> None:
+        """End a connection's wait for its request (its handler sees end of input); the
+        caller holds `reading_lock` and has removed it from `reading`."""
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _evict_oldest(self) -> None:
+        with self.reading_lock:
+            if not self.reading:
+                return
+            oldest = min(self.reading, key=self.reading.__getitem__)
+            del self.reading[oldest]
+            log.debug("tracer API: %d connections open; the one waiting longest for a request is closed", self.capacity)
+            self._cut(oldest)
+
+    def _reap(self) -> None:
+        """Cut connections still sending a request past the deadline (a client that
+        trickles a byte at a time defeats a per-read timeout)."""
+        while not self.reaper_stop.wait(1.0):
+            now = time.monotonic()
+            with self.reading_lock:
+                late = [sock for sock, due in self.reading.items() if due <= now]
+                for sock in late:
+                    del self.reading[sock]
+                    log.debug("tracer API: a client took over %gs to send its request; closed", self.deadline)
+                    self._cut(sock)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+            log.debug("tracer API: connection from %s ended: %s", client_address, exc)
+        else:
+            log.error("tracer API: a request from %s failed: %s", client_address, one_line(exc))
+            log.debug("tracer API: the failure", exc_info=True)
+
+    def server_close(self) -> None:
+        self.reaper_stop.set()
+        super().server_close()
+
+
+def one_line(exc: BaseException | None) -> str:
+    """An exception as one line (its type when it has no text)."""
+    text = " ".join(str(exc).split()) if exc is not None else ""
+    return text[:500] or type(exc).__name__
+
+
 class TracerAPI:
     """Serves the API from a thread; `export(start, end, filters) -> Trace` cuts windows."""
 
@@ -117,6 +263,9 @@ class TracerAPI:
         export: Callable[..., Trace],  # (start, end, filters[, transform])
         status: Callable[[], dict[str, Any]],
         storage_options: dict[str, Any] | None = None,
+        capacity: int | None = None,
+        read_timeout: float = READ_TIMEOUT,
+        deadline: float = REQUEST_DEADLINE,
     ) -> None:
         self.export = export
         self.status = status
@@ -126,9 +275,30 @@ class TracerAPI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = read_timeout
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 log.debug("%s - %s", self.address_string(), format % args)
+
+            def handle_one_request(self) -> None:
+                server: _Server = self.server  # type: ignore[assignment]
+                server.expect_request(self.connection)
+                try:
+                    super().handle_one_request()
+                except (ConnectionError, TimeoutError) as exc:
+                    log.debug("tracer API: %s went away: %s", self.address_string(), exc)
+                    self.close_connection = True
+                finally:
+                    server.expect_nothing(self.connection)
+
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                # http.server's own errors (bad request line, headers too long): JSON, one line
+                self.close_connection = True
+                self.request_version = "HTTP/1.1"  # answer garbage (an "HTTP/0.9" line) with headers too
+                try:
+                    api._error(self, code, message or self.responses.get(code, ("error",))[0])
+                except OSError as exc:
+                    log.debug("tracer API: could not answer %s: %s", self.address_string(), exc)
 
             def do_GET(self) -> None:
                 api._get(self)
@@ -136,14 +306,17 @@ class TracerAPI:
             def do_POST(self) -> None:
                 api._post(self)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), Handler, capacity or max_connections(), deadline)
         self._thread: threading.Thread | None = None
 
     @property
     def address(self) -> tuple[str, int]:
         host, port = self.httpd.server_address[:2]
         return str(host), int(port)
+
+    @property
+    def capacity(self) -> int:
+        return self.httpd.capacity
 
     def start(self) -> TracerAPI:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="tracer api", daemon=True)
@@ -157,41 +330,75 @@ class TracerAPI:
     # --- handlers ---------------------------------------------------------------------
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str) -> None:
-        h.send_response(status)
-        h.send_header("Content-Type", ctype)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        """Answer; a client that has gone away is a debug line, not a traceback."""
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", ctype)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            h.wfile.flush()
+        except OSError as exc:
+            h.close_connection = True
+            log.debug("tracer API: %s went away before the answer: %s", h.address_string(), exc)
 
     def _error(self, h: BaseHTTPRequestHandler, status: int, message: str) -> None:
-        self._send(h, status, json.dumps({"error": message}).encode(), "application/json")
+        self._send(h, status, json.dumps({"error": " ".join(message.split())}).encode(), "application/json")
 
     def _get(self, h: BaseHTTPRequestHandler) -> None:
+        self._done_reading(h)
         path = h.path.split("?", 1)[0]
-        if path == "/healthz":
-            self._send(h, 200, b"ok\n", "text/plain")
-        elif path == "/status":
-            self._send(h, 200, json.dumps(self.status(), indent=1).encode(), "application/json")
-        elif path == "/metrics":
-            self._send(h, 200, self.prometheus().encode(), "text/plain; version=0.0.4")
-        else:
-            self._error(h, 404, f"no such endpoint {path}; use POST /export, GET /healthz, /status, /metrics")
+        try:
+            if path == "/healthz":
+                self._send(h, 200, b"ok\n", "text/plain")
+            elif path == "/status":
+                self._send(h, 200, json.dumps(self.status(), indent=1).encode(), "application/json")
+            elif path == "/metrics":
+                self._send(h, 200, self.prometheus().encode(), "text/plain; version=0.0.4")
+            else:
+                self._error(h, 404, f"no such endpoint {path!r}; use POST /export, GET /healthz, /status, /metrics")
+        except Exception as exc:  # noqa: BLE001 - an answer, never a dead handler thread
+            log.error("tracer API: GET %s failed: %s", path, one_line(exc))
+            log.debug("tracer API: the failure", exc_info=True)
+            self._error(h, 500, f"GET {path} failed: {one_line(exc)}")
+
+    @staticmethod
+    def _done_reading(h: BaseHTTPRequestHandler) -> None:
+        server: _Server = h.server  # type: ignore[assignment]
+        server.expect_nothing(h.connection)
 
     def _post(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
-        length_text = h.headers.get("Content-Length")
+        length_text = (h.headers.get("Content-Length") or "").strip()
         if path != "/export":
-            self._error(h, 404, f"no such endpoint {path}")
+            h.close_connection = True
+            self._error(h, 404, f"no such endpoint {path!r}")
             return
-        if length_text is None or not length_text.isdigit():
+        if not length_text:
+            h.close_connection = True
             self._error(h, 411, "a Content-Length is required")
+            return
+        if not _DIGITS.fullmatch(length_text):
+            h.close_connection = True
+            status = 413 if length_text.isascii() and length_text.isdigit() else 400
+            self._error(h, status, f"Content-Length must be a byte count of at most {MAX_BODY}")
             return
         length = int(length_text)
         if length > MAX_BODY:
             h.close_connection = True
             self._error(h, 413, f"the request body is {length} bytes; the limit is {MAX_BODY}")
             return
-        body = h.rfile.read(length)
+        try:
+            body = h.rfile.read(length)
+        except (OSError, ValueError) as exc:
+            h.close_connection = True
+            log.debug("tracer API: %s went away while sending its request: %s", h.address_string(), exc)
+            return
+        self._done_reading(h)
+        if len(body) < length:
+            h.close_connection = True
+            log.debug("tracer API: %s sent %d of %d body bytes and went away", h.address_string(), len(body), length)
+            return
         started = time.perf_counter()
         try:
             start, end, filters, export_path = parse_export_request(body)
@@ -222,8 +429,14 @@ class TracerAPI:
             return
         except SkctlError as exc:
             self._count(started, error=True)
-            log.error("export failed: %s", exc)
+            log.error("export failed: %s", one_line(exc))
             self._error(h, 500, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - an answer, never a dead handler thread
+            self._count(started, error=True)
+            log.error("export failed: %s", one_line(exc))
+            log.debug("export failure", exc_info=True)
+            self._error(h, 500, f"the export failed: {one_line(exc)}")
             return
         self._count(started)
 

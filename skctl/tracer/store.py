@@ -33,6 +33,7 @@ All methods are thread-safe (one lock); watch loops call them from their threads
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -60,6 +61,8 @@ from skctl.trace.window import ExportFilters, export_window
 from skctl.tracer.objects import sanitize
 
 # Journal record types (skctl.tracer.journal persists them as they are).
+log = logging.getLogger(__name__)
+
 REC_SNAPSHOT = "snap"
 REC_EVENT = "ev"  # {"a": [obj]} or {"d": [obj]}
 REC_LIFECYCLE = "lc"  # {"p": pod ns/name, "o": [gvk, ns/name], "h": hash, "s": start, "e": end}
@@ -530,12 +533,18 @@ class TraceStore:
 
     def replay(self, records: Iterable[tuple[str, int, dict[str, Any]]]) -> int:
         """Rebuild from journal records (a snapshot first); returns how many were applied.
-        Nothing is emitted to the sink while replaying."""
+        Nothing is emitted to the sink while replaying. A record of the wrong shape (written
+        by a broken or foreign writer, though its checksum holds) is skipped with a warning,
+        as a damaged frame is: the tracer always starts, an export always answers."""
         sink, self.sink = self.sink, None
         n = 0
         try:
             with self.lock:
                 for kind, ts, payload in records:
+                    issue = record_problem(kind, ts, payload)
+                    if issue:
+                        log.warning("journal record %r at ts %s is damaged (%s); skipped", kind, ts, issue)
+                        continue
                     self.last_ts = max(self.last_ts, ts)
                     if kind == REC_SNAPSHOT:
                         self._load_snapshot(ts, payload)
@@ -643,3 +652,80 @@ def _deletion_time(pod: dict[str, Any]) -> int | None:
         return None
     grace = meta.get("deletionGracePeriodSeconds")
     return at - int(grace) if isinstance(grace, int) else at
+
+
+def _pair(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(p, str) for p in value)
+
+
+def _time(value: Any, optional: bool = True) -> bool:
+    from skctl.trace.shape import TS_MAX, TS_MIN
+
+    return (optional and value is None) or (type(value) is int and TS_MIN <= value <= TS_MAX)
+
+
+def _objects_problem(objs: Any) -> str | None:
+    from skctl.trace.shape import object_problem
+
+    if objs is None:
+        return None
+    if not isinstance(objs, list):
+        return "its objects are not a list"
+    for obj in objs:
+        issue = object_problem(obj)
+        if issue:
+            return issue
+    return None
+
+
+def _lifecycle_problem(rec: Any) -> str | None:
+    from skctl.trace.shape import HASH_MAX, HASH_MIN
+
+    if not isinstance(rec, dict):
+        return "a lifecycle that is not a map"
+    if not (_pair(rec.get("o")) and type(rec.get("h")) is int and HASH_MIN <= rec["h"] <= HASH_MAX):
+        return "a lifecycle without an owner pair and pod hash"
+    if not (_time(rec.get("s")) and _time(rec.get("e")) and (rec.get("p") is None or isinstance(rec.get("p"), str))):
+        return "a lifecycle whose times or pod name have the wrong type"
+    return None
+
+
+def record_problem(kind: str, ts: Any, payload: Any) -> str | None:
+    """What keeps a decoded journal record from being replayed, or None: each record type's
+    payload has the shape the writer gives it (REC_* above), its objects are valid trace
+    objects and its time is a trace time (1970..9999)."""
+    if not _time(ts, optional=False):
+        return "its time is outside 1970..9999"
+    if not isinstance(payload, dict):
+        return "its payload is not a map"
+    if kind in (REC_EVENT, REC_CLUSTER):
+        return _objects_problem(payload.get("a")) or _objects_problem(payload.get("d"))
+    if kind == REC_LIFECYCLE:
+        return _lifecycle_problem(payload)
+    if kind == REC_OWNERS:
+        refs = payload.get("r") or []
+        if not (_pair(payload.get("k")) and isinstance(refs, list) and all(_pair(r) for r in refs)):
+            return "owners that are not [GVK, ns/name] pairs"
+        return None
+    if kind == REC_SNAPSHOT:
+        objects = payload.get("objects") or []
+        if not isinstance(objects, list) or not all(
+                isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str) for item in objects):
+            return "a snapshot whose objects are not [GVK, object] pairs"
+        issue = _objects_problem([obj for _gvk, obj in objects])
+        if issue:
+            return issue
+        lifecycles = payload.get("lifecycles") or []
+        if not isinstance(lifecycles, list):
+            return "a snapshot whose lifecycles are not a list"
+        for rec in lifecycles:
+            issue = _lifecycle_problem(rec)
+            if issue:
+                return issue
+        owners = payload.get("owners") or []
+        if not isinstance(owners, list) or not all(
+                isinstance(item, (list, tuple)) and len(item) == 2 and _pair(item[0]) and isinstance(item[1], list)
+                and all(_pair(r) for r in item[1]) for item in owners):
+            return "a snapshot whose owners are not [GVK, ns/name] pairs"
+        return _objects_problem(payload.get("cluster"))
+    return f"an unknown record type {kind!r}"
