@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from skctl import argtypes, messages
+from skctl import messages
 from skctl.commands import ALIASES, COMMANDS
-from skctl.commands.flags import add_cluster_flags
-from skctl.sim import DEFAULT_DRIVER_NAMESPACE
+from skctl.commands.flags import add_simulation_flags
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -21,10 +20,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         "namespace labelled with the simulation. The driver namespace, ServiceAccount and RBAC are shared by "
         "all simulations and stay.",
     )
-    p.add_argument("name", metavar="NAME", type=argtypes.simulation_name, help="simulation name")
-    p.add_argument("--driver-namespace", type=argtypes.namespace, default=DEFAULT_DRIVER_NAMESPACE, metavar="NS",
-                   help=f"namespace of the driver Job (default: {DEFAULT_DRIVER_NAMESPACE})")
-    add_cluster_flags(p)
+    add_simulation_flags(p)
     return p
 
 

@@ -113,3 +113,15 @@ def add_simkube_only_flags(parser: argparse.ArgumentParser) -> None:
 def simkube_only_given(args: argparse.Namespace) -> list[str]:
     """The SimKube-only flags this command line gave (for the one note on stderr)."""
     return [flag for flag, _m, _w in SIMKUBE_ONLY_RUN_FLAGS if getattr(args, flag[2:].replace("-", "_"), None)]
+
+
+def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
+    """NAME and `--driver-namespace`: the driver Job of an existing simulation (delete,
+    pause, resume), plus the cluster flags."""
+    from skctl import argtypes
+    from skctl.sim import DEFAULT_DRIVER_NAMESPACE
+
+    parser.add_argument("name", metavar="NAME", type=argtypes.simulation_name, help="simulation name")
+    parser.add_argument("--driver-namespace", type=argtypes.namespace, default=DEFAULT_DRIVER_NAMESPACE, metavar="NS",
+                        help=f"namespace of the driver Job (default: {DEFAULT_DRIVER_NAMESPACE})")
+    add_cluster_flags(parser)

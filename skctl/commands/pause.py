@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from skctl import argtypes, messages
+from skctl import messages
 from skctl.commands import COMMANDS
-from skctl.commands.flags import add_cluster_flags
-from skctl.sim import DEFAULT_DRIVER_NAMESPACE
+from skctl.commands.flags import add_simulation_flags
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -17,20 +16,23 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help=COMMANDS["pause"],
         description="Pause a running simulation: annotate its driver Job with simkube.io/paused-time. The driver stops replaying within a second and replay time stands still until `skctl resume NAME`; pods already running go on (docs/run.md, \"Pause and resume\").",
     )
-    p.add_argument("name", metavar="NAME", type=argtypes.simulation_name, help="simulation name")
-    p.add_argument("--driver-namespace", type=argtypes.namespace, default=DEFAULT_DRIVER_NAMESPACE, metavar="NS",
-                   help=f"namespace of the driver Job (default: {DEFAULT_DRIVER_NAMESPACE})")
-    add_cluster_flags(p)
+    add_simulation_flags(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    return set_pause(args, paused=True)
+
+
+def set_pause(args: argparse.Namespace, paused: bool) -> int:
+    """`skctl pause` and `skctl resume`: one change of the driver Job's pause annotation."""
     from skctl.sim import pause, runner
 
     kube = runner.connect(args.kubeconfig, args.context)
     try:
-        pause.pause(kube, args.name, args.driver_namespace)
+        (pause.pause if paused else pause.resume)(kube, args.name, args.driver_namespace)
     finally:
         kube.close()
-    print(messages.PAUSE_DONE.format(name=args.name, namespace=args.driver_namespace))
+    done = messages.PAUSE_DONE if paused else messages.RESUME_DONE
+    print(done.format(name=args.name, namespace=args.driver_namespace))
     return 0

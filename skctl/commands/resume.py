@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from skctl import argtypes, messages
 from skctl.commands import COMMANDS
-from skctl.commands.flags import add_cluster_flags
-from skctl.sim import DEFAULT_DRIVER_NAMESPACE
+from skctl.commands.flags import add_simulation_flags
+from skctl.commands.pause import set_pause
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -17,20 +16,9 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         help=COMMANDS["resume"],
         description="Resume a paused simulation: remove the pause annotation from its driver Job; the replay goes on where it stopped, every later event moved by the time spent paused.",
     )
-    p.add_argument("name", metavar="NAME", type=argtypes.simulation_name, help="simulation name")
-    p.add_argument("--driver-namespace", type=argtypes.namespace, default=DEFAULT_DRIVER_NAMESPACE, metavar="NS",
-                   help=f"namespace of the driver Job (default: {DEFAULT_DRIVER_NAMESPACE})")
-    add_cluster_flags(p)
+    add_simulation_flags(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from skctl.sim import pause, runner
-
-    kube = runner.connect(args.kubeconfig, args.context)
-    try:
-        pause.resume(kube, args.name, args.driver_namespace)
-    finally:
-        kube.close()
-    print(messages.RESUME_DONE.format(name=args.name, namespace=args.driver_namespace))
-    return 0
+    return set_pause(args, paused=False)
