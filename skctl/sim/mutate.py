@@ -107,6 +107,29 @@ def place_on_virtual_nodes(spec: dict[str, Any]) -> list[str]:
     return added
 
 
+def without_placement(spec: Mapping[str, Any], added: str | None = None) -> dict[str, Any]:
+    """A copy of a pod spec with `place_on_virtual_nodes`'s additions undone: those named in
+    `added` (the template's PLACEMENT_ADDED_ANNOTATION), or both when it is None (a pod made
+    outside the patched templates, placed by the driver)."""
+    parts = {PLACEMENT_NODE_SELECTOR, PLACEMENT_TOLERATION} if added is None else set(added.split(","))
+    clean = dict(spec)
+    if PLACEMENT_NODE_SELECTOR in parts:
+        selector = dict(clean.get("nodeSelector") or {})
+        if selector.get(VIRTUAL_NODE_SELECTOR_KEY) == VIRTUAL_NODE_SELECTOR_VALUE:
+            selector.pop(VIRTUAL_NODE_SELECTOR_KEY)
+        if selector:
+            clean["nodeSelector"] = selector
+        else:
+            clean.pop("nodeSelector", None)
+    if PLACEMENT_TOLERATION in parts:
+        tolerations = [t for t in clean.get("tolerations") or [] if (t or {}).get("key") != VIRTUAL_NODE_TAINT_KEY]
+        if tolerations:
+            clean["tolerations"] = tolerations
+        else:
+            clean.pop("tolerations", None)
+    return clean
+
+
 def on_virtual_nodes(spec: Mapping[str, Any]) -> bool:
     """Can the scheduler only put a pod with this spec on a virtual node?"""
     selector = spec.get("nodeSelector") or {}

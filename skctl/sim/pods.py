@@ -42,8 +42,6 @@ from skctl.sim import (
     ORIGINAL_NAMESPACE_ANNOTATION,
     ORIGINAL_OWNER_ANNOTATION,
     PLACEMENT_ADDED_ANNOTATION,
-    PLACEMENT_NODE_SELECTOR,
-    PLACEMENT_TOLERATION,
     POD_SEQUENCE_ANNOTATION,
     POD_SPEC_HASH_ANNOTATION,
     SIMULATION_LABEL,
@@ -53,7 +51,7 @@ from skctl.sim import (
     VIRTUAL_NODE_TAINT_KEY,
 )
 from skctl.sim.lifecycle import completion_time
-from skctl.sim.mutate import KWOK_TOLERATION, delay_annotations, on_virtual_nodes
+from skctl.sim.mutate import KWOK_TOLERATION, delay_annotations, on_virtual_nodes, without_placement
 from skctl.trace.model import PodLifecycles
 from skctl.trace.pods import (
     POD_GVK,
@@ -94,27 +92,10 @@ def original_namespace(pod: Mapping[str, Any], ns_prefix: str) -> str:
 
 
 def simulated_spec_hash(spec: Mapping[str, Any], added: str | None = None) -> int:
-    """The stable hash of a simulated pod's spec without the driver's own additions, so it
-    matches the recorded pod's. `added` is the template's PLACEMENT_ADDED_ANNOTATION (what
-    the driver added: the virtual nodeSelector, the kwok-provider toleration); without it
-    (a pod made outside the patched templates) both are the driver's."""
-    parts = {PLACEMENT_NODE_SELECTOR, PLACEMENT_TOLERATION} if added is None else set(added.split(","))
-    clean = dict(spec)
-    if PLACEMENT_NODE_SELECTOR in parts:
-        selector = dict(clean.get("nodeSelector") or {})
-        if selector.get(VIRTUAL_NODE_SELECTOR_KEY) == VIRTUAL_NODE_SELECTOR_VALUE:
-            selector.pop(VIRTUAL_NODE_SELECTOR_KEY)
-        if selector:
-            clean["nodeSelector"] = selector
-        else:
-            clean.pop("nodeSelector", None)
-    if PLACEMENT_TOLERATION in parts:
-        tolerations = [t for t in clean.get("tolerations") or [] if (t or {}).get("key") != VIRTUAL_NODE_TAINT_KEY]
-        if tolerations:
-            clean["tolerations"] = tolerations
-        else:
-            clean.pop("tolerations", None)
-    return pod_spec_hash(clean)
+    """The recorded pod's hash for a simulated pod: the tracer's hash (skctl.trace.pods) of its
+    spec without the driver's placement additions (`added`: the template's
+    PLACEMENT_ADDED_ANNOTATION; see skctl.sim.mutate.without_placement)."""
+    return pod_spec_hash(without_placement(spec, added))
 
 
 def original_key(key: Key, ns: str, orig_ns: str) -> Key:

@@ -112,7 +112,8 @@ def spec_hash(obj: Mapping[str, Any]) -> int:
 
     First 8 bytes (big-endian) of SHA-256 over the canonical JSON of `spec` (sorted keys,
     no whitespace, UTF-8). Stable across runs, machines and Python versions, which
-    Python's `hash()` is not. Used only when the input index has no hash for an object.
+    Python's `hash()` is not. Used only when the input index has no hash for an object;
+    the pod-spec hash that keys lifecycles is another rule, SimKube's (skctl.trace.pods).
     """
     canonical = json.dumps(obj.get("spec"), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return int.from_bytes(hashlib.sha256(canonical.encode("utf-8")).digest()[:8], "big")
