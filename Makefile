@@ -22,11 +22,13 @@ chromium:
 	scripts/install_chromium.sh
 
 # The real control plane (kube-apiserver, etcd, controller-manager, scheduler, KWOK, kubectl)
-# built from the Go modules pinned in controlplane/, cached outside the checkout.
+# built from the Go modules pinned in controlplane/, cached outside the checkout; then
+# metrics-server v0.8.0 from its own module under its own cache key (instant when cached).
 controlplane:
 	$(PY) tests/e2e/binaries.py
 
 # A real control plane with 4 KWOK nodes in the foreground; prints KUBECONFIG=<path> once ready.
+# CLUSTER_ARGS=--metrics-server adds metrics-server (KWOK pods report annotated usage; HPAs act).
 cluster: $(STAMP) controlplane
 	$(VPY) tests/e2e/cluster.py $(CLUSTER_ARGS)
 

@@ -2,7 +2,9 @@
 
 The binaries are built from the Go modules pinned in ``controlplane/`` into a cache folder
 outside the checkout, keyed by a hash of the pins, so a fresh clone finds a previous build
-and a second run is instant. Run as a script (``make controlplane``) to build.
+and a second run is instant. metrics-server is built from its own module under its own key
+(``metrics_server_key()``), so it never invalidates that build. Run as a script (``make
+controlplane``) to build both.
 
 Standard library only: this must run before any virtualenv exists.
 """
@@ -42,6 +44,13 @@ KWOK_STAGES = ("kustomize/stage/node/fast/node-initialize.yaml",
                "kustomize/stage/node/heartbeat/node-heartbeat.yaml",
                "kustomize/stage/pod/fast/pod-ready.yaml",
                "kustomize/stage/pod/fast/pod-delete.yaml")
+# metrics-server, for HorizontalPodAutoscalers in e2e: built from its own module (its go.mod has no
+# replace directives, so `go install module@version` applies its own pins) under its own cache key,
+# so adding or bumping it never invalidates the control plane above. v0.9.0 is served but not an
+# approved release here.
+METRICS_SERVER_MODULE = "sigs.k8s.io/metrics-server"
+METRICS_SERVER_VERSION = "v0.8.0"
+METRICS_SERVER_COMMIT = "d66279c6426c6581d9656fe3d42bc52db7c29597"  # the v0.8.0 tag, for `--version`
 
 
 class BuildError(Exception):
@@ -54,6 +63,12 @@ def pins_key() -> str:
     for name in ("go.mod", "go.sum", "tools.go", "etcd/main.go"):
         h.update(name.encode() + b"\0" + (MODULE / name).read_bytes() + b"\0")
     h.update(f"{KWOK_MODULE}@{KWOK_VERSION}\0{_ldflags()}\0{KWOK_STAGES}".encode())
+    return h.hexdigest()[:16]
+
+
+def metrics_server_key() -> str:
+    """A short hash of what decides the metrics-server build (independent of pins_key())."""
+    h = hashlib.sha256(f"{METRICS_SERVER_MODULE}@{METRICS_SERVER_VERSION}\0{_metrics_server_ldflags()}".encode())
     return h.hexdigest()[:16]
 
 
@@ -71,6 +86,10 @@ def bin_dir() -> Path:
 
 def stages_dir() -> Path:
     return cache_root() / pins_key() / "stages"
+
+
+def metrics_server_path() -> Path:
+    return cache_root() / f"metrics-server-{metrics_server_key()}" / "bin" / "metrics-server"
 
 
 def is_built() -> bool:
@@ -123,8 +142,31 @@ def _ldflags() -> str:
     return " ".join(["-s", "-w", *x])
 
 
+def _metrics_server_ldflags() -> str:
+    pkg = "k8s.io/client-go/pkg/version"  # what metrics-server's own Makefile stamps
+    return " ".join(["-s", "-w", f"-X {pkg}.gitVersion={METRICS_SERVER_VERSION}",
+                     f"-X {pkg}.gitCommit={METRICS_SERVER_COMMIT}", f"-X {pkg}.gitTreeState=clean",
+                     f"-X {pkg}.buildDate=1970-01-01T00:00:00Z"])
+
+
 def _mb(n: int) -> str:
     return f"{n / 1024**2:,.0f} MB"
+
+
+def _go_env() -> tuple[dict[str, str], Path, bool]:
+    """The build environment, the Go build cache it uses and whether to keep that cache."""
+    keep_cache = os.environ.get("SKCTL_KEEP_GO_BUILD_CACHE") == "1"
+    gocache = Path(os.environ["GOCACHE"]) if keep_cache and os.environ.get("GOCACHE") else \
+        cache_root() / "go-build-cache"
+    env = dict(os.environ, GOCACHE=str(gocache), GOFLAGS="-buildvcs=false", CGO_ENABLED="0")
+    env["GOTOOLCHAIN"] = "local"
+    return env, gocache, keep_cache
+
+
+def _drop_build_cache(gocache: Path, keep_cache: bool, log) -> None:
+    if gocache.exists() and not keep_cache:
+        log(f"removing the Go build cache ({_mb(du(gocache))}; keep it with SKCTL_KEEP_GO_BUILD_CACHE=1)")
+        shutil.rmtree(gocache, ignore_errors=True)
 
 
 def build(log=print) -> Path:
@@ -136,12 +178,7 @@ def build(log=print) -> Path:
     check_go()
     check_space(cache_root())
     target.mkdir(parents=True, exist_ok=True)
-    keep_cache = os.environ.get("SKCTL_KEEP_GO_BUILD_CACHE") == "1"
-    gocache = Path(os.environ["GOCACHE"]) if keep_cache and os.environ.get("GOCACHE") else \
-        cache_root() / "go-build-cache"
-    env = dict(os.environ, GOCACHE=str(gocache), GOFLAGS="-buildvcs=false", CGO_ENABLED="0")
-    env.pop("GOTOOLCHAIN", None)
-    env["GOTOOLCHAIN"] = "local"
+    env, gocache, keep_cache = _go_env()
     started = time.monotonic()
     for name, pkg in K8S_BINARIES.items():
         out = target / name
@@ -163,10 +200,30 @@ def build(log=print) -> Path:
         log(f"  kwok: {time.monotonic() - t0:.0f} s, {_mb(du(target / 'kwok'))}")
     _copy_stages(env)
     log(f"built in {time.monotonic() - started:.0f} s; binaries {_mb(du(target))} in {target}")
-    if gocache.exists() and not keep_cache:
-        log(f"removing the Go build cache ({_mb(du(gocache))}; keep it with SKCTL_KEEP_GO_BUILD_CACHE=1)")
-        shutil.rmtree(gocache, ignore_errors=True)
+    _drop_build_cache(gocache, keep_cache, log)
     return target
+
+
+def build_metrics_server(log=print) -> Path:
+    """Build metrics-server if missing (its own cache key); returns the binary. Instant once built."""
+    out = metrics_server_path()
+    if out.is_file():
+        log(f"metrics-server {METRICS_SERVER_VERSION} already built in {out.parent}")
+        return out
+    check_go()
+    check_space(cache_root())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env, gocache, keep_cache = _go_env()
+    t0 = time.monotonic()
+    log(f"building metrics-server {METRICS_SERVER_VERSION} (its own module) ...")
+    with tempfile.TemporaryDirectory(dir=out.parent) as gobin:
+        _run(["go", "install", "-trimpath", "-ldflags", _metrics_server_ldflags(),
+              f"{METRICS_SERVER_MODULE}/cmd/metrics-server@{METRICS_SERVER_VERSION}"],
+             cache_root(), dict(env, GOBIN=gobin))
+        Path(gobin, "metrics-server").replace(out)
+    log(f"  metrics-server: {time.monotonic() - t0:.0f} s, {_mb(du(out))}")
+    _drop_build_cache(gocache, keep_cache, log)
+    return out
 
 
 def _copy_stages(env: dict[str, str]) -> None:
@@ -197,6 +254,7 @@ def main(argv: list[str]) -> int:
             print(bin_dir())
             return 0
         build()
+        build_metrics_server()
     except BuildError as exc:
         print(f"controlplane: {exc}", file=sys.stderr)
         return 2

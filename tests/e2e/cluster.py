@@ -7,6 +7,13 @@ KWOK, the binaries built by ``tests/e2e/binaries.py``. N fake nodes are created,
 waits until all are Ready. Everything is stopped and the work folder removed on exit, SIGINT
 or SIGTERM; children are also killed by the kernel if the launcher itself dies.
 
+With ``metrics_server=True`` (``--metrics-server``) the cluster also serves the resource metrics
+API, so HorizontalPodAutoscalers act: KWOK serves a kubelet-like resource metrics endpoint per
+fake node (config/kwok's Metric, pod usage from the ClusterResourceUsage reading the
+``kwok.x-k8s.io/usage-cpu``/``-memory`` pod annotations), metrics-server (built by binaries.py
+under its own cache key) scrapes it with the settings KWOK gives for fake nodes, and
+kube-apiserver's aggregation layer serves ``metrics.k8s.io`` from it.
+
 Run as a script (``make cluster``) to keep one running in the foreground:
 it prints ``KUBECONFIG=<path>`` once ready. Independent of skctl: uses only the standard
 library, ``cryptography``, ``PyYAML`` and ``requests`` (all in the test environment).
@@ -40,12 +47,25 @@ from tests.e2e import binaries  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 SKCTL_STAGES = ROOT / "config" / "kwok"
 ADMIN_USER = "e2e-admin"
+FRONT_PROXY_CLIENT = "front-proxy-client"
 SERVICE_CIDR = "10.0.0.0/24"
 # Simulations create many ReplicaSets and pods at once; the default 20 QPS makes the
 # controllers lag the trace by seconds (see docs/run.md).
 CONTROLLER_QPS = ("--kube-api-qps=500", "--kube-api-burst=1000")
 NODE_CPU, NODE_MEMORY, NODE_PODS = "32", "256Gi", "110"
 STARTUP_TIMEOUT = 90.0
+# With metrics-server: the HPA controller's loop every 5 s instead of 15 s, so HPA tests take
+# minutes; each HPA's own behavior (stabilisation windows, policies) applies unchanged.
+HPA_CONTROLLER_ARGS = ("--horizontal-pod-autoscaler-sync-period=5s",)
+# What KWOK's kwokctl gives metrics-server for fake nodes: scrape each node at its InternalIP and
+# status.daemonEndpoints port (KWOK's server; its path from the node annotation below), accept
+# KWOK's serving certificate as it is.
+METRICS_SERVER_KWOK_ARGS = ("--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+                            "--kubelet-use-node-status-port", "--kubelet-insecure-tls")
+METRICS_PATH_ANNOTATION = "metrics.k8s.io/resource-metrics-path"
+# KWOK config kinds taken from config/kwok: stages always, the metrics kinds with metrics-server
+STAGE_KINDS = frozenset({"Stage"})
+METRICS_KINDS = frozenset({"Metric", "ClusterResourceUsage"})
 STOP_TIMEOUT = 15.0
 
 
@@ -104,12 +124,31 @@ def _write_pki(d: Path) -> None:
            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
            .sign(ca_key, hashes.SHA256()))
+    # the aggregation layer: kube-apiserver proxies metrics.k8s.io to metrics-server with this
+    # client certificate, which metrics-server trusts through the front-proxy CA
+    fp_key = ec.generate_private_key(ec.SECP256R1())
+    fp_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "skctl-e2e-front-proxy-ca")])
+    fp_ca = (x509.CertificateBuilder().subject_name(fp_name).issuer_name(fp_name)
+             .public_key(fp_key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now).not_valid_after(later)
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(fp_key, hashes.SHA256()))
+    proxy_key = ec.generate_private_key(ec.SECP256R1())
+    proxy = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FRONT_PROXY_CLIENT)]))
+             .issuer_name(fp_name).public_key(proxy_key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now).not_valid_after(later)
+             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+             .sign(fp_key, hashes.SHA256()))
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (d / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (d / "ca.key").write_bytes(pem_key(ca_key))
     (d / "apiserver.crt").write_bytes(srv.public_bytes(serialization.Encoding.PEM))
     (d / "apiserver.key").write_bytes(pem_key(srv_key))
     (d / "sa.key").write_bytes(pem_key(sa_key))
+    (d / "front-proxy-ca.crt").write_bytes(fp_ca.public_bytes(serialization.Encoding.PEM))
+    (d / "front-proxy-client.crt").write_bytes(proxy.public_bytes(serialization.Encoding.PEM))
+    (d / "front-proxy-client.key").write_bytes(pem_key(proxy_key))
     (d / "sa.pub").write_bytes(sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
@@ -121,8 +160,15 @@ class Cluster:
 
     def __init__(self, nodes: int = 4, workdir: Path | None = None, bin_dir: Path | None = None,
                  log: Callable[[str], None] = lambda _m: None, apiserver_args: Iterable[str] = (),
-                 scheduler_config: dict | None = None) -> None:
+                 scheduler_config: dict | None = None, metrics_server: bool = False,
+                 metric_resolution: str = "15s") -> None:
         self.nodes = nodes
+        # metrics-server and KWOK's resource metrics, so HorizontalPodAutoscalers act (see above);
+        # metric_resolution is metrics-server's scrape interval (KWOK's kwokctl uses 15s)
+        self.metrics_server = metrics_server
+        self.metric_resolution = metric_resolution
+        self.kwok_port = 0
+        self.metrics_server_port = 0
         self.apiserver_args = list(apiserver_args)
         # a KubeSchedulerConfiguration (its profiles, e.g. a NodeResourcesFit scoring strategy);
         # the launcher fills in the client connection and turns leader election off
@@ -150,6 +196,8 @@ class Cluster:
         if missing:
             raise ClusterError(f"control plane binaries missing in {self.bin_dir} ({', '.join(missing)}): "
                                "run `make controlplane`")
+        if self.metrics_server and not binaries.metrics_server_path().is_file():
+            raise ClusterError(f"metrics-server missing ({binaries.metrics_server_path()}): run `make controlplane`")
         try:
             self._start()
         except BaseException:
@@ -169,6 +217,8 @@ class Cluster:
         self._start_controllers()
         self._create_nodes()
         self.wait_nodes_ready()
+        if self.metrics_server:
+            self._start_metrics_server()
         self.log(f"control plane ready in {time.monotonic() - t0:.1f} s at {self.server}")
 
     def stop(self) -> None:
@@ -181,9 +231,9 @@ class Cluster:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     # components --------------------------------------------------------------------------------
-    def _spawn(self, name: str, args: Iterable[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: Iterable[str], binary: Path | None = None) -> subprocess.Popen:
         log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen([str(self.bin_dir / name), *args], stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([str(binary or self.bin_dir / name), *args], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=self.dir, preexec_fn=_die_with_parent)
         log.close()
         self.procs[name] = proc
@@ -233,9 +283,20 @@ class Cluster:
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--token-auth-file={self.dir / 'tokens.csv'}", "--authorization-mode=RBAC",
-            f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true", *self.apiserver_args,
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--allow-privileged=true",
+            *(self._aggregation_args() if self.metrics_server else ()), *self.apiserver_args,
         ])
         self._wait("kube-apiserver", lambda: self._get("/readyz").status_code == 200)
+
+    def _aggregation_args(self) -> list[str]:
+        """kube-apiserver's aggregation layer, which serves metrics.k8s.io from metrics-server."""
+        pki = self.dir / "pki"
+        return [f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
+                f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+                "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+                f"--proxy-client-key-file={pki / 'front-proxy-client.key'}"]
 
     def restart_apiserver(self) -> None:
         """Stop the API server and start it again on the same port: every client connection (and
@@ -261,6 +322,7 @@ class Cluster:
             f"--root-ca-file={pki / 'ca.crt'}", f"--service-account-private-key-file={pki / 'sa.key'}",
             "--use-service-account-credentials=false", *CONTROLLER_QPS,
             "--concurrent-deployment-syncs=20", "--concurrent-replicaset-syncs=20",
+            *(HPA_CONTROLLER_ARGS if self.metrics_server else ()),
         ])
         if self.scheduler_config is None:
             self._spawn("kube-scheduler", [kc, "--leader-elect=false", "--bind-address=127.0.0.1",
@@ -273,14 +335,58 @@ class Cluster:
             path = self.dir / "scheduler-config.yaml"
             path.write_text(yaml.safe_dump(config, sort_keys=False))
             self._spawn("kube-scheduler", [f"--config={path}", "--bind-address=127.0.0.1", "--secure-port=0"])
-        stages = sorted(binaries.stages_dir().glob("*.yaml"))
-        # skctl's own stages come last: a stage of the same name replaces KWOK's
-        stages += sorted(p for p in SKCTL_STAGES.glob("*.yaml") if _is_stage_file(p))
+        # skctl's own config comes last: a stage of the same name replaces KWOK's
+        kinds = STAGE_KINDS | (METRICS_KINDS if self.metrics_server else frozenset())
+        paths = sorted(binaries.stages_dir().glob("*.yaml")) + sorted(SKCTL_STAGES.glob("*.yaml"))
         merged = self.dir / "kwok-stages.yaml"
-        merged.write_text(_merge_stages(stages))
-        self._spawn("kwok", [kc, f"--config={merged}",
-                             "--manage-nodes-with-label-selector=type=virtual",
-                             "--cidr=10.244.0.0/16", "--node-ip=10.1.0.1"])
+        merged.write_text(_merge_kwok_config(paths, kinds))
+        args = [kc, f"--config={merged}", "--manage-nodes-with-label-selector=type=virtual", "--cidr=10.244.0.0/16"]
+        if self.metrics_server:
+            # KWOK's server is every fake node's "kubelet": nodes get InternalIP 127.0.0.1 and this
+            # port as status.daemonEndpoints, where metrics-server scrapes them (loopback only)
+            self.kwok_port = free_port()
+            args += ["--node-ip=127.0.0.1", f"--node-port={self.kwok_port}",
+                     f"--server-address=127.0.0.1:{self.kwok_port}",
+                     f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}"]
+        else:
+            args += ["--node-ip=10.1.0.1"]
+        self._spawn("kwok", args)
+
+    def _start_metrics_server(self, timeout: float = 2 * STARTUP_TIMEOUT) -> None:
+        """metrics-server on loopback, registered as v1beta1.metrics.k8s.io; returns once the API
+        answers with metrics for every node (two scrapes: CPU is a rate)."""
+        pki = self.dir / "pki"
+        self.metrics_server_port = free_port()
+        kc = str(self.kubeconfig)
+        self._spawn("metrics-server", [
+            *METRICS_SERVER_KWOK_ARGS, f"--metric-resolution={self.metric_resolution}",
+            "--bind-address=127.0.0.1", f"--secure-port={self.metrics_server_port}",
+            f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
+        ], binary=binaries.metrics_server_path())
+        # the aggregator resolves an ExternalName service to its name: loopback, no kube-proxy needed
+        service = {"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "metrics-server", "namespace": "kube-system"},
+                   "spec": {"type": "ExternalName", "externalName": "127.0.0.1"}}
+        api_service = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                       "metadata": {"name": "v1beta1.metrics.k8s.io"},
+                       "spec": {"group": "metrics.k8s.io", "version": "v1beta1",
+                                "service": {"name": "metrics-server", "namespace": "kube-system",
+                                            "port": self.metrics_server_port},
+                                # metrics-server's own manifest does the same; the hop is loopback
+                                "insecureSkipTLSVerify": True,
+                                "groupPriorityMinimum": 100, "versionPriority": 100}}
+        for path, body in (("/api/v1/namespaces/kube-system/services", service),
+                           ("/apis/apiregistration.k8s.io/v1/apiservices", api_service)):
+            r = self._request("POST", path, json=body)
+            if r.status_code not in (201, 409):
+                raise ClusterError(f"creating {body['kind']}: {r.status_code} {r.text[:300]}")
+        self._wait("metrics-server", lambda: len(self.node_metrics()) >= self.nodes, timeout)
+
+    def node_metrics(self) -> dict[str, dict]:
+        """NodeMetrics by node name from the resource metrics API (empty while it is not served)."""
+        r = self._get("/apis/metrics.k8s.io/v1beta1/nodes")
+        return {m["metadata"]["name"]: m for m in r.json().get("items", [])} if r.status_code == 200 else {}
 
     def _write_kubeconfig(self) -> None:
         doc = {
@@ -302,10 +408,12 @@ class Cluster:
 
     # nodes -------------------------------------------------------------------------------------
     def node_manifest(self, name: str) -> dict:
+        annotations = {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"}
+        if self.metrics_server:  # where metrics-server finds the node's resource metrics on KWOK's server
+            annotations[METRICS_PATH_ANNOTATION] = f"/metrics/nodes/{name}/metrics/resource"
         return {
             "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name,
-                         "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "metadata": {"name": name, "annotations": annotations,
                          "labels": {"type": "virtual", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                                     "kubernetes.io/arch": "amd64", "kubernetes.io/role": "agent"}},
             "spec": {"taints": [{"key": "kwok-provider", "value": "true", "effect": "NoSchedule"}]},
@@ -381,21 +489,18 @@ def _terminate(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def _is_stage_file(path: Path) -> bool:
-    try:
-        docs = list(yaml.safe_load_all(path.read_text()))
-    except yaml.YAMLError:
-        return False
-    return any(isinstance(d, dict) and d.get("kind") == "Stage" for d in docs)
-
-
-def _merge_stages(paths: list[Path]) -> str:
-    """One multi-document file; a later Stage with the same name replaces an earlier one."""
-    by_name: dict[str, dict] = {}
+def _merge_kwok_config(paths: list[Path], kinds: frozenset[str]) -> str:
+    """One multi-document KWOK config of the given kinds; a later document of the same kind and
+    name replaces an earlier one (files that are not YAML, e.g. a kustomization, add nothing)."""
+    by_name: dict[tuple[str, str], dict] = {}
     for p in paths:
-        for doc in yaml.safe_load_all(p.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") == "Stage":
-                by_name[doc["metadata"]["name"]] = doc
+        try:
+            docs = list(yaml.safe_load_all(p.read_text()))
+        except yaml.YAMLError:
+            continue
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind") in kinds:
+                by_name[(doc["kind"], doc["metadata"]["name"])] = doc
     return yaml.safe_dump_all(by_name.values(), sort_keys=False)
 
 
@@ -408,6 +513,9 @@ def main(argv: list[str]) -> int:
                         help="extra kube-apiserver flag, e.g. --apiserver-arg=--watch-cache=false (repeatable)")
     parser.add_argument("--scheduler-config", metavar="FILE",
                         help="a KubeSchedulerConfiguration (YAML) for kube-scheduler, e.g. another scoring strategy")
+    parser.add_argument("--metrics-server", action="store_true",
+                        help="also serve the resource metrics API (metrics-server scraping KWOK's per-node "
+                             "metrics; pod usage from kwok.x-k8s.io/usage-cpu/-memory annotations), so HPAs act")
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the finally below stops everything either way; SIGINT is
     # reset because a shell without job control starts background commands with it ignored
@@ -415,7 +523,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_a: sys.exit(143))
     scheduler_config = yaml.safe_load(Path(args.scheduler_config).read_text()) if args.scheduler_config else None
     cluster = Cluster(nodes=args.nodes, log=lambda m: print(m, file=sys.stderr, flush=True),
-                      apiserver_args=args.apiserver_arg, scheduler_config=scheduler_config)
+                      apiserver_args=args.apiserver_arg, scheduler_config=scheduler_config,
+                      metrics_server=args.metrics_server)
     try:
         cluster.start()
         print(f"KUBECONFIG={cluster.kubeconfig}", flush=True)

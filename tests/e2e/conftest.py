@@ -60,3 +60,16 @@ def real_cluster_uncached() -> Iterator[Cluster]:
     _require_binaries()
     with Cluster(nodes=1, apiserver_args=["--watch-cache=false"]) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def metrics_cluster() -> Iterator[Cluster]:
+    """A control plane that serves the resource metrics API, so HorizontalPodAutoscalers act:
+    metrics-server scrapes KWOK's per-node metrics, where each pod reports the usage in its
+    kwok.x-k8s.io/usage-cpu / usage-memory annotations (tests/e2e/helpers.py sets them); the HPA
+    controller syncs every 5 s. Ready once metrics.k8s.io answers for every node."""
+    _require_binaries()
+    if not binaries.metrics_server_path().is_file():
+        pytest.skip(f"metrics-server not built ({binaries.metrics_server_path()}): run `make controlplane`")
+    with Cluster(nodes=2, metrics_server=True) as cluster:
+        yield cluster

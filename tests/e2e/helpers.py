@@ -81,3 +81,33 @@ def exists(cluster: Cluster, path: str) -> bool:
         return False
     r.raise_for_status()
     return True
+
+
+# KWOK's pod usage annotations, read by config/kwok/usage-from-annotation.yaml (1m / 1Mi without
+# them): each container of the pod reports this much, as metrics-server then sees it.
+USAGE_CPU = "kwok.x-k8s.io/usage-cpu"
+USAGE_MEMORY = "kwok.x-k8s.io/usage-memory"
+
+
+def usage_annotations(cpu: str | None = None, memory: str | None = None) -> dict[str, str]:
+    """The annotations that make a KWOK pod report this usage (Kubernetes quantities)."""
+    return {k: v for k, v in ((USAGE_CPU, cpu), (USAGE_MEMORY, memory)) if v is not None}
+
+
+def set_pod_usage(cluster: Cluster, namespace: str, pod: str, cpu: str | None = None,
+                  memory: str | None = None) -> None:
+    """Change one running pod's reported usage in place (no restart); None leaves a value as it is."""
+    r = cluster.request("PATCH", f"/api/v1/namespaces/{namespace}/pods/{pod}",
+                        json={"metadata": {"annotations": usage_annotations(cpu, memory)}},
+                        headers={"Content-Type": "application/merge-patch+json"})
+    r.raise_for_status()
+
+
+def set_deployment_usage(cluster: Cluster, namespace: str, name: str, cpu: str | None = None,
+                         memory: str | None = None) -> None:
+    """Change the usage in a Deployment's pod template: a rollout, after which every pod (and every
+    pod a scale-up adds) reports it. None leaves a value as it is."""
+    body = {"spec": {"template": {"metadata": {"annotations": usage_annotations(cpu, memory)}}}}
+    r = cluster.request("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}", json=body,
+                        headers={"Content-Type": "application/merge-patch+json"})
+    r.raise_for_status()
