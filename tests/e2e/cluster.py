@@ -353,8 +353,10 @@ class Cluster:
         self._spawn("kwok", args)
 
     def _start_metrics_server(self, timeout: float = 2 * STARTUP_TIMEOUT) -> None:
-        """metrics-server on loopback, registered as v1beta1.metrics.k8s.io; returns once the API
-        answers with metrics for every node (two scrapes: CPU is a rate)."""
+        """metrics-server on loopback, registered as v1beta1.metrics.k8s.io; returns once the
+        aggregator reports it Available and the API answers. (A node or pod shows up there once
+        it has two scrapes of non-zero usage: metrics-server drops zeros, and a KWOK node without
+        pods reports none.)"""
         pki = self.dir / "pki"
         self.metrics_server_port = free_port()
         kc = str(self.kubeconfig)
@@ -381,7 +383,13 @@ class Cluster:
             r = self._request("POST", path, json=body)
             if r.status_code not in (201, 409):
                 raise ClusterError(f"creating {body['kind']}: {r.status_code} {r.text[:300]}")
-        self._wait("metrics-server", lambda: len(self.node_metrics()) >= self.nodes, timeout)
+        self._wait("metrics-server", lambda: self._api_service_available("v1beta1.metrics.k8s.io")
+                   and self._get("/apis/metrics.k8s.io/v1beta1/nodes").status_code == 200, timeout)
+
+    def _api_service_available(self, name: str) -> bool:
+        r = self._get(f"/apis/apiregistration.k8s.io/v1/apiservices/{name}")
+        conditions = r.json().get("status", {}).get("conditions", []) if r.status_code == 200 else []
+        return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
 
     def node_metrics(self) -> dict[str, dict]:
         """NodeMetrics by node name from the resource metrics API (empty while it is not served)."""

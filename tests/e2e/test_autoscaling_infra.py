@@ -65,8 +65,8 @@ def test_pod_metrics_follow_usage_annotations(metrics_cluster: Cluster) -> None:
     # the node's figure is the sum of its pods', so it carries this pod's usage too
     node = eventually(lambda: cluster.request("GET", f"/api/v1/namespaces/{NS}/pods/busy").json()
                       ["spec"].get("nodeName"), what="the pod scheduled")
-    node_memory = quantity(cluster.node_metrics()[node]["usage"]["memory"])
-    assert node_memory >= quantity("200Mi"), node_memory
+    eventually(lambda: (m := cluster.node_metrics().get(node)) and quantity(m["usage"]["memory"]) >= quantity("200Mi"),
+               timeout=60, interval=2, what=f"NodeMetrics for {node} including the pod's 200Mi")
     # a pod without the annotations reports KWOK's defaults, 1m and 1Mi
     plain = {**pod, "metadata": {"name": "idle", "namespace": NS}}
     _create(cluster, f"/api/v1/namespaces/{NS}/pods", plain)
