@@ -54,6 +54,7 @@ SERVICE_CIDR = "10.0.0.0/24"
 CONTROLLER_QPS = ("--kube-api-qps=500", "--kube-api-burst=1000")
 NODE_CPU, NODE_MEMORY, NODE_PODS = "32", "256Gi", "110"
 STARTUP_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
 # With metrics-server: the HPA controller's loop every 5 s instead of 15 s, so HPA tests take
 # minutes; each HPA's own behavior (stabilisation windows, policies) applies unchanged.
 HPA_CONTROLLER_ARGS = ("--horizontal-pod-autoscaler-sync-period=5s",)
@@ -66,7 +67,6 @@ METRICS_PATH_ANNOTATION = "metrics.k8s.io/resource-metrics-path"
 # KWOK config kinds taken from config/kwok: stages always, the metrics kinds with metrics-server
 STAGE_KINDS = frozenset({"Stage"})
 METRICS_KINDS = frozenset({"Metric", "ClusterResourceUsage"})
-STOP_TIMEOUT = 15.0
 
 
 class ClusterError(Exception):
