@@ -55,6 +55,7 @@ class UsageReplay:
         self.tick = tick
         self._pods: dict[tuple[str, str], tuple[Mapping[str, Any], tuple[int, int] | None]] = {}
         self._lock = threading.Lock()
+        self._patching = threading.Lock()  # one update at a time: a change is patched once
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.patches = 0
@@ -90,6 +91,10 @@ class UsageReplay:
         return sum(self._update(key, now) for key in keys)
 
     def _update(self, key: tuple[str, str], now: float) -> int:
+        with self._patching:
+            return self._update_locked(key, now)
+
+    def _update_locked(self, key: tuple[str, str], now: float) -> int:
         with self._lock:
             entry = self._pods.get(key)
         if entry is None:
