@@ -403,3 +403,30 @@ def test_trace_time_scales_with_the_speed_and_stops_while_paused() -> None:
     assert driver.trace_time() == 1000 + 3 * 20
     driver._shift = 1.0  # one second paused: the series waited with the replay
     assert driver.trace_time() == 1000 + 2 * 20
+
+
+def test_validate_checks_the_usage_section_and_fix_drops_the_bad_series(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}, "spec": {}}
+    good = series([100, 130], [1, 2], [3, 4])
+    trace = Trace(events=[new_event(100, [dep])],
+                  extra={"usage": section((DEP, 1, [good, series([100, 90], [1, 1], [1, 1])]),
+                                          (("apps/v1.Deployment", "shop/ghost"), 1, [series([100], [1], [1])]))})
+    path, fixed = tmp_path / "t.sktrace", tmp_path / "fixed.sktrace"
+    path.write_bytes(codec.encode(trace))
+    assert main(["validate", "check", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["counts"] == {"E0100": 2}
+    assert {(f["name"], f["obj"], f["detail"]) for f in doc["findings"]} == {
+        ("shop/web", 1, "sample time 90 is not after 100: times must increase"),
+        ("shop/ghost", -1, "an owner the trace does not record (no object or lifecycle of it)")}
+    assert main(["validate", "check", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "usage pod 1: apps/v1.Deployment shop/web: E0100 usage_series_invalid (sample time 90" in text
+    assert main(["validate", "check", str(path), "--fix", str(fixed)]) == 0
+    assert codec.decode(fixed.read_bytes()).usage == section((DEP, 1, [good]))
+    assert main(["validate", "explain", "E0100"]) == 0
+    assert "usage_series_invalid" in capsys.readouterr().out
