@@ -430,3 +430,44 @@ def test_validate_checks_the_usage_section_and_fix_drops_the_bad_series(
     assert codec.decode(fixed.read_bytes()).usage == section((DEP, 1, [good]))
     assert main(["validate", "explain", "E0100"]) == 0
     assert "usage_series_invalid" in capsys.readouterr().out
+
+
+def test_an_hpa_is_replayed_beside_its_target_which_keeps_the_simulation_s_replicas(sandbox: SandboxServer) -> None:
+    kube = Kube(sandbox.api_client())
+
+    def dep(name: str) -> dict[str, Any]:
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "shop"},
+                "spec": {"replicas": 5, "selector": {"matchLabels": {"app": name}},
+                         "template": {"metadata": {"labels": {"app": name}},
+                                      "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+
+    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+           "metadata": {"name": "web", "namespace": "shop"},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "minReplicas": 1, "maxReplicas": 10,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                        "type": "Utilization", "averageUtilization": 50}}}]}}
+    trace = Trace(events=[new_event(1000, [dep("web"), dep("batch"), hpa]), new_event(1600, [])])
+    got: dict[str, Any] = {}
+
+    def on_step(record: StepRecord) -> None:
+        if record.applied and not driver.stopped:
+            got["hpa"] = kube.get("autoscaling/v2", "HorizontalPodAutoscaler", "web", "virtual-shop")
+            got["web"] = kube.get("apps/v1", "Deployment", "web", "virtual-shop")
+            got["batch"] = kube.get("apps/v1", "Deployment", "batch", "virtual-shop")
+            driver.stop("test done")
+
+    driver = Driver(kube, trace, DriveOptions(name="hpa", speed=20, watch_pods=False), on_step=on_step)
+    assert driver.run().stopped_by == "test done"
+    assert got["hpa"]["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+    assert got["hpa"]["metadata"]["namespace"] == "virtual-shop"  # beside its target's twin
+    assert got["web"]["spec"].get("replicas") != 5  # the simulation's HPA decides
+    assert got["batch"]["spec"]["replicas"] == 5  # no HPA: the recorded count
+
+
+def test_the_default_config_tracks_hpas() -> None:
+    import yaml
+
+    from skctl.tracer import DEFAULT_CONFIG_YAML
+
+    assert "autoscaling/v2.HorizontalPodAutoscaler" in parse_config(yaml.safe_load(DEFAULT_CONFIG_YAML)).tracked_objects

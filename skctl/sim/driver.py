@@ -43,7 +43,15 @@ from skctl.kube.api import ApiError, Kube
 from skctl.kube.names import is_dns1123_label
 from skctl.sim import DEFAULT_NODES, DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL, access
 from skctl.sim import nodes as sim_nodes
-from skctl.sim.mutate import OwnerLookup, virtual_namespace, virtual_namespace_object, virtual_object
+from skctl.sim.mutate import (
+    HPA_GVKS,
+    OwnerLookup,
+    scale_target,
+    virtual_namespace,
+    virtual_namespace_object,
+    virtual_object,
+    without_replicas,
+)
 from skctl.sim.pause import PauseWatch
 from skctl.sim.pods import PodContext, PodHandler
 from skctl.sim.podwatch import PodWatcher
@@ -243,6 +251,9 @@ class Driver:
         self._uids: dict[tuple[str, str, str, str], str] = {}  # (apiVersion, kind, ns, name) → UID here
         self._nodes: dict[str, str] = {}  # recorded node name → the simulation's node name
         self._started: float | None = None  # clock() when the first event was due
+        # what the trace's HPAs scale: applied without spec.replicas (skctl.sim.mutate)
+        self._scaled = {target for _ts, _a, obj in trace.iter_objects() if gvk_of(obj) in HPA_GVKS
+                        if (target := scale_target(obj)) is not None}
         # recorded pod usage replayed as KWOK usage annotations (skctl.sim.usage); None without
         section = usage.section_of(trace)
         self.usage = UsageReplay(kube, section, self.trace_time) if section and opts.watch_pods and trace.events else None
@@ -436,6 +447,9 @@ class Driver:
             return None
         res = self.kube.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
         vobj = virtual_twin(obj, self.opts, self.config, res.namespaced, owner_uid=self._owner_uid)
+        if self._scaled and (gvk, (obj.get("metadata") or {}).get("namespace") or "default",
+                             (obj.get("metadata") or {}).get("name")) in self._scaled:
+            without_replicas(vobj)
         meta = vobj["metadata"]
         ns = meta.get("namespace") or ""
         if res.namespaced:
