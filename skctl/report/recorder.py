@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from skctl.report.autoscaling import desired_replicas
 from skctl.report.records import NodeRecord, ObjectRecord, PodRecord, ReplayRecords, StepTiming
 from skctl.report.resources import node_allocatable, pod_requests
+from skctl.sim.mutate import HPA_GVKS
 from skctl.sim import (
     KWOK_STAGE_COMPLETE_TIME_ANNOTATION,
     ORIGINAL_NAMESPACE_ANNOTATION,
@@ -215,6 +217,8 @@ class Recorder:
                 self._replicas(rec, now, 0, 0)
             return
         rec.deleted = None
+        if gvk in HPA_GVKS:
+            desired_replicas(rec, now, obj)
         if rec.virtual:
             spec = obj.get("spec") or {}
             if "replicas" in spec:
