@@ -300,8 +300,9 @@ class PodHandler:
             numbered = (pod_hash, seq, owner)
             with self._lock:
                 self._numbers[uid] = numbered
-            if self.usage is not None:
-                self.usage.seen(ns, name, owner, pod_hash, seq)
+            first = True
+        else:
+            first = False
         pod_hash, seq, owner = numbered
         labels = meta.get("labels") or {}
         running = (pod.get("status") or {}).get("phase") == "Running"
@@ -318,6 +319,9 @@ class PodHandler:
                 content_type=JSON_PATCH,
                 what=f"patch of pod {ns}/{name}",
             )
+        if first and self.usage is not None:
+            # after the patch above: a JSON patch that creates the annotations map replaces it
+            self.usage.seen(ns, name, owner, pod_hash, seq)
 
     def _reschedule(self, pod: dict[str, Any]) -> None:
         meta = pod.get("metadata") or {}
