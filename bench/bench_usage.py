@@ -49,9 +49,9 @@ def per_pod() -> list[tuple[tuple[str, str], int, list[int], list[int], list[int
 
 def quantiles(entries: list) -> dict:
     owners: dict = {}
-    for owner, h, t, cs, ms in entries:
+    for owner, h, _t, cs, ms in entries:
         by_time = owners.setdefault((owner, h), {})
-        for k, (c, m) in enumerate(zip(cs, ms)):
+        for k, (c, m) in enumerate(zip(cs, ms, strict=True)):
             by_time.setdefault(k, []).append((c, m))
     out = []
     for (owner, h), by_time in owners.items():

@@ -262,7 +262,7 @@ def test_trace_samples_pod_metrics_and_export_carries_the_series(metrics_sandbox
     assert entry["owner"] == ["v1.Pod", "shop/web-1"]
     assert entry["hash"] in {h for by in trace.pod_lifecycles.values() for h in by}
     (pod,) = entry["pods"]
-    assert all(a < b for a, b in zip(pod["t"], pod["t"][1:]))
+    assert all(a < b for a, b in zip(pod["t"], pod["t"][1:], strict=False))
     assert pod["cpu"][0] == 200 and pod["mem"][0] == 64 * MI
     assert pod["cpu"][-1] == 900 and pod["mem"][-1] == 256 * MI
     assert set(pod["cpu"]) == {200, 900}

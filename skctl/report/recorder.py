@@ -25,13 +25,13 @@ from typing import Any
 from skctl.report.autoscaling import desired_replicas
 from skctl.report.records import NodeRecord, ObjectRecord, PodRecord, ReplayRecords, StepTiming
 from skctl.report.resources import node_allocatable, pod_requests
-from skctl.sim.mutate import HPA_GVKS
 from skctl.sim import (
     KWOK_STAGE_COMPLETE_TIME_ANNOTATION,
     ORIGINAL_NAMESPACE_ANNOTATION,
     VIRTUAL_NODE_SELECTOR_KEY,
     VIRTUAL_NODE_SELECTOR_VALUE,
 )
+from skctl.sim.mutate import HPA_GVKS
 
 log = logging.getLogger("skctl.report.recorder")
 

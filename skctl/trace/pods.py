@@ -275,7 +275,8 @@ def lookup_lifecycle(
 ) -> Mapping[str, Any] | None:
     """The recorded lifecycle for the `seq`-th pod (from 0) of an owner and hash, or None
     (the fallbacks are in the module doc)."""
-    return lookup_recorded(lifecycles, owner_gvk, owner_ns_name, pod_hash, seq)
+    found: Mapping[str, Any] | None = lookup_recorded(lifecycles, owner_gvk, owner_ns_name, pod_hash, seq)
+    return found
 
 
 def lookup_recorded(

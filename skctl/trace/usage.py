@@ -60,11 +60,12 @@ def build(entries: Iterable[tuple[Owner, int, Sequence[int], Sequence[int], Sequ
             grouped.setdefault((owner, h), []).append({"t": list(t), "cpu": list(cpu), "mem": list(mem)})
     if not grouped:
         return None
-    owners = []
+    ordered: list[tuple[int, dict[str, Any]]] = []
     for (owner, h), pods in grouped.items():
         pods.sort(key=lambda s: s["t"][0])  # stable: same first time keeps the given order
-        owners.append({"owner": [owner[0], owner[1]], "hash": h, "pods": pods})
-    owners.sort(key=lambda o: min(p["t"][0] for p in o["pods"]))
+        ordered.append((pods[0]["t"][0], {"owner": [owner[0], owner[1]], "hash": h, "pods": pods}))
+    ordered.sort(key=lambda item: item[0])
+    owners = [entry for _first, entry in ordered]
     return {"interval": int(interval), "owners": owners}
 
 
@@ -137,12 +138,12 @@ def _series_problems(series: Mapping[str, Any]) -> list[tuple[int | None, str]]:
     if extra:
         out.append((None, f"unknown key(s) {', '.join(extra)}"))
     times = series["t"]
-    for before, at in zip(times, times[1:]):
+    for before, at in zip(times, times[1:], strict=False):
         if at <= before:
             out.append((at, f"sample time {at} is not after {before}: times must increase"))
             break
     for key, unit in (("cpu", "CPU"), ("mem", "memory")):
-        for ts, value in zip(times, series[key]):
+        for ts, value in zip(times, series[key], strict=True):
             if value < 0:
                 out.append((ts, f"negative {unit} usage {value}"))
                 break

@@ -170,11 +170,11 @@ def check(trace: Trace, fix: bool = False) -> tuple[list[Finding], Trace | None]
     section = usage.section_of(trace)
     known = _known_owners(trace) if section is not None else set()
     if section is not None:
-        for found in usage.findings(section, known.__contains__):
-            owner = found["owner"] or ["", ""]
+        for problem in usage.findings(section, known.__contains__):
+            owner = problem["owner"] or ["", ""]
             # not an event's: event -1; obj is the pod's position in its owner's list (-1: the owner or section)
-            findings.append(Finding(-1, found["ts"] or 0, found["pod"] if found["pod"] is not None else -1,
-                                    "E0100", owner[0], owner[1], detail=found["problem"]))
+            findings.append(Finding(-1, problem["ts"] or 0, problem["pod"] if problem["pod"] is not None else -1,
+                                    "E0100", owner[0], owner[1], detail=problem["problem"]))
     if out_events is None:
         return findings, None
     extra = dict(trace.extra)

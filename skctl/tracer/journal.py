@@ -45,7 +45,15 @@ from typing import Any
 from skctl import messages
 from skctl.errors import OperationalError
 from skctl.storage.local import fsync_dir
-from skctl.tracer.store import REC_CLUSTER, REC_EVENT, REC_LIFECYCLE, REC_OWNERS, REC_SNAPSHOT, REC_USAGE, TraceStore
+from skctl.tracer.store import (
+    REC_CLUSTER,
+    REC_EVENT,
+    REC_LIFECYCLE,
+    REC_OWNERS,
+    REC_SNAPSHOT,
+    REC_USAGE,
+    TraceStore,
+)
 
 log = logging.getLogger(__name__)
 

@@ -60,6 +60,7 @@ from skctl.trace.pods import (
     pod_lifecycle,
 )
 from skctl.trace.pods import object_key as key_of
+from skctl.trace.usage import USAGE_KEY
 from skctl.trace.window import ExportFilters, export_window
 from skctl.tracer import usage as tracer_usage
 from skctl.tracer.objects import sanitize
@@ -453,7 +454,7 @@ class TraceStore:
                 cluster.set_section(trace, cluster.section(copied))
             usage = self.usage.section(self.usage_interval)
             if usage is not None:
-                trace.extra[tracer_usage.usage_section.USAGE_KEY] = usage
+                trace.extra[USAGE_KEY] = usage
             return trace
 
     def owner_links(self) -> dict[Key, list[Key]]:

@@ -41,9 +41,9 @@ Sample = tuple[str, str, str, int, int, int, int]
 class PodSeries:
     owner: Owner
     hash: int
-    t: array = field(default_factory=lambda: array("q"))
-    cpu: array = field(default_factory=lambda: array("q"))
-    mem: array = field(default_factory=lambda: array("q"))
+    t: array[int] = field(default_factory=lambda: array("q"))
+    cpu: array[int] = field(default_factory=lambda: array("q"))
+    mem: array[int] = field(default_factory=lambda: array("q"))
 
 
 class UsageLog:
@@ -87,10 +87,11 @@ class UsageLog:
             if not series.t:
                 del self.pods[pod]
 
-    def section(self, interval: int) -> dict[str, Any] | None:
+    def section(self, interval: float) -> dict[str, Any] | None:
         """The trace's `usage` section (copies), or None without samples."""
         return usage_section.build(
-            ((s.owner, s.hash, s.t.tolist(), s.cpu.tolist(), s.mem.tolist()) for s in self.pods.values()), interval)
+            ((s.owner, s.hash, s.t.tolist(), s.cpu.tolist(), s.mem.tolist()) for s in self.pods.values()),
+            round(interval))
 
 
 def pod_usage(metrics: Mapping[str, Any]) -> tuple[int, int]:
@@ -225,5 +226,6 @@ def samples_problem(payload: Any) -> str | None:
 
 
 def iter_samples(payload: Mapping[str, Any]) -> Iterable[Sample]:
-    for pod, gvk, name, h, ts, cpu, mem in payload.get("s") or ():
+    for row in payload.get("s") or ():
+        pod, gvk, name, h, ts, cpu, mem = row  # checked by samples_problem
         yield pod, gvk, name, h, ts, cpu, mem
