@@ -471,3 +471,13 @@ def test_the_default_config_tracks_hpas() -> None:
     from skctl.tracer import DEFAULT_CONFIG_YAML
 
     assert "autoscaling/v2.HorizontalPodAutoscaler" in parse_config(yaml.safe_load(DEFAULT_CONFIG_YAML)).tracked_objects
+
+
+def test_convert_keeps_the_section_both_ways(tmp_path: Path) -> None:
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}, "spec": {}}
+    sec = section((DEP, 2**63 + 5, [series([100, 130], [100, 300], [MI, 3 * MI])]))
+    src, mp, back = tmp_path / "a.sktrace", tmp_path / "b.msgpack", tmp_path / "c.sktrace"
+    src.write_bytes(codec.encode(Trace(events=[new_event(100, [dep])], extra={"usage": sec})))
+    assert main(["convert", str(src), str(mp), "--to", "msgpack"]) == 0
+    assert main(["convert", str(mp), str(back), "--to", "cbor"]) == 0
+    assert codec.decode(back.read_bytes()).usage == sec
