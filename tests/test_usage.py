@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from skctl.cli import main
+from skctl.commands.trace import _status_line
 from skctl.errors import InputError
 from skctl.kube.api import Kube
 from skctl.kube.quantity import byte_count, cpu_text, memory_text, millicores
@@ -247,6 +248,7 @@ def test_trace_samples_pod_metrics_and_export_carries_the_series(metrics_sandbox
         annotate(kube, "shop", "web-1", {USAGE_CPU_ANNOTATION: "900m", USAGE_MEMORY_ANNOTATION: "256Mi"})
         wait_for("the new usage", lambda: 900 in tracer.store.usage.pods["shop/web-1"].cpu)
         status = tracer.status()["usage"]
+        line = _status_line(tracer.status())
         metrics_text = tracer.api.prometheus() if tracer.api else ""
         out = tmp_path / "t.sktrace"
         assert main(["export", "--tracer-address", f"http://127.0.0.1:{tracer.address[1]}", "-s", "0", "-t", "now",
@@ -254,6 +256,7 @@ def test_trace_samples_pod_metrics_and_export_carries_the_series(metrics_sandbox
     finally:
         tracer.close()
     assert status["sampling"] is True and status["pods"] == 1
+    assert f"pod usage {status['samples']} samples" in line
     assert "skctl_tracer_usage_sampling 1" in metrics_text
     trace = codec.decode(out.read_bytes())
     sec = trace.usage

@@ -200,9 +200,11 @@ def _status_line(status: dict) -> str:
     states = {w.get("state", "?") for w in status["watches"].values()}
     last = status.get("last_event_at")
     age = f"{time.time() - last:.0f}s ago" if last else "never"
+    use = status.get("usage") or {}
+    usage = f"; pod usage {use.get('samples', 0)} samples" if use.get("sampling") else ""
     return (
         f"{status['events']} events ({kinds}); watches {'/'.join(sorted(states))}; last event {age}; "
-        f"journal {_size(status['journal_bytes'])}"
+        f"journal {_size(status['journal_bytes'])}{usage}"
     )
 
 
