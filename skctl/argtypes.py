@@ -40,6 +40,13 @@ def duration(text: str) -> float:
     return _checked(parse_duration, text)
 
 
+def usage_interval(text: str) -> float:
+    """How often the tracer samples pod usage: a duration of at least 1s (skctl.trace.config)."""
+    from skctl.trace.config import parse_usage_interval
+
+    return _checked(parse_usage_interval, text)
+
+
 def duration_text(text: str) -> str:
     """A valid duration, kept as typed (for flags passed on to the driver's command line)."""
     duration(text)

@@ -367,7 +367,8 @@ def _run(opts: DemoOptions, view: DemoView, workdir: Path, kept: bool, stack: co
     from skctl.sandbox import SandboxServer
     from skctl.sandbox.workload import WorkloadGenerator
 
-    production = SandboxServer(bookmark_interval=BOOKMARK_INTERVAL).start()
+    # the production cluster has metrics-server: the trace records pod usage (docs/tracer.md, "Pod usage")
+    production = SandboxServer(bookmark_interval=BOOKMARK_INTERVAL, metrics=True).start()
     stack.push(cleanup_step(production.stop, "stopping the production sandbox"))
     simulation = SandboxServer(bookmark_interval=BOOKMARK_INTERVAL).start()
     stack.push(cleanup_step(simulation.stop, "stopping the simulation sandbox"))

@@ -405,6 +405,10 @@ TRACE_JOURNAL_BUSY = "{detail}; stop it first or give this tracer its own --jour
 TRACE_STATE_NOT_SERVED = (
     "the cluster does not serve {gvk}: the traces carry no starting state for it"
 )
+TRACE_NO_METRICS_API = (
+    "the cluster does not serve the resource metrics API ({api}): no pod usage is recorded "
+    "(install metrics-server to record it; the tracer looks again every sampling interval)"
+)
 TRACE_STATE_FAILED = (
     "cannot watch {gvk} for the starting state ({detail}): the traces carry none for it; "
     "grant the tracer list/watch on it, or pass --no-starting-state"

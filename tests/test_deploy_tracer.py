@@ -28,7 +28,8 @@ def test_role_covers_exactly_the_tracked_kinds_read_only() -> None:
     objs = {o["kind"]: o for o in manifests()}
     config = parse_config(yaml.safe_load(objs["ConfigMap"]["data"]["tracer-config.yml"]))
     plurals = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets",
-               "Job": "jobs", "CronJob": "cronjobs", "Pod": "pods"}
+               "Job": "jobs", "CronJob": "cronjobs", "Pod": "pods",
+               "HorizontalPodAutoscaler": "horizontalpodautoscalers"}
     watchable = set()
     for rule in objs["ClusterRole"]["rules"]:
         assert set(rule["verbs"]) <= {"get", "list", "watch"}
@@ -41,6 +42,9 @@ def test_role_covers_exactly_the_tracked_kinds_read_only() -> None:
         wanted.add((group, plurals[kind]))
     starting_state = {("", "nodes"), ("scheduling.k8s.io", "priorityclasses")} if config.starting_state else set()
     assert watchable == wanted | {("", "pods")} | starting_state
+    listable = {(g, r) for rule in objs["ClusterRole"]["rules"] if "list" in rule["verbs"]
+                for g in rule["apiGroups"] for r in rule["resources"]}
+    assert ("metrics.k8s.io", "pods") in listable  # pod usage (docs/tracer.md)
     container = objs["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     args = container["args"]
     assert args[0] == "trace" and args[args.index("--journal") + 1] == "/journal"

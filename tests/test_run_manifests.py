@@ -125,7 +125,7 @@ def test_rbac_is_least_privilege(capsys: pytest.CaptureFixture[str]) -> None:
         if set(rule["verbs"]) <= {"get", "list", "watch"}:
             # read-only: the pod watcher, and the report recorder (nodes, events, the workload kinds)
             assert set(rule["resources"]) <= {"pods", "nodes", "events", "deployments", "replicasets", "statefulsets",
-                                              "daemonsets", "jobs", "cronjobs"}, rule
+                                              "daemonsets", "jobs", "cronjobs", "horizontalpodautoscalers"}, rule
         else:
             assert set(rule["verbs"]) <= {"create", "patch", "get", "list", "delete"}
             assert "events" not in rule["resources"], rule  # never written
@@ -133,6 +133,7 @@ def test_rbac_is_least_privilege(capsys: pytest.CaptureFixture[str]) -> None:
             assert "nodes" not in rule["resources"] or rule["resources"] == ["nodes"], rule
     granted = {(g, r) for rule in workloads["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
     assert ("", "namespaces") in granted and ("apps", "deployments") in granted and ("batch", "cronjobs") in granted
+    assert ("autoscaling", "horizontalpodautoscalers") in granted  # HPAs are tracked by default
     assert ("", "secrets") not in granted
     readable = {(g, r) for rule in workloads["rules"] if "watch" in rule["verbs"]
                 for g in rule["apiGroups"] for r in rule["resources"]}

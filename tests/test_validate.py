@@ -136,7 +136,8 @@ def test_cli_check_fix_explain_print(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["validate", "explain", "E9"]) == 2
     assert "unknown validation code" in capsys.readouterr().err
     assert main(["validate", "print", "-f", "json"]) == 0
-    assert [r["code"] for r in json.loads(capsys.readouterr().out)] == ["W0000", "E0001", "E0002", "E0003", "E0004", "E0005"]
+    assert [r["code"] for r in json.loads(capsys.readouterr().out)] == ["W0000", "E0001", "E0002", "E0003", "E0004", "E0005",
+                                                                       "E0100"]
 
 
 def test_xray_marks_failing_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

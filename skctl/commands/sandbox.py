@@ -41,6 +41,9 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("--max-history", type=argtypes.positive_int, default=DEFAULT_MAX_HISTORY, metavar="N",
                    help="at most this many watch events kept for resuming (75 s of them otherwise); "
                    "older resourceVersions get 410 (default: %(default)d)")
+    p.add_argument("--metrics", action="store_true",
+                   help="serve the resource metrics API (metrics.k8s.io PodMetrics) from the pods' KWOK usage "
+                   "annotations, as metrics-server would")
     return p
 
 
@@ -62,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             token=args.token,
             bookmark_interval=args.bookmark_interval,
             max_history=args.max_history,
+            metrics=args.metrics,
         )
     except ValueError:
         raise InputError(messages.SANDBOX_NOT_LOOPBACK.format(host=args.host)) from None

@@ -43,6 +43,9 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    help="start watching a tracked custom resource when its CRD appears instead of failing")
     p.add_argument("--no-starting-state", action="store_true",
                    help="do not record nodes and PriorityClasses (the starting state; also config startingState: false)")
+    p.add_argument("--usage-interval", type=argtypes.usage_interval, metavar="DURATION",
+                   help="how often to sample pod usage when the cluster serves metrics.k8s.io "
+                   "(default: config usageInterval, else 30s)")
     add_storage_option_flag(p)
     return p
 
@@ -82,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         config = parse_config(yaml.safe_load(DEFAULT_CONFIG_YAML), "default config")
     if args.no_starting_state:
         config.starting_state = False
+    if args.usage_interval is not None:
+        config.usage_interval = args.usage_interval
     if args.server_port is not None:
         host, port = "0.0.0.0", args.server_port  # noqa: S104 - SimKube's flag: reachable through a Service
     else:
@@ -195,9 +200,11 @@ def _status_line(status: dict) -> str:
     states = {w.get("state", "?") for w in status["watches"].values()}
     last = status.get("last_event_at")
     age = f"{time.time() - last:.0f}s ago" if last else "never"
+    use = status.get("usage") or {}
+    usage = f"; pod usage {use.get('samples', 0)} samples" if use.get("sampling") else ""
     return (
         f"{status['events']} events ({kinds}); watches {'/'.join(sorted(states))}; last event {age}; "
-        f"journal {_size(status['journal_bytes'])}"
+        f"journal {_size(status['journal_bytes'])}{usage}"
     )
 
 

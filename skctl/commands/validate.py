@@ -15,8 +15,8 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
         parents=[parent],
         help=COMMANDS["validate"],
         description="Check a trace against SimKube's validation rules (codes W0000, E0001-E0005: status fields "
-        "populated, ServiceAccounts, Secrets and ConfigMaps the simulation needs but the trace lacks), explain a "
-        "rule, or list them. `check --fix URL` writes a corrected trace.",
+        "populated, ServiceAccounts, Secrets and ConfigMaps the simulation needs but the trace lacks) and skctl's "
+        "E0100 (the recorded pod usage), explain a rule, or list them. `check --fix URL` writes a corrected trace.",
     )
     rules = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     check = rules.add_parser("check", parents=[parent], help="check a trace; --fix writes a corrected copy")
@@ -117,13 +117,15 @@ def _check(args: argparse.Namespace) -> int:
         print(printable(messages.VALIDATE_SUMMARY_HEADER.format(url=args.trace)))
         for f in findings:  # names come from the trace: escaped
             rule = validate.RULES[f.code]
-            what = f" (missing {f.missing})" if f.missing else ""
-            print(printable(f"  event {f.event} ts {f.ts}: {f.gvk} {f.name}: {f.code} {rule.name}{what}"))
+            what = f" (missing {f.missing})" if f.missing else (f" ({f.detail})" if f.detail else "")
+            where = f"event {f.event} ts {f.ts}" if f.event >= 0 else "usage" + (f" pod {f.obj}" if f.obj >= 0 else "")
+            subject = f"{f.gvk} {f.name}: " if f.gvk else ""
+            print(printable(f"  {where}: {subject}{f.code} {rule.name}{what}"))
         print("-" * 70)
         for code, count in validate.counts(findings).items():
             left = f"{validate.RULES[code].name} ({code})"
             print(f"{left} {'.' * max(2, 68 - len(left) - len(str(count)))} {count}")
     if args.fix:
-        changed = len({(f.event, f.obj) for f in findings})
+        changed = len({(f.event, f.obj) for f in findings if f.event >= 0})
         report_written(messages.VALIDATE_FIXED.format(url=args.fix, fixed=changed, remaining=len(remaining)), args.fix)
     return 0

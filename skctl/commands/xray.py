@@ -126,6 +126,7 @@ def render(summary: dict[str, Any], url: str) -> None:
     for row in summary["pod_lifecycle_owners"]:
         owners.add_row(safe_text(row["gvk"]), safe_text(row["owner"]), str(row["pod_specs"]), str(row["lifecycles"]), str(row["running"]))
     out.print(owners)
+    render_usage(summary.get("usage") or [], out)
     render_validation(summary["validation"], out)
     render_timeline(summary["timeline"], out)
 
@@ -144,6 +145,27 @@ def render_starting_state(state: dict[str, Any] | None, out: Any) -> None:
         out.print(f"  and {state['other_shapes']} other shapes")
     if state["priority_classes"]:
         out.print(safe_text(f"priority    {', '.join(state['priority_classes'])}"))
+
+
+def render_usage(rows: list[dict[str, Any]], out: Any) -> None:
+    """Recorded pod usage per owner (skctl.trace.usage.summary), or one line saying there is none."""
+    from rich.table import Table
+
+    from skctl.kube.quantity import cpu_text, memory_text
+    from skctl.output import safe_text
+
+    if not rows:
+        out.print("usage       - (no pod usage recorded)")
+        return
+    table = Table(title="pod usage per owner", title_justify="left")
+    for column in ("owner", "pods", "samples", "CPU peak", "median", "memory peak", "median"):
+        table.add_column(column, justify="left" if column == "owner" else "right")
+    for row in rows:
+        gvk, name = row["owner"]
+        table.add_row(safe_text(f"{gvk.rpartition('.')[2]} {name}"), str(row["pods"]), str(row["samples"]),
+                      cpu_text(row["cpu_peak_m"]), cpu_text(row["cpu_median_m"]),
+                      memory_text(row["mem_peak_bytes"]), memory_text(row["mem_median_bytes"]))
+    out.print(table)
 
 
 def render_validation(validation: dict[str, Any], out: Any) -> None:

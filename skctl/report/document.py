@@ -36,7 +36,7 @@ def build(sections: Mapping[str, Any], *, simulation: Mapping[str, Any], complet
         "simulation": dict(simulation),
         "window": window,
         "metrics": metrics(sections),
-        **{k: sections[k] for k in ("pods", "scheduling", "nodes", "fidelity", "driver", "series")},
+        **{k: sections[k] for k in ("pods", "scheduling", "nodes", "fidelity", "autoscaling", "driver", "series")},
     }
 
 

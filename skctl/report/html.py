@@ -185,6 +185,31 @@ def _object_charts(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return out
 
 
+def _hpa_section(doc: Mapping[str, Any]) -> list[str]:
+    """Per HPA: desired (simulation) vs recorded (trace) replicas, a chart each and a table."""
+    hpas = (doc.get("autoscaling") or {}).get("hpas") or []
+    if not hpas:
+        return []
+    found = (doc.get("series") or {}).get("hpa_replicas") or {}
+    length = float((doc.get("window") or {}).get("seconds") or 0)
+    charts = []
+    for i, row in enumerate(hpas):
+        pts = found.get(row["hpa"]) or {}
+        charts.append(chart(f"hpa-{i}", f"HPA {row['hpa']} → {row['target']}", [
+            ("recorded replicas", pts.get("recorded") or [], "#555", True),
+            ("desired (simulation)", pts.get("desired") or [], COLORS[0], False)], x_max=length))
+    return [
+        "<h2>Autoscaling: desired vs recorded replicas per HPA</h2>", '<div class="charts">', *charts, "</div>",
+        _table(("HPA", "target", "checkpoints", "agreeing", "score", "max difference", "desired at end",
+                "recorded at end"),
+               [(r["hpa"], r["target"], r["checkpoints"], r["agreeing"],
+                 "not judged" if r["score"] is None else _pct(r["score"]), r["max_difference"],
+                 "-" if r["desired_final"] is None else r["desired_final"],
+                 "-" if r["recorded_final"] is None else r["recorded_final"]) for r in hpas],
+               ["bad" if r["score"] is not None and r["score"] < 1 else "" for r in hpas]),
+    ]
+
+
 def render_report(doc: Mapping[str, Any]) -> str:
     from skctl.report.summary import report_lines
 
@@ -216,6 +241,7 @@ def render_report(doc: Mapping[str, Any]) -> str:
                [(o["object"], o["checkpoints"], o["agreeing"], "settling" if o["score"] is None else _pct(o["score"]),
                  o["max_difference"]) for o in objects],
                ["bad" if o["score"] is not None and o["score"] < 1 else "" for o in objects]),
+        *_hpa_section(doc),
         "<h2>Scheduling</h2>",
         _table(("scheduler reason", "pods"), list(reasons.items()) or [("none", 0)]),
         "<h2>Nodes</h2>",

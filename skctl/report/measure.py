@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skctl.report import autoscaling
 from skctl.report.records import ObjectRecord, PodRecord, ReplayRecords
 
 MAX_POINTS = 1500  # points per time series in report.json (peaks kept, see downsample)
@@ -37,6 +38,8 @@ class TraceFacts:
     lifecycle_owners: frozenset[tuple[str, str]] = frozenset()  # (gvk, "original ns/name")
     kinds: frozenset[str] = frozenset()
     ns_prefix: str = "virtual"
+    # HPA (gvk, virtual ns, name) → its scale target's key (skctl.report.autoscaling)
+    hpas: Mapping[tuple[str, str, str], tuple[str, str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -501,8 +504,11 @@ def measure(records: ReplayRecords, facts: TraceFacts, driver_facts: DriverFacts
     sched = scheduling(pods, start, end, records.event_reasons)
     node = nodes(records, pods, start, end)
     fid = fidelity(records, facts, start, end, owners)
+    scaling = autoscaling.measure(records, facts.hpas, facts.replicas, facts.t0, facts.t_end, facts.speed, start, end,
+                                  facts.ns_prefix)
     series = {**sched.pop("_series"), **node.pop("_series"),
-              "startup_cdf": startup_cdf(pods, end), "ready_vs_trace": fid.pop("_series")}
+              "startup_cdf": startup_cdf(pods, end), "ready_vs_trace": fid.pop("_series"),
+              "hpa_replicas": scaling.pop("_series")}
     return {
         "window": {"start": start, "end": end, "seconds": round(end - start, 3)},
         "pods": {"count": len(pods), "scheduled": sum(1 for p in pods if _in(p.scheduled, end) is not None),
@@ -511,6 +517,7 @@ def measure(records: ReplayRecords, facts: TraceFacts, driver_facts: DriverFacts
         "scheduling": sched,
         "nodes": node,
         "fidelity": fid,
+        "autoscaling": scaling,
         "driver": driver(records, driver_facts),
         "series": series,
     }

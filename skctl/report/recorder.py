@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from skctl.report.autoscaling import desired_replicas
 from skctl.report.records import NodeRecord, ObjectRecord, PodRecord, ReplayRecords, StepTiming
 from skctl.report.resources import node_allocatable, pod_requests
 from skctl.sim import (
@@ -30,6 +31,7 @@ from skctl.sim import (
     VIRTUAL_NODE_SELECTOR_KEY,
     VIRTUAL_NODE_SELECTOR_VALUE,
 )
+from skctl.sim.mutate import HPA_GVKS
 
 log = logging.getLogger("skctl.report.recorder")
 
@@ -215,6 +217,8 @@ class Recorder:
                 self._replicas(rec, now, 0, 0)
             return
         rec.deleted = None
+        if gvk in HPA_GVKS:
+            desired_replicas(rec, now, obj)
         if rec.virtual:
             spec = obj.get("spec") or {}
             if "replicas" in spec:

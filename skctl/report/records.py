@@ -61,6 +61,8 @@ class ObjectRecord:
     # (time, spec.replicas, status.readyReplicas), appended only when one of them changes
     replicas: list[tuple[float, int, int]] = field(default_factory=list)
     deleted: float | None = None
+    # an HorizontalPodAutoscaler's (time, status.desiredReplicas), appended when it changes
+    desired: list[tuple[float, int]] = field(default_factory=list)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from skctl.report import measure
+from skctl.report import autoscaling, measure
 from skctl.report.recorder import Recorder
 from skctl.sim.mutate import virtual_namespace
 from skctl.trace.model import Trace, gvk_of
@@ -47,8 +47,9 @@ def trace_facts(trace: Trace, speed: float, duration: float | None, ns_prefix: s
                 continue
             replicas.setdefault(key, []).append((float(ts), value))
     owners = frozenset((gvk, key) for gvk, key in (trace.pod_lifecycles or {}))
+    hpas = autoscaling.hpa_targets(trace.iter_objects(), ns_prefix)
     return measure.TraceFacts(t0=float(t0), t_end=float(t_end), speed=speed, replicas=replicas,
-                              lifecycle_owners=owners, kinds=frozenset(kinds), ns_prefix=ns_prefix)
+                              lifecycle_owners=owners, kinds=frozenset(kinds), ns_prefix=ns_prefix, hpas=hpas)
 
 
 def virtual_namespaces(trace: Trace, ns_prefix: str) -> set[str]:

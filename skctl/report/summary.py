@@ -43,6 +43,15 @@ def report_lines(doc: Mapping[str, Any]) -> list[str]:
         f"p99 {show('driver_lateness_p99', m['driver_lateness_p99'])}, {m['driver_failed_applies']} failed applies, "
         f"{m['driver_failed_deletes']} failed deletes",
     ]
+    hpas = (doc.get("autoscaling") or {}).get("hpas") or []
+    if hpas:
+        judged = sum(h["checkpoints"] for h in hpas)
+        agree = sum(h["agreeing"] for h in hpas)
+        lines.append(f"  autoscaling: {len(hpas)} HPAs; desired replicas agree with the recorded ones at {agree} of "
+                     f"{judged} checkpoints; " + ", ".join(
+                         f"{h['hpa']} {h['desired_final'] if h['desired_final'] is not None else '-'}/"
+                         f"{h['recorded_final'] if h['recorded_final'] is not None else '-'}" for h in hpas[:3])
+                     + " (desired/recorded at the end)")
     worst = [o for o in fid.get("objects") or [] if o["score"] is not None and o["score"] < 1][:3]
     if worst:
         lines.append("  least faithful: " + ", ".join(f"{o['object']} {o['score'] * 100:.0f}%" for o in worst))

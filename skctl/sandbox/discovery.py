@@ -128,6 +128,8 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
     _r("coordination.k8s.io", "Lease", "leases"),
     _r("scheduling.k8s.io", "PriorityClass", "priorityclasses", namespaced=False, short=("pc",)),
     _r("policy", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",), sub=("status",)),
+    _r("autoscaling", "HorizontalPodAutoscaler", "horizontalpodautoscalers", short=("hpa",), sub=("status",),
+       all_cat=True, version="v2"),
 )
 
 CRD_TYPE = next(r for r in BUILTIN_RESOURCES if r.plural == "customresourcedefinitions")

@@ -39,7 +39,7 @@ _FIELD_LABELS: dict[tuple[str, str], frozenset[str]] = {
 }
 _BUILTIN_GROUPS = frozenset({
     "", "apps", "batch", "policy", "rbac.authorization.k8s.io", "apiextensions.k8s.io",
-    "coordination.k8s.io", "scheduling.k8s.io",
+    "coordination.k8s.io", "scheduling.k8s.io", "autoscaling",
 })
 
 

@@ -15,13 +15,14 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from skctl.sandbox import access, errors, openapi, options
+from skctl.sandbox import access, errors, metrics, openapi, options
 from skctl.sandbox.discovery import SERVER_VERSION, Registry
 from skctl.sandbox.errors import ApiError
 from skctl.sandbox.faults import Faults
@@ -231,11 +232,13 @@ class SandboxServer:
         history_seconds: float | None = None,
         namespace_delay: float | None = None,
         access_rules: Iterable[Mapping[str, Any]] | None = None,
+        metrics: bool = False,
     ) -> None:
         if host not in LOOPBACK_HOSTS and not host.startswith("127."):
             raise ValueError(f"the sandbox binds to loopback only, not {host!r}")
         self.host = host
         self.token = token
+        self.metrics = metrics  # serve metrics.k8s.io from pod usage annotations (skctl.sandbox.metrics)
         self.tls = tls
         self.bookmark_interval = bookmark_interval
         self.fresh_wait = fresh_wait  # how long a read for a future resourceVersion waits before 504
@@ -378,6 +381,8 @@ class SandboxServer:
             doc = self._discovery(path, headers)
             if doc is not None:
                 return doc
+            if self.metrics and path.startswith(f"/apis/{metrics.GROUP_VERSION}/"):
+                return self._metrics(path)
         # Segments arrive percent-encoded (clients quote names such as system:foo).
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if parts[0] == "api" and len(parts) >= 3 and parts[1] == "v1":
@@ -414,7 +419,14 @@ class SandboxServer:
         if path == "/api":
             return json_response(self.registry.api_versions(f"{self.host}:{self.port}"))
         if path == "/apis":
-            return json_response(self.registry.api_group_list())
+            groups = self.registry.api_group_list()
+            if self.metrics:
+                groups["groups"].append(metrics.group_entry())
+            return json_response(groups)
+        if self.metrics and path == f"/apis/{metrics.GROUP}":
+            return json_response({"kind": "APIGroup", "apiVersion": "v1", **metrics.group_entry()})
+        if self.metrics and path == f"/apis/{metrics.GROUP_VERSION}":
+            return json_response(metrics.resource_list())
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) == 2:
             doc = self.registry.resource_list("", parts[1])
@@ -452,6 +464,18 @@ class SandboxServer:
         if parts[0] == "openapi":
             raise _path_not_found()
         return None
+
+    def _metrics(self, path: str) -> Response:
+        """GET of PodMetrics (skctl.sandbox.metrics); 404 for anything else under the group."""
+        parts = [unquote(p) for p in path[len(f"/apis/{metrics.GROUP_VERSION}/"):].split("/")]
+        namespace = parts[1] if len(parts) >= 3 and parts[0] == "namespaces" else None
+        pod_type = self.registry.by_key(("", "pods"))
+        assert pod_type is not None
+        _rv, found = self.store.list(pod_type, namespace)
+        doc = metrics.answer([obj for _key, obj, _raw in found], parts, time.time())
+        if doc is None:
+            raise _path_not_found()
+        return json_response(doc)
 
     def _handle_sandbox(self, method: str, path: str, body: bytes) -> Response:
         if path.rstrip("/") == "/sandbox/faults" and method == "POST":

@@ -43,11 +43,20 @@ from skctl.kube.api import ApiError, Kube
 from skctl.kube.names import is_dns1123_label
 from skctl.sim import DEFAULT_NODES, DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL, access
 from skctl.sim import nodes as sim_nodes
-from skctl.sim.mutate import OwnerLookup, virtual_namespace, virtual_namespace_object, virtual_object
+from skctl.sim.mutate import (
+    HPA_GVKS,
+    OwnerLookup,
+    scale_target,
+    virtual_namespace,
+    virtual_namespace_object,
+    virtual_object,
+    without_replicas,
+)
 from skctl.sim.pause import PauseWatch
 from skctl.sim.pods import PodContext, PodHandler
 from skctl.sim.podwatch import PodWatcher
-from skctl.trace import cluster
+from skctl.sim.usage import UsageReplay
+from skctl.trace import cluster, usage
 from skctl.trace.config import TracerConfig, config_of_trace
 from skctl.trace.model import Trace, gvk_of, ns_name
 
@@ -241,6 +250,14 @@ class Driver:
         self._last_lag_warning = float("-inf")
         self._uids: dict[tuple[str, str, str, str], str] = {}  # (apiVersion, kind, ns, name) → UID here
         self._nodes: dict[str, str] = {}  # recorded node name → the simulation's node name
+        self._started: float | None = None  # clock() when the first event was due
+        # what the trace's HPAs scale: applied without spec.replicas (skctl.sim.mutate)
+        self._scaled = {target for _ts, _a, obj in trace.iter_objects() if gvk_of(obj) in HPA_GVKS
+                        if (target := scale_target(obj)) is not None}
+        # recorded pod usage replayed as KWOK usage annotations (skctl.sim.usage); None without
+        section = usage.section_of(trace)
+        self.usage = UsageReplay(kube, section, self.trace_time) if section and opts.watch_pods and trace.events else None
+        self.pods.usage = self.usage
 
     # --- control --------------------------------------------------------------------
 
@@ -252,6 +269,14 @@ class Driver:
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()
+
+    def trace_time(self) -> float | None:
+        """The trace time the replay is at (the first event's time plus the wall time since the
+        start, less the time paused, times the speed-up); None before the start or while paused."""
+        if self._started is None or (self.pause is not None and self.pause.paused):
+            return None
+        elapsed = max(0.0, self.clock() - self._started - self._shift)
+        return float(self.trace.events[0]["ts"]) + elapsed * self.opts.speed
 
     # --- the loop -------------------------------------------------------------------
 
@@ -275,6 +300,10 @@ class Driver:
             with _quiet_gc():
                 start = self.clock()
                 result.started = start
+                self._started = start
+                if self.usage is not None:
+                    self.usage.update_all()
+                    self.usage.start()
                 pending = list(state_steps)
                 for step in steps:
                     stopped = False
@@ -291,6 +320,8 @@ class Driver:
             if self.opts.duration is not None and not self.stopped:
                 self._wait_until(start, self.opts.duration / self.opts.speed)
         except BaseException:
+            if self.usage is not None:
+                self.usage.stop()
             if self.pause is not None:
                 self.pause.stop()
             if watcher is not None:
@@ -302,6 +333,8 @@ class Driver:
             raise
         result.stopped_by = self._stop_reason
         result.paused_seconds = self._shift
+        if self.usage is not None:
+            self.usage.stop()
         if self.pause is not None:
             self.pause.stop()
         if watcher is not None:
@@ -414,6 +447,9 @@ class Driver:
             return None
         res = self.kube.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
         vobj = virtual_twin(obj, self.opts, self.config, res.namespaced, owner_uid=self._owner_uid)
+        if self._scaled and (gvk, (obj.get("metadata") or {}).get("namespace") or "default",
+                             (obj.get("metadata") or {}).get("name")) in self._scaled:
+            without_replicas(vobj)
         meta = vobj["metadata"]
         ns = meta.get("namespace") or ""
         if res.namespaced:

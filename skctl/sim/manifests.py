@@ -61,6 +61,7 @@ WORKLOAD_RESOURCES: list[tuple[str, list[str]]] = [
     ("", ["pods"]),
     ("apps", ["deployments", "replicasets", "statefulsets", "daemonsets"]),
     ("batch", ["jobs", "cronjobs"]),
+    ("autoscaling", ["horizontalpodautoscalers"]),  # tracked by default (docs/run.md, "Autoscaling")
 ]
 # The starting state (skctl.sim.nodes, `--nodes trace`; PriorityClasses always): the same verbs.
 STATE_RESOURCES: list[tuple[str, list[str]]] = [

@@ -26,6 +26,13 @@ What changes, and why (docs/run.md, docs/simkube.md):
   token belong to the traced cluster; the API server injects a fresh token volume).
 Per-pod data (lifecycle, sequence number) cannot go on a shared template: the pod watcher
 (skctl.sim.podwatch) adds it to each pod.
+
+HorizontalPodAutoscalers (`autoscaling/v2`, tracked by default) move to the virtual namespace
+like every namespaced object; their `scaleTargetRef` names the target by kind and name in
+the HPA's own namespace, and names are kept, so it points at the target's virtual twin as
+recorded. The scale target itself is applied without `spec.replicas` (`without_replicas`):
+the simulation's HPA decides its replica count, as in production, and the recorded counts
+(which were the production HPA's decisions) would overrule it at every recorded change.
 """
 
 from __future__ import annotations
@@ -213,6 +220,26 @@ def virtual_object(
     meta["labels"] = labels
     for _at, template in iter_pod_templates(vobj, template_paths):
         mutate_template(template, sim_name, original_ns, delays=delays)
+    return vobj
+
+
+HPA_GVKS = ("autoscaling/v2.HorizontalPodAutoscaler", "autoscaling/v1.HorizontalPodAutoscaler")
+
+
+def scale_target(hpa: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(GVK, namespace, name) an HPA scales, in its own namespace; None when it names none."""
+    ref = (hpa.get("spec") or {}).get("scaleTargetRef")
+    meta = hpa.get("metadata") or {}
+    if not isinstance(ref, Mapping) or not all(isinstance(ref.get(k), str) for k in ("apiVersion", "kind", "name")):
+        return None
+    return f"{ref['apiVersion']}.{ref['kind']}", str(meta.get("namespace") or "default"), ref["name"]
+
+
+def without_replicas(vobj: dict[str, Any]) -> dict[str, Any]:
+    """The twin without `spec.replicas` (an HPA's scale target; see the module doc)."""
+    spec = vobj.get("spec")
+    if isinstance(spec, dict):
+        spec.pop("replicas", None)
     return vobj
 
 

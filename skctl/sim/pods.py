@@ -243,6 +243,7 @@ class PodHandler:
         self.refused: list[str] = []  # "ns/name" of pods deleted because they could reach a real node
         self._expected: set[str] = set()  # "ns/name" of pods the trace deletes (not interruptions)
         self.rescheduled: list[str] = []  # "ns/name" of the clones made for interrupted bare pods
+        self.usage: Any = None  # skctl.sim.usage.UsageReplay when the trace carries usage
 
     def expect_delete(self, namespace: str, name: str) -> None:
         """The driver is about to delete this pod as the trace says: not an interruption."""
@@ -254,6 +255,8 @@ class PodHandler:
         ns = meta.get("namespace") or ""
         uid = meta.get("uid") or f"{ns}/{meta.get('name')}"
         if event_type == "DELETED":
+            if self.usage is not None:
+                self.usage.gone(ns, str(meta.get("name")))
             with self._lock:
                 self._numbers.pop(uid, None)
                 self._completed.discard(uid)
@@ -297,6 +300,9 @@ class PodHandler:
             numbered = (pod_hash, seq, owner)
             with self._lock:
                 self._numbers[uid] = numbered
+            first = True
+        else:
+            first = False
         pod_hash, seq, owner = numbered
         labels = meta.get("labels") or {}
         running = (pod.get("status") or {}).get("phase") == "Running"
@@ -313,6 +319,10 @@ class PodHandler:
                 content_type=JSON_PATCH,
                 what=f"patch of pod {ns}/{name}",
             )
+        if first and self.usage is not None:
+            # after the patch above: a JSON patch that creates the annotations map replaces it
+            containers = len((pod.get("spec") or {}).get("containers") or []) or 1
+            self.usage.seen(ns, name, owner, pod_hash, seq, containers)
 
     def _reschedule(self, pod: dict[str, Any]) -> None:
         meta = pod.get("metadata") or {}

@@ -17,7 +17,8 @@ real nodes in a simulation).
 
 The same config travels inside every trace (`trace.config`) and is what the driver uses
 to find the pod templates it must mutate. One top-level key is skctl's own:
-`startingState: false` turns off recording nodes and PriorityClasses (docs/tracer.md);
+`startingState: false` turns off recording nodes and PriorityClasses (docs/tracer.md), and
+`usageInterval: 30s` sets how often pod usage is sampled (a duration; skctl.tracer.usage);
 SimKube's config reader ignores unknown top-level keys (only tracked-object entries deny them).
 """
 
@@ -47,6 +48,9 @@ BUILTIN_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 
 _KEYS = {"podSpecTemplatePaths", "podSpecTemplatePath", "trackLifecycle", "skipOwned"}
 STARTING_STATE_KEY = "startingState"  # top level, skctl's: record nodes and PriorityClasses
+USAGE_INTERVAL_KEY = "usageInterval"  # top level, skctl's: how often pod usage is sampled
+DEFAULT_USAGE_INTERVAL = 30.0  # seconds, as the HPA controller sees usage
+MIN_USAGE_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class TracerConfig:
     # Record the starting state (nodes, PriorityClasses; skctl.trace.cluster). Turned off by the
     # top-level key `startingState: false` or `skctl trace --no-starting-state`.
     starting_state: bool = True
+    # Seconds between PodMetrics samples (top-level `usageInterval`, `skctl trace --usage-interval`).
+    usage_interval: float = DEFAULT_USAGE_INTERVAL
 
     def template_paths(self, gvk: str) -> tuple[str, ...]:
         """The pod template paths for a GVK: the configured ones, else the built-in ones."""
@@ -98,6 +104,8 @@ class TracerConfig:
         doc: dict[str, Any] = {"trackedObjects": {gvk: tc.to_document() for gvk, tc in self.tracked_objects.items()}}
         if not self.starting_state:
             doc[STARTING_STATE_KEY] = False
+        if self.usage_interval != DEFAULT_USAGE_INTERVAL:
+            doc[USAGE_INTERVAL_KEY] = f"{self.usage_interval:g}s"
         return doc
 
 
@@ -139,7 +147,7 @@ def parse_config(doc: Any, source: str = "<config>", strict: bool = True) -> Tra
     if not isinstance(doc, Mapping):
         raise InputError(messages.CONFIG_BAD.format(source=source, detail="expected a mapping with trackedObjects"))
     if strict:
-        unknown = set(doc) - {"trackedObjects", STARTING_STATE_KEY}
+        unknown = set(doc) - {"trackedObjects", STARTING_STATE_KEY, USAGE_INTERVAL_KEY}
         if unknown:
             raise InputError(
                 messages.CONFIG_BAD.format(source=source, detail=f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
@@ -153,7 +161,27 @@ def parse_config(doc: Any, source: str = "<config>", strict: bool = True) -> Tra
     starting_state = doc.get(STARTING_STATE_KEY, True)
     if not isinstance(starting_state, bool):
         raise InputError(messages.CONFIG_BAD.format(source=source, detail=f"{STARTING_STATE_KEY} must be true or false"))
-    return TracerConfig(result, starting_state=starting_state)
+    return TracerConfig(result, starting_state=starting_state,
+                        usage_interval=parse_usage_interval(doc.get(USAGE_INTERVAL_KEY), source))
+
+
+def parse_usage_interval(value: Any, source: str = "--usage-interval") -> float:
+    """`usageInterval`: a duration (`30s`, `1m`) or a number of seconds, at least one second."""
+    from skctl.timeparse import parse_duration
+
+    if value is None:
+        return DEFAULT_USAGE_INTERVAL
+    bad = InputError(messages.CONFIG_BAD.format(
+        source=source, detail=f"{USAGE_INTERVAL_KEY} must be a duration of at least 1s, e.g. 30s or 1m"))
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise bad
+    try:
+        seconds = parse_duration(str(value))
+    except InputError:
+        raise bad from None
+    if seconds < MIN_USAGE_INTERVAL:
+        raise bad
+    return seconds
 
 
 def config_of_trace(trace: Any) -> TracerConfig:

@@ -49,6 +49,12 @@ class Trace:
     def tracked_objects(self) -> dict[str, dict[str, Any]]:
         return self.config.get("trackedObjects") or {}
 
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """The recorded pod usage (the `usage` section, skctl.trace.usage), or None."""
+        value = self.extra.get("usage")
+        return value if isinstance(value, dict) else None
+
     def time_range(self) -> tuple[int, int] | None:
         if not self.events:
             return None

@@ -275,7 +275,18 @@ def lookup_lifecycle(
 ) -> Mapping[str, Any] | None:
     """The recorded lifecycle for the `seq`-th pod (from 0) of an owner and hash, or None
     (the fallbacks are in the module doc)."""
-    by_hash = lifecycles.get((owner_gvk, owner_ns_name))
+    found: Mapping[str, Any] | None = lookup_recorded(lifecycles, owner_gvk, owner_ns_name, pod_hash, seq)
+    return found
+
+
+def lookup_recorded(
+    recorded_by_owner: Mapping[tuple[str, str], Mapping[int, Any]], owner_gvk: str, owner_ns_name: str,
+    pod_hash: int, seq: int,
+) -> Any:
+    """What was recorded for the `seq`-th pod of an owner and hash, from a map (owner → pod
+    hash → list, one entry per recorded pod): lifecycles, and usage series
+    (skctl.trace.usage), which stand for the same pods by the same rule."""
+    by_hash = recorded_by_owner.get((owner_gvk, owner_ns_name))
     if not by_hash:
         return None
     recorded = by_hash.get(pod_hash)

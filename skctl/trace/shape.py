@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from skctl.timeparse import MAX_TS
+from skctl.trace import usage
 from skctl.trace.cluster import CLUSTER_KEY
 
 MAX_DEPTH = 100  # nesting inside one object; real Kubernetes objects stay under ~30
@@ -57,6 +58,10 @@ def problem(doc: dict[str, Any], check_strings: bool = False) -> str | None:
         issue = _cluster_problem(extra[CLUSTER_KEY], check_strings)
         if issue:
             return f"{CLUSTER_KEY}: {issue}"
+    if usage.USAGE_KEY in extra:
+        issue = usage.shape_problem(extra[usage.USAGE_KEY])
+        if issue:
+            return f"{usage.USAGE_KEY}: {issue}"
     found = _value_problem(extra, 0, check_strings)
     if found:
         return _where(*found)

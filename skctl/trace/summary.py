@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from skctl.timeparse import iso
-from skctl.trace import cluster
+from skctl.trace import cluster, usage
 from skctl.trace.model import Trace, gvk_of, ns_name
 from skctl.trace.validate import check, counts, failing_events
 
@@ -56,6 +56,8 @@ def summarize(trace: Trace) -> dict[str, Any]:
         "pod_lifecycle_owners": owners,
         # the starting state (skctl.trace.cluster): nodes at the start and their shapes; None without one
         "starting_state": cluster.inventory(trace),
+        # recorded pod usage per owner (skctl.trace.usage): pods sampled, peak and median CPU/memory
+        "usage": usage.summary(trace.usage),
         # SimKube's validation rules (skctl validate): counts per code and the failing events
         "validation": {
             "counts": counts(findings),

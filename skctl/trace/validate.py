@@ -9,6 +9,7 @@ The rules and their codes are SimKube's, so a code means the same in both tools:
 | E0003 | envvar_configmap_missing  | the same for a ConfigMap |
 | E0004 | volume_secret_missing     | a volume names a Secret the trace never applies |
 | E0005 | volume_configmap_missing  | the same for a ConfigMap |
+| E0100 | usage_series_invalid      | skctl's own: the `usage` section (skctl.trace.usage) has a key it does not know, sample times that do not increase, a negative value, or an owner the trace does not record |
 
 As in SimKube, the trace is walked in order; a resource counts as present from the event
 that applies it (the same event included) until one deletes it, in the namespace of the
@@ -32,6 +33,7 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.trace import usage
 from skctl.trace.config import config_of_trace, iter_pod_templates
 from skctl.trace.model import Trace, gvk_of, ns_name
 
@@ -60,6 +62,10 @@ RULES: dict[str, Rule] = {
              _MISSING_HELP.format(kind="ConfigMap", what="environment variable")),
         Rule("E0004", "volume_secret_missing", "Error", _MISSING_HELP.format(kind="Secret", what="volume")),
         Rule("E0005", "volume_configmap_missing", "Error", _MISSING_HELP.format(kind="ConfigMap", what="volume")),
+        Rule("E0100", "usage_series_invalid", "Error",
+             "skctl's own rule: the trace's recorded pod usage (its `usage` section) has a key skctl does not "
+             "know, sample times that do not increase, a negative CPU or memory value, or an owner the trace "
+             "records nothing of. The driver would replay wrong or unreachable usage."),
     )
 }
 FIXES = {
@@ -69,6 +75,7 @@ FIXES = {
     "E0003": "remove the env and envFrom entries that name the missing ConfigMap",
     "E0004": "remove the Secret volume and its volumeMounts",
     "E0005": "remove the ConfigMap volume and its volumeMounts",
+    "E0100": "drop the unknown keys, the owners the trace does not record and every pod series with a bad sample",
 }
 
 
@@ -84,6 +91,7 @@ class Finding:
     gvk: str
     name: str
     missing: str | None = None
+    detail: str | None = None  # what is wrong, for findings not about a missing resource (E0100)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,11 +167,34 @@ def check(trace: Trace, fix: bool = False) -> tuple[list[Finding], Trace | None]
             new_applied.append(obj)
         if out_events is not None:
             out_events.append({**event, "applied_objs": new_applied} if changed else event)
+    section = usage.section_of(trace)
+    known = _known_owners(trace) if section is not None else set()
+    if section is not None:
+        for problem in usage.findings(section, known.__contains__):
+            owner = problem["owner"] or ["", ""]
+            # not an event's: event -1; obj is the pod's position in its owner's list (-1: the owner or section)
+            findings.append(Finding(-1, problem["ts"] or 0, problem["pod"] if problem["pod"] is not None else -1,
+                                    "E0100", owner[0], owner[1], detail=problem["problem"]))
     if out_events is None:
         return findings, None
+    extra = dict(trace.extra)
+    if section is not None:
+        cleaned = usage.fixed(section, known.__contains__)
+        if cleaned is None:
+            extra.pop(usage.USAGE_KEY, None)
+        else:
+            extra[usage.USAGE_KEY] = cleaned
     fixed = Trace(config=trace.config, events=out_events, index=trace.index, pod_lifecycles=trace.pod_lifecycles,
-                  version=trace.version, extra=dict(trace.extra))
+                  version=trace.version, extra=extra)
     return findings, fixed
+
+
+def _known_owners(trace: Trace) -> set[tuple[str, str]]:
+    """Owners the trace records: objects it applies, index entries, lifecycle owners."""
+    known = {(gvk_of(obj), ns_name(obj)) for _ts, _action, obj in trace.iter_objects()}
+    known.update((gvk, name) for gvk, names in trace.index.items() for name in names)
+    known.update(tuple(owner) for owner in trace.pod_lifecycles)  # type: ignore[misc]
+    return known
 
 
 def _check_object(obj: dict[str, Any], paths: tuple[str, ...], present: dict[str, set[str]]) -> list[tuple[str, str | None]]:
@@ -220,6 +251,8 @@ def failing_events(findings: list[Finding]) -> list[dict[str, Any]]:
     """One row per event with findings: its index, ts and codes (what `skctl xray` marks)."""
     rows: dict[int, dict[str, Any]] = {}
     for f in findings:
+        if f.event < 0:
+            continue  # not an event's (E0100: the usage section)
         row = rows.setdefault(f.event, {"event": f.event, "ts": f.ts, "codes": []})
         if f.code not in row["codes"]:
             row["codes"].append(f.code)

@@ -34,6 +34,8 @@ same answer. The rules (docs/export.md has the reasoning):
    skctl.trace.cluster) is cut like the events: its state before `start` becomes one
    event at `start`, its changes in `[start, end)` keep their times. The filters do not
    apply to it (namespaces and owners are not a node's; the inventory is the cluster's).
+8. The recorded pod usage (the `usage` section, skctl.trace.usage) is kept for exported
+   owners, as lifecycles are, and cut to `[start, end)` by `usage.clip`.
 
 The result shares object dicts with the input (no copies): treat both as read-only.
 One pass over the events, dict lookups only, so a million events take seconds.
@@ -50,7 +52,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from skctl.kube.names import is_dns1123_label
-from skctl.trace import DEFAULT_EXCLUDED_NAMESPACES, cluster
+from skctl.trace import DEFAULT_EXCLUDED_NAMESPACES, cluster, usage
 from skctl.trace.model import Obj, Trace, gc_paused, new_event
 from skctl.trace.selectors import Selector, SelectorError, parse_selector, selector_from_json
 
@@ -328,13 +330,20 @@ def _export_window(
         index=index,
         pod_lifecycles=lifecycles,
         version=trace.version,
-        extra=_window_extra(trace, start_ts, end_ts),
+        extra=_window_extra(trace, start_ts, end_ts, exported),
     )
 
 
-def _window_extra(trace: Trace, start_ts: int, end_ts: int) -> dict[str, Any]:
-    """The input's other top-level keys; the starting state (rule 7) cut to the window."""
+def _window_extra(trace: Trace, start_ts: int, end_ts: int, exported: set[Key]) -> dict[str, Any]:
+    """The input's other top-level keys; the starting state (rule 7) and the usage series
+    (rule 8) cut to the window."""
     extra = dict(trace.extra)
+    if usage.USAGE_KEY in extra:
+        clipped = usage.clip(usage.section_of(trace), start_ts, end_ts, lambda owner: tuple(owner) in exported)
+        if clipped is None:
+            del extra[usage.USAGE_KEY]
+        else:
+            extra[usage.USAGE_KEY] = clipped
     if cluster.CLUSTER_KEY in extra:
         section = cluster.window(trace, start_ts, end_ts)
         if section is None:

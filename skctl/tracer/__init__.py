@@ -22,6 +22,7 @@ trackedObjects:
   v1.Pod:
     skipOwned: true
     trackLifecycle: true
+  autoscaling/v2.HorizontalPodAutoscaler: {}
 """
 DEFAULT_LISTEN = "127.0.0.1:7777"
 DEFAULT_RETENTION = "24h"

@@ -8,7 +8,7 @@ A journal is a directory:
 
 Each record is a frame: a 17-byte header (big-endian u32 payload length, u32 CRC-32 of
 type+ts+payload, u8 type, i64 ts) and a CBOR payload. Record types are those of
-`skctl.tracer.store` (snapshot, event, lifecycle, owners). Every segment starts with a
+`skctl.tracer.store` (snapshot, event, lifecycle, owners, starting state, pod usage). Every segment starts with a
 snapshot of the live state, so
 
 - retention deletes whole old segments (a segment goes once the next one starts before
@@ -45,7 +45,15 @@ from typing import Any
 from skctl import messages
 from skctl.errors import OperationalError
 from skctl.storage.local import fsync_dir
-from skctl.tracer.store import REC_CLUSTER, REC_EVENT, REC_LIFECYCLE, REC_OWNERS, REC_SNAPSHOT, TraceStore
+from skctl.tracer.store import (
+    REC_CLUSTER,
+    REC_EVENT,
+    REC_LIFECYCLE,
+    REC_OWNERS,
+    REC_SNAPSHOT,
+    REC_USAGE,
+    TraceStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +68,7 @@ SEGMENT_BYTES = 64 * 1024 * 1024
 _HEADER = struct.Struct(">IIBq")
 _HEAD = struct.Struct(">II")  # length, CRC-32 of the rest
 _TAIL = struct.Struct(">Bq")  # type, ts
-_TYPES = {REC_SNAPSHOT: 1, REC_EVENT: 2, REC_LIFECYCLE: 3, REC_OWNERS: 4, REC_CLUSTER: 5}
+_TYPES = {REC_SNAPSHOT: 1, REC_EVENT: 2, REC_LIFECYCLE: 3, REC_OWNERS: 4, REC_CLUSTER: 5, REC_USAGE: 6}
 _NAMES = {v: k for k, v in _TYPES.items()}
 _SEGMENT_RE = re.compile(r"^seg-(\d+)-(\d+)\.skj$")
 MAX_FRAME = 1 << 30

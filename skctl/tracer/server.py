@@ -471,6 +471,12 @@ class TracerAPI:
                "per tracked kind.",
                [(f'{{gvk="{g}"}}', w["last_heard_seconds"]) for g, w in sorted(watches.items())
                 if w.get("last_heard_seconds") is not None])
+        use = st.get("usage") or {}
+        metric("skctl_tracer_usage_sampling", "gauge",
+               "1 while pod usage is sampled from the resource metrics API (metrics.k8s.io), else 0.",
+               [("", 1 if use.get("sampling") else 0)])
+        metric("skctl_tracer_usage_samples", "gauge", "Pod usage samples held (after retention).",
+               [("", use.get("samples", 0))])
         metric("skctl_tracer_journal_bytes", "gauge", "Bytes in the journal directory.",
                [("", st.get("journal_bytes", 0))])
         metric("skctl_tracer_live_objects", "gauge", "Tracked objects currently alive.",

@@ -28,6 +28,7 @@ from skctl.tracer.journal import Journal, JournalBusy, JournalError, JournalFore
 from skctl.tracer.recorder import Recorder, check_config, lookup_through
 from skctl.tracer.server import TracerAPI
 from skctl.tracer.store import TraceStore
+from skctl.tracer.usage import UsageSampler, metrics_lister
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class Tracer:
         self.journal = Journal(options.journal_dir, options.retention, segment_seconds=options.segment_seconds, clock=clock)
         self.recorder = Recorder(kube, options.config, self.store, options.wait_for_crds)
         self.api: TracerAPI | None = None
+        # pod usage from the resource metrics API, when the cluster serves it (skctl.tracer.usage)
+        self.sampler = UsageSampler(metrics_lister(kube), self.store.record_usage, options.config.usage_interval, clock)
         self.replayed = 0
         self.started_at = clock()
 
@@ -113,6 +116,7 @@ class Tracer:
                 messages.TRACE_LISTEN_FAILED.format(host=self.options.host, port=self.options.port, detail=exc.strerror or exc)
             ) from None
         self.recorder.start()
+        self.sampler.start()
         return self
 
     def export(self, start_ts: int, end_ts: int, filters: ExportFilters, transform: Any = None) -> Any:
@@ -150,6 +154,8 @@ class Tracer:
             "journal_bytes": self.journal.size(),
             "retention_seconds": self.options.retention,
             "uptime_seconds": round(self.clock() - self.started_at, 1),
+            "usage": {**self.sampler.status(), "sampling": self.sampler.state == "sampling",
+                      "pods": len(self.store.usage.pods), "samples": self.store.usage.samples},
         }
 
     @property
@@ -163,6 +169,7 @@ class Tracer:
         each part may run again, so calling close() again finishes what an interrupted call
         left. A journal that cannot be flushed (full disk) is an OperationalError."""
         try:
+            self.sampler.stop()
             self.recorder.stop()
         finally:
             try:

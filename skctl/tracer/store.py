@@ -26,6 +26,9 @@
   own, `cluster_events`, which travels as the trace's `cluster` section; a change is
   recorded only when the recorded form changed (a node's heartbeat is not a change). It
   is journaled, snapshotted, trimmed and re-listed like the tracked objects.
+- Pod usage (skctl.tracer.usage): samples of pods whose lifecycle is recorded, keyed like
+  it, kept in `usage` (a UsageLog), journaled as `REC_USAGE`, trimmed by retention and
+  carried as the trace's `usage` section.
 
 All methods are thread-safe (one lock); watch loops call them from their threads.
 """
@@ -57,7 +60,9 @@ from skctl.trace.pods import (
     pod_lifecycle,
 )
 from skctl.trace.pods import object_key as key_of
+from skctl.trace.usage import USAGE_KEY
 from skctl.trace.window import ExportFilters, export_window
+from skctl.tracer import usage as tracer_usage
 from skctl.tracer.objects import sanitize
 
 # Journal record types (skctl.tracer.journal persists them as they are).
@@ -68,6 +73,7 @@ REC_EVENT = "ev"  # {"a": [obj]} or {"d": [obj]}
 REC_LIFECYCLE = "lc"  # {"p": pod ns/name, "o": [gvk, ns/name], "h": hash, "s": start, "e": end}
 REC_OWNERS = "ow"  # {"k": [gvk, ns/name], "r": [[gvk, ns/name], ...]}: an unwatched object's owners
 REC_CLUSTER = "cl"  # {"a": [obj]} or {"d": [obj]}: a Node or PriorityClass of the starting state
+REC_USAGE = "us"  # {"s": [[pod ns/name, owner gvk, owner ns/name, hash, ts, millicores, bytes], ...]}
 
 Sink = Callable[[str, int, dict[str, Any]], None]
 
@@ -104,6 +110,8 @@ class TraceStore:
         self.starting_state = config.starting_state
         self.cluster_events: list[dict[str, Any]] = []  # the starting state's timeline
         self.cluster_live: dict[cluster.Key, dict[str, Any]] = {}  # its objects as last recorded
+        self.usage = tracer_usage.UsageLog()
+        self.usage_interval = config.usage_interval
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -404,6 +412,24 @@ class TraceStore:
             lc["end_ts"] = max(end, lc["start_ts"] or end)
             self._emit_lifecycle(name, entry, ts)
 
+    # --- pod usage (skctl.tracer.usage) -------------------------------------------------
+
+    def record_usage(self, rows: Iterable[tuple[str, int, int, int]]) -> int:
+        """One sampling round: (pod ns/name, scrape ts, millicores, bytes) rows; pods whose
+        lifecycle is not recorded are left out. Returns the samples kept."""
+        with self.lock:
+            kept: list[list[Any]] = []
+            for name, ts, cpu, mem in rows:
+                entry = self.pods.get(name)
+                if entry is None:
+                    continue
+                owner, h, _lc = entry
+                if self.usage.add(name, owner, h, ts, cpu, mem):
+                    kept.append([name, owner[0], owner[1], h, ts, cpu, mem])
+            if kept:
+                self._emit(REC_USAGE, self._now(None), {"s": kept})
+            return len(kept)
+
     # --- export -------------------------------------------------------------------------
 
     def to_trace(self) -> Trace:
@@ -426,6 +452,9 @@ class TraceStore:
                 copied = [new_event(e["ts"], list(e["applied_objs"]), list(e["deleted_objs"]))
                           for e in self.cluster_events]
                 cluster.set_section(trace, cluster.section(copied))
+            usage = self.usage.section(self.usage_interval)
+            if usage is not None:
+                trace.extra[USAGE_KEY] = usage
             return trace
 
     def owner_links(self) -> dict[Key, list[Key]]:
@@ -469,6 +498,7 @@ class TraceStore:
             n = 0
             while n < len(self.events) and self.events[n]["ts"] < cutoff:
                 n += 1
+            self.usage.trim(cutoff)
             if n == 0 or (n == 1 and self.events[0]["ts"] == cutoff - 1):
                 self._trim_cluster(cutoff)
                 return 0
@@ -568,6 +598,9 @@ class TraceStore:
                     elif kind == REC_CLUSTER:
                         if self.starting_state:
                             self._cluster_record(ts, payload)
+                    elif kind == REC_USAGE:
+                        for pod, gvk, name, h, at, cpu, mem in tracer_usage.iter_samples(payload):
+                            self.usage.add(pod, (gvk, name), h, at, cpu, mem)
                     n += 1
         finally:
             self.sink = sink
@@ -702,6 +735,8 @@ def record_problem(kind: str, ts: Any, payload: Any) -> str | None:
         return _objects_problem(payload.get("a")) or _objects_problem(payload.get("d"))
     if kind == REC_LIFECYCLE:
         return _lifecycle_problem(payload)
+    if kind == REC_USAGE:
+        return tracer_usage.samples_problem(payload)
     if kind == REC_OWNERS:
         refs = payload.get("r") or []
         if not (_pair(payload.get("k")) and isinstance(refs, list) and all(_pair(r) for r in refs)):

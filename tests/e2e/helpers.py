@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from skctl.sim.usage import USAGE_CPU_ANNOTATION, USAGE_MEMORY_ANNOTATION
 from tests.e2e.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,8 +86,8 @@ def exists(cluster: Cluster, path: str) -> bool:
 
 # KWOK's pod usage annotations, read by config/kwok/usage-from-annotation.yaml (1m / 1Mi without
 # them): each container of the pod reports this much, as metrics-server then sees it.
-USAGE_CPU = "kwok.x-k8s.io/usage-cpu"
-USAGE_MEMORY = "kwok.x-k8s.io/usage-memory"
+USAGE_CPU = USAGE_CPU_ANNOTATION
+USAGE_MEMORY = USAGE_MEMORY_ANNOTATION
 
 
 def usage_annotations(cpu: str | None = None, memory: str | None = None) -> dict[str, str]:
