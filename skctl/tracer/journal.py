@@ -2,7 +2,7 @@
 
 A journal is a directory:
 
-    journal.cbor                          {"format": "skctl-journal", "version": 1, "config": {...},
+    journal.cbor                          {"format": "skctl-journal", "version": 2, "config": {...},
                                            "cluster": {"uid": ..., "server": ...}}
     seg-<start ts>-<sequence>.skj         append-only segments of records
 
@@ -21,6 +21,12 @@ Writes go through a buffer that a background thread flushes and fsyncs every
 `FSYNC_INTERVAL` seconds, so a SIGKILL loses at most the last second. A frame cut short
 by a crash or damaged on disk ends the reading of its segment with a warning; a later
 segment's snapshot brings the state back in line.
+
+Version 2 writes the tracked objects of event records and snapshots as the store holds
+them (`store.encode`: zlib-compressed CBOR, as CBOR byte strings): a snapshot is then
+a copy of bytes already made, not an encoding of every live object, and a replay keeps
+the bytes as they are. Version 1 journals (objects as CBOR maps) are read as before and
+adopted: reopened, the new segments are written in version 2.
 
 A journal belongs to one cluster: `cluster` holds the UID of its kube-system namespace
 (which decides: a server URL changes behind a load balancer or a tunnel, the UID does
@@ -52,7 +58,8 @@ log = logging.getLogger(__name__)
 META_NAME = "journal.cbor"
 LOCK_NAME = "journal.lock"
 FORMAT_NAME = "skctl-journal"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)  # version 1: objects as CBOR maps instead of encoded bytes
 FSYNC_INTERVAL = 0.5
 SEGMENT_SECONDS = 600
 SEGMENT_BYTES = 64 * 1024 * 1024
@@ -133,9 +140,9 @@ def read_meta(directory: Path) -> dict[str, Any]:
         raise JournalError(f"{directory} is not a readable skctl journal ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise JournalError(f"{directory} is not an skctl journal")
-    if meta.get("version") != FORMAT_VERSION:
+    if meta.get("version") not in READ_VERSIONS:
         raise JournalError(
-            f"{directory} is an skctl journal of version {meta.get('version')}, this skctl reads version {FORMAT_VERSION}"
+            f"{directory} is an skctl journal of version {meta.get('version')}, this skctl reads versions {', '.join(map(str, READ_VERSIONS))}"
         )
     return meta
 

@@ -19,6 +19,13 @@
   than now; an event stamped before the newest one is inserted in time order.
 - Every change is also handed to `sink` as a journal record, and `snapshot()` /
   `replay()` turn the store into records and back (skctl.tracer.journal).
+- Tracked objects are held encoded (`encode`: zlib-compressed CBOR, a few times smaller
+  than the decoded dicts and invisible to the cyclic collector): the live map keeps
+  each object's encoding and a digest of its `spec`'s encoding (spec changes are found
+  by the digest; digests that differ are confirmed on the decoded specs, so a key order
+  change is no change); the history keeps `(key, encoding)` pairs, an update costs its
+  encoding and a delete whose object is the last recorded one shares that encoding
+  (a stub of a pointer). `to_trace()` decodes them (`events` is that view for tests).
 - `trim(cutoff)` enforces retention: older events fold into one starting event that
   keeps the objects still alive, and finished lifecycles older than the cutoff drop.
 - The starting state (`config.starting_state`, on by default): Nodes and PriorityClasses
@@ -33,11 +40,15 @@ All methods are thread-safe (one lock); watch loops call them from their threads
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+import cbor2
 
 from skctl.kube.times import parse_ts
 from skctl.trace import cluster
@@ -70,6 +81,33 @@ REC_OWNERS = "ow"  # {"k": [gvk, ns/name], "r": [[gvk, ns/name], ...]}: an unwat
 REC_CLUSTER = "cl"  # {"a": [obj]} or {"d": [obj]}: a Node or PriorityClass of the starting state
 
 Sink = Callable[[str, int, dict[str, Any]], None]
+# One tracked object in the history: its key and its encoding (`encode`).
+Held = tuple[Key, bytes]
+ZLIB_LEVEL = 1  # level 6 makes the objects ~2 % smaller and the encoding twice as slow
+
+
+def encode(obj: Mapping[str, Any]) -> bytes:
+    """How the store holds an object: zlib-compressed CBOR. The journal writes these bytes
+    as they are (an event record's and a snapshot's objects), so replaying them needs no
+    re-encoding; `decode` gives back an equal object."""
+    return zlib.compress(cbor2.dumps(obj), ZLIB_LEVEL)
+
+
+def decode(blob: bytes) -> dict[str, Any]:
+    """The object `encode` made `blob` from; raises ValueError when it is not one."""
+    try:
+        obj = cbor2.loads(zlib.decompress(blob))
+    except (zlib.error, cbor2.CBORDecodeError) as exc:
+        raise ValueError(f"an undecodable object ({exc})") from None
+    if not isinstance(obj, dict):
+        raise ValueError("an encoded object that is not a map")
+    return obj
+
+
+def spec_digest(spec: Any) -> bytes:
+    """A digest of a spec's encoding: equal digests mean equal specs (the encodings are
+    equal); different ones are compared decoded (a key order change is no change)."""
+    return hashlib.blake2b(cbor2.dumps(spec), digest_size=16).digest()
 
 
 class TraceStore:
@@ -88,8 +126,10 @@ class TraceStore:
         self.sink = sink
         self.lock = threading.RLock()
         self.owners = OwnersCache(self._lookup_and_log(owner_lookup) if owner_lookup else None)
-        self.events: list[dict[str, Any]] = []
-        self.live: dict[Key, dict[str, Any]] = {}  # tracked objects as last recorded
+        # The history: {"ts", "applied_objs", "deleted_objs"} of Held pairs (see `events`).
+        self.history: list[dict[str, Any]] = []
+        # tracked objects as last recorded: (encoding, digest of its spec or None until needed)
+        self.live: dict[Key, tuple[bytes, bytes | None]] = {}
         self.lifecycles: dict[Key, dict[int, list[dict[str, int | None]]]] = {}
         self.pods: dict[str, tuple[Key, int, dict[str, int | None]]] = {}  # pod ns/name → its lifecycle
         self.ignored_pods: set[str] = set()  # running pods whose owner does not track lifecycles
@@ -127,33 +167,33 @@ class TraceStore:
         if self.sink is not None:
             self.sink(kind, ts, payload)
 
-    def _append(self, ts: int, obj: dict[str, Any], deleted: bool, gvk: str) -> None:
+    def _append(self, ts: int, held: Held, deleted: bool, gvk: str) -> None:
         field = "deleted_objs" if deleted else "applied_objs"
-        last = self.events[-1] if self.events else None
+        last = self.history[-1] if self.history else None
         if last is not None and ts < last["ts"]:
-            self._insert(ts, obj, field)
+            self._insert(ts, held, field)
         else:
             if last is None or last["ts"] != ts:
                 last = new_event(ts)
-                self.events.append(last)
-            last[field].append(obj)
+                self.history.append(last)
+            last[field].append(held)
         self.counts[gvk] = self.counts.get(gvk, 0) + 1
         self.last_event_at = self.clock()
 
-    def _insert(self, ts: int, obj: dict[str, Any], field: str) -> None:
+    def _insert(self, ts: int, held: Held, field: str) -> None:
         """An event stamped before the newest (a change found by a re-list, at the object's
         own time): into the event of that second, or a new one in time order. An existing
         event is replaced, not changed, so a copy `to_trace` handed out stays as it was."""
-        i = bisect.bisect_right(self.events, ts, key=lambda e: e["ts"])
-        if i and self.events[i - 1]["ts"] == ts:
-            old = self.events[i - 1]
+        i = bisect.bisect_right(self.history, ts, key=lambda e: e["ts"])
+        if i and self.history[i - 1]["ts"] == ts:
+            old = self.history[i - 1]
             event = new_event(ts, list(old["applied_objs"]), list(old["deleted_objs"]))
-            event[field].append(obj)
-            self.events[i - 1] = event
+            event[field].append(held)
+            self.history[i - 1] = event
         else:
             event = new_event(ts)
-            event[field].append(obj)
-            self.events.insert(i, event)
+            event[field].append(held)
+            self.history.insert(i, event)
 
     def set_floor(self, ts: int) -> None:
         """No event is stamped before `ts` from now on (the journal calls this when it starts
@@ -189,16 +229,27 @@ class TraceStore:
             return False
         old = self.live.get(key)
         spec = obj.get("spec")
-        if old is not None and old.get("spec") == spec:
+        digest = spec_digest(spec)
+        if old is not None and self._same_spec(key, old, digest, spec):
             return False
         if relisted:
             ts = self._true_time(key, obj, old is None, ts)
-        clean = sanitize(obj)
-        self.live[key] = clean
+        blob = encode(sanitize(obj))
+        self.live[key] = (blob, digest)
         self.last_at[key] = ts
-        self._append(ts, clean, False, gvk)
-        self._emit(REC_EVENT, ts, {"a": [clean]})
+        self._append(ts, (key, blob), False, gvk)
+        self._emit(REC_EVENT, ts, {"a": [blob]})
         return True
+
+    def _same_spec(self, key: Key, old: tuple[bytes, bytes | None], digest: bytes, spec: Any) -> bool:
+        """Whether a recorded object's spec equals `spec` (whose digest is `digest`)."""
+        blob, known = old
+        if known is None:  # replayed from the journal: digested when first needed
+            known = spec_digest(decode(blob).get("spec"))
+            self.live[key] = (blob, known)
+        if known == digest:
+            return True
+        return bool(decode(blob).get("spec") == spec)
 
     def deleted(self, gvk: str, obj: dict[str, Any], ts: float | None = None) -> bool:
         """A DELETED object of a tracked kind; recorded when it had been recorded."""
@@ -211,11 +262,15 @@ class TraceStore:
         old = self.live.pop(key, None)
         if old is None:
             return False
-        clean = sanitize(obj) if obj is not None else old
+        blob = old[0]
+        if obj is not None:
+            mine = encode(sanitize(obj))
+            if mine != blob:  # usually the last recorded object: then its encoding is shared
+                blob = mine
         ts = max(ts, self.last_at.get(key, ts))  # a delete never goes before the object's last event
         self.last_at[key] = ts
-        self._append(ts, clean, True, gvk)
-        self._emit(REC_EVENT, ts, {"d": [clean]})
+        self._append(ts, (key, blob), True, gvk)
+        self._emit(REC_EVENT, ts, {"d": [blob]})
         return True
 
     def sync(self, gvk: str, items: Iterable[dict[str, Any]], ts: float | None = None) -> None:
@@ -409,10 +464,7 @@ class TraceStore:
     def to_trace(self) -> Trace:
         """A consistent copy of the recording (objects shared, containers copied)."""
         with self.lock:
-            events = list(self.events)
-            if events:
-                last = events[-1]
-                events[-1] = new_event(last["ts"], list(last["applied_objs"]), list(last["deleted_objs"]))
+            events = self._decoded()
             trace = Trace(
                 config=self.config.to_document(),
                 events=events,
@@ -427,6 +479,27 @@ class TraceStore:
                           for e in self.cluster_events]
                 cluster.set_section(trace, cluster.section(copied))
             return trace
+
+    def _decoded(self) -> list[dict[str, Any]]:
+        """The history with its objects decoded (one dict per encoding: a delete that shares
+        its object's last encoding shares its decoded dict too, as before)."""
+        seen: dict[int, dict[str, Any]] = {}
+
+        def obj(held: Held) -> dict[str, Any]:
+            blob = held[1]
+            found = seen.get(id(blob))
+            if found is None:
+                found = seen[id(blob)] = decode(blob)
+            return found
+
+        return [new_event(e["ts"], [obj(h) for h in e["applied_objs"]], [obj(h) for h in e["deleted_objs"]])
+                for e in self.history]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The recorded events with their objects decoded (a copy; for tests and tools)."""
+        with self.lock:
+            return self._decoded()
 
     def owner_links(self) -> dict[Key, list[Key]]:
         """Owners of objects the trace does not contain (e.g. ReplicaSets), for export."""
@@ -453,13 +526,13 @@ class TraceStore:
 
     def time_range(self) -> tuple[int, int] | None:
         with self.lock:
-            if not self.events:
+            if not self.history:
                 return None
-            return self.events[0]["ts"], self.events[-1]["ts"]
+            return self.history[0]["ts"], self.history[-1]["ts"]
 
     def event_count(self) -> int:
         with self.lock:
-            return sum(len(e["applied_objs"]) + len(e["deleted_objs"]) for e in self.events)
+            return sum(len(e["applied_objs"]) + len(e["deleted_objs"]) for e in self.history)
 
     # --- retention ----------------------------------------------------------------------
 
@@ -467,22 +540,23 @@ class TraceStore:
         """Drop history before `cutoff`, keeping what is alive then; returns events dropped."""
         with self.lock:
             n = 0
-            while n < len(self.events) and self.events[n]["ts"] < cutoff:
+            history = self.history
+            while n < len(history) and history[n]["ts"] < cutoff:
                 n += 1
-            if n == 0 or (n == 1 and self.events[0]["ts"] == cutoff - 1):
+            if n == 0 or (n == 1 and history[0]["ts"] == cutoff - 1):
                 self._trim_cluster(cutoff)
                 return 0
-            alive: dict[Key, dict[str, Any]] = {}
-            for event in self.events[:n]:
-                for obj in event["applied_objs"]:
-                    alive[key_of(_gvk(obj), obj)] = obj
-                for obj in event["deleted_objs"]:
-                    alive.pop(key_of(_gvk(obj), obj), None)
-            dropped = sum(len(e["applied_objs"]) + len(e["deleted_objs"]) for e in self.events[:n])
+            alive: dict[Key, Held] = {}
+            for event in history[:n]:
+                for held in event["applied_objs"]:
+                    alive[held[0]] = held
+                for held in event["deleted_objs"]:
+                    alive.pop(held[0], None)
+            dropped = sum(len(e["applied_objs"]) + len(e["deleted_objs"]) for e in history[:n])
             # The survivors sit just before the cutoff, so a window starting at the cutoff
             # flattens them into its starting configuration, as it would have before.
             base = [new_event(cutoff - 1, list(alive.values()))] if alive else []
-            self.events = base + self.events[n:]
+            self.history = base + history[n:]
             self._trim_cluster(cutoff)
             self.set_floor(max(self.floor_ts, cutoff))  # an earlier stamp would go before the base
             for owner in list(self.lifecycles):
@@ -525,7 +599,7 @@ class TraceStore:
                                                "s": lc["start_ts"], "e": lc["end_ts"]})
             return {
                 "ts": ts,
-                "objects": [[k[0], obj] for k, obj in self.live.items()],
+                "objects": [[k[0], held[0]] for k, held in self.live.items()],  # encoded, as held
                 "lifecycles": lifecycles,
                 "owners": [[list(k), [list(o) for o in v]] for k, v in self.owners.looked_up.items()],
                 "cluster": list(self.cluster_live.values()),
@@ -541,26 +615,38 @@ class TraceStore:
         try:
             with self.lock:
                 for kind, ts, payload in records:
+                    unchanged: list[Key] = []
+                    if kind == REC_SNAPSHOT and self._restored:
+                        payload, unchanged = self._known_objects(payload)
+                    try:
+                        payload, blobs = _decoded(kind, payload)
+                    except ValueError as exc:
+                        log.warning("journal record %r at ts %s is damaged (%s); skipped", kind, ts, exc)
+                        continue
                     issue = record_problem(kind, ts, payload)
                     if issue:
                         log.warning("journal record %r at ts %s is damaged (%s); skipped", kind, ts, issue)
                         continue
                     self.last_ts = max(self.last_ts, ts)
                     if kind == REC_SNAPSHOT:
-                        self._load_snapshot(ts, payload)
+                        self._load_snapshot(ts, payload, blobs, unchanged)
                     elif kind == REC_EVENT:
-                        for obj in payload.get("a") or ():
+                        for obj, blob in zip(payload.get("a") or (), blobs.get("a") or (), strict=True):
                             key = key_of(_gvk(obj), obj)
-                            self.live[key] = obj
+                            blob = blob or encode(obj)
+                            self.live[key] = (blob, None)
                             self.last_at[key] = ts
                             self.owners.observe(key, obj)
-                            self._append(ts, obj, False, key[0])
-                        for obj in payload.get("d") or ():
+                            self._append(ts, (key, blob), False, key[0])
+                        for obj, blob in zip(payload.get("d") or (), blobs.get("d") or (), strict=True):
                             key = key_of(_gvk(obj), obj)
-                            self.live.pop(key, None)
+                            blob = blob or encode(obj)
+                            old = self.live.pop(key, None)
+                            if old is not None and old[0] == blob:
+                                blob = old[0]  # one copy, as the recording tracer held it
                             self.last_at[key] = ts
                             self.owners.forget(key)
-                            self._append(ts, obj, True, key[0])
+                            self._append(ts, (key, blob), True, key[0])
                     elif kind == REC_LIFECYCLE:
                         self._replay_lifecycle(payload)
                     elif kind == REC_OWNERS:
@@ -573,27 +659,47 @@ class TraceStore:
             self.sink = sink
         return n
 
-    def _load_snapshot(self, ts: int, snap: dict[str, Any]) -> None:
+    def _known_objects(self, snap: Any) -> tuple[Any, list[Key]]:
+        """A later snapshot's objects that are, byte for byte, live objects already (all of
+        them, normally): their keys, and the snapshot without them (nothing to decode)."""
+        objects = snap.get("objects") if isinstance(snap, dict) else None
+        if not isinstance(objects, list):
+            return snap, []
+        by_blob = {held[0]: key for key, held in self.live.items()}
+        rest, known = [], []
+        for item in objects:
+            key = by_blob.get(item[1]) if isinstance(item, list) and len(item) == 2 and isinstance(item[1], bytes) else None
+            if key is not None and key[0] == item[0]:
+                known.append(key)
+            else:
+                rest.append(item)
+        return {**snap, "objects": rest}, known
+
+    def _load_snapshot(self, ts: int, snap: dict[str, Any], blobs: dict[str, list[bytes | None]],
+                       unchanged: list[Key]) -> None:
+        pairs = zip(snap.get("objects") or (), blobs.get("objects") or (), strict=True)
         if self._restored:
             # A later segment's snapshot: normally the records before it built the same
-            # state; after a damaged segment it brings the state back in line.
-            fresh = {key_of(gvk, obj): (gvk, obj) for gvk, obj in snap.get("objects") or ()}
-            for gvk, obj in fresh.values():
+            # state (`unchanged`); after a damaged segment it brings the state back in line.
+            fresh = set(unchanged)
+            for (gvk, obj), _blob in pairs:
+                fresh.add(key_of(gvk, obj))
                 self._applied(gvk, obj, ts)
             for key in [k for k in self.live if k not in fresh]:
                 self._deleted(key[0], None, ts, key)
             self._load_cluster_snapshot(ts, snap)
             return
         self._restored = True
-        objs = []
-        for gvk, obj in snap.get("objects") or ():
+        held: list[Held] = []
+        for (gvk, obj), blob in pairs:
             key = key_of(gvk, obj)
-            self.live[key] = obj
+            blob = blob or encode(obj)
+            self.live[key] = (blob, None)
             self.last_at[key] = ts  # at the latest: the snapshot holds its state then
             self.owners.observe(key, obj)
-            objs.append(obj)
-        if objs:
-            self.events.append(new_event(ts, objs))
+            held.append((key, blob))
+        if held:
+            self.history.append(new_event(ts, held))
         for item in snap.get("lifecycles") or ():
             self._replay_lifecycle(item)
         for k, v in snap.get("owners") or ():
@@ -624,6 +730,36 @@ class TraceStore:
         self.lifecycles.setdefault(owner, {}).setdefault(rec["h"], []).append(lc)
         if name:
             self.pods[name] = (owner, rec["h"], lc)
+
+
+def _decoded(kind: str, payload: Any) -> tuple[Any, dict[str, list[bytes | None]]]:
+    """A journal record with its encoded objects decoded (an event record's `a` and `d`, a
+    snapshot's `objects`), and their encodings by field (None where the record held the
+    object decoded, as journals before version 2 do). Raises ValueError for an encoding
+    that does not decode; any other wrong shape is left for `record_problem`."""
+    blobs: dict[str, list[bytes | None]] = {}
+    if not isinstance(payload, dict):
+        return payload, blobs
+    if kind == REC_EVENT:
+        out = dict(payload)
+        for field in ("a", "d"):
+            items = payload.get(field)
+            if isinstance(items, list):
+                out[field] = [decode(o) if isinstance(o, bytes) else o for o in items]
+                blobs[field] = [o if isinstance(o, bytes) else None for o in items]
+        return out, blobs
+    if kind == REC_SNAPSHOT and isinstance(payload.get("objects"), list):
+        objects, held = [], []
+        for item in payload["objects"]:
+            if isinstance(item, list) and len(item) == 2 and isinstance(item[1], bytes):
+                objects.append([item[0], decode(item[1])])
+                held.append(item[1])
+            else:
+                objects.append(item)
+                held.append(None)
+        blobs["objects"] = held
+        return {**payload, "objects": objects}, blobs
+    return payload, blobs
 
 
 def _gvk(obj: Mapping[str, Any]) -> str:
