@@ -42,6 +42,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import logging
+import sys
 import threading
 import time
 import zlib
@@ -51,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import cbor2
 
 from skctl.kube.times import parse_ts
+from skctl.progress import Progress, no_progress
 from skctl.trace import cluster
 from skctl.trace.config import TracerConfig
 from skctl.trace.model import Trace, new_event
@@ -81,6 +83,7 @@ REC_OWNERS = "ow"  # {"k": [gvk, ns/name], "r": [[gvk, ns/name], ...]}: an unwat
 REC_CLUSTER = "cl"  # {"a": [obj]} or {"d": [obj]}: a Node or PriorityClass of the starting state
 
 Sink = Callable[[str, int, dict[str, Any]], None]
+_MISSING: Any = object()
 # One tracked object in the history: its key and its encoding (`encode`).
 Held = tuple[Key, bytes]
 ZLIB_LEVEL = 1  # level 6 makes the objects ~2 % smaller and the encoding twice as slow
@@ -141,6 +144,7 @@ class TraceStore:
         self.floor_ts = int(clock())
         self.last_at: dict[Key, int] = {}  # ts of each object's last recorded event (live ones, recent deletes)
         self._restored = False
+        self._unverified: set[bytes] = set()  # encodings replayed without decoding (`verify`)
         self.starting_state = config.starting_state
         self.cluster_events: list[dict[str, Any]] = []  # the starting state's timeline
         self.cluster_live: dict[cluster.Key, dict[str, Any]] = {}  # its objects as last recorded
@@ -238,18 +242,23 @@ class TraceStore:
         self.live[key] = (blob, digest)
         self.last_at[key] = ts
         self._append(ts, (key, blob), False, gvk)
-        self._emit(REC_EVENT, ts, {"a": [blob]})
+        if self.sink is not None:
+            owners = self.owners.watched.get(key) or ()
+            self.sink(REC_EVENT, ts, {"a": [blob], "k": [list(key)], "o": [[list(o) for o in owners]]})
         return True
 
     def _same_spec(self, key: Key, old: tuple[bytes, bytes | None], digest: bytes, spec: Any) -> bool:
         """Whether a recorded object's spec equals `spec` (whose digest is `digest`)."""
         blob, known = old
-        if known is None:  # replayed from the journal: digested when first needed
-            known = spec_digest(decode(blob).get("spec"))
-            self.live[key] = (blob, known)
-        if known == digest:
-            return True
-        return bool(decode(blob).get("spec") == spec)
+        try:
+            if known is None:  # replayed from the journal: digested when first needed
+                known = spec_digest(decode(blob).get("spec"))
+                self.live[key] = (blob, known)
+            if known == digest:
+                return True
+            return bool(decode(blob).get("spec") == spec)
+        except ValueError:  # a damaged journal object `verify` has not dropped yet: record anew
+            return False
 
     def deleted(self, gvk: str, obj: dict[str, Any], ts: float | None = None) -> bool:
         """A DELETED object of a tracked kind; recorded when it had been recorded."""
@@ -270,7 +279,7 @@ class TraceStore:
         ts = max(ts, self.last_at.get(key, ts))  # a delete never goes before the object's last event
         self.last_at[key] = ts
         self._append(ts, (key, blob), True, gvk)
-        self._emit(REC_EVENT, ts, {"d": [blob]})
+        self._emit(REC_EVENT, ts, {"d": [blob], "k": [list(key)]})
         return True
 
     def sync(self, gvk: str, items: Iterable[dict[str, Any]], ts: float | None = None) -> None:
@@ -482,18 +491,88 @@ class TraceStore:
 
     def _decoded(self) -> list[dict[str, Any]]:
         """The history with its objects decoded (one dict per encoding: a delete that shares
-        its object's last encoding shares its decoded dict too, as before)."""
-        seen: dict[int, dict[str, Any]] = {}
+        its object's last encoding shares its decoded dict too, as before). An encoding
+        replayed unchecked is checked here if `verify` has not yet; a bad one is left out."""
+        seen: dict[int, dict[str, Any] | None] = {}
+        unverified = self._unverified
 
-        def obj(held: Held) -> dict[str, Any]:
+        def obj(held: Held) -> dict[str, Any] | None:
             blob = held[1]
-            found = seen.get(id(blob))
-            if found is None:
-                found = seen[id(blob)] = decode(blob)
-            return found
+            found = seen.get(id(blob), _MISSING)
+            if found is _MISSING:
+                if unverified and blob in unverified:
+                    found = self._verified(held)
+                else:
+                    found = decode(blob)
+                seen[id(blob)] = found
+            return found  # type: ignore[return-value]
 
-        return [new_event(e["ts"], [obj(h) for h in e["applied_objs"]], [obj(h) for h in e["deleted_objs"]])
-                for e in self.history]
+        out = []
+        for e in self.history:
+            applied = [obj(h) for h in e["applied_objs"]]
+            deleted = [obj(h) for h in e["deleted_objs"]]
+            if unverified:
+                applied = [o for o in applied if o is not None]
+                deleted = [o for o in deleted if o is not None]
+                if not applied and not deleted:
+                    continue
+            out.append(new_event(e["ts"], applied, deleted))  # type: ignore[arg-type]
+        return out
+
+    def _verified(self, held: Held) -> dict[str, Any] | None:
+        """A replayed encoding checked (`_checked`): its object, or None when it is bad."""
+        try:
+            found = _checked(held[0], held[1], None)
+        except ValueError as exc:
+            log.warning("journal object %s %s is damaged (%s); left out", held[0][0], held[0][1], exc)
+            return None
+        self._unverified.discard(held[1])
+        return found
+
+    def verify(self, progress: Progress = no_progress, batch: int = 200) -> int:
+        """Check the encodings a trusted replay kept unchecked (see `replay`), a batch of
+        events at a time under the lock, so the watches and the API go on meanwhile. A bad
+        one leaves the history (and the live objects: a re-list brings its object back), as
+        its record would have been skipped. Returns how many were dropped."""
+        dropped = 0
+        with self.lock:
+            events = list(self.history)
+            total = len(self._unverified)
+        with progress("checking the journal's objects", total) as advance:
+            for i in range(0, len(events), batch):
+                with self.lock:
+                    for event in events[i:i + batch]:
+                        dropped += self._verify_event(event, advance)
+            with self.lock:  # events a re-list replaced meanwhile (`_insert`) hold the rest, if any
+                if self._unverified:
+                    for event in self.history:
+                        dropped += self._verify_event(event, advance)
+                self._unverified.clear()
+                if dropped:
+                    self.history = [e for e in self.history if e["applied_objs"] or e["deleted_objs"]]
+        return dropped
+
+    def unchecked(self) -> int:
+        """How many replayed encodings `verify` has still to check."""
+        return len(self._unverified)
+
+    def _verify_event(self, event: dict[str, Any], advance: Callable[[int], None]) -> int:
+        dropped = 0
+        for field in ("applied_objs", "deleted_objs"):
+            bad = []
+            for held in event[field]:
+                if held[1] in self._unverified:
+                    if self._verified(held) is None:
+                        bad.append(held)
+                    advance(1)
+            if bad:
+                event[field] = [h for h in event[field] if h not in bad]
+                for key, blob in bad:
+                    if self.live.get(key, (None,))[0] is blob:
+                        del self.live[key]
+                        self.owners.forget(key)
+                dropped += len(bad)
+        return dropped
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -599,17 +678,25 @@ class TraceStore:
                                                "s": lc["start_ts"], "e": lc["end_ts"]})
             return {
                 "ts": ts,
-                "objects": [[k[0], held[0]] for k, held in self.live.items()],  # encoded, as held
+                # encoded, as held (see `_entries`): a copy of bytes, not an encoding
+                "objects": [[k[0], held[0], k[1], [list(o) for o in self.owners.watched.get(k) or ()]]
+                            for k, held in self.live.items()],
                 "lifecycles": lifecycles,
                 "owners": [[list(k), [list(o) for o in v]] for k, v in self.owners.looked_up.items()],
                 "cluster": list(self.cluster_live.values()),
             }
 
-    def replay(self, records: Iterable[tuple[str, int, dict[str, Any]]]) -> int:
+    def replay(self, records: Iterable[tuple[str, int, dict[str, Any]]], trusted: bool = False) -> int:
         """Rebuild from journal records (a snapshot first); returns how many were applied.
         Nothing is emitted to the sink while replaying. A record of the wrong shape (written
         by a broken or foreign writer, though its checksum holds) is skipped with a warning,
-        as a damaged frame is: the tracer always starts, an export always answers."""
+        as a damaged frame is: the tracer always starts, an export always answers.
+
+        Encoded objects (journal version 2) name their key and owners beside the encoding.
+        `trusted` (a tracer reopening its own journal) keeps them without decoding them, the
+        bulk of a replay's cost; they are checked later by `verify()` (and by any export
+        before that), which drops an object that does not decode to a valid object of its
+        key, as the untrusted replay skips its record."""
         sink, self.sink = self.sink, None
         n = 0
         try:
@@ -618,29 +705,27 @@ class TraceStore:
                     unchanged: list[Key] = []
                     if kind == REC_SNAPSHOT and self._restored:
                         payload, unchanged = self._known_objects(payload)
-                    try:
-                        payload, blobs = _decoded(kind, payload)
-                    except ValueError as exc:
-                        log.warning("journal record %r at ts %s is damaged (%s); skipped", kind, ts, exc)
-                        continue
                     issue = record_problem(kind, ts, payload)
+                    entries: Any = None
+                    if not issue and kind in (REC_EVENT, REC_SNAPSHOT):
+                        try:
+                            entries = self._entries(kind, payload, trusted and not self._restored_later(kind))
+                        except ValueError as exc:
+                            issue = str(exc)
                     if issue:
                         log.warning("journal record %r at ts %s is damaged (%s); skipped", kind, ts, issue)
                         continue
                     self.last_ts = max(self.last_ts, ts)
                     if kind == REC_SNAPSHOT:
-                        self._load_snapshot(ts, payload, blobs, unchanged)
+                        self._load_snapshot(ts, payload, entries, unchanged)
                     elif kind == REC_EVENT:
-                        for obj, blob in zip(payload.get("a") or (), blobs.get("a") or (), strict=True):
-                            key = key_of(_gvk(obj), obj)
-                            blob = blob or encode(obj)
+                        applied, deleted = entries
+                        for key, blob, owners, _obj in applied:
                             self.live[key] = (blob, None)
                             self.last_at[key] = ts
-                            self.owners.observe(key, obj)
+                            self.owners.remember(key, owners)
                             self._append(ts, (key, blob), False, key[0])
-                        for obj, blob in zip(payload.get("d") or (), blobs.get("d") or (), strict=True):
-                            key = key_of(_gvk(obj), obj)
-                            blob = blob or encode(obj)
+                        for key, blob, _owners, _obj in deleted:
                             old = self.live.pop(key, None)
                             if old is not None and old[0] == blob:
                                 blob = old[0]  # one copy, as the recording tracer held it
@@ -659,6 +744,38 @@ class TraceStore:
             self.sink = sink
         return n
 
+    def _restored_later(self, kind: str) -> bool:
+        """A later segment's snapshot: its changed objects are applied decoded (`_applied`)."""
+        return kind == REC_SNAPSHOT and self._restored
+
+    def _entries(self, kind: str, payload: dict[str, Any], trusted: bool) -> Any:
+        """An event record's (applied, deleted) or a snapshot's objects as Entry tuples
+        (key, encoding, owners, decoded object or None); ValueError when one is damaged."""
+        if kind == REC_EVENT:
+            applied, deleted = payload.get("a") or [], payload.get("d") or []
+            if "k" not in payload:  # journal version 1: the objects themselves
+                return ([_entry(key_of(_gvk(o), o), o) for o in applied],
+                        [_entry(key_of(_gvk(o), o), o) for o in deleted])
+            keys, owners = [_key(k) for k in payload["k"]], payload.get("o") or []
+            return ([self._encoded_entry(k, b, [_key(o) for o in w], trusted)
+                     for k, b, w in zip(keys[:len(applied)], applied, owners, strict=True)],
+                    [self._encoded_entry(k, b, None, trusted) for k, b in zip(keys[len(applied):], deleted, strict=True)])
+        out = []
+        for item in payload.get("objects") or ():
+            if len(item) == 2:
+                out.append(_entry(key_of(item[0], item[1]), item[1]))
+            else:
+                gvk, blob, name, owners = item
+                out.append(self._encoded_entry(_key((gvk, name)), blob, [_key(o) for o in owners], trusted))
+        return out
+
+    def _encoded_entry(self, key: Key, blob: bytes, owners: list[Key] | None, trusted: bool) -> Entry:
+        if trusted:
+            self._unverified.add(blob)
+            return key, blob, owners or [], None
+        obj = _checked(key, blob, owners)
+        return key, blob, owners or [], obj
+
     def _known_objects(self, snap: Any) -> tuple[Any, list[Key]]:
         """A later snapshot's objects that are, byte for byte, live objects already (all of
         them, normally): their keys, and the snapshot without them (nothing to decode)."""
@@ -668,35 +785,32 @@ class TraceStore:
         by_blob = {held[0]: key for key, held in self.live.items()}
         rest, known = [], []
         for item in objects:
-            key = by_blob.get(item[1]) if isinstance(item, list) and len(item) == 2 and isinstance(item[1], bytes) else None
-            if key is not None and key[0] == item[0]:
+            key = by_blob.get(item[1]) if isinstance(item, list) and len(item) == 4 and isinstance(item[1], bytes) else None
+            if key is not None and key == (item[0], item[2]):
                 known.append(key)
             else:
                 rest.append(item)
         return {**snap, "objects": rest}, known
 
-    def _load_snapshot(self, ts: int, snap: dict[str, Any], blobs: dict[str, list[bytes | None]],
-                       unchanged: list[Key]) -> None:
-        pairs = zip(snap.get("objects") or (), blobs.get("objects") or (), strict=True)
+    def _load_snapshot(self, ts: int, snap: dict[str, Any], entries: list[Entry], unchanged: list[Key]) -> None:
         if self._restored:
             # A later segment's snapshot: normally the records before it built the same
             # state (`unchanged`); after a damaged segment it brings the state back in line.
             fresh = set(unchanged)
-            for (gvk, obj), _blob in pairs:
-                fresh.add(key_of(gvk, obj))
-                self._applied(gvk, obj, ts)
+            for key, _blob, _owners, obj in entries:
+                assert obj is not None  # decoded: see `_restored_later`
+                fresh.add(key)
+                self._applied(key[0], obj, ts, key)
             for key in [k for k in self.live if k not in fresh]:
                 self._deleted(key[0], None, ts, key)
             self._load_cluster_snapshot(ts, snap)
             return
         self._restored = True
         held: list[Held] = []
-        for (gvk, obj), blob in pairs:
-            key = key_of(gvk, obj)
-            blob = blob or encode(obj)
+        for key, blob, owners, _obj in entries:
             self.live[key] = (blob, None)
             self.last_at[key] = ts  # at the latest: the snapshot holds its state then
-            self.owners.observe(key, obj)
+            self.owners.remember(key, owners)
             held.append((key, blob))
         if held:
             self.history.append(new_event(ts, held))
@@ -732,34 +846,34 @@ class TraceStore:
             self.pods[name] = (owner, rec["h"], lc)
 
 
-def _decoded(kind: str, payload: Any) -> tuple[Any, dict[str, list[bytes | None]]]:
-    """A journal record with its encoded objects decoded (an event record's `a` and `d`, a
-    snapshot's `objects`), and their encodings by field (None where the record held the
-    object decoded, as journals before version 2 do). Raises ValueError for an encoding
-    that does not decode; any other wrong shape is left for `record_problem`."""
-    blobs: dict[str, list[bytes | None]] = {}
-    if not isinstance(payload, dict):
-        return payload, blobs
-    if kind == REC_EVENT:
-        out = dict(payload)
-        for field in ("a", "d"):
-            items = payload.get(field)
-            if isinstance(items, list):
-                out[field] = [decode(o) if isinstance(o, bytes) else o for o in items]
-                blobs[field] = [o if isinstance(o, bytes) else None for o in items]
-        return out, blobs
-    if kind == REC_SNAPSHOT and isinstance(payload.get("objects"), list):
-        objects, held = [], []
-        for item in payload["objects"]:
-            if isinstance(item, list) and len(item) == 2 and isinstance(item[1], bytes):
-                objects.append([item[0], decode(item[1])])
-                held.append(item[1])
-            else:
-                objects.append(item)
-                held.append(None)
-        blobs["objects"] = held
-        return {**payload, "objects": objects}, blobs
-    return payload, blobs
+Entry = tuple[Key, bytes, list[Key], "dict[str, Any] | None"]  # key, encoding, owners, decoded
+
+
+def _key(pair: Any) -> Key:
+    """A key read from the journal, its strings shared with every other mention of them
+    (the recording tracer shares them the same way: they come from its watch)."""
+    return sys.intern(pair[0]), sys.intern(pair[1])
+
+
+def _entry(key: Key, obj: dict[str, Any]) -> Entry:
+    """An object of a version 1 journal (checked by `record_problem`), encoded now."""
+    return key, encode(obj), owner_keys(obj), obj
+
+
+def _checked(key: Key, blob: bytes, owners: list[Key] | None) -> dict[str, Any]:
+    """The object an encoded journal object decodes to, if it is a valid trace object of the
+    key (and owners) the record names beside it; ValueError says what is wrong otherwise."""
+    from skctl.trace.shape import object_problem
+
+    obj = decode(blob)
+    issue = object_problem(obj)
+    if issue:
+        raise ValueError(issue)
+    if key_of(_gvk(obj), obj) != key:
+        raise ValueError(f"an encoded object that is not the {key[0]} {key[1]} its record names")
+    if owners is not None and owner_keys(obj) != owners:
+        raise ValueError(f"an encoded {key[0]} {key[1]} whose owners are not those its record names")
+    return obj
 
 
 def _gvk(obj: Mapping[str, Any]) -> str:
@@ -800,18 +914,58 @@ def _time(value: Any, optional: bool = True) -> bool:
     return (optional and value is None) or (type(value) is int and TS_MIN <= value <= TS_MAX)
 
 
-def _objects_problem(objs: Any) -> str | None:
+def _objects_problem(objs: Any, encoded: bool = False) -> str | None:
+    """What is wrong with a record's objects: trace objects, or with `encoded` (journal
+    version 2) byte strings, which are decoded and checked against the keys their record
+    names (see `_checked`), not here."""
     from skctl.trace.shape import object_problem
 
     if objs is None:
         return None
     if not isinstance(objs, list):
         return "its objects are not a list"
+    if encoded:
+        return None if all(isinstance(o, bytes) for o in objs) else "its encoded objects are not byte strings"
     for obj in objs:
         issue = object_problem(obj)
         if issue:
             return issue
     return None
+
+
+def _keys(value: Any) -> bool:
+    return isinstance(value, list) and all(_pair(k) for k in value)
+
+
+def _event_problem(payload: dict[str, Any]) -> str | None:
+    if "k" not in payload:
+        return _objects_problem(payload.get("a")) or _objects_problem(payload.get("d"))
+    issue = _objects_problem(payload.get("a"), True) or _objects_problem(payload.get("d"), True)
+    if issue:
+        return issue
+    n_a, n_d = len(payload.get("a") or ()), len(payload.get("d") or ())
+    owners = payload.get("o") or []
+    if not (_keys(payload["k"]) and len(payload["k"]) == n_a + n_d):
+        return "encoded objects without a [GVK, ns/name] key each"
+    if not (isinstance(owners, list) and len(owners) == n_a and all(_keys(o) for o in owners)):
+        return "encoded objects without a list of owner keys each"
+    return None
+
+
+def _snapshot_object_problem(item: Any) -> str | None:
+    if not isinstance(item, (list, tuple)) or not isinstance(item[0] if item else None, str):
+        return "a snapshot whose objects are not [GVK, object] pairs"
+    if len(item) == 2:
+        return object_problem_of(item[1])
+    if len(item) == 4 and isinstance(item[1], bytes) and isinstance(item[2], str) and _keys(item[3]):
+        return None
+    return "a snapshot whose objects are not [GVK, object] pairs or [GVK, encoding, ns/name, owners]"
+
+
+def object_problem_of(obj: Any) -> str | None:
+    from skctl.trace.shape import object_problem
+
+    return object_problem(obj)
 
 
 def _lifecycle_problem(rec: Any) -> str | None:
@@ -834,7 +988,9 @@ def record_problem(kind: str, ts: Any, payload: Any) -> str | None:
         return "its time is outside 1970..9999"
     if not isinstance(payload, dict):
         return "its payload is not a map"
-    if kind in (REC_EVENT, REC_CLUSTER):
+    if kind == REC_EVENT:
+        return _event_problem(payload)
+    if kind == REC_CLUSTER:
         return _objects_problem(payload.get("a")) or _objects_problem(payload.get("d"))
     if kind == REC_LIFECYCLE:
         return _lifecycle_problem(payload)
@@ -845,12 +1001,12 @@ def record_problem(kind: str, ts: Any, payload: Any) -> str | None:
         return None
     if kind == REC_SNAPSHOT:
         objects = payload.get("objects") or []
-        if not isinstance(objects, list) or not all(
-                isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str) for item in objects):
+        if not isinstance(objects, list):
             return "a snapshot whose objects are not [GVK, object] pairs"
-        issue = _objects_problem([obj for _gvk, obj in objects])
-        if issue:
-            return issue
+        for item in objects:
+            issue = _snapshot_object_problem(item)
+            if issue:
+                return issue
         lifecycles = payload.get("lifecycles") or []
         if not isinstance(lifecycles, list):
             return "a snapshot whose lifecycles are not a list"
