@@ -42,6 +42,7 @@ BENCHES = {
     "bench_export": "`skctl export --from` a 1M-event trace",
     "bench_tracer": "Tracer",
     "bench_growth": "Cost growth: 10k, 100k and 1M watch events",
+    "bench_tracer_memory": "Tracer memory and restart",
     "bench_replay": "Replay against the sandbox",
     "bench_e2e": "Replay and tracing on the real control plane",
     "bench_report": "Report recorder (`skctl drive --report`)",

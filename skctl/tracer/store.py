@@ -107,6 +107,14 @@ def decode(blob: bytes) -> dict[str, Any]:
     return obj
 
 
+def _raw(blob: bytes) -> bytes | None:
+    """The CBOR inside an encoding; None for a damaged one (see `verify`)."""
+    try:
+        return zlib.decompress(blob)
+    except zlib.error:
+        return None
+
+
 def spec_digest(spec: Any) -> bytes:
     """A digest of a spec's encoding: equal digests mean equal specs (the encodings are
     equal); different ones are compared decoded (a key order change is no change)."""
@@ -273,9 +281,9 @@ class TraceStore:
             return False
         blob = old[0]
         if obj is not None:
-            mine = encode(sanitize(obj))
-            if mine != blob:  # usually the last recorded object: then its encoding is shared
-                blob = mine
+            raw = cbor2.dumps(sanitize(obj))
+            if raw != _raw(blob):  # usually the last recorded object: its encoding is shared
+                blob = zlib.compress(raw, ZLIB_LEVEL)
         ts = max(ts, self.last_at.get(key, ts))  # a delete never goes before the object's last event
         self.last_at[key] = ts
         self._append(ts, (key, blob), True, gvk)
@@ -498,14 +506,14 @@ class TraceStore:
 
         def obj(held: Held) -> dict[str, Any] | None:
             blob = held[1]
-            found = seen.get(id(blob), _MISSING)
+            found: Any = seen.get(id(blob), _MISSING)
             if found is _MISSING:
                 if unverified and blob in unverified:
                     found = self._verified(held)
                 else:
                     found = decode(blob)
                 seen[id(blob)] = found
-            return found  # type: ignore[return-value]
+            return found  # type: ignore[no-any-return]
 
         out = []
         for e in self.history:
@@ -634,7 +642,7 @@ class TraceStore:
             dropped = sum(len(e["applied_objs"]) + len(e["deleted_objs"]) for e in history[:n])
             # The survivors sit just before the cutoff, so a window starting at the cutoff
             # flattens them into its starting configuration, as it would have before.
-            base = [new_event(cutoff - 1, list(alive.values()))] if alive else []
+            base = [_held_event(cutoff - 1, list(alive.values()))] if alive else []
             self.history = base + history[n:]
             self._trim_cluster(cutoff)
             self.set_floor(max(self.floor_ts, cutoff))  # an earlier stamp would go before the base
@@ -813,7 +821,7 @@ class TraceStore:
             self.owners.remember(key, owners)
             held.append((key, blob))
         if held:
-            self.history.append(new_event(ts, held))
+            self.history.append(_held_event(ts, held))
         for item in snap.get("lifecycles") or ():
             self._replay_lifecycle(item)
         for k, v in snap.get("owners") or ():
@@ -847,6 +855,11 @@ class TraceStore:
 
 
 Entry = tuple[Key, bytes, list[Key], "dict[str, Any] | None"]  # key, encoding, owners, decoded
+
+
+def _held_event(ts: int, applied: list[Held]) -> dict[str, Any]:
+    """An event of the history (`new_event` with encodings for objects)."""
+    return {"ts": ts, "applied_objs": applied, "deleted_objs": []}
 
 
 def _key(pair: Any) -> Key:
