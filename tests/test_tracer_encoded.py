@@ -233,3 +233,58 @@ def test_a_version_1_journal_is_read_and_adopted(tmp_path: Path) -> None:
     after = journal_mod.export_journal(path, whole["start"], int(clock[0]) + 1, NONE)
     assert names(after.to_document()["events"])[-1] == (int(clock[0]), ["d"], [])
     assert normal(journal_mod.export_journal(path, whole["start"], whole["end"], NONE).to_document()) == whole["trace"]
+
+
+def every_lifecycle_rule(store: TraceStore, ts: int) -> list[dict[str, Any]]:
+    """The snapshot's lifecycles by their rule, over every lifecycle kept (as before)."""
+    by_id = {id(lc): name for name, (_o, _h, lc) in store.pods.items()}
+    return [{"p": by_id.get(id(lc)), "o": list(owner), "h": h, "s": lc["start_ts"], "e": lc["end_ts"]}
+            for owner, by_hash in store.lifecycles.items() for h, lcs in by_hash.items() for lc in lcs
+            if lc["end_ts"] is None or lc["end_ts"] >= ts or id(lc) in by_id]
+
+
+def test_snapshot_lifecycles_follow_the_rule_in_order_through_finishes_deletes_and_trims() -> None:
+    rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u"}
+
+    def owned(name: str, **times: str) -> dict[str, Any]:
+        p = pod_obj(name, **times)
+        p["metadata"]["ownerReferences"] = [rs]
+        return p
+
+    store = TraceStore(CONFIG, owner_lookup=lambda gvk, ns, name: {"metadata": {
+        "name": name, "namespace": ns, "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                                            "name": "web", "uid": "w"}]}})
+    store.applied(GVK, dep("web"), ts=1704067200)
+    t = 1704067200
+    for i in range(6):  # bare pods (their own owner) and owned ones, interleaved
+        make = owned if i % 2 else pod_obj
+        store.pod_event("ADDED", make(f"p{i}", started=f"2024-01-01T00:00:0{i}Z"), ts=t + i)
+    seen = [store.snapshot(t + 10)["lifecycles"] == every_lifecycle_rule(store, t + 10)]
+    for step, (kind, name, finished) in enumerate([
+            ("MODIFIED", "p1", "2024-01-01T00:00:20Z"),  # ended, still followed
+            ("DELETED", "p2", None),  # gone: ends at its deletion
+            ("MODIFIED", "p3", "2024-01-01T00:00:09Z"),
+            ("DELETED", "p3", None),  # ended long before, then gone
+            ("DELETED", "p1", None)]):
+        make = owned if int(name[1]) % 2 else pod_obj
+        times = {"started": f"2024-01-01T00:00:0{name[1]}Z", **({"finished": finished} if finished else {})}
+        store.pod_event(kind, make(name, **times), ts=t + 30 + step)
+        at = t + 30 + step  # snapshot times only grow, as a journal's segments' do
+        seen.append(store.snapshot(at)["lifecycles"] == every_lifecycle_rule(store, at))
+    assert all(seen)
+    later = t + 100
+    assert store.snapshot(later)["lifecycles"] == every_lifecycle_rule(store, later)
+    assert {lc["p"] for lc in store.snapshot(later)["lifecycles"]} == {"ns/p0", "ns/p4", "ns/p5"}  # running only
+    store.trim(t + 50)
+    assert store.snapshot(later)["lifecycles"] == every_lifecycle_rule(store, later)
+
+
+def pod_obj(name: str, started: str | None = None, finished: str | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    if finished:
+        state = {"terminated": {"startedAt": started, "finishedAt": finished}}
+    elif started:
+        state = {"running": {"startedAt": started}}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+            "status": {"containerStatuses": [{"name": "c", "state": state}] if state else []}}

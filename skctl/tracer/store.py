@@ -147,6 +147,10 @@ class TraceStore:
         # tracked objects as last recorded: (encoding, digest of its spec or None until needed)
         self.live: dict[Key, tuple[bytes, bytes | None]] = {}
         self.lifecycles: dict[Key, dict[int, list[dict[str, int | None]]]] = {}
+        # The lifecycles a journal snapshot may still have to carry (running, ending at or
+        # after the snapshot, or of a followed pod), by id: a snapshot tests these, not every
+        # lifecycle kept (see `_snapshot_lifecycles`).
+        self._lc_open: dict[int, tuple[Key, int, dict[str, int | None]]] = {}
         self.pods: dict[str, tuple[Key, int, dict[str, int | None]]] = {}  # pod ns/name → its lifecycle
         self.ignored_pods: set[str] = set()  # running pods whose owner does not track lifecycles
         self.counts: dict[str, int] = {}  # recorded events per GVK (metrics)
@@ -449,6 +453,7 @@ class TraceStore:
     def _new_lifecycle(self, name: str, owner: Key, h: int, start: int | None, end: int | None, ts: int) -> None:
         lc: dict[str, int | None] = {"start_ts": start, "end_ts": end}
         self.lifecycles.setdefault(owner, {}).setdefault(h, []).append(lc)
+        self._lc_open[id(lc)] = (owner, h, lc)
         entry = (owner, h, lc)
         self.pods[name] = entry
         self._emit_lifecycle(name, entry, ts)
@@ -681,23 +686,49 @@ class TraceStore:
         lifecycles, pods being followed, owner links of unwatched objects."""
         with self.lock:
             ts = self.last_ts if ts is None else ts
+            watched = self.owners.watched
             lifecycles = []
             by_id = {id(lc): name for name, (_o, _h, lc) in self.pods.items()}
-            for owner, by_hash in self.lifecycles.items():
-                for h, lcs in by_hash.items():
-                    for lc in lcs:
-                        if lc["end_ts"] is None or lc["end_ts"] >= ts or id(lc) in by_id:
-                            lifecycles.append({"p": by_id.get(id(lc)), "o": list(owner), "h": h,
-                                               "s": lc["start_ts"], "e": lc["end_ts"]})
+            for owner, h, lc in self._snapshot_lifecycles(ts, by_id):
+                lifecycles.append({"p": by_id.get(id(lc)), "o": list(owner), "h": h,
+                                   "s": lc["start_ts"], "e": lc["end_ts"]})
             return {
                 "ts": ts,
-                # encoded, as held (see `_entries`): a copy of bytes, not an encoding
-                "objects": [[k[0], held[0], k[1], [list(o) for o in self.owners.watched.get(k) or ()]]
-                            for k, held in self.live.items()],
+                # encoded, as held (see `_entries`): a copy of bytes, not an encoding; tuples
+                # are CBOR arrays as lists are
+                "objects": [(k[0], held[0], k[1], watched.get(k, ())) for k, held in self.live.items()],
                 "lifecycles": lifecycles,
                 "owners": [[list(k), [list(o) for o in v]] for k, v in self.owners.looked_up.items()],
                 "cluster": list(self.cluster_live.values()),
             }
+
+    def _snapshot_lifecycles(self, ts: int, followed: dict[int, str]) -> list[tuple[Key, int, dict[str, int | None]]]:
+        """The lifecycles a snapshot at `ts` carries: running, ending at or after `ts`, or of
+        a pod still followed; in the order of `lifecycles` (owner, pod hash, start), as a
+        replay rebuilds it. A lifecycle that ended before `ts` of a pod no longer followed
+        never qualifies again (its end no longer changes, snapshot times only grow), so it
+        leaves `_lc_open`: the cost follows the running pods, not all those kept."""
+        keep: list[tuple[Key, int, dict[str, int | None]]] = []
+        for i, (owner, h, lc) in list(self._lc_open.items()):
+            if _running_at(lc, ts) or i in followed:
+                keep.append((owner, h, lc))
+            else:
+                del self._lc_open[i]
+        if not keep:
+            return []
+        owner_rank = {owner: n for n, owner in enumerate(self.lifecycles)}
+        ranked = []
+        for owner, h, lc in keep:
+            by_hash = self.lifecycles.get(owner)
+            lcs = by_hash.get(h) if by_hash else None
+            at = next((n for n in range(len(lcs) - 1, -1, -1) if lcs[n] is lc), None) if lcs else None
+            if at is None:  # trimmed away
+                del self._lc_open[id(lc)]
+                continue
+            assert by_hash is not None
+            ranked.append(((owner_rank[owner], list(by_hash).index(h), at), (owner, h, lc)))
+        ranked.sort(key=lambda item: item[0])
+        return [entry for _rank, entry in ranked]
 
     def replay(self, records: Iterable[tuple[str, int, dict[str, Any]]], trusted: bool = False) -> int:
         """Rebuild from journal records (a snapshot first); returns how many were applied.
@@ -798,7 +829,8 @@ class TraceStore:
         by_blob = {held[0]: key for key, held in self.live.items()}
         rest, known = [], []
         for item in objects:
-            key = by_blob.get(item[1]) if isinstance(item, list) and len(item) == 4 and isinstance(item[1], bytes) else None
+            four = isinstance(item, (list, tuple)) and len(item) == 4 and isinstance(item[1], bytes)
+            key = by_blob.get(item[1]) if four else None
             if key is not None and key == (item[0], item[2]):
                 known.append(key)
             else:
@@ -855,11 +887,17 @@ class TraceStore:
         owner = tuple(rec["o"])
         lc: dict[str, int | None] = {"start_ts": rec.get("s"), "end_ts": rec.get("e")}
         self.lifecycles.setdefault(owner, {}).setdefault(rec["h"], []).append(lc)
+        self._lc_open[id(lc)] = (owner, rec["h"], lc)
         if name:
             self.pods[name] = (owner, rec["h"], lc)
 
 
 Entry = tuple[Key, bytes, list[Key], "dict[str, Any] | None"]  # key, encoding, owners, decoded
+
+
+def _running_at(lc: dict[str, int | None], ts: int) -> bool:
+    end = lc["end_ts"]
+    return end is None or end >= ts
 
 
 def _held_event(ts: int, applied: list[Held]) -> dict[str, Any]:
@@ -952,7 +990,7 @@ def _objects_problem(objs: Any, encoded: bool = False) -> str | None:
 
 
 def _keys(value: Any) -> bool:
-    return isinstance(value, list) and all(_pair(k) for k in value)
+    return isinstance(value, (list, tuple)) and all(_pair(k) for k in value)
 
 
 def _event_problem(payload: dict[str, Any]) -> str | None:
