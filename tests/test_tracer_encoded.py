@@ -288,3 +288,18 @@ def pod_obj(name: str, started: str | None = None, finished: str | None = None) 
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "ns"},
             "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
             "status": {"containerStatuses": [{"name": "c", "state": state}] if state else []}}
+
+
+def test_settle_gc_moves_the_loaded_recording_out_of_the_collectors_walks() -> None:
+    import gc
+
+    from skctl.tracer.service import settle_gc
+
+    store = TraceStore(CONFIG)
+    store.applied(GVK, dep("a"), ts=1)
+    try:
+        settle_gc()
+        assert gc.get_freeze_count() > 0
+        assert not gc.is_tracked(store.history[0]["applied_objs"][0][1])  # bytes: never walked
+    finally:
+        gc.unfreeze()

@@ -69,14 +69,12 @@ def settle_gc() -> None:
     left free (glibc's `malloc_trim`; nothing elsewhere), so a restarted tracer holds no
     more memory than the one that recorded."""
     import ctypes
-    import ctypes.util
     import gc
 
     gc.collect()
     gc.freeze()
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
+        ctypes.CDLL(None).malloc_trim(0)  # the process's own symbols: glibc's, when it is glibc
     except (OSError, AttributeError):
         pass  # not glibc: its allocator keeps the free memory for later allocations
 
