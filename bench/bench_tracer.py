@@ -46,6 +46,11 @@ CONFIG = parse_config({"trackedObjects": {
     "v1.Pod": {"skipOwned": True, "trackLifecycle": True},
 }})
 NO_FILTERS = ExportFilters(frozenset(), ())
+# The recording's clock: 2024-01-02, after the times the objects carry (pods run from
+# 2024-01-01T00:01 to 00:05), as in a real recording. (Before 2026-12, it was November 2023:
+# every pod then finished in the recording's future, which no cluster does, and every
+# journal snapshot carried every lifecycle ever recorded as one still to end.)
+T0 = 1_704_153_600
 
 
 def rss_mb() -> float:
@@ -159,7 +164,7 @@ def handlers(store: TraceStore, clock: Callable[[], int]) -> dict[tuple[str, str
             ("v1", "Pod"): lambda kind, obj: store.pod_event(kind, obj, clock())}
 
 
-def process(lines: Iterable[bytes], store: TraceStore, clock: Callable[[], int] = lambda: 1_700_000_000) -> None:
+def process(lines: Iterable[bytes], store: TraceStore, clock: Callable[[], int] = lambda: T0) -> None:
     """What the watch loops do per event line: decode, then the resource's callback."""
     by_kind = handlers(store, clock)
     loads = json.loads
@@ -181,8 +186,8 @@ def bench_ingest(rounds: int = 3) -> None:
             json.loads(line)
         base = min(base, time.perf_counter() - t0)
         with tempfile.TemporaryDirectory() as tmp:
-            store = TraceStore(CONFIG, clock=lambda: 1_700_000_000)
-            journal = journal_mod.Journal(Path(tmp) / "j", retention=86400, clock=lambda: 1_700_000_000)
+            store = TraceStore(CONFIG, clock=lambda: T0)
+            journal = journal_mod.Journal(Path(tmp) / "j", retention=86400, clock=lambda: T0)
             journal.open(store)
             rss0 = rss_mb()
             t0 = time.perf_counter()
@@ -207,7 +212,7 @@ def bench_memory() -> None:
     objs = (deployment(i, i) for i in range(N_LIVE))
     rss0 = rss_mb()
     for obj in objs:
-        store.applied("apps/v1.Deployment", obj, 1_700_000_000)
+        store.applied("apps/v1.Deployment", obj, T0)
     gc.collect()
     used = rss_mb() - rss0
     section("tracer: memory")
@@ -269,14 +274,14 @@ def bench_end_to_end() -> None:
 
 
 def build_journal(directory: Path, hours: float, rate: float) -> int:
-    clock = [1_700_000_000.0]
+    clock = [float(T0)]
     store = TraceStore(CONFIG, clock=lambda: clock[0])
     journal = journal_mod.Journal(directory, retention=hours * 3600 + 3600, clock=lambda: clock[0])
     journal.open(store)
     rng = random.Random(2)
     n = int(hours * 3600 * rate)
     for k in range(n):
-        clock[0] = 1_700_000_000 + k / rate
+        clock[0] = T0 + k / rate
         i = rng.randrange(300)
         store.applied("apps/v1.Deployment", deployment(i, k, replicas=rng.randint(1, 50)), clock[0])
     journal.close()

@@ -184,6 +184,12 @@ class OwnersCache:
         # empty too (one shared list, never mutated): a watched object is never looked up
         self.watched[key] = owner_keys(obj) or _NO_OWNERS
 
+    def remember(self, key: Key, owners: list[Key]) -> None:
+        """A watched object's owners as a journal recorded them (the next `observe` of the
+        object computes them again unless it has none)."""
+        self._raw.pop(key, None)
+        self.watched[key] = owners or _NO_OWNERS
+
     def forget(self, key: Key) -> None:
         self.watched.pop(key, None)
         self._raw.pop(key, None)

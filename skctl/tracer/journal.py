@@ -2,7 +2,7 @@
 
 A journal is a directory:
 
-    journal.cbor                          {"format": "skctl-journal", "version": 1, "config": {...},
+    journal.cbor                          {"format": "skctl-journal", "version": 2, "config": {...},
                                            "cluster": {"uid": ..., "server": ...}}
     seg-<start ts>-<sequence>.skj         append-only segments of records
 
@@ -21,6 +21,12 @@ Writes go through a buffer that a background thread flushes and fsyncs every
 `FSYNC_INTERVAL` seconds, so a SIGKILL loses at most the last second. A frame cut short
 by a crash or damaged on disk ends the reading of its segment with a warning; a later
 segment's snapshot brings the state back in line.
+
+Version 2 writes the tracked objects of event records and snapshots as the store holds
+them (`store.encode`: zlib-compressed CBOR, as CBOR byte strings): a snapshot is then
+a copy of bytes already made, not an encoding of every live object, and a replay keeps
+the bytes as they are. Version 1 journals (objects as CBOR maps) are read as before and
+adopted: reopened, the new segments are written in version 2.
 
 A journal belongs to one cluster: `cluster` holds the UID of its kube-system namespace
 (which decides: a server URL changes behind a load balancer or a tunnel, the UID does
@@ -44,6 +50,7 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import OperationalError
+from skctl.progress import Advance, Progress, no_progress
 from skctl.storage.local import fsync_dir
 from skctl.tracer.store import (
     REC_CLUSTER,
@@ -60,7 +67,8 @@ log = logging.getLogger(__name__)
 META_NAME = "journal.cbor"
 LOCK_NAME = "journal.lock"
 FORMAT_NAME = "skctl-journal"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)  # version 1: objects as CBOR maps instead of encoded bytes
 FSYNC_INTERVAL = 0.5
 SEGMENT_SECONDS = 600
 SEGMENT_BYTES = 64 * 1024 * 1024
@@ -141,16 +149,18 @@ def read_meta(directory: Path) -> dict[str, Any]:
         raise JournalError(f"{directory} is not a readable skctl journal ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise JournalError(f"{directory} is not an skctl journal")
-    if meta.get("version") != FORMAT_VERSION:
+    if meta.get("version") not in READ_VERSIONS:
         raise JournalError(
-            f"{directory} is an skctl journal of version {meta.get('version')}, this skctl reads version {FORMAT_VERSION}"
+            f"{directory} is an skctl journal of version {meta.get('version')}, this skctl reads versions {', '.join(map(str, READ_VERSIONS))}"
         )
     return meta
 
 
-def iter_records(path: Path, skip_events_from: int | None = None) -> Iterator[tuple[str, int, Any]]:
+def iter_records(path: Path, skip_events_from: int | None = None,
+                 advance: Advance | None = None) -> Iterator[tuple[str, int, Any]]:
     """The records of one segment. Event records at or after `skip_events_from` are not
-    decoded (their payload is None). A torn or damaged frame ends the segment with a warning."""
+    decoded (their payload is None). A torn or damaged frame ends the segment with a warning.
+    `advance` is told the bytes of each frame read."""
     import cbor2
 
     with open(path, "rb") as fh:
@@ -169,6 +179,8 @@ def iter_records(path: Path, skip_events_from: int | None = None) -> Iterator[tu
                 log.warning("journal segment %s: torn or damaged record at byte %d; the rest of it is skipped",
                             path.name, offset)
                 return
+            if advance is not None:
+                advance(_HEADER.size + length)
             if kind == REC_EVENT and skip_events_from is not None and ts >= skip_events_from:
                 fh.seek(length, os.SEEK_CUR)
                 offset += _HEADER.size + length
@@ -188,10 +200,12 @@ def iter_records(path: Path, skip_events_from: int | None = None) -> Iterator[tu
             yield kind, ts, payload
 
 
-def load_store(directory: Path, store: TraceStore, start_ts: int | None = None, end_ts: int | None = None) -> int:
+def load_store(directory: Path, store: TraceStore, start_ts: int | None = None, end_ts: int | None = None,
+               progress: Progress = no_progress, trusted: bool = False) -> int:
     """Replay a journal into an empty store; with `start_ts`, begin at the last snapshot
     before it (the window's state is complete from there); with `end_ts`, event records
-    after it are not decoded. Returns the number of records applied."""
+    after it are not decoded. Returns the number of records applied. `progress` counts the
+    bytes of the segments read; `trusted`: see `TraceStore.replay`."""
     segs = segments(directory)
     if start_ts is not None:
         first = 0
@@ -200,13 +214,22 @@ def load_store(directory: Path, store: TraceStore, start_ts: int | None = None, 
                 first = i
         segs = segs[first:]
 
-    def records() -> Iterator[tuple[str, int, Any]]:
+    def records(advance: Advance) -> Iterator[tuple[str, int, Any]]:
         for _start, _seq, path in segs:
-            for kind, ts, payload in iter_records(path, end_ts):
+            for kind, ts, payload in iter_records(path, end_ts, advance):
                 if payload is not None:
                     yield kind, ts, payload
 
-    return store.replay(records())
+    total = sum(_size(path) for _s, _q, path in segs)
+    with progress("replaying the journal", total) as advance:
+        return store.replay(records(advance), trusted=trusted)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def export_journal(
@@ -252,11 +275,13 @@ class Journal:
         self._lock_fh: Any = None
         self._dir_fd: int | None = None
 
-    def open(self, store: TraceStore, cluster: dict[str, Any] | None = None) -> int:
+    def open(self, store: TraceStore, cluster: dict[str, Any] | None = None, progress: Progress = no_progress,
+             trusted: bool = False) -> int:
         """Create or reopen the directory, replay what it holds into `store`, start a new
         segment with a snapshot and the fsync thread. Returns the records replayed.
         `cluster` ({"uid", "server"}) is the cluster being recorded: a journal of another
-        one is refused (JournalForeign) before anything is read or written."""
+        one is refused (JournalForeign) before anything is read or written. `progress` and
+        `trusted`: see `load_store`."""
         import cbor2
 
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -280,7 +305,7 @@ class Journal:
             self._release_lock()
             raise
         if meta_path.exists():
-            replayed = load_store(self.directory, store)
+            replayed = load_store(self.directory, store, progress=progress, trusted=trusted)
         meta: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": store.config.to_document()}
         identity = cluster if cluster and cluster.get("uid") else recorded  # an unreadable identity keeps the old one
         if isinstance(identity, dict) and identity.get("uid"):
