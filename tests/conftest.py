@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for var in list(os.environ):
         if var.startswith(("AWS_", "AZURE_STORAGE_")) or var in ("STORAGE_EMULATOR_HOST",):
             monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def sigint_handled() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt in this process for the test, as in an interactive
+    Python. A suite started in the background or under `nohup` inherits SIGINT ignored,
+    and Python then leaves it ignored: an in-process interrupt test would see nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

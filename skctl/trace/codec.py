@@ -16,14 +16,16 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.progress import Progress, no_progress
 from skctl.signals import interrupts_deferred, interrupts_kept
 from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION, limits, shape, steps
 from skctl.trace.model import SUPPORTED_VERSIONS, Trace, gc_paused
 
 SELF_DESCRIBE = b"\xd9\xd9\xf7"  # tag 55799
 
-def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION) -> bytes:
-    """Serialise a trace; `compression` is one of COMPRESSIONS."""
+def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION, progress: Progress = no_progress) -> bytes:
+    """Serialise a trace; `compression` is one of COMPRESSIONS. `progress` is told the bytes
+    encoded (total unknown), then the bytes compressed."""
     import cbor2
 
     if compression != "none" and compression not in steps.COMPRESSORS:
@@ -31,14 +33,16 @@ def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION) -> bytes:
     document = trace.to_document()
     # Ctrl-C stops the encoder at its next write (skctl.signals.interrupts_deferred), instead
     # of being swallowed by cbor2 or waiting for the whole document
-    with interrupts_kept(), interrupts_deferred() as check:
-        writer = steps.Writer(check)
+    with progress("encoding", None) as advance, interrupts_kept(), interrupts_deferred() as check:
+        writer = steps.Writer(check, advance)
         cbor2.dump(document, writer, string_referencing=True)  # type: ignore[arg-type]
     del document
     body = writer.data
     if compression == "none":
         return SELF_DESCRIBE + body
-    envelope = {"version": trace.version, "compression": compression, "payload": steps.compress(compression, body)}
+    with progress("compressing", len(body)) as advance:
+        payload = steps.compress(compression, body, advance)
+    envelope = {"version": trace.version, "compression": compression, "payload": payload}
     return SELF_DESCRIBE + cbor2.dumps(envelope)
 
 

@@ -31,12 +31,16 @@ class _Decompressor(Protocol):
     def decompress(self, data: Any, max_length: int = ..., /) -> bytes: ...
 
 
-def compress(name: str, data: bytes | bytearray | memoryview) -> bytes:
-    """`data` compressed with COMPRESSORS[name], IN_STEP bytes per call; the same bytes as the
-    one-shot zlib.compress/lzma.compress (deflate and xz do not depend on how input is fed)."""
+def compress(name: str, data: bytes | bytearray | memoryview, advance: Callable[[int], None] = lambda n: None) -> bytes:
+    """`data` compressed with COMPRESSORS[name], IN_STEP bytes per call (each reported to
+    `advance`); the same bytes as the one-shot zlib.compress/lzma.compress (deflate and xz
+    do not depend on how their input is fed)."""
     compressor = COMPRESSORS[name]()
     view = memoryview(data)
-    parts = [compressor.compress(view[i : i + IN_STEP]) for i in range(0, len(view), IN_STEP)]
+    parts = []
+    for i in range(0, len(view), IN_STEP):
+        parts.append(compressor.compress(view[i : i + IN_STEP]))
+        advance(len(view[i : i + IN_STEP]))
     parts.append(compressor.flush())
     return b"".join(parts)
 
@@ -66,15 +70,17 @@ def expand(decompressor: _Decompressor, payload: bytes, limit: int) -> tuple[byt
 class Writer:
     """A write-only file that collects what an encoder writes into one bytearray, and
     calls `check` (skctl.signals.interrupts_deferred's) on every write: cbor2 writes
-    every few KiB, which makes its encoder stoppable."""
+    every few KiB, which makes its encoder stoppable. `advance` is told the bytes written."""
 
-    def __init__(self, check: Callable[[], None]) -> None:
+    def __init__(self, check: Callable[[], None], advance: Callable[[int], None] = lambda n: None) -> None:
         self.data = bytearray()
         self._check = check
+        self._advance = advance
 
     def write(self, chunk: bytes) -> int:
         self._check()
         self.data += chunk
+        self._advance(len(chunk))
         return len(chunk)
 
     def writable(self) -> bool:
