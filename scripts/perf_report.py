@@ -45,6 +45,7 @@ BENCHES = {
     "bench_replay": "Replay against the sandbox",
     "bench_e2e": "Replay and tracing on the real control plane",
     "bench_report": "Report recorder (`skctl drive --report`)",
+    "bench_interrupt": "Ctrl-C on a big trace",
 }
 
 # What limits a figure, shown under "Notes" when the figure is on the page. These explain

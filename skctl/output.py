@@ -164,16 +164,16 @@ def work_progress(unit: str = "events", stream: Any = None, interval: float | No
 
 @contextmanager
 def _work_bar(description: str, total: int | None, unit: str, stream: Any) -> Iterator[Callable[[int], None]]:
+    from rich import progress as bars
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(unit),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
+    with bars.Progress(
+        bars.TextColumn("{task.description}"),
+        bars.BarColumn(),
+        bars.MofNCompleteColumn(),
+        bars.TextColumn(unit),
+        bars.TaskProgressColumn(),
+        bars.TimeRemainingColumn(),
         console=Console(file=stream, highlight=False),
         transient=True,
     ) as bar:

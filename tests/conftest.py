@@ -37,12 +37,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def sigint_handled() -> Iterator[None]:
+def interrupts_handled() -> Iterator[None]:
     """Ctrl-C raises KeyboardInterrupt in this process for the test, as in an interactive
-    Python. A suite started in the background or under `nohup` inherits SIGINT ignored,
-    and Python then leaves it ignored: an in-process interrupt test would see nothing."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    Python, and SIGHUP has its default action (which skctl's command scope turns into an
+    interrupt). A suite started in the background inherits SIGINT ignored, under `nohup`
+    SIGHUP too, and Python leaves them so: an in-process interrupt test would see nothing."""
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+                signal.SIGHUP: signal.signal(signal.SIGHUP, signal.SIG_DFL)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -14,7 +14,7 @@ import pytest
 
 from skctl import __version__
 from skctl.trace import codec, synth
-from tests.fixtures.processes import sigint_default
+from tests.fixtures.processes import interrupts_default
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,7 +162,7 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "skctl", "xray", str(fifo)], stderr=subprocess.PIPE, text=True, cwd=ROOT,
-            preexec_fn=sigint_default,  # even when this suite runs with SIGINT ignored (nohup)
+            preexec_fn=interrupts_default,  # even when this suite runs with SIGINT ignored (nohup)
         )
         time.sleep(1.5)
         proc.send_signal(signal.SIGINT)

@@ -91,7 +91,7 @@ def _interrupting_progress(description: str, total: int | None, enabled: bool | 
 @pytest.mark.parametrize(("sig", "status"),
                          [(None, 130), (signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
                          ids=["ctrl-c", "SIGINT", "SIGTERM", "SIGHUP"])
-@pytest.mark.usefixtures("sigint_handled")  # a real SIGINT, even in a suite that ignores it (nohup)
+@pytest.mark.usefixtures("interrupts_handled")  # a real SIGINT, even in a suite that ignores it (nohup)
 def test_interrupted_upload_leaves_nothing_and_keeps_the_old_object(
     object_store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
     sig: signal.Signals | None, status: int,

@@ -26,7 +26,7 @@ OLD = b"the previous trace"
 
 # Every test here delivers SIGINT to this process or to a child: they must pass in a suite
 # started in the background or under nohup, where SIGINT is inherited ignored.
-pytestmark = pytest.mark.usefixtures("sigint_handled")
+pytestmark = pytest.mark.usefixtures("interrupts_handled")
 
 
 def _sigint() -> None:
