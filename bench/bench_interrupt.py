@@ -4,9 +4,10 @@ Generates a trace (BENCH_INTERRUPT_EVENTS, default 100,000 events, zlib), then r
 `skctl` processes and sends SIGINT at points spread over the work, timing each from the
 signal to the process's exit (status 130 and the one line "interrupted" checked):
 
-- during the decode of the source (`skctl xray`), at 10 % ... 90 % of an uninterrupted decode;
-- during `skctl export --from` (read, decode, window, encode, compress, write), at 10 % ... 90 %
-  of an uninterrupted export.
+- during the decode of the source (`skctl xray`: `load.decode_any`), at 10 % ... 90 % of an
+  uninterrupted decode;
+- during `skctl export --from` (`exporter.export`: read, decode, window, encode, compress,
+  write), at 10 % ... 90 % of an uninterrupted export.
 
 The figure is the worst of those points; the median is printed beside it.
 """
@@ -30,16 +31,18 @@ from skctl.trace import codec
 EVENTS = int(os.environ.get("BENCH_INTERRUPT_EVENTS", "100000"))
 POINTS = (0.1, 0.3, 0.5, 0.7, 0.9)
 
-# skctl as a process, printing "started" when the timed work begins (the decode, or the export)
+# skctl as a process, printing "started" and "finished" around the timed work (the decode, or the export)
 PROGRAM = """import sys
 from skctl.trace import load
 from skctl import exporter
 target = {target}
 real = getattr(target, {name!r})
-def started(*args, **kwargs):
+def timed(*args, **kwargs):
     print("started", flush=True)
-    return real(*args, **kwargs)
-setattr(target, {name!r}, started)
+    result = real(*args, **kwargs)
+    print("finished", flush=True)
+    return result
+setattr(target, {name!r}, timed)
 from skctl.entry import main
 sys.argv = ["skctl", *{argv!r}]
 sys.exit(main())
@@ -51,8 +54,8 @@ def _default_sigint() -> None:
 
 
 def _run(argv: list[str], target: str, name: str, after: float | None) -> tuple[float, float | None]:
-    """(seconds from start to exit, from SIGINT to exit when `after` is given); the second is
-    None when the command had finished its work first (exit 0: its result was in place)."""
+    """(seconds the work took, from SIGINT to exit when `after` is given); the second is None
+    when the command had finished its work first (exit 0: its result was in place)."""
     program = PROGRAM.format(target=target, name=name, argv=argv)
     proc = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT, preexec_fn=_default_sigint)
@@ -62,9 +65,11 @@ def _run(argv: list[str], target: str, name: str, after: float | None) -> tuple[
             break
     begun = time.monotonic()
     if after is None:
+        assert proc.stdout.readline().startswith("finished")
+        took = time.monotonic() - begun
         _out, err = proc.communicate()
         assert proc.returncode == 0, err
-        return time.monotonic() - begun, 0.0
+        return took, 0.0
     time.sleep(after)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
@@ -91,7 +96,7 @@ def main() -> None:
         source = Path(tmp) / "source.sktrace"
         source.write_bytes(codec.encode(generate(EVENTS, max(100, EVENTS // 100))))
         out = str(Path(tmp) / "out.sktrace")
-        _figure("decode (xray)", ["xray", "--json", str(source)], "load", "decode_any")
+        _figure("decode", ["xray", "--json", str(source)], "load", "decode_any")
         _figure("export --from", ["export", "--from", str(source), "-s", "0", "-t", "+1000d", "-o", out],
                 "exporter", "export")
 
