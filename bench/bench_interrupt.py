@@ -86,8 +86,8 @@ def _figure(label: str, argv: list[str], target: str, name: str) -> None:
     measured = {point: _run(argv, target, name, whole * point)[1] for point in POINTS}
     delays = [d for d in measured.values() if d is not None]
     shown = ", ".join(f"{p:.0%}: " + ("done" if d is None else f"{d:.2f} s") for p, d in measured.items())
-    report(f"{label}: SIGINT to exit, worst of {len(delays)} points", max(delays), "<= 1", unit=" s",
-           detail=f"median {statistics.median(delays):.2f} s; uninterrupted {whole:.1f} s; {shown}")
+    report(f"{label}: SIGINT to exit (worst point)", max(delays), "<= 1", unit=" s",
+           detail=f"median {statistics.median(delays):.2f} s of {len(delays)} points; uninterrupted {whole:.1f} s; {shown}")
 
 
 def main() -> None:
