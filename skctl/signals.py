@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 DEFAULT_SIGNALS = ("SIGTERM", "SIGINT")
 
@@ -162,6 +162,55 @@ def interrupts_deferred() -> Iterator[Callable[[], None]]:
 def _check_deferred() -> None:
     if getattr(_deferred, "pending", None) is not None:
         raise Pending
+
+
+T = TypeVar("T")
+
+
+def stoppable(work: Callable[[Callable[[], None]], T]) -> T:
+    """`work(check)`, run in a worker thread while this (main) thread waits for it.
+
+    For a compiled decoder that builds one big document and calls back into Python as it
+    reads (`check` goes into that callback). Ctrl-C reaches the waiting main thread at
+    once (within one read of the worker, which then hands over the interpreter lock), and
+    raises there; the worker, at its next `check`, parks for good instead of unwinding.
+    Unwinding would have the decoder free the half-built document object by object while
+    holding the lock: about a second per 100,000 events decoded, and the process could not
+    exit before. The parked worker is a daemon and keeps that memory until the process
+    ends, which an interrupted command does next (`exit_now`). Off the main thread this
+    runs `work` inline, with a `check` that does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return work(_never)
+    stop, done, parked = threading.Event(), threading.Event(), threading.Event()
+    outcome: list[Any] = []
+
+    def check() -> None:
+        if stop.is_set():
+            parked.wait()  # never set: this thread ends with the process
+
+    def run() -> None:
+        try:
+            outcome.append((True, work(check)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as is
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="skctl-stoppable", daemon=True).start()
+    try:
+        done.wait()
+    except BaseException:
+        stop.set()
+        raise
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _never() -> None:
+    """A `check` that never stops anything."""
 
 
 _scope = threading.local()

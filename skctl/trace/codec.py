@@ -17,7 +17,7 @@ from typing import Any
 from skctl import messages
 from skctl.errors import InputError
 from skctl.progress import Progress, no_progress
-from skctl.signals import interrupts_deferred, interrupts_kept
+from skctl.signals import interrupts_deferred, interrupts_kept, stoppable
 from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION, limits, shape, steps
 from skctl.trace.model import SUPPORTED_VERSIONS, Trace, gc_paused
 
@@ -95,14 +95,12 @@ def _loads(data: bytes | bytearray, url: str) -> Any:
     # cbor2 decodes the content of tag 55799 as an immutable value; we checked the tag, so
     # decode what follows it.
     start = len(SELF_DESCRIBE) if data.startswith(SELF_DESCRIBE) else 0
+    view = memoryview(data)[start:]
     try:
-        # Ctrl-C stops the decoder at its next read: raised inside cbor2's read, it would come
-        # out as a decode error, and a valid trace would be reported as corrupt
-        with gc_paused(), interrupts_kept(), interrupts_deferred() as check:
-            stream = _Reader(memoryview(data)[start:], check)
-            decoder = cbor2.CBORDecoder(stream, read_size=_READ_SIZE)  # type: ignore[arg-type]
-            doc = decoder.decode()
-            trailing = _trailing(decoder)
+        # in a worker that Ctrl-C abandons (skctl.signals.stoppable): raised inside cbor2's
+        # read, the interrupt came out as a decode error, and a valid trace looked corrupt
+        with gc_paused():
+            doc, trailing = stoppable(lambda check: _decode_one(view, check))
     except cbor2.CBORDecodeEOF as exc:
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail="unexpected end of data")) from exc
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
@@ -110,6 +108,14 @@ def _loads(data: bytes | bytearray, url: str) -> Any:
     if trailing:
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail="trailing data after the CBOR document"))
     return doc
+
+
+def _decode_one(view: memoryview, check: Callable[[], None]) -> tuple[Any, bool]:
+    """The document in `view`, and whether anything follows it; `check` on every read."""
+    import cbor2
+
+    decoder = cbor2.CBORDecoder(_Reader(view, check), read_size=_READ_SIZE)  # type: ignore[arg-type]
+    return decoder.decode(), _trailing(decoder)
 
 
 _READ_SIZE = 1 << 20

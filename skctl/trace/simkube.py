@@ -8,10 +8,12 @@ skctl's model holds lifecycles as `{"start_ts", "end_ts"}` maps; the mapping is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.signals import stoppable
 from skctl.trace.codec import from_document
 from skctl.trace.model import Trace, gc_paused
 
@@ -53,8 +55,13 @@ _READ_SIZE = 1 << 20
 
 def _unpack(data: bytes) -> Any:
     """`msgpack.unpackb(data)` with the same limits and errors, fed through a file object
-    READ_SIZE bytes at a time: the Python call between reads is where a Ctrl-C takes
-    effect, instead of after one compiled call over the whole trace (seconds per 100 MB)."""
+    READ_SIZE bytes at a time, in a worker that Ctrl-C abandons (skctl.signals.stoppable):
+    the interrupt takes effect at the next read instead of after one compiled call over the
+    whole trace (seconds per 100 MB), and without freeing the half-read document first."""
+    return stoppable(lambda check: _unpack_checked(data, check))
+
+
+def _unpack_checked(data: bytes, check: Callable[[], None]) -> Any:
     import msgpack
 
     view = memoryview(data)
@@ -62,6 +69,7 @@ def _unpack(data: bytes) -> Any:
 
     def read(size: int) -> bytes:
         nonlocal pos
+        check()
         chunk = bytes(view[pos : pos + size])
         pos += len(chunk)
         return chunk
