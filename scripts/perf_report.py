@@ -52,10 +52,10 @@ BENCHES = {
 # the measurement; the numbers themselves always come from the JSON lines.
 NOTES = {
     ("bench_interrupt", "decode: SIGINT to exit (worst point)"):
-        "A version 2 trace is one CBOR document: stopped at its next read, cbor2 frees what it has "
-        "decoded so far before it returns, one object at a time, so the later the Ctrl-C the longer "
-        "(about 1 s per 100,000 events decoded on this machine). Decoding chunk by chunk (format "
-        "version 3) bounds that to one chunk.",
+        "A version 2 trace is one CBOR document. Stopped mid-way, cbor2 would free what it has decoded "
+        "so far, one object at a time, before returning (about 1 s per 100,000 events on this machine); "
+        "so the decode runs in a worker that Ctrl-C abandons (`skctl.signals.stoppable`), and what is "
+        "left is the wait for its next 1 MiB read and the exit itself, which frees nothing.",
     ("bench_codec", "decode: skctl / cbor2.loads"):
         "On the 19-event reference trace about half of skctl's decode is validating the whole document "
         "once (issue 12, class 3: every later stage can then trust it), which plain `cbor2.loads` does "

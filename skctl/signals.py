@@ -165,6 +165,7 @@ def _check_deferred() -> None:
 
 
 T = TypeVar("T")
+WAIT_STEP = 0.05  # seconds between two looks at pending signals while a worker runs
 
 
 def stoppable(work: Callable[[Callable[[], None]], T]) -> T:
@@ -177,7 +178,8 @@ def stoppable(work: Callable[[Callable[[], None]], T]) -> T:
     Unwinding would have the decoder free the half-built document object by object while
     holding the lock: about a second per 100,000 events decoded, and the process could not
     exit before. The parked worker is a daemon and keeps that memory until the process
-    ends, which an interrupted command does next (`exit_now`). Off the main thread this
+    ends, which an interrupted command does next (`exit_now`); a process that lives on
+    (tests, library use) lets it finish with `release_parked`. Off the main thread this
     runs `work` inline, with a `check` that does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
@@ -187,7 +189,8 @@ def stoppable(work: Callable[[Callable[[], None]], T]) -> T:
 
     def check() -> None:
         if stop.is_set():
-            parked.wait()  # never set: this thread ends with the process
+            parked.wait()  # set by release_parked only: otherwise this thread ends with the process
+            raise Pending
 
     def run() -> None:
         try:
@@ -199,8 +202,12 @@ def stoppable(work: Callable[[Callable[[], None]], T]) -> T:
 
     threading.Thread(target=run, name="skctl-stoppable", daemon=True).start()
     try:
-        done.wait()
+        # in short waits: a signal that the kernel hands to the worker thread wakes nobody, and
+        # only this thread runs Python's signal handlers
+        while not done.wait(WAIT_STEP):
+            pass
     except BaseException:
+        _parked.append(parked)
         stop.set()
         raise
     ok, value = outcome[0]
@@ -211,6 +218,16 @@ def stoppable(work: Callable[[Callable[[], None]], T]) -> T:
 
 def _never() -> None:
     """A `check` that never stops anything."""
+
+
+_parked: list[threading.Event] = []
+
+
+def release_parked() -> None:
+    """Let the workers that `stoppable` parked after an interrupt unwind (and free what they
+    hold), for a process that goes on after the interrupt: tests, library use."""
+    while _parked:
+        _parked.pop().set()
 
 
 _scope = threading.local()

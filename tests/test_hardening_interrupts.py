@@ -331,3 +331,41 @@ def test_ctrl_c_inside_cbor2s_read_is_an_interrupt_not_corruption(
     assert code == EXIT_INTERRUPTED, err
     assert err.strip().splitlines() == ["skctl: interrupted"]
     assert reads["n"] >= 2 and dest.read_bytes() == OLD
+
+
+def test_an_interrupted_decode_leaves_its_worker_parked_until_released(
+    big_traces: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After Ctrl-C the decoding worker neither unwinds (freeing the half-built document
+    would hold up the exit) nor keeps running; released, it ends."""
+    import threading
+
+    from skctl.signals import release_parked
+
+    reads = {"n": 0}
+    real = codec._Reader.read
+
+    def read(self: Any, size: int = -1) -> bytes:
+        reads["n"] += 1
+        if reads["n"] == 2:
+            _sigint()
+        return real(self, size)
+
+    monkeypatch.setattr(codec._Reader, "read", read)
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):
+        codec.decode(big_traces["none"].read_bytes())
+    workers = [t for t in threading.enumerate() if t not in before and t.name == "skctl-stoppable"]
+    assert len(workers) == 1 and workers[0].is_alive()
+    release_parked()
+    workers[0].join(60)  # a hang guard
+    assert not workers[0].is_alive()
+
+
+def test_decoding_off_the_main_thread_needs_no_worker(big_traces: dict[str, Path]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = big_traces["zlib"].read_bytes()
+    with ThreadPoolExecutor(1) as pool:
+        trace = pool.submit(codec.decode, data).result()
+    assert len(trace.events) == BIG_EVENTS
