@@ -46,11 +46,17 @@ BENCHES = {
     "bench_replay": "Replay against the sandbox",
     "bench_e2e": "Replay and tracing on the real control plane",
     "bench_report": "Report recorder (`skctl drive --report`)",
+    "bench_interrupt": "Ctrl-C on a big trace",
 }
 
 # What limits a figure, shown under "Notes" when the figure is on the page. These explain
 # the measurement; the numbers themselves always come from the JSON lines.
 NOTES = {
+    ("bench_interrupt", "decode: SIGINT to exit (worst point)"):
+        "A version 2 trace is one CBOR document. Stopped mid-way, cbor2 would free what it has decoded "
+        "so far, one object at a time, before returning (about 1 s per 100,000 events on this machine); "
+        "so the decode runs in a worker that Ctrl-C abandons (`skctl.signals.stoppable`), and what is "
+        "left is the wait for its next 1 MiB read and the exit itself, which frees nothing.",
     ("bench_codec", "decode: skctl / cbor2.loads"):
         "On the 19-event reference trace about half of skctl's decode is validating the whole document "
         "once (issue 12, class 3: every later stage can then trust it), which plain `cbor2.loads` does "

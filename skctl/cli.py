@@ -17,7 +17,7 @@ from skctl import __version__, messages
 from skctl.commands import ALIASES, COMMANDS, command_of
 from skctl.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, SkctlError
 from skctl.logs import DEFAULT_VERBOSITY, VERBOSITY_LEVELS, configure_logging
-from skctl.signals import command_scope
+from skctl.signals import command_scope, leave_for_exit
 from skctl.trace import limits
 
 
@@ -136,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with command_scope():
             return int(args._run(args) or 0)
     except KeyboardInterrupt as exc:  # Ctrl-C; skctl.signals.Terminated (SIGTERM) carries 143
+        leave_for_exit(exc)  # the interrupted work's data is dropped with the process, not now
         print(messages.INTERRUPTED, file=sys.stderr)
         return int(getattr(exc, "exit_code", EXIT_INTERRUPTED))
     except SkctlError as exc:

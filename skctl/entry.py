@@ -3,7 +3,8 @@
 `skctl --version` is answered here, before `skctl.cli` loads argparse, the signal
 handling and the command table: a version probe is the start-up that scripts and
 health checks pay most often. Everything else goes to `skctl.cli.main`; after an
-interrupted command the process is given `signals.EXIT_GRACE` seconds to end.
+interrupted command the process runs its atexit handlers (for at most
+`signals.EXIT_GRACE` seconds) and ends without freeing what the command left behind.
 """
 
 import sys
@@ -16,9 +17,10 @@ def main() -> int:
         print(messages.VERSION_LINE.format(version=__version__))
         return 0
     from skctl.cli import main as cli_main
-    from skctl.signals import EXIT_CODES, bound_the_exit
+    from skctl.signals import EXIT_CODES, bound_the_exit, exit_now
 
     code = cli_main()
     if code in EXIT_CODES:  # Ctrl-C (and SIGTERM, SIGHUP) always wins, at exit too
         bound_the_exit(code)
+        exit_now(code)
     return code

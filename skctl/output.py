@@ -1,4 +1,4 @@
-"""Terminal output: rich consoles and the transfer progress bar.
+"""Terminal output: rich consoles, the transfer progress bar and progress of counted work.
 
 rich is imported lazily so commands that print nothing fancy start fast.
 """
@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from skctl.progress import Progress
 
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 
@@ -123,6 +125,86 @@ def transfer_progress(description: str, total: int | None, enabled: bool | None 
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+PROGRESS_LINE_SECONDS = 5.0  # away from a terminal: one line this often while work goes on
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def work_progress(unit: str = "events", stream: Any = None, interval: float | None = None,
+                  terminal: bool | None = None) -> Progress:
+    """A `skctl.progress.Progress` for counted work (events, records, chunks, bytes), for a
+    command to hand to the library in one call: `convert(..., progress=work_progress())`.
+
+    Always on stderr, so it never mixes with data on stdout. On a terminal: a transient rich
+    bar with the count, the percentage and the time left. Anywhere else (a log, CI, a
+    pipe): one plain line every `interval` (PROGRESS_LINE_SECONDS) seconds while the work lasts, such as
+    `converting: 120,000/300,000 events (40%)`; work that ends sooner prints nothing.
+    `terminal` forces one form (tests).
+    """
+
+    @contextmanager
+    def progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        out = sys.stderr if stream is None else stream
+        if terminal if terminal is not None else _is_terminal(out):
+            with _work_bar(description, total, unit, out) as advance:
+                yield advance
+            return
+        every = PROGRESS_LINE_SECONDS if interval is None else interval
+        yield _LineProgress(description, total, unit, out, every).advance
+
+    return progress
+
+
+@contextmanager
+def _work_bar(description: str, total: int | None, unit: str, stream: Any) -> Iterator[Callable[[int], None]]:
+    from rich import progress as bars
+    from rich.console import Console
+
+    with bars.Progress(
+        bars.TextColumn("{task.description}"),
+        bars.BarColumn(),
+        bars.MofNCompleteColumn(),
+        bars.TextColumn(unit),
+        bars.TaskProgressColumn(),
+        bars.TimeRemainingColumn(),
+        console=Console(file=stream, highlight=False),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+class _LineProgress:
+    """The plain form: a line at most every `interval` seconds, checked as work advances."""
+
+    def __init__(self, description: str, total: int | None, unit: str, stream: Any, interval: float) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._description, self._total, self._unit, self._stream = description, total, unit, stream
+        self._interval = interval
+        self._next = self._clock() + interval
+        self.done = 0
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self._clock() >= self._next:
+            self._next = self._clock() + self._interval
+            print(progress_line(self._description, self.done, self._total, self._unit), file=self._stream, flush=True)
+
+
+def progress_line(description: str, done: int, total: int | None, unit: str) -> str:
+    """`converting: 120,000/300,000 events (40%)`, or `converting: 120,000 events` without a total."""
+    if not total:
+        return printable(f"{description}: {done:,} {unit}")
+    return printable(f"{description}: {done:,}/{total:,} {unit} ({min(100, done * 100 // total)}%)")
 
 
 def safe(text: object) -> str:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 DEFAULT_SIGNALS = ("SIGTERM", "SIGINT")
 
@@ -100,6 +100,136 @@ def interrupts_kept() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+# --- Ctrl-C inside compiled code that calls back into Python ---------------------------
+
+
+class Pending(Exception):  # noqa: N818 - a signal, not a failure
+    """Raised at a check point inside an `interrupts_deferred` block to unwind the library
+    that called back; the block's end turns it into the real interrupt."""
+
+
+_RAISING = ("SIGINT", *TERMINATING)
+_deferred = threading.local()
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[Callable[[], None]]:
+    """Within the block, Ctrl-C (and SIGTERM, SIGHUP where they interrupt) only sets a flag;
+    the block yields `check()`, which raises `Pending` once the flag is set, and at its end the
+    signal's own handler runs and raises the interrupt (KeyboardInterrupt, Terminated),
+    whatever the block raised instead.
+
+    For compiled libraries that call back into Python (cbor2 reads and writes through a
+    file object every few KiB): an exception raised inside the callback comes out of the
+    library wrapped as its own error ("error decoding unsigned integer", so a valid trace
+    looked corrupt) or is swallowed. Here nothing is raised inside the library but
+    `Pending`, from the callback's `check()`, and whatever the library makes of it is
+    replaced by the interrupt. Off the main thread, or nested, `check` only looks at the
+    outermost block's flag.
+    """
+    state = _deferred
+    if threading.current_thread() is not threading.main_thread() or getattr(state, "active", False):
+        yield _check_deferred
+        return
+    raising = (signal.default_int_handler, _terminate)
+    previous: dict[int, Any] = {}
+    for name in _RAISING:
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) in raising:
+            previous[sig] = signal.getsignal(sig)
+
+    def note(signum: int, _frame: FrameType | None) -> None:
+        if state.pending is None:
+            state.pending = signum
+
+    state.active, state.pending = True, None
+    for sig in previous:
+        signal.signal(sig, note)
+    try:
+        yield _check_deferred
+    finally:
+        ours = {sig for sig in previous if signal.getsignal(sig) is note}  # unless the block changed it
+        for sig in ours:
+            signal.signal(sig, previous[sig])
+        signum, state.active, state.pending = state.pending, False, None
+        if signum is not None and signum in ours:
+            try:
+                previous[signum](signum, None)
+            except BaseException as interrupt:
+                raise interrupt from None
+
+
+def _check_deferred() -> None:
+    if getattr(_deferred, "pending", None) is not None:
+        raise Pending
+
+
+T = TypeVar("T")
+WAIT_STEP = 0.05  # seconds between two looks at pending signals while a worker runs
+
+
+def stoppable(work: Callable[[Callable[[], None]], T]) -> T:
+    """`work(check)`, run in a worker thread while this (main) thread waits for it.
+
+    For a compiled decoder that builds one big document and calls back into Python as it
+    reads (`check` goes into that callback). Ctrl-C reaches the waiting main thread at
+    once (within one read of the worker, which then hands over the interpreter lock), and
+    raises there; the worker, at its next `check`, parks for good instead of unwinding.
+    Unwinding would have the decoder free the half-built document object by object while
+    holding the lock: about a second per 100,000 events decoded, and the process could not
+    exit before. The parked worker is a daemon and keeps that memory until the process
+    ends, which an interrupted command does next (`exit_now`); a process that lives on
+    (tests, library use) lets it finish with `release_parked`. Off the main thread this
+    runs `work` inline, with a `check` that does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return work(_never)
+    stop, done, parked = threading.Event(), threading.Event(), threading.Event()
+    outcome: list[Any] = []
+
+    def check() -> None:
+        if stop.is_set():
+            parked.wait()  # set by release_parked only: otherwise this thread ends with the process
+            raise Pending
+
+    def run() -> None:
+        try:
+            outcome.append((True, work(check)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as is
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="skctl-stoppable", daemon=True).start()
+    try:
+        # in short waits: a signal that the kernel hands to the worker thread wakes nobody, and
+        # only this thread runs Python's signal handlers
+        while not done.wait(WAIT_STEP):
+            pass
+    except BaseException:
+        _parked.append(parked)
+        stop.set()
+        raise
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+def _never() -> None:
+    """A `check` that never stops anything."""
+
+
+_parked: list[threading.Event] = []
+
+
+def release_parked() -> None:
+    """Let the workers that `stoppable` parked after an interrupt unwind (and free what they
+    hold), for a process that goes on after the interrupt: tests, library use."""
+    while _parked:
+        _parked.pop().set()
+
+
 _scope = threading.local()
 
 
@@ -142,6 +272,35 @@ def work_committed() -> None:
 # --- an interrupted process ends, whatever a library's clean-up at exit waits for ------
 
 EXIT_GRACE = 10.0  # seconds the interpreter's own shutdown may take after an interrupt
+
+
+_left_for_exit: list[BaseException] = []
+
+
+def leave_for_exit(interrupt: BaseException) -> None:
+    """Keep an interrupt (and through its traceback, the interrupted work's data) alive until
+    the process ends, instead of freeing it as the command returns: freeing a million
+    half-decoded events one by one takes seconds, and `exit_now` skips it. Only the latest
+    is kept."""
+    _left_for_exit[:] = [interrupt]
+
+
+def exit_now(code: int) -> None:
+    """End an interrupted process now with `code`: standard streams flushed, atexit handlers
+    run (bounded by `bound_the_exit`), but no interpreter shutdown, whose freeing of every
+    object the interrupted work left behind is time the user waits for nothing."""
+    import atexit
+    import os
+
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_handlers is not None:
+        run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or broken stream: nothing more to say
+            pass
+    os._exit(code)
 
 
 def bound_the_exit(code: int, grace: float = EXIT_GRACE) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from skctl import __version__
 from skctl.trace import codec, synth
+from tests.fixtures.processes import interrupts_default
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,7 +161,8 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
     writer = os.open(fifo, os.O_RDWR)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "skctl", "xray", str(fifo)], stderr=subprocess.PIPE, text=True, cwd=ROOT
+            [sys.executable, "-m", "skctl", "xray", str(fifo)], stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            preexec_fn=interrupts_default,  # even when this suite runs with SIGINT ignored (nohup)
         )
         time.sleep(1.5)
         proc.send_signal(signal.SIGINT)

@@ -324,6 +324,7 @@ class InterruptAt(Recorder):
 
 
 @pytest.mark.parametrize("step", ["exported", "replayed"])
+@pytest.mark.usefixtures("interrupts_handled")
 def test_ctrl_c_after_the_export_or_the_replay_interrupts(step: str) -> None:
     """Writing the trace commits the export, not the demo: Ctrl-C still interrupts the rest
     (as the CLI runs it, in a command scope), and nothing is left running or on disk."""

@@ -83,13 +83,15 @@ def _interrupting_progress(description: str, total: int | None, enabled: bool | 
             sig = _INTERRUPT["signal"]
             if sig is None:
                 raise KeyboardInterrupt
-            signal.raise_signal(sig)  # SIGTERM, SIGHUP: handled as Ctrl-C (issue 22, class 6)
+            signal.raise_signal(sig)  # a real SIGINT; SIGTERM, SIGHUP: handled as Ctrl-C (issue 22, class 6)
 
     yield advance
 
 
-@pytest.mark.parametrize(("sig", "status"), [(None, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
-                         ids=["ctrl-c", "SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize(("sig", "status"),
+                         [(None, 130), (signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+                         ids=["ctrl-c", "SIGINT", "SIGTERM", "SIGHUP"])
+@pytest.mark.usefixtures("interrupts_handled")  # a real SIGINT, even in a suite that ignores it (nohup)
 def test_interrupted_upload_leaves_nothing_and_keeps_the_old_object(
     object_store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
     sig: signal.Signals | None, status: int,

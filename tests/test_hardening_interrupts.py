@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ from skctl.trace import codec, synth
 from skctl.trace.model import Trace
 
 OLD = b"the previous trace"
+
+# Every test here delivers SIGINT to this process or to a child: they must pass in a suite
+# started in the background or under nohup, where SIGINT is inherited ignored.
+pytestmark = pytest.mark.usefixtures("interrupts_handled")
 
 
 def _sigint() -> None:
@@ -205,3 +210,162 @@ def test_sigterm_to_a_process_stuck_reading_exits_like_ctrl_c(tmp_path: Path, si
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == status, err
     assert err.strip().splitlines() == ["skctl: interrupted"]
+
+
+# --- issue 21: Ctrl-C during the decode and the encode of a big, valid trace -------------------
+
+BIG_EVENTS = 20_000  # a body of ~11 MB: seconds of decoding, many reads and writes by cbor2
+FORMATS = ["zlib", "lzma", "none", "msgpack"]
+
+
+@pytest.fixture(scope="module")
+def big_traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One generated trace in each encoding (a valid trace: Ctrl-C must not call it corrupt)."""
+    from skctl.trace import simkube
+
+    folder = tmp_path_factory.mktemp("big")
+    trace = synth.generate(events=BIG_EVENTS, objects=400)
+    paths = {}
+    for fmt in FORMATS:
+        paths[fmt] = folder / f"big-{fmt}.trace"
+        paths[fmt].write_bytes(simkube.encode(trace) if fmt == "msgpack" else codec.encode(trace, fmt))
+    return paths
+
+
+def _announcing(module: str, function: str, line: str, argv: list[str]) -> list[str]:
+    """A `python -c` command line that runs skctl with `module.function` printing `line`
+    on stdout before it starts: the moment the test sends its signal."""
+    program = (
+        "import sys\n"
+        f"import {module} as target\n"
+        f"real = target.{function}\n"
+        "def announced(*args, **kwargs):\n"
+        f"    print({line!r}, flush=True)\n"
+        "    return real(*args, **kwargs)\n"
+        f"target.{function} = announced\n"
+        "from skctl.entry import main\n"
+        f"sys.argv = ['skctl', *{argv!r}]\n"
+        "sys.exit(main())\n"
+    )
+    return [sys.executable, "-c", program]
+
+
+DECODING = {
+    "xray": lambda src, dest: ["xray", "--json", src],
+    "convert": lambda src, dest: ["convert", src, dest, "--to", "cbor"],
+    "export": lambda src, dest: ["export", "--from", src, "-s", "0", "-t", "+1000d", "-o", dest],
+}
+
+
+@pytest.mark.parametrize("command", list(DECODING))
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_ctrl_c_while_decoding_a_valid_trace_is_an_interrupt(
+    tmp_path: Path, big_traces: dict[str, Path], fmt: str, command: str,
+) -> None:
+    """A real SIGINT from outside while the source is being decoded (cbor2 reading through a
+    file object, zlib/lzma expanding, msgpack unpacking): 130 and one line, never "corrupt";
+    the source and the destination untouched."""
+    from tests.fixtures.processes import signal_when
+
+    source = big_traces[fmt]
+    before = source.read_bytes()
+    dest = tmp_path / "out.sktrace"
+    dest.write_bytes(OLD)
+    argv = _announcing("skctl.trace.load", "decode_any", "decoding", DECODING[command](str(source), str(dest)))
+
+    status, _out, err = signal_when(argv, "decoding", signal.SIGINT)
+
+    assert status == EXIT_INTERRUPTED, err
+    assert err.strip().splitlines() == ["skctl: interrupted"]
+    assert dest.read_bytes() == OLD and source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.sktrace"]  # no partial file left
+
+
+@pytest.mark.parametrize(("command", "to"), [("convert", "cbor"), ("convert", "msgpack"), ("export", "cbor")])
+def test_ctrl_c_while_encoding_leaves_the_destination(
+    tmp_path: Path, big_traces: dict[str, Path], command: str, to: str,
+) -> None:
+    """A real SIGINT while the result is being encoded (cbor2 writing, zlib compressing, msgpack
+    packing): 130, one line, the old destination untouched and no partial file."""
+    from tests.fixtures.processes import signal_when
+
+    dest = tmp_path / "out.sktrace"
+    dest.write_bytes(OLD)
+    source = str(big_traces["none"])
+    args = (["convert", source, str(dest), "--to", to] if command == "convert"
+            else ["export", "--from", source, "-s", "0", "-t", "+1000d", "-o", str(dest)])
+    argv = _announcing("skctl.trace.load", "encode_as", "encoding", args)
+
+    status, _out, err = signal_when(argv, "encoding", signal.SIGINT)
+
+    assert status == EXIT_INTERRUPTED, err
+    assert err.strip().splitlines() == ["skctl: interrupted"]
+    assert dest.read_bytes() == OLD
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.sktrace"]
+
+
+@pytest.mark.parametrize("fmt", ["zlib", "lzma", "none"])
+def test_ctrl_c_inside_cbor2s_read_is_an_interrupt_not_corruption(
+    tmp_path: Path, big_traces: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], fmt: str,
+) -> None:
+    """The exact moment of the old bug, in process: SIGINT delivered while cbor2 is inside a
+    read of the decoder's file object, whose exception cbor2 used to turn into a decode
+    error ("is corrupt or truncated", exit 2)."""
+    reads = {"n": 0}
+    real = codec._Reader.read
+
+    def read(self: Any, size: int = -1) -> bytes:
+        reads["n"] += 1
+        if reads["n"] == 2:
+            _sigint()
+        return real(self, size)
+
+    monkeypatch.setattr(codec._Reader, "read", read)
+    dest = tmp_path / "out.sktrace"
+    dest.write_bytes(OLD)
+
+    code = cli.main(["convert", str(big_traces[fmt]), str(dest), "--to", "msgpack"])
+
+    err = capsys.readouterr().err
+    assert code == EXIT_INTERRUPTED, err
+    assert err.strip().splitlines() == ["skctl: interrupted"]
+    assert reads["n"] >= 2 and dest.read_bytes() == OLD
+
+
+def test_an_interrupted_decode_leaves_its_worker_parked_until_released(
+    big_traces: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After Ctrl-C the decoding worker neither unwinds (freeing the half-built document
+    would hold up the exit) nor keeps running; released, it ends."""
+    import threading
+
+    from skctl.signals import release_parked
+
+    reads = {"n": 0}
+    real = codec._Reader.read
+
+    def read(self: Any, size: int = -1) -> bytes:
+        reads["n"] += 1
+        if reads["n"] == 2:
+            _sigint()
+        return real(self, size)
+
+    monkeypatch.setattr(codec._Reader, "read", read)
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):
+        codec.decode(big_traces["none"].read_bytes())
+    workers = [t for t in threading.enumerate() if t not in before and t.name == "skctl-stoppable"]
+    assert len(workers) == 1 and workers[0].is_alive()
+    release_parked()
+    workers[0].join(60)  # a hang guard
+    assert not workers[0].is_alive()
+
+
+def test_decoding_off_the_main_thread_needs_no_worker(big_traces: dict[str, Path]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = big_traces["zlib"].read_bytes()
+    with ThreadPoolExecutor(1) as pool:
+        trace = pool.submit(codec.decode, data).result()
+    assert len(trace.events) == BIG_EVENTS

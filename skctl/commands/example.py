@@ -31,14 +31,15 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from skctl import messages, storage
-    from skctl.output import report_written, transfer_progress
+    from skctl.output import report_written, transfer_progress, work_progress
     from skctl.trace import codec, synth
 
     options = storage.parse_storage_options(args.storage_option)
     storage.check_destination(args.output, options)
     start = args.start_ts if args.start_ts is not None else synth.EXAMPLE_START_TS
-    trace = synth.generate(events=args.events, objects=args.objects, seed=args.seed, start_ts=start)
-    data = codec.encode(trace, args.compression)
+    trace = synth.generate(events=args.events, objects=args.objects, seed=args.seed, start_ts=start,
+                           progress=work_progress("events"))
+    data = codec.encode(trace, args.compression, progress=work_progress("bytes"))
     storage.write_bytes(args.output, data, options, transfer_progress)
     report_written(
         messages.CONVERT_DONE.format(fmt="cbor", url=args.output, size=len(data), events=len(trace.events)),

@@ -16,28 +16,33 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
-from skctl.signals import interrupts_kept
-from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION, limits, shape
+from skctl.progress import Progress, no_progress
+from skctl.signals import interrupts_deferred, interrupts_kept, stoppable
+from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION, limits, shape, steps
 from skctl.trace.model import SUPPORTED_VERSIONS, Trace, gc_paused
 
 SELF_DESCRIBE = b"\xd9\xd9\xf7"  # tag 55799
 
-_COMPRESS: dict[str, Callable[[bytes], bytes]] = {
-    "zlib": lambda data: zlib.compress(data, 6),
-    "lzma": lambda data: lzma.compress(data, preset=6),
-}
-
-def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION) -> bytes:
-    """Serialise a trace; `compression` is one of COMPRESSIONS."""
+def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION, progress: Progress = no_progress) -> bytes:
+    """Serialise a trace; `compression` is one of COMPRESSIONS. `progress` is told the bytes
+    encoded (total unknown), then the bytes compressed."""
     import cbor2
 
-    with interrupts_kept():  # cbor2 swallows a Ctrl-C that lands in its isinstance checks
-        body = cbor2.dumps(trace.to_document(), string_referencing=True)
+    if compression != "none" and compression not in steps.COMPRESSORS:
+        raise InputError(messages.TRACE_BAD_COMPRESSION_CHOICE.format(name=compression, choices=", ".join(COMPRESSIONS)))
+    document = trace.to_document()
+    # Ctrl-C stops the encoder at its next write (skctl.signals.interrupts_deferred), instead
+    # of being swallowed by cbor2 or waiting for the whole document
+    with progress("encoding", None) as advance, interrupts_kept(), interrupts_deferred() as check:
+        writer = steps.Writer(check, advance)
+        cbor2.dump(document, writer, string_referencing=True)  # type: ignore[arg-type]
+    del document
+    body = writer.data
     if compression == "none":
         return SELF_DESCRIBE + body
-    if compression not in _COMPRESS:
-        raise InputError(messages.TRACE_BAD_COMPRESSION_CHOICE.format(name=compression, choices=", ".join(COMPRESSIONS)))
-    envelope = {"version": trace.version, "compression": compression, "payload": _COMPRESS[compression](body)}
+    with progress("compressing", len(body)) as advance:
+        payload = steps.compress(compression, body, advance)
+    envelope = {"version": trace.version, "compression": compression, "payload": payload}
     return SELF_DESCRIBE + cbor2.dumps(envelope)
 
 
@@ -61,7 +66,7 @@ def decode(data: bytes, url: str = "<trace>") -> Trace:
 _DECOMPRESSORS: dict[str, Callable[[], Any]] = {"zlib": zlib.decompressobj, "lzma": lzma.LZMADecompressor}
 
 
-def _decompress(name: str, payload: Any, url: str) -> bytes:
+def _decompress(name: str, payload: Any, url: str) -> bytearray:
     """Expand a compressed payload, at most to the limit (skctl.trace.limits): a crafted
     stream can expand thousands of times, and exactly one complete stream is allowed."""
     if not isinstance(payload, bytes):
@@ -69,7 +74,7 @@ def _decompress(name: str, payload: Any, url: str) -> bytes:
     limit = limits.max_decompressed_bytes(len(payload))
     decompressor = _DECOMPRESSORS[name]()
     try:
-        body: bytes = decompressor.decompress(payload, limit + 1)
+        body, unused = steps.expand(decompressor, payload, limit)  # in steps: Ctrl-C is not held up
     except (zlib.error, lzma.LZMAError) as exc:
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{name}: {exc}")) from exc
     if len(body) > limit:
@@ -77,25 +82,25 @@ def _decompress(name: str, payload: Any, url: str) -> bytes:
         raise InputError(template.format(url=url, size=len(payload), limit=limits.human(limit)))
     if not decompressor.eof:
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"the {name} stream is truncated"))
-    if decompressor.unused_data:
-        detail = f"{len(decompressor.unused_data)} bytes of trailing data after the {name} stream"
+    if unused:
+        detail = f"{unused} bytes of trailing data after the {name} stream"
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=detail))
     return body
 
 
-def _loads(data: bytes, url: str) -> Any:
+def _loads(data: bytes | bytearray, url: str) -> Any:
     """One CBOR document, with nothing after it (cbor2.loads would ignore trailing bytes)."""
     import cbor2
 
     # cbor2 decodes the content of tag 55799 as an immutable value; we checked the tag, so
     # decode what follows it.
     start = len(SELF_DESCRIBE) if data.startswith(SELF_DESCRIBE) else 0
-    stream = _Reader(memoryview(data)[start:])
+    view = memoryview(data)[start:]
     try:
-        with gc_paused(), interrupts_kept():
-            decoder = cbor2.CBORDecoder(stream, read_size=_READ_SIZE)  # type: ignore[arg-type]
-            doc = decoder.decode()
-            trailing = _trailing(decoder)
+        # in a worker that Ctrl-C abandons (skctl.signals.stoppable): raised inside cbor2's
+        # read, the interrupt came out as a decode error, and a valid trace looked corrupt
+        with gc_paused():
+            doc, trailing = stoppable(lambda check: _decode_one(view, check))
     except cbor2.CBORDecodeEOF as exc:
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail="unexpected end of data")) from exc
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
@@ -105,17 +110,27 @@ def _loads(data: bytes, url: str) -> Any:
     return doc
 
 
+def _decode_one(view: memoryview, check: Callable[[], None]) -> tuple[Any, bool]:
+    """The document in `view`, and whether anything follows it; `check` on every read."""
+    import cbor2
+
+    decoder = cbor2.CBORDecoder(_Reader(view, check), read_size=_READ_SIZE)  # type: ignore[arg-type]
+    return decoder.decode(), _trailing(decoder)
+
+
 _READ_SIZE = 1 << 20
 
 
 class _Reader:
     """A read-only file over a buffer, without io.BytesIO's copy of a possibly huge body."""
 
-    def __init__(self, view: memoryview) -> None:
+    def __init__(self, view: memoryview, check: Callable[[], None] = lambda: None) -> None:
         self._view = view
         self._pos = 0
+        self._check = check
 
     def read(self, size: int = -1) -> bytes:
+        self._check()
         end = len(self._view) if size < 0 else min(len(self._view), self._pos + size)
         chunk = bytes(self._view[self._pos : end])
         self._pos = end

@@ -98,11 +98,19 @@ def gc_paused() -> Iterator[None]:
     during it, once per generation (seconds for a million events). So a one-shot command
     keeps the pause over its whole job (decode through write), and a long-running
     process freezes its long-lived data itself (gc.freeze, as the driver does).
+
+    Interrupted (Ctrl-C, SIGTERM), the pause ends with everything allocated during it
+    frozen instead: the command is ending, and the collector walking a million half-decoded
+    events on the way out held up the exit for seconds (issue 21).
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
+    except KeyboardInterrupt:
+        if was_enabled:
+            gc.freeze()
+        raise
     finally:
         if was_enabled:
             gc.enable()

@@ -8,10 +8,12 @@ skctl's model holds lifecycles as `{"start_ts", "end_ts"}` maps; the mapping is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.signals import stoppable
 from skctl.trace.codec import from_document
 from skctl.trace.model import Trace, gc_paused
 
@@ -28,7 +30,7 @@ def decode(data: bytes, url: str = "<trace>") -> Trace:
 
     try:
         with gc_paused():
-            doc = msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=False)
+            doc = _unpack(data)
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
         detail = "unexpected end of data" if isinstance(exc, msgpack.OutOfData) else (str(exc) or type(exc).__name__)
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=detail)) from exc
@@ -48,6 +50,40 @@ def decode(data: bytes, url: str = "<trace>") -> Trace:
     return from_document(doc, url, "SimKube msgpack")
 
 
+_READ_SIZE = 1 << 20
+
+
+def _unpack(data: bytes) -> Any:
+    """`msgpack.unpackb(data)` with the same limits and errors, fed through a file object
+    READ_SIZE bytes at a time, in a worker that Ctrl-C abandons (skctl.signals.stoppable):
+    the interrupt takes effect at the next read instead of after one compiled call over the
+    whole trace (seconds per 100 MB), and without freeing the half-read document first."""
+    return stoppable(lambda check: _unpack_checked(data, check))
+
+
+def _unpack_checked(data: bytes, check: Callable[[], None]) -> Any:
+    import msgpack
+
+    view = memoryview(data)
+    pos = 0
+
+    def read(size: int) -> bytes:
+        nonlocal pos
+        check()
+        chunk = bytes(view[pos : pos + size])
+        pos += len(chunk)
+        return chunk
+
+    reader = type("_Reader", (), {"read": staticmethod(read)})()
+    # max_buffer_size = len(data): the string, array and map limits unpackb derives from it
+    unpacker = msgpack.Unpacker(reader, read_size=min(_READ_SIZE, len(view)), max_buffer_size=len(view),
+                                raw=False, strict_map_key=False, use_list=False)
+    doc = unpacker.unpack()
+    if unpacker.tell() != len(view):
+        raise msgpack.ExtraData(doc, b"")
+    return doc
+
+
 def encode(trace: Trace) -> bytes:
     import msgpack
 
@@ -57,7 +93,19 @@ def encode(trace: Trace) -> bytes:
         tuple(owner): {h: [_to_tagged(lc) for lc in lcs] for h, lcs in pods.items()}
         for owner, pods in trace.pod_lifecycles.items()
     }
-    packed: bytes = msgpack.packb(doc, use_bin_type=True)
+    # msgpack.packb(doc, use_bin_type=True), event by event: the same bytes, and a Ctrl-C
+    # takes effect between two events instead of after one call over the whole trace
+    packer = msgpack.Packer(use_bin_type=True, autoreset=False)
+    packer.pack_map_header(len(doc))
+    for key, value in doc.items():
+        packer.pack(key)
+        if key == "events" and isinstance(value, list):
+            packer.pack_array_header(len(value))
+            for event in value:
+                packer.pack(event)
+        else:
+            packer.pack(value)
+    packed: bytes = packer.bytes()
     return packed
 
 

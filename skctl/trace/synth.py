@@ -13,6 +13,7 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.progress import Advance, Progress, no_progress
 from skctl.timeparse import MAX_TS
 from skctl.trace.model import Obj, Trace, new_event, ns_name
 from skctl.trace.pods import pod_spec_hash
@@ -114,12 +115,24 @@ def bare_pod(rng: random.Random, ns: str, name: str) -> Obj:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "annotations": {}}, "spec": spec}
 
 
-def generate(events: int = 200, objects: int = 24, seed: int = 7, start_ts: int = EXAMPLE_START_TS) -> Trace:
+PROGRESS_STEP = 1000  # events generated between two progress reports
+
+
+def generate(events: int = 200, objects: int = 24, seed: int = 7, start_ts: int = EXAMPLE_START_TS,
+             progress: Progress = no_progress) -> Trace:
     """A trace of `events` events over roughly `objects` live objects.
 
     Most events scale or re-image a Deployment; some create or delete objects; CronJobs
     and bare Pods carry pod lifecycles. Several events can share a second, as in a real trace.
+    `progress` counts the events generated (a million take minutes).
     """
+    with progress("generating", events) as advance:
+        trace = _generate(events, objects, seed, start_ts, advance)
+        advance(len(trace.events) % PROGRESS_STEP)
+    return trace
+
+
+def _generate(events: int, objects: int, seed: int, start_ts: int, advance: Advance) -> Trace:
     latest = MAX_TS - events * max(STEPS) - _TAIL
     if start_ts > latest:
         raise InputError(messages.EXAMPLE_TOO_LATE.format(start=start_ts, events=events, latest=max(latest, 0)))
@@ -172,6 +185,8 @@ def generate(events: int = 200, objects: int = 24, seed: int = 7, start_ts: int 
             trace.events.append(new_event(ts, applied=[copy.deepcopy(obj)]))
             if obj["kind"] == "CronJob":  # another scheduled run; a bare pod runs once
                 _lifecycle(rng, trace, obj, ts)
+        if len(trace.events) % PROGRESS_STEP == 0:
+            advance(PROGRESS_STEP)
     _index(trace, live)
     return trace
 
