@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from skctl import storage
     from skctl.kube.api import Kube
     from skctl.kube.client import active_context, connect
+    from skctl.output import work_progress
     from skctl.signals import stop_on_signals
     from skctl.trace.config import load_config, parse_config
     from skctl.tracer import DEFAULT_CONFIG_YAML
@@ -105,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         storage_options=storage_options,
     )
     kube = Kube(api_client, field_manager="skctl-tracer")
-    tracer = Tracer(kube, options)
+    # a restart replays the journal first: up to seconds for hundreds of MB
+    tracer = Tracer(kube, options, progress=work_progress("bytes"))
 
     stop = threading.Event()
     reason = {"why": "--duration"}
