@@ -346,8 +346,8 @@ class PodHandler:
             ns,
             name,
         )
+        self.refused.append(f"{ns}/{name}")  # before the delete: whoever sees it gone sees it listed
         self.kube.delete("v1", "Pod", name, ns)
-        self.refused.append(f"{ns}/{name}")
 
     def _read_object(self, gvk: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         """The owners cache's lookup: one object of the simulation cluster (an unknown or
