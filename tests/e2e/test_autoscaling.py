@@ -20,7 +20,8 @@ one or two scrapes (15 s each) and an HPA sync (5 s) later), so the checkpoints 
   after production did, and holds it at the moment production's load fell;
 - the end: the simulation is back at the minimum, at most LAG seconds after production was.
 The whole-timeline agreement (every 5 s of production's timeline, checkpoints within SETTLE s
-of a production change not judged, within 1 replica) is printed, as is the report's own figure.
+of a production change not judged, within 1 replica) is printed and must be at least 80%; the
+report's own figure (tolerance 0, its own settling) is printed and must be at least 50%.
 """
 
 from __future__ import annotations
@@ -41,7 +42,16 @@ from skctl.trace import codec
 from skctl.trace import usage as usage_section
 from skctl.trace.load import read_trace
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, export_all, items, namespaces, skctl, skctl_bg, tracer_url, usage_annotations
+from tests.e2e.helpers import (
+    eventually,
+    export_all,
+    items,
+    namespaces,
+    skctl,
+    skctl_bg,
+    tracer_url,
+    usage_annotations,
+)
 
 NS = "production"
 VNS = f"virtual-{NS}"
@@ -307,15 +317,18 @@ def test_record_export_replay_hpa(metrics_cluster: Cluster, tmp_path: Path) -> N
     changes = [t for t, _v in prod.timeline[1:]]
     judged = [(prod.at(t), sim.at(t)) for t in range(0, int(prod.timeline[-1][0] + LAG), 5)
               if not any(0 <= t - c < SETTLE for c in changes) and sim.at(t) is not None]
+    assert judged, (prod.timeline, sim.timeline)
     agree = sum(1 for p, s in judged if p is not None and abs(p - s) <= TOLERANCE)
     worst = max(abs((p or 0) - (s or 0)) for p, s in judged)
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     (hpa,) = report["autoscaling"]["hpas"]
-    print(f"checkpoints: {checks}; simulation at {p_peak - TOLERANCE}+ {t_s_peak - t_p_peak:+.0f} s and back at "
+    t_p_reach = prod.first(lambda v: v >= p_peak - TOLERANCE) or t_p_peak
+    print(f"checkpoints: {checks}; simulation at {p_peak - TOLERANCE}+ {t_s_peak - t_p_reach:+.0f} s and back at "
           f"{MIN} {t_s_min - t_p_min:+.0f} s after production")
     print(f"replica agreement: {agree}/{len(judged)} = {agree / len(judged):.2f} of 5-s checkpoints within "
           f"{TOLERANCE} (max difference {worst}); report: {hpa}; test took {time.monotonic() - started:.0f} s")
     assert hpa["hpa"] == f"{NS}/web" and hpa["recorded_final"] == MIN and hpa["desired_final"] == MIN, hpa
     assert hpa["score"] is not None and hpa["score"] >= 0.5, hpa
+    assert agree / len(judged) >= 0.8, judged
     eventually(lambda: not namespaces(cluster, f"{SIMULATION_LABEL}=e2e-hpa"), timeout=120,
                what="the virtual namespaces to be deleted")
