@@ -345,3 +345,27 @@ def test_a_pod_gone_before_its_patch_is_no_warning(sandbox, kube: Kube, caplog: 
         handler.handle("ADDED", pod("broken"))
     (warning,) = [r.getMessage() for r in caplog.records]
     assert warning.startswith("could not patch pod virtual-shop/broken:")
+
+
+def test_pods_of_an_hpa_target_are_not_ended_at_their_recorded_times() -> None:
+    """A Deployment pod recorded as ended was removed by production's HPA scaling down: in the
+    simulation the simulated HPA decides, so the pod gets no completion time (a pod ended at
+    the recorded time would be replaced by its ReplicaSet); without an HPA it still does."""
+    from skctl.sim.pods import completion_patch
+
+    web, batch = ("apps/v1.Deployment", "shop/web"), ("apps/v1.Deployment", "shop/batch")
+    ended = [{"start_ts": 1000, "end_ts": 1090}]
+    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+           "metadata": {"name": "web", "namespace": "shop"},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "minReplicas": 1, "maxReplicas": 5}}
+    trace = Trace(events=[new_event(1000, [hpa])], pod_lifecycles={web: {7: ended}, batch: {7: ended}})
+    driver = Driver(None, trace, DriveOptions(name="hpa", speed=1))  # type: ignore[arg-type]
+    ctx = driver.pods.ctx
+    assert ctx.autoscaled == {web}
+    pod = {"metadata": {"name": "p", "namespace": "virtual-shop", "labels": {}, "annotations": {}}}
+    now = datetime(2026, 12, 7, tzinfo=timezone.utc)
+    assert completion_patch(pod, ctx, web, 7, 0, now) is None
+    done = completion_patch(pod, ctx, batch, 7, 0, now)
+    assert done is not None and {"op": "add", "path": "/metadata/annotations/simkube.io~1kwok-stage-complete-time",
+                                 "value": "2026-12-07T00:01:30Z"} in done

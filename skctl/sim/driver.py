@@ -229,6 +229,10 @@ class Driver:
         self._stop = threading.Event()
         self._stop_reason: str | None = None
         self._namespaces: set[str] = set()
+        # what the trace's HPAs scale: applied without spec.replicas (skctl.sim.mutate), and
+        # their pods not ended at the recorded times (skctl.sim.pods.completion_patch)
+        self._scaled = {target for _ts, _a, obj in trace.iter_objects() if gvk_of(obj) in HPA_GVKS
+                        if (target := scale_target(obj)) is not None}
         self.pods = PodHandler(
             kube,
             PodContext(
@@ -239,6 +243,7 @@ class Driver:
                 index=trace.index or {},
                 delays=opts.delays,
                 reschedule_bare_pods=opts.reschedule_bare_pods,
+                autoscaled=frozenset((gvk, f"{ns}/{name}") for gvk, ns, name in self._scaled),
             ),
             owns_namespace=self._namespaces.__contains__,
         )
@@ -251,9 +256,6 @@ class Driver:
         self._uids: dict[tuple[str, str, str, str], str] = {}  # (apiVersion, kind, ns, name) → UID here
         self._nodes: dict[str, str] = {}  # recorded node name → the simulation's node name
         self._started: float | None = None  # clock() when the first event was due
-        # what the trace's HPAs scale: applied without spec.replicas (skctl.sim.mutate)
-        self._scaled = {target for _ts, _a, obj in trace.iter_objects() if gvk_of(obj) in HPA_GVKS
-                        if (target := scale_target(obj)) is not None}
         # recorded pod usage replayed as KWOK usage annotations (skctl.sim.usage); None without
         section = usage.section_of(trace)
         self.usage = UsageReplay(kube, section, self.trace_time) if section and opts.watch_pods and trace.events else None

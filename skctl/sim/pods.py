@@ -80,6 +80,9 @@ class PodContext:
     index: Mapping[str, Mapping[str, Any]]  # the trace index: gvk → {"ns/name": hash}
     delays: Mapping[str, str] | None = None
     reschedule_bare_pods: bool = False  # SimKube's --reschedule-interrupted-bare-pods
+    # lifecycle owners (GVK, original "ns/name") that a HorizontalPodAutoscaler of the trace
+    # scales: their pods get no completion time (see completion_patch)
+    autoscaled: frozenset[Key] = frozenset()
 
 
 def original_namespace(pod: Mapping[str, Any], ns_prefix: str) -> str:
@@ -163,8 +166,13 @@ def placement_patch(pod: Mapping[str, Any]) -> list[dict[str, Any]] | None:
 def completion_patch(
     pod: Mapping[str, Any], ctx: PodContext, owner: Key | None, pod_hash: int, seq: int, now: datetime
 ) -> list[dict[str, Any]] | None:
-    """The completion label and time for a Running pod whose recorded lifecycle finished."""
-    if owner is None:
+    """The completion label and time for a Running pod whose recorded lifecycle finished.
+
+    Not for the pods of an HPA's scale target: their recorded ends were the production HPA
+    scaling down (as their owner's recorded replica counts, which the driver drops), and
+    the simulation's HPA decides when they go; ending them at the recorded time would make
+    their ReplicaSet replace them, churn the HPA would count as missing metrics."""
+    if owner is None or owner in ctx.autoscaled:
         return None
     lifecycle = lookup_lifecycle(ctx.lifecycles, owner[0], owner[1], pod_hash, seq)
     when = completion_time(lifecycle, ctx.speed, now)
