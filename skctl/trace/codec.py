@@ -105,6 +105,8 @@ def _loads(data: bytes, url: str) -> Any:
     return doc
 
 
+loads_one = _loads  # for version 3 (skctl.trace.format3), which reads many documents
+
 _READ_SIZE = 1 << 20
 
 
