@@ -8,7 +8,7 @@ from typing import Any
 from skctl import messages
 from skctl.errors import InputError
 from skctl.progress import Progress, no_progress
-from skctl.trace import DEFAULT_COMPRESSION, codec, limits, simkube
+from skctl.trace import codec, default_compression, format3, limits, simkube
 from skctl.trace.model import Trace
 
 
@@ -28,6 +28,8 @@ def decode_any(data: bytes, url: str = "<trace>") -> tuple[Trace, str]:
     if not data:
         raise InputError(messages.TRACE_EMPTY.format(url=url))
     fmt = sniff(data)
+    if fmt == "cbor" and format3.is_v3(data[:16]):
+        return format3.decode(data, url), fmt
     if fmt == "cbor":
         return codec.decode(data, url), fmt
     if fmt == "msgpack":
@@ -45,10 +47,21 @@ def decode_any(data: bytes, url: str = "<trace>") -> tuple[Trace, str]:
     raise InputError(messages.TRACE_NOT_A_TRACE.format(url=url))
 
 
-def encode_as(trace: Trace, fmt: str, compression: str = DEFAULT_COMPRESSION) -> bytes:
+def encode_as(trace: Trace, fmt: str, compression: str | None = None, version: int = 2) -> bytes:
+    """`trace` in `fmt` ("cbor" or "msgpack"); CBOR as file format `version` (2 or 3), with
+    `compression` or that version's default."""
     if fmt == "msgpack":
         return simkube.encode(trace)
-    return codec.encode(trace, compression)
+    if version == format3.VERSION:
+        return format3.encode(trace, compression or default_compression(version))
+    return codec.encode(trace, compression or default_compression(version))
+
+
+def cbor_version(data: bytes) -> int | None:
+    """The skctl CBOR file format version of `data` (2 or 3), None for other formats."""
+    if not codec.is_cbor_trace(data):
+        return None
+    return format3.VERSION if format3.is_v3(data[:16]) else 2
 
 
 def read_trace(url: str, storage_options: dict[str, Any] | None = None, progress: Progress = no_progress) -> Trace:
