@@ -279,6 +279,10 @@ class Cutter:
                 self.last[key] = obj
         return pairs
 
+    def keyed_again(self, objs: Any) -> list[tuple[Key, Obj]]:
+        """Objects keyed and filtered as `feed` did, recording nothing (to cut a chunk again)."""
+        return self._keyed(objs, False)
+
     def feed(self, events: Iterable[dict[str, Any]]) -> list[Item]:
         """Take the next events (in time order); the in-window ones, keyed and filtered."""
         window: list[Item] = []
