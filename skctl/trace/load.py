@@ -30,6 +30,9 @@ def decode_any(data: bytes, url: str = "<trace>") -> tuple[Trace, str]:
     fmt = sniff(data)
     if fmt == "cbor" and format3.is_v3(data[:16]):
         return format3.decode(data, url), fmt
+    version = format3.header_version(data[:16]) if fmt == "cbor" else None
+    if version is not None and version > format3.VERSION:  # a later skctl's file format
+        codec.check_version(version, url, "skctl")
     if fmt == "cbor":
         return codec.decode(data, url), fmt
     if fmt == "msgpack":
