@@ -191,8 +191,9 @@ def test_crafted_v3_refused(tmp_path: Path, capsys: pytest.CaptureFixture, good:
 def test_a_chunk_that_expands_too_far_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     parts: list[bytes] = []
     writer = format3.Writer(parts.append, "zlib")
-    import cbor2
     import zlib
+
+    import cbor2
 
     bomb = zlib.compress(cbor2.dumps([{"ts": 1, "applied_objs": [], "deleted_objs": [], "x": "a" * (80 * 1024**2)}]), 9)
     writer.add_raw(bomb, 1, 1, 1)
