@@ -250,3 +250,49 @@ def test_export_from_streams_in_bounded_memory(tmp_path: Path) -> None:
     out = format3.Reader(format3.Source((tmp_path / "out.sktrace").read_bytes()))
     assert out.events == 13 * 4096 + 1
     assert streamed * 2 < whole, f"streaming export peak {streamed} KiB, whole decode {whole} KiB"
+
+
+def _v3_with_planted(updated_after: bool) -> tuple[bytes, int, int]:
+    """A 3-chunk trace where the last object without owners applied in the second chunk
+    holds bytes; with `updated_after`, a clean copy of it is applied by the next event.
+    Returns the file, the planted event's number in its chunk and the start of the third chunk."""
+    trace = synth.generate(3 * format3.CHUNK_EVENTS, objects=30)
+    chunks = list(format3.split_chunks(trace.events))
+    at = len(chunks[0]) + len(chunks[1]) - 2
+    while not any(not o["metadata"].get("ownerReferences") for o in trace.events[at].get("applied_objs") or ()):
+        at -= 1
+    objs = trace.events[at]["applied_objs"]
+    clean = next(o for o in objs if not o["metadata"].get("ownerReferences"))
+    objs[objs.index(clean)] = {**clean, "spec": {**clean.get("spec", {}), "planted": b"\x00"}}
+    if updated_after:
+        trace.events[at + 1]["applied_objs"] = [clean]
+        trace.events[at + 1]["deleted_objs"] = []
+    data = v3(trace)
+    return data, at - len(chunks[0]), format3.Reader(format3.Source(data)).chunks[2].first_ts
+
+
+def test_chunks_before_the_window_get_the_structural_check_and_what_is_written_the_full_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # a bad value in an object that is still alive at the window's start: written out, refused
+    data, _at, start = _v3_with_planted(updated_after=False)
+    path = tmp_path / "bad.sktrace"
+    path.write_bytes(data)
+    out = tmp_path / "out.sktrace"
+    assert main(["export", "--from", str(path), "-s", str(start), "-t", "9999999999", "-o", str(out),
+                 "--excluded-namespaces", ""]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "state at the window's start" in err[0] and "byte string" in err[0], err
+    assert not out.exists()
+    # the same value replaced before the window: nothing of it is written, the export runs
+    data, at, start = _v3_with_planted(updated_after=True)
+    path.write_bytes(data)
+    assert main(["export", "--from", str(path), "-s", str(start), "-t", "9999999999", "-o", str(out),
+                 "--excluded-namespaces", ""]) == 0, capsys.readouterr().err
+    assert load.read_trace(str(out)).events  # and the output reads back, fully checked
+    # inside the window, the chunk's full check refuses it with the chunk and event
+    out.unlink()
+    assert main(["export", "--from", str(path), "-s", "0", "-t", "9999999999", "-o", str(out),
+                 "--excluded-namespaces", ""]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"chunk 1: event {at} " in err[0] and "byte string" in err[0], err
+    assert not out.exists()

@@ -20,8 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from skctl import messages
+from skctl.errors import InputError
 from skctl.progress import Progress, no_progress
-from skctl.trace import format3
+from skctl.trace import format3, shape
 from skctl.trace.model import Trace
 from skctl.trace.window import Cutter, ExportFilters, Key
 
@@ -72,12 +74,19 @@ class StreamingExport:
         self._spool: IO[bytes] | None = None
         self._hist: dict[Key, list[tuple[int, bool]]] = {}
         self.exported: set[Key] = set()
+        self._folded_unchecked = False  # some chunk got only the structural check (see _chunk)
         self.copied = 0  # chunks copied without re-encoding (for tests and the bench)
         self.events = self.size = self.objects = self.owners = 0
         self.start_ts = start_ts
 
     def _chunk(self, i: int) -> list[dict[str, Any]]:
-        events = self.reader.chunk_events(i)
+        # A chunk wholly before the window is only folded into the state at its start: it
+        # gets the structural check the fold needs; the objects of that state that are
+        # written out get the full check in `run` (what reaches the output is always checked).
+        deep = self.transform is not None or self.reader.chunks[i].last_ts >= self.requested_start
+        if not deep:
+            self._folded_unchecked = True
+        events = self.reader.chunk_events(i, deep)
         if self.transform is not None:
             events = list(self.transform.apply_events(events, self.requested_start))
         return events
@@ -105,6 +114,12 @@ class StreamingExport:
             self.cutter = Cutter(self.sections_trace, self.requested_start, self.end_ts, self.filters, None)
         self.start_ts = self.cutter.start_ts
         self.exported = self.cutter.resolve()
+        if self._folded_unchecked:
+            start = self.cutter.start_event(self.exported)
+            issue = shape.events_problem([start], self.reader.tracer_config())
+            if issue:
+                detail = f"in the state at the window's start, from chunks before it: {issue}"
+                raise InputError(messages.TRACE_BAD_SHAPE.format(url=self.reader.url, detail=detail))
 
     def _take(self, i: int, events: list[dict[str, Any]], copy_ok: bool) -> None:
         cutter = self.cutter
