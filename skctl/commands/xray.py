@@ -62,6 +62,22 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(messages.XRAY_TUI_NEEDS_TTY)
     width = max(1, int(args.bucket)) if args.bucket else None
 
+    if key is not None and not (args.json or args.events or browse):
+        # One object's history of a version-3 file: streamed, holding only its versions.
+        from skctl import exporter
+        from skctl.trace import format3
+
+        opened = exporter.open_trace_source(args.trace, storage.parse_storage_options(args.storage_option))
+        if opened is not None:
+            source, close = opened
+            try:
+                with gc_paused():
+                    histories = activity.streamed_object_history(format3.Reader(source, args.trace), key)
+            finally:
+                close()
+            render_history(histories)
+            return 0
+
     with gc_paused():
         trace, fmt = load.decode_any(load.read_trace_bytes(args.trace, storage.parse_storage_options(args.storage_option), transfer_progress), args.trace)
         if not browse:

@@ -21,7 +21,9 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.progress import Progress, no_progress
 from skctl.timeparse import iso
+from skctl.trace import format3
 from skctl.trace.model import Obj, Trace, gvk_of, ns_name
 
 # Bucket widths a timeline picks from (seconds): the smallest that keeps the timeline at
@@ -95,7 +97,12 @@ def timeline(trace: Trace, width: int | None = None) -> dict[str, Any]:
 
 def iter_mentions(trace: Trace) -> Iterator[tuple[int, int, str, int, Obj]]:
     """(event index, ts, action, position within the event's list for that action, obj)."""
-    for index, event in enumerate(trace.events):
+    return mentions(trace.events)
+
+
+def mentions(events: Iterable[dict[str, Any]]) -> Iterator[tuple[int, int, str, int, Obj]]:
+    """iter_mentions over any run of events in trace order (a stream of chunks)."""
+    for index, event in enumerate(events):
         for action in ("applied", "deleted"):
             for position, obj in enumerate(event.get(f"{action}_objs", ())):
                 yield index, event["ts"], action, position, obj
@@ -171,8 +178,21 @@ def object_history(trace: Trace, key: str, gvk: str | None = None) -> list[dict[
     patch. A delete is a version too (what the tracer saw last). InputError when the trace
     has no such object.
     """
+    return history_of(iter_mentions(trace), key, gvk)
+
+
+def streamed_object_history(reader: format3.Reader, key: str, progress: Progress = no_progress) -> list[dict[str, Any]]:
+    """object_history of a version-3 trace read chunk by chunk: only the object's versions
+    are held. Every chunk is read (and checked): the index says nothing of the objects a
+    chunk holds."""
+    events = (event for _i, chunk in reader.iter_chunks(progress) for event in chunk)
+    return history_of(mentions(events), key)
+
+
+def history_of(found: Iterable[tuple[int, int, str, int, Obj]], key: str, gvk: str | None = None) -> list[dict[str, Any]]:
+    """object_history over mentions (iter_mentions of a trace, or of a stream)."""
     versions: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for index, ts, action, position, obj in iter_mentions(trace):
+    for index, ts, action, position, obj in found:
         if ns_name(obj) != key or (gvk is not None and gvk_of(obj) != gvk):
             continue
         versions[gvk_of(obj)].append(
@@ -229,18 +249,25 @@ def parse_object_key(text: str) -> str:
     return text
 
 
-def report(trace: Trace, *, summary: bool, events: bool, key: str | None, width: int | None = None) -> dict[str, Any]:
+def report(trace: Trace, *, summary: bool, events: bool, key: str | None, width: int | None = None,
+           progress: Progress = no_progress) -> dict[str, Any]:
     """What `skctl xray` shows, as one document (its `--json`): the summary and timeline when
-    `summary`, `event_list` (with validation marks) when `events`, `history` when `key`."""
+    `summary`, `event_list` (with validation marks) when `events`, `history` when `key`.
+    `progress` advances by the trace's events once per view built."""
     from skctl.trace import validate
     from skctl.trace.summary import summarize
 
     doc: dict[str, Any] = {}
-    if summary:
-        doc.update(summarize(trace))
-        doc["timeline"] = timeline(trace, width)
-    if events:
-        doc["event_list"] = event_rows(trace, marks_from_findings(validate.check(trace)[0]))
-    if key is not None:
-        doc["history"] = object_history(trace, key)
+    views = sum(1 for wanted in (summary, events, key is not None) if wanted)
+    with progress("analysing the trace", views * len(trace.events)) as advance:
+        if summary:
+            doc.update(summarize(trace))
+            doc["timeline"] = timeline(trace, width)
+            advance(len(trace.events))
+        if events:
+            doc["event_list"] = event_rows(trace, marks_from_findings(validate.check(trace)[0]))
+            advance(len(trace.events))
+        if key is not None:
+            doc["history"] = object_history(trace, key)
+            advance(len(trace.events))
     return doc

@@ -460,11 +460,15 @@ def sections_of(trace: Trace) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in ("version", "events")}
 
 
-def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION) -> bytes:
+def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION, progress: Progress = no_progress) -> bytes:
+    """`trace` as a version-3 file; `progress` advances by events, a chunk at a time."""
     parts: list[bytes] = []
-    with gc_paused():
+    with gc_paused(), progress("encoding", len(trace.events)) as advance:
         writer = Writer(parts.append, compression)
-        writer.add_events(trace.events)
+        parts_left = list(split_chunks(trace.events))
+        for n, part in enumerate(parts_left):
+            writer.add_events(part, flush=n < len(parts_left) - 1)  # the last part travels in the tail
+            advance(len(part))
         writer.finish(sections_of(trace))
     return b"".join(parts)
 

@@ -23,13 +23,14 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def decode_any(data: bytes, url: str = "<trace>") -> tuple[Trace, str]:
-    """Decode and say which format it was in."""
+def decode_any(data: bytes, url: str = "<trace>", progress: Progress = no_progress) -> tuple[Trace, str]:
+    """Decode and say which format it was in. `progress` advances by events for version 3
+    (chunk by chunk); the other formats are one document, decoded in one step."""
     if not data:
         raise InputError(messages.TRACE_EMPTY.format(url=url))
     fmt = sniff(data)
     if fmt == "cbor" and format3.is_v3(data[:16]):
-        return format3.decode(data, url), fmt
+        return format3.decode(data, url, progress), fmt
     version = format3.header_version(data[:16]) if fmt == "cbor" else None
     if version is not None and version > format3.VERSION:  # a later skctl's file format
         codec.check_version(version, url, "skctl")
@@ -50,13 +51,14 @@ def decode_any(data: bytes, url: str = "<trace>") -> tuple[Trace, str]:
     raise InputError(messages.TRACE_NOT_A_TRACE.format(url=url))
 
 
-def encode_as(trace: Trace, fmt: str, compression: str | None = None, version: int = 2) -> bytes:
+def encode_as(trace: Trace, fmt: str, compression: str | None = None, version: int = 2,
+              progress: Progress = no_progress) -> bytes:
     """`trace` in `fmt` ("cbor" or "msgpack"); CBOR as file format `version` (2 or 3), with
-    `compression` or that version's default."""
+    `compression` or that version's default. `progress` advances by events for version 3."""
     if fmt == "msgpack":
         return simkube.encode(trace)
     if version == format3.VERSION:
-        return format3.encode(trace, compression or default_compression(version))
+        return format3.encode(trace, compression or default_compression(version), progress)
     return codec.encode(trace, compression or default_compression(version))
 
 
