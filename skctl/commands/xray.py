@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(messages.XRAY_TUI_NEEDS_TTY)
     width = max(1, int(args.bucket)) if args.bucket else None
 
-    if key is not None and not (args.json or args.events or browse):
-        # One object's history of a version-3 file: streamed, holding only its versions.
+    if not (args.events or browse) and (key is None or not args.json):
+        # The summary, or one object's history, of a version-3 file: streamed chunk by chunk.
         from skctl import exporter
         from skctl.trace import format3
 
@@ -72,10 +72,21 @@ def run(args: argparse.Namespace) -> int:
             source, close = opened
             try:
                 with gc_paused():
-                    histories = activity.streamed_object_history(format3.Reader(source, args.trace), key)
+                    reader = format3.Reader(source, args.trace)
+                    if key is not None:
+                        histories = activity.streamed_object_history(reader, key)
+                    else:
+                        doc = activity.streamed_report(reader, width)
             finally:
                 close()
-            render_history(histories)
+            if key is not None:
+                render_history(histories)
+                return 0
+            doc["format"] = "cbor"
+            if args.json:
+                print(json.dumps(doc, indent=2))
+            else:
+                render(doc, args.trace)
             return 0
 
     with gc_paused():

@@ -64,35 +64,83 @@ def timeline(trace: Trace, width: int | None = None) -> dict[str, Any]:
     Buckets start at the first event's second and are `width` seconds wide ([start,
     start+width)); every bucket in the range is listed, quiet ones included, so gaps show.
     """
-    time_range = trace.time_range()
-    if time_range is None:
-        return {"bucket_seconds": width or 1, "kinds": [], "buckets": []}
-    start, end = int(time_range[0]), int(time_range[1])
-    width = width or bucket_width(end - start)
-    count = (end - start) // width + 1
-    if count > MAX_EXPLICIT_BUCKETS:
-        raise InputError(messages.XRAY_TOO_MANY_BUCKETS.format(width=width, count=count, span=end - start,
-                                                               limit=MAX_EXPLICIT_BUCKETS))
-    applied: list[dict[str, int]] = [defaultdict(int) for _ in range(count)]
-    deleted: list[dict[str, int]] = [defaultdict(int) for _ in range(count)]
-    kinds: set[str] = set()
-    for ts, action, obj in trace.iter_objects():
-        gvk = gvk_of(obj)
-        kinds.add(gvk)
-        (applied if action == "applied" else deleted)[(int(ts) - start) // width][gvk] += 1
-    buckets = []
-    for i in range(count):
-        ts = start + i * width
-        buckets.append(
-            {
-                "start_ts": ts,
-                "start": iso(ts),
-                "applied": dict(sorted(applied[i].items())),
-                "deleted": dict(sorted(deleted[i].items())),
-                "total": sum(applied[i].values()) + sum(deleted[i].values()),
-            }
-        )
-    return {"bucket_seconds": width, "kinds": sorted(kinds), "buckets": buckets}
+    line = Timeline(trace.time_range(), width)
+    line.feed(trace.events)
+    return line.result()
+
+
+class Timeline:
+    """timeline() fed the events in order (a whole trace, or chunk by chunk); the range is
+    known first (a version-3 index has it), so too many buckets is refused before reading."""
+
+    def __init__(self, time_range: tuple[int, int] | None, width: int | None = None) -> None:
+        self.width = width or 1
+        self.start = self.count = 0
+        self.kinds: set[str] = set()
+        if time_range is None:
+            return
+        start, end = int(time_range[0]), int(time_range[1])
+        self.width = width = width or bucket_width(end - start)
+        self.start, self.count = start, (end - start) // width + 1
+        if self.count > MAX_EXPLICIT_BUCKETS:
+            raise InputError(messages.XRAY_TOO_MANY_BUCKETS.format(width=width, count=self.count, span=end - start,
+                                                                   limit=MAX_EXPLICIT_BUCKETS))
+        self.applied: list[dict[str, int]] = [defaultdict(int) for _ in range(self.count)]
+        self.deleted: list[dict[str, int]] = [defaultdict(int) for _ in range(self.count)]
+
+    def feed(self, events: Iterable[dict[str, Any]]) -> None:
+        if not self.count:
+            return
+        start, width, kinds = self.start, self.width, self.kinds
+        for event in events:
+            at = (int(event["ts"]) - start) // width
+            for action, buckets in (("applied_objs", self.applied), ("deleted_objs", self.deleted)):
+                for obj in event.get(action, ()):
+                    gvk = gvk_of(obj)
+                    kinds.add(gvk)
+                    buckets[at][gvk] += 1
+
+    def result(self) -> dict[str, Any]:
+        if not self.count:
+            return {"bucket_seconds": self.width, "kinds": [], "buckets": []}
+        buckets = []
+        for i in range(self.count):
+            ts = self.start + i * self.width
+            buckets.append(
+                {
+                    "start_ts": ts,
+                    "start": iso(ts),
+                    "applied": dict(sorted(self.applied[i].items())),
+                    "deleted": dict(sorted(self.deleted[i].items())),
+                    "total": sum(self.applied[i].values()) + sum(self.deleted[i].values()),
+                }
+            )
+        return {"bucket_seconds": self.width, "kinds": sorted(self.kinds), "buckets": buckets}
+
+
+def streamed_report(reader: format3.Reader, width: int | None = None, progress: Progress = no_progress) -> dict[str, Any]:
+    """report(trace, summary=True, ...) of a version-3 trace in one pass over its chunks,
+    holding one chunk at a time (plus the validation findings and the counts)."""
+    from skctl.trace import summary, validate
+
+    sections = reader.sections()
+    shell = Trace(config=sections["config"], index=sections["index"], pod_lifecycles=sections["pod_lifecycles"],
+                  version=format3.LOGICAL_VERSION,
+                  extra={k: v for k, v in sections.items() if k not in ("config", "index", "pod_lifecycles")})
+    time_range = reader.time_range()
+    line = Timeline(time_range, width)
+    tally = summary.Counts()
+
+    def events() -> Iterator[dict[str, Any]]:
+        for _i, chunk in reader.iter_chunks(progress):
+            tally.feed(chunk)
+            line.feed(chunk)
+            yield from chunk
+
+    findings, _ = validate.check(shell, events=events())
+    doc = summary.summary_doc(shell, tally, time_range, findings)
+    doc["timeline"] = line.result()
+    return doc
 
 
 def iter_mentions(trace: Trace) -> Iterator[tuple[int, int, str, int, Obj]]:
