@@ -56,14 +56,12 @@ def format3_figures(trace) -> None:
     section(f"format 3 (chunked), generated trace, {len(trace.events):,} events")
     enc = best_of(lambda: format3.encode(trace), 2)
     enc_base = best_of(lambda: cbor2.dumps(doc), 2)
-    del doc
 
     def loads_gc_paused() -> None:
         with gc_paused():
             cbor2.loads(plain)
 
     dec_base = best_of(loads_gc_paused, 2)
-    del plain
     dec = best_of(lambda: format3.decode(data), 2)
 
     def summary() -> None:

@@ -18,6 +18,7 @@ same way: peak RSS (target ≤ 2 GB) and its time ÷ the smaller run's (target �
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -234,7 +235,7 @@ def main() -> None:
             t2 = time.perf_counter()
             memory_out.write_bytes(data)
             t3 = time.perf_counter()
-            encode_window = best_of(lambda: exporter.encode(window), 2)
+            encode_window = best_of(functools.partial(exporter.encode, window), 2)
         del trace, window, data
         cut = t3 - t0
         report("in-memory recording: (window+encode+write) / encode", cut / encode_window, "<= 2",
@@ -246,7 +247,7 @@ def main() -> None:
         figures = export_from(source, dest)
         exported = load.read_trace(str(dest))
         with gc_paused():
-            encode_alone = best_of(lambda: load.encode_as(exported, "cbor", version=3), 2)
+            encode_alone = best_of(functools.partial(load.encode_as, exported, "cbor", version=3), 2)
         del exported
         total, tm = figures["seconds"], figures["timings"]
         print(f"  exported [{START}, {END}): {figures['events']} events, {figures['objects']} objects, "

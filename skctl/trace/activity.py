@@ -24,7 +24,7 @@ from skctl.errors import InputError
 from skctl.progress import Progress, no_progress
 from skctl.timeparse import iso
 from skctl.trace import format3
-from skctl.trace.model import Obj, Trace, gvk_of, ns_name
+from skctl.trace.model import FORMAT_VERSION, Obj, Trace, gvk_of, ns_name
 
 # Bucket widths a timeline picks from (seconds): the smallest that keeps the timeline at
 # most MAX_BUCKETS rows, so a 30-minute trace reads in minutes and a 5-second one in seconds.
@@ -125,7 +125,7 @@ def streamed_report(reader: format3.Reader, width: int | None = None, progress: 
 
     sections = reader.sections()
     shell = Trace(config=sections["config"], index=sections["index"], pod_lifecycles=sections["pod_lifecycles"],
-                  version=format3.LOGICAL_VERSION,
+                  version=FORMAT_VERSION,
                   extra={k: v for k, v in sections.items() if k not in ("config", "index", "pod_lifecycles")})
     time_range = reader.time_range()
     line = Timeline(time_range, width)

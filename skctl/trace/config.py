@@ -24,7 +24,6 @@ SimKube's config reader ignores unknown top-level keys (only tracked-object entr
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
