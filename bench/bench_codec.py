@@ -2,6 +2,9 @@
 
 - skctl trace bytes ÷ SimKube msgpack bytes for the same content (target ≤ 0.10)
 - skctl encode/decode seconds ÷ plain cbor2.dumps/loads of the same document (decode ≤ 1.5)
+- format 3 (chunked): encode and decode ÷ plain cbor2, and `xray`'s summary of a format-3
+  file, streamed chunk by chunk, ÷ decoding that file (target ≤ 1.5);
+  `BENCH_CODEC_XRAY_EVENTS` sets its size (default 100,000 events)
 - warm `python3 dist/skctl.pyz --version` ÷ `python3 -c pass` (target ≤ 4)
 """
 
@@ -15,7 +18,7 @@ import tempfile
 import cbor2
 from _common import REFERENCE, ROOT, best_of, medians, report, section
 
-from skctl.trace import codec, load, simkube, synth
+from skctl.trace import activity, codec, format3, load, simkube, synth
 from skctl.trace.model import gc_paused
 
 
@@ -43,6 +46,33 @@ def codec_figures(label: str, trace, msgpack_bytes: int) -> None:
     # skctl pauses the cyclic GC while decoding; this is the same comparison without that edge.
     report("decode: skctl / cbor2.loads with the GC paused too", dec / dec_base_nogc,
            detail=f"{dec:.3f}s vs {dec_base_nogc:.3f}s")
+
+
+def format3_figures(trace) -> None:
+    """Format 3 against plain cbor2, and xray's streamed summary against a plain decode."""
+    doc = trace.to_document()
+    plain = cbor2.dumps(doc)
+    data = format3.encode(trace)
+    section(f"format 3 (chunked), generated trace, {len(trace.events):,} events")
+    enc = best_of(lambda: format3.encode(trace), 2)
+    enc_base = best_of(lambda: cbor2.dumps(doc), 2)
+
+    def loads_gc_paused() -> None:
+        with gc_paused():
+            cbor2.loads(plain)
+
+    dec_base = best_of(loads_gc_paused, 2)
+    dec = best_of(lambda: format3.decode(data), 2)
+
+    def summary() -> None:
+        with gc_paused():
+            activity.streamed_report(format3.Reader(format3.Source(data)))
+
+    xray = best_of(summary, 2)
+    report("encode: format 3 / cbor2.dumps", enc / enc_base, detail=f"{enc:.3f}s vs {enc_base:.3f}s")
+    report("decode: format 3 / cbor2.loads (GC paused)", dec / dec_base, "<= 1.5", detail=f"{dec:.3f}s vs {dec_base:.3f}s")
+    report("xray summary (streamed) / decode of the same format-3 file", xray / dec, "<= 1.5",
+           detail=f"{xray:.3f}s vs {dec:.3f}s")
 
 
 def startup_figure() -> None:
@@ -91,6 +121,11 @@ def main() -> None:
         print("dsb-scaling.sktrace: skipped, ../shared/reference is absent")
     trace = synth.generate(100_000, objects=400)
     codec_figures("generated trace, 100k events", trace, len(simkube.encode(trace)))
+    size = int(os.environ.get("BENCH_CODEC_XRAY_EVENTS", "100000"))
+    if size != len(trace.events):
+        trace = synth.generate(size, objects=400)
+    format3_figures(trace)
+    del trace
     startup_figure()
 
 

@@ -21,8 +21,8 @@ from skctl.errors import InputError, OperationalError
 from skctl.kube.names import is_dns1123_label
 from skctl.progress import Progress, no_progress
 from skctl.trace import (
-    DEFAULT_COMPRESSION,
     DEFAULT_EXCLUDED_NAMESPACES,
+    DEFAULT_FORMAT_VERSION,
     DEFAULT_OUTPUT,
     DEFAULT_TRACER_ADDRESS,
     DEFAULT_TRACER_TIMEOUT,
@@ -48,9 +48,11 @@ class ExportRequest:
     tracer_address: str = DEFAULT_TRACER_ADDRESS
     storage_options: dict[str, Any] = field(default_factory=dict)
     fmt: str = "cbor"  # "cbor" or "msgpack"
+    version: int = DEFAULT_FORMAT_VERSION  # skctl CBOR file format version: 3 streams, 2 for older readers
     compression: str | None = None  # None: the codec's default (or as the tracer sent it)
     tracer_timeout: float = DEFAULT_TRACER_TIMEOUT
-    progress: Progress = no_progress  # e.g. skctl.output.transfer_progress
+    progress: Progress = no_progress  # bytes moved, e.g. skctl.output.transfer_progress
+    work: Progress = no_progress  # events decoded, cut and encoded, e.g. skctl.output.work_progress()
     tracer_writes: bool = False  # ask the tracer to write a cloud --output itself (SimKube's way)
     transform: Any = None  # --transform: a skctl.trace.skel.Program, applied per recorded event
 
@@ -105,6 +107,9 @@ def export(request: ExportRequest) -> ExportResult:
         if request.source_url is not None and _is_journal(request.source_url):
             data, trace = _from_journal(request, timings)
         elif request.source_url is not None:
+            streamed = _stream_trace_file(request, timings)
+            if streamed is not None:
+                return streamed
             data, trace = _from_trace_file(request, timings)
         elif request.tracer_writes:
             return _tracer_writes(request, timings)
@@ -149,7 +154,7 @@ def _from_journal(request: ExportRequest, timings: dict[str, float]) -> tuple[by
     except JournalError as exc:
         raise InputError(str(exc)) from None
     t1 = time.perf_counter()
-    data = encode(window, request.fmt, request.compression)
+    data = encode(window, request.fmt, request.compression, request.version)
     timings.update(journal=t1 - t0, encode=time.perf_counter() - t1)
     return data, window
 
@@ -166,7 +171,7 @@ def _tracer_writes(request: ExportRequest, timings: dict[str, float]) -> ExportR
     data = fetch_from_tracer(
         request.tracer_address, request.start_ts, request.end_ts, request.filters,
         timeout=request.tracer_timeout, progress=request.progress, export_path=request.output,
-        fmt=request.fmt, transform=_program_text(request),
+        fmt=request.fmt, transform=_program_text(request), version=request.version,
     )
     timings["tracer"] = time.perf_counter() - t0
     if data:
@@ -200,21 +205,90 @@ def _from_trace_file(request: ExportRequest, timings: dict[str, float]) -> tuple
     t0 = time.perf_counter()
     raw = load.read_trace_bytes(request.source_url, request.storage_options, progress=request.progress)
     t1 = time.perf_counter()
-    trace, _fmt = load.decode_any(raw, request.source_url)
+    trace, _fmt = load.decode_any(raw, request.source_url, request.work)
     del raw
     t2 = time.perf_counter()
     window = export_window(trace, request.start_ts, request.end_ts, request.filters, transform=request.transform)
     t3 = time.perf_counter()
-    data = encode(window, request.fmt, request.compression)
+    data = encode(window, request.fmt, request.compression, request.version, request.work)
     t4 = time.perf_counter()
     timings.update(read=t1 - t0, decode=t2 - t1, window=t3 - t2, encode=t4 - t3)
     return data, window
 
 
-def encode(trace: Trace, fmt: str = "cbor", compression: str | None = None) -> bytes:
+def encode(trace: Trace, fmt: str = "cbor", compression: str | None = None, version: int = DEFAULT_FORMAT_VERSION,
+           progress: Progress = no_progress) -> bytes:
     from skctl.trace import load
 
-    return load.encode_as(trace, fmt, compression or DEFAULT_COMPRESSION)
+    return load.encode_as(trace, fmt, compression, version, progress)
+
+
+def _stream_trace_file(request: ExportRequest, timings: dict[str, float]) -> ExportResult | None:
+    """`--from` a version-3 trace into a version-3 trace, chunk by chunk (skctl.trace.stream);
+    None when the source or the output is another format (they are cut in memory)."""
+    from skctl import storage
+    from skctl.trace import format3, stream
+
+    assert request.source_url is not None
+    if request.fmt != "cbor" or request.version != format3.VERSION:
+        return None
+    opened = open_trace_source(request.source_url, request.storage_options)
+    if opened is None:
+        return None
+    source, closer = opened
+    try:
+        t0 = time.perf_counter()
+        reader = format3.Reader(source, request.source_url)
+        job = stream.StreamingExport(reader, request.start_ts, request.end_ts, request.filters, request.compression,
+                                     request.transform, request.work)
+        job.run()
+        t1 = time.perf_counter()
+        try:
+            storage.write_bytes(request.output, job.chunks(), request.storage_options, progress=request.progress)
+        finally:
+            job.close()
+        timings.update(window=t1 - t0, write=time.perf_counter() - t1)
+    finally:
+        closer()
+    return ExportResult(
+        destination=request.output, fmt=request.fmt, size=job.size, events=job.events, objects=job.objects,
+        owners=job.owners, start_ts=max(job.start_ts, request.start_ts), end_ts=request.end_ts, timings=timings,
+        requested_start_ts=request.start_ts,
+    )
+
+
+def open_trace_source(url: str, options: dict[str, Any] | None = None) -> tuple[Any, Any] | None:
+    """A version-3 trace at `url` opened for random access, as (format3.Source, close), or
+    None when it is another format or cannot seek (a pipe): those are read whole."""
+    import os
+    import stat
+
+    from skctl.storage.backends import open_target
+    from skctl.storage.errors import map_error
+    from skctl.storage.local import open_for_reading
+    from skctl.trace import format3
+
+    target = open_target(url, options)
+    try:
+        if target.fs is None:
+            f = open_for_reading(target.path)
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                f.close()
+                return None
+            size = info.st_size
+        else:
+            f = target.fs.open(target.path, "rb", **target.open_kwargs)
+            size = int(getattr(f, "size", 0) or 0)
+        head = f.read(16)
+    except (KeyboardInterrupt, InputError, OperationalError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - every backend raises its own kinds
+        raise map_error(exc, url, writing=False) from exc
+    if not format3.is_v3(head):
+        f.close()
+        return None
+    return format3.Source(stream=f, size=size), f.close
 
 
 def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[bytes, Trace]:
@@ -229,6 +303,7 @@ def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[byt
         timeout=request.tracer_timeout,
         progress=request.progress,
         transform=_program_text(request),
+        version=request.version,
     )
     t1 = time.perf_counter()
     url = tracer_export_url(request.tracer_address)
@@ -238,8 +313,8 @@ def _from_tracer(request: ExportRequest, timings: dict[str, float]) -> tuple[byt
         raise OperationalError(messages.EXPORT_TRACER_BROKEN.format(url=url, detail=exc)) from exc
     t2 = time.perf_counter()
     timings.update(download=t1 - t0, decode=t2 - t1)
-    if request.fmt != got or request.compression is not None:
-        data = encode(trace, request.fmt, request.compression)
+    if request.fmt != got or request.compression is not None or (got == "cbor" and load.cbor_version(data) != request.version):
+        data = encode(trace, request.fmt, request.compression, request.version, request.work)
         timings["encode"] = time.perf_counter() - t2
     return data, trace
 
@@ -309,13 +384,16 @@ def fetch_from_tracer(
     export_path: str | None = None,
     fmt: str = "cbor",
     transform: str | None = None,
+    version: int = DEFAULT_FORMAT_VERSION,
 ) -> bytes:
     """POST the window to a running tracer and stream back its trace bytes.
 
     The request is SimKube's `ExportRequest` (label selectors as LabelSelector objects,
     `export_path` always present), so SimKube's tracer understands it too; skctl's
-    tracer answers CBOR for `Accept: application/cbor`, SimKube's always msgpack. With a
-    cloud `export_path` the tracer writes there itself and the answer is empty.
+    tracer answers CBOR for `Accept: application/cbor` (file format `version` for
+    `application/cbor; version=3`; an older skctl tracer ignores the parameter and sends
+    version 2), SimKube's always msgpack. With a cloud `export_path` the tracer writes there
+    itself and the answer is empty.
 
     Unreachable tracer, timeouts and 5xx are OperationalErrors (exit 1); a 4xx means the
     request itself was bad and is an InputError (exit 2). The tracer's error body is
@@ -341,7 +419,7 @@ def fetch_from_tracer(
     }
     if transform:  # SimKube's field: the tracer applies the program (skctl's and SimKube's both do)
         body["transform"] = transform
-    accept = "application/cbor, application/msgpack;q=0.5" if fmt == "cbor" else "application/msgpack"
+    accept = f"application/cbor; version={version}, application/msgpack;q=0.5" if fmt == "cbor" else "application/msgpack"
     started = time.monotonic()
     try:
         # No redirects: a tracer answers exports itself, and requests would follow one to

@@ -38,7 +38,7 @@ def export_args(tmp_path: Path, *extra: str) -> list[str]:
 
 @responses.activate
 def test_posts_the_window_and_writes_the_bytes_as_received(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    body = trace_bytes()
+    body = load.encode_as(codec.decode(trace_bytes()), "cbor", None, 3)  # what skctl's tracer sends when asked
     responses.post(EXPORT_URL, body=body, content_type="application/cbor")
     code = main(export_args(tmp_path, "--excluded-namespaces", "kube-system,monitoring",
                             "--excluded-labels", "app=x", "--excluded-labels", "tier in (db)"))
@@ -60,8 +60,31 @@ def test_posts_the_window_and_writes_the_bytes_as_received(tmp_path: Path, capsy
             ],
         },
     }
-    assert "application/cbor" in call.request.headers["Accept"]
+    assert "application/cbor; version=3" in call.request.headers["Accept"]
     assert call.request.headers["Content-Type"] == "application/json"
+
+
+@responses.activate
+def test_a_version_2_answer_from_an_older_tracer_is_written_as_version_3(tmp_path: Path) -> None:
+    responses.post(EXPORT_URL, body=trace_bytes(), content_type="application/cbor")
+    assert main(export_args(tmp_path)) == 0
+    data = (tmp_path / "out.sktrace").read_bytes()
+    assert load.cbor_version(data) == 3
+    assert load.decode_any(data)[0].to_document() == codec.decode(trace_bytes()).to_document()
+    assert main(export_args(tmp_path, "--format-version", "2")) == 0
+    assert (tmp_path / "out.sktrace").read_bytes() == trace_bytes()  # asked for version 2: as received
+
+
+@pytest.mark.parametrize(("accept", "wanted"), [
+    ("application/cbor; version=3, application/msgpack;q=0.5", (True, 3)),
+    ("application/cbor, application/msgpack;q=0.5", (True, 2)),  # skctl before format 3
+    ("application/msgpack", (False, 2)),  # SimKube's client
+    ("", (False, 2)),
+])
+def test_the_tracer_answers_the_format_version_asked_for(accept: str, wanted: tuple[bool, int]) -> None:
+    from skctl.tracer.server import _wanted
+
+    assert _wanted(accept) == wanted
 
 
 @responses.activate
@@ -88,8 +111,11 @@ def test_reencodes_when_format_or_compression_is_asked(tmp_path: Path, capsys: p
     data = (tmp_path / "out.sktrace").read_bytes()
     trace, fmt = load.decode_any(data)
     assert fmt == "msgpack" and len(trace.events) == 2
-    assert main(export_args(tmp_path, "--compression", "none")) == 0
+    assert main(export_args(tmp_path, "--compression", "none", "--format-version", "2")) == 0
     assert (tmp_path / "out.sktrace").read_bytes() == trace_bytes("none")
+    assert main(export_args(tmp_path, "--compression", "none")) == 0
+    data = (tmp_path / "out.sktrace").read_bytes()
+    assert load.cbor_version(data) == 3 and data == load.encode_as(codec.decode(trace_bytes()), "cbor", "none", 3)
 
 
 def test_bare_host_port_means_http() -> None:

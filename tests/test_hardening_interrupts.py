@@ -19,7 +19,7 @@ import pytest
 
 from skctl import cli
 from skctl.errors import EXIT_INTERRUPTED
-from skctl.trace import codec, synth
+from skctl.trace import codec, load, synth
 from skctl.trace.model import Trace
 
 OLD = b"the previous trace"
@@ -123,7 +123,7 @@ def test_interrupt_at_each_moment(
     assert "Exception ignored" not in err and "Traceback" not in err
     assert ("interrupted" in err) == (status == EXIT_INTERRUPTED)
     if replaced:
-        assert codec.decode(dest.read_bytes()).events
+        assert load.decode_any(dest.read_bytes())[0].events
     else:
         assert dest.read_bytes() == OLD
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import http.server
 import lzma
-import os
 import threading
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import BinaryIO
 
 import cbor2
 import msgpack
@@ -21,6 +22,7 @@ import pytest
 from skctl.cli import main
 from skctl.trace import codec, limits, synth
 from skctl.trace.codec import SELF_DESCRIBE
+from tests.fixtures.fifos import fed_fifo
 
 MiB = 1024 * 1024
 
@@ -107,29 +109,17 @@ def test_the_override_lets_a_highly_compressible_trace_through(tmp_path: Path, c
 @pytest.fixture
 def endless_fifo(tmp_path: Path) -> Iterator[Callable[[bytes], Path]]:
     """A FIFO fed forever with `head` and then zeros, until the reader goes away."""
-    threads: list[threading.Thread] = []
-    path = tmp_path / "endless"
-    os.mkfifo(path)
+    with ExitStack() as stack:
 
-    def start(head: bytes) -> Path:
-        def feed() -> None:
-            try:
-                with open(path, "wb") as fifo:
-                    fifo.write(head)
-                    while True:
-                        fifo.write(bytes(MiB))
-            except (BrokenPipeError, OSError):
-                pass
+        def start(head: bytes) -> Path:
+            def feed(fifo: BinaryIO) -> None:
+                fifo.write(head)
+                while True:
+                    fifo.write(bytes(MiB))
 
-        thread = threading.Thread(target=feed, daemon=True)
-        thread.start()
-        threads.append(thread)
-        return path
+            return stack.enter_context(fed_fifo(tmp_path / "endless", feed))
 
-    yield start
-    for thread in threads:
-        thread.join(10)
-        assert not thread.is_alive()
+        yield start
 
 
 def test_dev_zero_is_refused_after_the_first_chunk(capsys: pytest.CaptureFixture[str]) -> None:

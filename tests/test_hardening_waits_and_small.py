@@ -17,6 +17,7 @@ import pytest
 
 from skctl.cli import main
 from skctl.trace import codec, synth
+from tests.fixtures.fifos import fed_fifo
 
 SERVE_SECONDS = 30  # how long a trickling server keeps going: longer than any bound tested here
 
@@ -127,29 +128,9 @@ def test_unreadable_local_inputs_are_bad_input_at_once(tmp_path: Path, fifo: Pat
 
 def test_a_pipe_with_a_writer_is_still_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`xray <(zcat t.gz)`: a FIFO whose writer comes is read as before."""
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
     data = codec.encode(synth.generate(events=5, objects=2))
-
-    def write() -> None:
-        with open(fifo, "wb") as f:
-            f.write(data)
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    try:
-        code = 2
-        for _ in range(50):  # the reader may come before the writer opened its end: then it sees "empty"
-            code = main(["xray", "--json", str(fifo)])
-            if code == 0:
-                break
-            time.sleep(0.05)
-        assert code == 0, capsys.readouterr().err
-    finally:
-        if writer.is_alive():  # unblock a writer that never met a reader
-            with open(fifo, "rb") as f:
-                f.read()
-        writer.join(10)
+    with fed_fifo(tmp_path / "fifo", lambda f: f.write(data)) as fifo:
+        assert main(["xray", "--json", str(fifo)]) == 0, capsys.readouterr().err
 
 
 def test_trace_config_from_a_fifo_is_refused_at_once(fifo: Path, tmp_path: Path,

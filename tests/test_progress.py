@@ -52,3 +52,39 @@ def test_example_reports_generation_and_encoding_on_stderr_only(
     assert any(line.startswith("compressing: ") for line in lines)
     assert captured.out.splitlines() == [f"wrote cbor trace to {dest} ({dest.stat().st_size} bytes, 2500 events)"]
     assert len(codec.decode(dest.read_bytes()).events) == 2500
+
+
+def _example(tmp_path: Path, *extra: str) -> Path:
+    dest = tmp_path / ("ex" + "-".join(extra) + ".sktrace")
+    assert cli.main(["example", "--events", "9000", "--objects", "40", "-o", str(dest), *extra]) == 0
+    return dest
+
+
+@pytest.mark.parametrize("version", ["2", "3"])
+def test_convert_export_and_xray_report_their_events_on_stderr_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], version: str,
+) -> None:
+    """The long commands of issue 21 count events away from a terminal (export writes version
+    3, which counts as it encodes, whatever the source); stdout keeps only their data (xray
+    --json stays parseable)."""
+    import json
+
+    source = tmp_path / "source.sktrace"
+    assert cli.main(["convert", str(_example(tmp_path)), str(source), "--to", "cbor", "--format-version", version]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(output, "PROGRESS_LINE_SECONDS", 0)
+
+    def events_lines(err: str) -> list[str]:
+        return [line for line in err.splitlines() if line.endswith(("events", "%)"))]
+
+    assert cli.main(["convert", str(source), str(tmp_path / "out.msgpack"), "--to", "msgpack"]) == 0
+    if version == "3":  # a version-2 or msgpack source is one CBOR/msgpack document: no count while decoding
+        assert events_lines(capsys.readouterr().err)
+    assert cli.main(["export", "--from", str(source), "-s", "0", "-t", "99999999999",
+                     "-o", str(tmp_path / "window.sktrace")]) == 0
+    err = capsys.readouterr().err
+    assert events_lines(err), err
+    assert cli.main(["xray", str(source), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert events_lines(captured.err)
+    assert json.loads(captured.out)["events"] > 0

@@ -22,7 +22,7 @@ from skctl.sandbox.metrics import pod_metrics
 from skctl.sim import POD_SEQUENCE_ANNOTATION
 from skctl.sim.driver import DriveOptions, Driver, StepRecord
 from skctl.sim.usage import USAGE_CPU_ANNOTATION, USAGE_MEMORY_ANNOTATION, usage_annotations
-from skctl.trace import codec, shape, usage
+from skctl.trace import codec, load, shape, usage
 from skctl.trace.config import parse_config
 from skctl.trace.model import Trace, new_event
 from skctl.trace.pods import pod_hash
@@ -272,7 +272,7 @@ def test_trace_samples_pod_metrics_and_export_carries_the_series(metrics_sandbox
     assert status["sampling"] is True and status["pods"] == 1
     assert f"pod usage {status['samples']} samples" in line
     assert "skctl_tracer_usage_sampling 1" in metrics_text
-    trace = codec.decode(out.read_bytes())
+    trace = load.decode_any(out.read_bytes())[0]
     sec = trace.usage
     assert sec is not None and sec["interval"] == 1
     (entry,) = sec["owners"]
@@ -444,7 +444,7 @@ def test_validate_checks_the_usage_section_and_fix_drops_the_bad_series(
     text = capsys.readouterr().out
     assert "usage pod 1: apps/v1.Deployment shop/web: E0100 usage_series_invalid (sample time 90" in text
     assert main(["validate", "check", str(path), "--fix", str(fixed)]) == 0
-    assert codec.decode(fixed.read_bytes()).usage == section((DEP, 1, [good]))
+    assert load.decode_any(fixed.read_bytes())[0].usage == section((DEP, 1, [good]))
     assert main(["validate", "explain", "E0100"]) == 0
     assert "usage_series_invalid" in capsys.readouterr().out
 
@@ -497,4 +497,4 @@ def test_convert_keeps_the_section_both_ways(tmp_path: Path) -> None:
     src.write_bytes(codec.encode(Trace(events=[new_event(100, [dep])], extra={"usage": sec})))
     assert main(["convert", str(src), str(mp), "--to", "msgpack"]) == 0
     assert main(["convert", str(mp), str(back), "--to", "cbor"]) == 0
-    assert codec.decode(back.read_bytes()).usage == sec
+    assert load.decode_any(back.read_bytes())[0].usage == sec

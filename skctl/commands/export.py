@@ -11,11 +11,14 @@ from skctl.commands.flags import add_storage_option_flag, add_trace_size_flag
 from skctl.trace import (
     COMPRESSIONS,
     DEFAULT_COMPRESSION,
+    DEFAULT_COMPRESSION_V3,
     DEFAULT_EXCLUDED_NAMESPACES,
     DEFAULT_FORMAT,
+    DEFAULT_FORMAT_VERSION,
     DEFAULT_OUTPUT,
     DEFAULT_TRACER_ADDRESS,
     DEFAULT_TRACER_TIMEOUT,
+    FORMAT_VERSIONS,
     FORMATS,
 )
 
@@ -70,10 +73,14 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     )
     p.add_argument("--format", choices=FORMATS, default=DEFAULT_FORMAT,
                    help=f"cbor (skctl) or msgpack (SimKube) (default: {DEFAULT_FORMAT})")
+    p.add_argument("--format-version", type=int, choices=FORMAT_VERSIONS, default=DEFAULT_FORMAT_VERSION,
+                   help=f"skctl CBOR file format: 3 is chunked and streams, 2 is for skctl before 3 "
+                   f"(default: {DEFAULT_FORMAT_VERSION}; docs/trace-format.md)")
     p.add_argument(
         "--compression",
         choices=COMPRESSIONS,
-        help=f"compression of a CBOR trace (default: {DEFAULT_COMPRESSION}, or as the tracer sent it)",
+        help=f"compression of a CBOR trace (default: {DEFAULT_COMPRESSION_V3} for format 3, "
+        f"{DEFAULT_COMPRESSION} for format 2)",
     )
     p.add_argument(
         "--tracer-timeout",
@@ -105,7 +112,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
 
     from skctl import exporter, storage, timeparse
-    from skctl.output import report_written, transfer_progress
+    from skctl.output import report_written, transfer_progress, work_progress
 
     start_ts, end_ts = timeparse.resolve_window(args.start_time, args.end_time)
     filters = exporter.filters_from_flags(args.excluded_namespaces, args.excluded_labels)
@@ -118,10 +125,12 @@ def run(args: argparse.Namespace) -> int:
         tracer_address=DEFAULT_TRACER_ADDRESS if args.tracer_address is None else args.tracer_address,
         storage_options=storage.parse_storage_options(args.storage_option),
         fmt=args.format,
+        version=args.format_version,
         compression=args.compression,
         tracer_timeout=args.tracer_timeout,
         tracer_writes=args.tracer_writes,
         progress=transfer_progress,
+        work=work_progress(),
         transform=args.transform,
     )
     result = exporter.export(request)

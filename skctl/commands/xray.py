@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     from skctl import messages, storage
     from skctl.errors import InputError
-    from skctl.output import transfer_progress
+    from skctl.output import transfer_progress, work_progress
     from skctl.trace import activity, load
     from skctl.trace.model import gc_paused
 
@@ -62,11 +62,41 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(messages.XRAY_TUI_NEEDS_TTY)
     width = max(1, int(args.bucket)) if args.bucket else None
 
+    if not (args.events or browse) and (key is None or not args.json):
+        # The summary, or one object's history, of a version-3 file: streamed chunk by chunk.
+        from skctl import exporter
+        from skctl.trace import format3
+
+        opened = exporter.open_trace_source(args.trace, storage.parse_storage_options(args.storage_option))
+        if opened is not None:
+            source, close = opened
+            try:
+                with gc_paused():
+                    reader = format3.Reader(source, args.trace)
+                    if key is not None:
+                        histories = activity.streamed_object_history(reader, key, work_progress())
+                    else:
+                        doc = activity.streamed_report(reader, width, work_progress())
+            finally:
+                close()
+            if key is not None:
+                render_history(histories)
+                return 0
+            doc["format"] = "cbor"
+            if args.json:
+                print(json.dumps(doc, indent=2))
+            else:
+                render(doc, args.trace)
+            return 0
+
     with gc_paused():
-        trace, fmt = load.decode_any(load.read_trace_bytes(args.trace, storage.parse_storage_options(args.storage_option), transfer_progress), args.trace)
+        raw = load.read_trace_bytes(args.trace, storage.parse_storage_options(args.storage_option), transfer_progress)
+        trace, fmt = load.decode_any(raw, args.trace, work_progress())
+        del raw
         if not browse:
             summary = args.json or not (args.events or key is not None)
-            doc = activity.report(trace, summary=summary, events=args.events, key=key, width=width)
+            doc = activity.report(trace, summary=summary, events=args.events, key=key, width=width,
+                                  progress=work_progress())
             del trace  # freed now, by reference counting, before the collector is back on
     if browse:  # outside gc_paused: a browser session is long-lived
         from skctl.trace import validate

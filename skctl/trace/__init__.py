@@ -7,7 +7,15 @@ import the codec.
 FORMATS = ("cbor", "msgpack")  # skctl CBOR, SimKube msgpack
 DEFAULT_FORMAT = "cbor"
 COMPRESSIONS = ("zlib", "lzma", "none")
-DEFAULT_COMPRESSION = "zlib"
+DEFAULT_COMPRESSION = "zlib"  # version 2's default
+# skctl CBOR file format versions: 2 is one document, 3 is chunked for streaming (docs/trace-format.md)
+FORMAT_VERSIONS = (2, 3)
+DEFAULT_FORMAT_VERSION = 3  # what `export` and `convert` write unless --format-version says otherwise
+DEFAULT_COMPRESSION_V3 = "lzma"  # raw LZMA2 per chunk (skctl.trace.format3)
+
+
+def default_compression(version: int) -> str:
+    return DEFAULT_COMPRESSION_V3 if version == 3 else DEFAULT_COMPRESSION
 
 # Export defaults (SPEC section 5), shared by `skctl export`'s parser and skctl.exporter.
 DEFAULT_EXCLUDED_NAMESPACES = (

@@ -21,8 +21,10 @@ from typing import Any
 
 from skctl import messages
 from skctl.errors import InputError
+from skctl.progress import Progress, no_progress
 from skctl.timeparse import iso
-from skctl.trace.model import Obj, Trace, gvk_of, ns_name
+from skctl.trace import format3
+from skctl.trace.model import FORMAT_VERSION, Obj, Trace, gvk_of, ns_name
 
 # Bucket widths a timeline picks from (seconds): the smallest that keeps the timeline at
 # most MAX_BUCKETS rows, so a 30-minute trace reads in minutes and a 5-second one in seconds.
@@ -62,40 +64,93 @@ def timeline(trace: Trace, width: int | None = None) -> dict[str, Any]:
     Buckets start at the first event's second and are `width` seconds wide ([start,
     start+width)); every bucket in the range is listed, quiet ones included, so gaps show.
     """
-    time_range = trace.time_range()
-    if time_range is None:
-        return {"bucket_seconds": width or 1, "kinds": [], "buckets": []}
-    start, end = int(time_range[0]), int(time_range[1])
-    width = width or bucket_width(end - start)
-    count = (end - start) // width + 1
-    if count > MAX_EXPLICIT_BUCKETS:
-        raise InputError(messages.XRAY_TOO_MANY_BUCKETS.format(width=width, count=count, span=end - start,
-                                                               limit=MAX_EXPLICIT_BUCKETS))
-    applied: list[dict[str, int]] = [defaultdict(int) for _ in range(count)]
-    deleted: list[dict[str, int]] = [defaultdict(int) for _ in range(count)]
-    kinds: set[str] = set()
-    for ts, action, obj in trace.iter_objects():
-        gvk = gvk_of(obj)
-        kinds.add(gvk)
-        (applied if action == "applied" else deleted)[(int(ts) - start) // width][gvk] += 1
-    buckets = []
-    for i in range(count):
-        ts = start + i * width
-        buckets.append(
-            {
-                "start_ts": ts,
-                "start": iso(ts),
-                "applied": dict(sorted(applied[i].items())),
-                "deleted": dict(sorted(deleted[i].items())),
-                "total": sum(applied[i].values()) + sum(deleted[i].values()),
-            }
-        )
-    return {"bucket_seconds": width, "kinds": sorted(kinds), "buckets": buckets}
+    line = Timeline(trace.time_range(), width)
+    line.feed(trace.events)
+    return line.result()
+
+
+class Timeline:
+    """timeline() fed the events in order (a whole trace, or chunk by chunk); the range is
+    known first (a version-3 index has it), so too many buckets is refused before reading."""
+
+    def __init__(self, time_range: tuple[int, int] | None, width: int | None = None) -> None:
+        self.width = width or 1
+        self.start = self.count = 0
+        self.kinds: set[str] = set()
+        if time_range is None:
+            return
+        start, end = int(time_range[0]), int(time_range[1])
+        self.width = width = width or bucket_width(end - start)
+        self.start, self.count = start, (end - start) // width + 1
+        if self.count > MAX_EXPLICIT_BUCKETS:
+            raise InputError(messages.XRAY_TOO_MANY_BUCKETS.format(width=width, count=self.count, span=end - start,
+                                                                   limit=MAX_EXPLICIT_BUCKETS))
+        self.applied: list[dict[str, int]] = [defaultdict(int) for _ in range(self.count)]
+        self.deleted: list[dict[str, int]] = [defaultdict(int) for _ in range(self.count)]
+
+    def feed(self, events: Iterable[dict[str, Any]]) -> None:
+        if not self.count:
+            return
+        start, width, kinds = self.start, self.width, self.kinds
+        for event in events:
+            at = (int(event["ts"]) - start) // width
+            for action, buckets in (("applied_objs", self.applied), ("deleted_objs", self.deleted)):
+                for obj in event.get(action, ()):
+                    gvk = gvk_of(obj)
+                    kinds.add(gvk)
+                    buckets[at][gvk] += 1
+
+    def result(self) -> dict[str, Any]:
+        if not self.count:
+            return {"bucket_seconds": self.width, "kinds": [], "buckets": []}
+        buckets = []
+        for i in range(self.count):
+            ts = self.start + i * self.width
+            buckets.append(
+                {
+                    "start_ts": ts,
+                    "start": iso(ts),
+                    "applied": dict(sorted(self.applied[i].items())),
+                    "deleted": dict(sorted(self.deleted[i].items())),
+                    "total": sum(self.applied[i].values()) + sum(self.deleted[i].values()),
+                }
+            )
+        return {"bucket_seconds": self.width, "kinds": sorted(self.kinds), "buckets": buckets}
+
+
+def streamed_report(reader: format3.Reader, width: int | None = None, progress: Progress = no_progress) -> dict[str, Any]:
+    """report(trace, summary=True, ...) of a version-3 trace in one pass over its chunks,
+    holding one chunk at a time (plus the validation findings and the counts)."""
+    from skctl.trace import summary, validate
+
+    sections = reader.sections()
+    shell = Trace(config=sections["config"], index=sections["index"], pod_lifecycles=sections["pod_lifecycles"],
+                  version=FORMAT_VERSION,
+                  extra={k: v for k, v in sections.items() if k not in ("config", "index", "pod_lifecycles")})
+    time_range = reader.time_range()
+    line = Timeline(time_range, width)
+    tally = summary.Counts()
+
+    def events() -> Iterator[dict[str, Any]]:
+        for _i, chunk in reader.iter_chunks(progress):
+            tally.feed(chunk)
+            line.feed(chunk)
+            yield from chunk
+
+    findings, _ = validate.check(shell, events=events())
+    doc = summary.summary_doc(shell, tally, time_range, findings)
+    doc["timeline"] = line.result()
+    return doc
 
 
 def iter_mentions(trace: Trace) -> Iterator[tuple[int, int, str, int, Obj]]:
     """(event index, ts, action, position within the event's list for that action, obj)."""
-    for index, event in enumerate(trace.events):
+    return mentions(trace.events)
+
+
+def mentions(events: Iterable[dict[str, Any]]) -> Iterator[tuple[int, int, str, int, Obj]]:
+    """iter_mentions over any run of events in trace order (a stream of chunks)."""
+    for index, event in enumerate(events):
         for action in ("applied", "deleted"):
             for position, obj in enumerate(event.get(f"{action}_objs", ())):
                 yield index, event["ts"], action, position, obj
@@ -171,8 +226,21 @@ def object_history(trace: Trace, key: str, gvk: str | None = None) -> list[dict[
     patch. A delete is a version too (what the tracer saw last). InputError when the trace
     has no such object.
     """
+    return history_of(iter_mentions(trace), key, gvk)
+
+
+def streamed_object_history(reader: format3.Reader, key: str, progress: Progress = no_progress) -> list[dict[str, Any]]:
+    """object_history of a version-3 trace read chunk by chunk: only the object's versions
+    are held. Every chunk is read (and checked): the index says nothing of the objects a
+    chunk holds."""
+    events = (event for _i, chunk in reader.iter_chunks(progress) for event in chunk)
+    return history_of(mentions(events), key)
+
+
+def history_of(found: Iterable[tuple[int, int, str, int, Obj]], key: str, gvk: str | None = None) -> list[dict[str, Any]]:
+    """object_history over mentions (iter_mentions of a trace, or of a stream)."""
     versions: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for index, ts, action, position, obj in iter_mentions(trace):
+    for index, ts, action, position, obj in found:
         if ns_name(obj) != key or (gvk is not None and gvk_of(obj) != gvk):
             continue
         versions[gvk_of(obj)].append(
@@ -229,18 +297,25 @@ def parse_object_key(text: str) -> str:
     return text
 
 
-def report(trace: Trace, *, summary: bool, events: bool, key: str | None, width: int | None = None) -> dict[str, Any]:
+def report(trace: Trace, *, summary: bool, events: bool, key: str | None, width: int | None = None,
+           progress: Progress = no_progress) -> dict[str, Any]:
     """What `skctl xray` shows, as one document (its `--json`): the summary and timeline when
-    `summary`, `event_list` (with validation marks) when `events`, `history` when `key`."""
+    `summary`, `event_list` (with validation marks) when `events`, `history` when `key`.
+    `progress` advances by the trace's events once per view built."""
     from skctl.trace import validate
     from skctl.trace.summary import summarize
 
     doc: dict[str, Any] = {}
-    if summary:
-        doc.update(summarize(trace))
-        doc["timeline"] = timeline(trace, width)
-    if events:
-        doc["event_list"] = event_rows(trace, marks_from_findings(validate.check(trace)[0]))
-    if key is not None:
-        doc["history"] = object_history(trace, key)
+    views = sum(1 for wanted in (summary, events, key is not None) if wanted)
+    with progress("analysing the trace", views * len(trace.events)) as advance:
+        if summary:
+            doc.update(summarize(trace))
+            doc["timeline"] = timeline(trace, width)
+            advance(len(trace.events))
+        if events:
+            doc["event_list"] = event_rows(trace, marks_from_findings(validate.check(trace)[0]))
+            advance(len(trace.events))
+        if key is not None:
+            doc["history"] = object_history(trace, key)
+            advance(len(trace.events))
     return doc

@@ -24,6 +24,7 @@ SimKube's config reader ignores unknown top-level keys (only tracked-object entr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -275,8 +276,14 @@ def split_pointer(pointer: str) -> list[str]:
 
     Raises ValueError for text that is not a JSON pointer (no leading '/', a bad '~' escape).
     """
+    return list(_split_pointer(pointer))
+
+
+@functools.lru_cache(maxsize=256)
+def _split_pointer(pointer: str) -> tuple[str, ...]:
+    # Cached: every object of a trace resolves the same few paths (the shape check and the driver).
     try:
-        return list(jsonpointer.JsonPointer(pointer).parts)
+        return tuple(jsonpointer.JsonPointer(pointer).parts)
     except jsonpointer.JsonPointerException as exc:
         raise ValueError(f"not a JSON pointer: {pointer!r} ({exc})") from exc
 
@@ -285,25 +292,23 @@ def resolve_pointer(doc: Any, pointer: str) -> list[tuple[str, Any]]:
     """Every (concrete pointer, value) the pointer reaches; `*` fans out over arrays.
 
     Missing members are simply not matched: an object without a template has none.
+    Iterative, not a recursive closure: a closure that calls itself is a reference cycle,
+    garbage only the cyclic collector frees, once per object of a trace.
     """
-    results: list[tuple[str, Any]] = []
-
-    def walk(node: Any, tokens: list[str], at: str) -> None:
-        if not tokens:
-            results.append((at, node))
-            return
-        head, rest = tokens[0], tokens[1:]
-        if isinstance(node, list):
-            if head == "*":
-                for i, item in enumerate(node):
-                    walk(item, rest, f"{at}/{i}")
-            elif head.isascii() and head.isdigit() and int(head) < len(node):  # not "²" or "١"
-                walk(node[int(head)], rest, f"{at}/{head}")
-        elif isinstance(node, dict) and head in node:
-            walk(node[head], rest, f"{at}/{jsonpointer.escape(head)}")
-
-    walk(doc, split_pointer(pointer), "")
-    return results
+    tokens = _split_pointer(pointer)
+    level: list[tuple[str, Any]] = [("", doc)]
+    for head in tokens:
+        reached: list[tuple[str, Any]] = []
+        for at, node in level:
+            if isinstance(node, list):
+                if head == "*":
+                    reached.extend((f"{at}/{i}", item) for i, item in enumerate(node))
+                elif head.isascii() and head.isdigit() and int(head) < len(node):  # not "²" or "١"
+                    reached.append((f"{at}/{head}", node[int(head)]))
+            elif isinstance(node, dict) and head in node:
+                reached.append((f"{at}/{jsonpointer.escape(head)}", node[head]))
+        level = reached
+    return level
 
 
 def iter_pod_templates(obj: dict[str, Any], paths: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -8,7 +8,7 @@ from typing import Any
 from skctl import messages
 from skctl.errors import InputError
 from skctl.progress import Progress, no_progress
-from skctl.trace import DEFAULT_COMPRESSION, codec, limits, simkube
+from skctl.trace import codec, default_compression, format3, limits, simkube
 from skctl.trace.model import Trace
 
 
@@ -23,11 +23,17 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def decode_any(data: bytes, url: str = "<trace>") -> tuple[Trace, str]:
-    """Decode and say which format it was in."""
+def decode_any(data: bytes, url: str = "<trace>", progress: Progress = no_progress) -> tuple[Trace, str]:
+    """Decode and say which format it was in. `progress` advances by events for version 3
+    (chunk by chunk); the other formats are one document, decoded in one step."""
     if not data:
         raise InputError(messages.TRACE_EMPTY.format(url=url))
     fmt = sniff(data)
+    if fmt == "cbor" and format3.is_v3(data[:16]):
+        return format3.decode(data, url, progress), fmt
+    version = format3.header_version(data[:16]) if fmt == "cbor" else None
+    if version is not None and version > format3.VERSION:  # a later skctl's file format
+        codec.check_version(version, url, "skctl")
     if fmt == "cbor":
         return codec.decode(data, url), fmt
     if fmt == "msgpack":
@@ -45,10 +51,22 @@ def decode_any(data: bytes, url: str = "<trace>") -> tuple[Trace, str]:
     raise InputError(messages.TRACE_NOT_A_TRACE.format(url=url))
 
 
-def encode_as(trace: Trace, fmt: str, compression: str = DEFAULT_COMPRESSION) -> bytes:
+def encode_as(trace: Trace, fmt: str, compression: str | None = None, version: int = 2,
+              progress: Progress = no_progress) -> bytes:
+    """`trace` in `fmt` ("cbor" or "msgpack"); CBOR as file format `version` (2 or 3), with
+    `compression` or that version's default. `progress` advances by events for version 3."""
     if fmt == "msgpack":
         return simkube.encode(trace)
-    return codec.encode(trace, compression)
+    if version == format3.VERSION:
+        return format3.encode(trace, compression or default_compression(version), progress)
+    return codec.encode(trace, compression or default_compression(version))
+
+
+def cbor_version(data: bytes) -> int | None:
+    """The skctl CBOR file format version of `data` (2 or 3), None for other formats."""
+    if not codec.is_cbor_trace(data):
+        return None
+    return format3.VERSION if format3.is_v3(data[:16]) else 2
 
 
 def read_trace(url: str, storage_options: dict[str, Any] | None = None, progress: Progress = no_progress) -> Trace:

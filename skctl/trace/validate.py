@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -140,13 +140,15 @@ def _references(spec: dict[str, Any]) -> Iterator[tuple[str, str, str, Any, Any]
 _TRACKED_KINDS = ("ServiceAccount", "Secret", "ConfigMap")
 
 
-def check(trace: Trace, fix: bool = False) -> tuple[list[Finding], Trace | None]:
-    """Every finding in trace order, and with `fix` the corrected trace (else None)."""
+def check(trace: Trace, fix: bool = False, events: Iterable[dict[str, Any]] | None = None,
+          ) -> tuple[list[Finding], Trace | None]:
+    """Every finding in trace order, and with `fix` the corrected trace (else None).
+    `events` replaces trace.events (a stream of chunks, read once: xray's streamed summary)."""
     config = config_of_trace(trace)
     present: dict[str, set[str]] = {kind: set() for kind in _TRACKED_KINDS}
     findings: list[Finding] = []
     out_events: list[dict[str, Any]] | None = [] if fix else None
-    for index, event in enumerate(trace.events):
+    for index, event in enumerate(trace.events if events is None else events):
         ts = event["ts"]
         applied = event.get("applied_objs") or []
         for obj in applied:

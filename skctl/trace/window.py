@@ -195,38 +195,72 @@ def export_window(
 def _export_window(
     trace: Trace, start_ts: int, end_ts: int, filters: ExportFilters | None, extra_owners: Mapping[Key, list[Key]]
 ) -> Trace:
-    filters = ExportFilters() if filters is None else filters
     events = trace.events
     stamps = [event["ts"] for event in events]
     if any(map(operator.gt, stamps, itertools.islice(stamps, 1, None))):
         events = sorted(events, key=lambda e: e["ts"])  # stable: same-ts order is kept
-    start_ts = _clamped_start(events[0]["ts"] if events else None, start_ts, end_ts)  # rule 0
+    cutter = Cutter(trace, start_ts, end_ts, filters, events[0]["ts"] if events else None, extra_owners)
+    window = cutter.feed(events)
+    exported = cutter.resolve()
+    out_events = [cutter.start_event(exported), *cutter.emit(window, exported)]
+    return cutter.result(out_events, exported)
 
-    state: dict[Key, Obj] = {}  # alive before start: latest state
-    owner_refs: dict[Key, list[tuple[str, str, str]]] = {}  # key → [(gvk, ns, name)] of its owners
-    last_refs: dict[Key, Any] = {}
-    # In-window events with each object's key computed once: (event, applied, deleted).
-    window: list[tuple[dict[str, Any], list[tuple[Key, Obj]], list[tuple[Key, Obj]], bool]] = []
-    deleted_at_start: set[Key] = set()
-    candidates: set[Key] = set()  # every key the output could mention
-    excluded_ns = filters.excluded_namespaces
-    labels_match = _labels_matcher(filters.excluded_labels)
 
-    def note_owners(key: Key, ns: str | None, refs: Any) -> None:
-        if last_refs.get(key) is refs:
+# (event, its kept applied (key, obj) pairs, its kept deleted pairs, whether none was filtered out)
+Item = tuple[dict[str, Any], list[tuple[Key, Obj]], list[tuple[Key, Obj]], bool]
+
+
+class Cutter:
+    """The window's rules over events fed in time order, in one piece or chunk by chunk.
+
+    `feed` keeps the state before the start and returns the in-window events with their
+    filtered objects; once every event before the end has been fed, `resolve` decides which
+    objects are exported (rule 4 needs all of them) and `emit`/`start_event`/`result` build
+    the output. A streaming caller may emit a chunk early with `decide` (the decisions as
+    far as known) and re-emit the few chunks whose decisions `resolve` later changed.
+    `trace` gives the sections (index, pod_lifecycles, config, extra); its events are not read.
+    """
+
+    def __init__(
+        self,
+        trace: Trace,
+        start_ts: int,
+        end_ts: int,
+        filters: ExportFilters | None,
+        first_ts: int | None,
+        extra_owners: Mapping[Key, list[Key]] | None = None,
+    ) -> None:
+        self.trace = trace
+        self.filters = ExportFilters() if filters is None else filters
+        self.start_ts = _clamped_start(first_ts, start_ts, end_ts)  # rule 0
+        self.end_ts = end_ts
+        self.done = False  # an event at or after the end was seen
+        self.extra_owners = extra_owners or {}
+        self.state: dict[Key, Obj] = {}  # alive before start: latest state
+        self.owner_refs: dict[Key, list[tuple[str, str, str]]] = {}  # key → [(gvk, ns, name)] of its owners
+        self._last_refs: dict[Key, Any] = {}
+        self.deleted_at_start: set[Key] = set()
+        self.candidates: set[Key] = set()  # every in-window key the output could mention
+        self.last: dict[Key, Obj] = {}  # in-window keys in first-mention order → latest kept state
+        self._labels_match = _labels_matcher(self.filters.excluded_labels)
+
+    def _note_owners(self, key: Key, ns: str | None, refs: Any) -> None:
+        if self._last_refs.get(key) is refs:
             return
-        last_refs[key] = refs
-        known = owner_refs.setdefault(key, [])
+        self._last_refs[key] = refs
+        known = self.owner_refs.setdefault(key, [])
         for ref in refs:
             if isinstance(ref, Mapping):
                 owner = (f"{ref.get('apiVersion', '')}.{ref.get('kind', '')}", ns or "", ref.get("name", ""))
                 if owner not in known:
                     known.append(owner)
 
-    def keyed(objs: Any, in_window: bool) -> list[tuple[Key, Obj]]:
+    def _keyed(self, objs: Any, in_window: bool) -> list[tuple[Key, Obj]]:
         # The hot loop (once per object mention): everything inline, dict lookups only.
         # A mention the filters leave out is dropped here (rule 3).
         pairs = []
+        excluded_ns = self.filters.excluded_namespaces
+        labels_match = self._labels_match
         for obj in objs:
             meta = obj.get("metadata") or _EMPTY
             ns = meta.get("namespace")
@@ -234,7 +268,7 @@ def _export_window(
             key = (f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}", f"{ns}/{name}" if ns else name)
             refs = meta.get("ownerReferences")
             if refs:
-                note_owners(key, ns, refs)
+                self._note_owners(key, ns, refs)
             if (
                 ns in excluded_ns
                 or (refs and owned_by_daemonset(meta))
@@ -243,95 +277,131 @@ def _export_window(
                 continue
             pairs.append((key, obj))
             if in_window:
-                candidates.add(key)
+                self.candidates.add(key)
+                self.last[key] = obj
         return pairs
 
-    for event in events:
-        ts = event["ts"]
-        if ts >= end_ts:
-            break
-        if ts < start_ts:
-            for key, obj in keyed(event.get("applied_objs") or (), False):
-                state[key] = obj
-            for key, _obj in keyed(event.get("deleted_objs") or (), False):
-                state.pop(key, None)
-        else:
-            applied, deleted = event.get("applied_objs") or (), event.get("deleted_objs") or ()
-            apairs = keyed(applied, True)
-            dpairs = keyed(deleted, True)
-            if ts == start_ts:
-                deleted_at_start.update(key for key, _ in dpairs)
-            window.append((event, apairs, dpairs, len(apairs) == len(applied) and len(dpairs) == len(deleted)))
+    def keyed_again(self, objs: Any) -> list[tuple[Key, Obj]]:
+        """Objects keyed and filtered as `feed` did, recording nothing (to cut a chunk again)."""
+        return self._keyed(objs, False)
 
-    # The starting configuration: alive at start, not deleted at start, not a finished pod.
-    initial = [
-        (key, obj)
-        for key, obj in state.items()
-        if key not in deleted_at_start and not _finished_pod(trace, key, start_ts)
-    ]
-    candidates.update(key for key, _obj in initial)
+    def feed(self, events: Iterable[dict[str, Any]]) -> list[Item]:
+        """Take the next events (in time order); the in-window ones, keyed and filtered."""
+        window: list[Item] = []
+        start_ts, end_ts, state, keyed = self.start_ts, self.end_ts, self.state, self._keyed
+        for event in events:
+            ts = event["ts"]
+            if ts >= end_ts:
+                self.done = True
+                break
+            if ts < start_ts:
+                for key, obj in keyed(event.get("applied_objs") or (), False):
+                    state[key] = obj
+                for key, _obj in keyed(event.get("deleted_objs") or (), False):
+                    state.pop(key, None)
+            else:
+                applied, deleted = event.get("applied_objs") or (), event.get("deleted_objs") or ()
+                apairs = keyed(applied, True)
+                dpairs = keyed(deleted, True)
+                if ts == start_ts:
+                    self.deleted_at_start.update(key for key, _ in dpairs)
+                window.append((event, apairs, dpairs, len(apairs) == len(applied) and len(dpairs) == len(deleted)))
+        return window
 
-    for key, owners in extra_owners.items():
-        if key not in owner_refs:
-            owner_refs[key] = [(gvk, *_split_ns(name)) for gvk, name in owners]
-    exported = _resolve_exported(candidates, set(), owner_refs, set(owner_refs) | candidates | set(state))
+    def initial(self) -> list[tuple[Key, Obj]]:
+        """The starting configuration: alive at start, not deleted at start, not a finished pod."""
+        return [
+            (key, obj)
+            for key, obj in self.state.items()
+            if key not in self.deleted_at_start and not _finished_pod(self.trace, key, self.start_ts)
+        ]
 
-    # Build the output, remembering each exported key's last state for the index.
-    last: dict[Key, Obj] = {}
-    start_objs = []
-    for key, obj in initial:
-        if key in exported:
-            start_objs.append(obj)
-            last[key] = obj
-    out_events = [new_event(start_ts, start_objs, [])]
-    for event, apairs, dpairs, unfiltered in window:
-        keep_a = []
-        for key, obj in apairs:
+    def _owners(self) -> dict[Key, list[tuple[str, str, str]]]:
+        owner_refs = self.owner_refs
+        for key, owners in self.extra_owners.items():
+            if key not in owner_refs:
+                owner_refs[key] = [(gvk, *_split_ns(name)) for gvk, name in owners]
+        return owner_refs
+
+    def resolve(self) -> set[Key]:
+        """The exported keys (rule 4), once every event before the end has been fed."""
+        candidates = set(self.candidates)
+        candidates.update(key for key, _obj in self.initial())
+        owner_refs = self._owners()
+        known = set(owner_refs) | candidates | set(self.state)
+        return _resolve_exported(candidates, candidates.__contains__, owner_refs, known.__contains__)
+
+    def decide(self, keys: Iterable[Key]) -> set[Key]:
+        """Which of `keys` are exported as far as the events fed so far tell (streaming)."""
+        owner_refs, candidates, state = self._owners(), self.candidates, self.state
+
+        def is_candidate(key: Key) -> bool:
+            return key in candidates or (key in state and key not in self.deleted_at_start)
+
+        def is_known(key: Key) -> bool:
+            return key in owner_refs or key in candidates or key in state
+
+        return _resolve_exported(set(keys), is_candidate, owner_refs, is_known)
+
+    def start_event(self, exported: set[Key]) -> dict[str, Any]:
+        return new_event(self.start_ts, [obj for key, obj in self.initial() if key in exported], [])
+
+    @staticmethod
+    def emit(window: Iterable[Item], exported: set[Key]) -> list[dict[str, Any]]:
+        """The output events of in-window items; events the filters left empty drop."""
+        out_events = []
+        for event, apairs, dpairs, unfiltered in window:
+            keep_a = [obj for key, obj in apairs if key in exported]
+            keep_d = [obj for key, obj in dpairs if key in exported]
+            if not keep_a and not keep_d:
+                continue
+            if (
+                unfiltered
+                and len(keep_a) == len(apairs)
+                and len(keep_d) == len(dpairs)
+                and "applied_objs" in event
+                and "deleted_objs" in event
+            ):
+                out_events.append(event)  # nothing filtered out: share the input event
+            else:
+                out = dict(event)
+                out["applied_objs"], out["deleted_objs"] = keep_a, keep_d
+                out_events.append(out)
+        return out_events
+
+    def index(self, exported: set[Key]) -> dict[str, dict[str, int]]:
+        """Rule 6, keys in the order of their first exported state (the start event's first)."""
+        last: dict[Key, Obj] = {key: obj for key, obj in self.initial() if key in exported}
+        for key, obj in self.last.items():
             if key in exported:
-                keep_a.append(obj)
                 last[key] = obj
-        keep_d = []
-        for key, obj in dpairs:
-            if key in exported:
-                keep_d.append(obj)
-                last[key] = obj
-        if not keep_a and not keep_d:
-            continue
-        if (
-            unfiltered
-            and len(keep_a) == len(apairs)
-            and len(keep_d) == len(dpairs)
-            and "applied_objs" in event
-            and "deleted_objs" in event
-        ):
-            out_events.append(event)  # nothing filtered out: share the input event
-        else:
-            out = dict(event)
-            out["applied_objs"], out["deleted_objs"] = keep_a, keep_d
-            out_events.append(out)
+        index: dict[str, dict[str, int]] = {}
+        for (gvk, name), obj in last.items():
+            known = self.trace.index.get(gvk)
+            value = known.get(name) if known else None
+            index.setdefault(gvk, {})[name] = value if isinstance(value, int) else spec_hash(obj)
+        return index
 
-    index: dict[str, dict[str, int]] = {}
-    for (gvk, name), obj in last.items():
-        known = trace.index.get(gvk)
-        value = known.get(name) if known else None
-        index.setdefault(gvk, {})[name] = value if isinstance(value, int) else spec_hash(obj)
+    def lifecycles(self, exported: set[Key]) -> dict[tuple[str, str], dict[int, list[dict[str, int | None]]]]:
+        lifecycles: dict[tuple[str, str], dict[int, list[dict[str, int | None]]]] = {}
+        for owner, pods in self.trace.pod_lifecycles.items():
+            if tuple(owner) not in exported:
+                continue
+            kept_pods = filter_lifecycles(pods, self.start_ts, self.end_ts)
+            if kept_pods:
+                lifecycles[owner] = kept_pods
+        return lifecycles
 
-    lifecycles: dict[tuple[str, str], dict[int, list[dict[str, int | None]]]] = {}
-    for owner, pods in trace.pod_lifecycles.items():
-        if tuple(owner) not in exported:
-            continue
-        kept_pods = filter_lifecycles(pods, start_ts, end_ts)
-        if kept_pods:
-            lifecycles[owner] = kept_pods
-
-    return Trace(
-        config=trace.config,
-        events=out_events,
-        index=index,
-        pod_lifecycles=lifecycles,
-        version=trace.version,
-        extra=_window_extra(trace, start_ts, end_ts, exported),
-    )
+    def result(self, out_events: list[dict[str, Any]], exported: set[Key]) -> Trace:
+        """The exported trace with these events; `sections` alone when streaming (events=[])."""
+        return Trace(
+            config=self.trace.config,
+            events=out_events,
+            index=self.index(exported),
+            pod_lifecycles=self.lifecycles(exported),
+            version=self.trace.version,
+            extra=_window_extra(self.trace, self.start_ts, self.end_ts, exported),
+        )
 
 
 def _window_extra(trace: Trace, start_ts: int, end_ts: int, exported: set[Key]) -> dict[str, Any]:
@@ -390,12 +460,12 @@ def _finished_pod(trace: Trace, key: Key, start_ts: int) -> bool:
 
 
 def _resolve_exported(
-    candidates: set[Key],
-    excluded: set[Key],
+    queries: set[Key],
+    is_candidate: Callable[[Key], bool],
     owner_refs: dict[Key, list[tuple[str, str, str]]],
-    known: set[Key],
+    is_known: Callable[[Key], bool],
 ) -> set[Key]:
-    """Candidates not excluded and with no exported ancestor (memoised; cycles stop the walk)."""
+    """The `queries` with no exported ancestor (memoised; cycles stop the walk)."""
     # reach[k]: some strict ancestor of k is exported.
     reach: dict[Key, bool] = {}
     in_progress: set[Key] = set()
@@ -404,14 +474,14 @@ def _resolve_exported(
         result = []
         for gvk, ns, name in owner_refs.get(key, ()):
             namespaced = (gvk, f"{ns}/{name}") if ns else (gvk, name)
-            if namespaced in known:
+            if is_known(namespaced):
                 result.append(namespaced)
-            elif ns and (gvk, name) in known:  # a cluster-scoped owner of a namespaced object
+            elif ns and is_known((gvk, name)):  # a cluster-scoped owner of a namespaced object
                 result.append((gvk, name))
         return result
 
     def is_exported(key: Key) -> bool:
-        return key in candidates and key not in excluded and not reaches(key)
+        return is_candidate(key) and not reaches(key)
 
     def reaches(key: Key) -> bool:
         if key in reach:
@@ -424,4 +494,4 @@ def _resolve_exported(
         reach[key] = result
         return result
 
-    return {key for key in candidates if key not in excluded and (key not in owner_refs or not reaches(key))}
+    return {key for key in queries if key not in owner_refs or not reaches(key)}

@@ -3,7 +3,8 @@
 - `POST /export`: skctl's request or SimKube's `ExportRequest` (`start_ts`, `end_ts`,
   `export_path`, `filters.excluded_namespaces`, `filters.excluded_labels` as strings or
   LabelSelector objects, optional `transform`). The answer is a CBOR trace when the
-  client accepts `application/cbor`, a SimKube msgpack trace otherwise. When
+  client accepts `application/cbor` (file format 3 for `application/cbor; version=3`,
+  else 2, which older skctl clients read), a SimKube msgpack trace otherwise. When
   `export_path` is an object-storage URL (s3, gs/gcs, az/abfs) the tracer writes the
   trace there itself, with its own credentials, and answers 200 with an empty body, as
   SimKube's tracer does. Malformed JSON is 400, a well-formed but unusable request 422
@@ -409,8 +410,8 @@ class TracerAPI:
                 assert export_path is not None
                 storage.check_destination(export_path, self.storage_options)  # before the work
             trace = self.export(start, end, filters, transform) if transform else self.export(start, end, filters)
-            cbor = "application/cbor" in (h.headers.get("Accept") or "")
-            data = _encode(trace, cbor)
+            cbor, version = _wanted(h.headers.get("Accept") or "")
+            data = _encode(trace, cbor, version)
             if is_cloud_url(export_path):
                 from skctl import storage
 
@@ -489,7 +490,19 @@ class TracerAPI:
         return "\n".join(lines) + "\n"
 
 
-def _encode(trace: Trace, cbor: bool) -> bytes:
-    from skctl.trace import codec, simkube
+def _wanted(accept: str) -> tuple[bool, int]:
+    """(CBOR?, its file format version) from an Accept header: `application/cbor; version=3`
+    asks for version 3; a bare `application/cbor` (older skctl clients) gets version 2."""
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if media.lower() == "application/cbor":
+            return True, 3 if "version=3" in (p.replace(" ", "").lower() for p in params) else 2
+    return False, 2
 
-    return codec.encode(trace) if cbor else simkube.encode(trace)
+
+def _encode(trace: Trace, cbor: bool, version: int = 2) -> bytes:
+    from skctl.trace import codec, format3, simkube
+
+    if not cbor:
+        return simkube.encode(trace)
+    return format3.encode(trace) if version == format3.VERSION else codec.encode(trace)
