@@ -170,7 +170,9 @@ class Reader:
         if not isinstance(header, dict) or header.get("version") != VERSION:
             raise self._corrupt("the version-3 header is not a map with version 3")
         name = header.get("compression")
-        if not isinstance(name, str) or name not in COMPRESSIONS:
+        if not isinstance(name, str):  # a version-2 document with version 3 in it, or damage
+            raise self._corrupt("the version-3 header names no compression")
+        if name not in COMPRESSIONS:
             raise InputError(messages.TRACE_UNKNOWN_COMPRESSION.format(url=url, name=name))
         self.compression = name
         if source.size < self.header_end + FOOTER_SIZE:
