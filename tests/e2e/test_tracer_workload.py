@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from skctl.trace import codec
+from skctl.trace import load
 from skctl.trace.model import Trace, ns_name
 from tests.e2e.cluster import Cluster
 from tests.e2e.helpers import eventually, export_all, items, skctl, skctl_bg, tracer_url
@@ -127,7 +127,7 @@ def test_tracer_records_a_kubectl_workload_through_410_and_dropped_watches(real_
     r = skctl("export", "--from", str(tmp_path / "journal"), "-s", "0", "--excluded-namespaces", "",
               "-o", str(out_file))
     assert r.returncode == 0, r.stderr
-    trace = codec.decode(out_file.read_bytes())
+    trace = load.decode_any(out_file.read_bytes())[0]
     assert final_state(trace) == server_state(c)
     actions = applies_per_object(trace)
     # nothing recorded twice: one create, one change per spec change, one delete
