@@ -295,12 +295,17 @@ def exit_now(code: int) -> None:
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
     if run_exit_handlers is not None:
         run_exit_handlers()
+    _flush_standard_streams()
+    os._exit(code)
+
+
+def _flush_standard_streams() -> None:
+    """What os._exit skips: the last lines still buffered on stdout and stderr."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:  # noqa: BLE001 - a closed or broken stream: nothing more to say
             pass
-    os._exit(code)
 
 
 def bound_the_exit(code: int, grace: float = EXIT_GRACE) -> None:
@@ -317,11 +322,7 @@ def bound_the_exit(code: int, grace: float = EXIT_GRACE) -> None:
 
     def expire() -> None:
         time.sleep(grace)
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001 - a closed or broken stream: nothing more to say
-                pass
+        _flush_standard_streams()
         os._exit(code)
 
     threading.Thread(target=expire, name="skctl-exit-guard", daemon=True).start()

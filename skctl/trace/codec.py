@@ -67,23 +67,29 @@ _DECOMPRESSORS: dict[str, Callable[[], Any]] = {"zlib": zlib.decompressobj, "lzm
 
 
 def _decompress(name: str, payload: Any, url: str) -> bytearray:
-    """Expand a compressed payload, at most to the limit (skctl.trace.limits): a crafted
-    stream can expand thousands of times, and exactly one complete stream is allowed."""
+    """Expand the version-2 envelope's payload (see `expand`)."""
     if not isinstance(payload, bytes):
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"the {name} payload is not a byte string"))
+    return expand(_DECOMPRESSORS[name](), name, payload, url)
+
+
+def expand(decompressor: Any, name: str, payload: bytes, url: str, what: str = "") -> bytearray:
+    """Expand one compressed stream (a version-2 payload, a version-3 chunk or tail: `what`
+    names it in messages), at most to the limit (skctl.trace.limits): a crafted stream can
+    expand thousands of times, and exactly one complete stream is allowed."""
+    prefix = f"{what}: " if what else ""
     limit = limits.max_decompressed_bytes(len(payload))
-    decompressor = _DECOMPRESSORS[name]()
     try:
         body, unused = steps.expand(decompressor, payload, limit)  # in steps: Ctrl-C is not held up
     except (zlib.error, lzma.LZMAError) as exc:
-        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{name}: {exc}")) from exc
+        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{prefix}{name}: {exc}")) from exc
     if len(body) > limit:
         template = messages.TRACE_BOMB_SET if limits.explicit() else messages.TRACE_BOMB
         raise InputError(template.format(url=url, size=len(payload), limit=limits.human(limit)))
     if not decompressor.eof:
-        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"the {name} stream is truncated"))
+        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{prefix}the {name} stream is truncated"))
     if unused:
-        detail = f"{unused} bytes of trailing data after the {name} stream"
+        detail = f"{prefix}{unused} bytes of trailing data after the {name} stream"
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=detail))
     return body
 

@@ -41,7 +41,7 @@ from skctl import messages
 from skctl.errors import InputError
 from skctl.progress import Progress, no_progress
 from skctl.signals import interrupts_kept
-from skctl.trace import limits, shape
+from skctl.trace import codec, shape
 from skctl.trace.codec import from_document, loads_one
 from skctl.trace.model import FORMAT_VERSION as LOGICAL_VERSION
 from skctl.trace.model import Trace, gc_paused
@@ -285,9 +285,9 @@ class Reader:
         return events
 
     def _payload(self, data: bytes, what: str) -> Any:
-        if self.compression != "none":
-            data = _expand(self.compression, data, self.url, what)
-        return _loads(data, self.url, what)
+        if self.compression == "none":
+            return _loads(data, self.url, what)
+        return _loads(_expand(self.compression, data, self.url, what), self.url, what)
 
     def chunks_overlapping(self, start_ts: int | None, end_ts: int | None) -> list[int]:
         """The chunks that can hold events in [start_ts, end_ts) (None: unbounded)."""
@@ -320,25 +320,12 @@ class Reader:
                      extra={k: v for k, v in sections.items() if k not in ("config", "index", "pod_lifecycles")})
 
 
-def _expand(name: str, payload: bytes, url: str, what: str) -> bytes:
-    """Decompress one chunk or the sections, bounded like a whole version-2 payload."""
-    limit = limits.max_decompressed_bytes(len(payload))
-    decompressor = _decompressor(name)
-    try:
-        body: bytes = decompressor.decompress(payload, limit + 1)
-    except (zlib.error, lzma.LZMAError) as exc:
-        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{what}: {name}: {exc}")) from exc
-    if len(body) > limit:
-        template = messages.TRACE_BOMB_SET if limits.explicit() else messages.TRACE_BOMB
-        raise InputError(template.format(url=url, size=len(payload), limit=limits.human(limit)))
-    if not decompressor.eof:
-        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{what}: the {name} stream is truncated"))
-    if decompressor.unused_data:
-        raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{what}: trailing data after the {name} stream"))
-    return body
+def _expand(name: str, payload: bytes, url: str, what: str) -> bytearray:
+    """Decompress one chunk or the tail, bounded and checked like a whole version-2 payload."""
+    return codec.expand(_decompressor(name), name, payload, url, what)
 
 
-def _loads(data: bytes, url: str, what: str) -> Any:
+def _loads(data: bytes | bytearray, url: str, what: str) -> Any:
     try:
         return loads_one(data, url)
     except InputError as exc:
