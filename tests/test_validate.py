@@ -156,3 +156,22 @@ def test_xray_marks_failing_events(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_reference_traces_are_clean(reference_dir: Path) -> None:
     for name in ("cronjob.sktrace", "bare-pods.sktrace", "dsb-scaling.sktrace"):
         assert validate.check(read_trace(str(reference_dir / name)))[0] == []
+
+
+def test_fix_survives_a_volume_whose_name_is_not_a_string() -> None:
+    """Found by the fuzz suite: --fix drops a volume whose ConfigMap is absent and the mounts of
+    that volume; a volume named by a list (a damaged trace) is dropped without its name being
+    looked up, and the other mounts stay."""
+    from skctl.trace.model import Trace, new_event
+
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"},
+           "spec": {"containers": [{"name": "c", "image": "i", "volumeMounts": [{"name": "cfg", "mountPath": "/a"},
+                                                                                 {"name": "odd", "mountPath": "/b"}]}],
+                    "volumes": [{"name": ["odd"], "configMap": {"name": "missing-1"}},
+                                {"name": "cfg", "configMap": {"name": "missing-2"}}]}}
+    trace = Trace(events=[new_event(1, [pod])], config={"trackedObjects": {"v1.Pod": {"podSpecTemplatePaths": [""]}}})
+    findings, fixed = validate.check(trace, fix=True)
+    assert fixed is not None
+    (out,) = fixed.events[0]["applied_objs"]
+    assert out["spec"]["volumes"] == []
+    assert out["spec"]["containers"][0]["volumeMounts"] == [{"name": "odd", "mountPath": "/b"}]

@@ -230,12 +230,13 @@ def _fixed(obj: dict[str, Any], paths: tuple[str, ...], present: dict[str, set[s
                 where.pop(item, None)
             elif isinstance(where, list) and item in where:
                 where.remove(item)
-                if code in ("E0004", "E0005"):
-                    dropped_volumes.add(item.get("name"))
+                if code in ("E0004", "E0005") and isinstance(item.get("name"), str):
+                    dropped_volumes.add(item["name"])
         for key in ("containers", "initContainers"):
             for container in spec.get(key) or []:
                 if dropped_volumes and container.get("volumeMounts"):
-                    container["volumeMounts"] = [m for m in container["volumeMounts"] if m.get("name") not in dropped_volumes]
+                    container["volumeMounts"] = [m for m in container["volumeMounts"]
+                                                 if not isinstance(m, dict) or m.get("name") not in dropped_volumes]
     return fixed
 
 
