@@ -155,7 +155,7 @@ def recorded_tally(trace: Trace, opts: DriveOptions) -> Tally:
     Namespaces are left out: the driver makes virtual ones instead."""
     from skctl.sim.driver import virtual_twin
     from skctl.trace.config import config_of_trace
-    from skctl.trace.window import spec_hash
+    from skctl.trace.pods import spec_hash
 
     config = config_of_trace(trace)
     tally = Tally()
@@ -215,7 +215,7 @@ class SimulationObserver:
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        from skctl.trace.window import spec_hash
+        from skctl.trace.pods import spec_hash
 
         obj = event.obj
         labels = (obj.get("metadata") or {}).get("labels") or {}

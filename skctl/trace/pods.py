@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -97,6 +98,18 @@ def pod_spec_hash(spec: Mapping[str, Any]) -> int:
             _HASHES.clear()
         found = _HASHES[key] = json_hash(_drop_nulls(stable))
     return found
+
+
+def spec_hash(obj: Mapping[str, Any]) -> int:
+    """A stable unsigned 64-bit hash of an object's `spec`.
+
+    First 8 bytes (big-endian) of SHA-256 over the canonical JSON of `spec` (sorted keys,
+    no whitespace, UTF-8). Stable across runs, machines and Python versions, which
+    Python's `hash()` is not. Used only when the input index has no hash for an object;
+    the pod-spec hash that keys lifecycles is another rule, SimKube's (`pod_spec_hash`).
+    """
+    canonical = json.dumps(obj.get("spec"), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return int.from_bytes(hashlib.sha256(canonical.encode("utf-8")).digest()[:8], "big")
 
 
 def pod_hash(pod: Mapping[str, Any]) -> int:

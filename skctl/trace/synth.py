@@ -16,8 +16,7 @@ from skctl.errors import InputError
 from skctl.progress import Advance, Progress, no_progress
 from skctl.timeparse import MAX_TS
 from skctl.trace.model import Obj, Trace, new_event, ns_name
-from skctl.trace.pods import pod_spec_hash
-from skctl.trace.window import spec_hash
+from skctl.trace.pods import pod_spec_hash, spec_hash
 
 EXAMPLE_START_TS = 1_750_000_000
 # `skctl example` bounds: a million events take minutes to generate; more would run for hours.

@@ -29,7 +29,7 @@ same answer. The rules (docs/export.md has the reasoning):
    or began before `start` and ended at `end` or later, drops); a running one when it
    began before `end`. Kept lifecycles that began before `start` are clipped to `start`.
 6. The index is rebuilt for the exported objects, keeping the input's hash when it
-   has one, otherwise `spec_hash` of the object's last exported state.
+   has one, otherwise `skctl.trace.pods.spec_hash` of the object's last exported state.
 7. The starting state (the `cluster` section: nodes and PriorityClasses,
    skctl.trace.cluster) is cut like the events: its state before `start` becomes one
    event at `start`, its changes in `[start, end)` keep their times. The filters do not
@@ -43,9 +43,7 @@ One pass over the events, dict lookups only, so a million events take seconds.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from skctl.kube.names import is_dns1123_label
 from skctl.trace import DEFAULT_EXCLUDED_NAMESPACES, cluster, usage
 from skctl.trace.model import Obj, Trace, gc_paused, new_event
+from skctl.trace.pods import spec_hash
 from skctl.trace.selectors import Selector, SelectorError, parse_selector, selector_from_json
 
 if TYPE_CHECKING:
@@ -107,18 +106,6 @@ class ExportFilters:
 
 
 NO_FILTERS = ExportFilters(frozenset(), ())
-
-
-def spec_hash(obj: Mapping[str, Any]) -> int:
-    """A stable unsigned 64-bit hash of an object's `spec`.
-
-    First 8 bytes (big-endian) of SHA-256 over the canonical JSON of `spec` (sorted keys,
-    no whitespace, UTF-8). Stable across runs, machines and Python versions, which
-    Python's `hash()` is not. Used only when the input index has no hash for an object;
-    the pod-spec hash that keys lifecycles is another rule, SimKube's (skctl.trace.pods).
-    """
-    canonical = json.dumps(obj.get("spec"), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return int.from_bytes(hashlib.sha256(canonical.encode("utf-8")).digest()[:8], "big")
 
 
 def lifecycle_overlaps(lifecycle: Mapping[str, Any], start_ts: int, end_ts: int) -> bool:
