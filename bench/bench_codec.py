@@ -19,8 +19,9 @@ import tempfile
 import cbor2
 from _common import REFERENCE, ROOT, best_of, medians, report, section
 
-from skctl.trace import activity, codec, format3, load, simkube, synth
+from skctl.trace import codec, format3, load, simkube, synth
 from skctl.trace.model import gc_paused
+from skctl.xray import activity
 
 
 def codec_figures(label: str, trace, msgpack_bytes: int) -> None:

@@ -7,7 +7,7 @@ with realistic, sanitised specs, spread over two hours), then exports the middle
 - from the recording in memory (what a tracer serving POST /export does): window + encode
   + write ÷ encoding the exported document alone (target ≤ 2);
 - `--from FILE`, a format-3 source streamed into a format-3 output through the library
-  call the CLI uses (`skctl.exporter.export`), in a child process of its own so that its
+  call the CLI uses (`skctl.export.export`), in a child process of its own so that its
   peak RSS is the export's alone (target ≤ 1 GB): the whole export (reading and decoding
   the chunks it needs, cutting, encoding, writing) ÷ that same encode (target ≤ 2).
 
@@ -32,7 +32,7 @@ from typing import Any
 
 from _common import best_of, peak_rss_mb, report, section
 
-from skctl import exporter
+from skctl import export as exporter
 from skctl.trace import format3, load
 from skctl.trace.model import Trace, gc_paused, new_event
 from skctl.trace.window import ExportFilters, export_window

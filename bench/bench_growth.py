@@ -12,8 +12,8 @@ to that size alone. In the child:
    because those are the parts that grow with the recording.
 2. Export from the recording (what a tracer answers to POST /export): the whole span,
    window + encode + write to a local file, through the same calls as `skctl export`
-   (`TraceStore.export`, `skctl.exporter.encode`, `skctl.storage.write_bytes`).
-3. A second child runs `skctl export --from` on that file (`skctl.exporter.export`: read,
+   (`TraceStore.export`, `skctl.export.encode`, `skctl.storage.write_bytes`).
+3. A second child runs `skctl export --from` on that file (`skctl.export.export`: read,
    decode, window, encode, write) with its own peak RSS.
 
 Growth is printed as the cost per event at the largest size ÷ the cost per event at the
@@ -57,7 +57,8 @@ def child_ingest(n: int, tmp: Path) -> dict[str, float]:
 
     from bench_tracer import CONFIG, process, watch_lines
 
-    from skctl import exporter, storage
+    from skctl import export as exporter
+    from skctl import storage
     from skctl.trace.model import gc_paused
     from skctl.trace.window import ExportFilters
     from skctl.tracer import journal as journal_mod
@@ -147,8 +148,8 @@ def child_ingest(n: int, tmp: Path) -> dict[str, float]:
 
 def child_export_from(source: Path, first: int, last: int) -> dict[str, float]:
     """`skctl export --from FILE` of the whole span, in a process of its own."""
-    from skctl import exporter
-    from skctl.progress import no_progress
+    from skctl import export as exporter
+    from skctl.base.progress import no_progress
     from skctl.trace.window import ExportFilters
 
     rss0 = _rss_mb()

@@ -34,7 +34,7 @@ POINTS = (0.1, 0.3, 0.5, 0.7, 0.9)
 # skctl as a process, printing "started" and "finished" around the timed work (the decode, or the export)
 PROGRAM = """import sys
 from skctl.trace import load
-from skctl import exporter
+from skctl import export as exporter
 target = {target}
 real = getattr(target, {name!r})
 def timed(*args, **kwargs):
@@ -43,7 +43,7 @@ def timed(*args, **kwargs):
     print("finished", flush=True)
     return result
 setattr(target, {name!r}, timed)
-from skctl.entry import main
+from skctl.cli.entry import main
 sys.argv = ["skctl", *{argv!r}]
 sys.exit(main())
 """

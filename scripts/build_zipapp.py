@@ -111,7 +111,7 @@ def stage(target: Path) -> int:
 
 
 PAYLOAD = "payload.pyz"
-ENTRY_POINT = "skctl.entry:main"
+ENTRY_POINT = "skctl.cli.entry:main"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # reproducible, like shiv --reproducible
 
 

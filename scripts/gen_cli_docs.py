@@ -92,7 +92,7 @@ def _usage(parser: argparse.ArgumentParser) -> str:
 
 def subparsers(root: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     """Command name → its full parser (aliases left out), in `skctl --help` order."""
-    from skctl.commands import COMMANDS
+    from skctl.cli.commands import COMMANDS
 
     (action,) = (a for a in root._actions if isinstance(a, argparse._SubParsersAction))
     return {name: action.choices[name] for name in COMMANDS}
@@ -100,9 +100,9 @@ def subparsers(root: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPars
 
 def render_pages() -> dict[str, str]:
     """File name → page text, for the root (skctl.md) and every command."""
-    from skctl import commands
-    from skctl.cli import build_parser
-    from skctl.commands import COMMANDS
+    from skctl.cli import commands
+    from skctl.cli.commands import COMMANDS
+    from skctl.cli.main import build_parser
 
     aliases: dict[str, list[str]] = getattr(commands, "ALIASES", {})
 

@@ -55,7 +55,7 @@ NOTES = {
     ("bench_interrupt", "decode: SIGINT to exit (worst point)"):
         "A version 2 trace is one CBOR document. Stopped mid-way, cbor2 would free what it has decoded "
         "so far, one object at a time, before returning (about 1 s per 100,000 events on this machine); "
-        "so the decode runs in a worker that Ctrl-C abandons (`skctl.signals.stoppable`), and what is "
+        "so the decode runs in a worker that Ctrl-C abandons (`skctl.base.signals.stoppable`), and what is "
         "left is the wait for its next 1 MiB read and the exit itself, which frees nothing.",
     ("bench_codec", "decode: skctl / cbor2.loads"):
         "On the 19-event reference trace about half of skctl's decode is validating the whole document "

@@ -151,7 +151,7 @@ def main():
     except ImportError as exc:
         # Files went missing from the copy after it was unpacked (a temporary-file cleaner,
         # a user tidying up): shiv only checks that the directory exists. Unpack it again and
-        # retry once. An ImportError gets here only before the command started: skctl.cli
+        # retry once. An ImportError gets here only before the command started: skctl.cli.main
         # turns every later one into an error line.
         code = _repair(site, exc)
     sys.exit(code)

@@ -1,3 +1,3 @@
-from skctl.entry import main
+from skctl.cli.entry import main
 
 raise SystemExit(main())

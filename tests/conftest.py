@@ -49,6 +49,6 @@ def interrupts_handled() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        from skctl.signals import release_parked
+        from skctl.base.signals import release_parked
 
         release_parked()  # an interrupted decode's worker ends instead of holding its memory

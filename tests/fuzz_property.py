@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 
-from skctl.errors import InputError
-from skctl.trace import codec, load, simkube, summary, synth
+from skctl.base.errors import InputError
+from skctl.trace import codec, load, simkube, synth
 from skctl.trace.model import Trace
+from skctl.xray import summary
 
 
 def seeds(events: int = 8, objects: int = 4) -> dict[str, bytes]:
@@ -44,7 +45,8 @@ def check_stages(trace: Trace) -> None:
     list, each object's history), validate and validate --fix, convert to both formats,
     and export of a window inside and around it, re-read. None may fail; InputError is
     allowed only where a command answers the user's own flags (never here)."""
-    from skctl.trace import activity, validate, window
+    from skctl.trace import validate, window
+    from skctl.xray import activity
 
     activity.report(trace, summary=True, events=True, key=None, width=None)
     try:

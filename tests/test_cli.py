@@ -48,7 +48,7 @@ def test_version_flag_and_command() -> None:
 
 def test_help_lists_commands_without_importing_heavy_libraries() -> None:
     probe = (
-        "import sys; from skctl.cli import build_parser; build_parser().format_help();"
+        "import sys; from skctl.cli.main import build_parser; build_parser().format_help();"
         "heavy = [m for m in ('kubernetes', 'fsspec', 'rich', 'cbor2', 'requests', 'botocore', 'textual') if m in sys.modules];"
         "print(','.join(heavy))"
     )
@@ -185,14 +185,14 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
     ],
 )
 def test_requested_command(argv: list[str], expected: str | None) -> None:
-    from skctl.cli import requested_command
+    from skctl.cli.main import requested_command
 
     assert requested_command(argv) == expected
 
 
 def test_only_the_requested_command_gets_its_full_parser() -> None:
-    from skctl.cli import build_parser
-    from skctl.commands import ALIASES, COMMANDS
+    from skctl.cli.commands import ALIASES, COMMANDS
+    from skctl.cli.main import build_parser
 
     parser = build_parser(["xray", "t"])
     sub = next(a for a in parser._actions if a.dest == "command")
@@ -205,7 +205,7 @@ def test_only_the_requested_command_gets_its_full_parser() -> None:
 
 
 def test_root_help_lists_every_command_with_its_help() -> None:
-    from skctl.commands import ALIASES, COMMANDS
+    from skctl.cli.commands import ALIASES, COMMANDS
 
     out = " ".join(skctl("--help").stdout.split())
     for name, help_text in COMMANDS.items():

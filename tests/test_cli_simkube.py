@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import build_parser, main
-from skctl.errors import InputError
-from skctl.timeparse import parse_gnu_relative, parse_time, resolve_window
+from skctl.base.errors import InputError
+from skctl.base.timeparse import parse_gnu_relative, parse_time, resolve_window
+from skctl.cli.main import build_parser, main
 
 NOW = 1_781_290_000.0
 
@@ -121,7 +121,7 @@ def test_lifecycle_flags_reach_the_pods(capsys: pytest.CaptureFixture[str]) -> N
     assert args[args.index("--image-pull-delay") + 1] == "1500" and args[args.index("--pod-startup-jitter") + 1] == "20"
     assert "--pod-startup-delay" not in args  # 0 is the default and is not passed
     parsed_drive = build_parser(["drive", *args[1:]]).parse_args(["drive", *args[1:]])
-    from skctl.commands.run import lifecycle_values
+    from skctl.cli.commands.run import lifecycle_values
 
     delays = lifecycle_delays(lifecycle_values(parsed_drive))
     assert delays == {
@@ -196,7 +196,7 @@ def test_simkube_documented_command_lines_parse_unchanged(line: str, tmp_path: P
     (tmp_path / "hook.yml").write_text("preRunHooks: [{cmd: echo, args: [bar]}]\n")
     (tmp_path / "sanitize.skel").write_text("remove(status);\n")
     argv = line.format(hooks=tmp_path / "hook.yml", skel=tmp_path / "sanitize.skel").split()
-    from skctl.cli import attach_dash_values
+    from skctl.cli.main import attach_dash_values
 
     argv = attach_dash_values(argv)
     args = build_parser(argv).parse_args(argv)

@@ -6,7 +6,7 @@ import cbor2
 import msgpack
 import pytest
 
-from skctl.errors import InputError
+from skctl.base.errors import InputError
 from skctl.trace import COMPRESSIONS, codec, load, simkube, synth
 from skctl.trace.model import Trace, new_event
 
@@ -104,7 +104,7 @@ def test_sniff_tells_formats_apart(trace: Trace) -> None:
 
 
 def test_example_command_writes_a_deterministic_trace(tmp_path) -> None:  # noqa: ANN001
-    from skctl.cli import main
+    from skctl.cli.main import main
 
     a, b = tmp_path / "a.sktrace", tmp_path / "b.sktrace"
     assert main(["example", "-o", str(a), "--events", "120", "--seed", "5"]) == 0
@@ -148,7 +148,7 @@ MALFORMED = {
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 @pytest.mark.parametrize("command", ["xray", "convert"])
 def test_decodable_but_malformed_traces_are_input_errors(case: str, command: str, tmp_path, capsys) -> None:  # noqa: ANN001
-    from skctl.cli import main
+    from skctl.cli.main import main
 
     doc, word = MALFORMED[case]
     src = tmp_path / "bad.sktrace"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from skctl.errors import InputError
+from skctl.base.errors import InputError
 from skctl.trace import config as cfg
 from skctl.trace.load import read_trace
 

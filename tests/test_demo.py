@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from skctl import cli
-from skctl.demo import (
+from skctl.base.errors import EXIT_OPERATIONAL, EXIT_USAGE, InputError, OperationalError
+from skctl.cli import main as cli
+from skctl.demo.pipeline import (
     DELETES,
     MARKER,
     OBJECTS,
@@ -37,9 +38,8 @@ from skctl.demo import (
     prepare_workdir,
     run_demo,
 )
-from skctl.errors import EXIT_OPERATIONAL, EXIT_USAGE, InputError, OperationalError
-from skctl.trace import activity
 from skctl.trace.load import read_trace
+from skctl.xray import activity
 from tests.fixtures.processes import signal_when
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -328,7 +328,7 @@ class InterruptAt(Recorder):
 def test_ctrl_c_after_the_export_or_the_replay_interrupts(step: str) -> None:
     """Writing the trace commits the export, not the demo: Ctrl-C still interrupts the rest
     (as the CLI runs it, in a command scope), and nothing is left running or on disk."""
-    from skctl.signals import command_scope
+    from skctl.base.signals import command_scope
 
     before = set(threading.enumerate())
     view = InterruptAt(step)
@@ -371,7 +371,7 @@ def test_a_tracer_that_does_not_catch_up_fails_the_demo() -> None:
 def test_clean_up_failures_never_replace_the_error() -> None:
     from contextlib import ExitStack
 
-    from skctl.errors import cleanup_step
+    from skctl.base.errors import cleanup_step
 
     def fails() -> None:
         raise OSError(28, "No space left on device")
@@ -384,7 +384,7 @@ def test_clean_up_failures_never_replace_the_error() -> None:
 
 
 def test_an_interrupted_stop_is_run_again() -> None:
-    from skctl.demo import _once
+    from skctl.demo.pipeline import _once
 
     calls: list[int] = []
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from skctl import storage
-from skctl.errors import InputError, OperationalError
+from skctl.base.errors import InputError, OperationalError
 from skctl.storage import backends
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import attach_dash_values, build_parser
-from skctl.commands import COMMANDS, command_of
+from skctl.cli.commands import COMMANDS, command_of
+from skctl.cli.main import attach_dash_values, build_parser
 from tests.fixtures.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +161,7 @@ def check_example(example: Example) -> str | None:
     name = command_of(argv[0])
     if name is None:
         return f"no command {argv[0]!r}"
-    module = importlib.import_module(f"skctl.commands.{name}")
+    module = importlib.import_module(f"skctl.cli.commands.{name}")
     root = build_parser([argv[0]])
     if example.inline:
         chain = _nested(_subparser(root, argv[0]), argv[1:])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.kube.api import Kube
 from skctl.sim.driver import DriveOptions, Driver, StepRecord, schedule
 from skctl.trace.load import read_trace

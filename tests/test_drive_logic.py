@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from skctl import timeparse
-from skctl.errors import InputError
+from skctl.base import timeparse
+from skctl.base.errors import InputError
 from skctl.sim import mutate
 from skctl.sim.driver import schedule
 from skctl.trace.config import TracerConfig, config_of_trace, parse_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from skctl.errors import InputError
+from skctl.base.errors import InputError
 from skctl.kube.api import Kube
 from skctl.sim.driver import DriveOptions, Driver, StepRecord
 from skctl.trace.model import Trace, new_event

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.kube.api import Resource
 from skctl.sandbox.access import AccessRules
 from skctl.sandbox.server import SandboxServer

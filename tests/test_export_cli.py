@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.trace import codec, load, simkube
 from skctl.trace.model import Trace, new_event
 
@@ -91,7 +91,7 @@ def test_a_start_before_the_recording_starts_at_its_first_event(trace_file: Path
                                                                 capsys: pytest.CaptureFixture) -> None:
     """`-s 0` (or any start before the recording began) is not an error: the window starts at
     the recording's first event, one line on stderr says so, and the summary shows that start."""
-    from skctl.timeparse import iso
+    from skctl.base.timeparse import iso
 
     out = tmp_path / "out.sktrace"
     capsys.readouterr()

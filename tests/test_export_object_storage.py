@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.trace import codec, load
 from skctl.trace.model import Trace, new_event
 
@@ -106,11 +106,11 @@ def test_interrupted_upload_leaves_nothing_and_keeps_the_old_object(
     assert main(["export", "--from", str(small), "-s", str(T0), "-t", str(T0 + 1), "-o", url]) == 0
     before = load.read_trace(url).to_document()
 
-    import skctl.output
+    import skctl.cli.output
 
     args = ["export", "--from", str(source), "-s", str(T0), "-t", str(T0 + 20_000), "--compression", "none"]
     with monkeypatch.context() as patch:
-        patch.setattr(skctl.output, "transfer_progress", _interrupting_progress)
+        patch.setattr(skctl.cli.output, "transfer_progress", _interrupting_progress)
         patch.setitem(_INTERRUPT, "signal", sig)
         assert main([*args, "-o", url]) == status
         assert main([*args, "-o", f"{object_store_url}/exports/new.sktrace"]) == status

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from skctl import storage
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.trace import load, simkube
 from skctl.trace.model import Trace, new_event
 

@@ -9,9 +9,9 @@ import pytest
 import requests
 import responses
 
-from skctl import exporter
-from skctl.cli import main
-from skctl.errors import InputError, OperationalError
+from skctl import export as exporter
+from skctl.base.errors import InputError, OperationalError
+from skctl.cli.main import main
 from skctl.trace import codec, load
 from skctl.trace.model import Trace, new_event
 from skctl.trace.window import ExportFilters

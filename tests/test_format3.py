@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from skctl import exporter
-from skctl.cli import main
-from skctl.errors import InputError
+from skctl import export as exporter
+from skctl.base.errors import InputError
+from skctl.cli.main import main
 from skctl.trace import format3, load, simkube, synth
 from skctl.trace.window import NO_FILTERS, ExportFilters
 

@@ -22,12 +22,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skctl.errors import InputError
+from skctl.base.errors import InputError
+from skctl.base.timeparse import (
+    MAX_DURATION,
+    MAX_TS,
+    MIN_DURATION,
+    parse_duration,
+    parse_time,
+    resolve_window,
+)
+from skctl.kube.selectors import SelectorError, parse_selector, selector_from_json
 from skctl.storage import urls
-from skctl.timeparse import MAX_DURATION, MAX_TS, MIN_DURATION, parse_duration, parse_time, resolve_window
 from skctl.trace import codec, limits, synth
 from skctl.trace.config import parse_config
-from skctl.trace.selectors import SelectorError, parse_selector, selector_from_json
 from tests.fuzz_property import check_decoder, seeds
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

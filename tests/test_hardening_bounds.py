@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.trace import codec, synth
 from skctl.trace.model import Trace, new_event
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.trace import codec
 from skctl.trace.model import Trace, new_event
 
@@ -121,10 +121,10 @@ def test_every_surface_escapes_control_characters(
 @pytest.mark.parametrize("name, text, shown", CONTROL, ids=[h[0] for h in CONTROL])
 def test_log_lines_escape_control_characters(capsys: pytest.CaptureFixture[str], name: str, text: str,
                                              shown: str) -> None:
-    """drive's warnings (and every other log line) go through the one formatter (skctl.logs)."""
+    """drive's warnings (and every other log line) go through the one formatter (skctl.base.logs)."""
     import logging
 
-    from skctl.logs import configure_logging
+    from skctl.base.logs import configure_logging
 
     root = logging.getLogger()
     saved = root.handlers[:]

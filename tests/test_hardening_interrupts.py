@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from skctl import cli
-from skctl.errors import EXIT_INTERRUPTED
+from skctl.base.errors import EXIT_INTERRUPTED
+from skctl.cli import main as cli
 from skctl.trace import codec, load, synth
 from skctl.trace.model import Trace
 
@@ -80,7 +80,7 @@ def _right_after_rename(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _while_reporting(monkeypatch: pytest.MonkeyPatch) -> None:
-    from skctl import output
+    from skctl.cli import output
 
     real = output.report_written
 
@@ -143,7 +143,7 @@ def test_an_interrupted_process_ends_whatever_waits_at_exit(sig: signal.Signals,
     program = (
         "import atexit, sys, time\n"
         "atexit.register(time.sleep, 3600)  # registered first: runs after skctl's own\n"
-        "from skctl.entry import main\n"
+        "from skctl.cli.entry import main\n"
         "sys.argv = ['skctl', 'demo', '--seconds', '60']\n"
         "sys.exit(main())\n"
     )
@@ -201,7 +201,7 @@ def test_sigterm_to_a_process_stuck_reading_exits_like_ctrl_c(tmp_path: Path, si
     src.write_bytes(codec.encode(synth.generate(events=20, objects=4)))
     program = ("import sys, time\nfrom skctl.trace import load\nreal = load.decode_any\n"
                "def slow(*a, **k):\n    print('reading', flush=True)\n    time.sleep(3600)\n"
-               "load.decode_any = slow\nfrom skctl.entry import main\n"
+               "load.decode_any = slow\nfrom skctl.cli.entry import main\n"
                f"sys.argv = ['skctl', 'xray', {str(src)!r}]\nsys.exit(main())\n")
     with running([sys.executable, "-c", program]) as proc:
         assert proc.stdout is not None
@@ -243,7 +243,7 @@ def _announcing(module: str, function: str, line: str, argv: list[str]) -> list[
         f"    print({line!r}, flush=True)\n"
         "    return real(*args, **kwargs)\n"
         f"target.{function} = announced\n"
-        "from skctl.entry import main\n"
+        "from skctl.cli.entry import main\n"
         f"sys.argv = ['skctl', *{argv!r}]\n"
         "sys.exit(main())\n"
     )
@@ -340,7 +340,7 @@ def test_an_interrupted_decode_leaves_its_worker_parked_until_released(
     would hold up the exit) nor keeps running; released, it ends."""
     import threading
 
-    from skctl.signals import release_parked
+    from skctl.base.signals import release_parked
 
     reads = {"n": 0}
     real = codec._Reader.read

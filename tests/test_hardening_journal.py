@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.sandbox import SandboxServer
 from skctl.trace import load
 from skctl.trace.config import parse_config

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 
 GOOD_CLUSTER = {"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}
 GOOD_USER = {"name": "u", "user": {"token": "t"}}
@@ -159,12 +159,12 @@ LEAKY_MESSAGES = [
 @pytest.mark.parametrize("message", LEAKY_MESSAGES)
 def test_error_and_log_lines_redact_credentials(message: str, capsys: pytest.CaptureFixture[str]) -> None:
     """The last line of defence: whatever a library puts in an exception's text, the error
-    line (skctl.cli) and every log line (skctl.logs) go through skctl.output.safe_line."""
+    line (skctl.cli.main) and every log line (skctl.base.logs) go through skctl.cli.output.safe_line."""
     import logging
 
-    from skctl import cli
-    from skctl.logs import configure_logging
-    from skctl.output import safe_line
+    from skctl.base.logs import configure_logging
+    from skctl.cli import main as cli
+    from skctl.cli.output import safe_line
 
     assert "T0KEN" not in safe_line(message) and "<redacted>" in safe_line(message)
     assert "T0KEN" not in cli._one_line(message)

@@ -19,7 +19,7 @@ import cbor2
 import msgpack
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.trace import codec, limits, synth
 from skctl.trace.codec import SELF_DESCRIBE
 from tests.fixtures.fifos import fed_fifo

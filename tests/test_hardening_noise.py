@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 NOISE = """
 import logging, warnings, sys
-from skctl.logs import configure_logging
+from skctl.base.logs import configure_logging
 configure_logging(sys.argv[1])
 logging.getLogger("asyncio").error("Task exception was never retrieved\\nTraceback (most recent call last): ...")
 logging.getLogger("aiohttp.client").error("Unclosed client session")
@@ -321,7 +321,7 @@ def test_a_stalled_upload_leaves_a_concurrent_one_alone(s3_bucket_url: str) -> N
     own upload's connections: the stall, its retries' quick drops and the abandon must not
     cut the other upload, which completes."""
     from skctl import storage
-    from skctl.errors import OperationalError
+    from skctl.base.errors import OperationalError
     from tests.fixtures.storage_servers import list_objects
 
     stalling = ResettingProxy(_endpoint("s3"), limit=256 * 1024, stall=True)

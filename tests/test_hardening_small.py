@@ -10,7 +10,7 @@ import cbor2
 import msgpack
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.trace import synth
 from skctl.trace.codec import SELF_DESCRIBE
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.trace import codec, synth
 from tests.fixtures.storage_servers import closed_port
 

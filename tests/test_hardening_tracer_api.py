@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from skctl.base.timeparse import MAX_TS
 from skctl.sandbox import SandboxServer
 from skctl.sandbox.workload import WorkloadGenerator
-from skctl.timeparse import MAX_TS
 from skctl.trace import codec
 from skctl.tracer.server import max_connections
 from tests.e2e.helpers import tracer_url

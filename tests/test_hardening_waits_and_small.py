@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.trace import codec, synth
 from tests.fixtures.fifos import fed_fifo
 
@@ -135,7 +135,7 @@ def test_a_pipe_with_a_writer_is_still_read(tmp_path: Path, capsys: pytest.Captu
 
 def test_trace_config_from_a_fifo_is_refused_at_once(fifo: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from skctl.errors import InputError
+    from skctl.base.errors import InputError
     from skctl.trace.config import load_config
 
     with pytest.raises(InputError):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skctl.errors import InputError, OperationalError
+from skctl.base.errors import InputError, OperationalError
 from skctl.sandbox.kubeconfig import write_kubeconfig
 
 SERVER = "http://127.0.0.1:1"

@@ -73,8 +73,8 @@ def test_the_walker_sees_a_cycle() -> None:
 
 def test_the_walker_reads_imports_of_every_kind() -> None:
     graph = import_graph()
-    assert "skctl.trace.selectors" in graph["skctl.trace.window"]  # from skctl.trace.selectors import ...
-    assert "skctl.messages" in graph["skctl.timeparse"]  # from skctl import messages
+    assert "skctl.kube.selectors" in graph["skctl.trace.window"]  # from skctl.kube.selectors import ...
+    assert "skctl.base.messages" in graph["skctl.base.timeparse"]  # from skctl import messages
 
 
 def test_no_import_cycles() -> None:

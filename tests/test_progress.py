@@ -1,4 +1,4 @@
-"""Progress of counted work (issue 21): `skctl.output.work_progress`, and `skctl example` using it."""
+"""Progress of counted work (issue 21): `skctl.cli.output.work_progress`, and `skctl example` using it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from skctl import cli, output
+from skctl.cli import main as cli
+from skctl.cli import output
 from skctl.trace import codec
 
 

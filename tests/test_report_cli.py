@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from tests.fixtures.processes import running, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent

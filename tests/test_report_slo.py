@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from skctl.errors import InputError
+from skctl.base.errors import InputError
 from skctl.report.junit import junit_xml
 from skctl.report.slo import evaluate, parse
 

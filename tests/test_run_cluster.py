@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import main
-from skctl.errors import OperationalError
+from skctl.base.errors import OperationalError
+from skctl.cli.main import main
 from skctl.kube.api import MERGE_PATCH_CONTENT_TYPE, Kube
 from skctl.sim import manifests
 

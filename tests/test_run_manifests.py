@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from skctl.cli import main
+from skctl.cli.main import main
 
 # Two (well, three) Kubernetes minor versions bundled with kubernetes-validate: the oldest
 # one we claim (kind's long-lived 1.29 images), the sandbox's 1.32 and the newest bundled.

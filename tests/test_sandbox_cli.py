@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from skctl.cli import main
+from skctl.cli.main import main
 from tests.fixtures.sandbox import start_sandbox_process
 
 pytestmark = pytest.mark.timeout(60)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from skctl.errors import InputError
+from skctl.base.errors import InputError
 from skctl.kube.api import ApiError, Kube
 from skctl.sandbox import SandboxServer
 

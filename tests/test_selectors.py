@@ -1,4 +1,4 @@
-"""The one label-selector parser (skctl.trace.selectors) against Kubernetes' own cases.
+"""The one label-selector parser (skctl.kube.selectors) against Kubernetes' own cases.
 
 The cases are those of k8s.io/apimachinery/pkg/labels/selector_test.go (TestSelectorParse,
 TestSetSelectorParser, TestSelectorMatches, TestRequirementConstructor,
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from skctl.kube.selectors import SelectorError, parse_selector, selector_from_json
 from skctl.sandbox.selectors import parse_label_selector
-from skctl.trace.selectors import SelectorError, parse_selector, selector_from_json
 
 # (selector, {key: (op, values)}) — what Kubernetes parses each string into.
 GOOD = [

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.trace import codec, load, simkube
 from skctl.trace.model import Trace
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from skctl.cli import main
-from skctl.errors import InputError, OperationalError
+from skctl.base.errors import InputError, OperationalError
+from skctl.cli.main import main
 from skctl.kube.api import Kube
 from skctl.sim import PAUSED_ANNOTATION, hooks, manifests, pause
 from skctl.sim.driver import DriveOptions, Driver, StepRecord

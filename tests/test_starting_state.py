@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from skctl.cli import main
-from skctl.errors import InputError
+from skctl.base.errors import InputError
+from skctl.cli.main import main
 from skctl.kube.api import Kube
 from skctl.sim import manifests
 from skctl.sim.driver import DriveOptions, Driver, StepRecord, state_plan
@@ -21,10 +21,10 @@ from skctl.sim.runner import delete_simulation
 from skctl.trace import cluster, codec, simkube
 from skctl.trace.config import parse_config
 from skctl.trace.model import Trace, new_event
-from skctl.trace.summary import summarize
 from skctl.trace.window import NO_FILTERS, ExportFilters, export_window
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.store import TraceStore
+from skctl.xray.summary import summarize
 
 CONFIG = parse_config({"trackedObjects": {"apps/v1.Deployment": {"trackLifecycle": True}}})
 NODE = cluster.NODE_GVK

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from skctl import cli, storage
-from skctl.errors import InputError, OperationalError
-from skctl.output import PROGRESS_MIN_BYTES, progress_enabled, transfer_progress
+from skctl import storage
+from skctl.base.errors import InputError, OperationalError
+from skctl.cli import main as cli
+from skctl.cli.output import PROGRESS_MIN_BYTES, progress_enabled, transfer_progress
 from skctl.trace import load
 from skctl.trace.model import Trace, new_event
 from tests.fixtures.storage_servers import HOST, closed_port, list_objects

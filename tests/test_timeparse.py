@@ -1,4 +1,4 @@
-"""Time and duration parsing for --start-time/--end-time (skctl.timeparse)."""
+"""Time and duration parsing for --start-time/--end-time (skctl.base.timeparse)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from skctl import timeparse
-from skctl.errors import InputError
-from skctl.timeparse import iso, resolve_window
+from skctl.base import timeparse
+from skctl.base.errors import InputError
+from skctl.base.timeparse import iso, resolve_window
 
 NOW = 1_714_564_800.0  # 2024-05-01T12:00:00Z
 

@@ -17,7 +17,7 @@ import requests
 import yaml
 from kubernetes import client
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.kube.api import Kube
 from skctl.sandbox import SandboxServer
 from skctl.sandbox.workload import VOLCANO_CRD, WorkloadGenerator
@@ -501,7 +501,7 @@ def test_a_tracer_refuses_a_missing_bucket_before_exporting(cluster, s3_bucket_u
 
 
 def test_the_default_journal_is_one_per_kubeconfig_context(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from skctl.commands.trace import default_journal
+    from skctl.cli.commands.trace import default_journal
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     base = os.path.join(str(tmp_path), "skctl", "journals")
@@ -607,7 +607,7 @@ def test_an_interrupted_close_still_closes_the_journal_and_a_second_close_finish
 
 
 def test_journal_close_on_a_failed_flush_is_an_operational_error(tmp_path: Path) -> None:
-    from skctl.errors import OperationalError
+    from skctl.base.errors import OperationalError
     from skctl.tracer.journal import Journal
     from skctl.tracer.store import TraceStore
 

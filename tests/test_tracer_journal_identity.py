@@ -10,8 +10,8 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from skctl.cli import main
-from skctl.errors import InputError
+from skctl.base.errors import InputError
+from skctl.cli.main import main
 from skctl.kube.api import Kube
 from skctl.sandbox import SandboxServer
 from skctl.trace.config import parse_config

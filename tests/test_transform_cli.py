@@ -9,7 +9,7 @@ import pytest
 import requests
 from kubernetes import client
 
-from skctl.cli import main
+from skctl.cli.main import main
 from skctl.trace import load
 from skctl.trace.model import Trace, new_event
 from tests.test_tracer import cluster, deployment, mentions, start_tracer, wait_for  # noqa: F401 - fixture
@@ -133,7 +133,7 @@ def test_tracer_applies_the_request_transform(cluster, tmp_path: Path,  # noqa: 
 def test_export_sends_the_program_text_in_simkubes_field(tmp_path: Path) -> None:
     import responses
 
-    from skctl import exporter
+    from skctl import export as exporter
     from skctl.trace import codec, skel
 
     program = skel.parse('remove(status); # sanitise\n')

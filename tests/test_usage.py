@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from skctl.cli import main
-from skctl.commands.trace import _status_line
-from skctl.errors import InputError
+from skctl.base.errors import InputError
+from skctl.cli.commands.trace import _status_line
+from skctl.cli.main import main
 from skctl.kube.api import Kube
 from skctl.kube.quantity import byte_count, cpu_text, memory_text, millicores
 from skctl.sandbox import SandboxServer

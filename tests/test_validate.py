@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from skctl.cli import main
-from skctl.errors import InputError
+from skctl.base.errors import InputError
+from skctl.cli.main import main
 from skctl.trace import validate
 from skctl.trace.codec import encode
 from skctl.trace.load import read_trace

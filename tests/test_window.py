@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from skctl.kube.selectors import SelectorError, parse_selector
 from skctl.trace.model import Trace, new_event
-from skctl.trace.selectors import SelectorError, parse_selector
 from skctl.trace.window import (
     DEFAULT_EXCLUDED_NAMESPACES,
     NO_FILTERS,

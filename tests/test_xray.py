@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from skctl.cli import main
-from skctl.trace import activity, codec
+from skctl.cli.main import main
+from skctl.trace import codec
 from skctl.trace.model import Trace, new_event
+from skctl.xray import activity
 
 NGINX_THRIFT_HEAD = """\
 # apps/v1.Deployment dsb/nginx-thrift: 5 versions

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static
 
 from skctl.trace import load
 from skctl.trace.model import Trace, new_event
-from skctl.xray_tui import XrayApp
+from skctl.xray.browser import XrayApp
 
 
 def content(app: XrayApp, widget_id: str) -> str:

@@ -137,9 +137,9 @@ def test_pyz_version_and_help_load_no_library(pyz: Path, bare_python: Path, tmp_
     assert warm.returncode == 0, warm.stderr
     assert warm.stdout.strip() == f"skctl {__version__}"
     modules = imported(warm.stderr)
-    assert "skctl.entry" in modules  # the probe sees the run
+    assert "skctl.cli.entry" in modules  # the probe sees the run
     # answered before the CLI loads; the archive is not opened again
-    loaded = {m for m in modules if m.split(".")[0] in HEAVY or m in ("argparse", "skctl.cli", "zipfile", "_bootstrap")}
+    loaded = {m for m in modules if m.split(".")[0] in HEAVY or m in ("argparse", "skctl.cli.main", "zipfile", "_bootstrap")}
     assert loaded == set()
 
     helped = launch(bare_python, pyz, "--help", env=env)

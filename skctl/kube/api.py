@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from skctl import messages
-from skctl.errors import InputError, OperationalError
+from skctl.base import messages
+from skctl.base.errors import InputError, OperationalError
 from skctl.kube import status as kube_status
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"  # JSON is YAML: the body is JSON

@@ -10,8 +10,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from skctl import messages
-from skctl.errors import InputError, OperationalError
+from skctl.base import messages
+from skctl.base.errors import InputError, OperationalError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: this module is imported while parsers are built
 if TYPE_CHECKING:
@@ -275,7 +275,7 @@ def check_proxy(configuration: Any) -> None:
     from urllib3.exceptions import LocationParseError
     from urllib3.util import parse_url
 
-    from skctl.output import redact
+    from skctl.cli.output import redact
 
     url = getattr(configuration, "proxy", None)
     if not url:

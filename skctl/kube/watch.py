@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from skctl.errors import SkctlError
+from skctl.base.errors import SkctlError
 
 log = logging.getLogger(__name__)
 

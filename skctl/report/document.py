@@ -13,8 +13,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError
+from skctl.base import messages
+from skctl.base.errors import InputError
 from skctl.report import REPORT_HTML, REPORT_JSON, REPORT_SCHEMA, REPORT_VERSION
 from skctl.report.measure import metrics
 
@@ -22,7 +22,7 @@ from skctl.report.measure import metrics
 def build(sections: Mapping[str, Any], *, simulation: Mapping[str, Any], complete: bool,
           incomplete_reason: str | None, created: float) -> dict[str, Any]:
     from skctl import __version__
-    from skctl.timeparse import iso
+    from skctl.base.timeparse import iso
 
     window = dict(sections["window"])
     window["start"], window["end"] = iso(window["start"]), iso(window["end"])

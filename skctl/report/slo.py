@@ -18,8 +18,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from skctl import messages
-from skctl.errors import InputError
+from skctl.base import messages
+from skctl.base.errors import InputError
 from skctl.report.measure import METRICS, SECONDS, SHARES
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -70,7 +70,7 @@ class GateResult:
 
 
 def _number(num: str, unit: str | None, text: str) -> float:
-    from skctl.timeparse import duration_seconds
+    from skctl.base.timeparse import duration_seconds
 
     value = float(num)
     if not math.isfinite(value):

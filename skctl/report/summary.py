@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from skctl import messages
+from skctl.base import messages
 from skctl.report.slo import GateResult, show
 
 

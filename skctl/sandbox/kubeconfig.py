@@ -41,7 +41,7 @@ def write_kubeconfig(path: str | os.PathLike, server: str, *, ca_pem: bytes | No
     """Write a kubeconfig (mode 0600) by the same rules as a trace: atomically, following a
     symlink, streaming into a FIFO or device instead of replacing it, and leaving no partial
     file behind on a full disk. A failed write is an OperationalError naming the path."""
-    from skctl import messages
+    from skctl.base import messages
     from skctl.storage.local import write_side_file
 
     data = render(kubeconfig_dict(server, ca_pem=ca_pem, token=token)).encode()

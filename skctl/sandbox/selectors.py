@@ -1,6 +1,6 @@
 """Label and field selectors, parsed once per request and matched against plain dicts.
 
-Label selectors are skctl.trace.selectors, the one Kubernetes-grammar parser in skctl.
+Label selectors are skctl.kube.selectors, the one Kubernetes-grammar parser in skctl.
 Field selectors accept =, == and != on any dotted path (metadata.name, metadata.namespace,
 status.phase, spec.nodeName...); the real server allows only a per-kind list, the
 sandbox is more lenient on purpose.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from skctl.trace.selectors import SelectorError, parse_selector
+from skctl.kube.selectors import SelectorError, parse_selector
 
 __all__ = ["SelectorError", "combine", "parse_field_selector", "parse_label_selector"]
 

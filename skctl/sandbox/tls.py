@@ -12,8 +12,8 @@ import ipaddress
 import ssl
 from pathlib import Path
 
-from skctl import messages
-from skctl.errors import InputError
+from skctl.base import messages
+from skctl.base.errors import InputError
 
 
 def require_tls() -> None:

@@ -27,8 +27,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from skctl import messages
-from skctl.errors import InputError
+from skctl.base import messages
+from skctl.base.errors import InputError
 from skctl.kube.api import ApiError, Kube, Resource
 from skctl.sim.manifests import AGGREGATE_LABEL, CLUSTER_ROLE
 

@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError, OperationalError
+from skctl.base import messages
+from skctl.base.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
 from skctl.kube.names import is_dns1123_label
 from skctl.sim import DEFAULT_NODES, DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL, access

@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from skctl import messages
-from skctl.errors import InputError, OperationalError
+from skctl.base import messages
+from skctl.base.errors import InputError, OperationalError
 
 log = logging.getLogger("skctl.sim.hooks")
 STAGES = ("preStartHooks", "preRunHooks", "postRunHooks", "postStopHooks")

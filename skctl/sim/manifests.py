@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from skctl import messages
-from skctl.errors import InputError
+from skctl.base import messages
+from skctl.base.errors import InputError
+from skctl.base.logs import DEFAULT_DRIVER_VERBOSITY, VERBOSITY_LEVELS
+from skctl.base.timeparse import parse_duration
 from skctl.kube.names import DNS1123_LABEL_MAX, is_dns1123_label, is_dns1123_subdomain
-from skctl.logs import DEFAULT_DRIVER_VERBOSITY, VERBOSITY_LEVELS
 from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers of this module
     DEFAULT_DRIVER_NAMESPACE,
     DEFAULT_NODES,
@@ -44,7 +45,6 @@ from skctl.sim import (  # noqa: F401 - the defaults are re-exported for callers
     SIMULATION_LABEL,
 )
 from skctl.sim.timing import LIFECYCLE_FLAGS, format_number, lifecycle_delays, parse_millis, parse_speed
-from skctl.timeparse import parse_duration
 from skctl.trace.shape import is_text
 
 SERVICE_ACCOUNT = "skctl-driver"

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from skctl import messages
-from skctl.errors import OperationalError
+from skctl.base import messages
+from skctl.base.errors import OperationalError
 from skctl.kube.api import ApiError, Kube
 from skctl.kube.times import rfc3339
 from skctl.sim import PAUSED_ANNOTATION

@@ -32,7 +32,7 @@ from typing import Any
 
 import jsonpointer
 
-from skctl import messages
+from skctl.base import messages
 from skctl.kube.api import ApiError, Kube
 from skctl.kube.names import truncate_label_value as label_value
 from skctl.kube.times import rfc3339

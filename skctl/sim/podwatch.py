@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from skctl import messages
-from skctl.errors import OperationalError
+from skctl.base import messages
+from skctl.base.errors import OperationalError
 from skctl.kube.api import Kube
 from skctl.kube.watch import ListWatch
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from skctl import messages
-from skctl.errors import InputError, OperationalError
+from skctl.base import messages
+from skctl.base.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
 from skctl.sim import DEFAULT_SCHEDULE_TIMEOUT, FIELD_MANAGER, SIMULATION_LABEL, VIRTUAL_LABEL
 from skctl.sim.driver import DriveOptions, Driver, DriveResult, Step, StepRecord, schedule
@@ -43,7 +43,7 @@ def drive(
     """Replay `trace` into the cluster; SIGTERM (the pod is deleted) and SIGINT stop it
     gracefully, so the cleanup of what the simulation created still runs. `on_step` sees
     each event once it is replayed (a live view, `skctl demo`)."""
-    from skctl.signals import stop_on_signals
+    from skctl.base.signals import stop_on_signals
 
     driver = Driver(kube, trace, opts, on_step=on_step)
     with stop_on_signals(driver.stop):

@@ -1,13 +1,13 @@
-"""Speed values and Go-duration output for `skctl run`/`skctl drive` (durations: skctl.timeparse)."""
+"""Speed values and Go-duration output for `skctl run`/`skctl drive` (durations: skctl.base.timeparse)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 
-from skctl import messages
-from skctl.errors import InputError
-from skctl.numbers import parse_int
+from skctl.base import messages
+from skctl.base.errors import InputError
+from skctl.base.numbers import parse_int
 
 # A trace of up to ~300 years (timeparse.MAX_TS) divided by the speed stays a finite, plannable
 # wall time, and a sleep of trace-time/speed stays above float resolution.

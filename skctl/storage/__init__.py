@@ -4,7 +4,7 @@ Modules: `urls` (schemes, paths, options), `backends` (URL → filesystem, retri
 `local` (atomic local writes), `remote` (committed-or-discarded uploads), `stall` (an
 upload that stops moving is dropped after `stall_timeout`), `errors` (backend exceptions
 → one-line errors). Progress is reported through a callback
-(skctl.progress), never drawn here.
+(skctl.base.progress), never drawn here.
 
 Supported: bare paths and file://, memory://, s3://, gs:// and gcs://, az:// and abfs://.
 Credentials and endpoints come from each backend's standard environment variables, read by
@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError, OperationalError
-from skctl.progress import Progress, no_progress
+from skctl.base import messages
+from skctl.base.errors import InputError, OperationalError
+from skctl.base.progress import Progress, no_progress
 from skctl.storage.backends import SKCTL_OPTIONS, open_target, probe_bucket
 from skctl.storage.errors import is_denied, is_moved, map_error
 from skctl.storage.local import open_for_reading, write_local

@@ -14,12 +14,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError, OperationalError
+from skctl.base import messages
+from skctl.base.errors import InputError, OperationalError
+from skctl.base.timeparse import MAX_DURATION, MIN_DURATION, in_duration_range
 from skctl.storage.errors import map_error, no_credentials, short
 from skctl.storage.stall import DEFAULT_STALL_TIMEOUT
 from skctl.storage.urls import BACKEND_PACKAGE, local_path, protocol_of, scheme_of, split_remote
-from skctl.timeparse import MAX_DURATION, MIN_DURATION, in_duration_range
 
 log = logging.getLogger("skctl.storage")
 

@@ -11,8 +11,8 @@ import errno
 import sys
 from collections.abc import Iterator
 
-from skctl import messages
-from skctl.errors import InputError, OperationalError
+from skctl.base import messages
+from skctl.base.errors import InputError, OperationalError
 from skctl.storage.urls import SCHEMES, scheme_of
 
 # (module, class) of each library's exceptions, by what they mean to the user.

@@ -7,10 +7,10 @@ import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from skctl import messages
-from skctl.errors import InputError, OperationalError
-from skctl.progress import Progress
-from skctl.signals import work_committed
+from skctl.base import messages
+from skctl.base.errors import InputError, OperationalError
+from skctl.base.progress import Progress
+from skctl.base.signals import work_committed
 
 
 def write_local(
@@ -63,7 +63,7 @@ def write_side_file(path: str | os.PathLike[str], data: bytes, message: str, mod
     """Write a file that is not the command's result (a kubeconfig, a tracer config, manifests)
     by write_local's rules (atomic, no partial file on a full disk) without committing the
     command; an OSError becomes OperationalError(`message`), formatted with path and detail."""
-    from skctl.progress import no_progress
+    from skctl.base.progress import no_progress
 
     name = os.fspath(path)
     if os.path.isdir(name):  # write_local's own message would ask for "a trace file"

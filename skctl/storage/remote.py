@@ -7,10 +7,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError, OperationalError
-from skctl.progress import Progress
-from skctl.signals import work_committed
+from skctl.base import messages
+from skctl.base.errors import InputError, OperationalError
+from skctl.base.progress import Progress
+from skctl.base.signals import work_committed
 from skctl.storage.backends import Target
 from skctl.storage.stall import stall_watchdog
 

@@ -8,8 +8,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError
+from skctl.base import messages
+from skctl.base.errors import InputError
 
 # URL scheme → fsspec protocol. Everything goes through fsspec; this table only says
 # which schemes we promise to support (and test).

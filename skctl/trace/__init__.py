@@ -17,7 +17,7 @@ DEFAULT_COMPRESSION_V3 = "lzma"  # raw LZMA2 per chunk (skctl.trace.format3)
 def default_compression(version: int) -> str:
     return DEFAULT_COMPRESSION_V3 if version == 3 else DEFAULT_COMPRESSION
 
-# Export defaults (SPEC section 5), shared by `skctl export`'s parser and skctl.exporter.
+# Export defaults (SPEC section 5), shared by `skctl export`'s parser and skctl.export.
 DEFAULT_EXCLUDED_NAMESPACES = (
     "cert-manager",
     "default",

@@ -14,10 +14,10 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError
-from skctl.progress import Progress, no_progress
-from skctl.signals import interrupts_deferred, interrupts_kept, stoppable
+from skctl.base import messages
+from skctl.base.errors import InputError
+from skctl.base.progress import Progress, no_progress
+from skctl.base.signals import interrupts_deferred, interrupts_kept, stoppable
 from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION, limits, shape, steps
 from skctl.trace.model import SUPPORTED_VERSIONS, Trace, gc_paused
 
@@ -31,7 +31,7 @@ def encode(trace: Trace, compression: str = DEFAULT_COMPRESSION, progress: Progr
     if compression != "none" and compression not in steps.COMPRESSORS:
         raise InputError(messages.TRACE_BAD_COMPRESSION_CHOICE.format(name=compression, choices=", ".join(COMPRESSIONS)))
     document = trace.to_document()
-    # Ctrl-C stops the encoder at its next write (skctl.signals.interrupts_deferred), instead
+    # Ctrl-C stops the encoder at its next write (skctl.base.signals.interrupts_deferred), instead
     # of being swallowed by cbor2 or waiting for the whole document
     with progress("encoding", None) as advance, interrupts_kept(), interrupts_deferred() as check:
         writer = steps.Writer(check, advance)
@@ -103,7 +103,7 @@ def _loads(data: bytes | bytearray, url: str) -> Any:
     start = len(SELF_DESCRIBE) if data.startswith(SELF_DESCRIBE) else 0
     view = memoryview(data)[start:]
     try:
-        # in a worker that Ctrl-C abandons (skctl.signals.stoppable): raised inside cbor2's
+        # in a worker that Ctrl-C abandons (skctl.base.signals.stoppable): raised inside cbor2's
         # read, the interrupt came out as a decode error, and a valid trace looked corrupt
         with gc_paused():
             doc, trailing = stoppable(lambda check: _decode_one(view, check))

@@ -31,8 +31,8 @@ from typing import Any
 
 import jsonpointer
 
-from skctl import messages
-from skctl.errors import InputError
+from skctl.base import messages
+from skctl.base.errors import InputError
 
 # SPEC section 4. apps/v1.ReplicaSet is listed as "/spec": a path may name either the
 # pod template itself or the object that holds it under `template` (see find_pod_templates),
@@ -168,7 +168,7 @@ def parse_config(doc: Any, source: str = "<config>", strict: bool = True) -> Tra
 
 def parse_usage_interval(value: Any, source: str = "--usage-interval") -> float:
     """`usageInterval`: a duration (`30s`, `1m`) or a number of seconds, at least one second."""
-    from skctl.timeparse import parse_duration
+    from skctl.base.timeparse import parse_duration
 
     if value is None:
         return DEFAULT_USAGE_INTERVAL

@@ -37,10 +37,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from skctl import messages
-from skctl.errors import InputError
-from skctl.progress import Progress, no_progress
-from skctl.signals import interrupts_kept
+from skctl.base import messages
+from skctl.base.errors import InputError
+from skctl.base.progress import Progress, no_progress
+from skctl.base.signals import interrupts_kept
 from skctl.trace import codec, shape
 from skctl.trace.codec import from_document, loads_one
 from skctl.trace.model import FORMAT_VERSION as LOGICAL_VERSION

@@ -54,8 +54,8 @@ def parse_size(text: str) -> int:
     """A byte count written as a Kubernetes quantity (`8Gi`, `500M`, `1073741824`), at least 1 KiB."""
     from kubernetes.utils.quantity import parse_quantity
 
-    from skctl import messages
-    from skctl.errors import InputError
+    from skctl.base import messages
+    from skctl.base.errors import InputError
 
     try:
         value = parse_quantity(text.strip())

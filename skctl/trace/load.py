@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError
-from skctl.progress import Progress, no_progress
+from skctl.base import messages
+from skctl.base.errors import InputError
+from skctl.base.progress import Progress, no_progress
 from skctl.trace import codec, default_compression, format3, limits, simkube
 from skctl.trace.model import Trace
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from skctl.timeparse import MAX_TS
+from skctl.base.timeparse import MAX_TS
 from skctl.trace import usage
 from skctl.trace.cluster import CLUSTER_KEY
 
 MAX_DEPTH = 100  # nesting inside one object; real Kubernetes objects stay under ~30
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what JSON (int64) and msgpack (uint64) carry
-# Event and lifecycle times: unix seconds from 1970 to 9999 (skctl.timeparse.MAX_TS).
+# Event and lifecycle times: unix seconds from 1970 to 9999 (skctl.base.timeparse.MAX_TS).
 TS_MIN, TS_MAX = 0, MAX_TS
 HASH_MIN, HASH_MAX = 0, 2**64 - 1  # SimKube's pod and object hashes are u64
 
@@ -221,7 +221,7 @@ def _cluster_problem(section: Any, check_strings: bool) -> str | None:
 def _config_problem(config: dict[str, Any]) -> tuple[str | None, Any]:
     """The embedded tracer config, read exactly as the driver will read it: (what is
     wrong, None) or (None, the parsed config)."""
-    from skctl.errors import InputError
+    from skctl.base.errors import InputError
     from skctl.trace.config import parse_config
 
     found = _value_problem(config, 0, False)

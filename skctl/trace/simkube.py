@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError
-from skctl.signals import stoppable
+from skctl.base import messages
+from skctl.base.errors import InputError
+from skctl.base.signals import stoppable
 from skctl.trace.codec import from_document
 from skctl.trace.model import Trace, gc_paused
 
@@ -55,7 +55,7 @@ _READ_SIZE = 1 << 20
 
 def _unpack(data: bytes) -> Any:
     """`msgpack.unpackb(data)` with the same limits and errors, fed through a file object
-    READ_SIZE bytes at a time, in a worker that Ctrl-C abandons (skctl.signals.stoppable):
+    READ_SIZE bytes at a time, in a worker that Ctrl-C abandons (skctl.base.signals.stoppable):
     the interrupt takes effect at the next read instead of after one compiled call over the
     whole trace (seconds per 100 MB), and without freeing the half-read document first."""
     return stoppable(lambda check: _unpack_checked(data, check))

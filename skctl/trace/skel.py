@@ -31,8 +31,8 @@ from typing import Any
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
-from skctl import messages
-from skctl.errors import InputError
+from skctl.base import messages
+from skctl.base.errors import InputError
 from skctl.trace.model import Trace
 
 GRAMMAR = r"""

@@ -69,7 +69,7 @@ def expand(decompressor: _Decompressor, payload: bytes, limit: int) -> tuple[byt
 
 class Writer:
     """A write-only file that collects what an encoder writes into one bytearray, and
-    calls `check` (skctl.signals.interrupts_deferred's) on every write: cbor2 writes
+    calls `check` (skctl.base.signals.interrupts_deferred's) on every write: cbor2 writes
     every few KiB, which makes its encoder stoppable. `advance` is told the bytes written."""
 
     def __init__(self, check: Callable[[], None], advance: Callable[[int], None] = lambda n: None) -> None:

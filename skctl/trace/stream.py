@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from skctl import messages
-from skctl.errors import InputError
-from skctl.progress import Progress, no_progress
+from skctl.base import messages
+from skctl.base.errors import InputError
+from skctl.base.progress import Progress, no_progress
 from skctl.trace import format3, shape
 from skctl.trace.model import Trace
 from skctl.trace.window import Cutter, ExportFilters, Key

@@ -11,10 +11,10 @@ import copy
 import random
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError
-from skctl.progress import Advance, Progress, no_progress
-from skctl.timeparse import MAX_TS
+from skctl.base import messages
+from skctl.base.errors import InputError
+from skctl.base.progress import Advance, Progress, no_progress
+from skctl.base.timeparse import MAX_TS
 from skctl.trace.model import Obj, Trace, new_event, ns_name
 from skctl.trace.pods import pod_spec_hash, spec_hash
 

@@ -31,8 +31,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError
+from skctl.base import messages
+from skctl.base.errors import InputError
 from skctl.trace import usage
 from skctl.trace.config import config_of_trace, iter_pod_templates
 from skctl.trace.model import Trace, gvk_of, ns_name

@@ -50,10 +50,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from skctl.kube.names import is_dns1123_label
+from skctl.kube.selectors import Selector, SelectorError, parse_selector, selector_from_json
 from skctl.trace import DEFAULT_EXCLUDED_NAMESPACES, cluster, usage
 from skctl.trace.model import Obj, Trace, gc_paused, new_event
 from skctl.trace.pods import spec_hash
-from skctl.trace.selectors import Selector, SelectorError, parse_selector, selector_from_json
 
 if TYPE_CHECKING:
     from skctl.trace.skel import Program  # lark loads only for a transform

@@ -48,9 +48,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from skctl import messages
-from skctl.errors import OperationalError
-from skctl.progress import Advance, Progress, no_progress
+from skctl.base import messages
+from skctl.base.errors import OperationalError
+from skctl.base.progress import Advance, Progress, no_progress
 from skctl.storage.local import fsync_dir
 from skctl.tracer.store import (
     REC_CLUSTER,

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError
+from skctl.base import messages
+from skctl.base.errors import InputError
 from skctl.kube.api import Kube, Resource
 from skctl.kube.watch import Fatal, ListWatch
 from skctl.trace import cluster

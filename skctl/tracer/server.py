@@ -35,10 +35,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from skctl.errors import SkctlError
-from skctl.timeparse import MAX_TS
+from skctl.base.errors import SkctlError
+from skctl.base.timeparse import MAX_TS
+from skctl.kube.selectors import SelectorError
 from skctl.trace.model import Trace
-from skctl.trace.selectors import SelectorError
 from skctl.trace.skel import Program, TransformError
 from skctl.trace.window import ExportFilters
 

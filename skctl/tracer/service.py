@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skctl import messages
-from skctl.errors import InputError, OperationalError
+from skctl.base import messages
+from skctl.base.errors import InputError, OperationalError
+from skctl.base.progress import Progress, no_progress
 from skctl.kube.api import ApiError, Kube
-from skctl.progress import Progress, no_progress
 from skctl.trace.config import TracerConfig
 from skctl.trace.window import ExportFilters
 from skctl.tracer.journal import Journal, JournalBusy, JournalError, JournalForeign

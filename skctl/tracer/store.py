@@ -55,8 +55,8 @@ from typing import TYPE_CHECKING, Any
 
 import cbor2
 
+from skctl.base.progress import Progress, no_progress
 from skctl.kube.times import parse_ts
-from skctl.progress import Progress, no_progress
 from skctl.trace import cluster
 from skctl.trace.config import TracerConfig
 from skctl.trace.model import Trace, new_event

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from skctl import messages
+from skctl.base import messages
 from skctl.kube.quantity import byte_count, millicores
 from skctl.trace import usage as usage_section
 
@@ -195,7 +195,7 @@ def _scrape_time(item: Mapping[str, Any]) -> int | None:
 def metrics_lister(kube: Any) -> Callable[[], list[dict[str, Any]]]:
     """PodMetrics of every namespace through `kube` (skctl.kube.api.Kube); LookupError when
     discovery does not list the API (looked up afresh each time until it is found)."""
-    from skctl.errors import InputError
+    from skctl.base.errors import InputError
     from skctl.kube.api import ApiError
 
     found: dict[str, bool] = {}
