@@ -67,10 +67,12 @@ fuzz: $(STAMP)
 	$(VPY) -m pip install --quiet -e '.[fuzz]'
 	$(VPY) scripts/fuzz_decoder.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -artifact_prefix=.fuzz- .fuzz-corpus
 
-# ruff everywhere; mypy on the package (config in pyproject.toml: strict on trace, tracer, kube, storage).
+# ruff everywhere; mypy on the package (config in pyproject.toml: strict on trace, tracer, kube, storage);
+# import-linter's contracts (pyproject.toml [tool.importlinter]: the layers of docs/development.md).
 lint: $(STAMP)
 	$(VPY) -m ruff check skctl tests bench scripts
 	$(VPY) -m mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf dist build *.egg-info .pytest_cache
