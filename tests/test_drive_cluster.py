@@ -51,7 +51,7 @@ def check_virtual(obj: dict, name: str, original_ns: str, templates: list[dict])
 
 
 def templates_of(obj: dict) -> list[dict]:
-    from skctl.trace.config import find_pod_templates
+    from skctl.trace.tracked import find_pod_templates
 
     return [t for _at, t in find_pod_templates(obj)]
 

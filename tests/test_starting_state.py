@@ -19,7 +19,7 @@ from skctl.sim.mutate import virtual_object
 from skctl.sim.nodes import node_manifest, virtual_node_name
 from skctl.sim.runner import delete_simulation
 from skctl.trace import cluster, codec, simkube
-from skctl.trace.config import parse_config
+from skctl.trace.tracked import parse_config
 from skctl.trace.model import Trace, new_event
 from skctl.trace.window import NO_FILTERS, ExportFilters, export_window
 from skctl.tracer import journal as journal_mod

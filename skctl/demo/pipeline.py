@@ -154,7 +154,7 @@ def recorded_tally(trace: Trace, opts: DriveOptions) -> Tally:
     turns it into its virtual twin (skctl.sim.driver.virtual_twin, the driver's own rules).
     Namespaces are left out: the driver makes virtual ones instead."""
     from skctl.sim.driver import virtual_twin
-    from skctl.trace.config import config_of_trace
+    from skctl.trace.tracked import config_of_trace
     from skctl.trace.pods import spec_hash
 
     config = config_of_trace(trace)
@@ -416,7 +416,7 @@ def _record_and_export(
     from skctl.base.timeparse import parse_duration
     from skctl.kube.api import Kube
     from skctl.kube.client import connect
-    from skctl.trace.config import load_config
+    from skctl.tracer.config import load_config
     from skctl.tracer import DEFAULT_RETENTION
     from skctl.tracer.service import Tracer, TracerOptions
 

@@ -57,7 +57,7 @@ from skctl.sim.pods import PodContext, PodHandler
 from skctl.sim.podwatch import PodWatcher
 from skctl.sim.usage import UsageReplay
 from skctl.trace import cluster, usage
-from skctl.trace.config import TracerConfig, config_of_trace
+from skctl.trace.tracked import TracerConfig, config_of_trace
 from skctl.trace.model import Trace, gvk_of, ns_name
 
 log = logging.getLogger("skctl.sim.driver")

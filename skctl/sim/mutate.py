@@ -57,7 +57,7 @@ from skctl.sim import (
     VIRTUAL_NODE_SELECTOR_VALUE,
     VIRTUAL_NODE_TAINT_KEY,
 )
-from skctl.trace.config import iter_pod_templates
+from skctl.kube.pointers import iter_pod_templates
 from skctl.trace.model import SERVER_SET_METADATA
 
 DROPPED_METADATA = (*SERVER_SET_METADATA, "ownerReferences")

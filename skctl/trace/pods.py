@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from skctl.kube.times import parse_ts
-from skctl.trace.config import BUILTIN_TEMPLATE_PATHS
+from skctl.trace.tracked import BUILTIN_TEMPLATE_PATHS
 from skctl.trace.jsonhash import json_hash
 from skctl.trace.model import PodLifecycles
 

@@ -141,7 +141,7 @@ def _a(value: Any) -> str:
 
 
 def _templates_problem(obj: dict[str, Any], config: Any) -> str | None:
-    from skctl.trace.config import iter_pod_templates
+    from skctl.kube.pointers import iter_pod_templates
     from skctl.trace.model import gvk_of
 
     meta_of_template = None
@@ -222,7 +222,7 @@ def _config_problem(config: dict[str, Any]) -> tuple[str | None, Any]:
     """The embedded tracer config, read exactly as the driver will read it: (what is
     wrong, None) or (None, the parsed config)."""
     from skctl.base.errors import InputError
-    from skctl.trace.config import parse_config
+    from skctl.trace.tracked import parse_config
 
     found = _value_problem(config, 0, False)
     if found:

@@ -34,7 +34,8 @@ from typing import Any
 from skctl.base import messages
 from skctl.base.errors import InputError
 from skctl.trace import usage
-from skctl.trace.config import config_of_trace, iter_pod_templates
+from skctl.kube.pointers import iter_pod_templates
+from skctl.trace.tracked import config_of_trace
 from skctl.trace.model import Trace, gvk_of, ns_name
 
 

@@ -26,7 +26,7 @@ from skctl.base.errors import InputError
 from skctl.kube.api import Kube, Resource
 from skctl.kube.watch import Fatal, ListWatch
 from skctl.trace import cluster
-from skctl.trace.config import TracerConfig
+from skctl.trace.tracked import TracerConfig
 from skctl.trace.model import split_gvk
 from skctl.trace.pods import POD_GVK
 from skctl.tracer.store import TraceStore

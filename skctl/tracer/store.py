@@ -58,7 +58,7 @@ import cbor2
 from skctl.base.progress import Progress, no_progress
 from skctl.kube.times import parse_ts
 from skctl.trace import cluster
-from skctl.trace.config import TracerConfig
+from skctl.trace.tracked import TracerConfig
 from skctl.trace.model import Trace, new_event
 
 if TYPE_CHECKING:
