@@ -9,8 +9,8 @@ import pytest
 from skctl.base.errors import InputError
 from skctl.kube.pointers import resolve_pointer
 from skctl.trace import tracked as cfg
-from skctl.tracer.config import MAX_CONFIG_BYTES, load_config
 from skctl.trace.load import read_trace
+from skctl.tracer.config import MAX_CONFIG_BYTES, load_config
 
 
 def _write(tmp_path: Path, text: str) -> str:

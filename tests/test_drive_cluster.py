@@ -10,9 +10,9 @@ import pytest
 
 from skctl.cli.main import main
 from skctl.kube.api import Kube
+from skctl.kube.keys import gvk_of, split_gvk
 from skctl.sim.driver import DriveOptions, Driver, StepRecord, schedule
 from skctl.trace.load import read_trace
-from skctl.trace.model import gvk_of, split_gvk
 from tests.fixtures.processes import running, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent

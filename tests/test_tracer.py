@@ -22,8 +22,8 @@ from skctl.kube.api import Kube
 from skctl.sandbox import SandboxServer
 from skctl.sandbox.workload import VOLCANO_CRD, WorkloadGenerator
 from skctl.trace import codec, load
-from skctl.trace.tracked import parse_config
 from skctl.trace.model import Trace
+from skctl.trace.tracked import parse_config
 from skctl.trace.window import NO_FILTERS, ExportFilters
 from skctl.tracer import DEFAULT_CONFIG_YAML
 from skctl.tracer import journal as journal_mod

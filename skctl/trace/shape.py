@@ -141,8 +141,8 @@ def _a(value: Any) -> str:
 
 
 def _templates_problem(obj: dict[str, Any], config: Any) -> str | None:
+    from skctl.kube.keys import gvk_of
     from skctl.kube.pointers import iter_pod_templates
-    from skctl.trace.model import gvk_of
 
     meta_of_template = None
     for at, template in iter_pod_templates(obj, config.template_paths(gvk_of(obj))):

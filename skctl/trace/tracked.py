@@ -32,6 +32,7 @@ from typing import Any
 
 from skctl.base import messages
 from skctl.base.errors import InputError
+from skctl.kube.keys import gvk_of
 from skctl.kube.pointers import iter_pod_templates, split_pointer
 
 # SPEC section 4. apps/v1.ReplicaSet is listed as "/spec": a path may name either the
@@ -247,8 +248,6 @@ def find_pod_templates(
 ) -> list[tuple[str, dict[str, Any]]]:
     """All pod templates of an object, as (pointer, template) pairs, through the config's
     podSpecTemplatePaths (or the built-in defaults for the kind)."""
-    from skctl.trace.model import gvk_of
-
     gvk = gvk or gvk_of(obj)
     paths = (config or TracerConfig()).template_paths(gvk)
     return list(iter_pod_templates(obj, paths))

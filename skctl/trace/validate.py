@@ -33,10 +33,11 @@ from typing import Any
 
 from skctl.base import messages
 from skctl.base.errors import InputError
-from skctl.trace import usage
+from skctl.kube.keys import gvk_of, ns_name
 from skctl.kube.pointers import iter_pod_templates
+from skctl.trace import usage
+from skctl.trace.model import Trace
 from skctl.trace.tracked import config_of_trace
-from skctl.trace.model import Trace, gvk_of, ns_name
 
 
 @dataclass(frozen=True)
