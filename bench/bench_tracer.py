@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import report, section  # noqa: E402
 
-from skctl.trace.config import parse_config  # noqa: E402
+from skctl.trace.tracked import parse_config  # noqa: E402
 from skctl.trace.window import ExportFilters  # noqa: E402
 from skctl.tracer import journal as journal_mod  # noqa: E402
 from skctl.tracer.store import POD_GVK, TraceStore  # noqa: E402

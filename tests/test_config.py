@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from skctl.base.errors import InputError
-from skctl.trace import config as cfg
+from skctl.kube.pointers import resolve_pointer
+from skctl.trace import tracked as cfg
 from skctl.trace.load import read_trace
+from skctl.tracer.config import MAX_CONFIG_BYTES, load_config
 
 
 def _write(tmp_path: Path, text: str) -> str:
@@ -18,7 +20,7 @@ def _write(tmp_path: Path, text: str) -> str:
 
 
 def test_reference_config_loads(reference_dir: Path) -> None:
-    conf = cfg.load_config(str(reference_dir / "tracer-config.yml"))
+    conf = load_config(str(reference_dir / "tracer-config.yml"))
     assert set(conf.tracked_objects) == {"apps/v1.Deployment", "apps/v1.StatefulSet", "batch/v1.CronJob"}
     assert conf.track_lifecycle("batch/v1.CronJob")
     assert not conf.track_lifecycle("apps/v1.Deployment")
@@ -50,7 +52,7 @@ def test_builtin_defaults() -> None:
 
 
 def test_full_settings_and_wildcards(tmp_path: Path) -> None:
-    conf = cfg.load_config(
+    conf = load_config(
         _write(
             tmp_path,
             """
@@ -101,10 +103,10 @@ def test_pod_is_its_own_template() -> None:
 
 def test_pointer_escapes_and_indices() -> None:
     doc = {"a/b": {"m~n": [1, {"x": 2}]}}
-    assert cfg.resolve_pointer(doc, "/a~1b/m~0n/1/x") == [("/a~1b/m~0n/1/x", 2)]
-    assert cfg.resolve_pointer(doc, "/a~1b/m~0n/*") == [("/a~1b/m~0n/0", 1), ("/a~1b/m~0n/1", {"x": 2})]
-    assert cfg.resolve_pointer(doc, "/missing/x") == []
-    assert cfg.resolve_pointer(doc, "/a~1b/m~0n/7") == []
+    assert resolve_pointer(doc, "/a~1b/m~0n/1/x") == [("/a~1b/m~0n/1/x", 2)]
+    assert resolve_pointer(doc, "/a~1b/m~0n/*") == [("/a~1b/m~0n/0", 1), ("/a~1b/m~0n/1", {"x": 2})]
+    assert resolve_pointer(doc, "/missing/x") == []
+    assert resolve_pointer(doc, "/a~1b/m~0n/7") == []
 
 
 @pytest.mark.parametrize(
@@ -127,12 +129,12 @@ def test_pointer_escapes_and_indices() -> None:
         ("trackedObjects: " + "[" * 10_000 + "]" * 10_000 + "\n", "nested too deeply"),
         ("a: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n", "nested too deeply"),
         # a huge file (a trace or a log given by mistake) is refused unread past the bound
-        ("#" + "x" * cfg.MAX_CONFIG_BYTES + "\ntrackedObjects: {}\n", "larger than 16 MiB"),
+        ("#" + "x" * MAX_CONFIG_BYTES + "\ntrackedObjects: {}\n", "larger than 16 MiB"),
     ],
 )
 def test_bad_configs(tmp_path: Path, text: str, fragment: str) -> None:
     with pytest.raises(InputError) as info:
-        cfg.load_config(_write(tmp_path, text))
+        load_config(_write(tmp_path, text))
     assert fragment in str(info.value)
     assert "\n" not in str(info.value).strip()
 
@@ -140,12 +142,12 @@ def test_bad_configs(tmp_path: Path, text: str, fragment: str) -> None:
 @pytest.mark.timeout(30)
 def test_dev_zero_is_refused_not_read_for_ever() -> None:
     with pytest.raises(InputError, match="/dev/zero is larger than 16 MiB"):
-        cfg.load_config("/dev/zero")
+        load_config("/dev/zero")
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no file"):
-        cfg.load_config(str(tmp_path / "nope.yml"))
+        load_config(str(tmp_path / "nope.yml"))
 
 
 def test_lenient_for_embedded_configs() -> None:

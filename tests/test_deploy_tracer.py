@@ -8,7 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from skctl.trace.config import parse_config
+from skctl.trace.tracked import parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S_VERSIONS = ["1.29", "1.32", kubernetes_validate.utils.latest_version()]

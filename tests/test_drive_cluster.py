@@ -10,9 +10,9 @@ import pytest
 
 from skctl.cli.main import main
 from skctl.kube.api import Kube
+from skctl.kube.keys import gvk_of, split_gvk
 from skctl.sim.driver import DriveOptions, Driver, StepRecord, schedule
 from skctl.trace.load import read_trace
-from skctl.trace.model import gvk_of, split_gvk
 from tests.fixtures.processes import running, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def check_virtual(obj: dict, name: str, original_ns: str, templates: list[dict])
 
 
 def templates_of(obj: dict) -> list[dict]:
-    from skctl.trace.config import find_pod_templates
+    from skctl.trace.tracked import find_pod_templates
 
     return [t for _at, t in find_pod_templates(obj)]
 

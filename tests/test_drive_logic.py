@@ -11,9 +11,9 @@ from skctl.base import timeparse
 from skctl.base.errors import InputError
 from skctl.sim import mutate
 from skctl.sim.driver import schedule
-from skctl.trace.config import TracerConfig, config_of_trace, parse_config
 from skctl.trace.load import read_trace
 from skctl.trace.model import Trace, new_event
+from skctl.trace.tracked import TracerConfig, config_of_trace, parse_config
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1",

@@ -34,7 +34,7 @@ from skctl.base.timeparse import (
 from skctl.kube.selectors import SelectorError, parse_selector, selector_from_json
 from skctl.storage import urls
 from skctl.trace import codec, limits, synth
-from skctl.trace.config import parse_config
+from skctl.trace.tracked import parse_config
 from tests.fuzz_property import check_decoder, seeds
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

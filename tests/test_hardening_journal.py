@@ -23,7 +23,7 @@ import requests
 from skctl.cli.main import main
 from skctl.sandbox import SandboxServer
 from skctl.trace import load
-from skctl.trace.config import parse_config
+from skctl.trace.tracked import parse_config
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.store import REC_CLUSTER, REC_EVENT, REC_LIFECYCLE, REC_OWNERS, REC_SNAPSHOT, TraceStore
 from tests.e2e.helpers import tracer_url

@@ -136,7 +136,7 @@ def test_a_pipe_with_a_writer_is_still_read(tmp_path: Path, capsys: pytest.Captu
 def test_trace_config_from_a_fifo_is_refused_at_once(fifo: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     from skctl.base.errors import InputError
-    from skctl.trace.config import load_config
+    from skctl.tracer.config import load_config
 
     with pytest.raises(InputError):
         load_config(str(fifo))

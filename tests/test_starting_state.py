@@ -19,8 +19,8 @@ from skctl.sim.mutate import virtual_object
 from skctl.sim.nodes import node_manifest, virtual_node_name
 from skctl.sim.runner import delete_simulation
 from skctl.trace import cluster, codec, simkube
-from skctl.trace.config import parse_config
 from skctl.trace.model import Trace, new_event
+from skctl.trace.tracked import parse_config
 from skctl.trace.window import NO_FILTERS, ExportFilters, export_window
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.store import TraceStore
@@ -303,9 +303,9 @@ def test_owner_references_point_at_the_simulation_s_uids_or_go() -> None:
          "blockOwnerDeletion": True},
         {"apiVersion": "example.com/v1", "kind": "App", "name": "gone", "uid": "prod-uid-2"},
     ]
-    uids = {("example.com/v1", "App", "virtual-ns", "shop"): "sim-uid"}
+    uids = {("example.com/v1.App", "virtual-ns/shop"): "sim-uid"}
     twin = virtual_object(obj, sim_name="s", ns_prefix="virtual", template_paths=("/spec/template",),
-                          owner_uid=lambda a, k, ns, n: uids.get((a, k, ns or "", n)))
+                          owner_uid=uids.get)
     assert twin["metadata"]["ownerReferences"] == [
         {"apiVersion": "example.com/v1", "kind": "App", "name": "shop", "uid": "sim-uid", "controller": True}]
     plain = virtual_object(obj, sim_name="s", ns_prefix="virtual", template_paths=("/spec/template",))

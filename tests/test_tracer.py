@@ -22,8 +22,8 @@ from skctl.kube.api import Kube
 from skctl.sandbox import SandboxServer
 from skctl.sandbox.workload import VOLCANO_CRD, WorkloadGenerator
 from skctl.trace import codec, load
-from skctl.trace.config import parse_config
 from skctl.trace.model import Trace
+from skctl.trace.tracked import parse_config
 from skctl.trace.window import NO_FILTERS, ExportFilters
 from skctl.tracer import DEFAULT_CONFIG_YAML
 from skctl.tracer import journal as journal_mod
@@ -274,7 +274,7 @@ def test_simkube_reference_config_loads(tmp_path: Path) -> None:
     ref = ROOT.parent / "shared" / "reference" / "simkube" / "tracer-config.yml"
     if not ref.exists():
         pytest.skip("../shared/reference/simkube is absent")
-    from skctl.trace.config import load_config
+    from skctl.tracer.config import load_config
 
     assert "batch/v1.CronJob" in load_config(str(ref)).tracked_objects
 

@@ -19,7 +19,7 @@ from typing import Any
 import cbor2
 import pytest
 
-from skctl.trace.config import parse_config
+from skctl.trace.tracked import parse_config
 from skctl.trace.window import ExportFilters
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.objects import sanitize

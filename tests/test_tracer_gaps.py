@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from skctl.trace.config import parse_config
+from skctl.trace.tracked import parse_config
 from skctl.trace.window import ExportFilters
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.store import TraceStore, changed_at

@@ -14,7 +14,7 @@ from skctl.base.errors import InputError
 from skctl.cli.main import main
 from skctl.kube.api import Kube
 from skctl.sandbox import SandboxServer
-from skctl.trace.config import parse_config
+from skctl.trace.tracked import parse_config
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.service import Tracer, TracerOptions, cluster_identity
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from skctl.trace.config import parse_config
 from skctl.trace.jsonhash import json_hash, siphash13
 from skctl.trace.pods import pod_hash, pod_lifecycle, stable_pod_spec
+from skctl.trace.tracked import parse_config
 from skctl.trace.window import ExportFilters
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.objects import sanitize

@@ -23,9 +23,9 @@ from skctl.sim import POD_SEQUENCE_ANNOTATION
 from skctl.sim.driver import DriveOptions, Driver, StepRecord
 from skctl.sim.usage import USAGE_CPU_ANNOTATION, USAGE_MEMORY_ANNOTATION, usage_annotations
 from skctl.trace import codec, load, shape, usage
-from skctl.trace.config import parse_config
 from skctl.trace.model import Trace, new_event
 from skctl.trace.pods import pod_hash
+from skctl.trace.tracked import parse_config
 from skctl.trace.window import NO_FILTERS, export_window
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.service import Tracer, TracerOptions

@@ -41,8 +41,8 @@ def duration(text: str) -> float:
 
 
 def usage_interval(text: str) -> float:
-    """How often the tracer samples pod usage: a duration of at least 1s (skctl.trace.config)."""
-    from skctl.trace.config import parse_usage_interval
+    """How often the tracer samples pod usage: a duration of at least 1s (skctl.trace.tracked)."""
+    from skctl.trace.tracked import parse_usage_interval
 
     return _checked(parse_usage_interval, text)
 

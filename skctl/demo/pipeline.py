@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from skctl.base import messages
 from skctl.base.errors import InputError, OperationalError
+from skctl.kube.keys import gvk_of, ns_name
 from skctl.sim import DEFAULT_VIRTUAL_NS_PREFIX, SIMULATION_LABEL, VIRTUAL_LABEL
-from skctl.trace.model import Trace, gvk_of, ns_name
+from skctl.trace.model import Trace
 from skctl.tracer import DEFAULT_CONFIG_YAML
 
 if TYPE_CHECKING:
@@ -154,8 +155,8 @@ def recorded_tally(trace: Trace, opts: DriveOptions) -> Tally:
     turns it into its virtual twin (skctl.sim.driver.virtual_twin, the driver's own rules).
     Namespaces are left out: the driver makes virtual ones instead."""
     from skctl.sim.driver import virtual_twin
-    from skctl.trace.config import config_of_trace
     from skctl.trace.pods import spec_hash
+    from skctl.trace.tracked import config_of_trace
 
     config = config_of_trace(trace)
     tally = Tally()
@@ -416,8 +417,8 @@ def _record_and_export(
     from skctl.base.timeparse import parse_duration
     from skctl.kube.api import Kube
     from skctl.kube.client import connect
-    from skctl.trace.config import load_config
     from skctl.tracer import DEFAULT_RETENTION
+    from skctl.tracer.config import load_config
     from skctl.tracer.service import Tracer, TracerOptions
 
     config_path = workdir / CONFIG_FILE

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 from skctl.base import messages
 from skctl.base.errors import InputError, OperationalError
 from skctl.kube import status as kube_status
+from skctl.kube.keys import join_ns_name
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"  # JSON is YAML: the body is JSON
 MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
@@ -223,7 +224,7 @@ class Kube:
             query=query,
             body=obj,
             content_type=APPLY_CONTENT_TYPE,
-            what=f"apply of {kind} {_ns_name(namespace, meta.get('name'))}",
+            what=f"apply of {kind} {join_ns_name(namespace, meta.get('name'))}",
         )
         return applied
 
@@ -231,7 +232,7 @@ class Kube:
         res = self.resource(api_version, kind)
         try:
             found: dict[str, Any] = self.request(
-                "GET", res.path(namespace, name), what=f"get of {kind} {_ns_name(namespace, name)}"
+                "GET", res.path(namespace, name), what=f"get of {kind} {join_ns_name(namespace, name)}"
             )
             return found
         except ApiError as exc:
@@ -263,7 +264,7 @@ class Kube:
                 "DELETE",
                 res.path(namespace, name),
                 body={"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation},
-                what=f"delete of {kind} {_ns_name(namespace, name)}",
+                what=f"delete of {kind} {join_ns_name(namespace, name)}",
             )
         except ApiError as exc:
             if exc.code == 404:
@@ -276,10 +277,6 @@ class Kube:
             self.api_client.close()
         except Exception:  # noqa: BLE001 - closing is best effort
             pass
-
-
-def _ns_name(namespace: str | None, name: str | None) -> str:
-    return f"{namespace}/{name}" if namespace else str(name)
 
 
 def _short(text: str, limit: int = 300) -> str:

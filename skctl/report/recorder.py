@@ -19,9 +19,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
+from skctl.kube.times import parse_time
 from skctl.report.autoscaling import desired_replicas
 from skctl.report.records import NodeRecord, ObjectRecord, PodRecord, ReplayRecords, StepTiming
 from skctl.report.resources import node_allocatable, pod_requests
@@ -59,16 +59,6 @@ def scheduler_reasons(message: str) -> tuple[str, ...]:
         count, _, reason = part.strip().partition(" ")
         out.append(reason if count.isdigit() and reason else part.strip())
     return tuple(dict.fromkeys(r for r in out if r))
-
-
-def server_time(value: Any) -> float | None:
-    """Unix seconds of an RFC 3339 timestamp from the API server, None if absent or bad."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -122,7 +112,7 @@ class Recorder:
         if node and rec.scheduled is None:
             rec.node = str(node)
             cond = _condition(status, "PodScheduled")
-            rec.scheduled = (server_time(cond.get("lastTransitionTime")) if listed and cond else None) or now
+            rec.scheduled = (parse_time(cond.get("lastTransitionTime")) if listed and cond else None) or now
         if rec.scheduled is None:
             cond = _condition(status, "PodScheduled")
             if cond is not None and cond.get("status") == "False" and cond.get("reason") == "Unschedulable":
@@ -150,7 +140,7 @@ class Recorder:
         original = (meta.get("annotations") or {}).get(ORIGINAL_NAMESPACE_ANNOTATION)
         if not original:
             original = ns[len(self.ns_prefix) + 1:] if ns.startswith(self.ns_prefix + "-") else ns
-        created = (server_time(meta.get("creationTimestamp")) if listed else None) or now
+        created = (parse_time(meta.get("creationTimestamp")) if listed else None) or now
         return PodRecord(namespace=ns, name=str(meta.get("name") or ""), uid=uid, controller_uid=_controller_uid(meta),
                          original_namespace=str(original), cpu_m=cpu, memory=mem, created=created)
 
@@ -187,7 +177,7 @@ class Recorder:
         now = self.clock() if now is None else now
         rec = self.records.nodes.get(name)
         if rec is None or (rec.removed is not None and event_type != "DELETED"):
-            added = (server_time(meta.get("creationTimestamp")) if listed else None) or now
+            added = (parse_time(meta.get("creationTimestamp")) if listed else None) or now
             rec = self.records.nodes[name] = NodeRecord(name=name, added=added)
         if event_type == "DELETED":
             rec.removed = now

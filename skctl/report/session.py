@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from skctl.kube.keys import gvk_of
 from skctl.report import autoscaling, measure
 from skctl.report.recorder import Recorder
 from skctl.sim.mutate import virtual_namespace
-from skctl.trace.model import Trace, gvk_of
+from skctl.trace.model import Trace
 
 
 def trace_facts(trace: Trace, speed: float, duration: float | None, ns_prefix: str) -> measure.TraceFacts:

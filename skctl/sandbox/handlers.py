@@ -13,12 +13,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from skctl.kube.times import now_rfc3339
 from skctl.sandbox import errors, fields, options, patches
 from skctl.sandbox.discovery import Registry, ResourceType
 from skctl.sandbox.errors import ApiError
 from skctl.sandbox.responses import Response, ServerState, json_response
 from skctl.sandbox.selectors import SelectorError, combine, parse_field_selector, parse_label_selector
-from skctl.sandbox.store import dumps, now_rfc3339
+from skctl.sandbox.store import dumps
 from skctl.sandbox.tables import table_for, wants_table
 from skctl.sandbox.watch import WatchStream
 

@@ -13,8 +13,9 @@ option the group does not exist (404), as on a cluster without metrics-server.
 
 from __future__ import annotations
 
-import time
 from typing import Any
+
+from skctl.kube.times import rfc3339_at
 
 GROUP = "metrics.k8s.io"
 VERSION = "v1beta1"
@@ -50,8 +51,8 @@ def pod_metrics(pod: dict[str, Any], now: float) -> dict[str, Any]:
         "kind": "PodMetrics", "apiVersion": GROUP_VERSION,
         "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"),
                      "labels": dict(meta.get("labels") or {}),
-                     "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))},
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+                     "creationTimestamp": rfc3339_at(now)},
+        "timestamp": rfc3339_at(now),
         "window": WINDOW,
         "containers": [{"name": c.get("name", "main"), "usage": dict(usage)} for c in containers],
     }

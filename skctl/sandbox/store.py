@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skctl.kube.names import is_dns1123_label, is_dns1123_subdomain
+from skctl.kube.times import now_rfc3339
 from skctl.sandbox import errors, fields
 from skctl.sandbox.discovery import CRD_TYPE, NAMESPACE_TYPE, Registry, ResourceType
 
@@ -126,19 +127,6 @@ FRESH_STATUS: dict[str, dict] = {
 def dumps(obj: Any) -> bytes:
     """Compact JSON, the one serialisation used for responses and events."""
     return json.dumps(obj, separators=(",", ":")).encode()
-
-
-_ts_cache: tuple[int, str] = (-1, "")
-
-
-def now_rfc3339(clock: Callable[[], float] = time.time) -> str:
-    """RFC 3339 UTC timestamp with second precision, as Kubernetes metadata uses."""
-    global _ts_cache
-    sec = int(clock())
-    cached = _ts_cache
-    if cached[0] != sec:
-        cached = _ts_cache = (sec, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec)))
-    return cached[1]
 
 
 @dataclass(slots=True)

@@ -6,10 +6,10 @@ NAME and AGE, as the real server does for custom resources without printer colum
 
 from __future__ import annotations
 
-import calendar
 import time
 from typing import Any
 
+from skctl.kube.times import parse_ts
 from skctl.sandbox.discovery import ResourceType
 
 _COLUMNS: dict[str, list[tuple[str, str]]] = {
@@ -31,13 +31,10 @@ def wants_table(accept: str) -> bool:
 
 
 def _age(ts: str | None) -> str:
-    if not ts:
+    created = parse_ts(ts)
+    if created is None:
         return "<unknown>"
-    try:
-        secs = int(time.time() - calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
-        return "<unknown>"
-    secs = max(secs, 0)
+    secs = max(int(time.time() - created), 0)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= size * 2:
             return f"{secs // size}{unit}"

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from skctl.kube.times import now_rfc3339
 from skctl.sandbox.discovery import ResourceType
 from skctl.sandbox.errors import ApiError
-from skctl.sandbox.store import Store, now_rfc3339
+from skctl.sandbox.store import Store
 
 VOLCANO_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",

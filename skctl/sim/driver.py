@@ -40,7 +40,9 @@ from typing import Any
 from skctl.base import messages
 from skctl.base.errors import InputError, OperationalError
 from skctl.kube.api import ApiError, Kube
+from skctl.kube.keys import Key, gvk_of, join_ns_name, key_of, ns_name
 from skctl.kube.names import is_dns1123_label
+from skctl.kube.owners import owner_candidates
 from skctl.sim import DEFAULT_NODES, DEFAULT_SPEED, SIMULATION_LABEL, VIRTUAL_LABEL, access
 from skctl.sim import nodes as sim_nodes
 from skctl.sim.mutate import (
@@ -57,8 +59,8 @@ from skctl.sim.pods import PodContext, PodHandler
 from skctl.sim.podwatch import PodWatcher
 from skctl.sim.usage import UsageReplay
 from skctl.trace import cluster, usage
-from skctl.trace.config import TracerConfig, config_of_trace
-from skctl.trace.model import Trace, gvk_of, ns_name
+from skctl.trace.model import Trace
+from skctl.trace.tracked import TracerConfig, config_of_trace
 
 log = logging.getLogger("skctl.sim.driver")
 CLEANUP_TIMEOUT = 300.0
@@ -253,7 +255,7 @@ class Driver:
         self._foreign: set[tuple[str, str, str]] = set()  # cluster-scoped, someone else's: left alone
         self._writes_since_gc = 0
         self._last_lag_warning = float("-inf")
-        self._uids: dict[tuple[str, str, str, str], str] = {}  # (apiVersion, kind, ns, name) → UID here
+        self._uids: dict[Key, str] = {}  # (GVK, virtual "ns/name") → UID here
         self._nodes: dict[str, str] = {}  # recorded node name → the simulation's node name
         self._started: float | None = None  # clock() when the first event was due
         # recorded pod usage replayed as KWOK usage annotations (skctl.sim.usage); None without
@@ -286,7 +288,7 @@ class Driver:
         steps = schedule(self.trace, self.opts.speed, self.opts.duration, self.opts.spread)
         initial, state_steps = state_plan(self.trace, self.opts.speed, self.opts.duration)
         if self.opts.nodes == "trace" and not any(
-            cluster.key_of(o)[0] == cluster.NODE_GVK for o in (*initial, *(o for s in state_steps for o in s.applied))
+            gvk_of(o) == cluster.NODE_GVK for o in (*initial, *(o for s in state_steps for o in s.applied))
         ):
             raise InputError(messages.DRIVE_NO_RECORDED_NODES)
         result = DriveResult()
@@ -359,7 +361,7 @@ class Driver:
                 namespaces.add(virtual_namespace(self.opts.virtual_ns_prefix, ns))
         for event in cluster.events_of(self.trace):  # the starting state's cluster-scoped kinds
             for obj in (*event.get("applied_objs", ()), *event.get("deleted_objs", ())):
-                if cluster.key_of(obj)[0] == cluster.PRIORITY_CLASS_GVK:
+                if gvk_of(obj) == cluster.PRIORITY_CLASS_GVK:
                     kinds[(obj.get("apiVersion", ""), obj.get("kind", ""))] = True
         resources = []
         for api_version, kind in sorted(kinds):
@@ -491,15 +493,15 @@ class Driver:
     def _note_uid(self, vobj: dict[str, Any], applied: Any) -> None:
         uid = ((applied or {}).get("metadata") or {}).get("uid") if isinstance(applied, dict) else None
         if isinstance(uid, str) and uid:
-            meta = vobj["metadata"]
-            self._uids[(vobj["apiVersion"], vobj["kind"], meta.get("namespace") or "", meta["name"])] = uid
+            self._uids[key_of(vobj)] = uid
 
-    def _owner_uid(self, api_version: str, kind: str, namespace: str | None, name: str) -> str | None:
+    def _owner_uid(self, owner: Key) -> str | None:
         """The UID of the owner this simulation applied (same namespace, or cluster-scoped)."""
-        found = self._uids.get((api_version, kind, namespace or "", name))
-        if found is None and namespace:
-            found = self._uids.get((api_version, kind, "", name))
-        return found
+        for candidate in owner_candidates(owner):
+            found = self._uids.get(candidate)
+            if found is not None:
+                return found
+        return None
 
     # --- the starting state (nodes, PriorityClasses) ---------------------------------
 
@@ -515,7 +517,7 @@ class Driver:
 
     def _state_change(self, applied: list[dict[str, Any]], deleted: list[dict[str, Any]], result: DriveResult) -> None:
         for obj in applied:
-            gvk = cluster.key_of(obj)[0]
+            gvk = gvk_of(obj)
             if gvk == cluster.NODE_GVK:
                 if self.opts.nodes == "trace":
                     self._apply_node(obj, result)
@@ -524,7 +526,7 @@ class Driver:
             else:
                 log.debug("starting state of kind %s is not replayed by this skctl", gvk)
         for obj in deleted:
-            gvk = cluster.key_of(obj)[0]
+            gvk = gvk_of(obj)
             if gvk == cluster.NODE_GVK:
                 if self.opts.nodes == "trace":
                     self._delete_node(obj, result)
@@ -599,7 +601,7 @@ class Driver:
             result.failed_deletes += 1
             return None
         self._cluster_objects.pop(key, None)
-        self._uids.pop((obj["apiVersion"], obj["kind"], ns, meta["name"]), None)
+        self._uids.pop((gvk, join_ns_name(ns, meta["name"])), None)
         if not state:
             result.deletes += 1
         log.debug("deleted %s %s/%s", gvk, ns, meta.get("name"))

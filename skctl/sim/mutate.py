@@ -40,7 +40,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from skctl.kube.keys import Key
 from skctl.kube.names import truncate_label_value as label_value
+from skctl.kube.owners import owner_key
+from skctl.kube.pointers import iter_pod_templates
 from skctl.sim import (
     APP_NAME_LABEL,
     KWOK_STAGE_CREATE_DELAY_ANNOTATION,
@@ -57,12 +60,11 @@ from skctl.sim import (
     VIRTUAL_NODE_SELECTOR_VALUE,
     VIRTUAL_NODE_TAINT_KEY,
 )
-from skctl.trace.config import iter_pod_templates
 from skctl.trace.model import SERVER_SET_METADATA
 
 DROPPED_METADATA = (*SERVER_SET_METADATA, "ownerReferences")
-# (apiVersion, kind, virtual namespace or None, name) → the simulation's UID of that owner, or None
-OwnerLookup = Callable[[str, str, "str | None", str], "str | None"]
+# an owner's key in the virtual namespace (skctl.kube.owners) → the simulation's UID of it, or None
+OwnerLookup = Callable[[Key], "str | None"]
 VIRTUAL_NODE_SELECTOR = {VIRTUAL_NODE_SELECTOR_KEY: VIRTUAL_NODE_SELECTOR_VALUE}
 KWOK_TOLERATION = {"key": VIRTUAL_NODE_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
 _TOKEN_VOLUME_PREFIX = "kube-api-access-"
@@ -252,7 +254,8 @@ def rewrite_owner_references(refs: Any, namespace: str | None, owner_uid: OwnerL
         api_version, kind, name = ref.get("apiVersion"), ref.get("kind"), ref.get("name")
         if not (isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)):
             continue
-        uid = owner_uid(api_version, kind, namespace, name)
+        key = owner_key(ref, namespace)
+        uid = owner_uid(key) if key is not None else None
         if uid is None:
             continue
         out: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid}

@@ -34,7 +34,9 @@ import jsonpointer
 
 from skctl.base import messages
 from skctl.kube.api import ApiError, Kube
+from skctl.kube.keys import Key, object_key
 from skctl.kube.names import truncate_label_value as label_value
+from skctl.kube.owners import OwnersCache, owner_keys
 from skctl.kube.times import rfc3339
 from skctl.sim import (
     KWOK_STAGE_COMPLETE_LABEL,
@@ -55,13 +57,9 @@ from skctl.sim.mutate import KWOK_TOLERATION, delay_annotations, on_virtual_node
 from skctl.trace.model import PodLifecycles
 from skctl.trace.pods import (
     POD_GVK,
-    Key,
-    OwnersCache,
     PodCounter,
     lifecycle_owner,
     lookup_lifecycle,
-    object_key,
-    owner_keys,
     pod_spec_hash,
 )
 

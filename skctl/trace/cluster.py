@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from skctl.kube.keys import Key, cluster_key, gvk_of
 from skctl.trace.model import Obj, Trace, new_event
 
 CLUSTER_KEY = "cluster"
@@ -45,9 +46,6 @@ CONDITION_TAINTS = frozenset({
 SYSTEM_PRIORITY_PREFIX = "system-"
 PRIORITY_CLASS_FIELDS = ("value", "globalDefault", "preemptionPolicy", "description")
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
-
-Key = tuple[str, str]  # (GVK, name)
-
 
 def recorded(gvk: str, obj: Mapping[str, Any]) -> Obj | None:
     """What is recorded of a Node or PriorityClass (None: nothing, e.g. a system PriorityClass).
@@ -107,11 +105,6 @@ def _recorded_node(name: str, meta: Mapping[str, Any], obj: Mapping[str, Any]) -
             "spec": out_spec, "status": out_status}
 
 
-def key_of(obj: Mapping[str, Any]) -> Key:
-    meta = obj.get("metadata") or {}
-    return f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}", str(meta.get("name", ""))
-
-
 # --- the section ---------------------------------------------------------------------------
 
 
@@ -138,9 +131,9 @@ def fold(events: Iterable[Mapping[str, Any]], state: dict[Key, Obj] | None = Non
 
 def apply_event(state: dict[Key, Obj], event: Mapping[str, Any]) -> None:
     for obj in event.get("applied_objs") or ():
-        state[key_of(obj)] = obj
+        state[cluster_key(obj)] = obj
     for obj in event.get("deleted_objs") or ():
-        state.pop(key_of(obj), None)
+        state.pop(cluster_key(obj), None)
 
 
 def split_at(events: list[dict[str, Any]], ts: int) -> tuple[dict[Key, Obj], list[dict[str, Any]]]:
@@ -202,7 +195,7 @@ def inventory(trace: Trace) -> dict[str, Any] | None:
     nodes = [obj for (gvk, _n), obj in start.items() if gvk == NODE_GVK]
     shapes = Counter(node_shape(n) for n in nodes)
     changes = sum(1 for e in later for o in (*e.get("applied_objs", ()), *e.get("deleted_objs", ()))
-                  if key_of(o)[0] == NODE_GVK)
+                  if gvk_of(o) == NODE_GVK)
     return {
         "nodes": len(nodes),
         "node_shapes": [{"shape": s, "nodes": c} for s, c in shapes.most_common(MAX_SHAPES)],

@@ -249,7 +249,7 @@ class Reader:
     def tracer_config(self) -> Any:
         """The trace's tracer config, parsed (the sections' check already refused a bad one)."""
         if self._config is None:
-            from skctl.trace.config import parse_config
+            from skctl.trace.tracked import parse_config
 
             self._config = parse_config(self.sections()["config"], "in the trace", strict=False)
         return self._config

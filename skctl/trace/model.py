@@ -114,25 +114,3 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-# --- GVK helpers: "group/version.Kind", core group "v1.Pod" ---------------------------
-
-
-def gvk_of(obj: Obj) -> str:
-    return f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}"
-
-
-def split_gvk(gvk: str) -> tuple[str, str, str]:
-    """'apps/v1.Deployment' → ('apps', 'v1', 'Deployment'); 'v1.Pod' → ('', 'v1', 'Pod')."""
-    api_version, _, kind = gvk.rpartition(".")
-    group, _, version = api_version.rpartition("/")
-    return group, version, kind
-
-
-def ns_name(obj: Obj) -> str:
-    """The "ns/name" key SimKube uses in the index and pod_lifecycles (cluster-scoped: "name")."""
-    meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    name = meta.get("name", "")
-    return f"{ns}/{name}" if ns else name

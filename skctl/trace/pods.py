@@ -8,11 +8,8 @@
   SimKube's typed round trip also turns absent `volumes`/`volumeMounts` into empty lists
   and drops null fields, which is reproduced here.
 - **A pod's lifecycle** (start, end) from its container statuses, as SimKube computes it.
-- **Owner chains**: who (transitively) owns an object, through objects nobody watches
-  (a Pod names its ReplicaSet, the ReplicaSet its Deployment). `OwnersCache` learns owner
-  references from the objects it is shown and looks the others up once through a
-  callback (the tracer reads the production cluster, the driver the simulation).
-- **The lifecycle owner**: the outermost ancestor the trace knows; a bare pod is its own.
+- **The lifecycle owner**: the outermost ancestor the trace knows in a pod's owner chain
+  (skctl.kube.owners); a bare pod is its own.
 - **Lifecycle lookup**: pods are numbered per owner and hash in the order they are first
   seen; the n-th gets the n-th lifecycle recorded for that owner and hash, wrapping round.
   Every kind uses the hash, so after a rollout each pod gets the lifecycles recorded for
@@ -26,24 +23,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from skctl.kube.keys import Key
 from skctl.kube.times import parse_ts
-from skctl.trace.config import BUILTIN_TEMPLATE_PATHS
 from skctl.trace.jsonhash import json_hash
 from skctl.trace.model import PodLifecycles
-
-log = logging.getLogger(__name__)
+from skctl.trace.tracked import BUILTIN_TEMPLATE_PATHS
 
 POD_GVK = "v1.Pod"
 TOKEN_VOLUME_PREFIX = "kube-api-access"
 
 Obj = dict[str, Any]
-Key = tuple[str, str]  # (GVK, "ns/name" or "name")
-Lookup = Callable[[str, "str | None", str], "dict[str, Any] | None"]  # (gvk, namespace, name) → object
 
 
 # --- the stable pod spec and its hash ---------------------------------------------------
@@ -150,101 +143,7 @@ def pod_lifecycle(pod: Mapping[str, Any]) -> tuple[int | None, int | None]:
     return start, end
 
 
-# --- owner chains -----------------------------------------------------------------------
-
-MAX_LOOKED_UP = 200_000
-_NO_OWNERS: list[Key] = []  # shared and never mutated: "known to have no owners"
-
-
-def object_key(gvk: str, obj: Mapping[str, Any]) -> Key:
-    """(GVK, "ns/name") of a namespaced object, (GVK, "name") of a cluster-scoped one."""
-    meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    name = meta.get("name", "")
-    return gvk, (f"{ns}/{name}" if ns else name)
-
-
-def owner_keys(obj: Mapping[str, Any]) -> list[Key]:
-    """The owners an object names, as keys in the object's namespace."""
-    meta = obj.get("metadata") or {}
-    refs = meta.get("ownerReferences") or ()
-    ns = meta.get("namespace")
-    out = []
-    for ref in refs:
-        if isinstance(ref, Mapping) and ref.get("kind") and ref.get("name"):
-            gvk = f"{ref.get('apiVersion', '')}.{ref['kind']}"
-            out.append((gvk, f"{ns}/{ref['name']}" if ns else str(ref["name"])))
-    return out
-
-
-class OwnersCache:
-    """(GVK, ns/name) → owner keys, fed by watches and filled in through `lookup`."""
-
-    def __init__(self, lookup: Lookup | None = None) -> None:
-        self.lookup = lookup
-        self.watched: dict[Key, list[Key]] = {}
-        self._raw: dict[Key, Any] = {}  # the ownerReferences each watched entry was computed from
-        self.looked_up: dict[Key, list[Key]] = {}
-        self.lookups = 0  # API lookups made (for metrics)
-        self._lock = threading.Lock()
-
-    def observe(self, key: Key, obj: Mapping[str, Any]) -> None:
-        """Remember a watched object's owners (called for every event of it)."""
-        refs = (obj.get("metadata") or {}).get("ownerReferences")
-        if key in self.watched and self._raw.get(key) == refs:
-            return  # the common case: a status update with the same owners
-        self._raw[key] = refs
-        # empty too (one shared list, never mutated): a watched object is never looked up
-        self.watched[key] = owner_keys(obj) or _NO_OWNERS
-
-    def remember(self, key: Key, owners: list[Key]) -> None:
-        """A watched object's owners as a journal recorded them (the next `observe` of the
-        object computes them again unless it has none)."""
-        self._raw.pop(key, None)
-        self.watched[key] = owners or _NO_OWNERS
-
-    def forget(self, key: Key) -> None:
-        self.watched.pop(key, None)
-        self._raw.pop(key, None)
-
-    def owners(self, key: Key) -> list[Key]:
-        """The direct owners of `key`, looking it up through the API when it is unknown."""
-        found = self.watched.get(key)
-        if found is not None:
-            return found
-        found = self.looked_up.get(key)
-        if found is not None:
-            return found
-        if self.lookup is None:
-            return []
-        gvk, ns_name = key
-        ns, _, name = ns_name.rpartition("/")
-        try:
-            obj = self.lookup(gvk, ns or None, name)
-        except Exception as exc:  # noqa: BLE001 - an unreadable owner ends the chain, it is not fatal
-            log.warning("could not look up owner %s %s: %s", gvk, ns_name, exc)
-            obj = None
-        with self._lock:
-            self.lookups += 1
-            found = owner_keys(obj) if obj else []
-            if len(self.looked_up) >= MAX_LOOKED_UP:
-                self.looked_up.clear()
-            self.looked_up[key] = found
-        return found
-
-    def chain(self, key: Key, first: list[Key] | None = None) -> list[Key]:
-        """Every ancestor of `key`, nearest first (breadth-first; cycles are cut)."""
-        seen = {key}
-        out: list[Key] = []
-        queue = list(first if first is not None else self.owners(key))
-        while queue:
-            owner = queue.pop(0)
-            if owner in seen:
-                continue
-            seen.add(owner)
-            out.append(owner)
-            queue.extend(self.owners(owner))
-        return out
+# --- the lifecycle owner ---------------------------------------------------------------
 
 
 def lifecycle_owner(pod_key: Key, chain: list[Key], known: Callable[[Key], bool]) -> Key | None:

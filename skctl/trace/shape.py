@@ -141,8 +141,8 @@ def _a(value: Any) -> str:
 
 
 def _templates_problem(obj: dict[str, Any], config: Any) -> str | None:
-    from skctl.trace.config import iter_pod_templates
-    from skctl.trace.model import gvk_of
+    from skctl.kube.keys import gvk_of
+    from skctl.kube.pointers import iter_pod_templates
 
     meta_of_template = None
     for at, template in iter_pod_templates(obj, config.template_paths(gvk_of(obj))):
@@ -222,7 +222,7 @@ def _config_problem(config: dict[str, Any]) -> tuple[str | None, Any]:
     """The embedded tracer config, read exactly as the driver will read it: (what is
     wrong, None) or (None, the parsed config)."""
     from skctl.base.errors import InputError
-    from skctl.trace.config import parse_config
+    from skctl.trace.tracked import parse_config
 
     found = _value_problem(config, 0, False)
     if found:

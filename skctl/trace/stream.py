@@ -23,9 +23,10 @@ from typing import IO, Any
 from skctl.base import messages
 from skctl.base.errors import InputError
 from skctl.base.progress import Progress, no_progress
+from skctl.kube.keys import Key
 from skctl.trace import format3, shape
 from skctl.trace.model import Trace
-from skctl.trace.window import Cutter, ExportFilters, Key
+from skctl.trace.window import Cutter, ExportFilters
 
 
 @dataclass

@@ -15,7 +15,8 @@ from skctl.base import messages
 from skctl.base.errors import InputError
 from skctl.base.progress import Advance, Progress, no_progress
 from skctl.base.timeparse import MAX_TS
-from skctl.trace.model import Obj, Trace, new_event, ns_name
+from skctl.kube.keys import ns_name
+from skctl.trace.model import Obj, Trace, new_event
 from skctl.trace.pods import pod_spec_hash, spec_hash
 
 EXAMPLE_START_TS = 1_750_000_000

@@ -33,9 +33,11 @@ from typing import Any
 
 from skctl.base import messages
 from skctl.base.errors import InputError
+from skctl.kube.keys import gvk_of, ns_name
+from skctl.kube.pointers import iter_pod_templates
 from skctl.trace import usage
-from skctl.trace.config import config_of_trace, iter_pod_templates
-from skctl.trace.model import Trace, gvk_of, ns_name
+from skctl.trace.model import Trace
+from skctl.trace.tracked import config_of_trace
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from skctl.kube.keys import Key, key_of
 from skctl.kube.names import is_dns1123_label
+from skctl.kube.owners import owner_candidates, owner_key
 from skctl.kube.selectors import Selector, SelectorError, parse_selector, selector_from_json
 from skctl.trace import DEFAULT_EXCLUDED_NAMESPACES, cluster, usage
 from skctl.trace.model import Obj, Trace, gc_paused, new_event
@@ -58,7 +60,6 @@ from skctl.trace.pods import spec_hash
 if TYPE_CHECKING:
     from skctl.trace.skel import Program  # lark loads only for a transform
 
-Key = tuple[str, str]  # (GVK, "ns/name")
 _EMPTY: dict[str, Any] = {}
 
 
@@ -224,7 +225,7 @@ class Cutter:
         self.done = False  # an event at or after the end was seen
         self.extra_owners = extra_owners or {}
         self.state: dict[Key, Obj] = {}  # alive before start: latest state
-        self.owner_refs: dict[Key, list[tuple[str, str, str]]] = {}  # key → [(gvk, ns, name)] of its owners
+        self.owner_refs: dict[Key, list[Key]] = {}  # key → the owners it names (skctl.kube.owners)
         self._last_refs: dict[Key, Any] = {}
         self.deleted_at_start: set[Key] = set()
         self.candidates: set[Key] = set()  # every in-window key the output could mention
@@ -237,13 +238,12 @@ class Cutter:
         self._last_refs[key] = refs
         known = self.owner_refs.setdefault(key, [])
         for ref in refs:
-            if isinstance(ref, Mapping):
-                owner = (f"{ref.get('apiVersion', '')}.{ref.get('kind', '')}", ns or "", ref.get("name", ""))
-                if owner not in known:
-                    known.append(owner)
+            owner = owner_key(ref, ns)
+            if owner is not None and owner not in known:
+                known.append(owner)
 
     def _keyed(self, objs: Any, in_window: bool) -> list[tuple[Key, Obj]]:
-        # The hot loop (once per object mention): everything inline, dict lookups only.
+        # The hot loop (once per object mention): dict lookups only.
         # A mention the filters leave out is dropped here (rule 3).
         pairs = []
         excluded_ns = self.filters.excluded_namespaces
@@ -251,8 +251,7 @@ class Cutter:
         for obj in objs:
             meta = obj.get("metadata") or _EMPTY
             ns = meta.get("namespace")
-            name = meta.get("name", "")
-            key = (f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}", f"{ns}/{name}" if ns else name)
+            key = key_of(obj)
             refs = meta.get("ownerReferences")
             if refs:
                 self._note_owners(key, ns, refs)
@@ -303,11 +302,11 @@ class Cutter:
             if key not in self.deleted_at_start and not _finished_pod(self.trace, key, self.start_ts)
         ]
 
-    def _owners(self) -> dict[Key, list[tuple[str, str, str]]]:
+    def _owners(self) -> dict[Key, list[Key]]:
         owner_refs = self.owner_refs
         for key, owners in self.extra_owners.items():
             if key not in owner_refs:
-                owner_refs[key] = [(gvk, *_split_ns(name)) for gvk, name in owners]
+                owner_refs[key] = list(owners)
         return owner_refs
 
     def resolve(self) -> set[Key]:
@@ -410,11 +409,6 @@ def _window_extra(trace: Trace, start_ts: int, end_ts: int, exported: set[Key]) 
     return extra
 
 
-def _split_ns(ns_name: str) -> tuple[str, str]:
-    ns, _, name = ns_name.rpartition("/")
-    return ns, name
-
-
 def _labels_matcher(selectors: tuple[Selector, ...]) -> Callable[[Mapping[str, Any]], bool] | None:
     """One predicate for "matches any of the selectors" (None when there are none)."""
     if not selectors:
@@ -449,7 +443,7 @@ def _finished_pod(trace: Trace, key: Key, start_ts: int) -> bool:
 def _resolve_exported(
     queries: set[Key],
     is_candidate: Callable[[Key], bool],
-    owner_refs: dict[Key, list[tuple[str, str, str]]],
+    owner_refs: dict[Key, list[Key]],
     is_known: Callable[[Key], bool],
 ) -> set[Key]:
     """The `queries` with no exported ancestor (memoised; cycles stop the walk)."""
@@ -459,12 +453,10 @@ def _resolve_exported(
 
     def owners_of(key: Key) -> list[Key]:
         result = []
-        for gvk, ns, name in owner_refs.get(key, ()):
-            namespaced = (gvk, f"{ns}/{name}") if ns else (gvk, name)
-            if is_known(namespaced):
-                result.append(namespaced)
-            elif ns and is_known((gvk, name)):  # a cluster-scoped owner of a namespaced object
-                result.append((gvk, name))
+        for owner in owner_refs.get(key, ()):
+            found = next((k for k in owner_candidates(owner) if is_known(k)), None)
+            if found is not None:
+                result.append(found)
         return result
 
     def is_exported(key: Key) -> bool:

@@ -236,7 +236,7 @@ def export_journal(
     directory: str | os.PathLike[str], start_ts: int, end_ts: int, filters: Any = None, transform: Any = None
 ) -> Any:
     """`skctl export --from JOURNAL_DIR`: the window, cut exactly as a running tracer cuts it."""
-    from skctl.trace.config import parse_config
+    from skctl.trace.tracked import parse_config
 
     path = Path(directory)
     meta = read_meta(path)

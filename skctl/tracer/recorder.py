@@ -24,11 +24,11 @@ from typing import Any
 from skctl.base import messages
 from skctl.base.errors import InputError
 from skctl.kube.api import Kube, Resource
+from skctl.kube.keys import split_gvk
 from skctl.kube.watch import Fatal, ListWatch
 from skctl.trace import cluster
-from skctl.trace.config import TracerConfig
-from skctl.trace.model import split_gvk
 from skctl.trace.pods import POD_GVK
+from skctl.trace.tracked import TracerConfig
 from skctl.tracer.store import TraceStore
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ REFUSED_KINDS = ("v1.Secret",)
 def check_config(config: TracerConfig) -> None:
     """Refuse kinds the tracer must never record (Secret data is never stored), however the
     GVK is spelled: "/v1.Secret" (an empty group) and "v1.secret" name the core Secret too."""
-    from skctl.trace.model import split_gvk
+    from skctl.kube.keys import split_gvk
 
     refused = {(group, kind.lower()) for group, _version, kind in map(split_gvk, REFUSED_KINDS)}
     for gvk in config.tracked_objects:

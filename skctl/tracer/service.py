@@ -23,7 +23,7 @@ from skctl.base import messages
 from skctl.base.errors import InputError, OperationalError
 from skctl.base.progress import Progress, no_progress
 from skctl.kube.api import ApiError, Kube
-from skctl.trace.config import TracerConfig
+from skctl.trace.tracked import TracerConfig
 from skctl.trace.window import ExportFilters
 from skctl.tracer.journal import Journal, JournalBusy, JournalError, JournalForeign
 from skctl.tracer.recorder import Recorder, check_config, lookup_through

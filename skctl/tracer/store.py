@@ -56,24 +56,21 @@ from typing import TYPE_CHECKING, Any
 import cbor2
 
 from skctl.base.progress import Progress, no_progress
+from skctl.kube.keys import Key, cluster_key, gvk_of, join_ns_name, key_of, object_key
+from skctl.kube.owners import Lookup, OwnersCache, owner_keys
 from skctl.kube.times import parse_ts
 from skctl.trace import cluster
-from skctl.trace.config import TracerConfig
 from skctl.trace.model import Trace, new_event
+from skctl.trace.tracked import TracerConfig
 
 if TYPE_CHECKING:
     from skctl.trace.skel import Program
 from skctl.trace.pods import (
     POD_GVK,
-    Key,
-    Lookup,
-    OwnersCache,
     lifecycle_owner,
-    owner_keys,
     pod_hash,
     pod_lifecycle,
 )
-from skctl.trace.pods import object_key as key_of
 from skctl.trace.usage import USAGE_KEY
 from skctl.trace.window import ExportFilters, export_window
 from skctl.tracer import usage as tracer_usage
@@ -170,7 +167,7 @@ class TraceStore:
         self._unverified: set[bytes] = set()  # encodings replayed without decoding (`verify`)
         self.starting_state = config.starting_state
         self.cluster_events: list[dict[str, Any]] = []  # the starting state's timeline
-        self.cluster_live: dict[cluster.Key, dict[str, Any]] = {}  # its objects as last recorded
+        self.cluster_live: dict[Key, dict[str, Any]] = {}  # its objects as last recorded
         self.usage = tracer_usage.UsageLog()
         self.usage_interval = config.usage_interval
 
@@ -180,7 +177,7 @@ class TraceStore:
         def logged(gvk: str, ns: str | None, name: str) -> dict[str, Any] | None:
             obj = lookup(gvk, ns, name)
             owners = [list(k) for k in owner_keys(obj)] if obj else []
-            self._emit(REC_OWNERS, self.last_ts, {"k": [gvk, f"{ns}/{name}" if ns else name], "r": owners})
+            self._emit(REC_OWNERS, self.last_ts, {"k": [gvk, join_ns_name(ns, name)], "r": owners})
             return obj
 
         return logged
@@ -251,7 +248,7 @@ class TraceStore:
             return self._applied(gvk, obj, self._now(ts))
 
     def _applied(self, gvk: str, obj: dict[str, Any], ts: int, key: Key | None = None, relisted: bool = False) -> bool:
-        key = key or key_of(gvk, obj)
+        key = key or object_key(gvk, obj)
         self.owners.observe(key, obj)
         meta = obj.get("metadata") or {}
         if meta.get("ownerReferences") and self.config.skip_owned(gvk):
@@ -291,7 +288,7 @@ class TraceStore:
             return self._deleted(gvk, obj, self._now(ts))
 
     def _deleted(self, gvk: str, obj: dict[str, Any] | None, ts: int, key: Key | None = None) -> bool:
-        key = key or key_of(gvk, obj or {})
+        key = key or object_key(gvk, obj or {})
         self.owners.forget(key)
         old = self.live.pop(key, None)
         if old is None:
@@ -315,7 +312,7 @@ class TraceStore:
             now = self._now(ts)
             seen = set()
             for obj in items:
-                key = key_of(gvk, obj)
+                key = object_key(gvk, obj)
                 seen.add(key)
                 self._applied(gvk, obj, now, key, relisted=True)
             for key in [k for k in self.live if k[0] == gvk and k not in seen]:
@@ -334,7 +331,7 @@ class TraceStore:
         form = cluster.recorded(gvk, obj)
         if form is None:
             return False
-        key = cluster.key_of(form)
+        key = cluster_key(form)
         if self.cluster_live.get(key) == form:
             return False
         self.cluster_live[key] = form
@@ -350,7 +347,7 @@ class TraceStore:
             name = (obj.get("metadata") or {}).get("name", "")
             return self._cluster_deleted((gvk, str(name)), self._now(ts))
 
-    def _cluster_deleted(self, key: cluster.Key, ts: int) -> bool:
+    def _cluster_deleted(self, key: Key, ts: int) -> bool:
         old = self.cluster_live.pop(key, None)
         if old is None:
             return False
@@ -377,16 +374,16 @@ class TraceStore:
             last = new_event(ts)
             self.cluster_events.append(last)
         last["deleted_objs" if deleted else "applied_objs"].append(obj)
-        gvk = cluster.key_of(obj)[0]
+        gvk = gvk_of(obj)
         self.counts[gvk] = self.counts.get(gvk, 0) + 1
 
     def _cluster_record(self, ts: int, payload: dict[str, Any]) -> None:
         """A journaled change of the starting state, replayed."""
         for obj in payload.get("a") or ():
-            self.cluster_live[cluster.key_of(obj)] = obj
+            self.cluster_live[cluster_key(obj)] = obj
             self._cluster_append(ts, obj, False)
         for obj in payload.get("d") or ():
-            self.cluster_live.pop(cluster.key_of(obj), None)
+            self.cluster_live.pop(cluster_key(obj), None)
             self._cluster_append(ts, obj, True)
 
     # --- pods and their lifecycles ------------------------------------------------------
@@ -395,7 +392,7 @@ class TraceStore:
         """Any watch event of a pod: lifecycles, and the pod itself when v1.Pod is tracked."""
         with self.lock:
             now = self._now(ts)
-            key = key_of(POD_GVK, pod)
+            key = object_key(POD_GVK, pod)
             if kind == "DELETED":
                 if POD_GVK in self.tracked:
                     self._deleted(POD_GVK, pod, now, key)
@@ -412,7 +409,7 @@ class TraceStore:
             now = self._now(ts)
             names = set()
             for pod in items:
-                key = key_of(POD_GVK, pod)
+                key = object_key(POD_GVK, pod)
                 names.add(key[1])
                 if POD_GVK in self.tracked:
                     self._applied(POD_GVK, pod, now, key, relisted=True)
@@ -426,14 +423,14 @@ class TraceStore:
 
     def lifecycle_owner(self, pod: dict[str, Any]) -> Key | None:
         """The owner a pod's lifecycle is recorded under, or None (see the module doc)."""
-        key = key_of(POD_GVK, pod)
+        key = object_key(POD_GVK, pod)
         owner = lifecycle_owner(key, self.owners.chain(key, owner_keys(pod)), lambda k: k[0] in self.tracked)
         if owner is None or not self.config.track_lifecycle(owner[0]):
             return None
         return owner
 
     def _pod_seen(self, pod: dict[str, Any], ts: int, name: str | None = None) -> None:
-        name = name or key_of(POD_GVK, pod)[1]
+        name = name or object_key(POD_GVK, pod)[1]
         if name in self.ignored_pods:
             return
         known = self.pods.get(name)
@@ -475,7 +472,7 @@ class TraceStore:
         `name` when a re-list no longer has it."""
         if name is None:
             assert pod is not None
-            name = seen or key_of(POD_GVK, pod)[1]
+            name = seen or object_key(POD_GVK, pod)[1]
             self.owners.forget((POD_GVK, name))
             if name in self.ignored_pods:
                 self.ignored_pods.discard(name)
@@ -831,8 +828,8 @@ class TraceStore:
         if kind == REC_EVENT:
             applied, deleted = payload.get("a") or [], payload.get("d") or []
             if "k" not in payload:  # journal version 1: the objects themselves
-                return ([_entry(key_of(_gvk(o), o), o) for o in applied],
-                        [_entry(key_of(_gvk(o), o), o) for o in deleted])
+                return ([_entry(key_of(o), o) for o in applied],
+                        [_entry(key_of(o), o) for o in deleted])
             keys, owners = [_key(k) for k in payload["k"]], payload.get("o") or []
             return ([self._encoded_entry(k, b, [_key(o) for o in w], trusted)
                      for k, b, w in zip(keys[:len(applied)], applied, owners, strict=True)],
@@ -840,7 +837,7 @@ class TraceStore:
         out = []
         for item in payload.get("objects") or ():
             if len(item) == 2:
-                out.append(_entry(key_of(item[0], item[1]), item[1]))
+                out.append(_entry(object_key(item[0], item[1]), item[1]))
             else:
                 gvk, blob, name, owners = item
                 out.append(self._encoded_entry(_key((gvk, name)), blob, [_key(o) for o in owners], trusted))
@@ -903,7 +900,7 @@ class TraceStore:
         are recorded at its time (none, unless a damaged segment lost some)."""
         if not self.starting_state:
             return
-        fresh = {cluster.key_of(obj): obj for obj in snap.get("cluster") or ()}
+        fresh = {cluster_key(obj): obj for obj in snap.get("cluster") or ()}
         for key, obj in fresh.items():
             if self.cluster_live.get(key) != obj:
                 self.cluster_live[key] = obj
@@ -958,15 +955,11 @@ def _checked(key: Key, blob: bytes, owners: list[Key] | None) -> dict[str, Any]:
     issue = object_problem(obj)
     if issue:
         raise ValueError(issue)
-    if key_of(_gvk(obj), obj) != key:
+    if key_of(obj) != key:
         raise ValueError(f"an encoded object that is not the {key[0]} {key[1]} its record names")
     if owners is not None and owner_keys(obj) != owners:
         raise ValueError(f"an encoded {key[0]} {key[1]} whose owners are not those its record names")
     return obj
-
-
-def _gvk(obj: Mapping[str, Any]) -> str:
-    return f"{obj.get('apiVersion', '')}.{obj.get('kind', '')}"
 
 
 def changed_at(obj: Mapping[str, Any], new: bool) -> int | None:

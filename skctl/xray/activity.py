@@ -23,8 +23,9 @@ from skctl.base import messages
 from skctl.base.errors import InputError
 from skctl.base.progress import Progress, no_progress
 from skctl.base.timeparse import iso
+from skctl.kube.keys import gvk_of, ns_name
 from skctl.trace import format3
-from skctl.trace.model import FORMAT_VERSION, Obj, Trace, gvk_of, ns_name
+from skctl.trace.model import FORMAT_VERSION, Obj, Trace
 
 # Bucket widths a timeline picks from (seconds): the smallest that keeps the timeline at
 # most MAX_BUCKETS rows, so a 30-minute trace reads in minutes and a 5-second one in seconds.

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from skctl.base.timeparse import iso
+from skctl.kube.keys import gvk_of, ns_name
 from skctl.trace import cluster, usage
-from skctl.trace.model import Trace, gvk_of, ns_name
+from skctl.trace.model import Trace
 from skctl.trace.validate import Finding, check, counts, failing_events
 
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import requests
 
+from skctl.kube.keys import ns_name
 from skctl.trace import load
-from skctl.trace.model import Trace, ns_name
+from skctl.trace.model import Trace
 from tests.e2e.cluster import Cluster
 from tests.e2e.helpers import eventually, export_all, items, skctl, skctl_bg, tracer_url
 

@@ -70,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
     from skctl.cli.output import work_progress
     from skctl.kube.api import Kube
     from skctl.kube.client import active_context, connect
-    from skctl.trace.config import load_config, parse_config
+    from skctl.trace.tracked import parse_config
     from skctl.tracer import DEFAULT_CONFIG_YAML
+    from skctl.tracer.config import load_config
     from skctl.tracer.service import Tracer, TracerOptions
 
     if args.print_default_config:

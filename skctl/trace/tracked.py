@@ -1,6 +1,8 @@
-"""Tracer config: which kinds are tracked, where their pod templates are, and lifecycles.
+"""The tracked objects a trace carries (`trace.config`): which kinds are tracked, where their
+pod templates are, and lifecycles. This is part of the trace format; the recorder that
+reads the config file is skctl.tracer (skctl.tracer.config.load_config).
 
-The file is SimKube's tracer config, unchanged:
+The document is SimKube's tracer config, unchanged:
 
     trackedObjects:
       apps/v1.Deployment: {}
@@ -9,7 +11,7 @@ The file is SimKube's tracer config, unchanged:
       batch.volcano.sh/v1alpha1.Job:
         podSpecTemplatePaths: ["/spec/tasks/*/template"]
 
-`podSpecTemplatePaths` are JSON pointers (RFC 6901) in which a `*` segment stands for
+`podSpecTemplatePaths` are JSON pointers (RFC 6901, skctl.kube.pointers) in which a `*` segment stands for
 every element of an array, so one path can name all the templates of a multi-task
 custom resource. The built-in kinds have known paths; a config value for one of them
 that disagrees is rejected (it could only be a typo, and would silently send pods to
@@ -24,15 +26,14 @@ SimKube's config reader ignores unknown top-level keys (only tracked-object entr
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonpointer
-
 from skctl.base import messages
 from skctl.base.errors import InputError
+from skctl.kube.keys import gvk_of
+from skctl.kube.pointers import iter_pod_templates, split_pointer
 
 # SPEC section 4. apps/v1.ReplicaSet is listed as "/spec": a path may name either the
 # pod template itself or the object that holds it under `template` (see find_pod_templates),
@@ -112,32 +113,6 @@ class TracerConfig:
 
 def default_template_paths(gvk: str) -> tuple[str, ...]:
     return BUILTIN_TEMPLATE_PATHS.get(gvk, ())
-
-
-MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a real config is a few kilobytes
-
-
-def load_config(url: str, storage_options: dict[str, Any] | None = None) -> TracerConfig:
-    """Read and validate a tracer config file (path or URL)."""
-    import yaml
-
-    from skctl import storage
-
-    def too_large(source: str, limit: int) -> InputError:
-        return InputError(messages.CONFIG_TOO_LARGE.format(source=source, limit=f"{limit // 2**20} MiB"))
-
-    # Bounded: `-c /dev/zero` (or a trace given by mistake) is refused, not read for ever.
-    data = storage.read_bytes(url, storage_options, limit=storage.Limit(MAX_CONFIG_BYTES, too_large))
-    if not data.strip():
-        raise InputError(messages.CONFIG_EMPTY.format(source=url))
-    try:
-        doc = yaml.safe_load(data)
-    except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).split())
-        raise InputError(messages.CONFIG_BAD_YAML.format(source=url, detail=detail)) from exc
-    except RecursionError:  # PyYAML composes nested collections recursively
-        raise InputError(messages.CONFIG_TOO_DEEP.format(source=url)) from None
-    return parse_config(doc, url)
 
 
 def parse_config(doc: Any, source: str = "<config>", strict: bool = True) -> TracerConfig:
@@ -268,75 +243,11 @@ def _agrees(paths: tuple[str, ...], builtin: tuple[str, ...]) -> bool:
     )
 
 
-# --- JSON pointers (RFC 6901, by jsonpointer) with `*` ---------------------------------
-
-
-def split_pointer(pointer: str) -> list[str]:
-    """'/spec/tasks/*/template' → ['spec', 'tasks', '*', 'template']; '' → [].
-
-    Raises ValueError for text that is not a JSON pointer (no leading '/', a bad '~' escape).
-    """
-    return list(_split_pointer(pointer))
-
-
-@functools.lru_cache(maxsize=256)
-def _split_pointer(pointer: str) -> tuple[str, ...]:
-    # Cached: every object of a trace resolves the same few paths (the shape check and the driver).
-    try:
-        return tuple(jsonpointer.JsonPointer(pointer).parts)
-    except jsonpointer.JsonPointerException as exc:
-        raise ValueError(f"not a JSON pointer: {pointer!r} ({exc})") from exc
-
-
-def resolve_pointer(doc: Any, pointer: str) -> list[tuple[str, Any]]:
-    """Every (concrete pointer, value) the pointer reaches; `*` fans out over arrays.
-
-    Missing members are simply not matched: an object without a template has none.
-    Iterative, not a recursive closure: a closure that calls itself is a reference cycle,
-    garbage only the cyclic collector frees, once per object of a trace.
-    """
-    tokens = _split_pointer(pointer)
-    level: list[tuple[str, Any]] = [("", doc)]
-    for head in tokens:
-        reached: list[tuple[str, Any]] = []
-        for at, node in level:
-            if isinstance(node, list):
-                if head == "*":
-                    reached.extend((f"{at}/{i}", item) for i, item in enumerate(node))
-                elif head.isascii() and head.isdigit() and int(head) < len(node):  # not "²" or "١"
-                    reached.append((f"{at}/{head}", node[int(head)]))
-            elif isinstance(node, dict) and head in node:
-                reached.append((f"{at}/{jsonpointer.escape(head)}", node[head]))
-        level = reached
-    return level
-
-
-def iter_pod_templates(obj: dict[str, Any], paths: tuple[str, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The pod templates (dicts with metadata/spec, mutable in place) at `paths` in `obj`.
-
-    A path may name the template itself or an object holding it under `template`
-    (the ReplicaSet's "/spec" in SPEC section 4).
-    """
-    seen: set[int] = set()
-    for path in paths:
-        for at, node in resolve_pointer(obj, path):
-            if not isinstance(node, dict):
-                continue
-            spec = node.get("spec")
-            if not (isinstance(spec, dict) and "containers" in spec) and isinstance(node.get("template"), dict):
-                at, node = f"{at}/template", node["template"]
-            if id(node) not in seen:
-                seen.add(id(node))
-                yield at, node
-
-
 def find_pod_templates(
     obj: dict[str, Any], gvk: str | None = None, config: TracerConfig | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     """All pod templates of an object, as (pointer, template) pairs, through the config's
     podSpecTemplatePaths (or the built-in defaults for the kind)."""
-    from skctl.trace.model import gvk_of
-
     gvk = gvk or gvk_of(obj)
     paths = (config or TracerConfig()).template_paths(gvk)
     return list(iter_pod_templates(obj, paths))
