@@ -10,7 +10,7 @@ from kubernetes import client, watch
 
 from skctl.sandbox import SandboxServer
 from skctl.sandbox.store import Store
-from skctl.sandbox.workload import WorkloadGenerator
+from skctl.sandbox.scenario import WorkloadGenerator
 
 pytestmark = pytest.mark.timeout(60)
 
