@@ -18,12 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from skctl.kube.names import NAME_SUFFIX_ALPHABET
 from skctl.sandbox.discovery import ResourceType
 from skctl.sandbox.errors import ApiError
 from skctl.sandbox.objects import now_rfc3339
 from skctl.sandbox.store import Store
-
-_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 @dataclass
@@ -82,7 +81,7 @@ class Controllers:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def _suffix(self, n: int = 5) -> str:
-        return "".join(self.rng.choice(_ALPHABET) for _ in range(n))
+        return "".join(self.rng.choice(NAME_SUFFIX_ALPHABET) for _ in range(n))
 
     def _meta(self, name: str, labels: dict | None = None, owner: dict | None = None, ns: bool = True) -> dict:
         meta: dict = {"name": name, "uid": self._uid(), "creationTimestamp": self._ts()}
@@ -224,7 +223,7 @@ class Controllers:
         import json
 
         digest = hashlib.sha256(json.dumps(dep["spec"]["template"], sort_keys=True).encode()).digest()
-        return "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:10])
+        return "".join(NAME_SUFFIX_ALPHABET[b % len(NAME_SUFFIX_ALPHABET)] for b in digest[:10])
 
     def _reconcile_deployment(self, name: str) -> None:
         dep = self.store.get(self.t_deploy, self.ns, name)

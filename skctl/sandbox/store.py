@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from skctl.kube.names import NAME_SUFFIX_ALPHABET
 from skctl.sandbox import errors, fields, strategy
 from skctl.sandbox.discovery import CRD_TYPE, NAMESPACE_TYPE, Registry, ResourceType
 from skctl.sandbox.gc import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, GarbageCollector
@@ -50,9 +51,6 @@ def _pod_deletion_mark(pod: dict, now: float, grace: int) -> dict:
     meta["deletionGracePeriodSeconds"] = grace
     meta["generation"] = meta.get("generation", 1) + 1
     return obj
-
-
-_GEN_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 @dataclass(slots=True)
@@ -263,7 +261,7 @@ class Store:
                 meta.pop("namespace", None)
             if not meta.get("name") and meta.get("generateName"):
                 for _ in range(20):
-                    cand = meta["generateName"] + "".join(self._rand.choice(_GEN_ALPHABET) for _ in range(5))
+                    cand = meta["generateName"] + "".join(self._rand.choice(NAME_SUFFIX_ALPHABET) for _ in range(5))
                     if (ns, cand) not in self._objects.get(rtype.key, {}):
                         meta["name"] = cand
                         break
