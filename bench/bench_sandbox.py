@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import report, section  # noqa: E402
 
-from skctl.sandbox.store import dumps  # noqa: E402
+from skctl.sandbox.objects import dumps  # noqa: E402
 
 N_EVENTS = 100_000
 N_WATCH_CLIENT = 20_000

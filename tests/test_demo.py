@@ -22,22 +22,8 @@ import pytest
 
 from skctl.base.errors import EXIT_OPERATIONAL, EXIT_USAGE, InputError, OperationalError
 from skctl.cli import main as cli
-from skctl.demo.pipeline import (
-    DELETES,
-    MARKER,
-    OBJECTS,
-    OUTSIDE,
-    VERSIONS,
-    DemoMismatch,
-    DemoOptions,
-    DemoView,
-    Row,
-    SimulationObserver,
-    Tally,
-    compare,
-    prepare_workdir,
-    run_demo,
-)
+from skctl.demo.compare import DELETES, OBJECTS, OUTSIDE, VERSIONS, Row, SimulationObserver, Tally, compare
+from skctl.demo.pipeline import MARKER, DemoMismatch, DemoOptions, DemoView, prepare_workdir, run_demo
 from skctl.trace.load import read_trace
 from skctl.xray import activity
 from tests.fixtures.processes import signal_when

@@ -18,7 +18,7 @@ import requests
 
 from skctl.base.timeparse import MAX_TS
 from skctl.sandbox import SandboxServer
-from skctl.sandbox.workload import WorkloadGenerator
+from skctl.sandbox.scenario import WorkloadGenerator
 from skctl.trace import codec
 from skctl.tracer.server import max_connections
 from tests.e2e.helpers import tracer_url

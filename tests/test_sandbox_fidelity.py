@@ -147,6 +147,21 @@ def test_replace_scale_with_a_scale_object(apps: client.AppsV1Api) -> None:
     assert exc.value.status == 409
 
 
+def test_scale_selector_keeps_match_expressions(apps: client.AppsV1Api) -> None:
+    """status.selector is the whole selector as a real server writes it (sorted by key), not
+    only matchLabels: an HPA or `kubectl scale` selecting on it must see every requirement."""
+    dep = _deployment("exprs")
+    dep["spec"]["selector"] = {"matchLabels": {"app": "exprs"}, "matchExpressions": [
+        {"key": "tier", "operator": "In", "values": ["web", "api"]},
+        {"key": "canary", "operator": "DoesNotExist"}]}
+    dep["spec"]["template"]["metadata"]["labels"] = {"app": "exprs", "tier": "web"}
+    apps.create_namespaced_deployment("default", dep)
+    scale = apps.read_namespaced_deployment_scale("exprs", "default")
+    assert scale.status.selector == "app=exprs,!canary,tier in (api,web)"
+    done = apps.patch_namespaced_deployment_scale("exprs", "default", {"spec": {"replicas": 3}})
+    assert done.status.selector == "app=exprs,!canary,tier in (api,web)"
+
+
 # --- 3. watch semantics a recorder depends on -----------------------------------------------
 def test_leaving_a_selector_sends_the_previous_object_at_the_new_version(sandbox: SandboxServer) -> None:
     _request(sandbox, "POST", CM, {"metadata": {"name": "sel", "labels": {"team": "a"}}})

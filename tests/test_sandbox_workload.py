@@ -9,8 +9,8 @@ import pytest
 from kubernetes import client, watch
 
 from skctl.sandbox import SandboxServer
+from skctl.sandbox.scenario import WorkloadGenerator
 from skctl.sandbox.store import Store
-from skctl.sandbox.workload import WorkloadGenerator
 
 pytestmark = pytest.mark.timeout(60)
 

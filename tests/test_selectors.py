@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from skctl.kube.selectors import SelectorError, parse_selector, selector_from_json
+from skctl.kube.selectors import SelectorError, parse_selector, selector_from_json, selector_string
 from skctl.sandbox.selectors import parse_label_selector
 
 # (selector, {key: (op, values)}) — what Kubernetes parses each string into.
@@ -137,3 +137,18 @@ def test_label_selector_objects_follow_the_same_rules() -> None:
     ):
         with pytest.raises(SelectorError):
             selector_from_json(bad)
+
+
+def test_selector_string_writes_every_requirement_sorted_by_key() -> None:
+    """A LabelSelector object as apimachinery writes it: matchExpressions included, by key."""
+    value = {"matchLabels": {"b": "1", "a": "2"},
+             "matchExpressions": [{"key": "c", "operator": "NotIn", "values": ["y", "x"]},
+                                  {"key": "a0", "operator": "Exists"},
+                                  {"key": "d", "operator": "DoesNotExist"}]}
+    text = selector_string(value)
+    assert text == "a=2,a0,b=1,c notin (x,y),!d"
+    assert parse_selector(text).matches({"a": "2", "a0": "", "b": "1", "c": "z"})
+    assert not parse_selector(text).matches({"a": "2", "a0": "", "b": "1", "c": "x"})
+    assert selector_string({}) == ""
+    with pytest.raises(SelectorError):
+        selector_string({"matchExpressions": [{"key": "a", "operator": "Near"}]})

@@ -413,7 +413,7 @@ def test_delete_removes_the_simulation_s_nodes(kube: Kube) -> None:
 def test_the_tracer_watches_nodes_and_serves_them_in_exports(sandbox, tmp_path: Path) -> None:  # noqa: ANN001
     import requests
 
-    from skctl.sandbox.workload import WorkloadGenerator
+    from skctl.sandbox.scenario import WorkloadGenerator
     from skctl.tracer.service import Tracer, TracerOptions
     from tests.test_tracer import wait_for
 
@@ -454,7 +454,7 @@ def test_the_tracer_watches_nodes_and_serves_them_in_exports(sandbox, tmp_path: 
 @pytest.mark.parametrize("flag", [[], ["--no-starting-state"]])
 def test_trace_command_records_the_starting_state_unless_told_not_to(sandbox, sandbox_kubeconfig: Path,  # noqa: ANN001
                                                                       tmp_path: Path, flag: list[str]) -> None:
-    from skctl.sandbox.workload import WorkloadGenerator
+    from skctl.sandbox.scenario import WorkloadGenerator
     from skctl.trace.load import read_trace
 
     gen = WorkloadGenerator(sandbox.store, seed=2, scenario="deployments", nodes=3)

@@ -20,7 +20,7 @@ from kubernetes import client
 from skctl.cli.main import main
 from skctl.kube.api import Kube
 from skctl.sandbox import SandboxServer
-from skctl.sandbox.workload import VOLCANO_CRD, WorkloadGenerator
+from skctl.sandbox.scenario import VOLCANO_CRD, WorkloadGenerator
 from skctl.trace import codec, load
 from skctl.trace.model import Trace
 from skctl.trace.tracked import parse_config
@@ -630,7 +630,7 @@ def test_trace_on_a_full_disk_is_one_error_line_not_an_internal_error(sandbox: S
     disk): `skctl trace` ends with exit 1 and the journal's error, not `internal error`."""
     import resource
 
-    from skctl.sandbox.workload import WorkloadGenerator
+    from skctl.sandbox.scenario import WorkloadGenerator
 
     generator = WorkloadGenerator(sandbox.store, seed=0, namespace="shop")
     generator.start(20.0)

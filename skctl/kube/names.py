@@ -13,6 +13,9 @@ DNS1123_LABEL_MAX = 63  # namespace names, Service names, label-key name parts
 DNS1123_SUBDOMAIN_MAX = 253  # most object names, label-key prefixes
 LABEL_VALUE_MAX = 63
 QUALIFIED_NAME_MAX = 63  # the part of a label key after the optional "prefix/"
+# The characters of generated name suffixes (generateName, pod-template-hash, pod names):
+# apimachinery's util/rand alphabet, without vowels and look-alike digits.
+NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 _DNS1123_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS1123_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

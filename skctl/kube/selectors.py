@@ -125,6 +125,15 @@ def selector_from_json(value: Any) -> Selector:
     return Selector(tuple(reqs), text)
 
 
+def selector_string(value: Any) -> str:
+    """A LabelSelector object (or selector string) as the string a real server writes for it,
+    e.g. in a Scale's status.selector: apimachinery's LabelSelectorAsSelector(...).String(),
+    requirements sorted by key, matchExpressions included (`app=web,tier in (a,b),!canary`).
+    Raises SelectorError when it is not a valid selector."""
+    selector = selector_from_json(value)
+    return ",".join(str(r) for r in sorted(selector.requirements, key=lambda r: r.key))
+
+
 def to_label_selector(selector: Selector) -> dict[str, Any]:
     """A parsed selector as a Kubernetes LabelSelector object (what SimKube's API takes)."""
     match_labels: dict[str, str] = {}

@@ -13,13 +13,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from skctl.kube.selectors import selector_string
 from skctl.kube.times import now_rfc3339
 from skctl.sandbox import errors, fields, options, patches
 from skctl.sandbox.discovery import Registry, ResourceType
 from skctl.sandbox.errors import ApiError
+from skctl.sandbox.objects import dumps
 from skctl.sandbox.responses import Response, ServerState, json_response
 from skctl.sandbox.selectors import SelectorError, combine, parse_field_selector, parse_label_selector
-from skctl.sandbox.store import dumps
 from skctl.sandbox.tables import table_for, wants_table
 from skctl.sandbox.watch import WatchStream
 
@@ -419,9 +420,14 @@ def _pod_log(server: ServerState, req: ResourceRequest) -> Any:
 
 # --- scale ---------------------------------------------------------------------------------
 def _scale_doc(obj: dict) -> dict:
+    """The Scale subresource of a workload; its status.selector is the workload's selector as
+    a string (skctl.kube.selectors), empty when it has none or one that does not parse."""
     meta = obj["metadata"]
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    try:
+        selector = selector_string(spec.get("selector") or {})
+    except SelectorError:
+        selector = ""
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -429,7 +435,7 @@ def _scale_doc(obj: dict) -> dict:
                      if k in meta},
         "spec": {"replicas": spec.get("replicas", 1)},
         "status": {"replicas": status.get("replicas", 0),
-                   "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
+                   "selector": selector},
     }
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from skctl.sandbox.store import Store, dumps
+from skctl.sandbox.objects import dumps
+from skctl.sandbox.store import Store
 
 
 class Response:

@@ -28,8 +28,9 @@ from skctl.sandbox.errors import ApiError
 from skctl.sandbox.faults import Faults
 from skctl.sandbox.handlers import ResourceRequest, handle_resource
 from skctl.sandbox.kubeconfig import write_kubeconfig
+from skctl.sandbox.objects import dumps
 from skctl.sandbox.responses import Response, json_response
-from skctl.sandbox.store import Store, dumps
+from skctl.sandbox.store import Store
 from skctl.sandbox.watch import WatchStream
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 from skctl.sandbox.discovery import ResourceType
 from skctl.sandbox.errors import ApiError, gone, too_large_resource_version
-from skctl.sandbox.store import Store, dumps, event_line
+from skctl.sandbox.objects import dumps
+from skctl.sandbox.store import Store, event_line
 
 BATCH = 4096
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"

@@ -75,7 +75,7 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
 
 
 def test_tracer_waits_for_a_real_crd(real_cluster: Cluster, tmp_path: Path) -> None:
-    from skctl.sandbox.workload import VOLCANO_CRD
+    from skctl.sandbox.scenario import VOLCANO_CRD
 
     kc = str(real_cluster.kubeconfig)
     real_cluster.kubectl("create", "namespace", "tracer-crd")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from skctl.base import messages
+from skctl.base.errors import InputError
 from skctl.cli import argtypes
 from skctl.cli.commands import COMMANDS
 
@@ -25,16 +26,39 @@ if TYPE_CHECKING:
     from skctl.sim.runner import ReplayPlan
 
 
+def demo_seconds(text: str) -> float:
+    """`skctl demo --seconds`: a duration (`20`, `90s`, `2m`) from 1 s to skctl.demo.pipeline.MAX_SECONDS."""
+    from skctl.base.timeparse import parse_duration
+    from skctl.demo.pipeline import MAX_SECONDS
+
+    try:
+        value = parse_duration(text)
+    except InputError:
+        value = -1.0
+    if not 1 <= value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(messages.DEMO_BAD_SECONDS.format(value=text, max=f"{MAX_SECONDS / 60:g}m"))
+    return value
+
+
+def demo_keep(text: str) -> str:
+    """`skctl demo --keep DIR`: a directory name; an empty one (`--keep ''`, an unset
+    variable) is refused rather than taken as the current directory (what the directory
+    holds is checked when the demo starts)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(messages.DEMO_KEEP_EMPTY)
+    return text
+
+
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from skctl.demo import pipeline as demo  # constants only; the sandboxes and the tracer load in run()
 
     p = sub.add_parser("demo", parents=[parent], help=COMMANDS["demo"], description=messages.DEMO_DESCRIPTION)
-    p.add_argument("--seconds", type=argtypes.demo_seconds, default=demo.DEFAULT_SECONDS, metavar="N",
+    p.add_argument("--seconds", type=demo_seconds, default=demo.DEFAULT_SECONDS, metavar="N",
                    help=f"how long to record the production workload, e.g. 20, 90s, 2m; at most "
                    f"{demo.MAX_SECONDS / 60:g}m (default: {demo.DEFAULT_SECONDS:g})")
     p.add_argument("--speed", type=argtypes.speed, default=demo.DEFAULT_SPEED, metavar="X",
                    help="replay speed-up factor, as skctl drive --speed (default: %(default)g)")
-    p.add_argument("--keep", type=argtypes.demo_keep, metavar="DIR",
+    p.add_argument("--keep", type=demo_keep, metavar="DIR",
                    help="keep the trace, journal, kubeconfigs, tracer config and manifests in DIR (new, empty, "
                    "or made by an earlier demo); default: a temporary directory, removed at the end")
     return p
@@ -65,7 +89,8 @@ def _View(tty: bool) -> DemoView:  # noqa: N802 - a class made on demand: skctl.
     from skctl.base.timeparse import iso
     from skctl.cli.commands.xray import render
     from skctl.cli.output import console, safe_lines, safe_text
-    from skctl.demo.pipeline import DELETES, OBJECTS, VERSIONS, Comparison, DemoView
+    from skctl.demo.compare import DELETES, OBJECTS, VERSIONS, Comparison
+    from skctl.demo.pipeline import DemoView
     from skctl.sim.timing import format_number
 
     out = console()

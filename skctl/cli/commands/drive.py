@@ -14,6 +14,7 @@ from skctl.cli.commands.flags import (
     add_storage_option_flag,
     add_trace_size_flag,
     lifecycle_values,
+    virtual_ns_prefix,
 )
 from skctl.sim import (
     DEFAULT_DRIVER_NAMESPACE,
@@ -46,7 +47,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    help="replay speed-up factor (default: %(default)g)")
     p.add_argument("--duration", type=argtypes.duration, metavar="D",
                    help="replay only this much trace time, e.g. 10m (default: all)")
-    p.add_argument("--virtual-ns-prefix", type=argtypes.virtual_ns_prefix, default=DEFAULT_VIRTUAL_NS_PREFIX,
+    p.add_argument("--virtual-ns-prefix", type=virtual_ns_prefix, default=DEFAULT_VIRTUAL_NS_PREFIX,
                    metavar="P", help=f"virtual namespace prefix (default: {DEFAULT_VIRTUAL_NS_PREFIX})")
     p.add_argument("--nodes", choices=NODES_SOURCES, default=DEFAULT_NODES,
                    help="where the simulation's nodes come from: the cluster's own (an autoscaler, hand-made KWOK "

@@ -125,3 +125,13 @@ def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--driver-namespace", type=argtypes.namespace, default=DEFAULT_DRIVER_NAMESPACE, metavar="NS",
                         help=f"namespace of the driver Job (default: {DEFAULT_DRIVER_NAMESPACE})")
     add_cluster_flags(parser)
+
+
+def virtual_ns_prefix(text: str) -> str:
+    """A prefix P for virtual namespaces P-<original>: a DNS label short enough to leave room."""
+    from skctl.cli import argtypes
+    from skctl.sim import MAX_VIRTUAL_NS_PREFIX
+    from skctl.sim.manifests import validate_label
+
+    argtypes.checked(lambda value: validate_label(value, "--virtual-ns-prefix", max_len=MAX_VIRTUAL_NS_PREFIX), text)
+    return text

@@ -11,11 +11,25 @@ from skctl.cli.commands import COMMANDS
 from skctl.cli.commands.flags import add_storage_option_flag
 
 
+def slo_gate(text: str) -> object:
+    """An `--slo` gate of one report (skctl.report.slo), parsed before anything runs."""
+    from skctl.report.slo import parse
+
+    return argtypes.checked(parse, text)
+
+
+def slo_diff_gate(text: str) -> object:
+    """An `--slo` gate of `report diff`: may name `baseline.` and `candidate.` metrics."""
+    from skctl.report.slo import parse
+
+    return argtypes.checked(lambda t: parse(t, diff=True), text)
+
+
 def add_gate_flags(parser: argparse.ArgumentParser, diff: bool = False) -> None:
     """`--slo EXPR` (repeatable) and `--junit FILE`: shared by drive, report show and diff."""
     example = "candidate.pod_startup_p99<=1.1*baseline.pod_startup_p99" if diff else "pod_startup_p99<=5s"
     parser.add_argument("--slo", action="append", default=[], metavar="EXPR",
-                        type=argtypes.slo_diff_gate if diff else argtypes.slo_gate,
+                        type=slo_diff_gate if diff else slo_gate,
                         help=f"a gate the report must pass, e.g. {example} (repeatable; see docs/report.md); "
                         "a violated gate exits 1")
     parser.add_argument("--junit", metavar="FILE", help="write the gates' results as JUnit XML to FILE (or URL)")

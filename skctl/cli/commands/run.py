@@ -16,11 +16,19 @@ from skctl.cli.commands.flags import (
     add_storage_option_flag,
     lifecycle_values,
     simkube_only_given,
+    virtual_ns_prefix,
 )
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from skctl.sim.manifests import RunOptions
+
+
+def repetitions(text: str) -> int:
+    """How many times to replay: 1 to 2^31-1 (a Job's completions)."""
+    from skctl.sim.manifests import validate_repetitions
+
+    return argtypes.checked(validate_repetitions, text)
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -47,7 +55,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("-s", "--speed", type=argtypes.speed_text, default=m.DEFAULT_SPEED, metavar="X",
                    help="replay speed-up factor (default: %(default)g)")
     p.add_argument(
-        "-N", "--repetitions", type=argtypes.repetitions, default=1, metavar="N", help="run the whole replay N times, one after another (default: 1)"
+        "-N", "--repetitions", type=repetitions, default=1, metavar="N", help="run the whole replay N times, one after another (default: 1)"
     )
     p.add_argument(
         "-I",
@@ -70,7 +78,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     )
     p.add_argument(
         "--virtual-ns-prefix",
-        type=argtypes.virtual_ns_prefix,
+        type=virtual_ns_prefix,
         default=m.DEFAULT_VIRTUAL_NS_PREFIX,
         metavar="P",
         help=f"virtual namespaces are named P-<original> (default: {m.DEFAULT_VIRTUAL_NS_PREFIX})"

@@ -14,9 +14,9 @@ NO_WORKLOAD = "none"
 
 
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from skctl.sandbox.scenario import DEFAULT_RATE, SCENARIOS
     from skctl.sandbox.server import DEFAULT_BOOKMARK_INTERVAL, DEFAULT_HOST
     from skctl.sandbox.store import DEFAULT_MAX_HISTORY
-    from skctl.sandbox.workload import DEFAULT_RATE, SCENARIOS
 
     p = sub.add_parser(
         "sandbox",
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
                 print(printable(messages.SANDBOX_KUBECONFIG_WRITTEN.format(path=path)), flush=True)
             if args.workload != NO_WORKLOAD:
-                from skctl.sandbox.workload import WorkloadGenerator
+                from skctl.sandbox.scenario import WorkloadGenerator
 
                 generator = WorkloadGenerator(server.store, seed=args.workload_seed, scenario=args.workload,
                                               namespace=args.workload_namespace).start(args.workload_rate)

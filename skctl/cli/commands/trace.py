@@ -10,6 +10,36 @@ from skctl.base import messages
 from skctl.cli.commands import COMMANDS
 
 
+def listen_address(text: str) -> tuple[str, int]:
+    """`HOST:PORT` to listen on (`[::1]:7777` for IPv6; port 0 picks a free one)."""
+    from skctl.cli import argtypes
+
+    host, sep, port_text = text.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]") and len(host) > 2
+    if bracketed:
+        host = host[1:-1]
+    if (not sep or not host or "[" in host or "]" in host or not (port_text.isascii() and port_text.isdigit())
+            or int(port_text) > argtypes.MAX_PORT):
+        raise argparse.ArgumentTypeError(messages.TRACE_BAD_LISTEN.format(value=text))
+    return host, int(port_text)
+
+
+def journal_dir(text: str) -> str:
+    """`skctl trace --journal`: a local directory, as a path or file:// URL (returned as a path).
+    An object-storage URL or an empty value is refused: it used to become a relative
+    directory named `s3:/bucket/key` (or the default journal)."""
+    from skctl.base.errors import InputError
+    from skctl.storage.urls import is_local, local_path
+
+    try:
+        path = local_path(text) if is_local(text) else ""
+    except InputError:  # an unknown scheme, file://host/...
+        path = ""
+    if not path.strip():
+        raise argparse.ArgumentTypeError(messages.TRACE_JOURNAL_NOT_LOCAL.format(value=text))
+    return path
+
+
 def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from skctl.cli import argtypes
     from skctl.cli.commands.flags import add_cluster_flags, add_storage_option_flag
@@ -28,11 +58,11 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
                    help="tracer config (SimKube's format; default: see --print-default-config)")
     p.add_argument("--print-default-config", action="store_true", help="print the default config and exit")
     add_cluster_flags(p)
-    p.add_argument("--listen", type=argtypes.listen_address, default=DEFAULT_LISTEN, metavar="HOST:PORT",
+    p.add_argument("--listen", type=listen_address, default=DEFAULT_LISTEN, metavar="HOST:PORT",
                    help=f"API address (default: {DEFAULT_LISTEN})")
     p.add_argument("--server-port", type=argtypes.port, metavar="PORT",
                    help="SimKube's flag: serve the API on 0.0.0.0:PORT (for a pod behind a Service)")
-    p.add_argument("--journal", type=argtypes.journal_dir, metavar="DIR",
+    p.add_argument("--journal", type=journal_dir, metavar="DIR",
                    help="journal directory (default: $XDG_STATE_HOME/skctl/journals/CONTEXT, one per kubeconfig context)")
     p.add_argument("--retention", type=argtypes.duration, default=DEFAULT_RETENTION, metavar="DURATION",
                    help=f"how much history to keep in memory and on disk (default: {DEFAULT_RETENTION})")
