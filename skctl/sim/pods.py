@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import jsonpatch
 import jsonpointer
 
 from skctl.base import messages
@@ -371,13 +372,8 @@ class PodHandler:
 
 def _patched_view(pod: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
     """The pod's metadata as the pending label/annotation operations will leave it (so the
-    next operations address maps that will exist by then)."""
-    meta = dict(pod.get("metadata") or {})
-    for op in ops:
-        for field in ("labels", "annotations"):
-            if op["path"] == f"/metadata/{field}":
-                meta[field] = dict(op["value"])
-            elif op["path"].startswith(f"/metadata/{field}/"):
-                key = jsonpointer.unescape(op["path"][len(field) + 11 :])
-                meta[field] = {**(meta.get(field) or {}), key: op["value"]}
-    return {**pod, "metadata": meta}
+    next operations address maps that will exist by then); the spec operations are left out
+    (the view is only read for its metadata)."""
+    meta_ops = [op for op in ops if op["path"].startswith("/metadata/")]
+    view = jsonpatch.apply_patch({"metadata": pod.get("metadata") or {}}, meta_ops)
+    return {**pod, "metadata": view["metadata"]}
