@@ -85,7 +85,7 @@ def test_pyz_carries_the_cloud_and_kubernetes_backends(pyz: Path, bare_python: P
     """Heavy libraries load only in the commands that need them; prove they are inside and import."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update(SHIV_ROOT=str(tmp_path / "shiv"), SHIV_INTERPRETER="1")
-    code = "import kubernetes.client, s3fs, gcsfs, adlfs, rich, yaml, requests, msgpack, cbor2._cbor2; print('ok')"
+    code = "import kubernetes.client, s3fs, gcsfs, adlfs, rich, yaml, requests, msgpack, cbor2._cbor2, prometheus_client.exposition; print('ok')"
     result = subprocess.run(
         [str(bare_python), str(pyz), "-c", code], capture_output=True, text=True, env=env, timeout=300
     )
