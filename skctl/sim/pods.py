@@ -372,8 +372,14 @@ class PodHandler:
 
 def _patched_view(pod: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
     """The pod's metadata as the pending label/annotation operations will leave it (so the
-    next operations address maps that will exist by then); the spec operations are left out
-    (the view is only read for its metadata)."""
-    meta_ops = [op for op in ops if op["path"].startswith("/metadata/")]
-    view = jsonpatch.apply_patch({"metadata": pod.get("metadata") or {}}, meta_ops)
-    return {**pod, "metadata": view["metadata"]}
+    next operations address maps that will exist by then). Only the two maps are copied and
+    patched: the spec operations and the rest of the metadata (managedFields) are not read."""
+    meta = pod.get("metadata") or {}
+    maps = {field: meta[field] for field in _VIEWED if field in meta}
+    wanted = [op for op in ops if op["path"].split("/")[1:3] in _VIEWED_PATHS]  # /metadata/labels[/KEY], ...
+    view = jsonpatch.apply_patch({"metadata": maps}, wanted)
+    return {**pod, "metadata": {**meta, **view["metadata"]}}
+
+
+_VIEWED = ("labels", "annotations")
+_VIEWED_PATHS = [["metadata", field] for field in _VIEWED]
