@@ -24,7 +24,7 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for tests.fuzz_property
 
 with atheris.instrument_imports():
-    from skctl.trace import limits
+    from skctl.base import settings
     from tests.fuzz_property import check_decoder, seeds
 
 
@@ -38,7 +38,7 @@ def seed_corpus(directory: str) -> None:
 
 
 def main() -> None:
-    limits.configure(16 * 1024 * 1024)  # keep every input's memory small
+    settings.configure(settings.Settings(max_trace_bytes=16 * 1024 * 1024))  # keep every input's memory small
     corpus = [a for a in sys.argv[1:] if not a.startswith("-")]
     for directory in corpus:
         seed_corpus(directory)

@@ -258,3 +258,23 @@ def test_writing_to_stdout_keeps_the_summary_out_of_the_data(tmp_path: Path, goo
     assert result.returncode == 0, result.stderr
     assert b"wrote cbor trace to /dev/stdout" in result.stderr
     assert load.decode_any(out.read_bytes())[0].to_document() == codec.decode(good_trace.read_bytes()).to_document()
+
+
+def test_each_command_runs_with_the_settings_of_its_own_flags(tmp_path: Path) -> None:
+    """--max-trace-size, --request-timeout and --exec-timeout become one settings object
+    (skctl.base.settings); a flag not given means its default, whatever an earlier command
+    in the same process said."""
+    from skctl.base import settings
+    from skctl.cli.main import build_parser, command_settings
+
+    def parsed(argv: list[str]) -> settings.Settings:
+        return command_settings(build_parser(argv).parse_args(argv))
+
+    trace = str(tmp_path / "t.sktrace")
+    assert parsed(["drive", "sim", "--trace-path", trace, "--max-trace-size", "2Mi", "--request-timeout", "30s", "--exec-timeout", "2m"]) == \
+        settings.Settings(max_trace_bytes=2 * 1024**2, request_timeout=30.0, exec_timeout=120.0)
+    assert parsed(["drive", "sim", "--trace-path", trace]) == settings.Settings()
+    assert parsed(["xray", trace]) == settings.Settings()  # a command without the cluster flags
+    with settings.using(request_timeout=5.0) as inside:
+        assert settings.current() is inside and inside.request_timeout == 5.0 and inside.exec_timeout == 60.0
+    assert settings.current() == settings.Settings()

@@ -369,3 +369,27 @@ def test_pods_of_an_hpa_target_are_not_ended_at_their_recorded_times() -> None:
     done = completion_patch(pod, ctx, batch, 7, 0, now)
     assert done is not None and {"op": "add", "path": "/metadata/annotations/simkube.io~1kwok-stage-complete-time",
                                  "value": "2026-12-07T00:01:30Z"} in done
+
+
+def test_a_running_pod_seen_first_gets_its_numbers_and_completion_in_one_patch(sandbox, kube: Kube) -> None:
+    """A pod first seen already Running, with no labels or annotations yet: the first-sight
+    operations create both maps, and the completion operations, planned against the pod as
+    those leave it, add their keys to them instead of replacing them (the simulation label,
+    hash and sequence survive beside the completion label and time)."""
+    from skctl.sim.pods import simulated_spec_hash
+
+    spec = {"nodeSelector": {"type": "virtual"}, "containers": [{"name": "c", "image": "busybox"}]}
+    create(kube, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "virtual-shop"}})
+    created = create(kube, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "virtual-shop"},
+                            "spec": spec})
+    pod_hash = simulated_spec_hash(created["spec"])  # the recorded pod's hash, of the spec as the server defaulted it
+    lifecycles = {("v1.Pod", "shop/p"): {pod_hash: [{"start_ts": 1000, "end_ts": 1090}]}}
+    handler = PodHandler(kube, PodContext("sim", "virtual", 1.0, lifecycles, {}), owns_namespace=lambda ns: True,
+                         now=lambda: datetime(2026, 12, 7, tzinfo=timezone.utc))
+    handler.handle("MODIFIED", {**created, "status": {"phase": "Running"}})
+    meta = kube.get("v1", "Pod", "p", "virtual-shop")["metadata"]
+    assert meta["labels"] == {"simkube.io/simulation": "sim", "simkube.io/virtual": "true",
+                              "simkube.io/kwok-stage-complete": "true"}
+    assert meta["annotations"]["simkube.io/kwok-stage-complete-time"] == "2026-12-07T00:01:30Z"
+    assert meta["annotations"]["static.simkube.io/pod-spec-stable-hash"] == str(pod_hash)
+    assert meta["annotations"]["static.simkube.io/pod-sequence-number"] == "0"

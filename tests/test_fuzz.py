@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from skctl.base import settings as settings_mod
 from skctl.base.errors import InputError
 from skctl.base.timeparse import (
     MAX_DURATION,
@@ -33,7 +34,7 @@ from skctl.base.timeparse import (
 )
 from skctl.kube.selectors import SelectorError, parse_selector, selector_from_json
 from skctl.storage import urls
-from skctl.trace import codec, limits, synth
+from skctl.trace import codec, synth
 from skctl.trace.tracked import parse_config
 from tests.fuzz_property import check_decoder, seeds
 
@@ -46,9 +47,8 @@ SEEDS = list(seeds().values())
 @pytest.fixture(autouse=True)
 def _small_limits() -> Any:
     """A low size cap, so a generated bomb is refused after a few MiB instead of 64."""
-    limits.configure(4 * 1024 * 1024)
-    yield
-    limits.configure(None)
+    with settings_mod.using(max_trace_bytes=4 * 1024 * 1024):
+        yield
 
 
 @FUZZ

@@ -19,6 +19,7 @@ import cbor2
 import msgpack
 import pytest
 
+from skctl.base import settings
 from skctl.cli.main import main
 from skctl.trace import codec, limits, synth
 from skctl.trace.codec import SELF_DESCRIBE
@@ -75,7 +76,7 @@ def run_xray(path: Path, *flags: str) -> int:
     try:
         return main(["xray", str(path), *flags])
     finally:
-        limits.configure(None)
+        settings.configure()
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -181,7 +182,7 @@ def test_a_tracer_that_streams_forever_is_cut_off(tmp_path: Path, capsys: pytest
         code = main(["export", "--tracer-address", f"http://127.0.0.1:{server.server_port}", "-s", "100", "-t", "200",
                      "-o", str(out), "--max-trace-size", "2Mi"])
     finally:
-        limits.configure(None)
+        settings.configure()
         server.shutdown()
         server.server_close()
     assert code == 2

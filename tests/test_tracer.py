@@ -411,9 +411,12 @@ def test_http_api_and_export_client_end_to_end(cluster, tmp_path: Path, capsys: 
         assert requests.get(url + "/healthz", timeout=5).text == "ok\n"
         status = requests.get(url + "/status", timeout=5).json()
         assert status["watches"]["apps/v1.Deployment"]["state"] == "watching" and status["events"] >= 2
-        metrics = requests.get(url + "/metrics", timeout=5).text
-        assert 'skctl_tracer_events_recorded_total{gvk="apps/v1.Deployment"} 2' in metrics
-        assert "skctl_tracer_export_duration_seconds_count 2" in metrics
+        metrics = requests.get(url + "/metrics", timeout=5)
+        assert metrics.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        lines = metrics.text.splitlines()  # whole lines: a value of 20 must not pass for 2
+        assert 'skctl_tracer_events_recorded_total{gvk="apps/v1.Deployment"} 2.0' in lines
+        assert "skctl_tracer_export_duration_seconds_count 2.0" in lines
+        assert "# TYPE skctl_tracer_export_duration_seconds summary" in lines
 
         bad = requests.post(url + "/export", data=b"{not json", timeout=5)
         assert bad.status_code == 400 and "error" in bad.json()
@@ -686,3 +689,49 @@ def test_close_stops_the_crd_poller(cluster, tmp_path: Path) -> None:
     assert poller is not None and poller.is_alive()
     tracer.close()
     assert not poller.is_alive()
+
+
+def test_metrics_exposition_parses_and_keeps_every_digit() -> None:
+    """/metrics is Prometheus text a Prometheus parser reads back: names, labels and values as
+    status() says (a journal of 12,345,678 bytes is not rounded to 1.23457e+07), the export
+    summary from the API's own counters, an empty per-kind family still announced."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from skctl.tracer.server import TracerAPI
+
+    status = {
+        "events_per_kind": {"apps/v1.Deployment": 2, "v1.Pod": 123456789},
+        "watches": {"v1.Pod": {"restarts": 1, "relists": 3, "errors": 0, "last_heard_seconds": 1.25},
+                    "batch.volcano.sh/v1alpha1.Job": {"state": "waiting for CRD"}},
+        "usage": {"sampling": True, "samples": 7},
+        "journal_bytes": 12345678,
+        "live_objects": 4,
+    }
+    api = TracerAPI("127.0.0.1", 0, lambda *a: Trace(), lambda: status)
+    try:
+        api.metrics.exports, api.metrics.export_errors, api.metrics.export_seconds = 3, 1, 0.5
+        families = {f.name: f for f in text_string_to_metric_families(api.prometheus())}
+    finally:
+        api.httpd.server_close()
+    values = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    assert values == {
+        ("skctl_tracer_events_recorded_total", (("gvk", "apps/v1.Deployment"),)): 2,
+        ("skctl_tracer_events_recorded_total", (("gvk", "v1.Pod"),)): 123456789,
+        ("skctl_tracer_watch_restarts_total", (("gvk", "batch.volcano.sh/v1alpha1.Job"),)): 0,
+        ("skctl_tracer_watch_restarts_total", (("gvk", "v1.Pod"),)): 1,
+        ("skctl_tracer_relists_total", (("gvk", "batch.volcano.sh/v1alpha1.Job"),)): 0,
+        ("skctl_tracer_relists_total", (("gvk", "v1.Pod"),)): 3,
+        ("skctl_tracer_watch_errors_total", (("gvk", "batch.volcano.sh/v1alpha1.Job"),)): 0,
+        ("skctl_tracer_watch_errors_total", (("gvk", "v1.Pod"),)): 0,
+        ("skctl_tracer_watch_last_heard_seconds", (("gvk", "v1.Pod"),)): 1.25,
+        ("skctl_tracer_usage_sampling", ()): 1,
+        ("skctl_tracer_usage_samples", ()): 7,
+        ("skctl_tracer_journal_bytes", ()): 12345678,
+        ("skctl_tracer_live_objects", ()): 4,
+        ("skctl_tracer_export_duration_seconds_count", ()): 3,
+        ("skctl_tracer_export_duration_seconds_sum", ()): 0.5,
+        ("skctl_tracer_export_errors_total", ()): 1,
+    }
+    assert families["skctl_tracer_export_duration_seconds"].type == "summary"
+    assert families["skctl_tracer_watch_last_heard_seconds"].type == "gauge"
+    assert families["skctl_tracer_events_recorded"].type == "counter"  # the parser drops _total

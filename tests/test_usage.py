@@ -271,7 +271,7 @@ def test_trace_samples_pod_metrics_and_export_carries_the_series(metrics_sandbox
         tracer.close()
     assert status["sampling"] is True and status["pods"] == 1
     assert f"pod usage {status['samples']} samples" in line
-    assert "skctl_tracer_usage_sampling 1" in metrics_text
+    assert "skctl_tracer_usage_sampling 1.0" in metrics_text.splitlines()
     trace = load.decode_any(out.read_bytes())[0]
     sec = trace.usage
     assert sec is not None and sec["interval"] == 1
@@ -304,7 +304,7 @@ def test_without_the_metrics_api_the_tracer_says_so_once_and_records_none(
     said = [r for r in caplog.records if "resource metrics API" in r.getMessage()]
     assert len(said) == 1
     assert status["sampling"] is False and status["state"] == "no metrics API" and status["samples"] == 0
-    assert "skctl_tracer_usage_sampling 0" in metrics_text
+    assert "skctl_tracer_usage_sampling 0.0" in metrics_text.splitlines()
     assert trace.usage is None and "usage" not in trace.to_document()
 
 

@@ -85,7 +85,7 @@ def test_pyz_carries_the_cloud_and_kubernetes_backends(pyz: Path, bare_python: P
     """Heavy libraries load only in the commands that need them; prove they are inside and import."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update(SHIV_ROOT=str(tmp_path / "shiv"), SHIV_INTERPRETER="1")
-    code = "import kubernetes.client, s3fs, gcsfs, adlfs, rich, yaml, requests, msgpack, cbor2._cbor2; print('ok')"
+    code = "import kubernetes.client, s3fs, gcsfs, adlfs, rich, yaml, requests, msgpack, cbor2._cbor2, prometheus_client.exposition; print('ok')"
     result = subprocess.run(
         [str(bare_python), str(pyz), "-c", code], capture_output=True, text=True, env=env, timeout=300
     )
@@ -264,11 +264,11 @@ def test_pyz_with_a_damaged_copy_keeps_the_error_policy(pyz: Path, bare_python: 
     env = clean_env(SHIV_ROOT=str(tmp_path / "shiv"))
     assert launch(bare_python, pyz, "--version", env=env).returncode == 0
     [site] = (tmp_path / "shiv").glob("skctl.pyz_*/site-packages")
-    (site / "skctl" / "cli.py").unlink()  # lost before the command starts: unpacked again
+    (site / "skctl" / "cli" / "main.py").unlink()  # lost before the command starts: unpacked again
     helped = launch(bare_python, pyz, "--help", env=env)
     assert helped.returncode == 0, helped.stderr
     assert "usage: skctl" in helped.stdout
-    assert (site / "skctl" / "cli.py").exists()
+    assert (site / "skctl" / "cli" / "main.py").exists()
 
     src = tmp_path / "in.sktrace"
     src.write_bytes(codec.encode(synth.generate(events=4, objects=2)))

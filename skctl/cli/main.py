@@ -14,12 +14,11 @@ import sys
 from collections.abc import Sequence
 
 from skctl import __version__
-from skctl.base import messages
+from skctl.base import messages, settings
 from skctl.base.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, SkctlError
 from skctl.base.logs import DEFAULT_VERBOSITY, VERBOSITY_LEVELS, configure_logging
 from skctl.base.signals import command_scope, leave_for_exit
 from skctl.cli.commands import ALIASES, COMMANDS, command_of
-from skctl.trace import limits
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -109,6 +108,19 @@ def attach_dash_values(argv: list[str]) -> list[str]:
     return out
 
 
+def command_settings(args: argparse.Namespace) -> settings.Settings:
+    """The process-wide settings (skctl.base.settings) from this command's flags; a flag not
+    given, or not taken by the command, means its default."""
+    defaults = settings.Settings()
+    request_timeout = getattr(args, "request_timeout", None)
+    exec_timeout = getattr(args, "exec_timeout", None)
+    return settings.Settings(
+        max_trace_bytes=getattr(args, "max_trace_size", None),
+        request_timeout=defaults.request_timeout if request_timeout is None else request_timeout,
+        exec_timeout=defaults.exec_timeout if exec_timeout is None else exec_timeout,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = attach_dash_values(sys.argv[1:] if argv is None else list(argv))
     wanted = requested_command(argv)
@@ -123,15 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     configure_logging(args.verbosity)
-    limits.configure(getattr(args, "max_trace_size", None))  # --max-trace-size, or back to the defaults
-    if hasattr(args, "request_timeout"):  # commands that talk to a cluster
-        from skctl.kube.api import configure_request_timeout
-
-        configure_request_timeout(args.request_timeout)  # the flag, or back to the default
-    if hasattr(args, "exec_timeout"):
-        from skctl.kube.client import configure_exec_timeout
-
-        configure_exec_timeout(args.exec_timeout)
+    settings.configure(command_settings(args))
     debug = args.verbosity == "debug"
     try:
         with command_scope():

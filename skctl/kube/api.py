@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from skctl.base import messages
+from skctl.base import messages, settings
 from skctl.base.errors import InputError, OperationalError
 from skctl.kube import status as kube_status
 from skctl.kube.keys import join_ns_name
@@ -23,18 +23,6 @@ APPLY_CONTENT_TYPE = "application/apply-patch+yaml"  # JSON is YAML: the body is
 MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 RETRY_DELAYS = (0.1, 0.3, 1.0)
-# The most one API call may take, all attempts and waits included (`--request-timeout`,
-# docs/run.md): a server that accepts connections but never answers fails in this time,
-# not after read timeout x client retries x skctl retries.
-DEFAULT_REQUEST_TIMEOUT = 60.0
-_request_timeout = DEFAULT_REQUEST_TIMEOUT
-
-
-def configure_request_timeout(seconds: float | None) -> None:
-    """Set (or with None, reset) the total time one API call may take."""
-    global _request_timeout
-    _request_timeout = DEFAULT_REQUEST_TIMEOUT if seconds is None else seconds
-
 
 @dataclass(frozen=True)
 class Resource:
@@ -112,12 +100,13 @@ class Kube:
             else:
                 data = json.dumps(body, separators=(",", ":"))
         attempt = 0
-        deadline = time.monotonic() + _request_timeout
+        budget = settings.current().request_timeout
+        deadline = time.monotonic() + budget
         while True:
             remaining = deadline - time.monotonic()
             try:
                 if remaining <= 0:
-                    raise TimeoutError(f"no answer within --request-timeout ({_request_timeout:g}s)")
+                    raise TimeoutError(f"no answer within --request-timeout ({budget:g}s)")
                 req = self.api_client.param_serialize(
                     method=method, resource_path=url_path, header_params=dict(headers), body=data, auth_settings=["BearerToken"]
                 )

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from skctl.base import messages
+from skctl.base import messages, settings
 from skctl.base.errors import InputError, OperationalError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: this module is imported while parsers are built
@@ -24,17 +24,6 @@ def _kubeconfig_files() -> list[str]:
         return [p for p in env.split(os.pathsep) if p]
     return [os.path.expanduser("~/.kube/config")]
 
-
-# The most an exec credential plugin may take to answer (`--exec-timeout`, docs/run.md).
-# The client itself would wait forever; skctl.kube.exec_guard enforces this.
-DEFAULT_EXEC_TIMEOUT = 60.0
-_exec_timeout = DEFAULT_EXEC_TIMEOUT
-
-
-def configure_exec_timeout(seconds: float | None) -> None:
-    """Set (or with None, reset) the time an exec credential plugin may take."""
-    global _exec_timeout
-    _exec_timeout = DEFAULT_EXEC_TIMEOUT if seconds is None else seconds
 
 
 @contextmanager
@@ -65,7 +54,7 @@ def _auth_failures(plugin: str | None) -> Iterator[None]:
     finally:
         root.removeHandler(catcher)
     if errors and plugin is not None and TIMEOUT_MARK in errors[0]:
-        raise OperationalError(messages.KUBE_EXEC_TIMEOUT.format(plugin=plugin, timeout=f"{_exec_timeout:g}s"))
+        raise OperationalError(messages.KUBE_EXEC_TIMEOUT.format(plugin=plugin, timeout=f"{settings.current().exec_timeout:g}s"))
     if errors and plugin is not None:
         raise InputError(messages.KUBE_EXEC_FAILED.format(plugin=plugin, detail=" ".join(errors[0].split())))
     if errors:
@@ -147,7 +136,7 @@ def _guard_exec_plugin(merged: dict[str, Any], context: str | None) -> str | Non
         wrapped = {
             **exec_config,
             "command": sys.executable,
-            "args": ["-I", guard, f"{_exec_timeout:g}", exec_config["command"], *[str(a) for a in args]],
+            "args": ["-I", guard, f"{settings.current().exec_timeout:g}", exec_config["command"], *[str(a) for a in args]],
         }
         new_entry = {**entry, "user": {**entry["user"], "exec": wrapped}}
         users[index] = ConfigNode(node.name, new_entry, node.path) if isinstance(node, ConfigNode) else new_entry

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import jsonpatch
 import jsonpointer
 
 from skctl.base import messages
@@ -369,13 +370,14 @@ class PodHandler:
 
 def _patched_view(pod: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
     """The pod's metadata as the pending label/annotation operations will leave it (so the
-    next operations address maps that will exist by then)."""
-    meta = dict(pod.get("metadata") or {})
-    for op in ops:
-        for field in ("labels", "annotations"):
-            if op["path"] == f"/metadata/{field}":
-                meta[field] = dict(op["value"])
-            elif op["path"].startswith(f"/metadata/{field}/"):
-                key = jsonpointer.unescape(op["path"][len(field) + 11 :])
-                meta[field] = {**(meta.get(field) or {}), key: op["value"]}
-    return {**pod, "metadata": meta}
+    next operations address maps that will exist by then). Only the two maps are copied and
+    patched: the spec operations and the rest of the metadata (managedFields) are not read."""
+    meta = pod.get("metadata") or {}
+    maps = {field: meta[field] for field in _VIEWED if field in meta}
+    wanted = [op for op in ops if op["path"].split("/")[1:3] in _VIEWED_PATHS]  # /metadata/labels[/KEY], ...
+    view = jsonpatch.apply_patch({"metadata": maps}, wanted)
+    return {**pod, "metadata": {**meta, **view["metadata"]}}
+
+
+_VIEWED = ("labels", "annotations")
+_VIEWED_PATHS = [["metadata", field] for field in _VIEWED]

@@ -11,33 +11,31 @@ explicit number, for the rare trace that needs more.
 
 from __future__ import annotations
 
+from skctl.base import settings
+
 DEFAULT_MAX_TRACE_BYTES = 2 * 1024**3  # read or decompressed
 MAX_EXPANSION = 1000  # decompressed bytes per compressed byte, unless --max-trace-size is given
 EXPANSION_FLOOR = 64 * 1024**2  # small payloads may always expand this far
 
-_override: int | None = None
-
-
-def configure(max_bytes: int | None) -> None:
-    """Set (or with None, reset) the explicit limit from --max-trace-size."""
-    global _override
-    _override = max_bytes
 
 
 def max_input_bytes() -> int:
     """The most bytes read from a trace file, tracer response or URL."""
-    return _override if _override is not None else DEFAULT_MAX_TRACE_BYTES
+    override = settings.current().max_trace_bytes
+    return override if override is not None else DEFAULT_MAX_TRACE_BYTES
 
 
 def max_decompressed_bytes(compressed: int) -> int:
     """The most bytes a payload of `compressed` bytes may expand to."""
-    if _override is not None:
-        return _override
+    override = settings.current().max_trace_bytes
+    if override is not None:
+        return override
     return min(DEFAULT_MAX_TRACE_BYTES, max(EXPANSION_FLOOR, MAX_EXPANSION * compressed))
 
 
 def explicit() -> bool:
-    return _override is not None
+    """Whether --max-trace-size set the bound (skctl.base.settings)."""
+    return settings.current().max_trace_bytes is not None
 
 
 def human(size: int) -> str:

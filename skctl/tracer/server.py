@@ -10,7 +10,7 @@
   SimKube's tracer does. Malformed JSON is 400, a well-formed but unusable request 422
   (a window outside 1970..9999 included), a body over `MAX_BODY` bytes 413; every error
   answer is a JSON `{"error": "<one line>"}`.
-- `GET /healthz`: "ok". `GET /status`: JSON. `GET /metrics`: Prometheus text.
+- `GET /healthz`: "ok". `GET /status`: JSON. `GET /metrics`: Prometheus text (prometheus_client).
 
 The API can never stop the recording (docs/tracer.md, "The HTTP API under load"): at most
 `max_connections()` connections are open at once (a new one closes the one that has
@@ -50,6 +50,7 @@ READ_TIMEOUT = 10.0  # seconds a connection may stay silent (idle keep-alive inc
 REQUEST_DEADLINE = 30.0  # seconds to send one whole request (line, headers, body)
 MAX_CONNECTIONS = 64  # connections served at once; more wait in the listen queue
 FD_RESERVE = 64  # descriptors kept for the journal, the watches and cloud writes
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what prometheus_client's generate_latest writes
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
@@ -355,7 +356,7 @@ class TracerAPI:
             elif path == "/status":
                 self._send(h, 200, json.dumps(self.status(), indent=1).encode(), "application/json")
             elif path == "/metrics":
-                self._send(h, 200, self.prometheus().encode(), "text/plain; version=0.0.4")
+                self._send(h, 200, self.prometheus().encode(), METRICS_CONTENT_TYPE)
             else:
                 self._error(h, 404, f"no such endpoint {path!r}; use POST /export, GET /healthz, /status, /metrics")
         except Exception as exc:  # noqa: BLE001 - an answer, never a dead handler thread
@@ -448,46 +449,65 @@ class TracerAPI:
             self.metrics.export_seconds += time.perf_counter() - started
 
     def prometheus(self) -> str:
-        """The metrics in Prometheus' text exposition format."""
+        """The metrics in Prometheus' text exposition format (0.0.4), by prometheus_client."""
+        from prometheus_client.exposition import generate_latest
+
+        return generate_latest(_Collector(self.status, self.metrics)).decode()
+
+
+class _Collector:
+    """prometheus_client's custom-collector protocol over the tracer's `status()` and the
+    API's export counters: each scrape reads them afresh; nothing is registered globally
+    (no default process/platform metrics, two tracers in one process never collide)."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]], metrics: Metrics) -> None:
+        self.status = status
+        self.metrics = metrics
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+
         st = self.status()
-        lines = []
+        watches = sorted(st.get("watches", {}).items())
 
-        def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {kind}")
-            for labels, value in samples:
-                lines.append(f"{name}{labels} {value:g}")
+        def per_kind(family: Any, samples: Any) -> Any:
+            for gvk, value in samples:
+                family.add_metric([gvk], value)
+            return family
 
-        watches = st.get("watches", {})
-        metric("skctl_tracer_events_recorded_total", "counter", "Trace events recorded, per kind.",
-               [(f'{{gvk="{g}"}}', n) for g, n in sorted(st.get("events_per_kind", {}).items())])
-        metric("skctl_tracer_watch_restarts_total", "counter", "Watch reconnections, per tracked kind.",
-               [(f'{{gvk="{g}"}}', w.get("restarts", 0)) for g, w in sorted(watches.items())])
-        metric("skctl_tracer_relists_total", "counter", "Re-lists after 410 Gone, per tracked kind.",
-               [(f'{{gvk="{g}"}}', w.get("relists", 0)) for g, w in sorted(watches.items())])
-        metric("skctl_tracer_watch_errors_total", "counter", "Failed list/watch calls, per tracked kind.",
-               [(f'{{gvk="{g}"}}', w.get("errors", 0)) for g, w in sorted(watches.items())])
-        metric("skctl_tracer_watch_last_heard_seconds", "gauge",
-               "Seconds since the watch last heard from the API server (an event, a bookmark, a list, a clean end), "
-               "per tracked kind.",
-               [(f'{{gvk="{g}"}}', w["last_heard_seconds"]) for g, w in sorted(watches.items())
-                if w.get("last_heard_seconds") is not None])
+        yield per_kind(CounterMetricFamily("skctl_tracer_events_recorded_total", "Trace events recorded, per kind.",
+                                           labels=["gvk"]), sorted(st.get("events_per_kind", {}).items()))
+        yield per_kind(CounterMetricFamily("skctl_tracer_watch_restarts_total", "Watch reconnections, per tracked kind.",
+                                           labels=["gvk"]), [(g, w.get("restarts", 0)) for g, w in watches])
+        yield per_kind(CounterMetricFamily("skctl_tracer_relists_total", "Re-lists after 410 Gone, per tracked kind.",
+                                           labels=["gvk"]), [(g, w.get("relists", 0)) for g, w in watches])
+        yield per_kind(CounterMetricFamily("skctl_tracer_watch_errors_total", "Failed list/watch calls, per tracked kind.",
+                                           labels=["gvk"]), [(g, w.get("errors", 0)) for g, w in watches])
+        yield per_kind(
+            GaugeMetricFamily(
+                "skctl_tracer_watch_last_heard_seconds",
+                "Seconds since the watch last heard from the API server (an event, a bookmark, a list, a clean end), "
+                "per tracked kind.",
+                labels=["gvk"],
+            ),
+            [(g, w["last_heard_seconds"]) for g, w in watches if w.get("last_heard_seconds") is not None],
+        )
         use = st.get("usage") or {}
-        metric("skctl_tracer_usage_sampling", "gauge",
-               "1 while pod usage is sampled from the resource metrics API (metrics.k8s.io), else 0.",
-               [("", 1 if use.get("sampling") else 0)])
-        metric("skctl_tracer_usage_samples", "gauge", "Pod usage samples held (after retention).",
-               [("", use.get("samples", 0))])
-        metric("skctl_tracer_journal_bytes", "gauge", "Bytes in the journal directory.",
-               [("", st.get("journal_bytes", 0))])
-        metric("skctl_tracer_live_objects", "gauge", "Tracked objects currently alive.",
-               [("", st.get("live_objects", 0))])
-        with self.metrics.lock:
-            metric("skctl_tracer_export_duration_seconds", "summary", "Time spent answering POST /export.",
-                   [("_sum", self.metrics.export_seconds), ("_count", self.metrics.exports)])
-            metric("skctl_tracer_export_errors_total", "counter", "POST /export requests that failed.",
-                   [("", self.metrics.export_errors)])
-        return "\n".join(lines) + "\n"
+        yield GaugeMetricFamily("skctl_tracer_usage_sampling",
+                                "1 while pod usage is sampled from the resource metrics API (metrics.k8s.io), else 0.",
+                                value=1 if use.get("sampling") else 0)
+        yield GaugeMetricFamily("skctl_tracer_usage_samples", "Pod usage samples held (after retention).",
+                                value=use.get("samples", 0))
+        yield GaugeMetricFamily("skctl_tracer_journal_bytes", "Bytes in the journal directory.",
+                                value=st.get("journal_bytes", 0))
+        yield GaugeMetricFamily("skctl_tracer_live_objects", "Tracked objects currently alive.",
+                                value=st.get("live_objects", 0))
+        metrics = self.metrics
+        with metrics.lock:
+            exports, errors, seconds = metrics.exports, metrics.export_errors, metrics.export_seconds
+        yield SummaryMetricFamily("skctl_tracer_export_duration_seconds", "Time spent answering POST /export.",
+                                  count_value=exports, sum_value=seconds)
+        yield CounterMetricFamily("skctl_tracer_export_errors_total", "POST /export requests that failed.", value=errors)
 
 
 def _wanted(accept: str) -> tuple[bool, int]:
