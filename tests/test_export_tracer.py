@@ -9,12 +9,12 @@ import pytest
 import requests
 import responses
 
-from skctl import export as exporter
 from skctl.base.errors import InputError, OperationalError
 from skctl.cli.main import main
 from skctl.trace import codec, load
 from skctl.trace.model import Trace, new_event
 from skctl.trace.window import ExportFilters
+from skctl.tracer import client as tracer_client
 from tests.fixtures.storage_servers import closed_port
 
 TRACER = "http://tracer.test:7777"
@@ -119,10 +119,10 @@ def test_reencodes_when_format_or_compression_is_asked(tmp_path: Path, capsys: p
 
 
 def test_bare_host_port_means_http() -> None:
-    assert exporter.tracer_export_url("localhost:7777") == "http://localhost:7777/export"
-    assert exporter.tracer_export_url("https://t.example/base/") == "https://t.example/base/export"
+    assert tracer_client.tracer_export_url("localhost:7777") == "http://localhost:7777/export"
+    assert tracer_client.tracer_export_url("https://t.example/base/") == "https://t.example/base/export"
     with pytest.raises(InputError):
-        exporter.tracer_export_url("ftp://x")
+        tracer_client.tracer_export_url("ftp://x")
 
 
 def one_line(capsys: pytest.CaptureFixture) -> str:
@@ -204,11 +204,11 @@ def test_connection_refused_for_real(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_fetch_from_tracer_library_call() -> None:
     body = trace_bytes()
     responses.post(EXPORT_URL, body=body, headers={"Content-Length": str(len(body))})
-    got = exporter.fetch_from_tracer(TRACER, 1, 2, ExportFilters.from_strings([], ["a"]), timeout=5)
+    got = tracer_client.fetch_from_tracer(TRACER, 1, 2, ExportFilters.from_strings([], ["a"]), timeout=5)
     assert got == body
     responses.post(EXPORT_URL, status=502, body="bad gateway")
     with pytest.raises(OperationalError):
-        exporter.fetch_from_tracer(TRACER, 1, 2, ExportFilters(), timeout=5)
+        tracer_client.fetch_from_tracer(TRACER, 1, 2, ExportFilters(), timeout=5)
 
 
 def test_errors_keep_their_cause_for_debug(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

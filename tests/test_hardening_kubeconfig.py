@@ -159,15 +159,17 @@ LEAKY_MESSAGES = [
 @pytest.mark.parametrize("message", LEAKY_MESSAGES)
 def test_error_and_log_lines_redact_credentials(message: str, capsys: pytest.CaptureFixture[str]) -> None:
     """The last line of defence: whatever a library puts in an exception's text, the error
-    line (skctl.cli.main) and every log line (skctl.base.logs) go through skctl.cli.output.safe_line."""
+    line (skctl.cli.main) and every log line (skctl.base.logs) go through skctl.base.text.safe_line."""
     import logging
 
     from skctl.base.logs import configure_logging
+    from skctl.base.text import safe_line
     from skctl.cli import main as cli
-    from skctl.cli.output import safe_line
 
     assert "T0KEN" not in safe_line(message) and "<redacted>" in safe_line(message)
-    assert "T0KEN" not in cli._one_line(message)
+    assert cli.main([message]) == 2  # argparse's usage error quotes the unknown command
+    usage = capsys.readouterr().err
+    assert "invalid choice" in usage and "T0KEN" not in usage and "<redacted>" in usage
     root = logging.getLogger()
     saved = root.handlers[:]
     root.handlers.clear()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from skctl.base.text import safe_line
+
 VERBOSITY_LEVELS = ("error", "warn", "info", "debug")
 DEFAULT_VERBOSITY = "warn"
 DEFAULT_DRIVER_VERBOSITY = "info"
@@ -45,11 +47,9 @@ class _OnlySkctl:
 
 class _SafeFormatter(logging.Formatter):
     """Each log line's message as one printable line: credentials redacted, controls
-    from a trace or the user escaped (skctl.cli.output.safe_line). A traceback (-v debug)
+    from a trace or the user escaped (skctl.base.text.safe_line). A traceback (-v debug)
     follows as the logging module writes it."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
-        from skctl.cli.output import safe_line
-
         record.message = safe_line(record.message)
         return super().formatMessage(record)

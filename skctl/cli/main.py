@@ -18,6 +18,7 @@ from skctl.base import messages, settings
 from skctl.base.errors import EXIT_INTERRUPTED, EXIT_OPERATIONAL, EXIT_USAGE, SkctlError
 from skctl.base.logs import DEFAULT_VERBOSITY, VERBOSITY_LEVELS, configure_logging
 from skctl.base.signals import command_scope, leave_for_exit
+from skctl.base.text import safe_line
 from skctl.cli.commands import ALIASES, COMMANDS, command_of
 
 
@@ -26,7 +27,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse echoes unknown arguments and bad values as typed: one line, escaped
-        self.exit(EXIT_USAGE, messages.USAGE_ERROR.format(prog=self.prog, message=_one_line(message)) + "\n")
+        self.exit(EXIT_USAGE, messages.USAGE_ERROR.format(prog=self.prog, message=safe_line(message)) + "\n")
 
 
 def _verbosity_parent(default: str | None) -> argparse.ArgumentParser:
@@ -147,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SkctlError as exc:
         if debug:
             _print_traceback()
-        print(messages.ERROR_LINE.format(message=_one_line(str(exc))), file=sys.stderr)
+        print(messages.ERROR_LINE.format(message=safe_line(str(exc))), file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
         # `skctl xray t | head`: the reader went away; not our failure. Point stdout at
@@ -159,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last line of defence of the error policy
         if debug:
             _print_traceback()
-        detail = _one_line(f"{type(exc).__name__}: {exc}")
+        detail = safe_line(f"{type(exc).__name__}: {exc}")
         template = messages.MISSING_MODULE if isinstance(exc, ImportError) else messages.INTERNAL_ERROR
         print(template.format(detail=detail), file=sys.stderr)
         return EXIT_OPERATIONAL
@@ -169,14 +170,6 @@ def _print_traceback() -> None:
     import traceback
 
     traceback.print_exc()
-
-
-def _one_line(text: str) -> str:
-    """Whitespace folded, credentials redacted, terminal controls (from a trace or the
-    user) made visible."""
-    from skctl.cli.output import safe_line
-
-    return safe_line(text)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,59 +5,15 @@ rich is imported lazily so commands that print nothing fancy start fast.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from skctl.base.progress import Progress
+from skctl.base.text import printable
 
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
-
-# C0 and C1 controls, DEL and the Unicode bidi overrides: a trace string holding them could
-# move the cursor, recolour, retitle or hyperlink the user's terminal (ANSI/OSC escapes) or
-# reorder what they read. Each is shown as its Python escape instead (ESC → \x1b).
-_CONTROLS = {
-    c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
-    for c in [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-}
-_CONTROLS.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
-# Command-line bytes that are not UTF-8 arrive as lone surrogates (surrogateescape); shown
-# as escapes too, an error line naming such a path is printable on any stream.
-_CONTROLS.update({c: f"\\u{c:04x}" for c in range(0xDC80, 0xDD00)})
-
-
-def printable(text: object) -> str:
-    """`text` with terminal control characters made visible (for plain prints and error lines)."""
-    return str(text).translate(_CONTROLS)
-
-
-# Credentials that a library may put into an exception's text (a header value it refused,
-# a URL with a password, a SAS query, a connection string): replaced before any error or log
-# line is printed. The value ends at whitespace, a quote or a separator.
-_SECRET_PATTERNS = (
-    (re.compile(r"(?i)\b(bearer|basic)(\s+)[^\s'\",;\\]+"), r"\1\2<redacted>"),
-    (re.compile(r"(?i)\b(token|password|passwd|secret|sig|signature|accountkey|sharedaccesssignature|"
-                r"x-amz-security-token|x-amz-signature|x-amz-credential|client_secret|api[_-]?key|"
-                r"access[_-]?key|secret[_-]?key|session[_-]?token)=[^\s&;,'\"]+"), r"\1=<redacted>"),
-    (re.compile(r"(://)[^/\s@:]+:[^/\s@]+@"), r"\1<redacted>@"),
-)
-
-
-def redact(text: object) -> str:
-    """`text` with bearer and basic credentials, passwords in URLs and secret query or
-    connection-string values replaced by `<redacted>` (docs/development.md: no credential
-    ever reaches output)."""
-    out = str(text)
-    for pattern, replacement in _SECRET_PATTERNS:
-        out = pattern.sub(replacement, out)
-    return out
-
-
-def safe_line(text: object) -> str:
-    """One printable line for stderr: whitespace folded, credentials redacted, controls escaped."""
-    return printable(redact(" ".join(str(text).split())))
 
 
 def console(stderr: bool = False) -> Any:

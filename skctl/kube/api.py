@@ -16,13 +16,13 @@ from urllib.parse import quote, urlencode
 
 from skctl.base import messages, settings
 from skctl.base.errors import InputError, OperationalError
+from skctl.base.text import one_line
+from skctl.kube import retry
 from skctl.kube import status as kube_status
 from skctl.kube.keys import join_ns_name
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"  # JSON is YAML: the body is JSON
 MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-RETRY_DELAYS = (0.1, 0.3, 1.0)
 
 @dataclass(frozen=True)
 class Resource:
@@ -81,8 +81,9 @@ class Kube:
         what: str | None = None,
         raw: bool = False,
     ) -> Any:
-        """One call with retries on 429/5xx/connection errors; returns the decoded JSON (or
-        text with raw=True). Non-2xx raises ApiError; unreachable raises OperationalError."""
+        """One call with retries on 429/5xx/connection errors (skctl.kube.retry: a retry is
+        made only while --request-timeout leaves room for its wait); returns the decoded JSON
+        (or text with raw=True). Non-2xx raises ApiError; unreachable raises OperationalError."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
@@ -116,29 +117,28 @@ class Kube:
                 payload = resp.read()
                 status = resp.status
             except (HTTPError, ApiException, OSError) as exc:
-                if attempt < len(RETRY_DELAYS) and deadline - time.monotonic() > RETRY_DELAYS[attempt]:
-                    time.sleep(RETRY_DELAYS[attempt])
+                delay = retry.backoff_delay(attempt)
+                if attempt < retry.CALL_RETRIES and deadline - time.monotonic() > delay:
+                    time.sleep(delay)
                     attempt += 1
                     continue
                 detail = getattr(exc, "reason", None) or exc
                 raise OperationalError(
-                    messages.KUBE_UNREACHABLE.format(host=self.host, detail=_short(str(detail)))
+                    messages.KUBE_UNREACHABLE.format(host=self.host, detail=one_line(detail))
                 ) from exc
-            if status in RETRY_STATUSES and attempt < len(RETRY_DELAYS) and deadline - time.monotonic() > RETRY_DELAYS[attempt]:
-                delay = RETRY_DELAYS[attempt]
-                retry_after = resp.headers.get("Retry-After") if resp.headers else None
-                if retry_after and retry_after.isdigit():
-                    delay = min(float(retry_after), 5.0)
-                time.sleep(delay)
-                attempt += 1
-                continue
+            if retry.is_retryable_status(status) and attempt < retry.CALL_RETRIES:
+                delay = retry.backoff_delay(attempt, retry.retry_after(resp.headers))
+                if deadline - time.monotonic() > delay:
+                    time.sleep(delay)
+                    attempt += 1
+                    continue
             if 200 <= status < 300:
                 if raw:
                     return payload.decode("utf-8", "replace")
                 try:
                     return json.loads(payload) if payload else None
                 except ValueError:  # a web server, not an API server, answered
-                    head = _short(payload[:80].decode("utf-8", "replace"))
+                    head = one_line(payload[:80].decode("utf-8", "replace"))
                     raise InputError(messages.KUBE_NOT_AN_API_SERVER.format(
                         host=self.host, detail=f"{method} {path} answered {status} with non-JSON: {head!r}")) from None
             try:
@@ -146,11 +146,11 @@ class Kube:
             except ValueError:
                 decoded = None
             doc = decoded if isinstance(decoded, dict) else {}
-            detail = doc.get("message", "") if doc else payload[:200].decode("utf-8", "replace")
+            detail = doc.get("message", "") if doc else payload[:1024].decode("utf-8", "replace")
             raise ApiError(
                 status,
                 doc.get("reason", ""),
-                messages.KUBE_API_ERROR.format(what=what or f"{method} {path}", status=status, detail=_short(detail)),
+                messages.KUBE_API_ERROR.format(what=what or f"{method} {path}", status=status, detail=one_line(detail)),
                 doc.get("details") if isinstance(doc.get("details"), dict) else None,
             )
 
@@ -195,7 +195,7 @@ class Kube:
             doc = {"error": exc.code}
         if not (isinstance(doc, dict) and doc.get("kind") == "APIVersions"):
             raise InputError(messages.KUBE_NOT_AN_API_SERVER.format(
-                host=self.host, detail=f"GET /api answered {_short(json.dumps(doc), 80)}"))
+                host=self.host, detail=f"GET /api answered {one_line(json.dumps(doc), 80)}"))
         self._is_kubernetes = True
 
     def apply(self, obj: dict[str, Any], *, force: bool = True, dry_run: bool = False) -> dict[str, Any]:
@@ -268,6 +268,3 @@ class Kube:
             pass
 
 
-def _short(text: str, limit: int = 300) -> str:
-    one = " ".join(str(text).split())
-    return one if len(one) <= limit else one[: limit - 3] + "..."

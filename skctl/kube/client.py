@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from skctl.base import messages, settings
 from skctl.base.errors import InputError, OperationalError
+from skctl.base.text import one_line, redact
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: this module is imported while parsers are built
 if TYPE_CHECKING:
@@ -56,9 +57,9 @@ def _auth_failures(plugin: str | None) -> Iterator[None]:
     if errors and plugin is not None and TIMEOUT_MARK in errors[0]:
         raise OperationalError(messages.KUBE_EXEC_TIMEOUT.format(plugin=plugin, timeout=f"{settings.current().exec_timeout:g}s"))
     if errors and plugin is not None:
-        raise InputError(messages.KUBE_EXEC_FAILED.format(plugin=plugin, detail=" ".join(errors[0].split())))
+        raise InputError(messages.KUBE_EXEC_FAILED.format(plugin=plugin, detail=one_line(errors[0])))
     if errors:
-        detail = " ".join(f"the user's credential plugin failed: {errors[0]}".split())
+        detail = one_line(f"the user's credential plugin failed: {errors[0]}")
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail))
 
 
@@ -233,16 +234,16 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Any:
         else:
             _load_in_cluster(configuration)
     except ConfigException as exc:
-        raise InputError(messages.KUBE_NO_CONFIG.format(detail=" ".join(str(exc).split()))) from exc
+        raise InputError(messages.KUBE_NO_CONFIG.format(detail=one_line(exc))) from exc
     except RecursionError:  # PyYAML composes nested collections recursively
         detail = f"{kubeconfig or 'the kubeconfig'} is nested too deeply to be a kubeconfig"
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from None
     except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as exc:  # unreadable or malformed
-        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        detail = one_line(f"{type(exc).__name__}: {exc}")
         raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from exc
     except Exception as exc:  # an auth plugin (gcp, azure, oidc) that cannot get credentials
         if type(exc).__module__.startswith(("google.auth", "kubernetes.config")):
-            detail = " ".join(f"the user's auth provider failed: {exc}".split())
+            detail = one_line(f"the user's auth provider failed: {exc}")
             raise InputError(messages.KUBE_NO_CONFIG.format(detail=detail)) from exc
         raise
     check_credentials(configuration)
@@ -264,8 +265,6 @@ def check_proxy(configuration: Any) -> None:
     from urllib3.exceptions import LocationParseError
     from urllib3.util import parse_url
 
-    from skctl.cli.output import redact
-
     url = getattr(configuration, "proxy", None)
     if not url:
         return
@@ -274,7 +273,7 @@ def check_proxy(configuration: Any) -> None:
         detail = None if parsed.scheme in _PROXY_SCHEMES and parsed.host else "no scheme and host" \
             if not parsed.host else f"unsupported scheme {parsed.scheme!r}"
     except (LocationParseError, ValueError) as exc:
-        detail = " ".join(str(exc).split())
+        detail = one_line(exc)
     if detail:
         raise InputError(messages.KUBE_BAD_PROXY.format(url=redact(url), detail=redact(detail)))
 

@@ -19,7 +19,8 @@ that follows what it created), written once:
    is healthy: the next one starts at once and the backoff starts over.
 4. Only failures in a row back off: 429 and 5xx answers, connection errors and watches
    that broke before the server said anything are retried with capped, jittered
-   exponential backoff; a 429's Retry-After is honoured. A watch that ends cleanly with
+   exponential backoff; a Retry-After is honoured (skctl.kube.retry, the policy every
+   retry loop in kube/ shares). A watch that ends cleanly with
    no line within `SHORT_WATCH` seconds counts as a failure (client-go's "very short
    watch"), so a server or proxy that closes every watch at once is not hammered.
 
@@ -43,6 +44,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from skctl.base.errors import SkctlError
+from skctl.base.text import one_line
+from skctl.kube import retry
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +54,6 @@ WATCH_TIMEOUT = 300  # the shortest timeoutSeconds asked for; each watch asks fo
 READ_MARGIN = 30.0  # the client gives up on a silent watch this long after the server should have ended it
 LIST_READ_TIMEOUT = 60.0  # no byte of a list page in this long: retry
 SHORT_WATCH = 1.0  # a clean end with nothing heard sooner than this is a failure
-BACKOFF_BASE = 0.2
-BACKOFF_CAP = 30.0
-RETRY_AFTER_CAP = 60.0
 
 
 class Gone(Exception):
@@ -95,14 +95,6 @@ class WatchStats:
     backoffs: int = 0  # waits before a retry so far
     last_delay: float = 0.0  # the last such wait, in seconds
     synced: threading.Event = field(default_factory=threading.Event)
-
-
-def backoff_delay(attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-    """Capped exponential backoff with full jitter; a server's Retry-After wins (capped)."""
-    if retry_after is not None and retry_after >= 0:
-        return min(retry_after, RETRY_AFTER_CAP)
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** min(attempt, 16)))
-    return (rng or random).uniform(ceiling / 2, ceiling)
 
 
 class ListWatch:
@@ -190,7 +182,7 @@ class ListWatch:
                     # bookmarks): resume at once, so no change waits for a backoff
                     log.info("%s: %s; resuming at once", self.name, exc)
                 else:
-                    delay = backoff_delay(stats.failures, exc.retry_after, self._rng)
+                    delay = retry.backoff_delay(stats.failures, exc.retry_after, self._rng)
                     stats.failures += 1
                     stats.backoffs += 1
                     stats.last_delay = delay
@@ -229,14 +221,14 @@ class ListWatch:
             )
             resp = self.api_client.call_api(*params, _request_timeout=timeout)
         except (HTTPError, OSError) as exc:
-            raise Retryable(f"connection failed: {_short(exc)}") from None
+            raise Retryable(f"connection failed: {one_line(exc)}") from None
         except SkctlError as exc:
             # the exec credential plugin failed to refresh the token (skctl.kube.client):
             # the next attempt runs it again, as a login may have been renewed meanwhile
             raise Retryable(f"credentials: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - the client wraps transport errors variously
             if type(exc).__name__ == "ApiException":
-                raise Retryable(f"request failed: {_short(exc)}") from None
+                raise Retryable(f"request failed: {one_line(exc)}") from None
             raise
         raw = getattr(resp, "response", resp)
         status = raw.status
@@ -252,9 +244,8 @@ class ListWatch:
         detail = _status_message(body) or f"HTTP {status}"
         if status == 410:
             raise Gone(detail)
-        if status == 429 or status >= 500:
-            retry_after = raw.headers.get("Retry-After") if raw.headers else None
-            raise Retryable(f"HTTP {status}: {detail}", _seconds(retry_after))
+        if retry.is_retryable_status(status):
+            raise Retryable(f"HTTP {status}: {detail}", retry.retry_after(raw.headers))
         raise Fatal(f"HTTP {status}: {detail}", status)
 
     def _list(self) -> str:
@@ -269,7 +260,7 @@ class ListWatch:
             try:
                 doc = json.loads(resp.read())
             except (ValueError, OSError) as exc:
-                raise Retryable(f"list broke off: {_short(exc)}") from None
+                raise Retryable(f"list broke off: {one_line(exc)}") from None
             finally:
                 _close(resp)
             page = doc.get("items") or []
@@ -331,7 +322,7 @@ class ListWatch:
                         raise Gone(obj.get("message", "Gone"))
                     if code == 429 or (isinstance(code, int) and code >= 500):
                         raise Retryable(f"watch error {code}: {obj.get('message', '')}")
-                    raise Retryable(f"watch error: {_short(obj)}")
+                    raise Retryable(f"watch error: {one_line(obj)}")
                 heard = True
                 self._heard()
                 new_rv = ((obj.get("metadata") or {}).get("resourceVersion")) if isinstance(obj, dict) else None
@@ -344,12 +335,12 @@ class ListWatch:
                     self.stats.resource_version = rv
         except (OSError, ValueError) as exc:
             if not self._stop.is_set():
-                raise Retryable(f"watch connection broke: {_short(exc)}", heard=heard) from None
+                raise Retryable(f"watch connection broke: {one_line(exc)}", heard=heard) from None
         except Exception as exc:  # noqa: BLE001 - urllib3's protocol/timeout errors
             if isinstance(exc, (Gone, Retryable, Fatal)):
                 raise
             if not self._stop.is_set():
-                raise Retryable(f"watch connection broke: {_short(exc)}", heard=heard) from None
+                raise Retryable(f"watch connection broke: {one_line(exc)}", heard=heard) from None
         finally:
             self._response = None
             _close(resp)
@@ -390,17 +381,5 @@ def _status_message(body: bytes) -> str:
     try:
         doc = json.loads(body)
     except ValueError:
-        return _short(body[:200].decode("utf-8", "replace"))
-    return _short(doc.get("message", "")) if isinstance(doc, dict) else ""
-
-
-def _seconds(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _short(value: Any, limit: int = 200) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        return one_line(body[:1024].decode("utf-8", "replace"))
+    return one_line(doc.get("message", "")) if isinstance(doc, dict) else ""

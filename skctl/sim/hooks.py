@@ -29,6 +29,7 @@ import yaml
 
 from skctl.base import messages
 from skctl.base.errors import InputError, OperationalError
+from skctl.base.text import one_line
 
 log = logging.getLogger("skctl.sim.hooks")
 STAGES = ("preStartHooks", "preRunHooks", "postRunHooks", "postStopHooks")
@@ -91,7 +92,7 @@ def load_files(spec: str) -> Hooks:
         except FileNotFoundError:
             raise InputError(messages.HOOKS_NO_FILE.format(path=path)) from None
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise InputError(messages.HOOKS_BAD_FILE.format(path=path, detail=" ".join(str(exc).split()))) from None
+            raise InputError(messages.HOOKS_BAD_FILE.format(path=path, detail=one_line(exc))) from None
         parts.append(check_hooks(doc, path))
     return merge(parts)
 

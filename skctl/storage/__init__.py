@@ -36,6 +36,7 @@ from skctl.storage.remote import write_remote
 from skctl.storage.urls import (
     SCHEMES,
     check_url,
+    is_cloud_url,
     is_local,
     local_path,
     parse_storage_options,
@@ -44,7 +45,7 @@ from skctl.storage.urls import (
 )
 
 __all__ = [
-    "CHUNK", "SCHEMES", "SKCTL_OPTIONS", "Data", "Limit", "check_destination", "check_url", "exists", "is_local", "local_path", "parse_storage_options",
+    "CHUNK", "SCHEMES", "SKCTL_OPTIONS", "Data", "Limit", "check_destination", "check_url", "exists", "is_cloud_url", "is_local", "local_path", "parse_storage_options",
     "protocol_of", "read_bytes", "scheme_of", "write_bytes",
 ]
 

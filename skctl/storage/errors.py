@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from skctl.base import messages
 from skctl.base.errors import InputError, OperationalError
+from skctl.base.text import one_line
 from skctl.storage.urls import SCHEMES, scheme_of
 
 # (module, class) of each library's exceptions, by what they mean to the user.
@@ -46,7 +47,6 @@ _CREDENTIAL_HINTS = {
     "abfs": "AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY "
     "or AZURE_STORAGE_SAS_TOKEN",
 }
-MAX_DETAIL = 300  # characters of a backend's message shown in ours
 
 
 def _loaded(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
@@ -162,5 +162,4 @@ def short(exc: BaseException, all_lines: bool = False) -> str:
     errors are multi-line dumps."""
     text = str(exc).strip()
     first = (" ".join(text.splitlines()) if all_lines else text.splitlines()[0]) if text else ""
-    first = " ".join(first.split()) or type(exc).__name__
-    return first if len(first) <= MAX_DETAIL else first[: MAX_DETAIL - 3] + "..."
+    return one_line(first or exc)

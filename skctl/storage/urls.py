@@ -24,6 +24,9 @@ SCHEMES = {
     "abfs": "abfs",
 }
 BACKEND_PACKAGE = {"s3": "s3fs", "gcs": "gcsfs", "abfs": "adlfs"}
+# The object stores: what a tracer can write an export to itself (`--tracer-writes`,
+# SimKube's cloud export_path). file:// is the caller's disk, memory:// one process's.
+CLOUD_PROTOCOLS = ("s3", "gcs", "abfs")
 
 
 def parse_storage_options(pairs: Iterable[str] | None) -> dict[str, Any]:
@@ -60,6 +63,17 @@ def protocol_of(url: str) -> str:
 def is_local(url: str) -> bool:
     """True for bare paths and file:// URLs (the only ones a driver pod can mount)."""
     return protocol_of(url) == "file"
+
+
+def is_cloud_url(url: str | None) -> bool:
+    """True for an object-store URL (s3://, gs://, az:// and their aliases); False for a
+    path, file://, memory://, an unknown scheme or no URL at all."""
+    if not url:
+        return False
+    try:
+        return protocol_of(url) in CLOUD_PROTOCOLS
+    except InputError:
+        return False
 
 
 def local_path(url: str) -> str:

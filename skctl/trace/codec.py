@@ -18,6 +18,7 @@ from skctl.base import messages
 from skctl.base.errors import InputError
 from skctl.base.progress import Progress, no_progress
 from skctl.base.signals import interrupts_deferred, interrupts_kept, stoppable
+from skctl.base.text import byte_size
 from skctl.trace import COMPRESSIONS, DEFAULT_COMPRESSION, limits, shape, steps
 from skctl.trace.model import SUPPORTED_VERSIONS, Trace, gc_paused
 
@@ -85,7 +86,7 @@ def expand(decompressor: Any, name: str, payload: bytes, url: str, what: str = "
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{prefix}{name}: {exc}")) from exc
     if len(body) > limit:
         template = messages.TRACE_BOMB_SET if limits.explicit() else messages.TRACE_BOMB
-        raise InputError(template.format(url=url, size=len(payload), limit=limits.human(limit)))
+        raise InputError(template.format(url=url, size=len(payload), limit=byte_size(limit)))
     if not decompressor.eof:
         raise InputError(messages.TRACE_CORRUPT.format(url=url, detail=f"{prefix}the {name} stream is truncated"))
     if unused:

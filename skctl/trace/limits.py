@@ -38,16 +38,6 @@ def explicit() -> bool:
     return settings.current().max_trace_bytes is not None
 
 
-def human(size: int) -> str:
-    """2147483648 → '2 GiB' (for messages)."""
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.3g} {unit}" if unit != "bytes" else f"{size} bytes"
-        value /= 1024
-    return f"{size} bytes"  # pragma: no cover
-
-
 def parse_size(text: str) -> int:
     """A byte count written as a Kubernetes quantity (`8Gi`, `500M`, `1073741824`), at least 1 KiB."""
     from kubernetes.utils.quantity import parse_quantity

@@ -8,6 +8,7 @@ from typing import Any
 from skctl.base import messages
 from skctl.base.errors import InputError
 from skctl.base.progress import Progress, no_progress
+from skctl.base.text import byte_size
 from skctl.trace import codec, default_compression, format3, limits, simkube
 from skctl.trace.model import Trace
 
@@ -86,8 +87,8 @@ def read_trace_bytes(url: str, storage_options: dict[str, Any] | None = None, pr
 
 def too_large(url: str, max_bytes: int) -> InputError:
     if limits.explicit():
-        return InputError(messages.TRACE_TOO_LARGE_SET.format(url=url, limit=limits.human(max_bytes)))
-    return InputError(messages.TRACE_TOO_LARGE.format(url=url, limit=limits.human(max_bytes)))
+        return InputError(messages.TRACE_TOO_LARGE_SET.format(url=url, limit=byte_size(max_bytes)))
+    return InputError(messages.TRACE_TOO_LARGE.format(url=url, limit=byte_size(max_bytes)))
 
 
 def check_head(head: bytes, url: str) -> None:

@@ -3,7 +3,8 @@
 Data flow: watch loops (`recorder`, over `skctl.kube.watch`) → `store` (sanitise, spec
 hashes, owner chains through `owners`, pod lifecycles from `objects`) → `journal` (CBOR
 segments on disk) and the HTTP API (`server`), which cuts windows with
-`skctl.trace.window`, the same code `skctl export --from` uses.
+`skctl.trace.window`, the same code `skctl export --from` uses. `client` is the other
+end of that API: how `skctl export` asks a running tracer for a window.
 """
 
 # The default config when `skctl trace` gets none (`skctl trace --print-default-config`).

@@ -51,7 +51,7 @@ from typing import Any
 from skctl.base import messages
 from skctl.base.errors import OperationalError
 from skctl.base.progress import Advance, Progress, no_progress
-from skctl.storage.local import fsync_dir
+from skctl.storage.local import fsync_dir, write_local
 from skctl.tracer.store import (
     REC_CLUSTER,
     REC_EVENT,
@@ -310,7 +310,8 @@ class Journal:
         identity = cluster if cluster and cluster.get("uid") else recorded  # an unreadable identity keeps the old one
         if isinstance(identity, dict) and identity.get("uid"):
             meta["cluster"] = {"uid": str(identity["uid"]), "server": str(identity.get("server") or "")}
-        _atomic_write(meta_path, cbor2.dumps(meta))
+        data = cbor2.dumps(meta)  # written as every file skctl replaces (skctl.storage.local)
+        write_local(str(meta_path), iter([data]), len(data), str(meta_path), no_progress, result=False)
         segs = segments(self.directory)
         self._seq = segs[-1][1] + 1 if segs else 0
         self.store = store
@@ -448,12 +449,3 @@ class Journal:
                 path=self.directory, detail=exc.strerror or exc)) from None
         finally:
             self._release_lock()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

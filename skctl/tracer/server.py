@@ -36,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from skctl.base.errors import SkctlError
+from skctl.base.text import one_line
 from skctl.base.timeparse import MAX_TS
 from skctl.kube.selectors import SelectorError
 from skctl.trace.model import Trace
@@ -45,7 +46,6 @@ from skctl.trace.window import ExportFilters
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-CLOUD_PROTOCOLS = ("s3", "gcs", "abfs")
 READ_TIMEOUT = 10.0  # seconds a connection may stay silent (idle keep-alive included)
 REQUEST_DEADLINE = 30.0  # seconds to send one whole request (line, headers, body)
 MAX_CONNECTIONS = 64  # connections served at once; more wait in the listen queue
@@ -113,17 +113,6 @@ def parse_transform(body: bytes) -> Program | None:
         return skel.parse(text, origin="transform")
     except TransformError as exc:
         raise BadRequest(422, str(exc)) from None
-
-
-def is_cloud_url(url: str | None) -> bool:
-    if not url:
-        return False
-    from skctl import storage
-
-    try:
-        return storage.protocol_of(url) in CLOUD_PROTOCOLS
-    except SkctlError:
-        return False
 
 
 class Metrics:
@@ -247,12 +236,6 @@ class _Server(ThreadingHTTPServer):
     def server_close(self) -> None:
         self.reaper_stop.set()
         super().server_close()
-
-
-def one_line(exc: BaseException | None) -> str:
-    """An exception as one line (its type when it has no text)."""
-    text = " ".join(str(exc).split()) if exc is not None else ""
-    return text[:500] or type(exc).__name__
 
 
 class TracerAPI:
@@ -405,17 +388,15 @@ class TracerAPI:
         try:
             start, end, filters, export_path = parse_export_request(body)
             transform = parse_transform(body)
-            if is_cloud_url(export_path):
-                from skctl import storage
+            from skctl import storage  # on the first export, not at import: /status needs no fsspec
 
+            if storage.is_cloud_url(export_path):
                 assert export_path is not None
                 storage.check_destination(export_path, self.storage_options)  # before the work
             trace = self.export(start, end, filters, transform) if transform else self.export(start, end, filters)
             cbor, version = _wanted(h.headers.get("Accept") or "")
             data = _encode(trace, cbor, version)
-            if is_cloud_url(export_path):
-                from skctl import storage
-
+            if storage.is_cloud_url(export_path):
                 assert export_path is not None
                 storage.write_bytes(export_path, data, self.storage_options)
                 self._send(h, 200, b"", "application/octet-stream")

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         view.close()
     if result.kept:
-        from skctl.cli.output import printable
+        from skctl.base.text import printable
 
         print(printable(messages.DEMO_KEPT.format(path=result.workdir)), flush=True)
     return 0

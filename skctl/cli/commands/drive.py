@@ -171,6 +171,6 @@ def _write_report(doc: dict, dest: str, options: dict) -> None:
 
     json_url, html_url = document.write(doc, dest, options)
     print("\n".join(summary.report_lines(doc)), flush=True)
-    from skctl.cli.output import printable
+    from skctl.base.text import printable
 
     print(printable(messages.REPORT_WRITTEN.format(json=json_url, html=html_url)), flush=True)

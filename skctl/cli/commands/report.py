@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             from skctl.report.html import render_diff
 
             storage.write_bytes(args.html, render_diff(base, cand, rows).encode(), options)
-            from skctl.cli.output import printable
+            from skctl.base.text import printable
 
             print(printable(messages.REPORT_DIFF_WRITTEN.format(html=args.html)), file=sys.stderr if args.json else sys.stdout)
     return finish_gates(results, args.junit, options, quiet=args.json)

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             if args.write_kubeconfig:
                 path = Path(args.write_kubeconfig)
                 server.write_kubeconfig(path)  # OperationalError naming the path if it cannot be written
-                from skctl.cli.output import printable
+                from skctl.base.text import printable
 
                 print(printable(messages.SANDBOX_KUBECONFIG_WRITTEN.format(path=path)), flush=True)
             if args.workload != NO_WORKLOAD:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from skctl.base import messages
+from skctl.base.text import byte_size
 from skctl.cli.commands import COMMANDS
 
 
@@ -191,7 +192,7 @@ def _size_of_time(seconds: float) -> str:
 def _say(line: str) -> None:
     import sys
 
-    from skctl.cli.output import printable
+    from skctl.base.text import printable
 
     print(printable(line), file=sys.stderr, flush=True)
 
@@ -237,13 +238,6 @@ def _status_line(status: dict) -> str:
     usage = f"; pod usage {use.get('samples', 0)} samples" if use.get("sampling") else ""
     return (
         f"{status['events']} events ({kinds}); watches {'/'.join(sorted(states))}; last event {age}; "
-        f"journal {_size(status['journal_bytes'])}{usage}"
+        f"journal {byte_size(status['journal_bytes'], binary=False)}{usage}"
     )
 
-
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"  # pragma: no cover

@@ -97,7 +97,8 @@ def _check(args: argparse.Namespace) -> int:
 
     from skctl import storage
     from skctl.base import messages
-    from skctl.cli.output import printable, report_written
+    from skctl.base.text import printable
+    from skctl.cli.output import report_written
     from skctl.trace import load, validate
     from skctl.trace.model import gc_paused
 
