@@ -52,6 +52,12 @@ _SECRET_PATTERNS = (
 )
 
 
+
+def printable_lines(text: str) -> str:
+    """`printable` line by line: the newlines stay, every other control character is escaped."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def redact(text: object) -> str:
     """`text` with bearer and basic credentials, passwords in URLs and secret query or
     connection-string values replaced by `<redacted>` (docs/development.md: no credential

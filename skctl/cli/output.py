@@ -163,19 +163,8 @@ def progress_line(description: str, done: int, total: int | None, unit: str) -> 
     return printable(f"{description}: {done:,}/{total:,} {unit} ({min(100, done * 100 // total)}%)")
 
 
-def safe(text: object) -> str:
-    """A string from a trace, made harmless for a terminal: control characters (an ANSI
-    escape in a label, a carriage return in a name) become visible escapes such as \\x1b."""
-    return printable(text)
-
-
-def safe_lines(text: str) -> str:
-    """`safe` line by line: the newlines stay, every other control character is escaped."""
-    return "\n".join(safe(line) for line in text.split("\n"))
-
-
 def safe_text(text: object, style: str = "") -> Any:
-    """A rich Text of `safe(text)`: never parsed as markup, so a `[bold]` in a name is shown as is."""
+    """A rich Text of `printable(text)`: never parsed as markup, so a `[bold]` in a name is shown as is."""
     from rich.text import Text
 
-    return Text(safe(text), style=style)
+    return Text(printable(text), style=style)

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
-from skctl.cli.output import safe, safe_lines
+from skctl.base.text import printable, printable_lines
 from skctl.trace.model import Trace
 from skctl.xray import activity
 
@@ -32,7 +32,7 @@ def diff_text(lines: list[str]) -> Text:
     text = Text()
     for line in lines:
         style = next((s for prefix, s in DIFF_STYLES if line.startswith(prefix)), "")
-        text.append(safe(line) + "\n", style=style)
+        text.append(printable(line) + "\n", style=style)
     return text
 
 
@@ -72,14 +72,14 @@ class XrayApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = safe(self.url)
+        self.sub_title = printable(self.url)
         table = self.query_one("#events", DataTable)
         columns = ["event", "time", "+s", "action", "GVK", "object"] + (["marks"] if self.show_marks else [])
         table.add_columns(*columns)
         for i, row in enumerate(self.rows):
-            cells = [str(row["event"]), row["time"], str(row["offset_seconds"]), row["action"], safe(row["gvk"]), safe(row["object"])]
+            cells = [str(row["event"]), row["time"], str(row["offset_seconds"]), row["action"], printable(row["gvk"]), printable(row["object"])]
             if self.show_marks:
-                cells.append(", ".join(map(safe, row["marks"])))
+                cells.append(", ".join(map(printable, row["marks"])))
             table.add_row(*(Text(cell) for cell in cells), key=str(i))
         self.query_one("#object-pane").border_title = "object"
         self.query_one("#diff-pane").border_title = "diff to previous version"
@@ -94,10 +94,10 @@ class XrayApp(App[None]):
         before_index = self.previous[index]
         before = self.rows[before_index] if before_index is not None else None
         self.opened = index
-        self.query_one("#object-pane").border_title = safe(
+        self.query_one("#object-pane").border_title = printable(
             f"{row['gvk']} {row['object']} @ {row['time']} (event {row['event']}, {row['action']})"
         )
-        self.query_one("#object", Static).update(Text(safe_lines(activity.object_yaml(activity.row_object(self.trace, row)))))
+        self.query_one("#object", Static).update(Text(printable_lines(activity.object_yaml(activity.row_object(self.trace, row)))))
         self.query_one("#diff-pane").border_title = (
             "diff to previous version" if before is not None else "first version (diff to nothing)"
         )

@@ -86,9 +86,10 @@ def _View(tty: bool) -> DemoView:  # noqa: N802 - a class made on demand: skctl.
     the replay (a live bar on a terminal, a line per event otherwise) and the comparison."""
     from rich.text import Text
 
+    from skctl.base.text import printable_lines
     from skctl.base.timeparse import iso
     from skctl.cli.commands.xray import render
-    from skctl.cli.output import console, safe_lines, safe_text
+    from skctl.cli.output import console, safe_text
     from skctl.demo.compare import DELETES, OBJECTS, VERSIONS, Comparison
     from skctl.demo.pipeline import DemoView
     from skctl.sim.timing import format_number
@@ -168,7 +169,7 @@ def _View(tty: bool) -> DemoView:  # noqa: N802 - a class made on demand: skctl.
             self.heading("4. what skctl run --dry-run would apply to a kind + KWOK cluster")
             if not kept:
                 say(messages.DEMO_MANIFESTS_TEMPORARY)
-            say(Text(safe_lines(text.rstrip("\n"))))
+            say(Text(printable_lines(text.rstrip("\n"))))
 
         def replay_started(self, plan: ReplayPlan, speed: float) -> None:
             self.heading(f"5. replay on the simulation at speed {format_number(speed)} (skctl drive)")

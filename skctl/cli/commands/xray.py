@@ -253,13 +253,14 @@ def render_events(rows: list[dict[str, Any]]) -> None:
     """One aligned line per object mention (never wrapped, so it greps and pipes)."""
     from rich.text import Text  # cells are made safe one by one: Text never parses markup
 
-    from skctl.cli.output import console, safe
+    from skctl.base.text import printable
+    from skctl.cli.output import console
 
     out = console()
     header = ["event", "time", "+s", "action", "GVK", "object"] + (["marks"] if any(r["marks"] for r in rows) else [])
     table = [header] + [
-        [str(r["event"]), r["time"], str(r["offset_seconds"]), r["action"], safe(r["gvk"]), safe(r["object"])]
-        + ([", ".join(map(safe, r["marks"])) or "-"] if len(header) == 7 else [])
+        [str(r["event"]), r["time"], str(r["offset_seconds"]), r["action"], printable(r["gvk"]), printable(r["object"])]
+        + ([", ".join(map(printable, r["marks"])) or "-"] if len(header) == 7 else [])
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
