@@ -238,6 +238,13 @@ def iso(ts: float) -> str:
     A time datetime cannot represent (a damaged or hand-made trace) is shown as the number.
     """
     try:
-        return datetime.fromtimestamp(math.floor(ts), tz=timezone.utc).isoformat().replace("+00:00", "Z")
+        return utc_text(ts)
     except (ValueError, OverflowError, OSError):
         return str(ts)
+
+
+def utc_text(ts: float) -> str:
+    """`2026-01-02T03:04:05Z`: whole seconds in UTC with a Z, the one spelling of a time that
+    skctl shows and that Kubernetes writes (RFC 3339, skctl.kube.times); raises ValueError or
+    OverflowError for a time datetime cannot represent."""
+    return datetime.fromtimestamp(math.floor(ts), tz=timezone.utc).isoformat().replace("+00:00", "Z")

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+from skctl.base.timeparse import utc_text
 
 
 def parse_ts(value: Any) -> int | None:
@@ -46,12 +46,13 @@ def _parse_seconds(value: str) -> float | None:
 
 def rfc3339(moment: datetime) -> str:
     """'2026-01-02T03:04:05Z': the form the API server writes and KWOK's durationFrom reads."""
-    return moment.astimezone(timezone.utc).strftime(_FORMAT)
+    return utc_text(moment.timestamp())
 
 
 def rfc3339_at(seconds: float) -> str:
-    """`rfc3339` of unix seconds (the fraction is dropped)."""
-    return time.strftime(_FORMAT, time.gmtime(int(seconds)))
+    """`rfc3339` of unix seconds (the fraction is dropped); the spelling is skctl.base.timeparse's,
+    the one skctl also shows times in."""
+    return utc_text(seconds)
 
 
 _now_cache: tuple[int, str] = (-1, "")

@@ -11,6 +11,7 @@ from typing import Any
 
 from skctl.base import messages
 from skctl.base.errors import InputError
+from skctl.base.text import byte_size, one_line
 from skctl.trace.tracked import TracerConfig, parse_config
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a real config is a few kilobytes
@@ -23,7 +24,7 @@ def load_config(url: str, storage_options: dict[str, Any] | None = None) -> Trac
     from skctl import storage
 
     def too_large(source: str, limit: int) -> InputError:
-        return InputError(messages.CONFIG_TOO_LARGE.format(source=source, limit=f"{limit // 2**20} MiB"))
+        return InputError(messages.CONFIG_TOO_LARGE.format(source=source, limit=byte_size(limit)))
 
     # Bounded: `-c /dev/zero` (or a trace given by mistake) is refused, not read for ever.
     data = storage.read_bytes(url, storage_options, limit=storage.Limit(MAX_CONFIG_BYTES, too_large))
@@ -32,7 +33,7 @@ def load_config(url: str, storage_options: dict[str, Any] | None = None) -> Trac
     try:
         doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:
-        detail = " ".join(str(exc).split())
+        detail = one_line(exc)
         raise InputError(messages.CONFIG_BAD_YAML.format(source=url, detail=detail)) from exc
     except RecursionError:  # PyYAML composes nested collections recursively
         raise InputError(messages.CONFIG_TOO_DEEP.format(source=url)) from None
