@@ -371,6 +371,31 @@ def test_pods_of_an_hpa_target_are_not_ended_at_their_recorded_times() -> None:
                                  "value": "2026-12-07T00:01:30Z"} in done
 
 
+def test_an_hpa_target_is_applied_without_its_recorded_replicas(kube: Kube) -> None:
+    """The Deployment an HPA scales is applied without spec.replicas (the simulated HPA owns
+    the count); another Deployment of the same namespace keeps its recorded replicas."""
+    def deployment(name: str) -> dict[str, Any]:
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "shop"},
+                "spec": {"replicas": 3, "selector": {"matchLabels": {"app": name}},
+                         "template": {"metadata": {"labels": {"app": name}},
+                                      "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+
+    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+           "metadata": {"name": "web-hpa", "namespace": "shop"},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "minReplicas": 1, "maxReplicas": 5}}
+    trace = Trace(events=[new_event(1000, [hpa, deployment("web"), deployment("db")]), new_event(1100, [])])
+    seen: dict[str, Any] = {}
+
+    def play(driver: Driver, record: StepRecord) -> None:
+        for name in ("web", "db"):
+            seen[name] = (kube.get("apps/v1", "Deployment", name, "virtual-shop") or {}).get("spec", {})
+
+    drive_with(kube, trace, 1.0, play)
+    assert seen["db"]["replicas"] == 3
+    assert seen["web"]["selector"] == {"matchLabels": {"app": "web"}} and "replicas" not in seen["web"]
+
+
 def test_a_running_pod_seen_first_gets_its_numbers_and_completion_in_one_patch(sandbox, kube: Kube) -> None:
     """A pod first seen already Running, with no labels or annotations yet: the first-sight
     operations create both maps, and the completion operations, planned against the pod as

@@ -11,17 +11,18 @@ from typing import Any
 import jsonschema
 import pytest
 
-from skctl.report import document, html, measure
+from skctl.report import autoscaling, document, html, measure
 from skctl.report.autoscaling import hpa_targets
 from skctl.report.measure import DriverFacts, TraceFacts
 from skctl.report.recorder import Recorder
+from skctl.report.records import ReplayRecords
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "skctl" / "data" / "report.schema.json").read_text())
 T0 = 1_000_000.0
 NS = "virtual-shop"
-HPA = ("autoscaling/v2.HorizontalPodAutoscaler", NS, "web")
-DEP = ("apps/v1.Deployment", NS, "web")
+HPA = ("autoscaling/v2.HorizontalPodAutoscaler", f"{NS}/web")
+DEP = ("apps/v1.Deployment", f"{NS}/web")
 
 
 def hpa(desired: int | None) -> dict[str, Any]:
@@ -37,6 +38,18 @@ def test_hpa_targets_come_from_the_trace_in_virtual_namespaces() -> None:
     recorded["metadata"] = {"name": "web", "namespace": "shop"}
     other = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}}
     assert hpa_targets([(1, "applied", recorded), (1, "applied", other)], "virtual") == {HPA: DEP}
+
+
+def test_hpas_are_listed_by_namespace_then_name() -> None:
+    """Rows come in (namespace, name) order: "a/x" before "a-b/a", although the "ns/name"
+    strings alone sort the other way round ('-' sorts before '/')."""
+    def named(name: str, ns: str) -> dict[str, Any]:
+        return {**hpa(None), "metadata": {"name": name, "namespace": ns}}
+
+    targets = hpa_targets([(1, "applied", named("a", "a-b")), (1, "applied", named("x", "a"))], "virtual")
+    section = autoscaling.measure(ReplayRecords(), targets, {}, 0.0, 10.0, 1.0, T0, T0 + 10, "virtual")
+    assert [(row["hpa"], row["target"]) for row in section["hpas"]] == [
+        ("a/x", "apps/v1.Deployment a/web"), ("a-b/a", "apps/v1.Deployment a-b/web")]
 
 
 def run_measure() -> dict[str, Any]:

@@ -86,7 +86,7 @@ def rich_report(name: str, packed: bool) -> dict[str, Any]:
     r.records.replay_start, r.records.replay_end = T0, T0 + 20
     from skctl.report import measure
 
-    f = facts(speed=5.0, t_end=100.0, replicas={("apps/v1.Deployment", NS, "web"): [(0.0, 12)]})
+    f = facts(speed=5.0, t_end=100.0, replicas={("apps/v1.Deployment", f"{NS}/web"): [(0.0, 12)]})
     sections = measure.measure(r.records, f, measure.DriverFacts(events=3, applies=3))
     return document.build(sections, simulation={"name": name, "trace": "file:///t", "speed": 5.0, "duration": None,
                                                 "trace_start": 0.0, "trace_end": 100.0},

@@ -182,8 +182,8 @@ def test_fidelity_judges_checkpoints_after_the_settle_time() -> None:
     r.on_object("apps/v1.Deployment", "ADDED", deployment("db", 3, 1), T0 + 1)
     window(r, 50)
     f = facts(speed=2.0, t_end=100.0, replicas={
-        ("apps/v1.Deployment", NS, "web"): [(0.0, 2), (50.0, 4)],
-        ("apps/v1.Deployment", NS, "db"): [(0.0, 3)],
+        ("apps/v1.Deployment", f"{NS}/web"): [(0.0, 2), (50.0, 4)],
+        ("apps/v1.Deployment", f"{NS}/db"): [(0.0, 3)],
     })
     doc = measure.measure(r.records, f, DriverFacts())
     fid = doc["fidelity"]
@@ -206,7 +206,7 @@ def test_fidelity_of_a_replay_faster_than_the_settle_time_is_none() -> None:
     r = recorder()
     r.on_object("apps/v1.Deployment", "ADDED", deployment("web", 2, 0), T0 + 0.2)
     window(r, 1)  # 100 trace seconds at speed 100 in one wall second: everything is settling
-    f = facts(speed=100.0, replicas={("apps/v1.Deployment", NS, "web"): [(0.0, 2)]})
+    f = facts(speed=100.0, replicas={("apps/v1.Deployment", f"{NS}/web"): [(0.0, 2)]})
     fid = measure.measure(r.records, f, DriverFacts())["fidelity"]
     assert fid["score"] is None and fid["checkpoints"] == 0 and fid["settling"] == 101
 

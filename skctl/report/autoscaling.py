@@ -22,18 +22,17 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from skctl.report.records import ObjectRecord, ReplayRecords
+from skctl.kube.keys import Key, join_ns_name, split_ns_name
+from skctl.report.records import ObjectRecord, ReplayRecords, key_order
 from skctl.sim.mutate import HPA_GVKS, scale_target, virtual_namespace
 
 REPLICA_TOLERANCE = 0
 SETTLE_SECONDS = 30.0  # wall seconds: two HPA sync periods
 MAX_CHECKPOINTS = 300
 
-Key = tuple[str, str, str]  # (gvk, virtual namespace, name)
-
 
 def hpa_targets(objects: Iterable[tuple[int, str, Mapping[str, Any]]], ns_prefix: str) -> dict[Key, Key]:
-    """(HPA key) → (its scale target's key), in the simulation's namespaces, from the trace's
+    """(HPA key) → (its scale target's key), both (gvk, "virtual ns/name"), from the trace's
     object mentions (ts, action, obj); the latest applied state of each HPA wins."""
     out: dict[Key, Key] = {}
     for _ts, action, obj in objects:
@@ -43,8 +42,10 @@ def hpa_targets(objects: Iterable[tuple[int, str, Mapping[str, Any]]], ns_prefix
         target = scale_target(obj)
         if target is None:
             continue
-        vns = virtual_namespace(ns_prefix, target[1])
-        out[(gvk, vns, str((obj.get("metadata") or {}).get("name") or ""))] = (target[0], vns, target[2])
+        ns, target_name = split_ns_name(target[1])
+        vns = virtual_namespace(ns_prefix, ns)
+        out[(gvk, join_ns_name(vns, str((obj.get("metadata") or {}).get("name") or "")))] = (
+            target[0], join_ns_name(vns, target_name))
     return out
 
 
@@ -68,8 +69,8 @@ def measure(records: ReplayRecords, targets: Mapping[Key, Key], recorded: Mappin
     settle = SETTLE_SECONDS * speed
     hpas = []
     series: dict[str, dict[str, list[list[float]]]] = {}
-    for key, target in sorted(targets.items()):
-        gvk, ns, name = key
+    for key, target in sorted(targets.items(), key=lambda item: key_order(item[0])):
+        ns, name = split_ns_name(key[1])
         tr = [(float(ts), r) for ts, r in recorded.get(target, ())]
         rec = records.objects.get(key)
         desired = list(rec.desired) if rec is not None else []
@@ -91,7 +92,8 @@ def measure(records: ReplayRecords, targets: Mapping[Key, Key], recorded: Mappin
                     worst = max(worst, abs(want - tr[i][1]))
         original = ns[len(ns_prefix) + 1:] if ns.startswith(ns_prefix + "-") else ns
         label = f"{original}/{name}"
-        hpas.append({"hpa": label, "target": f"{target[0]} {original}/{target[2]}", "checkpoints": judged,
+        target_name = split_ns_name(target[1])[1]
+        hpas.append({"hpa": label, "target": f"{target[0]} {original}/{target_name}", "checkpoints": judged,
                      "agreeing": ok, "score": round(ok / judged, 4) if judged else None, "max_difference": worst,
                      "desired_final": desired[-1][1] if desired else None,
                      "recorded_final": tr[-1][1] if tr else None})

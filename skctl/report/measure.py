@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from skctl.kube.keys import Key, split_ns_name
 from skctl.report import autoscaling
-from skctl.report.records import ObjectRecord, PodRecord, ReplayRecords
+from skctl.report.records import ObjectRecord, PodRecord, ReplayRecords, key_order
 
 MAX_POINTS = 1500  # points per time series in report.json (peaks kept, see downsample)
 MAX_CHECKPOINTS = 300  # fidelity checkpoints per object over the replayed trace time
@@ -33,13 +34,13 @@ class TraceFacts:
     t0: float  # trace time of the first replayed event
     t_end: float  # trace time the replay window ends at
     speed: float
-    # (gvk, virtual namespace, name) → [(trace ts, spec.replicas)], 0 once deleted
-    replicas: Mapping[tuple[str, str, str], Sequence[tuple[float, int]]] = field(default_factory=dict)
+    # (gvk, "virtual ns/name") → [(trace ts, spec.replicas)], 0 once deleted
+    replicas: Mapping[Key, Sequence[tuple[float, int]]] = field(default_factory=dict)
     lifecycle_owners: frozenset[tuple[str, str]] = frozenset()  # (gvk, "original ns/name")
     kinds: frozenset[str] = frozenset()
     ns_prefix: str = "virtual"
-    # HPA (gvk, virtual ns, name) → its scale target's key (skctl.report.autoscaling)
-    hpas: Mapping[tuple[str, str, str], tuple[str, str, str]] = field(default_factory=dict)
+    # HPA (gvk, "virtual ns/name") → its scale target's key (skctl.report.autoscaling)
+    hpas: Mapping[Key, Key] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -386,8 +387,8 @@ def fidelity(records: ReplayRecords, facts: TraceFacts, start: float, end: float
     objects: list[dict[str, Any]] = []
     judged_total = agreeing = settling_total = 0
     worst_series: dict[str, dict[str, list[list[float]]]] = {}
-    for key, trace_series in sorted(facts.replicas.items()):
-        gvk, ns, name = key
+    for key, trace_series in sorted(facts.replicas.items(), key=lambda item: key_order(item[0])):
+        gvk = key[0]
         if gvk in unobserved or not trace_series:
             continue
         rec: ObjectRecord | None = records.objects.get(key)
@@ -414,6 +415,7 @@ def fidelity(records: ReplayRecords, facts: TraceFacts, start: float, end: float
         judged_total += judged
         agreeing += ok
         settling_total += settling
+        ns, name = split_ns_name(key[1])
         label = f"{gvk} {_original(ns, facts.ns_prefix)}/{name}"
         objects.append({"object": label, "checkpoints": judged, "agreeing": ok, "settling": settling,
                         "score": round(ok / judged, 4) if judged else None, "max_difference": worst})

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from skctl.kube.keys import join_ns_name
 from skctl.kube.times import parse_time
 from skctl.report.autoscaling import desired_replicas
 from skctl.report.records import NodeRecord, ObjectRecord, PodRecord, ReplayRecords, StepTiming
@@ -193,11 +194,12 @@ class Recorder:
         if ns not in self.namespaces:
             return
         now = self.clock() if now is None else now
-        key = (gvk, ns, str(meta.get("name") or ""))
+        name = str(meta.get("name") or "")
+        key = (gvk, join_ns_name(ns, name))
         rec = self.records.objects.get(key)
         uid = str(meta.get("uid") or "")
         if rec is None or (rec.uid and uid and rec.uid != uid):
-            rec = ObjectRecord(gvk=gvk, namespace=ns, name=key[2], uid=uid, virtual=gvk in self.virtual_kinds,
+            rec = ObjectRecord(gvk=gvk, namespace=ns, name=name, uid=uid, virtual=gvk in self.virtual_kinds,
                                replicas=rec.replicas if rec is not None else [])
             self.records.objects[key] = rec
         rec.controller_uid = _controller_uid(meta) or rec.controller_uid

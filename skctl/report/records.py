@@ -12,6 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from skctl.kube.keys import Key, split_ns_name
+
+
+def key_order(key: Key) -> tuple[str, str, str]:
+    """The order the report lists objects in: GVK, namespace, name (as a plain "ns/name"
+    sort would not: "a-b/x" sorts before "a/x" there), so report.json keeps its order."""
+    return (key[0], *split_ns_name(key[1]))
+
 
 @dataclass(slots=True)
 class PodRecord:
@@ -79,7 +87,7 @@ class ReplayRecords:
 
     pods: dict[str, PodRecord] = field(default_factory=dict)  # uid (or ns/name) → record
     nodes: dict[str, NodeRecord] = field(default_factory=dict)
-    objects: dict[tuple[str, str, str], ObjectRecord] = field(default_factory=dict)  # (gvk, ns, name)
+    objects: dict[Key, ObjectRecord] = field(default_factory=dict)  # (gvk, "virtual ns/name")
     steps: list[StepTiming] = field(default_factory=list)
     event_reasons: dict[str, int] = field(default_factory=dict)  # Event reason → count (pods only)
     unobserved_kinds: list[str] = field(default_factory=list)  # kinds whose watch was refused

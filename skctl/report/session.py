@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from skctl.kube.keys import gvk_of
+from skctl.kube.keys import Key, gvk_of, join_ns_name
 from skctl.report import autoscaling, measure
 from skctl.report.recorder import Recorder
 from skctl.sim.mutate import virtual_namespace
@@ -26,7 +26,7 @@ def trace_facts(trace: Trace, speed: float, duration: float | None, ns_prefix: s
     t0 = trace.events[0]["ts"]
     last = trace.events[-1]["ts"]
     t_end = min(last, t0 + duration) if duration is not None else last
-    replicas: dict[tuple[str, str, str], list[tuple[float, int]]] = {}
+    replicas: dict[Key, list[tuple[float, int]]] = {}
     kinds: set[str] = set()
     for ts, action, obj in trace.iter_objects():
         if duration is not None and ts - t0 >= duration:
@@ -36,7 +36,8 @@ def trace_facts(trace: Trace, speed: float, duration: float | None, ns_prefix: s
         meta = obj.get("metadata") or {}
         if not meta.get("namespace") and gvk != "v1.Pod":
             continue
-        key = (gvk, virtual_namespace(ns_prefix, meta.get("namespace") or "default"), str(meta.get("name") or ""))
+        key = (gvk, join_ns_name(virtual_namespace(ns_prefix, meta.get("namespace") or "default"),
+                                 str(meta.get("name") or "")))
         spec = obj.get("spec") or {}
         if action == "deleted":
             if key in replicas:

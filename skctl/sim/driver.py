@@ -233,8 +233,9 @@ class Driver:
         self._namespaces: set[str] = set()
         # what the trace's HPAs scale: applied without spec.replicas (skctl.sim.mutate), and
         # their pods not ended at the recorded times (skctl.sim.pods.completion_patch)
-        self._scaled = {target for _ts, _a, obj in trace.iter_objects() if gvk_of(obj) in HPA_GVKS
-                        if (target := scale_target(obj)) is not None}
+        self._scaled: frozenset[Key] = frozenset(
+            target for _ts, _a, obj in trace.iter_objects()
+            if gvk_of(obj) in HPA_GVKS and (target := scale_target(obj)) is not None)
         self.pods = PodHandler(
             kube,
             PodContext(
@@ -245,7 +246,7 @@ class Driver:
                 index=trace.index or {},
                 delays=opts.delays,
                 reschedule_bare_pods=opts.reschedule_bare_pods,
-                autoscaled=frozenset((gvk, f"{ns}/{name}") for gvk, ns, name in self._scaled),
+                autoscaled=self._scaled,
             ),
             owns_namespace=self._namespaces.__contains__,
         )
@@ -451,8 +452,8 @@ class Driver:
             return None
         res = self.kube.resource(obj.get("apiVersion", ""), obj.get("kind", ""))
         vobj = virtual_twin(obj, self.opts, self.config, res.namespaced, owner_uid=self._owner_uid)
-        if self._scaled and (gvk, (obj.get("metadata") or {}).get("namespace") or "default",
-                             (obj.get("metadata") or {}).get("name")) in self._scaled:
+        traced = obj.get("metadata") or {}
+        if self._scaled and (gvk, join_ns_name(traced.get("namespace") or "default", traced.get("name"))) in self._scaled:
             without_replicas(vobj)
         meta = vobj["metadata"]
         ns = meta.get("namespace") or ""

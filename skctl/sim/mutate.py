@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from skctl.kube.keys import Key
+from skctl.kube.keys import Key, join_ns_name
 from skctl.kube.names import truncate_label_value as label_value
 from skctl.kube.owners import owner_key
 from skctl.kube.pointers import iter_pod_templates
@@ -228,13 +228,13 @@ def virtual_object(
 HPA_GVKS = ("autoscaling/v2.HorizontalPodAutoscaler", "autoscaling/v1.HorizontalPodAutoscaler")
 
 
-def scale_target(hpa: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    """(GVK, namespace, name) an HPA scales, in its own namespace; None when it names none."""
+def scale_target(hpa: Mapping[str, Any]) -> Key | None:
+    """(GVK, "ns/name") of what an HPA scales, in its own namespace; None when it names none."""
     ref = (hpa.get("spec") or {}).get("scaleTargetRef")
     meta = hpa.get("metadata") or {}
     if not isinstance(ref, Mapping) or not all(isinstance(ref.get(k), str) for k in ("apiVersion", "kind", "name")):
         return None
-    return f"{ref['apiVersion']}.{ref['kind']}", str(meta.get("namespace") or "default"), ref["name"]
+    return f"{ref['apiVersion']}.{ref['kind']}", join_ns_name(str(meta.get("namespace") or "default"), ref["name"])
 
 
 def without_replicas(vobj: dict[str, Any]) -> dict[str, Any]:
