@@ -40,7 +40,7 @@ from skctl.demo.pipeline import (
 )
 from skctl.trace.load import read_trace
 from skctl.xray import activity
-from tests.fixtures.processes import signal_when
+from tests.helpers import signal_when
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOAD_KINDS = {"apps/v1.Deployment", "batch/v1.CronJob", "v1.Pod", "batch.volcano.sh/v1alpha1.Job"}

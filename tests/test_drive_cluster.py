@@ -13,7 +13,7 @@ from skctl.kube.api import Kube
 from skctl.sim.driver import DriveOptions, Driver, StepRecord, schedule
 from skctl.trace.load import read_trace
 from skctl.trace.model import gvk_of, split_gvk
-from tests.fixtures.processes import running, wait_until
+from tests.helpers import running, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEED = 2000.0

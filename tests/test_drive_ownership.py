@@ -37,8 +37,6 @@ def trace_of(*events: dict) -> Trace:
 
 
 def test_recorded_namespaces_and_existing_cluster_objects_are_left_alone(kube: Kube, sandbox) -> None:  # noqa: ANN001
-    if not any(r.kind == "PriorityClass" for r in sandbox.registry.all()):
-        pytest.skip("the sandbox serves no PriorityClass")
     kube.apply({**priority_class("important", 5), "metadata": {"name": "important", "labels": {"owner": "platform"}}})
     trace = trace_of(
         new_event(100, applied=[

@@ -1,7 +1,7 @@
 """`skctl export -o s3://… / gs://… / az://…` against the loopback object stores.
 
 Uses the `object_store_url` fixture of tests/fixtures/storage_servers.py (moto, the GCS
-emulator, Azurite); the module skips if that fixture is not available.
+emulator, Azurite).
 """
 
 from __future__ import annotations
@@ -17,11 +17,7 @@ import pytest
 from skctl.cli.main import main
 from skctl.trace import codec, load
 from skctl.trace.model import Trace, new_event
-
-storage_servers = pytest.importorskip("tests.fixtures.storage_servers")
-if not hasattr(storage_servers, "object_store_url") or not hasattr(storage_servers, "list_objects"):
-    pytest.skip("tests/fixtures/storage_servers.py has no object_store_url fixture yet", allow_module_level=True)
-list_objects = storage_servers.list_objects
+from tests.fixtures.storage_servers import list_objects
 
 T0 = 1_750_000_000
 

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 
 from skctl.cli.main import main
-from tests.fixtures.processes import running, wait_until
+from tests.helpers import running, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "skctl" / "data" / "report.schema.json").read_text())

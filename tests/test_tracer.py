@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +28,10 @@ from skctl.trace.window import NO_FILTERS, ExportFilters
 from skctl.tracer import DEFAULT_CONFIG_YAML
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.service import Tracer, TracerOptions
-from tests.e2e.helpers import tracer_url
+from tests.helpers import tracer_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 FAR = 2**40
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def deployment(name: str, replicas: int = 1, image: str = "nginx:1", labels: dict | None = None) -> dict:
@@ -270,10 +260,8 @@ def test_print_default_config_is_a_valid_config(capsys: pytest.CaptureFixture) -
     assert config.track_lifecycle("batch/v1.CronJob") and config.skip_owned("v1.Pod")
 
 
-def test_simkube_reference_config_loads(tmp_path: Path) -> None:
-    ref = ROOT.parent / "shared" / "reference" / "simkube" / "tracer-config.yml"
-    if not ref.exists():
-        pytest.skip("../shared/reference/simkube is absent")
+def test_simkube_reference_config_loads(reference_dir: Path) -> None:
+    ref = reference_dir / "tracer-config.yml"
     from skctl.trace.config import load_config
 
     assert "batch/v1.CronJob" in load_config(str(ref)).tracked_objects

@@ -21,7 +21,8 @@ import requests
 from skctl.trace import load
 from skctl.trace.model import Trace, ns_name
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, export_all, items, skctl, skctl_bg, tracer_url
+from tests.e2e.helpers import export_all, items
+from tests.helpers import skctl, skctl_bg, tracer_url, wait_for
 
 NS, GONE_NS = "wl", "wl-gone"
 TRACKED = {"Deployment": "/apis/apps/v1/namespaces/{ns}/deployments", "Job": "/apis/batch/v1/namespaces/{ns}/jobs"}
@@ -76,9 +77,9 @@ def test_tracer_records_a_kubectl_workload_through_410_and_dropped_watches(real_
                     "--listen", "127.0.0.1:0")
     try:
         url = tracer_url(proc)
-        eventually(lambda: all(w.get("state") == "watching" for w in
+        wait_for(lambda: all(w.get("state") == "watching" for w in
                                requests.get(url + "/status", timeout=5).json()["watches"].values()),
-                   what="every watch to be running")
+                   what="every watch to be running", timeout=60, interval=0.5)
         # --- phase 1: the tracer watches --------------------------------------------------------
         k("create", "-f", "-", input=deployment("a"))
         k("apply", "-f", "-", input=deployment("b", 2))
@@ -94,8 +95,8 @@ def test_tracer_records_a_kubectl_workload_through_410_and_dropped_watches(real_
         k("delete", "-n", NS, "deployment/fg", "--cascade=foreground", "--wait=true")
         k("delete", "-n", NS, "deployment/bg", "--cascade=background")
         k("delete", "namespace", GONE_NS, "--wait=true", "--timeout=120s")
-        eventually(lambda: final_state(export_all(url)) == server_state(c), timeout=60,
-                   what="the recording to catch up with phase 1")
+        wait_for(lambda: final_state(export_all(url)) == server_state(c), timeout=60,
+                   what="the recording to catch up with phase 1", interval=0.5)
 
         # --- phase 2: the tracer is frozen while the cluster moves on and history is compacted ---
         proc.send_signal(signal.SIGSTOP)
@@ -110,8 +111,8 @@ def test_tracer_records_a_kubectl_workload_through_410_and_dropped_watches(real_
             c.compact_etcd()  # resuming from the tracer's last resourceVersion is now 410 Expired
         finally:
             proc.send_signal(signal.SIGCONT)
-        eventually(lambda: final_state(export_all(url)) == server_state(c), timeout=120,
-                   what="the re-list after 410 to record what changed while disconnected")
+        wait_for(lambda: final_state(export_all(url)) == server_state(c), timeout=120,
+                   what="the re-list after 410 to record what changed while disconnected", interval=0.5)
         status = requests.get(url + "/status", timeout=5).json()
         metrics = requests.get(url + "/metrics", timeout=5).text
         relists = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()

@@ -21,8 +21,7 @@ from skctl.sandbox import SandboxServer
 from skctl.sandbox.workload import WorkloadGenerator
 from skctl.trace import codec
 from skctl.tracer.server import max_connections
-from tests.e2e.helpers import tracer_url
-from tests.fixtures.processes import ROOT, wait_until
+from tests.helpers import ROOT, tracer_url, wait_until
 
 FD_LIMIT = 128  # the tracer's RLIMIT_NOFILE in these tests: far fewer than the connections opened
 

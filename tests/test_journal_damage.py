@@ -26,8 +26,7 @@ from skctl.trace import load
 from skctl.trace.config import parse_config
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.store import REC_CLUSTER, REC_EVENT, REC_LIFECYCLE, REC_OWNERS, REC_SNAPSHOT, TraceStore
-from tests.e2e.helpers import tracer_url
-from tests.fixtures.processes import ROOT, wait_until
+from tests.helpers import ROOT, tracer_url, wait_until
 
 CONFIG = parse_config({"trackedObjects": {"apps/v1.Deployment": {"trackLifecycle": True}}})
 T0 = 1_750_000_000
