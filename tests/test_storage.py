@@ -26,7 +26,7 @@ from skctl.cli.output import PROGRESS_MIN_BYTES, progress_enabled, transfer_prog
 from skctl.trace import load
 from skctl.trace.model import Trace, new_event
 from tests.fixtures.storage_servers import HOST, closed_port, list_objects
-from tests.helpers import skctl
+from tests.helpers import skctl, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
@@ -635,7 +635,6 @@ def test_unsent_counts_the_kernel_queue_alone() -> None:
     """A body small enough to leave the transport's buffer at once sits in the kernel's
     send queue when the peer stops reading: that is unsent data too (Linux)."""
     import socket
-    import time
 
     from skctl.storage import stall
 
@@ -662,10 +661,8 @@ def test_unsent_counts_the_kernel_queue_alone() -> None:
         received = 0
         while received < sent:
             received += len(accepted.recv(1 << 20))
-        deadline = time.monotonic() + 30  # the last acknowledgements (a hang guard)
-        while stall._unsent(Drained()) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert stall._unsent(Drained()) == 0  # read to the end by the peer: nothing unsent
+        # read to the end by the peer: nothing unsent once the last acknowledgements come
+        wait_for(lambda: stall._unsent(Drained()) == 0, "nothing left unsent", timeout=30, interval=0.01)
     finally:
         for s in (server, client, accepted):
             s.close()

@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -15,6 +14,8 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import skctl, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,11 +194,8 @@ def test_a_reset_during_an_upload_is_one_line(request: pytest.FixtureRequest, bi
     dest = f"{object_store_url}/out.sktrace"
     argv = _upload(command, big_trace, dest)
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "skctl", *argv, "--storage-option", f"block_size={BLOCK}",
-             "--storage-option", "retries=1"],
-            capture_output=True, text=True, cwd=ROOT, env=_through(proxy.port, scheme), timeout=240,
-        )
+        result = skctl(*argv, "--storage-option", f"block_size={BLOCK}", "--storage-option", "retries=1",
+                       timeout=240, env=_through(proxy.port, scheme))
     finally:
         proxy.close()
     assert proxy.resets >= 1  # the reset really happened, mid-upload
@@ -232,11 +230,8 @@ def test_a_stalled_upload_is_bounded(request: pytest.FixtureRequest, big_trace: 
     dest = f"{object_store_url}/out.sktrace"
     argv = _upload(command, big_trace, dest)
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "skctl", *argv, "--storage-option", f"block_size={BLOCK}",
-             "--storage-option", "retries=0", "--storage-option", "stall_timeout=2"],
-            capture_output=True, text=True, cwd=ROOT, env=_through(proxy.port, scheme), timeout=180,
-        )
+        result = skctl(*argv, "--storage-option", f"block_size={BLOCK}", "--storage-option", "retries=0",
+                       "--storage-option", "stall_timeout=2", timeout=180, env=_through(proxy.port, scheme))
     finally:
         proxy.close()
     assert proxy.stalls >= 1  # the service really stopped reading, mid-upload
@@ -256,12 +251,9 @@ def test_a_slow_upload_that_moves_is_not_a_stall(s3_bucket_url: str, big_trace: 
     proxy = ResettingProxy(_endpoint("s3"), limit=256 * 1024, rate=1024 * 1024)
     dest = f"{s3_bucket_url}/out.sktrace"
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "skctl", "convert", str(big_trace), dest, "--to", "cbor", "--compression", "none",
-             "--storage-option", f"block_size={BLOCK}", "--storage-option", "retries=0",
-             "--storage-option", "stall_timeout=1"],
-            capture_output=True, text=True, cwd=ROOT, env=_through(proxy.port, "s3"), timeout=180,
-        )
+        result = skctl("convert", str(big_trace), dest, "--to", "cbor", "--compression", "none",
+                       "--storage-option", f"block_size={BLOCK}", "--storage-option", "retries=0",
+                       "--storage-option", "stall_timeout=1", timeout=180, env=_through(proxy.port, "s3"))
     finally:
         proxy.close()
     assert proxy.slowed > 0
@@ -294,10 +286,7 @@ def test_a_stalled_upload_leaves_a_concurrent_one_alone(s3_bucket_url: str) -> N
     worker = threading.Thread(target=stalled_upload, daemon=True)
     try:
         worker.start()
-        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
-        while not stalling.stalls and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert stalling.stalls, "the first upload never stalled"
+        wait_for(lambda: stalling.stalls, "the first upload to stall", timeout=60)
         storage.write_bytes(f"{s3_bucket_url}/healthy.bin", os.urandom(4 * 1024 * 1024), {
             "endpoint_url": f"http://127.0.0.1:{hiccups.port}", "retries": 0, "stall_timeout": 60})
         worker.join(180)

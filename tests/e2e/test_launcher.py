@@ -87,8 +87,8 @@ def test_make_cluster_metrics_server_serves_pod_usage_and_stops_clean() -> None:
         subprocess.run([*kubectl, "run", "p", "--image=x", f"--overrides={json.dumps(overrides)}"],
                        check=True, capture_output=True, timeout=30)
         top = wait_for(lambda: (r := subprocess.run([*kubectl, "top", "pod", "p", "--no-headers"],
-                                                      capture_output=True, text=True, timeout=30)).returncode == 0
-                         and r.stdout.split(), timeout=120, interval=2, what="kubectl top pod p")
+                                                   capture_output=True, text=True, timeout=30)).returncode == 0
+                      and r.stdout.split(), timeout=120, interval=2, what="kubectl top pod p")
         assert top[0] == "p" and top[2] == "300Mi", top
         assert abs(int(top[1].rstrip("m")) - 750) <= 75, top  # a rate between two scrapes
         proc.send_signal(signal.SIGTERM)

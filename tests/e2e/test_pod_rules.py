@@ -21,14 +21,12 @@ from skctl.sim import SIMULATION_LABEL
 from skctl.trace.load import read_trace
 from tests.e2e.cluster import Cluster
 from tests.e2e.helpers import items, namespaces
-from tests.helpers import skctl, skctl_bg, tracer_url, wait_for
+from tests.helpers import KWOK_POD, deployment, skctl, skctl_bg, tracer_url, wait_for
 
 NS = "pod-rules-e2e"
 GROUP = "e2e.skctl.io"
 TRAINJOB_GVK = f"{GROUP}/v1.TrainJob"
 DEPLOYMENT_GVK = "apps/v1.Deployment"
-KWOK = {"nodeSelector": {"type": "virtual"},
-        "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}
 # recorded lifetimes (seconds): far enough apart that a pod given another spec's shows
 V1_LIFE, V2_LIFE, PS_LIFE, WORKER_LIFE = 6, 20, 5, 13
 SLACK = 3  # whole-second timestamps at both ends plus the driver's reaction
@@ -47,13 +45,13 @@ def _crd() -> dict[str, Any]:
 
 def _template(app: str, image: str) -> dict[str, Any]:
     return {"metadata": {"labels": {"app": app}},
-            "spec": {"containers": [{"name": "c", "image": image}], **KWOK}}
+            "spec": {"containers": [{"name": "c", "image": image}], **KWOK_POD}}
 
 
 def _deployment(image: str) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
-            "spec": {"replicas": 2, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": {"app": "web"}},
-                     "template": _template("web", image)}}
+    web = deployment("web", NS, replicas=2, image=image, kwok=True)
+    web["spec"]["strategy"] = {"type": "Recreate"}
+    return web
 
 
 def _trainjob() -> dict[str, Any]:
@@ -101,7 +99,7 @@ def _ts(text: str) -> float:
 def _wait_age(pods: list[dict[str, Any]], seconds: float) -> None:
     """Until every pod has been running `seconds` (the recorded lifetime being produced)."""
     wait_for(lambda: all(time.time() >= _started(p) + seconds for p in pods), timeout=seconds + 30,
-               interval=0.2, what=f"pods running {seconds} s")
+            interval=0.2, what=f"pods running {seconds} s")
 
 
 def _delete_pods(cluster: Cluster, names: list[str]) -> None:
@@ -124,8 +122,8 @@ def _record(cluster: Cluster, tmp_path: Path) -> Path:
         import requests
 
         wait_for(lambda: all(w.get("state") == "watching"
-                               for w in requests.get(url + "/status", timeout=5).json()["watches"].values()),
-                   what="the tracer's watches", timeout=60, interval=0.5)
+                            for w in requests.get(url + "/status", timeout=5).json()["watches"].values()),
+                what="the tracer's watches", timeout=60, interval=0.5)
         cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web:1")))
         cluster.kubectl("apply", "-f", "-", input=json.dumps(_trainjob()))
         job = cluster.request("GET", f"/apis/{GROUP}/v1/namespaces/{NS}/trainjobs/tj").json()
@@ -138,7 +136,7 @@ def _record(cluster: Cluster, tmp_path: Path) -> Path:
         _wait_age(v1, V1_LIFE)
         cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web:2")))  # Recreate: v1 pods go now
         v2 = wait_for(lambda: [p for p in _running(cluster, NS, "app=web", 2) or []
-                                 if p["spec"]["containers"][0]["image"] == "web:2"] or None, what="web v2 running", timeout=60, interval=0.5)
+                              if p["spec"]["containers"][0]["image"] == "web:2"] or None, what="web v2 running", timeout=60, interval=0.5)
         assert len(v2) == 2
         _wait_age(workers, WORKER_LIFE)
         _delete_pods(cluster, [p["metadata"]["name"] for p in workers])
@@ -167,7 +165,7 @@ def test_every_replayed_pod_gets_its_own_specs_recorded_lifetime(real_cluster: C
     cluster.kubectl("create", "namespace", NS)
     cluster.kubectl("apply", "-f", "-", input=json.dumps(_crd()))
     wait_for(lambda: cluster.request("GET", f"/apis/{GROUP}/v1/trainjobs").status_code == 200,
-               what="the TrainJob CRD served", timeout=60, interval=0.5)
+            what="the TrainJob CRD served", timeout=60, interval=0.5)
     trace_path = _record(cluster, tmp_path)
 
     # what was recorded: per owner, one hash per pod spec, each with its own lifetimes
@@ -210,7 +208,7 @@ def test_every_replayed_pod_gets_its_own_specs_recorded_lifetime(real_cluster: C
             proc.terminate()
             proc.communicate(timeout=120)
     wait_for(lambda: not namespaces(cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
-               what="the virtual namespaces deleted", interval=0.5)
+            what="the virtual namespaces deleted", interval=0.5)
 
     got: dict[str, list[tuple[int, float]]] = {}
     for p in seen.values():

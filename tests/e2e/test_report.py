@@ -36,7 +36,7 @@ def drive_report(cluster: Cluster, trace: Path, name: str, dest: str, *extra: st
     r = skctl("drive", name, "--trace-path", f"file://{trace}", "--speed", SPEED, "--kubeconfig",
               str(cluster.kubeconfig), "--report", dest, *extra, timeout=400)
     wait_for(lambda: not namespaces(cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
-               what="the virtual namespaces to be deleted", interval=0.5)
+            what="the virtual namespaces to be deleted", interval=0.5)
     return r.returncode, r.stdout, r.stderr
 
 

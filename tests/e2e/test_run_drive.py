@@ -57,7 +57,7 @@ def test_run_server_dry_run_apply_rerun_and_delete(real_cluster: Cluster) -> Non
     rv = job["metadata"]["resourceVersion"]
     # the Job controller makes the driver pod: it waits for a schedulable node, it is real
     wait_for(lambda: items(real_cluster, f"/api/v1/namespaces/{DRIVER_NS}/pods", f"{SIMULATION_LABEL}={name}"),
-               what="the driver pod", timeout=60, interval=0.5)
+            what="the driver pod", timeout=60, interval=0.5)
 
     _run_sim(real_cluster, name)  # a rerun is a no-op apply on a real server too
     again = real_cluster.request("GET", f"/apis/batch/v1/namespaces/{DRIVER_NS}/jobs/{name}").json()
@@ -93,7 +93,7 @@ def test_drive_with_the_driver_service_account(real_cluster: Cluster, reference_
     assert "forbidden" not in (r.stdout + r.stderr).lower() and "cannot watch" not in r.stderr
     assert json.loads((tmp_path / "report" / "report.json").read_text())["fidelity"]["unobserved_kinds"] == []
     wait_for(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
-               what="the virtual namespaces to be deleted", interval=0.5)
+            what="the virtual namespaces to be deleted", interval=0.5)
 
 
 # --- dsb-scaling: real controllers, scheduler and KWOK ----------------------------------------
@@ -141,7 +141,7 @@ def test_dsb_scaling_pods_follow_the_trace(real_cluster: Cluster, reference_dir:
     try:
         # trace time 0 is when the first virtual Deployment exists
         wait_for(lambda: _virtual_deployments(real_cluster, sim), timeout=60, interval=0.1,
-                   what="the first virtual Deployment")
+                what="the first virtual Deployment")
         wall0 = time.monotonic()
         checked = 0
         while proc.poll() is None:
@@ -172,7 +172,7 @@ def test_dsb_scaling_pods_follow_the_trace(real_cluster: Cluster, reference_dir:
             proc.terminate()
             proc.communicate(timeout=120)
     wait_for(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
-               what="the virtual namespaces to be deleted", interval=0.5)
+            what="the virtual namespaces to be deleted", interval=0.5)
 
 
 def test_pods_land_on_kwok_nodes_only_and_stay_pending_without_room(real_cluster: Cluster,
@@ -206,7 +206,7 @@ def test_pods_land_on_kwok_nodes_only_and_stay_pending_without_room(real_cluster
         for n in nodes[1:]:
             real_cluster.kubectl("uncordon", n)
     wait_for(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
-               what="the virtual namespaces to be deleted", interval=0.5)
+            what="the virtual namespaces to be deleted", interval=0.5)
 
 
 def test_cronjob_pods_complete_at_their_recorded_lifetimes(real_cluster: Cluster, reference_dir: Path) -> None:
@@ -257,7 +257,7 @@ def test_pods_outside_templates_are_moved_or_refused(real_cluster: Cluster, refe
     ns = "virtual-default"
     try:
         wait_for(lambda: ns in namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=60,
-                   what="the virtual namespace", interval=0.5)
+                what="the virtual namespace", interval=0.5)
         spec = {"containers": [{"name": "c", "image": "busybox"}]}
         for name, extra in (("stray", {}), ("gated", {"schedulingGates": [{"name": "example.com/hold"}],
                                                       "nodeSelector": {"zone": "a"}})):
@@ -265,7 +265,7 @@ def test_pods_outside_templates_are_moved_or_refused(real_cluster: Cluster, refe
             r = real_cluster.request("POST", f"/api/v1/namespaces/{ns}/pods", json=body)
             assert r.status_code == 201, r.text
         wait_for(lambda: not exists(real_cluster, f"/api/v1/namespaces/{ns}/pods/stray"), timeout=60,
-                   what="the stray pod to be refused", interval=0.5)
+                what="the stray pod to be refused", interval=0.5)
 
         def moved() -> dict[str, Any] | None:
             pod = real_cluster.request("GET", f"/api/v1/namespaces/{ns}/pods/gated").json()
@@ -332,15 +332,15 @@ def test_preflight_names_a_missing_permission_and_its_fix(real_cluster: Cluster,
         for command in commands:
             real_cluster.kubectl(*shlex.split(command)[1:])
         wait_for(lambda: real_cluster.kubectl("auth", "can-i", "create", "configmaps", f"--token={token}",
-                                                check=False).stdout.strip() == "yes",
-                   what="the aggregation controller to add the new role's rules to skctl-driver", timeout=60, interval=0.5)
+                                             check=False).stdout.strip() == "yes",
+                what="the aggregation controller to add the new role's rules to skctl-driver", timeout=60, interval=0.5)
         r = skctl(*argv, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "replayed 2 events, 2 applies, 1 deletes" in r.stdout
     finally:
         real_cluster.kubectl("delete", "clusterrole", "skctl-driver-extra", "--ignore-not-found")
     wait_for(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
-               what="the virtual namespaces to be deleted", interval=0.5)
+            what="the virtual namespaces to be deleted", interval=0.5)
 
 
 def test_run_wait_gives_up_on_an_unschedulable_driver_pod(real_cluster: Cluster) -> None:

@@ -91,7 +91,7 @@ def test_pause_holds_replay_time_and_resume_continues(real_cluster: Cluster, tmp
         # hold past the second event's own due time: it does not come while paused
         held_from = time.time()
         wait_for(lambda: time.time() > c0.timestamp() + gap + 3, timeout=gap + 10, interval=0.2,
-                   what="the second event's due time to pass")
+                what="the second event's due time to pass")
         assert _created(real_cluster, second) is None
         assert skctl("pause", name, "--kubeconfig", kc).returncode == 1  # already paused: one line, exit 1
         resumed_at = time.time()
@@ -157,14 +157,14 @@ def test_an_interrupted_bare_pod_comes_back(real_cluster: Cluster, tmp_path: Pat
     ns = "virtual-jobs"
     try:
         running = wait_for(lambda: (_pod(real_cluster, ns, "worker") or {}).get("status", {}).get("phase") == "Running",
-                             what="the bare pod to run on a KWOK node", timeout=60, interval=0.5)
+                          what="the bare pod to run on a KWOK node", timeout=60, interval=0.5)
         assert running
         real_cluster.kubectl("delete", "pod", "-n", ns, "worker", "--wait=false")
         clone = wait_for(lambda: _pod(real_cluster, ns, "worker-clone-1"), what="the clone", timeout=60, interval=0.5)
         assert clone["metadata"]["annotations"]["static.simkube.io/original-owner"] == "worker"
         assert clone["spec"]["nodeSelector"]["type"] == "virtual"
         wait_for(lambda: (_pod(real_cluster, ns, "worker-clone-1") or {}).get("status", {}).get("phase") == "Running",
-                   what="the clone to run", timeout=60, interval=0.5)
+                what="the clone to run", timeout=60, interval=0.5)
         wait_for(lambda: _pod(real_cluster, ns, "worker") is None, what="the original to be gone", timeout=60, interval=0.5)
         assert log.has("recreated it as worker-clone-1")
         assert [p["metadata"]["name"] for p in items(real_cluster, f"/api/v1/namespaces/{ns}/pods")] == ["worker-clone-1"]
@@ -172,4 +172,4 @@ def test_an_interrupted_bare_pod_comes_back(real_cluster: Cluster, tmp_path: Pat
         out, _err = _stop(proc)
     assert proc.returncode == 143, out
     wait_for(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
-               what="the cleanup (no clone of a pod the cleanup deletes)", interval=0.5)
+            what="the cleanup (no clone of a pod the cleanup deletes)", interval=0.5)

@@ -18,7 +18,7 @@ from skctl.trace import cluster as state
 from skctl.trace.load import read_trace
 from tests.e2e.cluster import Cluster
 from tests.e2e.helpers import items
-from tests.helpers import skctl, skctl_bg, tracer_url, wait_for
+from tests.helpers import deployment, skctl, skctl_bg, tracer_url, wait_for
 
 NS = "shop"
 SIM = "e2e-state"
@@ -52,17 +52,11 @@ def _node(cluster: Cluster, name: str) -> dict[str, Any]:
 
 def _deployment(name: str) -> dict[str, Any]:
     replicas, cpu, selector, tolerates = WORKLOAD[name]
-    tolerations = [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]
-    if tolerates:
-        tolerations.append({"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"})
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NS},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": {
-                     "priorityClassName": "e2e-high",
-                     "containers": [{"name": "c", "image": "app:1", "resources": {"requests": {"cpu": cpu}}}],
-                     "nodeSelector": {"type": "virtual", **selector}, "tolerations": tolerations}}},
-    }
+    tolerations = [{"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"}] if tolerates else []
+    return deployment(name, NS, replicas=replicas, kwok=True, pod_spec={
+        "priorityClassName": "e2e-high",
+        "containers": [{"name": "c", "image": "app:1", "resources": {"requests": {"cpu": cpu}}}],
+        "nodeSelector": selector, "tolerations": tolerations})
 
 
 def _placement(cluster: Cluster, namespace: str, node_name: Any) -> dict[str, list[str]]:
@@ -115,15 +109,15 @@ def _record_and_replay(prod: Cluster, sim: Cluster, tmp_path: Path) -> None:
     try:
         url = tracer_url(proc)
         wait_for(lambda: all(w.get("state") == "watching" for w in
-                               requests.get(url + "/status", timeout=5).json()["watches"].values())
-                   and "v1.Node" in requests.get(url + "/status", timeout=5).json()["watches"],
-                   what="the watches, nodes included", timeout=60, interval=0.5)
+                            requests.get(url + "/status", timeout=5).json()["watches"].values())
+                and "v1.Node" in requests.get(url + "/status", timeout=5).json()["watches"],
+                what="the watches, nodes included", timeout=60, interval=0.5)
         start = int(time.time()) + 1  # after the first lists: the nodes are the window's starting state
         wait_for(lambda: time.time() >= start, what="the next second", timeout=60, interval=0.5)
         for name in WORKLOAD:
             prod.kubectl("apply", "-f", "-", input=json.dumps(_deployment(name)))
         production = wait_for(lambda: _settled(prod, NS, str), timeout=60,
-                                what="the production pods to be placed or Pending", interval=0.5)
+                             what="the production pods to be placed or Pending", interval=0.5)
         # the workload fits only some nodes: one pod of "big" stays Pending, the small node stays empty
         assert production == {"big": [PENDING, "prod-medium", "prod-ssd"], "tiny": ["prod-ssd"],
                                "batch": ["prod-batch"]}, production
@@ -166,7 +160,7 @@ def _record_and_replay(prod: Cluster, sim: Cluster, tmp_path: Path) -> None:
             assert all(t in twin["spec"]["taints"] for t in taints)
         original = {n: nodes[n]["metadata"]["annotations"]["simkube.io/original-node"] for n in nodes}
         simulated = wait_for(lambda: _settled(sim, f"virtual-{NS}", lambda n: original.get(n, n)), timeout=90,
-                               what="the simulated pods to be placed or Pending", interval=0.5)
+                            what="the simulated pods to be placed or Pending", interval=0.5)
         assert simulated == production
         assert sim.request("GET", "/apis/scheduling.k8s.io/v1/priorityclasses/e2e-high").status_code == 200
     finally:

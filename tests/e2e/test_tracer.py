@@ -11,21 +11,7 @@ import requests
 
 from tests.e2e.cluster import Cluster
 from tests.e2e.helpers import export_all
-from tests.helpers import skctl_bg, tracer_url, wait_for
-
-
-def _deployment(name: str, replicas: int, image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "tracer-e2e"},
-        "spec": {
-            "replicas": replicas, "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {
-                "containers": [{"name": "c", "image": image}],
-                "nodeSelector": {"type": "virtual"},
-                "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}},
-        },
-    }
+from tests.helpers import deployment, skctl_bg, tracer_url, wait_for
 
 
 def _is_ours(obj: dict[str, Any], name: str) -> bool:
@@ -39,17 +25,17 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
     real_cluster.kubectl("create", "namespace", "tracer-e2e")
     # one object exists before the tracer: it comes from a LIST, whose items a real server
     # sends without apiVersion and kind
-    real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("early", 0, "nginx:1")))
+    real_cluster.kubectl("apply", "-f", "-", input=json.dumps(deployment("early", "tracer-e2e", replicas=0, image="nginx:1", kwok=True)))
     proc = skctl_bg("trace", "--kubeconfig", kc, "--journal", str(tmp_path / "j"), "--listen", "127.0.0.1:0")
     try:
         url = tracer_url(proc)
         wait_for(lambda: requests.get(url + "/status", timeout=5).json()["watches"].get("v1.Pod", {}).get("state")
-                   == "watching", what="the watches", timeout=60, interval=0.5)
-        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web", 2, "nginx:1")))
+                == "watching", what="the watches", timeout=60, interval=0.5)
+        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(deployment("web", "tracer-e2e", replicas=2, image="nginx:1", kwok=True)))
         real_cluster.kubectl("annotate", "-n", "tracer-e2e", "deployment/web", "note=metadata-only")
-        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web", 3, "nginx:2")))
+        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(deployment("web", "tracer-e2e", replicas=3, image="nginx:2", kwok=True)))
         wait_for(lambda: any(o == ("apps/v1.Deployment", "tracer-e2e/web") for o in export_all(url).pod_lifecycles),
-                   timeout=120, what="pod lifecycles under the Deployment (through its ReplicaSets)", interval=0.5)
+                timeout=120, what="pod lifecycles under the Deployment (through its ReplicaSets)", interval=0.5)
         real_cluster.kubectl("delete", "-n", "tracer-e2e", "deployment/web", "--cascade=foreground", "--wait=true")
 
         def deleted() -> Any:
@@ -91,7 +77,7 @@ def test_tracer_waits_for_a_real_crd(real_cluster: Cluster, tmp_path: Path) -> N
         assert status["watches"]["batch.volcano.sh/v1alpha1.Job"]["state"] == "waiting for CRD"
         real_cluster.kubectl("apply", "-f", "-", input=json.dumps(VOLCANO_CRD))
         wait_for(lambda: requests.get(url + "/status", timeout=5).json()["watches"]
-                   ["batch.volcano.sh/v1alpha1.Job"]["state"] == "watching", timeout=60, what="the CRD's watch", interval=0.5)
+                ["batch.volcano.sh/v1alpha1.Job"]["state"] == "watching", timeout=60, what="the CRD's watch", interval=0.5)
         job = {"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job",
                "metadata": {"name": "vc", "namespace": "tracer-crd"},
                "spec": {"tasks": [{"name": "t", "replicas": 1, "template": {"spec": {
@@ -114,7 +100,7 @@ def test_tracer_waits_for_a_real_crd(real_cluster: Cluster, tmp_path: Path) -> N
         job["metadata"]["name"] = "vc2"
         real_cluster.kubectl("apply", "-f", "-", input=json.dumps(job))
         wait_for(lambda: any(o["metadata"]["name"] == "vc2" for _t, _a, o in export_all(url).iter_objects()),
-                   timeout=60, what="the recreated kind in the recording", interval=0.5)
+                timeout=60, what="the recreated kind in the recording", interval=0.5)
     finally:
         proc.terminate()
         proc.wait(30)

@@ -85,7 +85,7 @@ def test_a_kind_quiet_for_3_minutes_is_recorded_within_2_s_of_the_write(
         for label, cluster in clusters.items():
             written = written_at(cluster, f"after-{label}")
             recorded = wait_for(lambda u=urls[label], n=f"after-{label}": recorded_at(u, n), timeout=60,
-                                  what=f"the StatefulSet in the {label} recording", interval=0.5)
+                               what=f"the StatefulSet in the {label} recording", interval=0.5)
             lags[label] = recorded - written
         print(f"\nrecord lag after {QUIET:.0f} s of quiet: {lags}; watch errors during it: "
               f"{ {label: s['errors'] for label, s in before.items()} }")
