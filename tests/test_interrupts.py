@@ -195,7 +195,7 @@ def test_sigterm_to_a_process_stuck_reading_exits_like_ctrl_c(tmp_path: Path, si
     """A real process (as `timeout` or CI cancellation would stop it), stuck in xray."""
     import sys
 
-    from tests.helpers import running, wait_until
+    from tests.helpers import running, wait_for
 
     src = tmp_path / "big.sktrace"
     src.write_bytes(codec.encode(synth.generate(events=20, objects=4)))
@@ -205,7 +205,7 @@ def test_sigterm_to_a_process_stuck_reading_exits_like_ctrl_c(tmp_path: Path, si
                f"sys.argv = ['skctl', 'xray', {str(src)!r}]\nsys.exit(main())\n")
     with running([sys.executable, "-c", program]) as proc:
         assert proc.stdout is not None
-        wait_until(lambda: proc.stdout.readline().startswith("reading"), proc, 60, "xray to start reading")
+        wait_for(lambda: proc.stdout.readline().startswith("reading"), "xray to start reading", timeout=60, process=proc)
         proc.send_signal(sig)
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == status, err

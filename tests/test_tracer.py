@@ -366,7 +366,7 @@ def test_http_api_and_export_client_end_to_end(cluster, tmp_path: Path, capsys: 
     host, port = tracer.address
     url = f"http://{host}:{port}"
     try:
-        apps.create_namespaced_deployment("shop", deployment("web", "shop", labels={"app": "web"}))
+        apps.create_namespaced_deployment("shop", deployment("web", "shop"))
         apps.create_namespaced_deployment("shop", deployment("db", "shop", labels={"app": "db", "tier": "data"}))
         wait_for(lambda: len(tracer.store.live) >= 2, what="both deployments")
         out = tmp_path / "c.sktrace"

@@ -311,7 +311,7 @@ def test_ctrl_c_during_a_stalled_upload(request: pytest.FixtureRequest, big_trac
     import signal
 
     from tests.fixtures.storage_servers import list_objects
-    from tests.helpers import running, wait_until
+    from tests.helpers import running, wait_for
 
     object_store_url = request.getfixturevalue(store)
     scheme = object_store_url.split("://")[0]
@@ -321,7 +321,7 @@ def test_ctrl_c_during_a_stalled_upload(request: pytest.FixtureRequest, big_trac
             "--storage-option", f"block_size={BLOCK}", "--storage-option", "stall_timeout=600"]
     try:
         with running(argv, env=_through(proxy.port, scheme)) as process:
-            wait_until(lambda: proxy.stalls, process, 120, "the upload never stalled")
+            wait_for(lambda: proxy.stalls, "the upload never stalled", timeout=120, process=process)
             process.send_signal(signal.SIGINT)
             _, err = process.communicate(timeout=60)
     finally:

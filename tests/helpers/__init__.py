@@ -4,16 +4,15 @@ process, and building the Kubernetes objects the tests use. Fixtures live in tes
 from tests.helpers.builders import KWOK_POD, deployment
 from tests.helpers.data import REFERENCE_DIR, REFERENCE_TRACES
 from tests.helpers.processes import (
-                                     ROOT,
-                                     interrupts_default,
-                                     running,
-                                     signal_when,
-                                     skctl,
-                                     skctl_bg,
-                                     tracer_url,
-                                     wait_until,
+           ROOT,
+           interrupts_default,
+           running,
+           signal_when,
+           skctl,
+           skctl_bg,
+           tracer_url,
 )
 from tests.helpers.wait import wait_for
 
-__all__ = ["KWOK_POD", "REFERENCE_DIR", "REFERENCE_TRACES", "ROOT", "deployment", "interrupts_default", "running", "signal_when", "skctl", "skctl_bg",
-           "tracer_url", "wait_for", "wait_until"]
+__all__ = ["KWOK_POD", "REFERENCE_DIR", "REFERENCE_TRACES", "ROOT", "deployment", "interrupts_default", "running",
+           "signal_when", "skctl", "skctl_bg", "tracer_url", "wait_for"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -9,17 +10,20 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def wait_for(probe: Callable[[], T], what: str = "", *, timeout: float = 15.0, interval: float = 0.05) -> T:
+def wait_for(probe: Callable[[], T], what: str = "", *, timeout: float = 15.0, interval: float = 0.05,
+             process: subprocess.Popen[Any] | None = None) -> T:
     """Call `probe` until it returns something truthy and return that.
 
     `timeout` only guards against waiting forever (the condition normally holds long before);
-    on expiry the test fails naming `what` and the probe's last answer."""
+    on expiry the test fails naming `what` and the probe's last answer. With `process`, the
+    wait also fails as soon as that process has ended without the condition holding."""
     deadline = time.monotonic() + timeout
-    last: Any = None
     while True:
         last = probe()
         if last:
             return last
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{what or probe}: the process ended first {process.communicate()}")
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what or probe}: last {last!r}")
         time.sleep(interval)
