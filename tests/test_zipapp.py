@@ -264,11 +264,11 @@ def test_pyz_with_a_damaged_copy_keeps_the_error_policy(pyz: Path, bare_python: 
     env = clean_env(SHIV_ROOT=str(tmp_path / "shiv"))
     assert launch(bare_python, pyz, "--version", env=env).returncode == 0
     [site] = (tmp_path / "shiv").glob("skctl.pyz_*/site-packages")
-    (site / "skctl" / "cli.py").unlink()  # lost before the command starts: unpacked again
+    (site / "skctl" / "cli" / "main.py").unlink()  # lost before the command starts: unpacked again
     helped = launch(bare_python, pyz, "--help", env=env)
     assert helped.returncode == 0, helped.stderr
     assert "usage: skctl" in helped.stdout
-    assert (site / "skctl" / "cli.py").exists()
+    assert (site / "skctl" / "cli" / "main.py").exists()
 
     src = tmp_path / "in.sktrace"
     src.write_bytes(codec.encode(synth.generate(events=4, objects=2)))
