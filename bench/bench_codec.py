@@ -122,12 +122,8 @@ def startup_figure() -> None:
 
 
 def main() -> None:
-    ref = REFERENCE / "dsb-scaling.sktrace"
-    if ref.exists():
-        raw = ref.read_bytes()
-        codec_figures("dsb-scaling.sktrace (reference)", load.decode_any(raw)[0], len(raw))
-    else:
-        print("dsb-scaling.sktrace: skipped, ../shared/reference is absent")
+    raw = (REFERENCE / "dsb-scaling.sktrace").read_bytes()
+    codec_figures("dsb-scaling.sktrace (reference)", load.decode_any(raw)[0], len(raw))
     trace = synth.generate(100_000, objects=400)
     codec_figures("generated trace, 100k events", trace, len(simkube.encode(trace)))
     size = int(os.environ.get("BENCH_CODEC_XRAY_EVENTS", "100000"))

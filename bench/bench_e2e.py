@@ -38,7 +38,7 @@ from skctl.trace import synth  # noqa: E402
 from skctl.trace.model import Trace, new_event  # noqa: E402
 from tests.e2e import binaries  # noqa: E402
 from tests.e2e.cluster import Cluster  # noqa: E402
-from tests.e2e.helpers import tracer_url  # noqa: E402
+from tests.helpers import tracer_url  # noqa: E402
 
 START_TS = 1_750_000_000
 DENSE_EVENTS = 600

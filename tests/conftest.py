@@ -9,21 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import REFERENCE_DIR
+
 pytest_plugins = [
     "tests.fixtures.storage_servers",
     "tests.fixtures.sandbox",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
-REFERENCE_DIR = ROOT.parent / "shared" / "reference" / "simkube"
-REFERENCE_TRACES = ["cronjob.sktrace", "bare-pods.sktrace", "dsb-scaling.sktrace"]
 
-
-@pytest.fixture
+@pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """../shared/reference/simkube, or skip: a plain clone has no ../shared."""
-    if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"reference traces not found at {REFERENCE_DIR} (../shared is absent)")
+    """SimKube's reference traces, kept in tests/data/simkube/ (its README says where from)."""
     return REFERENCE_DIR
 
 

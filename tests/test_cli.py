@@ -14,15 +14,9 @@ import pytest
 
 from skctl import __version__
 from skctl.trace import codec, load, synth
-from tests.fixtures.processes import interrupts_default
+from tests.helpers import interrupts_default, skctl
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def skctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "skctl", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
-    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int, *words: str) -> None:

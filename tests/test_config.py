@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from skctl.base.errors import InputError
+from skctl.cli.main import main
 from skctl.kube.pointers import resolve_pointer
 from skctl.trace import tracked as cfg
 from skctl.trace.load import read_trace
@@ -153,3 +154,16 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_lenient_for_embedded_configs() -> None:
     conf = cfg.parse_config({"trackedObjects": {"v1.Pod": {"futureKey": 1}}, "other": 2}, strict=False)
     assert "v1.Pod" in conf.tracked_objects
+
+
+@pytest.mark.parametrize("gvk", ["/v1.Secret", "v1.Secret", "v1.secret"])
+def test_secret_is_refused_however_it_is_spelled(gvk: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"trackedObjects:\n  {gvk}: {{}}\n")
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+                          "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+                          "current-context: x\n")
+    assert main(["trace", "-c", str(config), "--kubeconfig", str(kubeconfig), "--journal", str(tmp_path / "j")]) == 2
+    err = capsys.readouterr().err
+    assert "Secret data is never recorded" in err

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -26,7 +25,7 @@ from skctl.demo.compare import DELETES, OBJECTS, OUTSIDE, VERSIONS, Row, Simulat
 from skctl.demo.pipeline import MARKER, DemoMismatch, DemoOptions, DemoView, prepare_workdir, run_demo
 from skctl.trace.load import read_trace
 from skctl.xray import activity
-from tests.fixtures.processes import signal_when
+from tests.helpers import signal_when, skctl, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOAD_KINDS = {"apps/v1.Deployment", "batch/v1.CronJob", "v1.Pod", "batch.volcano.sh/v1alpha1.Job"}
@@ -92,8 +91,7 @@ def test_demo_replays_what_it_recorded_and_keeps_its_files(tmp_path: Path) -> No
 
 
 def test_demo_command_end_to_end() -> None:
-    proc = subprocess.run([sys.executable, "-m", "skctl", "demo", "--seconds", "5", "--speed", "20"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = skctl("demo", "--seconds", "5", "--speed", "20", timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "recording and simulation match:" in out
@@ -323,10 +321,8 @@ def test_ctrl_c_after_the_export_or_the_replay_interrupts(step: str) -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert view.workdir is not None and not view.workdir.exists()
     # the threads stopped; some were told to and end on their own: wait for them, bounded
-    deadline = time.monotonic() + 30
-    while (left := [t for t in threading.enumerate() if t not in before and t.is_alive()]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert left == []
+    wait_for(lambda: not [t for t in threading.enumerate() if t not in before and t.is_alive()],
+             "the demo's threads to end", timeout=30)
 
 
 def test_a_tracer_that_does_not_catch_up_fails_the_demo() -> None:

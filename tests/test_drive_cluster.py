@@ -13,7 +13,7 @@ from skctl.kube.api import Kube
 from skctl.kube.keys import gvk_of, split_gvk
 from skctl.sim.driver import DriveOptions, Driver, StepRecord, schedule
 from skctl.trace.load import read_trace
-from tests.fixtures.processes import running, wait_until
+from tests.helpers import running, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEED = 2000.0
@@ -182,7 +182,7 @@ def test_sigterm_mid_trace_cleans_up(reference_dir: Path, kube: Kube, sandbox_ku
         return kube.list("apps/v1", "Deployment", "virtual-dsb", label_selector="simkube.io/simulation=term")
 
     with running(argv) as proc:
-        wait_until(applied, proc, 30, "the driver never applied anything")
+        wait_for(applied, "the driver never applied anything", timeout=30, process=proc)
         assert kube.get("v1", "Namespace", "virtual-dsb") is not None
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)

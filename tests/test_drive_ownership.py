@@ -8,6 +8,7 @@ from skctl.base.errors import InputError
 from skctl.kube.api import Kube
 from skctl.sim.driver import DriveOptions, Driver, StepRecord
 from skctl.trace.model import Trace, new_event
+from tests.helpers import deployment
 
 SPEED = 1000.0
 
@@ -19,15 +20,6 @@ def kube(sandbox) -> Kube:  # noqa: ANN001
     k.close()
 
 
-def deployment(ns: str, name: str) -> dict:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
-        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "x"}]}}},
-    }
-
-
 def priority_class(name: str, value: int) -> dict:
     return {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": value}
 
@@ -37,15 +29,13 @@ def trace_of(*events: dict) -> Trace:
 
 
 def test_recorded_namespaces_and_existing_cluster_objects_are_left_alone(kube: Kube, sandbox) -> None:  # noqa: ANN001
-    if not any(r.kind == "PriorityClass" for r in sandbox.registry.all()):
-        pytest.skip("the sandbox serves no PriorityClass")
     kube.apply({**priority_class("important", 5), "metadata": {"name": "important", "labels": {"owner": "platform"}}})
     trace = trace_of(
         new_event(100, applied=[
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}},
             priority_class("important", 1000),
             priority_class("sim-only", 7),
-            deployment("shop", "web"),
+            deployment("web", "shop"),
         ]),
         new_event(101, deleted=[{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}]),
         new_event(102),
@@ -71,8 +61,8 @@ def test_recorded_namespaces_and_existing_cluster_objects_are_left_alone(kube: K
 def test_a_namespace_of_another_simulation_is_refused(kube: Kube) -> None:
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {
         "name": "virtual-shop", "labels": {"simkube.io/simulation": "first", "simkube.io/virtual": "true"}}})
-    kube.apply({**deployment("virtual-shop", "theirs")})
-    trace = trace_of(new_event(100, applied=[deployment("shop", "web")]))
+    kube.apply({**deployment("theirs", "virtual-shop")})
+    trace = trace_of(new_event(100, applied=[deployment("web", "shop")]))
     with pytest.raises(InputError, match="belongs to simulation first"):
         Driver(kube, trace, DriveOptions(name="second", speed=SPEED)).run()
     assert kube.get("v1", "Namespace", "virtual-shop") is not None, "the other simulation keeps its namespace"
@@ -81,19 +71,19 @@ def test_a_namespace_of_another_simulation_is_refused(kube: Kube) -> None:
 
 def test_unserved_kinds_and_bad_namespace_names_fail_before_the_first_event(kube: Kube) -> None:
     crd = {"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job", "metadata": {"name": "v", "namespace": "shop"}}
-    trace = trace_of(new_event(100, applied=[deployment("shop", "web")]), new_event(5000, applied=[crd]))
+    trace = trace_of(new_event(100, applied=[deployment("web", "shop")]), new_event(5000, applied=[crd]))
     with pytest.raises(InputError, match="batch.volcano.sh"):
         Driver(kube, trace, DriveOptions(name="early", speed=1.0)).run()
     assert kube.get("v1", "Namespace", "virtual-shop") is None, "nothing was applied"
 
     long_ns = "n" * 60
-    trace = trace_of(new_event(100, applied=[deployment(long_ns, "web")]))
+    trace = trace_of(new_event(100, applied=[deployment("web", long_ns)]))
     with pytest.raises(InputError, match="not a valid namespace name"):
         Driver(kube, trace, DriveOptions(name="early", speed=SPEED)).run()
 
 
 def test_a_malformed_pod_template_is_an_input_error(kube: Kube) -> None:
-    bad = deployment("shop", "web")
+    bad = deployment("web", "shop")
     bad["spec"]["template"]["spec"]["containers"] = ["x"]
     with pytest.raises(InputError, match="pod template is malformed"):
         Driver(kube, trace_of(new_event(100, applied=[bad])), DriveOptions(name="bad", speed=SPEED)).run()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +21,7 @@ from skctl.sim.driver import DriveOptions, Driver, StepRecord
 from skctl.sim.pods import PodContext, PodHandler
 from skctl.trace.load import read_trace
 from skctl.trace.model import Trace, new_event
+from tests.helpers import wait_for
 
 CRON_OWNER = ("batch/v1.CronJob", "default/hello-simkube")
 WAIT = 20.0
@@ -32,16 +32,6 @@ def kube(sandbox) -> Kube:
     k = Kube(sandbox.api_client())
     yield k
     k.close()
-
-
-def wait_for(what: str, probe: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        got = probe()
-        if got:
-            return got
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def create(kube: Kube, obj: dict) -> dict:
@@ -96,8 +86,8 @@ def job_pods(kube: Kube, cron: dict, count: int) -> list[dict]:
         }
         pods.append(create(kube, pod))
         # the n-th pod is the n-th the driver sees: wait for its number before making the next
-        wait_for(f"pod {i} numbered", lambda p=pod: "static.simkube.io/pod-sequence-number" in annotations(
-            get_pod(kube, ns, p["metadata"]["name"])))
+        wait_for(lambda p=pod: "static.simkube.io/pod-sequence-number" in annotations(
+            get_pod(kube, ns, p["metadata"]["name"])), f"pod {i} numbered", timeout=WAIT)
     return pods
 
 
@@ -140,9 +130,9 @@ def run_cronjob(kube: Kube, trace: Trace, speed: float, count: int) -> list[tupl
                 # (read again below, once the driver has handled the pods made after it)
                 got = pod
             else:
-                got = wait_for(f"completion label on {meta['name']}", lambda m=meta: (
+                got = wait_for(lambda m=meta: (
                     lambda p: p if "simkube.io/kwok-stage-complete" in labels(p) else None
-                )(get_pod(kube, m["namespace"], m["name"])))
+                )(get_pod(kube, m["namespace"], m["name"])), f"completion label on {meta['name']}", timeout=WAIT)
             after = int(datetime.now(timezone.utc).timestamp()) + 1
             seen.append((got, before, after))
         # the watch delivers events in order: the later pods' patches mean the earlier ones were handled
@@ -220,10 +210,10 @@ def test_pods_outside_templates_are_moved_or_refused(kube: Kube) -> None:
         # a pod in a namespace that is not the simulation's is none of the driver's business
         kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "elsewhere"}})
         create(kube, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "other", "namespace": "elsewhere"}, "spec": spec})
-        outcome["stray"] = wait_for("stray refused", lambda: get_pod(kube, ns, "stray") == {} or None)
-        outcome["gated"] = wait_for("gated moved", lambda: (
+        outcome["stray"] = wait_for(lambda: get_pod(kube, ns, "stray") == {} or None, "stray refused", timeout=WAIT)
+        outcome["gated"] = wait_for(lambda: (
             lambda p: p if (p.get("spec", {}).get("nodeSelector") or {}).get("type") == "virtual" else None
-        )(get_pod(kube, ns, "gated")))
+        )(get_pod(kube, ns, "gated")), "gated moved", timeout=WAIT)
         outcome["refused"] = list(driver.pods.refused)
 
     drive_with(kube, _bare_trace(), speed=1, play=play)
@@ -244,15 +234,15 @@ def test_pod_watch_survives_dropped_watches_and_410(sandbox, kube: Kube) -> None
         ns = "virtual-shop"
         spec = {"containers": [{"name": "c", "image": "busybox"}]}
         create(kube, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "before", "namespace": ns}, "spec": spec})
-        wait_for("the first stray refused", lambda: get_pod(kube, ns, "before") == {} or None)
+        wait_for(lambda: get_pod(kube, ns, "before") == {} or None, "the first stray refused", timeout=WAIT)
         # the watch drops and cannot come back at once (503s), the cluster moves on meanwhile,
         # and the history it would resume from is compacted: resuming answers 410
         sandbox.faults.fail_next(count=3, status=503, path_contains="/pods", method="GET")
         sandbox.drop_watches()
         create(kube, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "after", "namespace": ns}, "spec": spec})
         sandbox.faults.compact()
-        outcome["after"] = wait_for("the stray made after the 410 refused",
-                                    lambda: get_pod(kube, ns, "after") == {} or None)
+        outcome["after"] = wait_for(lambda: get_pod(kube, ns, "after") == {} or None,
+                                    "the stray made after the 410 refused", timeout=WAIT)
         outcome["refused"] = list(driver.pods.refused)
 
     drive_with(kube, _bare_trace(), speed=1, play=play)

@@ -21,19 +21,13 @@ from skctl.sandbox.server import SandboxServer
 from skctl.sim import access, manifests
 from skctl.trace import codec
 from skctl.trace.model import Trace, new_event
+from tests.helpers import deployment
 
 SIM_LABEL = "simkube.io/simulation"
 
 
 def driver_rules() -> list[dict]:
     return copy.deepcopy(manifests.workloads_role()["rules"])
-
-
-def deployment(name: str) -> dict:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "shop"},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
 
 
 CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "shop"},
@@ -67,8 +61,8 @@ def test_the_driver_role_is_enough_for_the_reference_traces(capsys, reference_di
 def test_a_kind_the_driver_may_not_write_fails_before_the_first_write(capsys, tmp_path: Path, sandbox: SandboxServer,
                                                                      sandbox_kubeconfig: Path) -> None:
     sandbox.access = AccessRules(driver_rules())
-    trace = write_trace(tmp_path / "t.sktrace", new_event(100, [deployment("web"), CONFIGMAP]),
-                        new_event(110, [], [deployment("web")]))
+    trace = write_trace(tmp_path / "t.sktrace", new_event(100, [deployment("web", "shop"), CONFIGMAP]),
+                        new_event(110, [], [deployment("web", "shop")]))
     code, out, err = drive(capsys, sandbox_kubeconfig, trace)
     assert code == 2  # bad setup, as a kind the cluster does not serve
     (line,) = err.strip().splitlines()
@@ -94,7 +88,7 @@ def test_one_missing_verb_is_named(capsys, tmp_path: Path, sandbox: SandboxServe
         if rule["resources"] == ["namespaces"]:
             rule["verbs"].remove("delete")
     sandbox.access = AccessRules(rules)
-    code, _out, err = drive(capsys, sandbox_kubeconfig, write_trace(tmp_path / "t.sktrace", new_event(100, [deployment("web")])))
+    code, _out, err = drive(capsys, sandbox_kubeconfig, write_trace(tmp_path / "t.sktrace", new_event(100, [deployment("web", "shop")])))
     assert code == 2
     (line,) = err.strip().splitlines()
     assert 'may not delete namespaces (API group "")' in line and "--verb=delete --resource=namespaces`" in line

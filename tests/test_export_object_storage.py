@@ -1,7 +1,7 @@
 """`skctl export -o s3://… / gs://… / az://…` against the loopback object stores.
 
 Uses the `object_store_url` fixture of tests/fixtures/storage_servers.py (moto, the GCS
-emulator, Azurite); the module skips if that fixture is not available.
+emulator, Azurite).
 """
 
 from __future__ import annotations
@@ -17,27 +17,15 @@ import pytest
 from skctl.cli.main import main
 from skctl.trace import codec, load
 from skctl.trace.model import Trace, new_event
-
-storage_servers = pytest.importorskip("tests.fixtures.storage_servers")
-if not hasattr(storage_servers, "object_store_url") or not hasattr(storage_servers, "list_objects"):
-    pytest.skip("tests/fixtures/storage_servers.py has no object_store_url fixture yet", allow_module_level=True)
-list_objects = storage_servers.list_objects
+from tests.fixtures.storage_servers import list_objects
+from tests.helpers import deployment
 
 T0 = 1_750_000_000
 
 
-def deployment(i: int, payload: str = "") -> dict:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": f"web-{i}", "namespace": "shop", "labels": {"app": f"web-{i}"}},
-        "spec": {"replicas": i % 5, "template": {"metadata": {"annotations": {"blob": payload}}}},
-    }
-
-
 @pytest.fixture
 def trace_file(tmp_path: Path) -> Path:
-    trace = Trace(events=[new_event(T0 + i, [deployment(i)]) for i in range(50)])
+    trace = Trace(events=[new_event(T0 + i, [deployment(f"web-{i}", "shop", replicas=i % 5)]) for i in range(50)])
     path = tmp_path / "in.sktrace"
     path.write_bytes(codec.encode(trace))
     return path
@@ -97,12 +85,12 @@ def test_interrupted_upload_leaves_nothing_and_keeps_the_old_object(
     sig: signal.Signals | None, status: int,
 ) -> None:
     # ~20 MB of incompressible objects so the upload takes several chunks.
-    big = Trace(events=[new_event(T0 + i, [deployment(i, os.urandom(600).hex())]) for i in range(16_000)])
+    big = Trace(events=[new_event(T0 + i, [deployment(f"web-{i}", "shop", replicas=i % 5, pod_annotations={"blob": os.urandom(600).hex()})]) for i in range(16_000)])
     source = tmp_path / "big.sktrace"
     source.write_bytes(codec.encode(big, "none"))
     url = f"{object_store_url}/exports/keep.sktrace"
     small = tmp_path / "small.sktrace"
-    small.write_bytes(codec.encode(Trace(events=[new_event(T0, [deployment(1)])])))
+    small.write_bytes(codec.encode(Trace(events=[new_event(T0, [deployment("web-1", "shop")])])))
     assert main(["export", "--from", str(small), "-s", str(T0), "-t", str(T0 + 1), "-o", url]) == 0
     before = load.read_trace(url).to_document()
 

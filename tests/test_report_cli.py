@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 
 from skctl.cli.main import main
-from tests.fixtures.processes import running, wait_until
+from tests.helpers import running, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "skctl" / "data" / "report.schema.json").read_text())
@@ -133,7 +133,7 @@ def test_sigterm_writes_the_report_of_what_was_seen_marked_incomplete(
             "--trace-path", str(dsb), "--speed", "20", "--report", str(dest)]
     with running(argv) as proc:
         # the replay has begun (and its signal handlers are in place) once a Deployment is applied
-        wait_until(lambda: kube.list("apps/v1", "Deployment", "virtual-dsb"), proc, 30, "the driver never applied anything")
+        wait_for(lambda: kube.list("apps/v1", "Deployment", "virtual-dsb"), "the driver never applied anything", timeout=30, process=proc)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, err

@@ -13,6 +13,7 @@ import pytest
 from skctl.report import measure
 from skctl.report.measure import DriverFacts, TraceFacts
 from skctl.report.recorder import Recorder, scheduler_reasons
+from tests.helpers import deployment
 
 T0 = 1_000_000.0  # the recorder's wall clock at trace time t0
 NS = "virtual-shop"
@@ -41,11 +42,6 @@ def pod(name: str, *, node: str = "", phase: str = "Pending", cpu: str = "1", me
 def node(name: str, cpu: str = "4", mem: str = "8Gi", virtual: bool = True) -> dict[str, Any]:
     return {"metadata": {"name": name, "labels": {"type": "virtual"} if virtual else {}},
             "status": {"allocatable": {"cpu": cpu, "memory": mem, "pods": "110"}}}
-
-
-def deployment(name: str, replicas: int, ready: int, uid: str = "") -> dict[str, Any]:
-    return {"metadata": {"name": name, "namespace": NS, "uid": uid or f"uid-{name}"},
-            "spec": {"replicas": replicas}, "status": {"readyReplicas": ready}}
 
 
 def recorder() -> Recorder:
@@ -175,11 +171,11 @@ def test_fidelity_judges_checkpoints_after_the_settle_time() -> None:
     r = recorder()
     # the trace: web has 2 replicas from t=0, 4 from t=50; replayed at speed 2 (t=50 is wall +25),
     # the simulation is ready with 2 at +1 and with 4 at +27, 2 s after the change
-    r.on_object("apps/v1.Deployment", "ADDED", deployment("web", 2, 0), T0 + 0.2)
-    r.on_object("apps/v1.Deployment", "MODIFIED", deployment("web", 2, 2), T0 + 1)
-    r.on_object("apps/v1.Deployment", "MODIFIED", deployment("web", 4, 4), T0 + 27)
+    r.on_object("apps/v1.Deployment", "ADDED", deployment("web", NS, replicas=2, uid="uid-web", status={"readyReplicas": 0}), T0 + 0.2)
+    r.on_object("apps/v1.Deployment", "MODIFIED", deployment("web", NS, replicas=2, uid="uid-web", status={"readyReplicas": 2}), T0 + 1)
+    r.on_object("apps/v1.Deployment", "MODIFIED", deployment("web", NS, replicas=4, uid="uid-web", status={"readyReplicas": 4}), T0 + 27)
     # db: 3 replicas in the trace throughout, never more than 1 ready in the simulation
-    r.on_object("apps/v1.Deployment", "ADDED", deployment("db", 3, 1), T0 + 1)
+    r.on_object("apps/v1.Deployment", "ADDED", deployment("db", NS, replicas=3, uid="uid-db", status={"readyReplicas": 1}), T0 + 1)
     window(r, 50)
     f = facts(speed=2.0, t_end=100.0, replicas={
         ("apps/v1.Deployment", f"{NS}/web"): [(0.0, 2), (50.0, 4)],
@@ -204,7 +200,7 @@ def test_fidelity_judges_checkpoints_after_the_settle_time() -> None:
 
 def test_fidelity_of_a_replay_faster_than_the_settle_time_is_none() -> None:
     r = recorder()
-    r.on_object("apps/v1.Deployment", "ADDED", deployment("web", 2, 0), T0 + 0.2)
+    r.on_object("apps/v1.Deployment", "ADDED", deployment("web", NS, replicas=2, uid="uid-web", status={"readyReplicas": 0}), T0 + 0.2)
     window(r, 1)  # 100 trace seconds at speed 100 in one wall second: everything is settling
     f = facts(speed=100.0, replicas={("apps/v1.Deployment", f"{NS}/web"): [(0.0, 2)]})
     fid = measure.measure(r.records, f, DriverFacts())["fidelity"]
@@ -213,7 +209,7 @@ def test_fidelity_of_a_replay_faster_than_the_settle_time_is_none() -> None:
 
 def test_lifecycles_found_and_missing_through_the_owner_chain() -> None:
     r = recorder()
-    r.on_object("apps/v1.Deployment", "ADDED", deployment("web", 2, 2, uid="d1"), T0)
+    r.on_object("apps/v1.Deployment", "ADDED", deployment("web", NS, replicas=2, uid="d1", status={"readyReplicas": 2}), T0)
     rs = {"metadata": {"name": "web-1", "namespace": NS, "uid": "rs1",
                        "ownerReferences": [{"uid": "d1", "controller": True}]}, "spec": {"replicas": 2}}
     r.on_object("apps/v1.ReplicaSet", "ADDED", rs, T0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from skctl.base.errors import OperationalError
 from skctl.cli.main import main
 from skctl.kube.api import MERGE_PATCH_CONTENT_TYPE, Kube
 from skctl.sim import manifests
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -117,9 +117,8 @@ def test_delete_removes_job_and_virtual_namespaces(capsys, sandbox_kubeconfig: P
     for ns in ("virtual-a", "virtual-b"):  # as on a cluster: Terminating until the namespace controller is done
         left = kube.get("v1", "Namespace", ns)
         assert left is None or left["status"]["phase"] == "Terminating"
-    deadline = time.monotonic() + 30
-    while any(kube.get("v1", "Namespace", ns) for ns in ("virtual-a", "virtual-b")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: not any(kube.get("v1", "Namespace", ns) for ns in ("virtual-a", "virtual-b")),
+             "virtual-a and virtual-b to go", timeout=30)
     # another simulation and the shared driver objects stay
     assert kube.get("v1", "Namespace", "virtual-c") is not None
     assert kube.get("batch/v1", "Job", "sim2", "simkube") is not None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from kubernetes import client, config, dynamic, watch
 from kubernetes.client.rest import ApiException
 
 from skctl.sandbox import SandboxServer
+from tests.helpers import deployment, wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -108,7 +107,7 @@ def test_noop_writes_keep_the_resource_version(sandbox: SandboxServer, dyn: dyna
 
 
 def test_generation_bumps_only_on_spec_change(apps: client.AppsV1Api) -> None:
-    dep = apps.create_namespaced_deployment("default", _deployment("web", 2))
+    dep = apps.create_namespaced_deployment("default", deployment("web", replicas=2))
     assert dep.metadata.generation == 1
     dep = apps.patch_namespaced_deployment("web", "default", {"metadata": {"labels": {"x": "y"}}})
     assert dep.metadata.generation == 1
@@ -125,23 +124,11 @@ def test_generation_bumps_only_on_spec_change(apps: client.AppsV1Api) -> None:
     assert dep.status.replicas == 9
 
 
-def _deployment(name: str, replicas: int) -> dict:
-    return {
-        "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "main", "image": "nginx:1.25"}]}},
-        },
-    }
-
-
 def _owned_rs_and_pod(sandbox: SandboxServer, apps: client.AppsV1Api, core: client.CoreV1Api, name: str) -> None:
-    dep = apps.create_namespaced_deployment("default", _deployment(name, 1))
+    dep = apps.create_namespaced_deployment("default", deployment(name, replicas=1))
     ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": dep.metadata.uid,
            "controller": True, "blockOwnerDeletion": True}
-    rs_body = _deployment(f"{name}-abc", 1)
+    rs_body = {**deployment(f"{name}-abc", replicas=1), "kind": "ReplicaSet"}  # the same shape
     rs_body["metadata"]["ownerReferences"] = [ref]
     rs = apps.create_namespaced_replica_set("default", rs_body)
     pod = _pod(f"{name}-abc-x1", {"app": name})
@@ -171,10 +158,8 @@ def test_namespace_delete_removes_contents(core: client.CoreV1Api) -> None:
     core.create_namespaced_pod("team-a", _pod("p1"))
     core.delete_namespace("team-a")
     # As on a cluster, the namespace controller empties it shortly after the DELETE, then it goes.
-    deadline = time.monotonic() + 30
-    while "team-a" in {n.metadata.name for n in core.list_namespace().items} and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "team-a" not in {n.metadata.name for n in core.list_namespace().items}
+    wait_for(lambda: "team-a" not in {n.metadata.name for n in core.list_namespace().items},
+             "the namespace team-a to go", timeout=30)
     assert not core.list_config_map_for_all_namespaces(field_selector="metadata.namespace=team-a").items
 
 

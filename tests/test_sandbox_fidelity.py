@@ -18,6 +18,7 @@ from kubernetes.client.rest import ApiException
 
 from skctl.sandbox import SandboxServer
 from skctl.sandbox.store import Store
+from tests.helpers import deployment
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -64,15 +65,6 @@ def _events(server: SandboxServer, path: str, rv: str, until: int) -> list[tuple
             out.append((event["type"], event["object"]))
     conn.close()
     return out
-
-
-def _deployment(name: str, replicas: int = 2, labels: dict | None = None) -> dict:
-    app = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "labels": labels or app},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": app},
-                     "template": {"metadata": {"labels": app},
-                                  "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
 
 
 def _rv(server: SandboxServer) -> str:
@@ -136,7 +128,7 @@ def test_unknown_dry_run_value_is_422(sandbox: SandboxServer) -> None:
 
 # --- 2. /scale takes a Scale ----------------------------------------------------------------
 def test_replace_scale_with_a_scale_object(apps: client.AppsV1Api) -> None:
-    apps.create_namespaced_deployment("default", _deployment("web"))
+    apps.create_namespaced_deployment("default", deployment("web", replicas=2))
     scale = apps.read_namespaced_deployment_scale("web", "default")
     scale.spec.replicas = 5
     done = apps.replace_namespaced_deployment_scale("web", "default", scale)
@@ -150,7 +142,7 @@ def test_replace_scale_with_a_scale_object(apps: client.AppsV1Api) -> None:
 def test_scale_selector_keeps_match_expressions(apps: client.AppsV1Api) -> None:
     """status.selector is the whole selector as a real server writes it (sorted by key), not
     only matchLabels: an HPA or `kubectl scale` selecting on it must see every requirement."""
-    dep = _deployment("exprs")
+    dep = deployment("exprs", replicas=2)
     dep["spec"]["selector"] = {"matchLabels": {"app": "exprs"}, "matchExpressions": [
         {"key": "tier", "operator": "In", "values": ["web", "api"]},
         {"key": "canary", "operator": "DoesNotExist"}]}
@@ -234,7 +226,7 @@ def test_history_keeps_75_seconds_then_expires() -> None:
 
 
 def _dependents(sandbox: SandboxServer, apps: client.AppsV1Api, core: client.CoreV1Api) -> dict:
-    owner = apps.create_namespaced_deployment("default", _deployment("own"))
+    owner = apps.create_namespaced_deployment("default", deployment("own", replicas=2))
     ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "own", "uid": owner.metadata.uid,
            "blockOwnerDeletion": True}
     core.create_namespaced_config_map("default", {"metadata": {"name": "dep", "ownerReferences": [ref]}})
@@ -364,7 +356,7 @@ def test_server_set_fields_match_a_real_server(sandbox: SandboxServer, core: cli
     ns = core.create_namespace({"metadata": {"name": "fresh"}})
     assert ns.metadata.generation is None and ns.spec.finalizers == ["kubernetes"]
     assert ns.metadata.labels == {"kubernetes.io/metadata.name": "fresh"}
-    assert apps.create_namespaced_deployment("default", _deployment("g")).metadata.generation == 1
+    assert apps.create_namespaced_deployment("default", deployment("g", replicas=2)).metadata.generation == 1
     status, doc = _request(sandbox, "POST", CM, {"metadata": {"name": "rv", "resourceVersion": "12"}})
     assert status == 500 and doc["message"] == "resourceVersion should not be set on objects to be created"
     assert "reason" not in doc  # StatusReasonUnknown
@@ -430,7 +422,7 @@ def _owners(obj: dict) -> dict[str, dict]:
 
 
 def test_apply_with_managed_fields_in_the_body_is_400(sandbox: SandboxServer) -> None:
-    recorded = _deployment("rec")
+    recorded = deployment("rec", replicas=2)
     recorded["metadata"]["managedFields"] = [{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1",
                                               "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
     status, doc = _apply(sandbox, recorded, "driver")
@@ -443,16 +435,16 @@ def test_apply_with_managed_fields_in_the_body_is_400(sandbox: SandboxServer) ->
 
 
 def test_apply_conflicts_with_another_manager_unless_forced(sandbox: SandboxServer) -> None:
-    status, first = _apply(sandbox, _deployment("ssa", replicas=2), "alice")
+    status, first = _apply(sandbox, deployment("ssa", replicas=2), "alice")
     assert status == 201
     assert _owners(first)["alice"]["fieldsV1"]["f:spec"]["f:replicas"] == {}
-    assert _apply(sandbox, _deployment("ssa", replicas=2), "bob")[0] == 200  # same value: shared, no conflict
-    status, doc = _apply(sandbox, _deployment("ssa", replicas=3), "carol")
+    assert _apply(sandbox, deployment("ssa", replicas=2), "bob")[0] == 200  # same value: shared, no conflict
+    status, doc = _apply(sandbox, deployment("ssa", replicas=3), "carol")
     assert status == 409 and doc["reason"] == "Conflict"
     assert doc["message"].startswith("Apply failed with 2 conflicts: conflicts with \"alice\":\n- .spec.replicas")
     assert {(c["reason"], c["field"]) for c in doc["details"]["causes"]} == {("FieldManagerConflict",
                                                                               ".spec.replicas")}
-    status, forced = _apply(sandbox, _deployment("ssa", replicas=3), "carol", force=True)
+    status, forced = _apply(sandbox, deployment("ssa", replicas=3), "carol", force=True)
     assert status == 200 and forced["spec"]["replicas"] == 3
     owners = _owners(forced)
     assert "f:replicas" not in owners["alice"]["fieldsV1"]["f:spec"]
@@ -460,16 +452,16 @@ def test_apply_conflicts_with_another_manager_unless_forced(sandbox: SandboxServ
 
 
 def test_an_update_takes_ownership_and_apply_then_conflicts(sandbox: SandboxServer, apps: client.AppsV1Api) -> None:
-    _apply(sandbox, _deployment("sc", replicas=2), "kubectl")
+    _apply(sandbox, deployment("sc", replicas=2), "kubectl")
     apps.patch_namespaced_deployment_scale("sc", "default", {"spec": {"replicas": 4}}, field_manager="hpa")
     scaled = apps.read_namespaced_deployment("sc", "default")
     hpa = [e for e in scaled.metadata.managed_fields if e.manager == "hpa"][0]
     assert hpa.operation == "Update" and hpa.subresource == "scale"
-    status, doc = _apply(sandbox, _deployment("sc", replicas=2), "kubectl")
+    status, doc = _apply(sandbox, deployment("sc", replicas=2), "kubectl")
     assert status == 409 and doc["message"] == (
         'Apply failed with 1 conflict: conflict with "hpa" with subresource "scale" using apps/v1: .spec.replicas')
     # Leaving replicas out of the applied config avoids the conflict, as on a real server.
-    without = _deployment("sc")
+    without = deployment("sc", replicas=2)
     del without["spec"]["replicas"]
     status, done = _apply(sandbox, without, "kubectl")
     assert status == 200 and done["spec"]["replicas"] == 4

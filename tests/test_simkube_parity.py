@@ -17,6 +17,7 @@ from skctl.sim.mutate import place_on_virtual_nodes
 from skctl.trace import pods
 from skctl.trace.model import Trace, new_event
 from skctl.trace.window import NO_FILTERS, ExportFilters, export_window, filter_lifecycles
+from tests.helpers import deployment
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPL = "apps/v1.Deployment"
@@ -24,13 +25,6 @@ DEPL = "apps/v1.Deployment"
 
 def lc(start: int | None, end: int | None = None) -> dict[str, Any]:
     return {"start_ts": start, "end_ts": end}
-
-
-def deployment(name: str, ns: str = "test", labels: dict | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "namespace": ns}
-    if labels:
-        meta["labels"] = labels
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {"replicas": 1}}
 
 
 def replicaset(name: str, owner: str, ns: str = "test") -> dict[str, Any]:
@@ -87,7 +81,7 @@ def test_filter_lifecycles_map(recorded: dict, expected: dict) -> None:
 def test_filter_owners_map() -> None:
     """test_filter_owners_map: only owners in the exported trace keep lifecycles, cut to [5, 10)."""
     trace = Trace(
-        events=[new_event(1, [deployment("deployment1"), deployment("deployment2")])],
+        events=[new_event(1, [deployment("deployment1", "test"), deployment("deployment2", "test")])],
         pod_lifecycles={
             (DEPL, "test/deployment1"): {1234: [lc(1, 2)]},
             (DEPL, "test/deployment2"): {5678: [lc(6), lc(11)]},
@@ -101,7 +95,7 @@ def test_filter_owners_map() -> None:
 # --- sk-tracer trace_store_test: collect_events ------------------------------------------
 
 def _five_deployments() -> list[dict]:
-    return [new_event(ts, [deployment(name)]) for name, ts in [("obj1", 0), ("obj2", 1), ("obj3", 5), ("obj4", 10), ("obj5", 15)]]
+    return [new_event(ts, [deployment(name, "test")]) for name, ts in [("obj1", 0), ("obj2", 1), ("obj3", 5), ("obj4", 10), ("obj5", 15)]]
 
 
 COLLECT_EVENTS = [
@@ -111,16 +105,16 @@ COLLECT_EVENTS = [
     ),
     (
         "test_collect_events: before-start flattened at start, deletes kept, at-or-after end cut",
-        [new_event(0, [deployment("obj1")]), new_event(1, [deployment("obj2")]), new_event(4, [], [deployment("obj2")]),
-         new_event(5, [deployment("obj3")]), new_event(10, [deployment("obj4")]), new_event(15, [deployment("obj5")]),
-         new_event(25, [], [deployment("obj1")])],
+        [new_event(0, [deployment("obj1", "test")]), new_event(1, [deployment("obj2", "test")]), new_event(4, [], [deployment("obj2", "test")]),
+         new_event(5, [deployment("obj3", "test")]), new_event(10, [deployment("obj4", "test")]), new_event(15, [deployment("obj5", "test")]),
+         new_event(25, [], [deployment("obj1", "test")])],
         {}, 1, 10, NO_FILTERS,
         [(1, ["obj1"], []), (1, ["obj2"], []), (4, [], ["obj2"]), (5, ["obj3"], [])],
         {DEPL: {"test/obj1", "test/obj2", "test/obj3"}},
     ),
     (
         "test_collect_events_owned_by_tracked_object: the ReplicaSet of an exported Deployment is dropped",
-        [new_event(4, [deployment("depl")]), new_event(5, [replicaset("rs", "depl")])],
+        [new_event(4, [deployment("depl", "test")]), new_event(5, [replicaset("rs", "depl")])],
         # skctl differs on purpose: a start before the recording's first event moves up to it (SimKube
         # keeps an empty event at 1 and idles until 4; docs/simkube.md)
         {}, 1, 10, NO_FILTERS, [(4, [], []), (4, ["depl"], [])], {DEPL: {"test/depl"}},
@@ -168,14 +162,14 @@ def _export_scenario() -> list[dict]:
     at 0; from 5 to 15 one Deployment and its ReplicaSet deleted every 5 s (d0, d1, d2);
     a kube-system Deployment at 20, a `foo=bar` one at 24; from 25 to 55 the rest deleted
     every 5 s (d3 .. d9)."""
-    events = [new_event(0, [deployment(f"d{i}") for i in range(10)] + [replicaset(f"rs{i}", f"d{i}") for i in range(10)])]
-    events.append(new_event(0, [deployment("d0")]))
+    events = [new_event(0, [deployment(f"d{i}", "test") for i in range(10)] + [replicaset(f"rs{i}", f"d{i}") for i in range(10)])]
+    events.append(new_event(0, [deployment("d0", "test")]))
     for n, ts in enumerate(range(5, 20, 5)):
-        events.append(new_event(ts, [], [deployment(f"d{n}"), replicaset(f"rs{n}", f"d{n}")]))
-    events.append(new_event(20, [deployment("d30", ns="kube-system")]))
-    events.append(new_event(24, [deployment("d31", labels={"foo": "bar"})]))
+        events.append(new_event(ts, [], [deployment(f"d{n}", "test"), replicaset(f"rs{n}", f"d{n}")]))
+    events.append(new_event(20, [deployment("d30", "kube-system")]))
+    events.append(new_event(24, [deployment("d31", "test", labels={"foo": "bar"})]))
     for n, ts in enumerate(range(25, 60, 5), start=3):
-        events.append(new_event(ts, [], [deployment(f"d{n}"), replicaset(f"rs{n}", f"d{n}")]))
+        events.append(new_event(ts, [], [deployment(f"d{n}", "test"), replicaset(f"rs{n}", f"d{n}")]))
     return events
 
 

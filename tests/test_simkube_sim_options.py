@@ -9,7 +9,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from skctl.sim import PAUSED_ANNOTATION, hooks, manifests, pause
 from skctl.sim.driver import DriveOptions, Driver, StepRecord
 from skctl.sim.pods import PodContext, PodHandler, clone_name, clone_of
 from skctl.trace.model import Trace, new_event
+from tests.helpers import wait_for
 
 NS = "simkube"
 
@@ -42,14 +43,6 @@ def make_job(kube: Kube, name: str, annotations: dict[str, str] | None = None, c
     kube.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": {
         "suspend": True, "completions": completions,
         "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "d", "image": "x"}]}}}})
-
-
-def wait_for(cond: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-    return value
 
 
 # --- pause / resume -----------------------------------------------------------------------------
@@ -100,7 +93,7 @@ def test_start_paused_replays_nothing_until_resumed(kube: Kube, caplog: pytest.L
                                                          driver_namespace=NS, start_paused=True),
                     on_step=records.append)
     thread, box = _drive_in_thread(driver)
-    wait_for(lambda: "is paused" in caplog.text or box, "the driver to hold")
+    wait_for(lambda: "is paused" in caplog.text or box, "the driver to hold", timeout=20)
     assert pause.paused_since(kube.get("batch/v1", "Job", "held", NS)) is not None  # the driver set it
     assert records == [] and kube.get("v1", "ConfigMap", "c0", "virtual-app") is None
     resumed_at = time.monotonic()
@@ -128,7 +121,7 @@ def test_pause_mid_replay_moves_the_rest_later(kube: Kube, caplog: pytest.LogCap
 
     driver.on_step = on_step
     thread, box = _drive_in_thread(driver)
-    wait_for(lambda: "is paused" in caplog.text or box, "the driver to hold")
+    wait_for(lambda: "is paused" in caplog.text or box, "the driver to hold", timeout=20)
     assert len(records) == 1
     resumed_at = time.monotonic()
     pause.resume(kube, "mid", NS)

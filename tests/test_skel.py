@@ -4,15 +4,14 @@ restated as tables of facts (program, object in, object out), plus the reference
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from skctl.trace import skel
 from skctl.trace.model import Trace
+from tests.helpers import REFERENCE_DIR
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "simkube"
 TS = 1234
 
 
@@ -298,10 +297,7 @@ remove($x := spec.template.spec.volumes[*] | exists($x.secret), $x);
 def _reference(name: str) -> Trace:
     from skctl.trace.load import read_trace
 
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"{path} is absent (../shared not laid out)")
-    return read_trace(str(path))
+    return read_trace(str(REFERENCE_DIR / name))
 
 
 @pytest.mark.parametrize("name", ["dsb-scaling.sktrace", "cronjob.sktrace", "bare-pods.sktrace"])

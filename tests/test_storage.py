@@ -12,7 +12,6 @@ import io
 import json
 import os
 import re
-import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from skctl.cli.output import PROGRESS_MIN_BYTES, progress_enabled, transfer_prog
 from skctl.trace import load
 from skctl.trace.model import Trace, new_event
 from tests.fixtures.storage_servers import HOST, closed_port, list_objects
+from tests.helpers import skctl, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
@@ -354,9 +354,9 @@ def test_azure_account_key_from_env(azure_account_key_url: str, azurite_tls, tmp
     env = dict(os.environ, AZURE_STORAGE_CONNECTION_STRING=f"BlobEndpoint=http://{HOST}:{closed_port()}/x;")
     host = ["--storage-option", f"account_host={azurite_tls.account_host}", "--storage-option", "retries=0"]
     url = f"{azure_account_key_url}/t.msgpack"
-    done = run_skctl(["convert", str(source), url, *host], env)
+    done = skctl("convert", str(source), url, *host, env=env)
     assert done.returncode == 0, done.stderr
-    done = run_skctl(["xray", "--json", url, *host], env)
+    done = skctl("xray", "--json", url, *host, env=env)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert json.loads(done.stdout)["events"] == 3
 
@@ -489,17 +489,6 @@ def test_progress_bar_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 # --- the CLI against each object store ---------------------------------------------------------------
 
 
-def run_skctl(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "skctl", *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
-
-
 def test_cli_convert_and_xray(object_store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "t.sktrace"
     source.write_bytes(load.encode_as(small_trace(), "cbor"))
@@ -528,7 +517,7 @@ def test_cli_missing_object(object_store_url: str, capsys: pytest.CaptureFixture
 def test_cli_unreachable_in_a_real_process(object_store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Exit 1 and exactly one line on stderr (gcsfs logs a traceback when it gives up)."""
     point_at_closed_port(object_store_url, monkeypatch)
-    done = run_skctl(["xray", f"{object_store_url}/t.sktrace", "--storage-option", "retries=0"])
+    done = skctl("xray", f"{object_store_url}/t.sktrace", "--storage-option", "retries=0")
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith("skctl: error: cannot reach the storage service"), done.stderr
     assert_one_line(done.stderr.strip())
@@ -646,7 +635,6 @@ def test_unsent_counts_the_kernel_queue_alone() -> None:
     """A body small enough to leave the transport's buffer at once sits in the kernel's
     send queue when the peer stops reading: that is unsent data too (Linux)."""
     import socket
-    import time
 
     from skctl.storage import stall
 
@@ -673,10 +661,8 @@ def test_unsent_counts_the_kernel_queue_alone() -> None:
         received = 0
         while received < sent:
             received += len(accepted.recv(1 << 20))
-        deadline = time.monotonic() + 30  # the last acknowledgements (a hang guard)
-        while stall._unsent(Drained()) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert stall._unsent(Drained()) == 0  # read to the end by the peer: nothing unsent
+        # read to the end by the peer: nothing unsent once the last acknowledgements come
+        wait_for(lambda: stall._unsent(Drained()) == 0, "nothing left unsent", timeout=30, interval=0.01)
     finally:
         for s in (server, client, accepted):
             s.close()

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,33 +28,10 @@ from skctl.trace.window import NO_FILTERS, ExportFilters
 from skctl.tracer import DEFAULT_CONFIG_YAML
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.service import Tracer, TracerOptions
-from tests.e2e.helpers import tracer_url
+from tests.helpers import deployment, tracer_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 FAR = 2**40
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def deployment(name: str, replicas: int = 1, image: str = "nginx:1", labels: dict | None = None) -> dict:
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "shop", "labels": labels or {"app": name}},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "c", "image": image, "ports": [{"containerPort": 80}]}]}},
-        },
-    }
 
 
 @pytest.fixture
@@ -89,7 +66,7 @@ def test_deployment_scenario_records_spec_changes_only(cluster, tmp_path: Path) 
     apps = client.AppsV1Api(api)
     tracer = start_tracer(sandbox, tmp_path)
     try:
-        apps.create_namespaced_deployment("shop", deployment("web"))
+        apps.create_namespaced_deployment("shop", deployment("web", "shop"))
         apps.patch_namespaced_deployment("web", "shop", {"spec": {"template": {"spec": {"containers": [
             {"name": "c", "image": "nginx:2"}]}}}})
         apps.patch_namespaced_deployment("web", "shop", {"metadata": {"labels": {"team": "a"}}})  # metadata only
@@ -270,10 +247,8 @@ def test_print_default_config_is_a_valid_config(capsys: pytest.CaptureFixture) -
     assert config.track_lifecycle("batch/v1.CronJob") and config.skip_owned("v1.Pod")
 
 
-def test_simkube_reference_config_loads(tmp_path: Path) -> None:
-    ref = ROOT.parent / "shared" / "reference" / "simkube" / "tracer-config.yml"
-    if not ref.exists():
-        pytest.skip("../shared/reference/simkube is absent")
+def test_simkube_reference_config_loads(reference_dir: Path) -> None:
+    ref = reference_dir / "tracer-config.yml"
     from skctl.tracer.config import load_config
 
     assert "batch/v1.CronJob" in load_config(str(ref)).tracked_objects
@@ -391,8 +366,8 @@ def test_http_api_and_export_client_end_to_end(cluster, tmp_path: Path, capsys: 
     host, port = tracer.address
     url = f"http://{host}:{port}"
     try:
-        apps.create_namespaced_deployment("shop", deployment("web", labels={"app": "web"}))
-        apps.create_namespaced_deployment("shop", deployment("db", labels={"app": "db", "tier": "data"}))
+        apps.create_namespaced_deployment("shop", deployment("web", "shop"))
+        apps.create_namespaced_deployment("shop", deployment("db", "shop", labels={"app": "db", "tier": "data"}))
         wait_for(lambda: len(tracer.store.live) >= 2, what="both deployments")
         out = tmp_path / "c.sktrace"
         assert main(["export", "--tracer-address", url, "-s", "0", "-t", "+1h", "--excluded-namespaces",
@@ -444,7 +419,7 @@ def test_status_and_metrics_show_when_each_watch_last_heard_from_the_server(clus
         assert watches["batch.volcano.sh/v1alpha1.Job"] == {"state": "waiting for CRD"}
         first = watches["apps/v1.Deployment"]
         assert first["last_heard_at"] is not None and first["last_heard_seconds"] >= 0 and first["failures"] == 0
-        client.AppsV1Api(api).create_namespaced_deployment("shop", deployment("web"))
+        client.AppsV1Api(api).create_namespaced_deployment("shop", deployment("web", "shop"))
         wait_for(lambda: requests.get(url + "/status", timeout=5).json()["watches"]["apps/v1.Deployment"]
                  ["last_heard_at"] > first["last_heard_at"], what="the event to count as hearing from the server")
         samples = {}
@@ -467,7 +442,7 @@ def test_tracer_writes_to_object_storage_itself(cluster, s3_bucket_url: str, tmp
     tracer = start_tracer(sandbox, tmp_path)
     host, port = tracer.address
     try:
-        client.AppsV1Api(api).create_namespaced_deployment("shop", deployment("web"))
+        client.AppsV1Api(api).create_namespaced_deployment("shop", deployment("web", "shop"))
         wait_for(lambda: tracer.store.live, what="the deployment")
         dest = f"{s3_bucket_url}/from-tracer.sktrace"
         answer = requests.post(f"http://{host}:{port}/export", json={
@@ -560,7 +535,7 @@ def test_unreachable_cluster_and_bad_flags_are_one_line_errors(tmp_path: Path, c
 def test_trace_command_writes_the_recording_and_refuses_a_busy_journal(
         cluster, sandbox_kubeconfig: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     sandbox, api = cluster
-    client.AppsV1Api(api).create_namespaced_deployment("shop", deployment("web"))
+    client.AppsV1Api(api).create_namespaced_deployment("shop", deployment("web", "shop"))
     out = tmp_path / "all.sktrace"
     journal = tmp_path / "j"
     assert main(["trace", "--kubeconfig", str(sandbox_kubeconfig), "--journal", str(journal),

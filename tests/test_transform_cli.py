@@ -14,8 +14,6 @@ from skctl.trace import load
 from skctl.trace.model import Trace, new_event
 from tests.test_tracer import cluster, deployment, mentions, start_tracer, wait_for  # noqa: F401 - fixture
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "simkube"
-
 
 def _obj(name: str, ns: str = "shop") -> dict:
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},

@@ -31,22 +31,13 @@ from skctl.tracer import journal as journal_mod
 from skctl.tracer.service import Tracer, TracerOptions
 from skctl.tracer.store import REC_USAGE, TraceStore, record_problem
 from skctl.tracer.usage import pod_usage
+from tests.helpers import wait_for
 
 FAR = 2**40
 WAIT = 20.0
 MI = 2**20
 BARE = {"trackedObjects": {"v1.Pod": {"skipOwned": True, "trackLifecycle": True}}}
 DEP = ("apps/v1.Deployment", "shop/web")
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = probe()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def series(t: list[int], cpu: list[int], mem: list[int]) -> dict[str, list[int]]:
@@ -258,9 +249,9 @@ def test_trace_samples_pod_metrics_and_export_carries_the_series(metrics_sandbox
     create_running(kube, running_pod("web-1", "200m", "64Mi"))
     tracer = start_tracer(metrics_sandbox, tmp_path)
     try:
-        wait_for("a first sample", lambda: tracer.store.usage.samples >= 1)
+        wait_for(lambda: tracer.store.usage.samples >= 1, "a first sample", timeout=WAIT)
         annotate(kube, "shop", "web-1", {USAGE_CPU_ANNOTATION: "900m", USAGE_MEMORY_ANNOTATION: "256Mi"})
-        wait_for("the new usage", lambda: 900 in tracer.store.usage.pods["shop/web-1"].cpu)
+        wait_for(lambda: 900 in tracer.store.usage.pods["shop/web-1"].cpu, "the new usage", timeout=WAIT)
         status = tracer.status()["usage"]
         line = _status_line(tracer.status())
         metrics_text = tracer.api.prometheus() if tracer.api else ""
@@ -294,8 +285,8 @@ def test_without_the_metrics_api_the_tracer_says_so_once_and_records_none(
     caplog.set_level(logging.WARNING, logger="skctl.tracer.usage")
     tracer = start_tracer(sandbox, tmp_path)
     try:
-        wait_for("three sampling rounds", lambda: tracer.sampler.state == "no metrics API"
-                 and tracer.sampler.sample_once() is False and tracer.sampler.sample_once() is False)
+        wait_for(lambda: tracer.sampler.state == "no metrics API"
+                 and tracer.sampler.sample_once() is False and tracer.sampler.sample_once() is False, "three sampling rounds", timeout=WAIT)
         status = tracer.status()["usage"]
         metrics_text = tracer.api.prometheus() if tracer.api else ""
         trace = tracer.store.whole()
@@ -384,13 +375,13 @@ def test_driver_sets_the_recorded_usage_on_the_pod_as_trace_time_advances(sandbo
     now = [0.0]  # the driver's clock, moved by the test: trace time = 1000 + now x 20
 
     def check(kube: Kube, driver: Driver) -> None:
-        seen.append(wait_for("the first usage", lambda: (lambda n: n if n.get(USAGE_CPU_ANNOTATION) else None)(
-            pod_notes(kube))))
+        seen.append(wait_for(lambda: (lambda n: n if n.get(USAGE_CPU_ANNOTATION) else None)(
+            pod_notes(kube)), "the first usage", timeout=WAIT))
         now[0] = 1.4  # trace time 1028: still the first sample
         assert driver.usage is not None and driver.usage.update_all() == 0
         now[0] = 1.5  # trace time 1030: the second sample
-        seen.append(wait_for("the later usage", lambda: (
-            lambda n: n if n.get(USAGE_CPU_ANNOTATION) == "700m" else None)(pod_notes(kube))))
+        seen.append(wait_for(lambda: (
+            lambda n: n if n.get(USAGE_CPU_ANNOTATION) == "700m" else None)(pod_notes(kube)), "the later usage", timeout=WAIT))
 
     driver = drive(kube, dep_trace(True), check, clock=lambda: now[0])
     assert seen[0][USAGE_CPU_ANNOTATION] == "100m" and seen[0][USAGE_MEMORY_ANNOTATION] == "64Mi"
@@ -403,8 +394,8 @@ def test_a_trace_without_usage_replays_as_before(sandbox: SandboxServer) -> None
     seen: list[dict[str, str]] = []
 
     def check(kube: Kube, driver: Driver) -> None:
-        seen.append(wait_for("the pod numbered", lambda: (
-            lambda n: n if POD_SEQUENCE_ANNOTATION in n else None)(pod_notes(kube))))
+        seen.append(wait_for(lambda: (
+            lambda n: n if POD_SEQUENCE_ANNOTATION in n else None)(pod_notes(kube)), "the pod numbered", timeout=WAIT))
 
     driver = drive(kube, dep_trace(False), check)
     assert driver.usage is None and driver.pods.usage is None

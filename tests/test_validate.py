@@ -14,14 +14,7 @@ from skctl.trace import validate
 from skctl.trace.codec import encode
 from skctl.trace.load import read_trace
 from skctl.trace.model import Trace, new_event
-
-
-def deployment(spec: dict[str, Any], name: str = "web", status: Any = None) -> dict[str, Any]:
-    obj: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "test"},
-                           "spec": {"template": {"spec": spec}}}
-    if status is not None:
-        obj["status"] = status
-    return obj
+from tests.helpers import deployment
 
 
 def resource(kind: str, name: str) -> dict[str, Any]:
@@ -50,32 +43,32 @@ EVERYTHING = {
 
 CASES = [
     # (SimKube test it restates, events, expected (event, code, missing) findings)
-    ("test_status_field_populated", [new_event(1, [deployment({}, status={"availableReplicas": 3})])],
+    ("test_status_field_populated", [new_event(1, [deployment("web", "test", pod_spec={}, status={"availableReplicas": 3})])],
      [(0, "W0000", None)]),
-    ("test_status_field_not_populated", [new_event(1, [deployment({})])], []),
-    ("test_service_account_missing (serviceAccountName)", [new_event(2, [deployment({"serviceAccountName": "robot"})])],
+    ("test_status_field_not_populated", [new_event(1, [deployment("web", "test", pod_spec={})])], []),
+    ("test_service_account_missing (serviceAccountName)", [new_event(2, [deployment("web", "test", pod_spec={"serviceAccountName": "robot"})])],
      [(0, "E0001", "ServiceAccount test/robot")]),
-    ("test_service_account_missing (serviceAccount)", [new_event(2, [deployment({"serviceAccount": "robot"})])],
+    ("test_service_account_missing (serviceAccount)", [new_event(2, [deployment("web", "test", pod_spec={"serviceAccount": "robot"})])],
      [(0, "E0001", "ServiceAccount test/robot")]),
     ("test_service_account_missing_both_keys",
-     [new_event(2, [deployment({"serviceAccount": "robot", "serviceAccountName": "other"})])],
+     [new_event(2, [deployment("web", "test", pod_spec={"serviceAccount": "robot", "serviceAccountName": "other"})])],
      [(0, "E0001", "ServiceAccount test/other"), (0, "E0001", "ServiceAccount test/robot")]),
     ("test_service_account_missing_deleted",
      [new_event(0, [resource("ServiceAccount", "robot")]), new_event(1, [], [resource("ServiceAccount", "robot")]),
-      new_event(2, [deployment({"serviceAccountName": "robot"})])],
+      new_event(2, [deployment("web", "test", pod_spec={"serviceAccountName": "robot"})])],
      [(2, "E0001", "ServiceAccount test/robot")]),
     ("test_service_account_not_missing",
-     [new_event(0, [resource("ServiceAccount", "robot")]), new_event(2, [deployment({"serviceAccountName": "robot"})])], []),
+     [new_event(0, [resource("ServiceAccount", "robot")]), new_event(2, [deployment("web", "test", pod_spec={"serviceAccountName": "robot"})])], []),
     ("test_service_account_not_missing_same_evt",
-     [new_event(1, [deployment({"serviceAccountName": "robot"}), resource("ServiceAccount", "robot")])], []),
-    ("the default ServiceAccount always exists (skctl)", [new_event(1, [deployment({"serviceAccountName": "default"})])], []),
-    ("every missing resource kind, once each", [new_event(2, [deployment(EVERYTHING)])],
+     [new_event(1, [deployment("web", "test", pod_spec={"serviceAccountName": "robot"}), resource("ServiceAccount", "robot")])], []),
+    ("the default ServiceAccount always exists (skctl)", [new_event(1, [deployment("web", "test", pod_spec={"serviceAccountName": "default"})])], []),
+    ("every missing resource kind, once each", [new_event(2, [deployment("web", "test", pod_spec=EVERYTHING)])],
      [(0, "E0001", "ServiceAccount test/robot"), (0, "E0002", "Secret test/creds"), (0, "E0002", "Secret test/more-creds"),
       (0, "E0003", "ConfigMap test/settings"), (0, "E0003", "ConfigMap test/more-settings"),
       (0, "E0004", "Secret test/tls"), (0, "E0005", "ConfigMap test/files")]),
     ("a resource in another namespace does not count",
      [new_event(0, [dict(resource("Secret", "tls"), metadata={"name": "tls", "namespace": "elsewhere"})]),
-      new_event(1, [deployment({"volumes": [{"name": "v", "secret": {"secretName": "tls"}}]})])],
+      new_event(1, [deployment("web", "test", pod_spec={"volumes": [{"name": "v", "secret": {"secretName": "tls"}}]})])],
      [(1, "E0004", "Secret test/tls")]),
 ]
 
@@ -88,7 +81,7 @@ def test_rules(events: list, expected: list) -> None:
 
 def test_fix_removes_exactly_what_is_missing() -> None:
     present = [resource("ConfigMap", "settings"), resource("Secret", "more-creds")]
-    trace = Trace(events=[new_event(1, present), new_event(2, [deployment(EVERYTHING, status={"replicas": 1})])])
+    trace = Trace(events=[new_event(1, present), new_event(2, [deployment("web", "test", pod_spec=EVERYTHING, status={"replicas": 1})])])
     before = json.dumps(trace.to_document(), sort_keys=True)
     findings, fixed = validate.check(trace, fix=True)
     assert json.dumps(trace.to_document(), sort_keys=True) == before  # the input is untouched
@@ -119,7 +112,7 @@ def test_unknown_codes(text: str) -> None:
 
 def test_cli_check_fix_explain_print(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src, out = tmp_path / "t.sktrace", tmp_path / "fixed.sktrace"
-    src.write_bytes(encode(Trace(events=[new_event(1, [deployment({"serviceAccountName": "robot"}, status={})])])))
+    src.write_bytes(encode(Trace(events=[new_event(1, [deployment("web", "test", pod_spec={"serviceAccountName": "robot"}, status={})])])))
     assert main(["validate", "check", str(src), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["counts"] == {"W0000": 1, "E0001": 1}
@@ -142,8 +135,8 @@ def test_cli_check_fix_explain_print(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_xray_marks_failing_events(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "t.sktrace"
-    events = [new_event(1, [resource("Secret", "tls")]), new_event(5, [deployment({"serviceAccountName": "robot"})]),
-              new_event(9, [deployment({}, name="ok")])]
+    events = [new_event(1, [resource("Secret", "tls")]), new_event(5, [deployment("web", "test", pod_spec={"serviceAccountName": "robot"})]),
+              new_event(9, [deployment("ok", "test", pod_spec={})])]
     src.write_bytes(encode(Trace(events=events)))
     assert main(["xray", str(src), "--json"]) == 0
     validation = json.loads(capsys.readouterr().out)["validation"]

@@ -3,26 +3,15 @@ backs off (issue 20: a healthy watch that broke waited ever longer, so changes w
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from skctl.kube.watch import ListWatch
 from skctl.sandbox import SandboxServer
+from tests.helpers import wait_for
 
 PATH = "/api/v1/namespaces/default/configmaps"
-
-
-def wait_for(cond: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout  # only a guard against waiting forever
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -1,45 +1,14 @@
-"""Small helpers shared by the e2e tests: run skctl as a real process, poll the cluster."""
+"""Small helpers shared by the e2e tests: read the cluster and a tracer's export, set KWOK usage.
+(Waiting, running skctl and object builders are tests/helpers/, shared with the unit tests.)"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from skctl.sim.usage import USAGE_CPU_ANNOTATION, USAGE_MEMORY_ANNOTATION
 from tests.e2e.cluster import Cluster
 
-ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
-
-
-def skctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "skctl", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
-
-
-def skctl_bg(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "skctl", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
-
-
 FAR = 2**40  # an export end time after anything a test records
-
-
-def tracer_url(proc: subprocess.Popen) -> str:
-    """The API URL from a `skctl trace` process's "listening on" line (log lines may come first)."""
-    assert proc.stderr is not None
-    for _ in range(50):
-        line = proc.stderr.readline()
-        if "listening on" in line:
-            return line.strip().rsplit(" ", 1)[-1]
-        if not line:
-            break
-    proc.kill()
-    raise AssertionError(f"the tracer did not start: {proc.stderr.read()}")
 
 
 def export_all(url: str) -> Any:
@@ -52,18 +21,6 @@ def export_all(url: str) -> Any:
     answer = requests.post(url + "/export", json=body, headers={"Accept": "application/cbor"}, timeout=60)
     answer.raise_for_status()
     return codec.decode(answer.content)
-
-
-def eventually(check: Callable[[], T], timeout: float = 60, interval: float = 0.5, what: str = "") -> T:
-    """Poll until check() returns something truthy; fail with `what` and the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or check}: last {last!r}")
 
 
 def items(cluster: Cluster, path: str, selector: str | None = None) -> list[dict[str, Any]]:

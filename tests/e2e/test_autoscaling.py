@@ -42,22 +42,12 @@ from skctl.trace import codec
 from skctl.trace import usage as usage_section
 from skctl.trace.load import read_trace
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import (
-    eventually,
-    export_all,
-    items,
-    namespaces,
-    skctl,
-    skctl_bg,
-    tracer_url,
-    usage_annotations,
-)
+from tests.e2e.helpers import export_all, items, namespaces, usage_annotations
+from tests.helpers import deployment, skctl, skctl_bg, tracer_url, wait_for
 
 NS = "production"
 VNS = f"virtual-{NS}"
 OWNER = ("apps/v1.Deployment", f"{NS}/web")
-KWOK = {"nodeSelector": {"type": "virtual"},
-        "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}
 MIN, MAX = 1, 5
 LOW, HIGH, LOW_END = "20m", "200m", "10m"  # 20%, 200% and 10% of the 100m request
 HIGH_MILLIS, LOW_MILLIS = 150, 40  # a sample at or above / at or below counts as high / low
@@ -73,15 +63,6 @@ trackedObjects:
     trackLifecycle: true
   autoscaling/v2.HorizontalPodAutoscaler: {}
 """
-
-
-def _deployment() -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                     "template": {"metadata": {"labels": {"app": "web"}},
-                                  "spec": {"containers": [{"name": "app", "image": "web:1",
-                                                           "resources": {"requests": {"cpu": "100m"}}}],
-                                           **KWOK}}}}
 
 
 def _hpa() -> dict[str, Any]:
@@ -206,36 +187,37 @@ def test_record_export_replay_hpa(metrics_cluster: Cluster, tmp_path: Path) -> N
     try:
         # --- record -------------------------------------------------------------------------
         url = tracer_url(tracer)
-        eventually(lambda: all(w.get("state") == "watching"
-                               for w in requests.get(url + "/status", timeout=5).json()["watches"].values()),
-                   what="the tracer's watches")
+        wait_for(lambda: all(w.get("state") == "watching"
+                            for w in requests.get(url + "/status", timeout=5).json()["watches"].values()),
+                what="the tracer's watches", timeout=60, interval=0.5)
         window_start = int(time.time()) - 1
-        _create(cluster, f"/apis/apps/v1/namespaces/{NS}/deployments", _deployment())
+        _create(cluster, f"/apis/apps/v1/namespaces/{NS}/deployments",
+                deployment("web", NS, image="web:1", container="app", cpu="100m", kwok=True))
         prod.start()
         load.start()
         _create(cluster, f"/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers", _hpa())
         # low: the tracer has the first pod's low usage, and the HPA keeps one replica
-        eventually(lambda: _recorded(url, lambda pods: len([c for c in pods[0]["cpu"] if c <= LOW_MILLIS]) >= 2),
-                   timeout=180, interval=3, what="two low usage samples of the first pod in the recording")
+        wait_for(lambda: _recorded(url, lambda pods: len([c for c in pods[0]["cpu"] if c <= LOW_MILLIS]) >= 2),
+                timeout=180, interval=3, what="two low usage samples of the first pod in the recording")
         assert _replicas(cluster, NS) == MIN
         t_high = time.monotonic() - (prod.t0 or 0)
         load.cpu = HIGH
-        eventually(lambda: _replicas(cluster, NS) == MAX, timeout=240, interval=2,
-                   what=f"production's HPA scaling up to {MAX}")
+        wait_for(lambda: _replicas(cluster, NS) == MAX, timeout=240, interval=2,
+                what=f"production's HPA scaling up to {MAX}")
         # hold the load until every pod of the maximum has reported it twice in the recording
         high_since = window_start + int(t_high)
-        eventually(lambda: _recorded(url, lambda pods: len([s for s in pods if len(
+        wait_for(lambda: _recorded(url, lambda pods: len([s for s in pods if len(
             [c for c in _since(s, high_since) if c >= HIGH_MILLIS]) >= 2]) >= MAX),
             timeout=180, interval=3, what=f"two high usage samples of {MAX} pods in the recording")
         t_low = time.monotonic() - (prod.t0 or 0)
         load.cpu = LOW_END
-        eventually(lambda: _replicas(cluster, NS) == MIN, timeout=240, interval=2,
-                   what=f"production's HPA scaling down to {MIN}")
+        wait_for(lambda: _replicas(cluster, NS) == MIN, timeout=240, interval=2,
+                what=f"production's HPA scaling down to {MIN}")
         # the remaining pod's low usage is in the recording too
         low_since = window_start + int(t_low)
-        eventually(lambda: _recorded(url, lambda pods: any(len([c for c in _since(s, low_since) if c <= LOW_MILLIS]) >= 2
-                                                           for s in pods)),
-                   timeout=120, interval=3, what="two low usage samples after the load fell")
+        wait_for(lambda: _recorded(url, lambda pods: any(len([c for c in _since(s, low_since) if c <= LOW_MILLIS]) >= 2
+                                                        for s in pods)),
+                timeout=120, interval=3, what="two low usage samples after the load fell")
         load.stop.set()
         load.join(10)
         prod.finish()
@@ -279,8 +261,8 @@ def test_record_export_replay_hpa(metrics_cluster: Cluster, tmp_path: Path) -> N
         drive = skctl_bg("drive", "e2e-hpa", "--trace-path", f"file://{trace_file}", "--speed", "1",
                          "--duration", f"{duration}s", "--kubeconfig", kc, "--report", str(tmp_path / "report"))
         sim.start()
-        eventually(lambda: sim.t0 is not None or drive.poll() is not None, timeout=60, interval=0.5,
-                   what="the simulated Deployment")
+        wait_for(lambda: sim.t0 is not None or drive.poll() is not None, timeout=60, interval=0.5,
+                what="the simulated Deployment")
         out, err = drive.communicate(timeout=duration + 180)
         sim.finish()
         assert drive.returncode == 0, out + err
@@ -330,5 +312,5 @@ def test_record_export_replay_hpa(metrics_cluster: Cluster, tmp_path: Path) -> N
     assert hpa["hpa"] == f"{NS}/web" and hpa["recorded_final"] == MIN and hpa["desired_final"] == MIN, hpa
     assert hpa["score"] is not None and hpa["score"] >= 0.5, hpa
     assert agree / len(judged) >= 0.8, judged
-    eventually(lambda: not namespaces(cluster, f"{SIMULATION_LABEL}=e2e-hpa"), timeout=120,
-               what="the virtual namespaces to be deleted")
+    wait_for(lambda: not namespaces(cluster, f"{SIMULATION_LABEL}=e2e-hpa"), timeout=120,
+            what="the virtual namespaces to be deleted", interval=0.5)

@@ -13,11 +13,10 @@ from typing import Any
 
 from skctl.report.resources import quantity
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, items, set_deployment_usage, set_pod_usage, usage_annotations
+from tests.e2e.helpers import items, set_deployment_usage, set_pod_usage, usage_annotations
+from tests.helpers import KWOK_POD, deployment, wait_for
 
 NS = "autoscaling-e2e"
-KWOK = {"nodeSelector": {"type": "virtual"},
-        "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}
 REQUEST_CPU = "100m"
 # metrics-server's CPU figure is a rate between two scrapes of KWOK's cumulative counter; the
 # change of an annotation lands between scrapes, so a sample may straddle it
@@ -54,33 +53,24 @@ def test_pod_metrics_follow_usage_annotations(metrics_cluster: Cluster) -> None:
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "busy", "namespace": NS,
                         "annotations": usage_annotations(cpu="300m", memory="48Mi")},
-           "spec": {"containers": [{"name": "c", "image": "busy:1"}], **KWOK}}
+           "spec": {"containers": [{"name": "c", "image": "busy:1"}], **KWOK_POD}}
     _create(cluster, f"/api/v1/namespaces/{NS}/pods", pod)
-    eventually(lambda: _usage_near(cluster, "busy", "300m", "48Mi"), timeout=120, interval=2,
-               what="PodMetrics showing the annotated 300m / 48Mi")
+    wait_for(lambda: _usage_near(cluster, "busy", "300m", "48Mi"), timeout=120, interval=2,
+            what="PodMetrics showing the annotated 300m / 48Mi")
     # in place, no restart: the next scrapes report the new figures
     set_pod_usage(cluster, NS, "busy", cpu="40m", memory="200Mi")
-    eventually(lambda: _usage_near(cluster, "busy", "40m", "200Mi"), timeout=120, interval=2,
-               what="PodMetrics following the changed annotations to 40m / 200Mi")
+    wait_for(lambda: _usage_near(cluster, "busy", "40m", "200Mi"), timeout=120, interval=2,
+            what="PodMetrics following the changed annotations to 40m / 200Mi")
     # the node's figure is the sum of its pods', so it carries this pod's usage too
-    node = eventually(lambda: cluster.request("GET", f"/api/v1/namespaces/{NS}/pods/busy").json()
-                      ["spec"].get("nodeName"), what="the pod scheduled")
-    eventually(lambda: (m := cluster.node_metrics().get(node)) and quantity(m["usage"]["memory"]) >= quantity("200Mi"),
-               timeout=60, interval=2, what=f"NodeMetrics for {node} including the pod's 200Mi")
+    node = wait_for(lambda: cluster.request("GET", f"/api/v1/namespaces/{NS}/pods/busy").json()
+                   ["spec"].get("nodeName"), what="the pod scheduled", timeout=60, interval=0.5)
+    wait_for(lambda: (m := cluster.node_metrics().get(node)) and quantity(m["usage"]["memory"]) >= quantity("200Mi"),
+            timeout=60, interval=2, what=f"NodeMetrics for {node} including the pod's 200Mi")
     # a pod without the annotations reports KWOK's defaults, 1m and 1Mi
     plain = {**pod, "metadata": {"name": "idle", "namespace": NS}}
     _create(cluster, f"/api/v1/namespaces/{NS}/pods", plain)
-    eventually(lambda: _usage_near(cluster, "idle", "1m", "1Mi"), timeout=120, interval=2,
-               what="PodMetrics of an unannotated pod at 1m / 1Mi")
-
-
-def _deployment(cpu: str) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                     "template": {"metadata": {"labels": {"app": "web"}, "annotations": usage_annotations(cpu=cpu)},
-                                  "spec": {"containers": [{"name": "app", "image": "web:1",
-                                                           "resources": {"requests": {"cpu": REQUEST_CPU}}}],
-                                           **KWOK}}}}
+    wait_for(lambda: _usage_near(cluster, "idle", "1m", "1Mi"), timeout=120, interval=2,
+            what="PodMetrics of an unannotated pod at 1m / 1Mi")
 
 
 def _hpa() -> dict[str, Any]:
@@ -117,28 +107,30 @@ def test_hpa_scales_deployment_with_annotated_usage(metrics_cluster: Cluster) ->
     cluster = metrics_cluster
     _namespace(cluster)
     # 20m of a 100m request: 20% against a 50% target, so the HPA keeps one replica
-    _create(cluster, f"/apis/apps/v1/namespaces/{NS}/deployments", _deployment(cpu="20m"))
+    _create(cluster, f"/apis/apps/v1/namespaces/{NS}/deployments",
+            deployment("web", NS, image="web:1", container="app", cpu=REQUEST_CPU, kwok=True,
+                       pod_annotations=usage_annotations(cpu="20m")))
     _create(cluster, f"/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers", _hpa())
-    status = eventually(lambda: (s := _hpa_status(cluster)) and _utilization(s) is not None and s,
-                        timeout=180, interval=2, what="the HPA reading the pods' CPU utilisation")
+    status = wait_for(lambda: (s := _hpa_status(cluster)) and _utilization(s) is not None and s,
+                     timeout=180, interval=2, what="the HPA reading the pods' CPU utilisation")
     assert status["desiredReplicas"] == 1 and _replicas(cluster) == 1, status
-    low = eventually(lambda: (u := _utilization(_hpa_status(cluster))) is not None and 10 <= u <= 30 and u,
-                     timeout=120, interval=2, what="the HPA's utilisation near 20%")
+    low = wait_for(lambda: (u := _utilization(_hpa_status(cluster))) is not None and 10 <= u <= 30 and u,
+                  timeout=120, interval=2, what="the HPA's utilisation near 20%")
     assert _replicas(cluster) == 1, low
 
     # 200m each: 200% -> the HPA scales up to its maximum
     set_deployment_usage(cluster, NS, "web", cpu="200m")
-    eventually(lambda: _replicas(cluster) == 5, timeout=300, interval=2,
-               what="the HPA scaling the Deployment up to 5 replicas")
-    high = eventually(lambda: (u := _utilization(_hpa_status(cluster))) is not None and u >= 100 and u,
-                      timeout=180, interval=2, what="the HPA's utilisation above its target")
+    wait_for(lambda: _replicas(cluster) == 5, timeout=300, interval=2,
+            what="the HPA scaling the Deployment up to 5 replicas")
+    high = wait_for(lambda: (u := _utilization(_hpa_status(cluster))) is not None and u >= 100 and u,
+                   timeout=180, interval=2, what="the HPA's utilisation above its target")
     pods = items(cluster, f"/api/v1/namespaces/{NS}/pods", "app=web")
     assert len(pods) >= 5, [p["metadata"]["name"] for p in pods]
     assert _replicas(cluster) == 5, high  # capped at maxReplicas
 
     # 10m each: 10% -> back down to the minimum once the 15 s stabilisation window has passed
     set_deployment_usage(cluster, NS, "web", cpu="10m")
-    eventually(lambda: _replicas(cluster) == 1, timeout=360, interval=2,
-               what="the HPA scaling the Deployment down to 1 replica")
+    wait_for(lambda: _replicas(cluster) == 1, timeout=360, interval=2,
+            what="the HPA scaling the Deployment down to 1 replica")
     status = _hpa_status(cluster)
     assert status["desiredReplicas"] == 1, status

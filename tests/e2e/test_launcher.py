@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.e2e import binaries
-from tests.e2e.helpers import eventually
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,9 +86,9 @@ def test_make_cluster_metrics_server_serves_pod_usage_and_stops_clean() -> None:
                               "tolerations": [{"key": "kwok-provider", "operator": "Exists"}]}}
         subprocess.run([*kubectl, "run", "p", "--image=x", f"--overrides={json.dumps(overrides)}"],
                        check=True, capture_output=True, timeout=30)
-        top = eventually(lambda: (r := subprocess.run([*kubectl, "top", "pod", "p", "--no-headers"],
-                                                      capture_output=True, text=True, timeout=30)).returncode == 0
-                         and r.stdout.split(), timeout=120, interval=2, what="kubectl top pod p")
+        top = wait_for(lambda: (r := subprocess.run([*kubectl, "top", "pod", "p", "--no-headers"],
+                                                   capture_output=True, text=True, timeout=30)).returncode == 0
+                      and r.stdout.split(), timeout=120, interval=2, what="kubectl top pod p")
         assert top[0] == "p" and top[2] == "300Mi", top
         assert abs(int(top[1].rstrip("m")) - 750) <= 75, top  # a rate between two scrapes
         proc.send_signal(signal.SIGTERM)

@@ -20,14 +20,13 @@ import yaml
 from skctl.sim import SIMULATION_LABEL
 from skctl.trace.load import read_trace
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, items, namespaces, skctl, skctl_bg, tracer_url
+from tests.e2e.helpers import items, namespaces
+from tests.helpers import KWOK_POD, deployment, skctl, skctl_bg, tracer_url, wait_for
 
 NS = "pod-rules-e2e"
 GROUP = "e2e.skctl.io"
 TRAINJOB_GVK = f"{GROUP}/v1.TrainJob"
 DEPLOYMENT_GVK = "apps/v1.Deployment"
-KWOK = {"nodeSelector": {"type": "virtual"},
-        "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}
 # recorded lifetimes (seconds): far enough apart that a pod given another spec's shows
 V1_LIFE, V2_LIFE, PS_LIFE, WORKER_LIFE = 6, 20, 5, 13
 SLACK = 3  # whole-second timestamps at both ends plus the driver's reaction
@@ -46,13 +45,13 @@ def _crd() -> dict[str, Any]:
 
 def _template(app: str, image: str) -> dict[str, Any]:
     return {"metadata": {"labels": {"app": app}},
-            "spec": {"containers": [{"name": "c", "image": image}], **KWOK}}
+            "spec": {"containers": [{"name": "c", "image": image}], **KWOK_POD}}
 
 
 def _deployment(image: str) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": NS},
-            "spec": {"replicas": 2, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": {"app": "web"}},
-                     "template": _template("web", image)}}
+    web = deployment("web", NS, replicas=2, image=image, kwok=True)
+    web["spec"]["strategy"] = {"type": "Recreate"}
+    return web
 
 
 def _trainjob() -> dict[str, Any]:
@@ -99,8 +98,8 @@ def _ts(text: str) -> float:
 
 def _wait_age(pods: list[dict[str, Any]], seconds: float) -> None:
     """Until every pod has been running `seconds` (the recorded lifetime being produced)."""
-    eventually(lambda: all(time.time() >= _started(p) + seconds for p in pods), timeout=seconds + 30,
-               interval=0.2, what=f"pods running {seconds} s")
+    wait_for(lambda: all(time.time() >= _started(p) + seconds for p in pods), timeout=seconds + 30,
+            interval=0.2, what=f"pods running {seconds} s")
 
 
 def _delete_pods(cluster: Cluster, names: list[str]) -> None:
@@ -122,28 +121,28 @@ def _record(cluster: Cluster, tmp_path: Path) -> Path:
         url = tracer_url(proc)
         import requests
 
-        eventually(lambda: all(w.get("state") == "watching"
-                               for w in requests.get(url + "/status", timeout=5).json()["watches"].values()),
-                   what="the tracer's watches")
+        wait_for(lambda: all(w.get("state") == "watching"
+                            for w in requests.get(url + "/status", timeout=5).json()["watches"].values()),
+                what="the tracer's watches", timeout=60, interval=0.5)
         cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web:1")))
         cluster.kubectl("apply", "-f", "-", input=json.dumps(_trainjob()))
         job = cluster.request("GET", f"/apis/{GROUP}/v1/namespaces/{NS}/trainjobs/tj").json()
         _play_trainjob_controller(cluster, job)
-        v1 = eventually(lambda: _running(cluster, NS, "app=web", 2), what="web v1 running")
-        ps = eventually(lambda: _running(cluster, NS, "app=tj-ps", 1), what="the ps pod running")
-        workers = eventually(lambda: _running(cluster, NS, "app=tj-worker", 2), what="the worker pods running")
+        v1 = wait_for(lambda: _running(cluster, NS, "app=web", 2), what="web v1 running", timeout=60, interval=0.5)
+        ps = wait_for(lambda: _running(cluster, NS, "app=tj-ps", 1), what="the ps pod running", timeout=60, interval=0.5)
+        workers = wait_for(lambda: _running(cluster, NS, "app=tj-worker", 2), what="the worker pods running", timeout=60, interval=0.5)
         _wait_age(ps, PS_LIFE)
         _delete_pods(cluster, [p["metadata"]["name"] for p in ps])
         _wait_age(v1, V1_LIFE)
         cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web:2")))  # Recreate: v1 pods go now
-        v2 = eventually(lambda: [p for p in _running(cluster, NS, "app=web", 2) or []
-                                 if p["spec"]["containers"][0]["image"] == "web:2"] or None, what="web v2 running")
+        v2 = wait_for(lambda: [p for p in _running(cluster, NS, "app=web", 2) or []
+                              if p["spec"]["containers"][0]["image"] == "web:2"] or None, what="web v2 running", timeout=60, interval=0.5)
         assert len(v2) == 2
         _wait_age(workers, WORKER_LIFE)
         _delete_pods(cluster, [p["metadata"]["name"] for p in workers])
         _wait_age(v2, V2_LIFE)
         cluster.kubectl("delete", "-n", NS, "deployment/web", "--wait=true")
-        eventually(lambda: not items(cluster, f"/api/v1/namespaces/{NS}/pods"), timeout=60, what="the pods gone")
+        wait_for(lambda: not items(cluster, f"/api/v1/namespaces/{NS}/pods"), timeout=60, what="the pods gone", interval=0.5)
         out = tmp_path / "trace.sktrace"
 
         def exported() -> Any:
@@ -154,7 +153,7 @@ def _record(cluster: Cluster, tmp_path: Path) -> Path:
             done = [lc for by_hash in lcs.values() for runs in by_hash.values() for lc in runs if lc["end_ts"]]
             return trace if len(done) == 7 else None
 
-        eventually(exported, timeout=60, what="seven finished lifecycles in the export")
+        wait_for(exported, timeout=60, what="seven finished lifecycles in the export", interval=0.5)
         return out
     finally:
         proc.terminate()
@@ -165,8 +164,8 @@ def test_every_replayed_pod_gets_its_own_specs_recorded_lifetime(real_cluster: C
     cluster = real_cluster
     cluster.kubectl("create", "namespace", NS)
     cluster.kubectl("apply", "-f", "-", input=json.dumps(_crd()))
-    eventually(lambda: cluster.request("GET", f"/apis/{GROUP}/v1/trainjobs").status_code == 200,
-               what="the TrainJob CRD served")
+    wait_for(lambda: cluster.request("GET", f"/apis/{GROUP}/v1/trainjobs").status_code == 200,
+            what="the TrainJob CRD served", timeout=60, interval=0.5)
     trace_path = _record(cluster, tmp_path)
 
     # what was recorded: per owner, one hash per pod spec, each with its own lifetimes
@@ -208,8 +207,8 @@ def test_every_replayed_pod_gets_its_own_specs_recorded_lifetime(real_cluster: C
         if proc.poll() is None:
             proc.terminate()
             proc.communicate(timeout=120)
-    eventually(lambda: not namespaces(cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
-               what="the virtual namespaces deleted")
+    wait_for(lambda: not namespaces(cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
+            what="the virtual namespaces deleted", interval=0.5)
 
     got: dict[str, list[tuple[int, float]]] = {}
     for p in seen.values():

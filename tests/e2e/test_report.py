@@ -19,7 +19,8 @@ import pytest
 
 from skctl.sim import SIMULATION_LABEL
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import ROOT, eventually, items, namespaces, skctl
+from tests.e2e.helpers import items, namespaces
+from tests.helpers import ROOT, skctl, wait_for
 
 SPEED = "40"
 SCHEMA = json.loads((ROOT / "skctl" / "data" / "report.schema.json").read_text())
@@ -34,8 +35,8 @@ MOST_ALLOCATED = {"profiles": [{
 def drive_report(cluster: Cluster, trace: Path, name: str, dest: str, *extra: str) -> tuple[int, str, str]:
     r = skctl("drive", name, "--trace-path", f"file://{trace}", "--speed", SPEED, "--kubeconfig",
               str(cluster.kubeconfig), "--report", dest, *extra, timeout=400)
-    eventually(lambda: not namespaces(cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
-               what="the virtual namespaces to be deleted")
+    wait_for(lambda: not namespaces(cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
+            what="the virtual namespaces to be deleted", interval=0.5)
     return r.returncode, r.stdout, r.stderr
 
 
@@ -46,17 +47,8 @@ def load(dest: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def dsb(reference_dir_module: Path) -> Path:
-    return reference_dir_module / "dsb-scaling.sktrace"
-
-
-@pytest.fixture(scope="module")
-def reference_dir_module() -> Path:
-    from tests.conftest import REFERENCE_DIR
-
-    if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"reference traces not found at {REFERENCE_DIR}")
-    return REFERENCE_DIR
+def dsb(reference_dir: Path) -> Path:
+    return reference_dir / "dsb-scaling.sktrace"
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ import pytest
 
 from skctl.sim import SIMULATION_LABEL, VIRTUAL_LABEL, manifests
 from skctl.trace.load import read_trace
-from tests.conftest import REFERENCE_TRACES
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, exists, items, namespaces, skctl, skctl_bg
+from tests.e2e.helpers import exists, items, namespaces
+from tests.helpers import REFERENCE_TRACES, skctl, skctl_bg, wait_for
 
 DRIVER_NS = manifests.DEFAULT_DRIVER_NAMESPACE
 SA = manifests.SERVICE_ACCOUNT
@@ -56,8 +56,8 @@ def test_run_server_dry_run_apply_rerun_and_delete(real_cluster: Cluster) -> Non
     assert exists(real_cluster, f"/api/v1/namespaces/{DRIVER_NS}/serviceaccounts/{SA}")
     rv = job["metadata"]["resourceVersion"]
     # the Job controller makes the driver pod: it waits for a schedulable node, it is real
-    eventually(lambda: items(real_cluster, f"/api/v1/namespaces/{DRIVER_NS}/pods", f"{SIMULATION_LABEL}={name}"),
-               what="the driver pod")
+    wait_for(lambda: items(real_cluster, f"/api/v1/namespaces/{DRIVER_NS}/pods", f"{SIMULATION_LABEL}={name}"),
+            what="the driver pod", timeout=60, interval=0.5)
 
     _run_sim(real_cluster, name)  # a rerun is a no-op apply on a real server too
     again = real_cluster.request("GET", f"/apis/batch/v1/namespaces/{DRIVER_NS}/jobs/{name}").json()
@@ -67,7 +67,7 @@ def test_run_server_dry_run_apply_rerun_and_delete(real_cluster: Cluster) -> Non
 
     d = skctl("delete", name, "--kubeconfig", kc)
     assert d.returncode == 0, d.stderr
-    eventually(lambda: _sim_gone(real_cluster, name), what=f"nothing of {name} left")
+    wait_for(lambda: _sim_gone(real_cluster, name), what=f"nothing of {name} left", timeout=60, interval=0.5)
     # the driver namespace, ServiceAccount and RBAC are shared by every simulation: kept on purpose
     assert exists(real_cluster, f"/api/v1/namespaces/{DRIVER_NS}/serviceaccounts/{SA}")
     again = skctl("delete", name, "--kubeconfig", kc)
@@ -92,8 +92,8 @@ def test_drive_with_the_driver_service_account(real_cluster: Cluster, reference_
     assert r.returncode == 0, r.stdout + r.stderr
     assert "forbidden" not in (r.stdout + r.stderr).lower() and "cannot watch" not in r.stderr
     assert json.loads((tmp_path / "report" / "report.json").read_text())["fidelity"]["unobserved_kinds"] == []
-    eventually(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
-               what="the virtual namespaces to be deleted")
+    wait_for(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
+            what="the virtual namespaces to be deleted", interval=0.5)
 
 
 # --- dsb-scaling: real controllers, scheduler and KWOK ----------------------------------------
@@ -140,8 +140,8 @@ def test_dsb_scaling_pods_follow_the_trace(real_cluster: Cluster, reference_dir:
                     "--kubeconfig", str(real_cluster.kubeconfig))
     try:
         # trace time 0 is when the first virtual Deployment exists
-        eventually(lambda: _virtual_deployments(real_cluster, sim), timeout=60, interval=0.1,
-                   what="the first virtual Deployment")
+        wait_for(lambda: _virtual_deployments(real_cluster, sim), timeout=60, interval=0.1,
+                what="the first virtual Deployment")
         wall0 = time.monotonic()
         checked = 0
         while proc.poll() is None:
@@ -171,8 +171,8 @@ def test_dsb_scaling_pods_follow_the_trace(real_cluster: Cluster, reference_dir:
         if proc.poll() is None:
             proc.terminate()
             proc.communicate(timeout=120)
-    eventually(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
-               what="the virtual namespaces to be deleted")
+    wait_for(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
+            what="the virtual namespaces to be deleted", interval=0.5)
 
 
 def test_pods_land_on_kwok_nodes_only_and_stay_pending_without_room(real_cluster: Cluster,
@@ -205,8 +205,8 @@ def test_pods_land_on_kwok_nodes_only_and_stay_pending_without_room(real_cluster
     finally:
         for n in nodes[1:]:
             real_cluster.kubectl("uncordon", n)
-    eventually(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
-               what="the virtual namespaces to be deleted")
+    wait_for(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
+            what="the virtual namespaces to be deleted", interval=0.5)
 
 
 def test_cronjob_pods_complete_at_their_recorded_lifetimes(real_cluster: Cluster, reference_dir: Path) -> None:
@@ -256,22 +256,22 @@ def test_pods_outside_templates_are_moved_or_refused(real_cluster: Cluster, refe
                     "--kubeconfig", str(real_cluster.kubeconfig))
     ns = "virtual-default"
     try:
-        eventually(lambda: ns in namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=60,
-                   what="the virtual namespace")
+        wait_for(lambda: ns in namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=60,
+                what="the virtual namespace", interval=0.5)
         spec = {"containers": [{"name": "c", "image": "busybox"}]}
         for name, extra in (("stray", {}), ("gated", {"schedulingGates": [{"name": "example.com/hold"}],
                                                       "nodeSelector": {"zone": "a"}})):
             body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns}, "spec": {**spec, **extra}}
             r = real_cluster.request("POST", f"/api/v1/namespaces/{ns}/pods", json=body)
             assert r.status_code == 201, r.text
-        eventually(lambda: not exists(real_cluster, f"/api/v1/namespaces/{ns}/pods/stray"), timeout=60,
-                   what="the stray pod to be refused")
+        wait_for(lambda: not exists(real_cluster, f"/api/v1/namespaces/{ns}/pods/stray"), timeout=60,
+                what="the stray pod to be refused", interval=0.5)
 
         def moved() -> dict[str, Any] | None:
             pod = real_cluster.request("GET", f"/api/v1/namespaces/{ns}/pods/gated").json()
             return pod if (pod["spec"].get("nodeSelector") or {}).get("type") == "virtual" else None
 
-        gated = eventually(moved, timeout=60, what="the gated pod to be moved to the virtual nodes")
+        gated = wait_for(moved, timeout=60, what="the gated pod to be moved to the virtual nodes", interval=0.5)
         assert gated["spec"]["nodeSelector"] == {"zone": "a", "type": "virtual"}
         assert any(t.get("key") == "kwok-provider" for t in gated["spec"]["tolerations"])
         assert gated["metadata"]["labels"][SIMULATION_LABEL] == sim
@@ -331,16 +331,16 @@ def test_preflight_names_a_missing_permission_and_its_fix(real_cluster: Cluster,
         assert [c.split()[:3] for c in commands] == [["kubectl", "create", "clusterrole"], ["kubectl", "label", "clusterrole"]]
         for command in commands:
             real_cluster.kubectl(*shlex.split(command)[1:])
-        eventually(lambda: real_cluster.kubectl("auth", "can-i", "create", "configmaps", f"--token={token}",
-                                                check=False).stdout.strip() == "yes",
-                   what="the aggregation controller to add the new role's rules to skctl-driver")
+        wait_for(lambda: real_cluster.kubectl("auth", "can-i", "create", "configmaps", f"--token={token}",
+                                             check=False).stdout.strip() == "yes",
+                what="the aggregation controller to add the new role's rules to skctl-driver", timeout=60, interval=0.5)
         r = skctl(*argv, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "replayed 2 events, 2 applies, 1 deletes" in r.stdout
     finally:
         real_cluster.kubectl("delete", "clusterrole", "skctl-driver-extra", "--ignore-not-found")
-    eventually(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
-               what="the virtual namespaces to be deleted")
+    wait_for(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={name}"), timeout=120,
+            what="the virtual namespaces to be deleted", interval=0.5)
 
 
 def test_run_wait_gives_up_on_an_unschedulable_driver_pod(real_cluster: Cluster) -> None:
@@ -362,4 +362,4 @@ def test_run_wait_gives_up_on_an_unschedulable_driver_pod(real_cluster: Cluster)
         assert took < bound + 30, took
     finally:
         skctl("delete", name, "--kubeconfig", str(real_cluster.kubeconfig))
-    eventually(lambda: _sim_gone(real_cluster, name), what=f"nothing of {name} left")
+    wait_for(lambda: _sim_gone(real_cluster, name), what=f"nothing of {name} left", timeout=60, interval=0.5)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cluster import Cluster
+from tests.helpers import deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "sandbox.md"
@@ -89,21 +90,13 @@ class Target:
                               capture_output=True, text=True, timeout=60)
 
 
-def deployment(name: str, replicas: int = 1, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    sel = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "labels": labels or {"tier": "web"}},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": sel},
-                     "template": {"metadata": {"labels": sel},
-                                  "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}}
-
-
 def cm(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels or {}},
             "data": {"k": "v"}}
 
 
 APPLY = "application/apply-patch+yaml"
+WEB: dict[str, Any] = {"image": "nginx:1.27", "labels": {"tier": "web"}}  # every Deployment here: one image, one label
 
 
 def deps(t: Target) -> str:
@@ -143,9 +136,9 @@ def ours(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def ssa_conflict(t: Target) -> Outcome:
     q = {"fieldManager": "alice"}
-    a = t.call("PATCH", f"{deps(t)}/web", deployment("web", 1), q, APPLY)
-    b = t.call("PATCH", f"{deps(t)}/web", deployment("web", 2), {"fieldManager": "bob"}, APPLY)
-    c = t.call("PATCH", f"{deps(t)}/web", deployment("web", 2), {"fieldManager": "bob", "force": "true"}, APPLY)
+    a = t.call("PATCH", f"{deps(t)}/web", deployment("web", replicas=1, **WEB), q, APPLY)
+    b = t.call("PATCH", f"{deps(t)}/web", deployment("web", replicas=2, **WEB), {"fieldManager": "bob"}, APPLY)
+    c = t.call("PATCH", f"{deps(t)}/web", deployment("web", replicas=2, **WEB), {"fieldManager": "bob", "force": "true"}, APPLY)
     managers = sorted(m["manager"] for m in (c[1]["metadata"].get("managedFields") or [])
                       if m["manager"] in ("alice", "bob"))
     return [a[0], reason(*b), c[0], c[1]["spec"]["replicas"], managers]
@@ -157,7 +150,7 @@ NEEDS_UNCACHED = {"watch_expired_resource_version"}
 
 
 def ssa_managed_fields_in_body(t: Target) -> Outcome:
-    body = deployment("mf")
+    body = deployment("mf", **WEB)
     body["metadata"]["managedFields"] = [{"manager": "someone", "operation": "Apply", "apiVersion": "apps/v1",
                                           "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]
     return [reason(*t.call("PATCH", f"{deps(t)}/mf", body, {"fieldManager": "skctl"}, APPLY))]
@@ -197,7 +190,7 @@ def _eventually_status(t: Target, path: str, want: int, timeout: float = 30) -> 
 
 
 def _delete_with(t: Target, policy: str) -> Outcome:
-    created = t.call("POST", deps(t), deployment("gone"))
+    created = t.call("POST", deps(t), deployment("gone", **WEB))
     start = rv(created[1])
     holder: dict[str, Any] = {}
     w = threading.Thread(target=lambda: holder.setdefault("w", t.watch(deps(t), {"resourceVersion": start}, 4)))
@@ -220,7 +213,7 @@ def delete_orphan(t: Target) -> Outcome:
 
 
 def defaulting(t: Target) -> Outcome:
-    _s, d = t.call("POST", deps(t), deployment("dflt"))
+    _s, d = t.call("POST", deps(t), deployment("dflt", **WEB))
     spec = d["spec"]
     pod = spec["template"]["spec"]
     return [spec.get("revisionHistoryLimit"), spec.get("progressDeadlineSeconds"),
@@ -229,7 +222,7 @@ def defaulting(t: Target) -> Outcome:
 
 
 def validation(t: Target) -> Outcome:
-    bad = deployment("bad")
+    bad = deployment("bad", **WEB)
     bad["spec"]["selector"] = {"matchLabels": {"app": "other"}}
     return [reason(*t.call("POST", deps(t), bad))]
 
@@ -251,7 +244,7 @@ def create_dry_run(t: Target) -> Outcome:
 
 
 def scale_subresource(t: Target) -> Outcome:
-    t.call("POST", deps(t), deployment("sc"))
+    t.call("POST", deps(t), deployment("sc", **WEB))
     s, scale = t.call("GET", f"{deps(t)}/sc/scale")
     scale["spec"]["replicas"] = 3
     scale["metadata"].pop("resourceVersion", None)  # unconditional: controllers update the Deployment meanwhile

@@ -17,7 +17,8 @@ from skctl.sim import PAUSED_ANNOTATION, SIMULATION_LABEL, manifests
 from skctl.trace import load
 from skctl.trace.model import Trace, new_event
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, items, namespaces, skctl, skctl_bg
+from tests.e2e.helpers import items, namespaces
+from tests.helpers import skctl, skctl_bg, wait_for
 
 DRIVER_NS = manifests.DEFAULT_DRIVER_NAMESPACE
 
@@ -77,26 +78,26 @@ def test_pause_holds_replay_time_and_resume_continues(real_cluster: Cluster, tmp
     first = "/api/v1/namespaces/virtual-app/configmaps/c0"
     second = "/api/v1/namespaces/virtual-app/configmaps/c1"
     try:
-        eventually(lambda: log.has("is paused"), what="the driver to hold before its first event")
+        wait_for(lambda: log.has("is paused"), what="the driver to hold before its first event", timeout=60, interval=0.5)
         job = real_cluster.request("GET", f"/apis/batch/v1/namespaces/{DRIVER_NS}/jobs/{name}").json()
         assert PAUSED_ANNOTATION in job["metadata"]["annotations"]  # --start-paused set it on the Job
         assert _created(real_cluster, first) is None  # nothing replayed while paused
         r = skctl("resume", name, "--kubeconfig", kc)
         assert r.returncode == 0 and "resumed" in r.stdout, r.stderr
-        c0 = eventually(lambda: _created(real_cluster, first), what="the first event after the resume")
+        c0 = wait_for(lambda: _created(real_cluster, first), what="the first event after the resume", timeout=60, interval=0.5)
         r = skctl("pause", name, "--kubeconfig", kc)
         assert r.returncode == 0, r.stderr
-        eventually(lambda: sum("is paused" in line for line in log.lines) >= 2, what="the driver to hold again")
+        wait_for(lambda: sum("is paused" in line for line in log.lines) >= 2, what="the driver to hold again", timeout=60, interval=0.5)
         # hold past the second event's own due time: it does not come while paused
         held_from = time.time()
-        eventually(lambda: time.time() > c0.timestamp() + gap + 3, timeout=gap + 10, interval=0.2,
-                   what="the second event's due time to pass")
+        wait_for(lambda: time.time() > c0.timestamp() + gap + 3, timeout=gap + 10, interval=0.2,
+                what="the second event's due time to pass")
         assert _created(real_cluster, second) is None
         assert skctl("pause", name, "--kubeconfig", kc).returncode == 1  # already paused: one line, exit 1
         resumed_at = time.time()
         r = skctl("resume", name, "--kubeconfig", kc)
         assert r.returncode == 0, r.stderr
-        c1 = eventually(lambda: _created(real_cluster, second), what="the second event after the resume")
+        c1 = wait_for(lambda: _created(real_cluster, second), what="the second event after the resume", timeout=60, interval=0.5)
         # replay time stood still: the two events are the recorded gap apart plus at least the time
         # the test held the pause (creation times are whole seconds)
         assert (c1 - c0).total_seconds() >= gap + (resumed_at - held_from) - 1.5
@@ -155,20 +156,20 @@ def test_an_interrupted_bare_pod_comes_back(real_cluster: Cluster, tmp_path: Pat
     log = Lines(proc)
     ns = "virtual-jobs"
     try:
-        running = eventually(lambda: (_pod(real_cluster, ns, "worker") or {}).get("status", {}).get("phase") == "Running",
-                             what="the bare pod to run on a KWOK node")
+        running = wait_for(lambda: (_pod(real_cluster, ns, "worker") or {}).get("status", {}).get("phase") == "Running",
+                          what="the bare pod to run on a KWOK node", timeout=60, interval=0.5)
         assert running
         real_cluster.kubectl("delete", "pod", "-n", ns, "worker", "--wait=false")
-        clone = eventually(lambda: _pod(real_cluster, ns, "worker-clone-1"), what="the clone")
+        clone = wait_for(lambda: _pod(real_cluster, ns, "worker-clone-1"), what="the clone", timeout=60, interval=0.5)
         assert clone["metadata"]["annotations"]["static.simkube.io/original-owner"] == "worker"
         assert clone["spec"]["nodeSelector"]["type"] == "virtual"
-        eventually(lambda: (_pod(real_cluster, ns, "worker-clone-1") or {}).get("status", {}).get("phase") == "Running",
-                   what="the clone to run")
-        eventually(lambda: _pod(real_cluster, ns, "worker") is None, what="the original to be gone")
+        wait_for(lambda: (_pod(real_cluster, ns, "worker-clone-1") or {}).get("status", {}).get("phase") == "Running",
+                what="the clone to run", timeout=60, interval=0.5)
+        wait_for(lambda: _pod(real_cluster, ns, "worker") is None, what="the original to be gone", timeout=60, interval=0.5)
         assert log.has("recreated it as worker-clone-1")
         assert [p["metadata"]["name"] for p in items(real_cluster, f"/api/v1/namespaces/{ns}/pods")] == ["worker-clone-1"]
     finally:
         out, _err = _stop(proc)
     assert proc.returncode == 143, out
-    eventually(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
-               what="the cleanup (no clone of a pod the cleanup deletes)")
+    wait_for(lambda: not namespaces(real_cluster, f"{SIMULATION_LABEL}={sim}"), timeout=120,
+            what="the cleanup (no clone of a pod the cleanup deletes)", interval=0.5)

@@ -17,7 +17,8 @@ from skctl.sim import SIMULATION_LABEL, manifests
 from skctl.trace import cluster as state
 from skctl.trace.load import read_trace
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, items, skctl, skctl_bg, tracer_url
+from tests.e2e.helpers import items
+from tests.helpers import deployment, skctl, skctl_bg, tracer_url, wait_for
 
 NS = "shop"
 SIM = "e2e-state"
@@ -51,17 +52,11 @@ def _node(cluster: Cluster, name: str) -> dict[str, Any]:
 
 def _deployment(name: str) -> dict[str, Any]:
     replicas, cpu, selector, tolerates = WORKLOAD[name]
-    tolerations = [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]
-    if tolerates:
-        tolerations.append({"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"})
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NS},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": {
-                     "priorityClassName": "e2e-high",
-                     "containers": [{"name": "c", "image": "app:1", "resources": {"requests": {"cpu": cpu}}}],
-                     "nodeSelector": {"type": "virtual", **selector}, "tolerations": tolerations}}},
-    }
+    tolerations = [{"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"}] if tolerates else []
+    return deployment(name, NS, replicas=replicas, kwok=True, pod_spec={
+        "priorityClassName": "e2e-high",
+        "containers": [{"name": "c", "image": "app:1", "resources": {"requests": {"cpu": cpu}}}],
+        "nodeSelector": selector, "tolerations": tolerations})
 
 
 def _placement(cluster: Cluster, namespace: str, node_name: Any) -> dict[str, list[str]]:
@@ -102,7 +97,7 @@ def _record_and_replay(prod: Cluster, sim: Cluster, tmp_path: Path) -> None:
     for name in SHAPES:
         r = prod.request("POST", "/api/v1/nodes", json=_node(prod, name))
         assert r.status_code == 201, r.text
-    eventually(lambda: len(prod.ready_nodes()) == len(SHAPES), what="the production nodes to be Ready")
+    wait_for(lambda: len(prod.ready_nodes()) == len(SHAPES), what="the production nodes to be Ready", timeout=60, interval=0.5)
     pc = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "e2e-high"},
           "value": 1000}
     assert prod.request("POST", "/apis/scheduling.k8s.io/v1/priorityclasses", json=pc).status_code == 201
@@ -113,16 +108,16 @@ def _record_and_replay(prod: Cluster, sim: Cluster, tmp_path: Path) -> None:
                     "--listen", "127.0.0.1:0")
     try:
         url = tracer_url(proc)
-        eventually(lambda: all(w.get("state") == "watching" for w in
-                               requests.get(url + "/status", timeout=5).json()["watches"].values())
-                   and "v1.Node" in requests.get(url + "/status", timeout=5).json()["watches"],
-                   what="the watches, nodes included")
+        wait_for(lambda: all(w.get("state") == "watching" for w in
+                            requests.get(url + "/status", timeout=5).json()["watches"].values())
+                and "v1.Node" in requests.get(url + "/status", timeout=5).json()["watches"],
+                what="the watches, nodes included", timeout=60, interval=0.5)
         start = int(time.time()) + 1  # after the first lists: the nodes are the window's starting state
-        eventually(lambda: time.time() >= start, what="the next second")
+        wait_for(lambda: time.time() >= start, what="the next second", timeout=60, interval=0.5)
         for name in WORKLOAD:
             prod.kubectl("apply", "-f", "-", input=json.dumps(_deployment(name)))
-        production = eventually(lambda: _settled(prod, NS, str), timeout=60,
-                                what="the production pods to be placed or Pending")
+        production = wait_for(lambda: _settled(prod, NS, str), timeout=60,
+                             what="the production pods to be placed or Pending", interval=0.5)
         # the workload fits only some nodes: one pod of "big" stays Pending, the small node stays empty
         assert production == {"big": [PENDING, "prod-medium", "prod-ssd"], "tiny": ["prod-ssd"],
                                "batch": ["prod-batch"]}, production
@@ -154,7 +149,7 @@ def _record_and_replay(prod: Cluster, sim: Cluster, tmp_path: Path) -> None:
                 return None
             return {n["metadata"]["name"]: n for n in items(sim, "/api/v1/nodes", f"{SIMULATION_LABEL}={SIM}")}
 
-        nodes = eventually(ready_twins, timeout=60, what="the simulation's nodes to be Ready")
+        nodes = wait_for(ready_twins, timeout=60, what="the simulation's nodes to be Ready", interval=0.5)
         assert sorted(nodes) == sorted(f"virtual-{n}" for n in SHAPES)
         for name, (cpu, memory, labels, taints) in SHAPES.items():
             twin = nodes[f"virtual-{name}"]
@@ -164,8 +159,8 @@ def _record_and_replay(prod: Cluster, sim: Cluster, tmp_path: Path) -> None:
             assert twin["status"]["capacity"]["cpu"] == cpu and twin["status"]["allocatable"]["memory"] == memory
             assert all(t in twin["spec"]["taints"] for t in taints)
         original = {n: nodes[n]["metadata"]["annotations"]["simkube.io/original-node"] for n in nodes}
-        simulated = eventually(lambda: _settled(sim, f"virtual-{NS}", lambda n: original.get(n, n)), timeout=90,
-                               what="the simulated pods to be placed or Pending")
+        simulated = wait_for(lambda: _settled(sim, f"virtual-{NS}", lambda n: original.get(n, n)), timeout=90,
+                            what="the simulated pods to be placed or Pending", interval=0.5)
         assert simulated == production
         assert sim.request("GET", "/apis/scheduling.k8s.io/v1/priorityclasses/e2e-high").status_code == 200
     finally:

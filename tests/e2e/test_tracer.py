@@ -10,21 +10,8 @@ from typing import Any
 import requests
 
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, export_all, skctl_bg, tracer_url
-
-
-def _deployment(name: str, replicas: int, image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "tracer-e2e"},
-        "spec": {
-            "replicas": replicas, "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {
-                "containers": [{"name": "c", "image": image}],
-                "nodeSelector": {"type": "virtual"},
-                "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}},
-        },
-    }
+from tests.e2e.helpers import export_all
+from tests.helpers import deployment, skctl_bg, tracer_url, wait_for
 
 
 def _is_ours(obj: dict[str, Any], name: str) -> bool:
@@ -38,17 +25,17 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
     real_cluster.kubectl("create", "namespace", "tracer-e2e")
     # one object exists before the tracer: it comes from a LIST, whose items a real server
     # sends without apiVersion and kind
-    real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("early", 0, "nginx:1")))
+    real_cluster.kubectl("apply", "-f", "-", input=json.dumps(deployment("early", "tracer-e2e", replicas=0, image="nginx:1", kwok=True)))
     proc = skctl_bg("trace", "--kubeconfig", kc, "--journal", str(tmp_path / "j"), "--listen", "127.0.0.1:0")
     try:
         url = tracer_url(proc)
-        eventually(lambda: requests.get(url + "/status", timeout=5).json()["watches"].get("v1.Pod", {}).get("state")
-                   == "watching", what="the watches")
-        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web", 2, "nginx:1")))
+        wait_for(lambda: requests.get(url + "/status", timeout=5).json()["watches"].get("v1.Pod", {}).get("state")
+                == "watching", what="the watches", timeout=60, interval=0.5)
+        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(deployment("web", "tracer-e2e", replicas=2, image="nginx:1", kwok=True)))
         real_cluster.kubectl("annotate", "-n", "tracer-e2e", "deployment/web", "note=metadata-only")
-        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_deployment("web", 3, "nginx:2")))
-        eventually(lambda: any(o == ("apps/v1.Deployment", "tracer-e2e/web") for o in export_all(url).pod_lifecycles),
-                   timeout=120, what="pod lifecycles under the Deployment (through its ReplicaSets)")
+        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(deployment("web", "tracer-e2e", replicas=3, image="nginx:2", kwok=True)))
+        wait_for(lambda: any(o == ("apps/v1.Deployment", "tracer-e2e/web") for o in export_all(url).pod_lifecycles),
+                timeout=120, what="pod lifecycles under the Deployment (through its ReplicaSets)", interval=0.5)
         real_cluster.kubectl("delete", "-n", "tracer-e2e", "deployment/web", "--cascade=foreground", "--wait=true")
 
         def deleted() -> Any:
@@ -56,7 +43,7 @@ def test_tracer_records_a_real_deployment(real_cluster: Cluster, tmp_path: Path)
             actions = [a for _t, a, o in trace.iter_objects() if _is_ours(o, "web")]
             return actions if actions and actions[-1] == "deleted" else None
 
-        actions = eventually(deleted, timeout=120, what="the delete")
+        actions = wait_for(deleted, timeout=120, what="the delete", interval=0.5)
         # create, template change (replicas 3 + image) ... never the annotation, one delete
         # create and the template change; not the annotation, the controllers' status updates
         # or the foreground deletion's MODIFIED with a deletionTimestamp; one delete
@@ -89,15 +76,15 @@ def test_tracer_waits_for_a_real_crd(real_cluster: Cluster, tmp_path: Path) -> N
         status = requests.get(url + "/status", timeout=5).json()
         assert status["watches"]["batch.volcano.sh/v1alpha1.Job"]["state"] == "waiting for CRD"
         real_cluster.kubectl("apply", "-f", "-", input=json.dumps(VOLCANO_CRD))
-        eventually(lambda: requests.get(url + "/status", timeout=5).json()["watches"]
-                   ["batch.volcano.sh/v1alpha1.Job"]["state"] == "watching", timeout=60, what="the CRD's watch")
+        wait_for(lambda: requests.get(url + "/status", timeout=5).json()["watches"]
+                ["batch.volcano.sh/v1alpha1.Job"]["state"] == "watching", timeout=60, what="the CRD's watch", interval=0.5)
         job = {"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job",
                "metadata": {"name": "vc", "namespace": "tracer-crd"},
                "spec": {"tasks": [{"name": "t", "replicas": 1, "template": {"spec": {
                    "containers": [{"name": "c", "image": "busybox"}]}}}]}}
         real_cluster.kubectl("apply", "-f", "-", input=json.dumps(job))
-        trace = eventually(lambda: (lambda t: t if any(o["kind"] == "Job" for _x, _a, o in t.iter_objects()) else None)(
-            export_all(url)), timeout=60, what="the custom resource in the recording")
+        trace = wait_for(lambda: (lambda t: t if any(o["kind"] == "Job" for _x, _a, o in t.iter_objects()) else None)(
+            export_all(url)), timeout=60, what="the custom resource in the recording", interval=0.5)
         (obj,) = [o for _t, _a, o in trace.iter_objects() if o["kind"] == "Job"]
         assert obj["spec"]["tasks"][0]["name"] == "t" and "status" not in obj
 
@@ -107,13 +94,13 @@ def test_tracer_waits_for_a_real_crd(real_cluster: Cluster, tmp_path: Path) -> N
         # Deleting the CRD ends the real server's watch (then 404): the kind waits again, and
         # is traced again once the CRD is back.
         real_cluster.kubectl("delete", "crd", VOLCANO_CRD["metadata"]["name"], "--wait=true")
-        eventually(lambda: state() == "waiting for CRD", timeout=60, what="the watch to wait again")
+        wait_for(lambda: state() == "waiting for CRD", timeout=60, what="the watch to wait again", interval=0.5)
         real_cluster.kubectl("apply", "-f", "-", input=json.dumps(VOLCANO_CRD))
-        eventually(lambda: state() == "watching", timeout=60, what="the watch to start again")
+        wait_for(lambda: state() == "watching", timeout=60, what="the watch to start again", interval=0.5)
         job["metadata"]["name"] = "vc2"
         real_cluster.kubectl("apply", "-f", "-", input=json.dumps(job))
-        eventually(lambda: any(o["metadata"]["name"] == "vc2" for _t, _a, o in export_all(url).iter_objects()),
-                   timeout=60, what="the recreated kind in the recording")
+        wait_for(lambda: any(o["metadata"]["name"] == "vc2" for _t, _a, o in export_all(url).iter_objects()),
+                timeout=60, what="the recreated kind in the recording", interval=0.5)
     finally:
         proc.terminate()
         proc.wait(30)

@@ -19,7 +19,8 @@ from typing import Any
 import requests
 
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, export_all, skctl, skctl_bg, tracer_url
+from tests.e2e.helpers import export_all
+from tests.helpers import skctl, skctl_bg, tracer_url, wait_for
 
 NS = "quiet-e2e"
 GVK = "apps/v1.StatefulSet"
@@ -68,7 +69,7 @@ def test_a_kind_quiet_for_3_minutes_is_recorded_within_2_s_of_the_write(
                                     "--journal", str(tmp_path / label), "--listen", "127.0.0.1:0")
             urls[label] = tracer_url(procs[label])
         for url in urls.values():
-            eventually(lambda u=url: watch_state(u).get("state") == "watching", what="the StatefulSet watch")
+            wait_for(lambda u=url: watch_state(u).get("state") == "watching", what="the StatefulSet watch", timeout=60, interval=0.5)
         # the quiet spell: nothing changes; the watches must stay up without a single error
         quiet_until = time.monotonic() + QUIET
         while time.monotonic() < quiet_until:
@@ -83,8 +84,8 @@ def test_a_kind_quiet_for_3_minutes_is_recorded_within_2_s_of_the_write(
         lags = {}
         for label, cluster in clusters.items():
             written = written_at(cluster, f"after-{label}")
-            recorded = eventually(lambda u=urls[label], n=f"after-{label}": recorded_at(u, n), timeout=60,
-                                  what=f"the StatefulSet in the {label} recording")
+            recorded = wait_for(lambda u=urls[label], n=f"after-{label}": recorded_at(u, n), timeout=60,
+                               what=f"the StatefulSet in the {label} recording", interval=0.5)
             lags[label] = recorded - written
         print(f"\nrecord lag after {QUIET:.0f} s of quiet: {lags}; watch errors during it: "
               f"{ {label: s['errors'] for label, s in before.items()} }")

@@ -22,20 +22,16 @@ from skctl.kube.keys import ns_name
 from skctl.trace import load
 from skctl.trace.model import Trace
 from tests.e2e.cluster import Cluster
-from tests.e2e.helpers import eventually, export_all, items, skctl, skctl_bg, tracer_url
+from tests.e2e.helpers import export_all, items
+from tests.helpers import deployment, skctl, skctl_bg, tracer_url, wait_for
 
 NS, GONE_NS = "wl", "wl-gone"
 TRACKED = {"Deployment": "/apis/apps/v1/namespaces/{ns}/deployments", "Job": "/apis/batch/v1/namespaces/{ns}/jobs"}
 
 
-def deployment(name: str, replicas: int = 1, ns: str = NS, image: str = "nginx:1.27") -> str:
-    return json.dumps({
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                 "template": {"metadata": {"labels": {"app": name}}, "spec": {
-                     "containers": [{"name": "c", "image": image, "resources": {"requests": {"cpu": "10m"}}}],
-                     "nodeSelector": {"type": "virtual"},
-                     "tolerations": [{"key": "kwok-provider", "operator": "Exists", "effect": "NoSchedule"}]}}}})
+def manifest(name: str, replicas: int = 1, ns: str = NS, image: str = "nginx:1.27") -> str:
+    """kubectl's input: a Deployment of KWOK pods asking for 10m CPU each."""
+    return json.dumps(deployment(name, ns, replicas=replicas, image=image, cpu="10m", kwok=True))
 
 
 def final_state(trace: Trace) -> dict[tuple[str, str], dict[str, Any]]:
@@ -77,16 +73,16 @@ def test_tracer_records_a_kubectl_workload_through_410_and_dropped_watches(real_
                     "--listen", "127.0.0.1:0")
     try:
         url = tracer_url(proc)
-        eventually(lambda: all(w.get("state") == "watching" for w in
-                               requests.get(url + "/status", timeout=5).json()["watches"].values()),
-                   what="every watch to be running")
+        wait_for(lambda: all(w.get("state") == "watching" for w in
+                            requests.get(url + "/status", timeout=5).json()["watches"].values()),
+                what="every watch to be running", timeout=60, interval=0.5)
         # --- phase 1: the tracer watches --------------------------------------------------------
-        k("create", "-f", "-", input=deployment("a"))
-        k("apply", "-f", "-", input=deployment("b", 2))
-        k("apply", "-f", "-", input=deployment("orphan"))
-        k("apply", "-f", "-", input=deployment("fg"))
-        k("apply", "-f", "-", input=deployment("bg"))
-        k("apply", "-f", "-", input=deployment("inside", ns=GONE_NS))
+        k("create", "-f", "-", input=manifest("a"))
+        k("apply", "-f", "-", input=manifest("b", 2))
+        k("apply", "-f", "-", input=manifest("orphan"))
+        k("apply", "-f", "-", input=manifest("fg"))
+        k("apply", "-f", "-", input=manifest("bg"))
+        k("apply", "-f", "-", input=manifest("inside", ns=GONE_NS))
         k("create", "job", "once", "-n", NS, "--image=busybox", "--", "true")
         k("scale", "-n", NS, "deployment/a", "--replicas=3")
         k("rollout", "restart", "-n", NS, "deployment/b")
@@ -95,8 +91,8 @@ def test_tracer_records_a_kubectl_workload_through_410_and_dropped_watches(real_
         k("delete", "-n", NS, "deployment/fg", "--cascade=foreground", "--wait=true")
         k("delete", "-n", NS, "deployment/bg", "--cascade=background")
         k("delete", "namespace", GONE_NS, "--wait=true", "--timeout=120s")
-        eventually(lambda: final_state(export_all(url)) == server_state(c), timeout=60,
-                   what="the recording to catch up with phase 1")
+        wait_for(lambda: final_state(export_all(url)) == server_state(c), timeout=60,
+                what="the recording to catch up with phase 1", interval=0.5)
 
         # --- phase 2: the tracer is frozen while the cluster moves on and history is compacted ---
         proc.send_signal(signal.SIGSTOP)
@@ -104,15 +100,15 @@ def test_tracer_records_a_kubectl_workload_through_410_and_dropped_watches(real_
             # first drop every watch connection for real: events sent before that may sit in the
             # frozen tracer's socket buffers, but nothing that follows can reach it
             c.restart_apiserver()
-            k("apply", "-f", "-", input=deployment("c"))  # added while disconnected
-            k("apply", "-f", "-", input=deployment("b", 4, image="nginx:1.28"))  # changed
+            k("apply", "-f", "-", input=manifest("c"))  # added while disconnected
+            k("apply", "-f", "-", input=manifest("b", 4, image="nginx:1.28"))  # changed
             k("delete", "-n", NS, "deployment/a")  # deleted
             k("label", "-n", NS, "job/once", "seen=yes")  # metadata only
             c.compact_etcd()  # resuming from the tracer's last resourceVersion is now 410 Expired
         finally:
             proc.send_signal(signal.SIGCONT)
-        eventually(lambda: final_state(export_all(url)) == server_state(c), timeout=120,
-                   what="the re-list after 410 to record what changed while disconnected")
+        wait_for(lambda: final_state(export_all(url)) == server_state(c), timeout=120,
+                what="the re-list after 410 to record what changed while disconnected", interval=0.5)
         status = requests.get(url + "/status", timeout=5).json()
         metrics = requests.get(url + "/metrics", timeout=5).text
         relists = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()

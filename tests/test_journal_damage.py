@@ -26,8 +26,7 @@ from skctl.trace import load
 from skctl.trace.tracked import parse_config
 from skctl.tracer import journal as journal_mod
 from skctl.tracer.store import REC_CLUSTER, REC_EVENT, REC_LIFECYCLE, REC_OWNERS, REC_SNAPSHOT, TraceStore
-from tests.e2e.helpers import tracer_url
-from tests.fixtures.processes import ROOT, wait_until
+from tests.helpers import ROOT, tracer_url, wait_for
 
 CONFIG = parse_config({"trackedObjects": {"apps/v1.Deployment": {"trackLifecycle": True}}})
 T0 = 1_750_000_000
@@ -116,7 +115,7 @@ def test_a_tracer_starts_on_a_journal_with_damaged_records(
     try:
         url = tracer_url(proc)
         status: Callable[[], dict[str, Any]] = lambda: requests.get(url + "/status", timeout=10).json()  # noqa: E731
-        wait_until(lambda: status()["watches"]["apps/v1.Deployment"]["state"] == "watching", proc, 60, "watching")
+        wait_for(lambda: status()["watches"]["apps/v1.Deployment"]["state"] == "watching", "watching", timeout=60, process=proc)
         assert requests.get(url + "/healthz", timeout=10).text == "ok\n"
     finally:
         proc.send_signal(signal.SIGTERM)

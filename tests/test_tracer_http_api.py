@@ -21,8 +21,7 @@ from skctl.sandbox import SandboxServer
 from skctl.sandbox.scenario import WorkloadGenerator
 from skctl.trace import codec
 from skctl.tracer.server import max_connections
-from tests.e2e.helpers import tracer_url
-from tests.fixtures.processes import ROOT, wait_until
+from tests.helpers import ROOT, tracer_url, wait_for
 
 FD_LIMIT = 128  # the tracer's RLIMIT_NOFILE in these tests: far fewer than the connections opened
 
@@ -77,7 +76,7 @@ def test_more_stuck_connections_than_descriptors_never_stop_the_recording(
     proc, url = tracer_process
     gen = WorkloadGenerator(sandbox.store, seed=3, scenario="deployments")
     gen.run(5)
-    wait_until(lambda: _events(url) > 0, proc, 60, "first events")
+    wait_for(lambda: _events(url) > 0, "first events", timeout=60, process=proc)
     host, port = url.removeprefix("http://").split(":")
     held = []
     try:
@@ -88,7 +87,7 @@ def test_more_stuck_connections_than_descriptors_never_stop_the_recording(
             held.append(sock)
         before = _events(url)  # answered although the stuck connections are still open
         gen.run(20)  # the cluster changes while they are held
-        wait_until(lambda: _events(url) > before, proc, 60, "the tracer to record the new changes")
+        wait_for(lambda: _events(url) > before, "the tracer to record the new changes", timeout=60, process=proc)
         assert requests.get(url + "/healthz", timeout=10).text == "ok\n"
         assert codec.decode(_export(url)).events
     finally:
@@ -179,7 +178,7 @@ def test_clients_that_leave_before_the_answer_are_not_tracebacks(
         fmt: str, sandbox: SandboxServer, tracer_process: tuple[subprocess.Popen, str]) -> None:
     proc, url = tracer_process
     WorkloadGenerator(sandbox.store, seed=5, scenario="deployments").run(20)
-    wait_until(lambda: _events(url) > 0, proc, 60, "first events")
+    wait_for(lambda: _events(url) > 0, "first events", timeout=60, process=proc)
     host, port = url.removeprefix("http://").split(":")
     body = json.dumps({"start_ts": 0, "end_ts": 2**40}).encode()
     for _ in range(20):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from skctl.sandbox import SandboxServer
+from tests.helpers import skctl, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,10 +77,7 @@ def test_a_silent_api_server_fails_within_the_request_timeout(tmp_path: Path, si
     )
     # Before the fix the same call took minutes (30 s read timeout x urllib3 retries x skctl
     # retries); the subprocess timeout is only the guard that turns a hang into a failure.
-    result = subprocess.run(
-        [sys.executable, "-m", "skctl", *command, "--kubeconfig", str(kubeconfig), "--request-timeout", "2s"],
-        capture_output=True, text=True, cwd=ROOT, timeout=90,
-    )
+    result = skctl(*command, "--kubeconfig", str(kubeconfig), "--request-timeout", "2s", timeout=90)
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Kubernetes API server" in lines[0], lines
@@ -132,10 +130,7 @@ def test_an_exec_plugin_that_never_answers_fails_within_the_exec_timeout(tmp_pat
     command = [a.format(trace=_trace(tmp_path), journal=tmp_path / "journal") for a in command]
     kubeconfig, pidfile = _hanging_plugin(tmp_path)
     # Before the fix skctl waited for the plugin forever; the subprocess timeout is only the guard.
-    result = subprocess.run(
-        [sys.executable, "-m", "skctl", *command, "--kubeconfig", str(kubeconfig), "--exec-timeout", "2s"],
-        capture_output=True, text=True, cwd=ROOT, timeout=90,
-    )
+    result = skctl(*command, "--kubeconfig", str(kubeconfig), "--exec-timeout", "2s", timeout=90)
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
@@ -153,10 +148,7 @@ def test_a_quick_exec_plugin_still_provides_the_credentials(tmp_path: Path, sile
         "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "/bin/sh",
         "args": ["-c", f"echo '{json.dumps(status)}'"],
     })
-    result = subprocess.run(
-        [sys.executable, "-m", "skctl", "delete", "sim1", "--kubeconfig", str(kubeconfig), "--request-timeout", "1s"],
-        capture_output=True, text=True, cwd=ROOT, timeout=90,
-    )
+    result = skctl("delete", "sim1", "--kubeconfig", str(kubeconfig), "--request-timeout", "1s", timeout=90)
     assert result.returncode == 1, result.stderr
     assert "cannot reach the Kubernetes API server" in result.stderr, result.stderr
 
@@ -191,11 +183,8 @@ def test_a_token_refresh_is_guarded_and_its_failure_reported(
         "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "./refresh plugin.sh",
         "env": [{"name": "STATE", "value": str(tmp_path / "state")}],
     })
-    result = subprocess.run(
-        [sys.executable, "-m", "skctl", "delete", "sim1", "--kubeconfig", str(kubeconfig),
-         "--exec-timeout", "2s", "--request-timeout", "3s"],
-        capture_output=True, text=True, cwd=ROOT, timeout=90,
-    )
+    result = skctl("delete", "sim1", "--kubeconfig", str(kubeconfig), "--exec-timeout", "2s", "--request-timeout", "3s",
+                   timeout=90)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], lines
     assert (tmp_path / "state").exists()
@@ -233,7 +222,6 @@ def test_a_watch_survives_a_failed_token_refresh(tmp_path: Path, sandbox: Sandbo
     """A long-lived watch (the tracer, the driver's pod watch) whose token refresh fails backs
     off and runs the plugin again, with the plugin's message as its last error. Before the
     fix the guard's error escaped the watch thread with a traceback and the watch was gone."""
-    import time
 
     from skctl.kube.client import connect
     from skctl.kube.watch import ListWatch
@@ -250,9 +238,8 @@ def test_a_watch_survives_a_failed_token_refresh(tmp_path: Path, sandbox: Sandbo
     thread = watch._thread
     assert thread is not None
     try:
-        deadline = time.monotonic() + 30  # only a guard against waiting forever
-        while "token revoked" not in watch.stats.last_error and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: "token revoked" in watch.stats.last_error or not thread.is_alive(),
+                 "the refresh failure reported", timeout=30)
         assert thread.is_alive(), "the watch thread died"
         assert "token revoked: log in again" in watch.stats.last_error
     finally:

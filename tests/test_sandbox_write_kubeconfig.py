@@ -4,7 +4,11 @@ replaces a FIFO, a symlink or a device, never leaves PATH.tmp behind, and keeps 
 from __future__ import annotations
 
 import os
+import resource
+import signal
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import yaml
 
 from skctl.base.errors import InputError, OperationalError
 from skctl.sandbox.kubeconfig import write_kubeconfig
+from tests.helpers import ROOT
 
 SERVER = "http://127.0.0.1:1"
 
@@ -57,17 +62,33 @@ def test_a_directory_is_an_input_error(tmp_path: Path) -> None:
         write_kubeconfig(tmp_path, SERVER)
 
 
+def _small_file_limit() -> None:
+    """For `preexec_fn`: files may grow to 64 bytes (`ulimit -f`); past that a write fails
+    with EFBIG instead of killing the process (SIGXFSZ ignored). Works as root too."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+
+
+WRITE_IN_CHILD = """
+import sys
+from skctl.base.errors import OperationalError
+from skctl.sandbox.kubeconfig import write_kubeconfig
+try:
+    write_kubeconfig(sys.argv[1], sys.argv[2])
+except OperationalError as exc:
+    print(exc)
+"""
+
+
 def test_a_failed_write_leaves_the_old_file_and_no_partial(tmp_path: Path) -> None:
     path = tmp_path / "kc"
     path.write_text("previous")
-    os.chmod(tmp_path, 0o500)  # the temporary file beside it cannot be created
-    try:
-        if os.access(tmp_path, os.W_OK):
-            pytest.skip("running as a user that ignores directory permissions")
-        with pytest.raises(OperationalError, match=f"could not write the kubeconfig {path}: Permission denied"):
-            write_kubeconfig(path, SERVER)
-    finally:
-        os.chmod(tmp_path, 0o700)
+    # the kubeconfig is longer than the limit: writing the temporary file beside it fails midway
+    child = subprocess.run([sys.executable, "-c", WRITE_IN_CHILD, str(path), SERVER], capture_output=True,
+                           text=True, timeout=60, cwd=ROOT, preexec_fn=_small_file_limit,
+                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.startswith(f"could not write the kubeconfig {path}: File too large"), child.stdout
     assert path.read_text() == "previous" and _leftovers(tmp_path) == []
 
 

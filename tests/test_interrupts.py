@@ -138,7 +138,7 @@ def test_an_interrupted_process_ends_whatever_waits_at_exit(sig: signal.Signals,
     The wait is a hang guard, not a timing assertion."""
     import sys
 
-    from tests.fixtures.processes import signal_when
+    from tests.helpers import signal_when
 
     program = (
         "import atexit, sys, time\n"
@@ -195,7 +195,7 @@ def test_sigterm_to_a_process_stuck_reading_exits_like_ctrl_c(tmp_path: Path, si
     """A real process (as `timeout` or CI cancellation would stop it), stuck in xray."""
     import sys
 
-    from tests.fixtures.processes import running, wait_until
+    from tests.helpers import running, wait_for
 
     src = tmp_path / "big.sktrace"
     src.write_bytes(codec.encode(synth.generate(events=20, objects=4)))
@@ -205,7 +205,7 @@ def test_sigterm_to_a_process_stuck_reading_exits_like_ctrl_c(tmp_path: Path, si
                f"sys.argv = ['skctl', 'xray', {str(src)!r}]\nsys.exit(main())\n")
     with running([sys.executable, "-c", program]) as proc:
         assert proc.stdout is not None
-        wait_until(lambda: proc.stdout.readline().startswith("reading"), proc, 60, "xray to start reading")
+        wait_for(lambda: proc.stdout.readline().startswith("reading"), "xray to start reading", timeout=60, process=proc)
         proc.send_signal(sig)
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == status, err
@@ -265,7 +265,7 @@ def test_ctrl_c_while_decoding_a_valid_trace_is_an_interrupt(
     """A real SIGINT from outside while the source is being decoded (cbor2 reading through a
     file object, zlib/lzma expanding, msgpack unpacking): 130 and one line, never "corrupt";
     the source and the destination untouched."""
-    from tests.fixtures.processes import signal_when
+    from tests.helpers import signal_when
 
     source = big_traces[fmt]
     before = source.read_bytes()
@@ -287,7 +287,7 @@ def test_ctrl_c_while_encoding_leaves_the_destination(
 ) -> None:
     """A real SIGINT while the result is being encoded (cbor2 writing, zlib compressing, msgpack
     packing): 130, one line, the old destination untouched and no partial file."""
-    from tests.fixtures.processes import signal_when
+    from tests.helpers import signal_when
 
     dest = tmp_path / "out.sktrace"
     dest.write_bytes(OLD)

@@ -176,3 +176,20 @@ def test_dash_is_not_a_file_named_dash(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "/dev/stdout" in err[0], err
     assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("container", ["Bad_Name", "ab", "a--b", "-ab", "x" * 64])
+def test_an_invalid_azure_container_name_is_bad_input_like_s3_and_gcs(container: str, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "t.sktrace"
+    src.write_bytes(codec.encode(synth.generate(events=3, objects=2)))
+    assert main(["convert", str(src), f"az://{container}/t.msgpack"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not an Azure container name" in err[0], err
+
+
+def test_a_valid_azure_container_name_passes_the_url_check() -> None:
+    from skctl.storage import urls
+
+    for name in ("traces", "a1-b2", "abc", "x" * 63, "$root"):
+        assert urls.check_url(f"az://{name}/t.msgpack") == "abfs"

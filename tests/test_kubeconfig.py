@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from skctl.cli.main import main
+from tests.helpers import skctl
 
 GOOD_CLUSTER = {"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}
 GOOD_USER = {"name": "u", "user": {"token": "t"}}
@@ -180,3 +181,34 @@ def test_error_and_log_lines_redact_credentials(message: str, capsys: pytest.Cap
         root.handlers[:] = saved
     err = capsys.readouterr().err
     assert "failed:" in err and "T0KEN" not in err
+
+
+def test_a_failing_exec_plugin_stops_with_its_error(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: /bin/sh,"
+        " args: ['-c', 'echo plugin says no >&2; exit 3']}}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+    )
+    result = skctl("delete", "sim1", "--kubeconfig", str(kubeconfig), timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "credential plugin /bin/sh failed" in lines[0] and "plugin says no" in lines[0]
+    assert "pass --kubeconfig" not in lines[0], "the kubeconfig was found; its plugin failed"
+
+
+@pytest.mark.parametrize("proxy", ["http://[::1", "::::", "http://x:99999", "socks9://proxy:1080",
+                                   "http://user:pw-S3CRET@[::1"])
+def test_a_malformed_proxy_url_is_bad_input(proxy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n"
+                          f"clusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:1', proxy-url: '{proxy}'}}}}]\n"
+                          "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+                          "current-context: x\n")
+    assert main(["delete", "sim1", "--kubeconfig", str(kubeconfig)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "proxy-url" in err[0] and "internal error" not in err[0], err
+    assert "S3CRET" not in err[0]
