@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT / "tests" / "data" / "simkube"  # SimKube's reference traces (test data)
+REFERENCE = ROOT.parent / "shared" / "reference" / "simkube"  # SimKube's reference traces, used in place
 BENCH = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "bench"
 
 _TARGET = re.compile(r"^\s*(<=|>=|<|>)\s*([0-9.eE+-]+)\s*$")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REFERENCE_DIR
+from tests.helpers import data
 
 pytest_plugins = [
     "tests.fixtures.storage_servers",
@@ -19,8 +19,8 @@ pytest_plugins = [
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """SimKube's reference traces, kept in tests/data/simkube/ (its README says where from)."""
-    return REFERENCE_DIR
+    """SimKube's reference traces, in place in ../shared/reference/simkube (tests/helpers/data.py)."""
+    return data.reference_dir()
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import pytest
 from skctl.base.errors import InputError
 from skctl.base.timeparse import parse_gnu_relative, parse_time, resolve_window
 from skctl.cli.main import build_parser, main
-from tests.helpers import REFERENCE_DIR
+from tests.helpers import SIMKUBE_FLAGS
 
 NOW = 1_781_290_000.0
 
@@ -144,9 +144,9 @@ def test_lifecycle_flags_reject_bad_values(value: str, capsys: pytest.CaptureFix
     assert "--pod-startup-delay" in err and "is not a whole number of milliseconds from 0 to 4294967295" in err
 
 
-# --- SimKube 2.7's flag list (tests/data/simkube/skctl-2.7-flags.txt) against skctl's parser ---
+# --- SimKube 2.7's flag list (tests/data/skctl-2.7-flags.txt) against skctl's parser ---
 
-FLAGS_FILE = REFERENCE_DIR / "skctl-2.7-flags.txt"
+FLAGS_FILE = SIMKUBE_FLAGS
 
 
 def _simkube_flags() -> list[tuple[str, str]]:

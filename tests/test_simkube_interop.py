@@ -11,8 +11,7 @@ import pytest
 from skctl.cli.main import main
 from skctl.trace import codec, load, simkube
 from skctl.trace.model import Trace
-
-REFERENCE_TRACES = ["cronjob.sktrace", "bare-pods.sktrace", "dsb-scaling.sktrace"]
+from tests.helpers import REFERENCE_TRACES, data
 
 
 def _logical(data: bytes) -> object:
@@ -58,3 +57,18 @@ def test_simkube_version_1_is_rejected(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["xray", str(path)]) == 2
     err = capsys.readouterr().err
     assert "version 1" in err and err.count("\n") == 1
+
+
+def test_reference_traces_skip_without_shared_but_fail_where_required(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    """A plain clone has no ../shared: those tests skip, saying why. CI sets
+    SKCTL_REFERENCE_REQUIRED=1 (.ci/run), where the same absence is a failure, not a skip."""
+    monkeypatch.setattr(data, "REFERENCE_DIR", tmp_path / "absent")
+    monkeypatch.delenv("SKCTL_REFERENCE_REQUIRED", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="absent"):
+        data.reference_dir()
+    monkeypatch.setenv("SKCTL_REFERENCE_REQUIRED", "1")
+    with pytest.raises(pytest.fail.Exception, match="SKCTL_REFERENCE_REQUIRED"):
+        data.reference_dir()
+    monkeypatch.setattr(data, "REFERENCE_DIR", tmp_path)
+    assert data.reference_dir() == tmp_path

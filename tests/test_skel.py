@@ -10,7 +10,7 @@ import pytest
 
 from skctl.trace import skel
 from skctl.trace.model import Trace
-from tests.helpers import REFERENCE_DIR
+from tests.helpers import reference_dir
 
 TS = 1234
 
@@ -297,7 +297,7 @@ remove($x := spec.template.spec.volumes[*] | exists($x.secret), $x);
 def _reference(name: str) -> Trace:
     from skctl.trace.load import read_trace
 
-    return read_trace(str(REFERENCE_DIR / name))
+    return read_trace(str(reference_dir() / name))
 
 
 @pytest.mark.parametrize("name", ["dsb-scaling.sktrace", "cronjob.sktrace", "bare-pods.sktrace"])
