@@ -23,7 +23,8 @@ import pytest
 
 from skctl.report import document, html
 from skctl.report.diff import compare
-from tests.test_report_measure import NS, T0, deployment, facts, node, pod, recorder
+from tests.helpers import deployment
+from tests.test_report_measure import NS, T0, facts, node, pod, recorder
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTEFACTS = ROOT / "build"
@@ -78,11 +79,11 @@ def rich_report(name: str, packed: bool) -> dict[str, Any]:
         bound = T0 + i * 0.5 + (0.3 if i < 8 else 6)
         r.on_pod("MODIFIED", pod(p, owner_uid="rs1", node=where), bound)
         r.on_pod("MODIFIED", pod(p, owner_uid="rs1", node=where, phase="Running"), bound + 0.4 + i * 0.05)
-    r.on_object("apps/v1.Deployment", "ADDED", deployment("web", 12, 0, uid="d1"), T0)
+    r.on_object("apps/v1.Deployment", "ADDED", deployment("web", NS, replicas=12, uid="d1", status={"readyReplicas": 0}), T0)
     r.on_object("apps/v1.ReplicaSet", "ADDED", {"metadata": {"name": "web-1", "namespace": NS, "uid": "rs1",
                                                               "ownerReferences": [{"uid": "d1", "controller": True}]}}, T0)
     for k in range(1, 13):
-        r.on_object("apps/v1.Deployment", "MODIFIED", deployment("web", 12, k, uid="d1"), T0 + k)
+        r.on_object("apps/v1.Deployment", "MODIFIED", deployment("web", NS, replicas=12, uid="d1", status={"readyReplicas": k}), T0 + k)
     r.records.replay_start, r.records.replay_end = T0, T0 + 20
     from skctl.report import measure
 

@@ -415,7 +415,7 @@ def test_the_tracer_watches_nodes_and_serves_them_in_exports(sandbox, tmp_path: 
 
     from skctl.sandbox.scenario import WorkloadGenerator
     from skctl.tracer.service import Tracer, TracerOptions
-    from tests.test_tracer import wait_for
+    from tests.helpers import wait_for
 
     WorkloadGenerator(sandbox.store, seed=1, scenario="deployments", nodes=2)
     kube = Kube(sandbox.api_client())

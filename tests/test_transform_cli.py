@@ -12,7 +12,8 @@ from kubernetes import client
 from skctl.cli.main import main
 from skctl.trace import load
 from skctl.trace.model import Trace, new_event
-from tests.test_tracer import cluster, deployment, mentions, start_tracer, wait_for  # noqa: F401 - fixture
+from tests.helpers import deployment, wait_for
+from tests.test_tracer import cluster, mentions, start_tracer  # noqa: F401 - fixture
 
 
 def _obj(name: str, ns: str = "shop") -> dict:
