@@ -493,3 +493,26 @@ def test_the_preflight_checks_what_the_starting_state_needs(sandbox, kube: Kube)
     with pytest.raises(InputError, match="priorityclasses"):
         Driver(kube, trace, DriveOptions(name="pf", speed=100.0)).preflight()
     assert sim_nodes(kube, "pf") == {}
+
+
+
+def test_a_short_duration_counts_from_the_first_lists(sandbox, tmp_path: Path) -> None:  # noqa: ANN001
+    """`--duration` (Tracer.stop_after) starts counting once every watch has listed the
+    cluster: with the Node list held up for seconds (429, retry after 2 s, twice), a one-second
+    recording stops only after the nodes are listed, where a plain timer would have stopped
+    before them."""
+    import threading
+
+    from skctl.kube.api import Kube
+    from skctl.tracer.service import Tracer, TracerOptions
+
+    sandbox.faults.fail_next(2, 429, retry_after=2, path_contains="/nodes", method="GET")
+    tracer = Tracer(Kube(sandbox.api_client()), TracerOptions(config=CONFIG, journal_dir=tmp_path / "j", port=0)).start()
+    try:
+        stop = threading.Event()
+        tracer.stop_after(1.0, stop)
+        assert stop.wait(60)
+        assert sandbox.faults.injected == 2
+        assert tracer.recorder.wait_synced(0)  # every watch, the Nodes' too, had listed first
+    finally:
+        tracer.close()

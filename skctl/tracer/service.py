@@ -92,6 +92,10 @@ class TracerOptions:
     segment_seconds: float = 600.0
 
 
+# The longest `--duration` waits for the watches' first lists before it starts counting.
+LIST_WAIT = 60.0
+
+
 class Tracer:
     def __init__(self, kube: Kube, options: TracerOptions, clock: Callable[[], float] = time.time,
                  progress: Progress = no_progress) -> None:
@@ -145,6 +149,24 @@ class Tracer:
         self.recorder.start()
         self.sampler.start()
         return self
+
+    def stop_after(self, seconds: float, stop: threading.Event) -> threading.Thread:
+        """Set `stop` once `seconds` have passed since every watch finished its first list
+        (`--duration`): a short recording still holds what was there at the start, however
+        long listing a big cluster takes. A watch that never lists (no permission, an API
+        that keeps failing) holds the count up for at most LIST_WAIT seconds, or `seconds`
+        when that is longer."""
+
+        def count() -> None:
+            deadline = time.monotonic() + max(seconds, LIST_WAIT)
+            while not stop.is_set() and not self.recorder.wait_synced(0.1) and time.monotonic() < deadline:
+                pass
+            if not stop.wait(seconds):
+                stop.set()
+
+        timer = threading.Thread(target=count, name="--duration", daemon=True)
+        timer.start()
+        return timer
 
     def _verify(self) -> None:
         dropped = self.store.verify()

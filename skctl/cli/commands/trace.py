@@ -68,7 +68,7 @@ def build_parser(sub: argparse._SubParsersAction, parent: argparse.ArgumentParse
     p.add_argument("--retention", type=argtypes.duration, default=DEFAULT_RETENTION, metavar="DURATION",
                    help=f"how much history to keep in memory and on disk (default: {DEFAULT_RETENTION})")
     p.add_argument("--duration", type=argtypes.duration, metavar="DURATION",
-                   help="stop after this long (e.g. 10m); default: until stopped")
+                   help="stop after this long, counted from when the cluster has been listed (e.g. 10m); default: until stopped")
     p.add_argument("-o", "--output", metavar="URL", help="when stopping, write the whole recording here as a trace")
     p.add_argument("--wait-for-crds", action="store_true",
                    help="start watching a tracked custom resource when its CRD appears instead of failing")
@@ -161,14 +161,10 @@ def run(args: argparse.Namespace) -> int:
             _say(messages.TRACE_RESTORED.format(journal=options.journal_dir, records=tracer.replayed))
         _say(messages.TRACE_STARTED.format(kinds=", ".join(config.tracked_objects), journal=options.journal_dir,
                                            retention=_size_of_time(args.retention)))
-        timer = threading.Timer(args.duration, stop.set) if args.duration is not None else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
+        if args.duration is not None:
+            tracer.stop_after(args.duration, stop)
         with _status_display() as on_tick:
             tracer.run_until(stop, on_tick)
-        if timer is not None:
-            timer.cancel()
     _say(messages.TRACE_STOPPED.format(reason=reason["why"], events=tracer.store.event_count(),
                                        journal=options.journal_dir))
     if args.output is not None:
